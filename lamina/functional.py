@@ -1,0 +1,196 @@
+"""Stateless functions on Tensors (PyTorch: ``torch.nn.functional``; also ``lm.nn.functional``).
+
+Each is a thin call of one op in :mod:`lamina.ops`; the math is documented there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lamina.ops import OPS
+from lamina.ops.loss import check_reduction
+from lamina.random import generator
+from lamina.tensor import Tensor, apply
+
+
+def _tensor(x) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x W^T + b. Shape: x (*, in), weight (out, in), bias (out,) -> (*, out)."""
+    return apply(OPS["linear"], _tensor(x), weight, bias)
+
+
+def relu(x: Tensor) -> Tensor:
+    """max(0, x) (eq 9.3)."""
+    return apply(OPS["relu"], x)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """max(negative_slope * x, x) (eq 9.4)."""
+    return apply(OPS["leaky_relu"], x, negative_slope=negative_slope)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """1 / (1 + e^-x) (eq 9.1)."""
+    return apply(OPS["sigmoid"], x)
+
+
+def tanh(x: Tensor) -> Tensor:
+    """tanh(x) (eq 9.2)."""
+    return apply(OPS["tanh"], x)
+
+
+def swish(x: Tensor) -> Tensor:
+    """x * sigmoid(x) (eq 9.5); PyTorch calls it SiLU."""
+    return apply(OPS["swish"], x)
+
+
+silu = swish
+
+
+def scaled_tanh(x: Tensor, scale: float = 1.7159, slope: float = 2.0 / 3.0) -> Tensor:
+    """LeNet-5's A tanh(S x), A = 1.7159, S = 2/3 (LeCun et al. 1998)."""
+    return apply(OPS["scaled_tanh"], x, scale=scale, slope=slope)
+
+
+def softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """e^x_i / sum_j e^x_j along ``dim`` (computed shifted by the max)."""
+    return apply(OPS["softmax"], x, axis=dim)
+
+
+def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """log softmax by log-sum-exp along ``dim``."""
+    return apply(OPS["log_softmax"], x, axis=dim)
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Inverted dropout (Srivastava et al. 2014): zero each element with probability p and
+    scale the survivors by 1/(1-p), so the expectation is unchanged and eval is the identity."""
+    if not 0.0 <= p < 1.0:
+        if p == 1.0 and training:
+            return x * 0.0
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    keep = generator().random(x.shape, dtype=np.float32) >= p
+    scale = np.asarray(1.0 / (1.0 - p), dtype=x.dtype)
+    return x * (keep * scale)
+
+
+def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
+    """Mean squared error (eq 4.2)."""
+    check_reduction(reduction, "mse_loss")
+    return apply(OPS["mse_loss"], input, _as_like(target, input), reduction=reduction)
+
+
+def l1_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
+    """Mean absolute error (eq 4.3)."""
+    check_reduction(reduction, "l1_loss")
+    return apply(OPS["l1_loss"], input, _as_like(target, input), reduction=reduction)
+
+
+def _as_like(target, input: Tensor):
+    """A non-Tensor floating target takes the input's dtype (no silent upcast)."""
+    if isinstance(target, Tensor):
+        return target
+    arr = np.asarray(target)
+    return arr.astype(input.dtype) if arr.dtype.kind in "fb" else arr
+
+
+def _check_batch(input: Tensor, target, where: str) -> None:
+    n_in, n_t = input.shape[0] if input.ndim else None, np.shape(target)[:1]
+    if n_t and n_in is not None and n_t[0] != n_in:
+        raise ValueError(f"{where}: input has batch size {n_in} but target has batch size "
+                         f"{n_t[0]} (input shape {input.shape}, target shape {np.shape(target)})")
+
+
+def cross_entropy(input: Tensor, target, weight=None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy of softmax(input) against class indices (N,) or probabilities (N, C)
+    (eq 4.4-4.5), by log-sum-exp."""
+    check_reduction(reduction, "cross_entropy")
+    _check_batch(input, target, "cross_entropy")
+    target = target if isinstance(target, Tensor) else np.asarray(target)
+    if not isinstance(target, Tensor) and target.dtype.kind == "f":
+        target = target.astype(input.dtype)
+    tdtype = target.dtype
+    if tdtype.kind not in "iuf":
+        raise TypeError(f"cross_entropy: target must hold integer class indices or float "
+                        f"probabilities, got dtype {tdtype}")
+    if weight is not None:
+        weight = np.asarray(weight.data if isinstance(weight, Tensor) else weight,
+                            dtype=input.dtype)
+    return apply(OPS["cross_entropy"], input, target, weight=weight, reduction=reduction,
+                 label_smoothing=label_smoothing)
+
+
+def nll_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities ``input`` (N, C) at class indices (N,)."""
+    check_reduction(reduction, "nll_loss")
+    _check_batch(input, target, "nll_loss")
+    idx = np.asarray(target.data if isinstance(target, Tensor) else target)
+    picked = -input[np.arange(len(idx)), idx]
+    return picked if reduction == "none" else picked.sum() if reduction == "sum" else picked.mean()
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target, weight=None, pos_weight=None,
+                                     reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy on logits, stable for any logit (see the op's docstring)."""
+    check_reduction(reduction, "binary_cross_entropy_with_logits")
+    return apply(OPS["binary_cross_entropy_with_logits"], input, _as_like(target, input),
+                 weight=None if weight is None else _as_like(weight, input),
+                 pos_weight=None if pos_weight is None else _as_like(pos_weight, input),
+                 reduction=reduction)
+
+
+def flatten(x: Tensor, start_dim: int = 1, end_dim: int = -1) -> Tensor:
+    return x.flatten(start_dim, end_dim)
+
+
+def pad(x: Tensor, padding, value: float = 0.0) -> Tensor:
+    """Constant padding of the last dims; ``padding`` = (left, right, top, bottom, ...) as
+    PyTorch orders it (last dimension first)."""
+    if len(padding) % 2:
+        raise ValueError(f"pad: padding needs pairs, got {padding}")
+    widths = [(0, 0)] * x.ndim
+    for i in range(len(padding) // 2):
+        widths[x.ndim - 1 - i] = (padding[2 * i], padding[2 * i + 1])
+    return apply(OPS["pad"], x, pad_width=tuple(widths), value=value)
+
+
+def _pair(value, name: str) -> tuple[int, int]:
+    """An int or a pair of ints as a pair (PyTorch's ``kernel_size=3`` or ``(3, 5)``)."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
+           padding=0) -> Tensor:
+    """2-D cross-correlation (eq 6.4), NCHW. Shape: x (N, C_in, H, W), weight
+    (C_out, C_in, kh, kw) -> (N, C_out, H_out, W_out), H_out = floor((H + 2p - kh)/s) + 1
+    (eq 6.5-6.6)."""
+    return apply(OPS["conv2d"], _tensor(x), weight, bias, stride=_pair(stride, "stride"),
+                 padding=_pair(padding, "padding"))
+
+
+def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
+    """Max over kernel_size windows (notes 6.3, output size eq 6.7-6.8); stride defaults to
+    kernel_size."""
+    k = _pair(kernel_size, "kernel_size")
+    s = k if stride is None else _pair(stride, "stride")
+    return apply(OPS["max_pool2d"], _tensor(x), kernel_size=k, stride=s,
+                 padding=_pair(padding, "padding"))
+
+
+def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
+    """Mean over kernel_size windows (padding counts as zeros, as PyTorch's default
+    count_include_pad=True); stride defaults to kernel_size."""
+    k = _pair(kernel_size, "kernel_size")
+    s = k if stride is None else _pair(stride, "stride")
+    return apply(OPS["avg_pool2d"], _tensor(x), kernel_size=k, stride=s,
+                 padding=_pair(padding, "padding"))

@@ -1,0 +1,35 @@
+"""Dropout and Flatten: layers without parameters that reshape or mask."""
+
+from __future__ import annotations
+
+from lamina import functional as F
+from lamina.nn.module import Module
+
+
+class Dropout(Module):
+    """Inverted dropout (Srivastava et al. 2014; the notes' section 8.4 is empty): in training
+    each element is zeroed with probability p and survivors are scaled by 1/(1-p); in eval mode
+    the identity. Masks come from lamina's seeded generator."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+        self.p = p
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Flatten(Module):
+    """Merge dims start_dim..end_dim: (N, C, H, W) -> (N, C*H*W) by default."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        return x.flatten(self.start_dim, self.end_dim)

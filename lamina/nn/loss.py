@@ -1,0 +1,65 @@
+"""Loss modules (notes chapter 4): reduction='mean' | 'sum' | 'none'."""
+
+from __future__ import annotations
+
+from lamina import functional as F
+from lamina.nn.module import Module
+from lamina.ops.loss import check_reduction
+
+
+class _Loss(Module):
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        check_reduction(reduction, type(self).__name__)
+        self.reduction = reduction
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+
+class MSELoss(_Loss):
+    """Mean squared error (eq 4.2): mean((input - target)^2). Shapes must match."""
+
+    def forward(self, input, target):
+        return F.mse_loss(input, target, self.reduction)
+
+
+class L1Loss(_Loss):
+    """Mean absolute error (eq 4.3, which the notes mislabel "MSE"): mean|input - target|."""
+
+    def forward(self, input, target):
+        return F.l1_loss(input, target, self.reduction)
+
+
+class CrossEntropyLoss(_Loss):
+    """Cross-entropy (eq 4.4-4.5) of softmax(logits) against class indices or probabilities.
+
+    Shape: logits (N, C); target (N,) integer class indices or (N, C) float probabilities;
+    output () or (N,) for reduction='none'. ``weight`` (C,) rescales each class.
+    """
+
+    def __init__(self, weight=None, reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__(reduction)
+        self.weight, self.label_smoothing = weight, label_smoothing
+
+    def forward(self, input, target):
+        return F.cross_entropy(input, target, self.weight, self.reduction, self.label_smoothing)
+
+
+class NLLLoss(_Loss):
+    """Negative log-likelihood of log-probabilities at class indices."""
+
+    def forward(self, input, target):
+        return F.nll_loss(input, target, self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Sigmoid + binary cross-entropy in one stable op; ``pos_weight`` weighs positives."""
+
+    def __init__(self, weight=None, reduction: str = "mean", pos_weight=None):
+        super().__init__(reduction)
+        self.weight, self.pos_weight = weight, pos_weight
+
+    def forward(self, input, target):
+        return F.binary_cross_entropy_with_logits(input, target, self.weight, self.pos_weight,
+                                                  self.reduction)

@@ -1,0 +1,109 @@
+"""Activation functions (notes chapter 9) and softmax / log-softmax."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lamina.ops import register
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    # 1/(1+e^-x) = (1 + tanh(x/2)) / 2, which never overflows.
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+@register
+def relu(x):
+    """relu(x) = max(0, x) (eq 9.3); gradient 1 where x > 0, else 0."""
+    out = np.maximum(x, 0)
+
+    def backward(grad, need):
+        return (grad * (out > 0),)
+
+    return out, backward
+
+
+@register
+def leaky_relu(x, negative_slope=0.01):
+    """lrelu(x) = max(alpha x, x) (eq 9.4, alpha = negative_slope)."""
+    positive = x > 0
+    out = np.where(positive, x, negative_slope * x)
+
+    def backward(grad, need):
+        return (np.where(positive, grad, negative_slope * grad),)
+
+    return out, backward
+
+
+@register
+def sigmoid(x):
+    """sigmoid(x) = 1 / (1 + e^-x) (eq 9.1); derivative s (1 - s)."""
+    out = _sigmoid(x)
+
+    def backward(grad, need):
+        return (grad * out * (1 - out),)
+
+    return out, backward
+
+
+@register
+def tanh(x):
+    """tanh(x) (eq 9.2); derivative 1 - tanh^2."""
+    out = np.tanh(x)
+
+    def backward(grad, need):
+        return (grad * (1 - out * out),)
+
+    return out, backward
+
+
+@register
+def swish(x):
+    """swish(x) = x sigmoid(x) (eq 9.5, PyTorch's SiLU); derivative s + x s (1 - s)."""
+    s = _sigmoid(x)
+
+    def backward(grad, need):
+        return (grad * (s + x * s * (1 - s)),)
+
+    return x * s, backward
+
+
+@register
+def scaled_tanh(x, scale=1.7159, slope=2.0 / 3.0):
+    """LeNet-5's squashing function f(x) = A tanh(S x) (LeCun et al. 1998, A = 1.7159, S = 2/3)."""
+    t = np.tanh(slope * x)
+
+    def backward(grad, need):
+        return (grad * (scale * slope) * (1 - t * t),)
+
+    return scale * t, backward
+
+
+@register
+def softmax(x, axis=-1):
+    """softmax(x)_i = e^(x_i - max x) / sum_j e^(x_j - max x).
+
+    Backward: grad_x = s * (grad - sum(grad * s)) along ``axis``.
+    """
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    out = e / np.sum(e, axis=axis, keepdims=True)
+
+    def backward(grad, need):
+        return (out * (grad - np.sum(grad * out, axis=axis, keepdims=True)),)
+
+    return out, backward
+
+
+@register
+def log_softmax(x, axis=-1):
+    """log_softmax(x) = x - max x - log sum e^(x - max x) (log-sum-exp, never overflows).
+
+    Backward: grad_x = grad - softmax(x) * sum(grad) along ``axis``.
+    """
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+    def backward(grad, need):
+        return (grad - np.exp(out) * np.sum(grad, axis=axis, keepdims=True),)
+
+    return out, backward

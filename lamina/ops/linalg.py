@@ -1,0 +1,68 @@
+"""Matrix products: matmul (NumPy semantics, batched and 1-D) and the fused linear layer."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lamina.ops import register, unbroadcast
+
+
+def _check_matmul(a, b, where: str) -> None:
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"{where}: both operands need at least 1 dimension, got shapes "
+                         f"{a.shape} and {b.shape}")
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if a.shape[-1] != k_b:
+        raise ValueError(
+            f"{where}: shapes {a.shape} and {b.shape} do not align: the left operand's last "
+            f"dimension ({a.shape[-1]}) must equal the right operand's "
+            f"{'only' if b.ndim == 1 else 'second-to-last'} dimension ({k_b})")
+
+
+@register
+def matmul(a, b):
+    """a @ b. Gradients: grad_a = grad @ b^T, grad_b = a^T @ grad (batch axes unbroadcast)."""
+    _check_matmul(a, b, "matmul")
+    out = a @ b
+
+    def backward(grad, need):
+        a2 = a if a.ndim > 1 else a[None, :]
+        b2 = b if b.ndim > 1 else b[:, None]
+        g = grad
+        if a.ndim == 1:
+            g = np.expand_dims(g, -2)
+        if b.ndim == 1:
+            g = np.expand_dims(g, -1)
+        grad_a = grad_b = None
+        if need[0]:
+            grad_a = unbroadcast(g @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+        if need[1]:
+            grad_b = unbroadcast(np.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
+        return grad_a, grad_b
+
+    return out, backward
+
+
+@register
+def linear(x, weight, bias=None):
+    """Fused affine map y = x W^T + b (one GEMM each way, bias added in place).
+
+    Shape: x (*, in), weight (out, in), bias (out,) -> y (*, out).
+    Gradients: grad_x = grad W, grad_W = grad^T x, grad_b = sum of grad over all but the last axis.
+    """
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"Linear(in_features={weight.shape[1]}, out_features={weight.shape[0]}): expected "
+            f"input with last dimension {weight.shape[1]}, got input of shape {np.shape(x)}")
+    out = x @ weight.T
+    if bias is not None:
+        out += bias
+
+    def backward(grad, need):
+        g2 = grad.reshape(-1, grad.shape[-1])
+        grad_x = (grad @ weight) if need[0] else None
+        grad_w = (g2.T @ x.reshape(-1, x.shape[-1])) if need[1] else None
+        grad_b = g2.sum(axis=0) if bias is not None and need[2] else None
+        return grad_x, grad_w, grad_b
+
+    return out, backward

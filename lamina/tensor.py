@@ -1,0 +1,606 @@
+"""Tensor: a NumPy array with reverse-mode automatic differentiation.
+
+Every operation records its inputs and a ``backward`` closure (see :mod:`lamina.ops`);
+:meth:`Tensor.backward` walks that graph in reverse topological order, found iteratively,
+so graphs of any depth back-propagate without recursion. A tensor used by several operations
+receives the sum of their gradients (the multivariable chain rule).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from lamina import ops
+from lamina.ops import OPS
+
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+int64 = np.dtype(np.int64)
+
+_grad_state = {"enabled": True}
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations currently record the graph."""
+    return _grad_state["enabled"]
+
+
+@contextlib.contextmanager
+def _grad_mode(enabled: bool):
+    previous = _grad_state["enabled"]
+    _grad_state["enabled"] = enabled
+    try:
+        yield
+    finally:
+        _grad_state["enabled"] = previous
+
+
+def no_grad():
+    """Context manager (and decorator) that disables graph building, as ``torch.no_grad``."""
+    return _grad_mode(False)
+
+
+def enable_grad():
+    """Context manager that re-enables graph building inside ``no_grad``."""
+    return _grad_mode(True)
+
+
+def _as_dtype(dtype) -> np.dtype | None:
+    if dtype is None:
+        return None
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"unknown dtype {dtype!r}: use lm.float32, lm.float64, np.float64 or "
+                        f"'float64'") from None
+
+
+def _to_array(data, dtype=None) -> np.ndarray:
+    """Convert ``data`` following PyTorch's rules: floats -> float32 unless already a
+    floating NumPy array (which keeps its dtype), ints -> int64, bools stay bool."""
+    dtype = _as_dtype(dtype)
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, np.ndarray) or isinstance(data, np.generic):
+        arr = np.asarray(data)
+    else:
+        arr = np.asarray(data)
+        if arr.dtype == np.float64:
+            arr = arr.astype(np.float32)
+    if arr.dtype.kind in "iu" and dtype is None:
+        arr = arr.astype(np.int64, copy=False)
+    elif arr.dtype.kind == "O":
+        raise TypeError(f"lm.tensor: cannot build a tensor from data of type "
+                        f"{type(data).__name__} holding non-numeric objects")
+    if dtype is not None:
+        arr = arr.astype(dtype, copy=False)
+    return arr
+
+
+class Tensor:
+    """An n-dimensional array that can record operations for automatic differentiation.
+
+    Attributes:
+        data: the values, a NumPy array.
+        grad: the accumulated gradient (a Tensor of ``data``'s shape) after backward, or None.
+        requires_grad: whether gradients flow to this tensor.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "__weakref__")
+    __array_priority__ = 100  # make ndarray (op) Tensor defer to Tensor's reflected operators
+
+    def __init__(self, data, dtype=None, requires_grad: bool = False):
+        self.data = _to_array(data, dtype)
+        self.grad: Tensor | None = None
+        self.requires_grad = bool(requires_grad)
+        if self.requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require gradients, got dtype "
+                            f"{self.data.dtype}")
+        self._parents: tuple = ()
+        self._backward: Callable | None = None
+
+    @classmethod
+    def _wrap(cls, data: np.ndarray, requires_grad: bool = False) -> Tensor:
+        t = cls.__new__(cls)
+        t.data = data
+        t.grad = None
+        t.requires_grad = requires_grad
+        t._parents = ()
+        t._backward = None
+        return t
+
+    # ----------------------------------------------------------------- array facts
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    def numel(self) -> int:
+        return self.data.size
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._backward is None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extra = "" if self.dtype == float32 or self.dtype == int64 else f", dtype={self.dtype}"
+        if self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item(): only a one-element tensor converts to a Python number, "
+                             f"got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph."""
+        return Tensor._wrap(self.data)
+
+    def clone(self) -> Tensor:
+        return apply(OPS["mul"], self, 1)
+
+    def astype(self, dtype) -> Tensor:
+        """A copy converted to ``dtype`` (gradients flow back, cast to the source dtype)."""
+        return self.to(dtype)
+
+    def to(self, dtype) -> Tensor:
+        dtype = _as_dtype(dtype)
+        if dtype == self.dtype:
+            return self
+        source = self.dtype
+
+        def cast(a):
+            return a.astype(dtype), lambda grad, need: (grad.astype(source),)
+
+        return apply(cast, self)
+
+    def float(self) -> Tensor:
+        return self.to(float32)
+
+    def double(self) -> Tensor:
+        return self.to(float64)
+
+    def long(self) -> Tensor:
+        return Tensor._wrap(self.data.astype(np.int64))
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        self.requires_grad = requires_grad
+        return self
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # ----------------------------------------------------------------- autograd
+    def backward(self, grad=None) -> None:
+        """Accumulate d(self)/d(leaf) * grad into ``leaf.grad`` for every leaf that requires it.
+
+        Args:
+            grad: the gradient of the final objective w.r.t. this tensor, shape ``self.shape``.
+                Optional only for a one-element tensor (then 1).
+
+        Raises:
+            RuntimeError: the tensor does not require grad, or is not a scalar and no ``grad``.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward(): this tensor does not require grad and has no graph; "
+                               "did you build it inside no_grad() or from inputs without "
+                               "requires_grad=True?")
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward(): grad can be omitted only for a scalar output, "
+                                   f"but this tensor has shape {self.shape}; pass a gradient of "
+                                   f"that shape, e.g. t.backward(lm.ones_like(t))")
+            grad = np.ones_like(self.data)
+        else:
+            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward(): grad has shape {grad.shape}, expected the "
+                                 f"tensor's shape {self.shape}")
+        grads = {id(self): grad}
+        for node in reversed(_topological_order(self)):
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            if node._backward is None:
+                if node.grad is None:
+                    # a private copy: backward closures may hand the same array to two inputs
+                    node.grad = Tensor._wrap(np.array(g, dtype=node.dtype, copy=True))
+                else:
+                    node.grad.data = node.grad.data + g
+                continue
+            need = tuple(p is not None for p in node._parents)
+            for parent, pg in zip(node._parents, node._backward(g, need), strict=True):
+                if parent is None or pg is None:
+                    continue
+                key = id(parent)
+                grads[key] = grads[key] + pg if key in grads else pg
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """Nodes reachable from ``root`` that need gradients, each after all its inputs."""
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for parent in node._parents:
+            if parent is not None and id(parent) not in visited:
+                stack.append((parent, False))
+    return order
+
+
+def apply(op: Callable, *inputs, **options) -> Tensor:
+    """Run ``op`` on the arrays of ``inputs`` and, when gradients are on, record it.
+
+    Non-Tensor inputs (Python numbers, arrays) are constants: they get no gradient.
+    """
+    arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
+    for key, value in options.items():
+        if isinstance(value, Tensor):
+            options[key] = value.data
+    out, backward = op(*arrays, **options)
+    if not isinstance(out, np.ndarray):
+        out = np.asarray(out)
+    if _grad_state["enabled"]:
+        parents = tuple(x if isinstance(x, Tensor) and x.requires_grad else None for x in inputs)
+        if any(p is not None for p in parents):
+            t = Tensor._wrap(out, True)
+            t._parents = parents
+            t._backward = backward
+            return t
+    return Tensor._wrap(out)
+
+
+def _const(x, like: Tensor):
+    """Turn a non-Tensor operand into an array that does not upcast ``like``'s dtype."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (int, float, bool)):
+        return x  # Python scalars are "weak" under NumPy 2: float32 stays float32
+    arr = np.asarray(x)
+    if arr.ndim == 0 and arr.dtype.kind in "fiu" and like.dtype.kind == "f":
+        arr = arr.astype(like.dtype)  # a NumPy scalar acts like a Python number, as in PyTorch
+    return arr
+
+
+def _binary(name: str, reflected: bool = False):
+    fn = OPS[name]
+
+    def method(self, other):
+        other = _const(other, self)
+        return apply(fn, other, self) if reflected else apply(fn, self, other)
+
+    method.__name__ = f"__{'r' if reflected else ''}{name}__"
+    return method
+
+
+def _compare(np_fn):
+    def method(self, other):
+        other = other.data if isinstance(other, Tensor) else other
+        return Tensor._wrap(np_fn(self.data, other))
+
+    return method
+
+
+def _axis(axis, dim):
+    return dim if axis is None else axis
+
+
+def _keep(keepdims, keepdim):
+    return bool(keepdims or keepdim)
+
+
+def _install_methods() -> None:
+    T = Tensor
+    T.__add__, T.__radd__ = _binary("add"), _binary("add", True)
+    T.__sub__, T.__rsub__ = _binary("sub"), _binary("sub", True)
+    T.__mul__, T.__rmul__ = _binary("mul"), _binary("mul", True)
+    T.__truediv__, T.__rtruediv__ = _binary("div"), _binary("div", True)
+    T.__pow__, T.__rpow__ = _binary("power"), _binary("power", True)
+    T.__matmul__, T.__rmatmul__ = _binary("matmul"), _binary("matmul", True)
+    T.__lt__, T.__le__ = _compare(np.less), _compare(np.less_equal)
+    T.__gt__, T.__ge__ = _compare(np.greater), _compare(np.greater_equal)
+    T.__eq__, T.__ne__ = _compare(np.equal), _compare(np.not_equal)
+    T.__hash__ = object.__hash__
+
+
+_install_methods()
+
+
+def _tensor_method(fn):
+    setattr(Tensor, fn.__name__, fn)
+    return fn
+
+
+@_tensor_method
+def __neg__(self):
+    return apply(OPS["neg"], self)
+
+
+@_tensor_method
+def __getitem__(self, index):
+    if isinstance(index, Tensor):
+        index = index.data
+    elif isinstance(index, tuple):
+        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return apply(OPS["getitem"], self, index=index)
+
+
+@_tensor_method
+def __setitem__(self, index, value):
+    if self.requires_grad and is_grad_enabled():
+        raise RuntimeError("in-place assignment into a tensor that requires grad would corrupt "
+                           "its gradient; do it inside lm.no_grad() or on t.data")
+    index = index.data if isinstance(index, Tensor) else index
+    self.data[index] = value.data if isinstance(value, Tensor) else value
+
+
+@_tensor_method
+def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
+    return apply(OPS["sum"], self, axis=_axis(axis, dim), keepdims=_keep(keepdims, keepdim))
+
+
+@_tensor_method
+def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
+    return apply(OPS["mean"], self, axis=_axis(axis, dim), keepdims=_keep(keepdims, keepdim))
+
+
+@_tensor_method
+def max(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
+    """Maximum values (NumPy semantics: values only; use ``argmax`` for indices)."""
+    return apply(OPS["max"], self, axis=_axis(axis, dim), keepdims=_keep(keepdims, keepdim))
+
+
+@_tensor_method
+def min(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
+    """Minimum values (NumPy semantics: values only; use ``argmin`` for indices)."""
+    return apply(OPS["min"], self, axis=_axis(axis, dim), keepdims=_keep(keepdims, keepdim))
+
+
+@_tensor_method
+def var(self, axis=None, keepdims=False, *, dim=None, keepdim=False, unbiased=True):
+    """Variance (unbiased by default, as ``torch.var``), built from mean and power."""
+    axis, keep = _axis(axis, dim), _keep(keepdims, keepdim)
+    centred = self - self.mean(axis=axis, keepdims=True)
+    n = self.data.size // max(np.mean(self.data, axis=axis, keepdims=keep).size, 1)
+    return (centred * centred).sum(axis=axis, keepdims=keep) / (n - 1 if unbiased else n)
+
+
+@_tensor_method
+def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
+    return Tensor._wrap(np.argmax(self.data, axis=_axis(axis, dim),
+                                  keepdims=_keep(keepdims, keepdim)))
+
+
+@_tensor_method
+def argmin(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
+    return Tensor._wrap(np.argmin(self.data, axis=_axis(axis, dim),
+                                  keepdims=_keep(keepdims, keepdim)))
+
+
+def _unary(name: str, op_name: str | None = None):
+    fn = OPS[op_name or name]
+
+    def method(self):
+        return apply(fn, self)
+
+    method.__name__ = name
+    setattr(Tensor, name, method)
+
+
+for _name, _op in [("exp", None), ("log", None), ("sqrt", None), ("abs", "absolute"),
+                   ("relu", None), ("sigmoid", None), ("tanh", None)]:
+    _unary(_name, _op)
+Tensor.__abs__ = Tensor.abs
+
+
+@_tensor_method
+def clip(self, min=None, max=None):  # noqa: A002
+    return apply(OPS["clip"], self, min=min, max=max)
+
+
+Tensor.clamp = Tensor.clip
+
+
+@_tensor_method
+def softmax(self, axis=-1, *, dim=None):
+    return apply(OPS["softmax"], self, axis=dim if dim is not None else axis)
+
+
+@_tensor_method
+def log_softmax(self, axis=-1, *, dim=None):
+    return apply(OPS["log_softmax"], self, axis=dim if dim is not None else axis)
+
+
+def _shape_arg(shape) -> tuple:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+@_tensor_method
+def reshape(self, *shape):
+    return apply(OPS["reshape"], self, shape=_shape_arg(shape))
+
+
+Tensor.view = Tensor.reshape
+
+
+@_tensor_method
+def flatten(self, start_dim=0, end_dim=-1):
+    """Merge dimensions start_dim..end_dim into one (as ``torch.flatten``)."""
+    shape = self.shape
+    if not shape:
+        return self.reshape(1)
+    start, end = start_dim % len(shape), end_dim % len(shape)
+    new = shape[:start] + (int(np.prod(shape[start:end + 1])),) + shape[end + 1:]
+    return self.reshape(new)
+
+
+@_tensor_method
+def permute(self, *axes):
+    return apply(OPS["transpose"], self, axes=_shape_arg(axes))
+
+
+@_tensor_method
+def transpose(self, dim0=None, dim1=None):
+    """Swap two axes (PyTorch) or, with no arguments, reverse all axes (NumPy)."""
+    if dim0 is None:
+        return apply(OPS["transpose"], self, axes=None)
+    axes = list(range(self.ndim))
+    axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+    return apply(OPS["transpose"], self, axes=tuple(axes))
+
+
+Tensor.T = property(lambda self: apply(OPS["transpose"], self, axes=None))
+
+
+@_tensor_method
+def squeeze(self, axis=None):
+    shape = np.squeeze(np.empty(self.shape, dtype=bool), axis=axis).shape
+    return self.reshape(shape)
+
+
+@_tensor_method
+def unsqueeze(self, dim):
+    return self.reshape(np.expand_dims(np.empty(self.shape, dtype=bool), dim).shape)
+
+
+# --------------------------------------------------------------------- constructors
+def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Build a Tensor (PyTorch: ``torch.tensor``).
+
+    Floating NumPy input keeps its dtype, Python floats become float32, integers int64.
+    ``dtype`` accepts ``lm.float64``, ``np.float64`` or ``"float64"``.
+    """
+    if isinstance(data, Tensor):
+        data = data.data.copy()
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+
+
+def _default(dtype) -> np.dtype:
+    return _as_dtype(dtype) or float32
+
+
+def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros(_shape_arg(shape), _default(dtype)), requires_grad=requires_grad)
+
+
+def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones(_shape_arg(shape), _default(dtype)), requires_grad=requires_grad)
+
+
+def full(shape, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return Tensor(np.full(shape, fill_value, _default(dtype)), requires_grad=requires_grad)
+
+
+def zeros_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros_like(np.asarray(t), dtype=_as_dtype(dtype)),
+                  requires_grad=requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones_like(np.asarray(t), dtype=_as_dtype(dtype)),
+                  requires_grad=requires_grad)
+
+
+def randn(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples from lamina's seeded generator (``lm.manual_seed``)."""
+    from lamina.random import generator
+
+    data = generator().standard_normal(_shape_arg(shape), dtype=_default(dtype))
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def rand(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Uniform [0, 1) samples from lamina's seeded generator."""
+    from lamina.random import generator
+
+    data = generator().random(_shape_arg(shape), dtype=_default(dtype))
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None) -> Tensor:
+    """Evenly spaced values in [start, end); integer arguments give int64, as PyTorch."""
+    if end is None:
+        start, end = 0, start
+    data = np.arange(start, end, step)
+    return Tensor(data, dtype=dtype)
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Concatenate along an existing axis (``torch.cat``)."""
+    return apply(OPS["concatenate"], *tensors, axis=dim)
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Stack along a new axis (``torch.stack``)."""
+    return apply(OPS["stack"], *tensors, axis=dim)
+
+
+def where(condition, a, b) -> Tensor:
+    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    return apply(OPS["where"], cond, a, b)
+
+
+def maximum(a, b) -> Tensor:
+    return apply(OPS["maximum"], a, b)
+
+
+def as_tensor(x) -> Tensor:
+    """``x`` itself if a Tensor, else a constant Tensor of it."""
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+__all__ = ["Tensor", "tensor", "apply", "no_grad", "enable_grad", "is_grad_enabled", "zeros",
+           "ones", "full", "zeros_like", "ones_like", "randn", "rand", "arange", "cat", "stack",
+           "where", "maximum", "float32", "float64", "int64", "ops"]
