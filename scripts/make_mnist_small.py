@@ -1,9 +1,9 @@
 """Build ``lamina/data/mnist_small.npz``, the class-balanced MNIST subset shipped with lamina.
 
-From the full ``mnist.npz`` (default: ``../shared/data/mnist.npz``, beside the repository root) it
-draws, with a fixed seed, ``--train-per-class`` training and ``--test-per-class`` test images of each
-digit, keeps them in their original order, and writes them as uint8 images and uint8 labels in the
-``np.savez_compressed`` format. Zip timestamps are fixed, so a rerun writes the same bytes.
+From the full ``mnist.npz`` (default: ``../shared/data/mnist.npz``, beside the repository root)
+it draws, with a fixed seed, ``--train-per-class`` training and ``--test-per-class`` test images of
+each digit, keeps them in their original order, and writes them as uint8 images and uint8 labels
+in the ``np.savez_compressed`` format. Zip timestamps are fixed, so a rerun writes the same bytes.
 
 Usage::
 
@@ -28,9 +28,7 @@ NUM_CLASSES = 10
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # earliest zip timestamp; fixed so the output is reproducible
 
 
-def select_balanced(
-    labels: np.ndarray, per_class: int, rng: np.random.Generator
-) -> np.ndarray:
+def select_balanced(labels: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:
     """Indices of ``per_class`` random samples of each class, sorted (original order kept).
 
     Args:

@@ -1,4 +1,4 @@
-"""Datasets (``lm.datasets``): MNIST from a file, the user cache, a download, or the shipped subset."""
+"""Datasets (``lm.datasets``): MNIST from a file, the cache, a download or the shipped subset."""
 
 from __future__ import annotations
 
@@ -133,7 +133,7 @@ def _locate(
         found = _npz_at(Path(env_data).expanduser())
         if found is not None:
             return found
-        looked.append(f"$LAMINA_DATA={env_data!r}: no such file, nor a directory holding {_FILENAME}")
+        looked.append(f"$LAMINA_DATA={env_data!r}: neither {_FILENAME} nor a directory holding it")
     else:
         looked.append("$LAMINA_DATA: not set")
 
@@ -197,8 +197,8 @@ def _download(url: str, target: Path, expected: str | None) -> None:
     import urllib.request  # only needed here; keeps `import lamina` light
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    temp = Path(temp_name)
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    temp = Path(name)
     try:
         with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=_TIMEOUT_S) as src:
             digest = _copy_and_hash(src, out, total=getattr(src, "length", None))
@@ -206,8 +206,9 @@ def _download(url: str, target: Path, expected: str | None) -> None:
         if digest not in accepted:
             raise ValueError(
                 f"mnist(): SHA-256 mismatch for the download from {url!r}: expected "
-                f"{' or '.join(sorted(accepted))}, received {digest}. The file was deleted; if this "
-                "URL serves another trusted copy, pass its hash as sha256= (or $LAMINA_MNIST_SHA256)."
+                f"{' or '.join(sorted(accepted))}, received {digest}. The file was deleted; if "
+                "this URL serves another trusted copy, pass its hash as sha256= "
+                "(or set $LAMINA_MNIST_SHA256)."
             )
         os.replace(temp, target)
     except BaseException:

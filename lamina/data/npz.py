@@ -18,6 +18,8 @@ __all__ = ["NpzKeyError", "load_npz"]
 
 # What numpy and zipfile raise on a truncated, corrupt or foreign file.
 _CORRUPT_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError)
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first member; an empty zip
+_NPY_MAGIC = b"\x93NUMPY"
 
 
 class NpzKeyError(KeyError, ValueError):
@@ -66,13 +68,17 @@ def load_npz(
     if file.is_dir():
         raise IsADirectoryError(f"load_npz(path='{file}'): is a directory, expected an .npz file")
     wanted = None if keys is None else _as_key_list(keys)
+    with open(file, "rb") as handle:
+        magic = handle.read(len(_NPY_MAGIC))
+    if magic.startswith(_NPY_MAGIC):
+        raise _invalid(file, "it holds a single array (a .npy file); read it with np.load")
+    if not magic.startswith(_ZIP_MAGICS):
+        raise _invalid(file, f"not a zip archive (first bytes {magic!r})" if magic else "empty")
 
     try:
         archive = np.load(file, allow_pickle=False)
     except _CORRUPT_ERRORS as err:
         raise _invalid(file, err) from None
-    if isinstance(archive, np.ndarray):
-        raise _invalid(file, "it holds a single array (a .npy file); read it with np.load")
 
     with archive:
         present = list(archive.files)

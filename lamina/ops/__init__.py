@@ -10,6 +10,7 @@ them: an op without a test case fails the suite.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 import numpy as np
@@ -40,5 +41,8 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad.reshape(shape)
 
 
+FAMILIES = ("elementwise", "reduce", "shape", "linalg", "activation", "loss", "conv")
+
 # Import the op families so that they register themselves.
-from lamina.ops import activation, elementwise, linalg, loss, reduce, shape  # noqa: E402,F401
+for _family in FAMILIES:
+    importlib.import_module(f"lamina.ops.{_family}")

@@ -42,14 +42,18 @@ def test_directory_is_rejected(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "content",
-    [b"this is plain text, not a zip archive\n", b"PK\x03\x04 truncated zip header", b""],
+    ("content", "reason"),
+    [
+        (b"this is plain text\n", r"not a zip archive \(first bytes b'this i'\)"),
+        (b"PK\x03\x04 truncated zip header", ""),
+        (b"", "empty"),
+    ],
     ids=["text", "truncated-zip", "empty"],
 )
-def test_not_an_npz_is_value_error_naming_file(tmp_path, content):
+def test_not_an_npz_is_value_error_naming_file(tmp_path, content, reason):
     path = tmp_path / "bad.npz"
     path.write_bytes(content)
-    with pytest.raises(ValueError, match=r"bad\.npz' is not a valid \.npz file"):
+    with pytest.raises(ValueError, match=r"bad\.npz' is not a valid \.npz file: " + reason):
         load_npz(path)
 
 

@@ -1,0 +1,1 @@
+"""Convolution and pooling ops (notes chapter 6). Being written."""
