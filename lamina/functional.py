@@ -93,11 +93,11 @@ def l1_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
 
 
 def _as_like(target, input: Tensor):
-    """A non-Tensor floating target takes the input's dtype (no silent upcast)."""
+    """A non-Tensor numeric target takes the input's dtype (no silent upcast)."""
     if isinstance(target, Tensor):
         return target
     arr = np.asarray(target)
-    return arr.astype(input.dtype) if arr.dtype.kind in "fb" else arr
+    return arr.astype(input.dtype) if arr.dtype.kind in "fbiu" else arr
 
 
 def _check_batch(input: Tensor, target, where: str) -> None:
@@ -127,13 +127,39 @@ def cross_entropy(input: Tensor, target, weight=None, reduction: str = "mean",
                  label_smoothing=label_smoothing)
 
 
-def nll_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of log-probabilities ``input`` (N, C) at class indices (N,)."""
+def nll_loss(input: Tensor, target, weight=None, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities ``input`` at class indices ``target``:
+    l_i = -w[t_i] * input[i, t_i]; 'mean' divides by sum_i w[t_i] (N without weights), as
+    PyTorch. ``cross_entropy(z, t) == nll_loss(log_softmax(z), t)``.
+
+    Shape: input (N, C) float, target (N,) int, weight (C,) -> (N,) for 'none', else ().
+
+    Raises:
+        ValueError: input not 2-D, batch sizes differ, or a class index outside [0, C).
+    """
     check_reduction(reduction, "nll_loss")
+    if input.ndim != 2:
+        raise ValueError(f"nll_loss: expected input of shape (N, C), got {input.shape}")
     _check_batch(input, target, "nll_loss")
     idx = np.asarray(target.data if isinstance(target, Tensor) else target)
+    if idx.dtype.kind not in "iu" or idx.shape != input.shape[:1]:
+        raise ValueError(f"nll_loss: target must hold integer class indices of shape "
+                         f"({input.shape[0]},), got dtype {idx.dtype} and shape {idx.shape}")
+    n_classes = input.shape[1]
+    if idx.size and (idx.min() < 0 or idx.max() >= n_classes):
+        bad = idx[(idx < 0) | (idx >= n_classes)][0]
+        raise ValueError(f"nll_loss: target class index {bad} is out of range for {n_classes} "
+                         f"classes (expected 0 <= target < {n_classes})")
     picked = -input[np.arange(len(idx)), idx]
-    return picked if reduction == "none" else picked.sum() if reduction == "sum" else picked.mean()
+    if weight is not None:
+        w = np.asarray(weight.data if isinstance(weight, Tensor) else weight,
+                       dtype=input.dtype)[idx]
+        picked = picked * w
+    if reduction == "none":
+        return picked
+    if reduction == "sum" or weight is None:
+        return picked.sum() if reduction == "sum" else picked.mean()
+    return picked.sum() / w.sum()
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target, weight=None, pos_weight=None,

@@ -212,12 +212,14 @@ class Tensor:
         self.grad = None
 
     # ----------------------------------------------------------------- autograd
-    def backward(self, grad=None) -> None:
+    def backward(self, grad=None, retain_graph: bool | None = None) -> None:
         """Accumulate d(self)/d(leaf) * grad into ``leaf.grad`` for every leaf that requires it.
 
         Args:
             grad: the gradient of the final objective w.r.t. this tensor, shape ``self.shape``.
                 Optional only for a one-element tensor (then 1).
+            retain_graph: accepted for PyTorch compatibility; the graph is always kept, so
+                backward may run several times (gradients accumulate).
 
         Raises:
             RuntimeError: the tensor does not require grad, or is not a scalar and no ``grad``.
@@ -303,9 +305,9 @@ def _const(x, like: Tensor):
     """Turn a non-Tensor operand into an array that does not upcast ``like``'s dtype."""
     if isinstance(x, Tensor):
         return x
-    if isinstance(x, (int, float, bool)):
+    if type(x) in (int, float, bool):
         return x  # Python scalars are "weak" under NumPy 2: float32 stays float32
-    arr = np.asarray(x)
+    arr = np.asarray(x)  # np.float64 subclasses float but is "strong": cast it below
     if arr.ndim == 0 and arr.dtype.kind in "fiu" and like.dtype.kind == "f":
         arr = arr.astype(like.dtype)  # a NumPy scalar acts like a Python number, as in PyTorch
     return arr
@@ -331,7 +333,8 @@ def _compare(np_fn):
 
 
 def _axis(axis, dim):
-    return dim if axis is None else axis
+    axis = dim if axis is None else axis
+    return tuple(axis) if isinstance(axis, list) else axis
 
 
 def _keep(keepdims, keepdim):
@@ -350,12 +353,38 @@ def _install_methods() -> None:
     T.__gt__, T.__ge__ = _compare(np.greater), _compare(np.greater_equal)
     T.__eq__, T.__ne__ = _compare(np.equal), _compare(np.not_equal)
     T.__hash__ = object.__hash__
+    T.__iadd__, T.__isub__ = _inplace(np.add, "add"), _inplace(np.subtract, "sub")
+    T.__imul__, T.__itruediv__ = _inplace(np.multiply, "mul"), _inplace(np.true_divide, "div")
+
+
+def _inplace(ufunc: np.ufunc, name: str):
+    """``t += x`` and friends. Outside the graph (no grad involved, or inside ``no_grad``, as in
+    ``p -= lr * p.grad``) the data is updated in place, keeping its dtype. A leaf that requires
+    grad cannot be modified while the graph is recorded (as in PyTorch); for other tensors in the
+    graph the result is a new node (the name is rebound, the old tensor keeps its value)."""
+    fn = OPS[name]
+
+    def method(self, other):
+        other = _const(other, self)
+        in_graph = self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
+        if not (in_graph and _grad_state["enabled"]):
+            ufunc(self.data, other.data if isinstance(other, Tensor) else other, out=self.data)
+            return self
+        if self.requires_grad and self.is_leaf:
+            raise RuntimeError(f"in-place {name} on a leaf tensor that requires grad would "
+                               f"corrupt its gradient; update it inside lm.no_grad() or on t.data")
+        return apply(fn, self, other)
+
+    method.__name__ = f"__i{name}__"
+    return method
 
 
 _install_methods()
 
 
 def _tensor_method(fn):
+    """Install ``fn`` as a Tensor method (module-level names that shadow builtins, such as
+    ``sum``/``max``/``min``, are deleted after their definitions)."""
     setattr(Tensor, fn.__name__, fn)
     return fn
 
@@ -410,7 +439,8 @@ def var(self, axis=None, keepdims=False, *, dim=None, keepdim=False, unbiased=Tr
     """Variance (unbiased by default, as ``torch.var``), built from mean and power."""
     axis, keep = _axis(axis, dim), _keep(keepdims, keepdim)
     centred = self - self.mean(axis=axis, keepdims=True)
-    n = self.data.size // max(np.mean(self.data, axis=axis, keepdims=keep).size, 1)
+    reduced = np.mean(self.data, axis=axis, keepdims=keep).size
+    n = self.data.size // reduced if reduced else 1
     return (centred * centred).sum(axis=axis, keepdims=keep) / (n - 1 if unbiased else n)
 
 
@@ -424,6 +454,9 @@ def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
 def argmin(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
     return Tensor._wrap(np.argmin(self.data, axis=_axis(axis, dim),
                                   keepdims=_keep(keepdims, keepdim)))
+
+
+del sum, max, min  # the Tensor methods keep them; this module needs the builtins
 
 
 def _unary(name: str, op_name: str | None = None):
@@ -574,6 +607,8 @@ def arange(start, end=None, step=1, dtype=None) -> Tensor:
     if end is None:
         start, end = 0, start
     data = np.arange(start, end, step)
+    if dtype is None and data.dtype.kind == "f":
+        dtype = float32
     return Tensor(data, dtype=dtype)
 
 
@@ -587,13 +622,21 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     return apply(OPS["stack"], *tensors, axis=dim)
 
 
+def _consts(a, b):
+    """Non-Tensor operands of a two-operand op, made weak against the Tensor one."""
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    return (a, b) if like is None else (_const(a, like), _const(b, like))
+
+
 def where(condition, a, b) -> Tensor:
+    """``a`` where ``condition`` else ``b`` (``torch.where``); gradients flow to ``a`` and ``b``."""
     cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
-    return apply(OPS["where"], cond, a, b)
+    return apply(OPS["where"], cond, *_consts(a, b))
 
 
 def maximum(a, b) -> Tensor:
-    return apply(OPS["maximum"], a, b)
+    """Elementwise maximum (``torch.maximum``); ties split the gradient."""
+    return apply(OPS["maximum"], *_consts(a, b))
 
 
 def as_tensor(x) -> Tensor:

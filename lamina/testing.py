@@ -15,10 +15,23 @@ from lamina.tensor import Tensor, no_grad
 
 def numerical_grad(fn: Callable[..., Tensor], inputs: Sequence[Tensor], index: int,
                    weights: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """d sum(fn(*inputs) * weights) / d inputs[index], by central differences."""
-    x = inputs[index].data
-    grad = np.zeros_like(x)
-    flat = x.reshape(-1)
+    """d sum(fn(*inputs) * weights) / d inputs[index], by central differences.
+
+    Args:
+        fn: maps the inputs to a Tensor.
+        inputs: the arguments of ``fn``; ``inputs[index]`` is perturbed in place and restored.
+        index: which input to differentiate.
+        weights: array of ``fn``'s output shape contracting the output to a scalar.
+        eps: finite-difference step h.
+
+    Returns:
+        An array of ``inputs[index]``'s shape.
+    """
+    tensor = inputs[index]
+    if not tensor.data.flags.c_contiguous:  # reshape(-1) below must be a view, not a copy
+        tensor.data = np.ascontiguousarray(tensor.data)
+    flat = tensor.data.reshape(-1)
+    grad = np.zeros(flat.size, dtype=flat.dtype)
     with no_grad():
         for i in range(flat.size):
             old = flat[i]
@@ -27,8 +40,8 @@ def numerical_grad(fn: Callable[..., Tensor], inputs: Sequence[Tensor], index: i
             flat[i] = old - eps
             minus = float(np.sum(fn(*inputs).data * weights))
             flat[i] = old
-            grad.reshape(-1)[i] = (plus - minus) / (2 * eps)
-    return grad
+            grad[i] = (plus - minus) / (2 * eps)
+    return grad.reshape(tensor.shape)
 
 
 def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 1e-6,
@@ -39,7 +52,18 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 
 
     Args:
         fn: maps the inputs to a Tensor.
-        inputs: float64 Tensors; those with ``requires_grad`` are checked.
+        inputs: float64 Tensors; those with ``requires_grad`` are checked (other items, such
+            as integer index arrays, are passed through unchanged).
+        eps: finite-difference step h.
+        atol: absolute tolerance of the comparison.
+        rtol: relative tolerance of the comparison.
+        seed: seed of the random weights that contract the output to a scalar.
+
+    Example:
+        >>> import numpy as np, lamina as lm
+        >>> x = lm.tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
+        >>> gradcheck(lambda t: (t * t).sum(), [x])
+        True
 
     Returns:
         True when all gradients match.
@@ -53,7 +77,7 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 
             raise TypeError(f"gradcheck: input {i} must be float64 for a meaningful check, "
                             f"got {t.dtype}")
     out = fn(*inputs)
-    weights = np.random.default_rng(seed).standard_normal(out.shape)
+    weights = np.asarray(np.random.default_rng(seed).standard_normal(out.shape))
     for t in inputs:
         if isinstance(t, Tensor):
             t.grad = None

@@ -47,10 +47,15 @@ class CrossEntropyLoss(_Loss):
 
 
 class NLLLoss(_Loss):
-    """Negative log-likelihood of log-probabilities at class indices."""
+    """Negative log-likelihood of log-probabilities at class indices; ``weight`` (C,) rescales
+    each class ('mean' then divides by the summed weights of the targets, as PyTorch)."""
+
+    def __init__(self, weight=None, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.weight = weight
 
     def forward(self, input, target):
-        return F.nll_loss(input, target, self.reduction)
+        return F.nll_loss(input, target, self.weight, self.reduction)
 
 
 class BCEWithLogitsLoss(_Loss):

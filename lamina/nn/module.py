@@ -4,10 +4,26 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 
 from lamina.tensor import Tensor, _as_dtype
+
+
+class StateDictError(KeyError, ValueError, RuntimeError):
+    """``load_state_dict`` got missing/unexpected keys or a wrong shape. Catch it as ``KeyError``,
+    ``ValueError`` or (as in PyTorch) ``RuntimeError``."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict(strict=False)`` could not match (PyTorch's ``_IncompatibleKeys``)."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
 
 
 class Parameter(Tensor):
@@ -43,7 +59,14 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning "
                                f"attributes")
-        for table in (self._parameters, self._buffers, self._modules):
+        params, buffers = self._parameters, self._buffers
+        if name in params and value is not None and not isinstance(value, Parameter):
+            raise TypeError(f"{type(self).__name__}: cannot assign a {type(value).__name__} to "
+                            f"parameter {name!r} (expected an nn.Parameter or None)")
+        if name in buffers and (value is None or isinstance(value, Tensor)):
+            buffers[name] = value
+            return
+        for table in (params, buffers, self._modules):
             table.pop(name, None)
         if isinstance(value, Parameter):
             self._parameters[name] = value
@@ -78,7 +101,7 @@ class Module:
     def register_buffer(self, name: str, value) -> None:
         """A non-trainable tensor saved in ``state_dict`` (e.g. running statistics)."""
         self.__dict__.pop(name, None)
-        self._buffers[name] = value if isinstance(value, Tensor) else Tensor(value)
+        self._buffers[name] = value if value is None or isinstance(value, Tensor) else Tensor(value)
 
     def add_module(self, name: str, module: Module) -> None:
         setattr(self, name, module)
@@ -124,7 +147,8 @@ class Module:
     def named_buffers(self) -> Iterator[tuple[str, Tensor]]:
         for mod_name, module in self.named_modules():
             for name, b in module._buffers.items():
-                yield (f"{mod_name}.{name}" if mod_name else name), b
+                if b is not None:
+                    yield (f"{mod_name}.{name}" if mod_name else name), b
 
     # ---------------------------------------------------------------- state
     def state_dict(self) -> OrderedDict[str, np.ndarray]:
@@ -137,13 +161,23 @@ class Module:
                         out[f"{mod_name}.{name}" if mod_name else name] = t.data
         return out
 
-    def load_state_dict(self, state_dict, strict: bool = True):
+    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
         """Copy arrays (or Tensors) into the parameters and buffers, cast to their dtypes.
 
+        Nothing is changed unless every key and shape checks out.
+
+        Args:
+            state_dict: a mapping of dotted names to NumPy arrays, Tensors or array-likes.
+            strict: require exactly the module's keys.
+
+        Returns:
+            ``(missing_keys, unexpected_keys)`` (both empty when ``strict``).
+
         Raises:
-            KeyError: with ``strict``, a key is missing or unexpected.
-            ValueError: an array's shape differs from its parameter's.
+            StateDictError: (a KeyError, ValueError and RuntimeError) with ``strict``, a key is
+                missing or unexpected; or an array's shape differs from its parameter's.
         """
+        where = f"{type(self).__name__}.load_state_dict"
         own: dict[str, Tensor] = {}
         for mod_name, module in self.named_modules():
             for table in (module._parameters, module._buffers):
@@ -153,22 +187,21 @@ class Module:
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
-            raise KeyError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
-                           f"unexpected keys {unexpected}")
+            raise StateDictError(f"{where}: missing keys {missing}, unexpected keys {unexpected} "
+                                 f"(expected exactly the keys of state_dict(): {list(own)})")
+        values = {}
         for key, target in own.items():
             if key not in state_dict:
                 continue
             value = state_dict[key]
             value = np.asarray(value.data if isinstance(value, Tensor) else value)
             if value.shape != target.shape:
-                raise ValueError(f"{type(self).__name__}.load_state_dict: {key!r} has shape "
-                                 f"{value.shape}, expected {target.shape}")
-        for key, target in own.items():
-            if key in state_dict:
-                value = state_dict[key]
-                value = value.data if isinstance(value, Tensor) else value
-                target.data[...] = np.asarray(value, dtype=target.dtype)
-        return missing, unexpected
+                raise StateDictError(f"{where}: {key!r} has shape {value.shape}, expected "
+                                     f"{target.shape}")
+            values[key] = value
+        for key, value in values.items():
+            own[key].data[...] = value.astype(own[key].dtype, copy=False)
+        return IncompatibleKeys(missing, unexpected)
 
     # ---------------------------------------------------------------- modes and dtypes
     def train(self, mode: bool = True) -> Module:
@@ -192,8 +225,19 @@ class Module:
         return self
 
     def to(self, dtype) -> Module:
-        """Convert floating parameters and buffers to ``dtype`` in place; returns self."""
+        """Convert floating parameters and buffers to ``dtype`` in place; returns self.
+
+        A device string (``"cpu"``) is accepted and ignored: NumPy arrays live on the CPU.
+
+        Raises:
+            TypeError: ``dtype`` is not a floating dtype.
+        """
+        if isinstance(dtype, str) and dtype == "cpu":
+            return self
         dtype = _as_dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"{type(self).__name__}.to: expected a floating dtype such as "
+                            f"lm.float32 or lm.float64, got {dtype}")
         for m in self.modules():
             for table in (m._parameters, m._buffers):
                 for t in table.values():
@@ -227,12 +271,14 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        lines = [f"{type(self).__name__}({self.extra_repr()}"]
-        if self._modules:
-            lines[0] = f"{type(self).__name__}("
-            for name, m in self._modules.items():
-                child = repr(m).replace("\n", "\n  ")
-                lines.append(f"  ({name}): {child}")
-            lines.append(")")
-            return "\n".join(lines)
-        return lines[0] + ")"
+        extra = self.extra_repr()
+        if not self._modules:
+            return f"{type(self).__name__}({extra})"
+        lines = [f"{type(self).__name__}("]
+        if extra:
+            lines.append("  " + extra.replace("\n", "\n  "))
+        for name, m in self._modules.items():
+            child = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child}")
+        lines.append(")")
+        return "\n".join(lines)

@@ -8,8 +8,10 @@ from lamina.ops import register
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    # 1/(1+e^-x) = (1 + tanh(x/2)) / 2, which never overflows.
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+    # With e = e^-|x| (never overflows): 1/(1+e) for x >= 0 and e/(1+e) for x < 0, which keeps
+    # full relative precision for very negative x (where 1 + tanh(x/2) would cancel to 0).
+    e = np.exp(-np.abs(x))
+    return np.asarray(np.where(x < 0, e, 1.0) / (1 + e))
 
 
 @register

@@ -80,7 +80,7 @@ def power(a, b):
             grad_a = unbroadcast(grad * b * a ** (b - 1), _shape(a))
         if need[1]:
             with np.errstate(divide="ignore", invalid="ignore"):
-                log_a = np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0)
+                log_a = np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0).astype(out.dtype)
             grad_b = unbroadcast(grad * out * log_a, _shape(b))
         return grad_a, grad_b
 

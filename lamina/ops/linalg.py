@@ -28,11 +28,11 @@ def matmul(a, b):
     def backward(grad, need):
         a2 = a if a.ndim > 1 else a[None, :]
         b2 = b if b.ndim > 1 else b[:, None]
-        g = grad
-        if a.ndim == 1:
-            g = np.expand_dims(g, -2)
+        g = grad  # restore the axes that 1-D operands dropped: out (..., n, m)
         if b.ndim == 1:
-            g = np.expand_dims(g, -1)
+            g = g[..., None]
+        if a.ndim == 1:
+            g = g[..., None, :]
         grad_a = grad_b = None
         if need[0]:
             grad_a = unbroadcast(g @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
@@ -63,6 +63,6 @@ def linear(x, weight, bias=None):
         grad_x = (grad @ weight) if need[0] else None
         grad_w = (g2.T @ x.reshape(-1, x.shape[-1])) if need[1] else None
         grad_b = g2.sum(axis=0) if bias is not None and need[2] else None
-        return grad_x, grad_w, grad_b
+        return (grad_x, grad_w, grad_b)[:len(need)]  # linear(x, w) has no bias input at all
 
     return out, backward

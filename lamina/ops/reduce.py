@@ -31,7 +31,7 @@ def sum(a, axis=None, keepdims=False):  # noqa: A001 - the op's public name
 def mean(a, axis=None, keepdims=False):
     """Mean over ``axis``; each element gets grad / count."""
     out = np.mean(a, axis=axis, keepdims=keepdims)
-    count = a.size // max(out.size, 1) if a.size else 1
+    count = a.size // out.size if out.size else 1  # (``max`` here is the op below, not builtin)
 
     def backward(grad, need):
         g = _expand(grad, a.shape, axis, keepdims) / count

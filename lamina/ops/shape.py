@@ -20,7 +20,7 @@ def reshape(a, shape):
 @register
 def transpose(a, axes=None):
     """Permute axes (reverse them when ``axes`` is None); the gradient is permuted back."""
-    inverse = None if axes is None else tuple(np.argsort(axes))
+    inverse = None if axes is None else tuple(np.argsort([ax % a.ndim for ax in axes]))
 
     def backward(grad, need):
         return (np.transpose(grad, inverse),)

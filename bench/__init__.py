@@ -1,0 +1,1 @@
+"""Benchmarks of lamina against PyTorch (not tests). Run: python -m bench."""

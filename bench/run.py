@@ -1,0 +1,497 @@
+"""lamina vs PyTorch on this CPU: one command, side by side, interleaved.
+
+    python -m bench                 # everything, writes bench/RESULTS.md
+    python -m bench --quick         # fewer repeats (a smoke run)
+    python -m bench --only mlp      # a subset: mlp, lenet, infer, import, memory, gemm, size
+
+Both frameworks run the same models on the same MNIST batches with the same thread count.
+Each workload alternates lamina and PyTorch blocks (warm-up first, then several repeats) and
+reports medians and the lamina/PyTorch ratio (> 1 means lamina is faster). Without torch
+installed, lamina's numbers alone are reported. Not a test: nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
+THREADS = int(os.environ.get("BENCH_THREADS", os.cpu_count() or 1))
+
+
+# ----------------------------------------------------------------------------- data and models
+def load_mnist() -> tuple[np.ndarray, np.ndarray]:
+    import lamina as lm
+
+    if SHARED_MNIST.exists():
+        (x, y), _ = lm.datasets.mnist(path=str(SHARED_MNIST))
+    else:
+        (x, y), _ = lm.datasets.mnist(subset="small")
+    x = ((x.astype(np.float32) / 255.0 - 0.1307) / 0.3081)[:, None]
+    return np.ascontiguousarray(x), y.astype(np.int64)
+
+
+def lamina_model(name: str):
+    import lamina as lm
+
+    return lm.models.lenet5() if name == "lenet" else lm.models.mlp([784, 256, 256, 10])
+
+
+def torch_model(name: str):
+    import torch
+    from torch import nn
+
+    if name == "lenet":
+        return nn.Sequential(
+            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+    del torch
+    return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                         nn.Linear(256, 10))
+
+
+def batches(x: np.ndarray, y: np.ndarray, name: str, batch: int, count: int):
+    """``count`` fixed batches (inputs flattened for the MLP), cycled by the step functions."""
+    rng = np.random.default_rng(0)
+    out = []
+    for _ in range(count):
+        idx = rng.integers(0, len(x), batch)
+        xb = x[idx] if name == "lenet" else x[idx].reshape(batch, -1)
+        out.append((np.ascontiguousarray(xb), y[idx]))
+    return out
+
+
+def lamina_train_step(name: str, data):
+    import lamina as lm
+
+    lm.manual_seed(0)
+    model = lamina_model(name)
+    opt = lm.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = lm.nn.CrossEntropyLoss()
+    tensors = [(lm.tensor(xb), lm.tensor(yb)) for xb, yb in data]
+    state = {"i": 0}
+
+    def step():
+        xb, yb = tensors[state["i"] % len(tensors)]
+        state["i"] += 1
+        opt.zero_grad()
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def torch_train_step(name: str, data):
+    import torch
+
+    torch.manual_seed(0)
+    model = torch_model(name)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    tensors = [(torch.from_numpy(xb), torch.from_numpy(yb)) for xb, yb in data]
+    state = {"i": 0}
+
+    def step():
+        xb, yb = tensors[state["i"] % len(tensors)]
+        state["i"] += 1
+        opt.zero_grad()
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def lamina_infer(name: str, data):
+    import lamina as lm
+
+    lm.manual_seed(0)
+    model = lamina_model(name).eval()
+    tensors = [lm.tensor(xb) for xb, _ in data]
+    state = {"i": 0}
+
+    def step():
+        with lm.no_grad():
+            model(tensors[state["i"] % len(tensors)])
+        state["i"] += 1
+
+    return step
+
+
+def torch_infer(name: str, data):
+    import torch
+
+    model = torch_model(name).eval()
+    tensors = [torch.from_numpy(xb) for xb, _ in data]
+    state = {"i": 0}
+
+    def step():
+        with torch.inference_mode():
+            model(tensors[state["i"] % len(tensors)])
+        state["i"] += 1
+
+    return step
+
+
+# ----------------------------------------------------------------------------- timing
+def time_block(step, n: int) -> float:
+    """Seconds per call of ``step`` over ``n`` calls."""
+    start = time.perf_counter()
+    for _ in range(n):
+        step()
+    return (time.perf_counter() - start) / n
+
+
+def interleaved(steps: dict, n: int, repeats: int, warmup: int) -> dict[str, float]:
+    """Median seconds per step of each framework, alternating blocks of ``n`` steps."""
+    for step in steps.values():
+        time_block(step, warmup)
+    samples: dict[str, list[float]] = {k: [] for k in steps}
+    for r in range(repeats):
+        order = list(steps) if r % 2 == 0 else list(reversed(steps))
+        for key in order:
+            time.sleep(0.05)  # let the other framework's worker threads go idle
+            samples[key].append(time_block(steps[key], n))
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def have_torch() -> bool:
+    try:
+        import torch
+
+        torch.set_num_threads(THREADS)
+        return True
+    except ImportError:
+        return False
+
+
+def run_model_workloads(kind: str, names, batch_sizes, x, y, quick: bool, use_torch: bool):
+    rows = []
+    for name in names:
+        for batch in batch_sizes:
+            data = batches(x, y, name, batch, 16)
+            if kind == "train":
+                steps = {"lamina": lamina_train_step(name, data)}
+                if use_torch:
+                    steps["torch"] = torch_train_step(name, data)
+            else:
+                steps = {"lamina": lamina_infer(name, data)}
+                if use_torch:
+                    steps["torch"] = torch_infer(name, data)
+            per_step = 0.2 if quick else 0.6  # seconds per block, roughly
+            probe = time_block(steps["lamina"], 3)
+            n = max(3, int(per_step / max(probe, 1e-6)))
+            med = interleaved(steps, n, 3 if quick else 7, warmup=max(2, n // 4))
+            rows.append({"workload": f"{'LeNet-5' if name == 'lenet' else 'MLP'} {kind}",
+                         "batch": batch, "lamina": med["lamina"], "torch": med.get("torch")})
+            print(format_row(rows[-1]), flush=True)
+    return rows
+
+
+def format_row(row) -> str:
+    lam, tor, b = row["lamina"], row["torch"], row["batch"]
+    text = f"{row['workload']:<22} batch {b:>4}: lamina {fmt_time(lam)}"
+    if "train" in row["workload"]:
+        text += f" ({b / lam:,.0f} samples/s)"
+    if tor:
+        text += f" | torch {fmt_time(tor)}"
+        if "train" in row["workload"]:
+            text += f" ({b / tor:,.0f} samples/s)"
+        text += f" | ratio {tor / lam:.2f}x"
+    return text
+
+
+def fmt_time(seconds: float) -> str:
+    return f"{seconds * 1e6:,.0f} us" if seconds < 1e-3 else f"{seconds * 1e3:,.2f} ms"
+
+
+# ----------------------------------------------------------------------------- import, memory
+def import_times(repeats: int) -> dict[str, float]:
+    """Median wall time of fresh interpreters importing numpy, numpy+lamina, torch,
+    interleaved run by run."""
+    cmds = {"numpy": "import numpy", "lamina": "import numpy, lamina", "torch": "import torch"}
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    samples: dict[str, list[float]] = {k: [] for k in cmds}
+    for _ in range(repeats + 1):
+        for key, code in cmds.items():
+            start = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
+            elapsed = time.perf_counter() - start
+            if proc.returncode == 0:
+                samples[key].append(elapsed)
+    return {k: statistics.median(v[1:]) for k, v in samples.items() if len(v) > 1}
+
+
+_MEMORY_SCRIPT = """
+import resource, sys, numpy as np
+sys.path.insert(0, {root!r})
+from bench.run import batches, load_mnist, lamina_train_step, torch_train_step
+name, framework = sys.argv[1], sys.argv[2]
+x, y = load_mnist()
+data = batches(x, y, name, 128, 4)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+step = (lamina_train_step if framework == 'lamina' else torch_train_step)(name, data)
+for _ in range(20):
+    step()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base,
+      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_memory(use_torch: bool) -> list[dict]:
+    """Peak RSS (MiB) of a fresh process training 20 steps at batch 128, beyond the data."""
+    rows = []
+    for name in ("mlp", "lenet"):
+        row = {"model": name}
+        for framework in ("lamina", "torch") if use_torch else ("lamina",):
+            proc = subprocess.run(
+                [sys.executable, "-c", _MEMORY_SCRIPT.format(root=str(ROOT)), name, framework],
+                capture_output=True, text=True)
+            if proc.returncode == 0:
+                delta, total = (int(v) / 1024 for v in proc.stdout.split())
+                row[framework] = (delta, total)
+        rows.append(row)
+    return rows
+
+
+# ----------------------------------------------------------------------------- GEMM efficiency
+def gemm_efficiency(mlp_rows) -> list[dict]:
+    """Achieved FLOP/s of the MLP train step vs the machine's float32 matmul FLOP/s.
+
+    FLOPs per step: forward 2*B*sum(in*out); backward 2*B*sum(in*out) for weight gradients
+    plus 2*B*sum(in*out) for input gradients of all layers but the first.
+    """
+    sizes = [(784, 256), (256, 256), (256, 10)]
+    a = np.random.default_rng(0).standard_normal((1024, 1024), dtype=np.float32)
+    peak = 0.0
+    for _ in range(5):
+        start = time.perf_counter()
+        a @ a
+        peak = max(peak, 2 * 1024**3 / (time.perf_counter() - start))
+    rows = []
+    for row in mlp_rows:
+        b = row["batch"]
+        macs = sum(i * o for i, o in sizes)
+        flops = 2 * b * macs * 2 + 2 * b * (macs - sizes[0][0] * sizes[0][1])
+        rows.append({"batch": b, "achieved": flops / row["lamina"], "peak": peak,
+                     "torch_achieved": flops / row["torch"] if row["torch"] else None})
+    return rows
+
+
+# ----------------------------------------------------------------------------- install size
+def installed_size() -> dict[str, float]:
+    """MiB of site-packages in fresh venvs: lamina core, lamina[fast], torch 2.13 CPU."""
+    import tempfile
+
+    specs = {"lamina": [str(ROOT)], "lamina[fast]": [f"{ROOT}[fast]"],
+             "torch 2.13 CPU": ["torch==2.13.0"]}
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, spec in specs.items():
+            venv = Path(tmp) / label.replace(" ", "_").replace("[", "_").replace("]", "")
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *spec],
+                                 capture_output=True, text=True)
+            if pip.returncode:
+                print(f"install of {label} failed: {pip.stderr.strip()[-200:]}")
+                continue
+            site = next(venv.glob("lib/python*/site-packages"))
+            baseline = {"pip", "setuptools", "_distutils_hack"}
+            total = 0
+            for entry in site.iterdir():
+                if entry.name.split("-")[0] in baseline or entry.name == "distutils-precedence.pth":
+                    continue
+                files = [entry] if entry.is_file() else entry.rglob("*")
+                total += sum(f.stat().st_size for f in files if f.is_file())
+            out[label] = total / 2**20
+            print(f"installed size {label}: {out[label]:.1f} MiB", flush=True)
+    return out
+
+
+# ----------------------------------------------------------------------------- report
+def machine_info() -> dict:
+    info = {"python": platform.python_version(), "numpy": np.__version__,
+            "cpus": os.cpu_count(), "threads": THREADS, "platform": platform.platform()}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = "; ".join(f"{p.get('internal_api')} {p.get('version')} "
+                                 f"({p.get('architecture')}, {p.get('num_threads')} threads)"
+                                 for p in threadpool_info() if p.get("user_api") == "blas")
+    except ImportError:
+        info["blas"] = "threadpoolctl not installed"
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+    except ImportError:
+        info["torch"] = "not installed"
+    import lamina
+
+    info["lamina"] = lamina.__version__
+    info["numba"] = _numba_state()
+    info["OPENBLAS_CORETYPE"] = os.environ.get("OPENBLAS_CORETYPE", "unset")
+    return info
+
+
+def _numba_state() -> str:
+    try:
+        import numba
+
+        disabled = os.environ.get("LAMINA_NO_NUMBA") == "1"
+        return f"{numba.__version__}{' (disabled: LAMINA_NO_NUMBA=1)' if disabled else ''}"
+    except ImportError:
+        return "not installed (pure NumPy)"
+
+
+def write_results(path: Path, info: dict, sections: list[str]) -> None:
+    head = [
+        "# lamina benchmark results",
+        "",
+        f"Written by `python -m bench` on {datetime.datetime.now():%Y-%m-%d %H:%M}. "
+        "Ratios are PyTorch time / lamina time (> 1: lamina faster), medians of interleaved "
+        "blocks in one process. Machines are noisy: expect +-20% between runs.",
+        "",
+        "## Machine",
+        "",
+        *[f"- {k}: {v}" for k, v in info.items()],
+        "",
+    ]
+    path.write_text("\n".join(head + sections) + "\n")
+
+
+def table(rows, with_torch: bool) -> list[str]:
+    lines = ["| workload | batch | lamina | torch | lamina samples/s | torch samples/s | ratio |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        tor = r["torch"]
+        lines.append(
+            f"| {r['workload']} | {r['batch']} | {fmt_time(r['lamina'])} | "
+            f"{fmt_time(tor) if tor else '-'} | {r['batch'] / r['lamina']:,.0f} | "
+            f"{f'{r['batch'] / tor:,.0f}' if tor else '-'} | "
+            f"{f'{tor / r['lamina']:.2f}x' if tor else '-'} |")
+    return lines
+
+
+def numpy_path_lenet(quick: bool) -> list[dict]:
+    """Re-run the LeNet-5 workloads in a child process with LAMINA_NO_NUMBA=1."""
+    env = dict(os.environ, LAMINA_NO_NUMBA="1", PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "bench", "--json-lenet"] + (["--quick"] if quick else [])
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=str(ROOT))
+    if proc.returncode:
+        print(proc.stderr[-2000:])
+        return []
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter repeats")
+    parser.add_argument("--only", nargs="*", default=None,
+                        choices=["mlp", "lenet", "infer", "import", "memory", "gemm", "size"])
+    parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
+    parser.add_argument("--json-lenet", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    want = set(args.only or ["mlp", "lenet", "infer", "import", "memory", "gemm", "size"])
+    use_torch = have_torch()
+    x, y = load_mnist()
+
+    if args.json_lenet:
+        rows = run_model_workloads("train", ["lenet"], [32, 128], x, y, args.quick, use_torch)
+        rows += run_model_workloads("infer", ["lenet"], [1], x, y, args.quick, use_torch)
+        print(json.dumps(rows))
+        return 0
+
+    info = machine_info()
+    print("\n".join(f"{k}: {v}" for k, v in info.items()), flush=True)
+    sections: list[str] = []
+    mlp_rows = []
+    train_rows = []
+    if "mlp" in want or "gemm" in want:
+        mlp_rows = run_model_workloads("train", ["mlp"], [32, 128], x, y, args.quick, use_torch)
+        train_rows += mlp_rows
+    if "lenet" in want:
+        train_rows += run_model_workloads("train", ["lenet"], [32, 128], x, y, args.quick,
+                                          use_torch)
+    if train_rows:
+        sections += ["## Training throughput (Adam, cross-entropy)", "",
+                     *table(train_rows, use_torch), ""]
+    if "lenet" in want and "numba (disabled" not in info["numba"] and "not installed" not in \
+            info["numba"]:
+        np_rows = numpy_path_lenet(args.quick)
+        if np_rows:
+            sections += ["## LeNet-5, pure-NumPy path (`LAMINA_NO_NUMBA=1`, same run)", "",
+                         *table(np_rows, use_torch), ""]
+    if "infer" in want:
+        rows = run_model_workloads("infer", ["mlp", "lenet"], [1, 256], x, y, args.quick,
+                                   use_torch)
+        sections += ["## Inference latency (eval mode, no grad)", "", *table(rows, use_torch),
+                     ""]
+    if "gemm" in want and mlp_rows:
+        sections += ["## GEMM efficiency of the MLP train step", "",
+                     "| batch | lamina GFLOP/s | torch GFLOP/s | machine float32 matmul GFLOP/s "
+                     "| lamina efficiency |", "|---:|---:|---:|---:|---:|"]
+        for r in gemm_efficiency(mlp_rows):
+            tor = f"{r['torch_achieved'] / 1e9:.1f}" if r["torch_achieved"] else "-"
+            sections.append(f"| {r['batch']} | {r['achieved'] / 1e9:.1f} | {tor} | "
+                            f"{r['peak'] / 1e9:.1f} | {100 * r['achieved'] / r['peak']:.0f}% |")
+        sections.append("")
+    if "import" in want:
+        t = import_times(5 if args.quick else 15)
+        print("import times:", {k: f"{v * 1e3:.0f} ms" for k, v in t.items()}, flush=True)
+        lines = ["## Import time (fresh interpreter, median, interleaved)", "",
+                 "| command | wall time |", "|---|---:|"]
+        lines += [f"| `{k}` | {v * 1e3:.0f} ms |" for k, v in t.items()]
+        if "lamina" in t and "numpy" in t:
+            lines.append("")
+            lines.append(f"`import lamina` adds {1e3 * (t['lamina'] - t['numpy']):.0f} ms to "
+                         f"`import numpy`.")
+        if "torch" in t and "lamina" in t:
+            lines.append(f"`import numpy, lamina` is {t['torch'] / t['lamina']:.1f}x faster "
+                         f"than `import torch`.")
+        sections += lines + [""]
+    if "memory" in want:
+        rows = peak_memory(use_torch)
+        lines = ["## Peak memory (RSS, 20 train steps at batch 128, fresh process)", "",
+                 "| model | lamina: growth / peak MiB | torch: growth / peak MiB |",
+                 "|---|---:|---:|"]
+        for r in rows:
+            cells = [f"{r[f][0]:.0f} / {r[f][1]:.0f}" if f in r else "-"
+                     for f in ("lamina", "torch")]
+            lines.append(f"| {r['model']} | {cells[0]} | {cells[1]} |")
+        sections += lines + [""]
+    if "size" in want:
+        sizes = installed_size()
+        lines = ["## Installed size (site-packages of a fresh venv, without pip/setuptools)", "",
+                 "| install | MiB |", "|---|---:|"]
+        lines += [f"| {k} | {v:.1f} |" for k, v in sizes.items()]
+        sections += lines + [""]
+    if not args.no_write:
+        write_results(ROOT / "bench" / "RESULTS.md", info, sections)
+        print(f"wrote {ROOT / 'bench' / 'RESULTS.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Adam and AdamW (Kingma & Ba 2015; Loshchilov & Hutter 2019), the real ones.
+
+The notes' section 3.5 is titled "Adam" but describes RMSProp (see
+:class:`~lamina.optim.RMSprop`); these classes implement Adam as published.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from lamina.optim.optimizer import (
+    Optimizer,
+    ParamsT,
+    check_betas,
+    check_non_negative,
+    grad_with_decay,
+)
+
+
+class Adam(Optimizer):
+    """Adam with bias correction (Kingma & Ba 2015), as ``torch.optim.Adam``.
+
+    Update rule for each parameter ``param`` with gradient ``grad`` (names as in the code)::
+
+        step = step + 1
+        if decoupled_weight_decay:  param = param * (1 - lr * weight_decay);  g = grad
+        else:                       g = grad + weight_decay * param
+                                    (-grad first if maximize)
+        exp_avg = exp_avg + (1 - beta1) * (g - exp_avg)          (= beta1 m + (1-beta1) g)
+        exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * g * g
+        if amsgrad: max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq); v = max_exp_avg_sq
+        else:       v = exp_avg_sq
+        bias_correction1 = 1 - beta1 ** step
+        bias_correction2 = 1 - beta2 ** step
+        step_size = lr / bias_correction1
+        denom = sqrt(v) / sqrt(bias_correction2) + eps
+        param = param - step_size * exp_avg / denom
+
+    which is the paper's ``theta <- theta - lr * m_hat / (sqrt(v_hat) + eps)`` with
+    ``m_hat = exp_avg / bias_correction1`` and ``v_hat = v / bias_correction2``.
+
+    Mapping to the notes. Section 3.5 ("Adam") gives RMSProp's idea with AdaGrad's accumulator
+    (eq 3.10 ``r <- r + g*g``) and the step of eq 3.11 ``theta <- theta - eps/(delta +
+    sqrt(r)) g``. Adam replaces ``r`` by the moving average ``exp_avg_sq`` (RMSProp's, with
+    ``rho = beta2``), replaces ``g`` in the numerator by its moving average ``exp_avg``
+    (momentum, with ``beta1``), and corrects both averages for their zero initialisation;
+    the notes' eps is ``lr`` and delta is ``eps``.
+
+    Args:
+        params: parameters or parameter groups (see :class:`~lamina.optim.Optimizer`).
+        lr: learning rate, >= 0.
+        betas: decay rates (beta1, beta2) of the two moving averages, each in [0, 1).
+        eps: added to the denominator for numerical stability, >= 0.
+        weight_decay: L2 coefficient, >= 0: added to the gradient, or with
+            ``decoupled_weight_decay`` applied to the parameters directly (AdamW).
+        amsgrad: use the running maximum of ``exp_avg_sq`` (Reddi et al. 2018).
+        maximize: ascend the objective instead of descending it.
+        decoupled_weight_decay: decay the weights as AdamW does.
+
+    Raises:
+        ValueError: an option is out of range.
+
+    Example:
+        >>> import lamina as lm
+        >>> w = lm.nn.Parameter(lm.tensor([1.0, -2.0], dtype=lm.float64))
+        >>> opt = lm.optim.Adam([w], lr=0.1)
+        >>> (w * w).sum().backward()
+        >>> opt.step()
+        >>> w.data.round(4).tolist()
+        [0.9, -1.9]
+    """
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False,
+                 decoupled_weight_decay: bool = False) -> None:
+        defaults = dict(lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas,
+                        eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
+                        decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    def _check_options(self, options: dict[str, Any]) -> None:
+        for key in ("lr", "eps", "weight_decay"):
+            check_non_negative(self, options, key)
+        check_betas(self, options)
+
+    def init_state(self, param: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
+        state: dict[str, Any] = {"step": 0, "exp_avg": np.zeros_like(param),
+                                 "exp_avg_sq": np.zeros_like(param)}
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = np.zeros_like(param)
+        return state
+
+    def update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
+               group: dict[str, Any]) -> None:
+        state["step"] += 1
+        step, exp_avg, exp_avg_sq = state["step"], state["exp_avg"], state["exp_avg_sq"]
+        lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
+        if group["decoupled_weight_decay"]:
+            if weight_decay != 0:
+                param *= 1 - lr * weight_decay
+            g = grad_with_decay(param, grad, 0, group["maximize"])
+        else:
+            g = grad_with_decay(param, grad, weight_decay, group["maximize"])
+
+        scratch = np.subtract(g, exp_avg, out=np.empty_like(param))
+        scratch *= 1 - beta1
+        exp_avg += scratch
+        np.multiply(g, g, out=scratch)
+        scratch *= 1 - beta2
+        exp_avg_sq *= beta2
+        exp_avg_sq += scratch
+        v = exp_avg_sq
+        if group["amsgrad"]:
+            v = state.setdefault("max_exp_avg_sq", np.zeros_like(param))
+            np.maximum(v, exp_avg_sq, out=v)
+
+        bias_correction1 = 1 - beta1**step
+        bias_correction2 = 1 - beta2**step
+        step_size = lr / bias_correction1
+        denom = np.sqrt(v, out=scratch)
+        denom /= math.sqrt(bias_correction2)
+        denom += group["eps"]
+        update = np.divide(exp_avg, denom, out=denom)
+        update *= step_size
+        param -= update
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019), as ``torch.optim.AdamW``.
+
+    The update is :class:`Adam`'s with ``decoupled_weight_decay=True``: the weights shrink by
+    ``param = param * (1 - lr * weight_decay)`` before the Adam step, instead of
+    ``weight_decay * param`` being added to the gradient (where the adaptive denominator
+    would rescale it). Default ``weight_decay`` is 1e-2.
+
+    Args:
+        params: parameters or parameter groups (see :class:`~lamina.optim.Optimizer`).
+        lr: learning rate, >= 0.
+        betas: decay rates (beta1, beta2) of the two moving averages, each in [0, 1).
+        eps: added to the denominator for numerical stability, >= 0.
+        weight_decay: decoupled decay coefficient, >= 0.
+        amsgrad: use the running maximum of ``exp_avg_sq``.
+        maximize: ascend the objective instead of descending it.
+
+    Raises:
+        ValueError: an option is out of range.
+
+    Example:
+        >>> import lamina as lm
+        >>> w = lm.nn.Parameter(lm.tensor([1.0, -2.0], dtype=lm.float64))
+        >>> opt = lm.optim.AdamW([w], lr=0.1, weight_decay=0.5)
+        >>> (w * w).sum().backward()
+        >>> opt.step()
+        >>> w.data.round(4).tolist()
+        [0.85, -1.8]
+    """
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False,
+                 maximize: bool = False) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)

@@ -1,0 +1,281 @@
+"""Optimizer: the base class of every optimizer (PyTorch's ``torch.optim.Optimizer`` semantics).
+
+An optimizer holds ``param_groups`` (a list of dicts: ``"params"`` plus the options, read afresh
+at every :meth:`Optimizer.step`) and ``state`` (per-parameter arrays created on first use, as
+chainer's ``init_state``). A subclass supplies three things:
+
+- ``_check_options(options)``: raise ``ValueError`` for an invalid option (run on the defaults
+  and on every group added);
+- ``init_state(param, group)``: the state dict of a parameter seen for the first time;
+- ``update(param, grad, state, group)``: the update rule on NumPy arrays, writing ``param``
+  in place (other components may hold views of a parameter's array).
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from lamina.tensor import Tensor, enable_grad
+
+ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
+
+
+class Optimizer:
+    """Base class of the optimizers in :mod:`lamina.optim`.
+
+    Args:
+        params: an iterable of parameters (Tensors that require grad), or of dicts defining
+            parameter groups: ``{"params": [...], "lr": 0.1, ...}``; options missing from a group
+            take the optimizer's defaults.
+        defaults: the default value of every option (``lr`` and the optimizer's others).
+
+    Attributes:
+        param_groups: list of dicts, each with ``"params"`` (a list) and every option. Changing
+            ``group["lr"]`` takes effect at the next :meth:`step`.
+        state: dict from parameter to its state dict (created at the parameter's first step).
+        defaults: the options a new group starts from.
+
+    Raises:
+        TypeError: ``params`` is a single Tensor, a set, or holds something that is not a Tensor.
+        ValueError: ``params`` is empty, a parameter appears twice, or an option is invalid.
+    """
+
+    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
+        self.defaults = dict(defaults)
+        self._check_options(self.defaults)
+        self.state: dict[Tensor, dict[str, Any]] = {}
+        self.param_groups: list[dict[str, Any]] = []
+        name = type(self).__name__
+        if isinstance(params, Tensor) or isinstance(params, (set, frozenset)):
+            raise TypeError(f"{name}: params must be an ordered iterable of Tensors or of dicts "
+                            f"(e.g. model.parameters()), got {type(params).__name__}")
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{name}: got an empty parameter list; pass model.parameters() of a "
+                             f"model that has parameters")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    # ------------------------------------------------------------------ to override
+    def _check_options(self, options: dict[str, Any]) -> None:
+        """Raise ValueError naming an invalid option of ``options``; the base checks ``lr``."""
+        check_non_negative(self, options, "lr")
+
+    def init_state(self, param: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
+        """The state of a parameter at its first step (arrays shaped and typed as ``param``)."""
+        return {}
+
+    def update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
+               group: dict[str, Any]) -> None:
+        """Update ``param`` in place from ``grad``, its ``state`` and its group's options."""
+        raise NotImplementedError(f"{type(self).__name__} must define update()")
+
+    # ------------------------------------------------------------------ public API
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters with its own options (e.g. a layer to fine-tune).
+
+        Args:
+            param_group: ``{"params": Tensor or iterable of Tensors, option: value, ...}``;
+                missing options take :attr:`defaults`.
+
+        Raises:
+            TypeError: not a dict, or ``params`` is a set or holds a non-Tensor.
+            ValueError: a parameter already in a group (or twice in this one), or a bad option.
+        """
+        name = type(self).__name__
+        if not isinstance(param_group, dict):
+            raise TypeError(f"{name}.add_param_group: expected a dict with key 'params', got "
+                            f"{type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ValueError(f"{name}.add_param_group: the group has no 'params' key "
+                             f"(keys: {sorted(param_group)})")
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, (set, frozenset)):
+            raise TypeError(f"{name}: a group's params must be an ordered iterable, not a set "
+                            f"(the order of a set changes between runs)")
+        else:
+            params = list(params)
+        seen = {id(p) for group in self.param_groups for p in group["params"]}
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{name}: can only optimize Tensors, got "
+                                f"{type(p).__name__}")
+            if p.dtype.kind != "f":
+                raise TypeError(f"{name}: can only optimize floating-point Tensors, got dtype "
+                                f"{p.dtype}")
+            if id(p) in seen:
+                raise ValueError(f"{name}: a parameter of shape {p.shape} appears twice in the "
+                                 f"parameter groups; give each parameter once")
+            seen.add(id(p))
+        group = {**self.defaults, **param_group, "params": params}
+        self._check_options(group)
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's gradient: set it to None, or fill it with zeros."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none or p.grad is None:
+                    p.grad = None
+                else:
+                    p.grad.data[...] = 0
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient (parameters with ``grad`` None are skipped).
+
+        Args:
+            closure: optional function that re-evaluates the model and returns the loss (it
+                runs with gradients enabled, before the update).
+
+        Returns:
+            The closure's loss, or None.
+        """
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad.data if isinstance(p.grad, Tensor) else np.asarray(p.grad)
+                state = self.state.get(p)
+                if state is None:
+                    state = self.state[p] = self.init_state(p.data, group)
+                self.update(p.data, grad, state, group)
+        return loss
+
+    def state_dict(self) -> dict[str, Any]:
+        """The optimizer's state in PyTorch's layout, with parameters replaced by indices.
+
+        Returns:
+            ``{"state": {index: {name: array or number}}, "param_groups": [{option: value,
+            ..., "params": [index, ...]}]}``; indices number the parameters in group order.
+            Arrays are copies, so the result is a snapshot that later steps do not change.
+        """
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
+            packed["params"] = []
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+                packed["params"].append(index[id(p)])
+            groups.append(packed)
+        state = {index[id(p)]: {k: _copy_value(v) for k, v in s.items()}
+                 for p, s in self.state.items() if id(p) in index}
+        return {"state": dict(sorted(state.items())), "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a state saved by :meth:`state_dict` (of this optimizer class).
+
+        State arrays are copied and cast to their parameter's dtype; group options are taken from
+        ``state_dict`` while each group keeps its current parameters. Arrays may be NumPy arrays,
+        lamina Tensors or anything ``np.asarray`` takes (torch tensors too).
+
+        Raises:
+            ValueError: the number of groups, a group's size, or a state array's shape differs.
+        """
+        name = type(self).__name__
+        if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
+            keys = sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict)
+            raise ValueError(f"{name}.load_state_dict: expected a dict with keys 'state' and "
+                             f"'param_groups', got {keys}")
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"{name}.load_state_dict: the state has {len(saved_groups)} "
+                             f"parameter groups, this optimizer has {len(self.param_groups)}")
+        by_index: dict[int, Tensor] = {}
+        for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(f"{name}.load_state_dict: group {i} has "
+                                 f"{len(saved['params'])} parameters in the state, "
+                                 f"{len(group['params'])} in this optimizer")
+            by_index.update(zip(saved["params"], group["params"], strict=True))
+        new_state: dict[Tensor, dict[str, Any]] = {}
+        for key, saved_state in state_dict["state"].items():
+            if int(key) not in by_index:
+                raise ValueError(f"{name}.load_state_dict: state for parameter index {key} "
+                                 f"which no group lists")
+            param = by_index[int(key)]
+            new_state[param] = {k: _load_value(k, v, param, name)
+                                for k, v in saved_state.items()}
+        new_groups = []
+        for group, saved in zip(self.param_groups, saved_groups, strict=True):
+            options = {k: copy.deepcopy(v) for k, v in saved.items() if k != "params"}
+            new_group = {**options, "params": group["params"]}
+            self._check_options(new_group)
+            new_groups.append(new_group)
+        self.param_groups = new_groups
+        self.state = new_state
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines.extend(f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _copy_value(value: Any) -> Any:
+    return value.copy() if isinstance(value, np.ndarray) else copy.deepcopy(value)
+
+
+def _load_value(key: str, value: Any, param: Tensor, where: str) -> Any:
+    """A saved state entry made ready for ``param``: arrays copied and cast, ``step`` an int."""
+    if isinstance(value, Tensor):
+        value = value.data
+    if value is None or isinstance(value, (bool, numbers.Number)):
+        return value
+    array = np.array(value, copy=True)
+    if key == "step" and array.size == 1:
+        return int(array.item())
+    if array.shape != param.shape:
+        raise ValueError(f"{where}.load_state_dict: state {key!r} has shape {array.shape}, "
+                         f"its parameter has shape {param.shape}")
+    return array.astype(param.dtype, copy=False)
+
+
+def check_non_negative(optimizer: Optimizer, options: dict[str, Any], key: str) -> None:
+    """Raise unless ``options[key]`` is a real number >= 0 (TypeError / ValueError)."""
+    value = options[key]
+    name = type(optimizer).__name__
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: {key} must be a real number, got {key}={value!r} "
+                        f"({type(value).__name__})")
+    if not value >= 0:
+        raise ValueError(f"{name}: {key} must be >= 0, got {key}={value!r}")
+
+
+def check_betas(optimizer: Optimizer, options: dict[str, Any]) -> None:
+    """Raise unless ``options["betas"]`` is a pair of numbers in [0, 1)."""
+    betas = options["betas"]
+    name = type(optimizer).__name__
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got betas={betas!r}")
+    for i, beta in enumerate(betas):
+        if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0 <= beta < 1:
+            raise ValueError(f"{name}: betas[{i}] must be in [0, 1), got betas={betas!r}")
+
+
+def grad_with_decay(param: np.ndarray, grad: np.ndarray, weight_decay: float,
+                    maximize: bool) -> np.ndarray:
+    """g = (-grad if maximize else grad) + weight_decay * param, without touching ``grad``.
+
+    Returns ``grad`` itself when there is nothing to add (callers never write into it).
+    """
+    g = np.negative(grad) if maximize else grad
+    if weight_decay != 0:
+        decay = np.multiply(param, weight_decay)
+        g = np.add(g, decay, out=g if maximize else decay)
+    return g

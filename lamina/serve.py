@@ -1,0 +1,565 @@
+"""``lamina serve MODEL``: an HTTP prediction service (FastAPI app, run by uvicorn).
+
+Endpoints:
+
+    GET  /health    -> 200 {"status": "ok"}
+    GET  /model     -> the model's description: layers, input shape, classes, parameter count
+    POST /predict   -> 200 {"labels": [...], "probabilities": [[...], ...]}
+    GET  /docs, /openapi.json -> the interactive documentation of the above
+
+``POST /predict`` takes a batch as JSON ``{"inputs": [...]}`` (each item in the model's input
+shape, or flattened to it), PNG images (``image/png`` body, or ``multipart/form-data`` with one
+or more ``file`` fields) for models whose input is a grayscale image, or CSV rows (``text/csv``,
+one sample per row, optional header). Probabilities are the softmax of the logits,
+p_k = exp(z_k - max z) / sum_j exp(z_j - max z) (eq 4.5); labels are the argmax, mapped back
+to the original class names when the model file stores a fitted label encoder.
+
+Bad requests get a 4xx answer ``{"detail": "..."}`` saying what was wrong; bodies over 10 MB get
+413. The model is loaded once; predictions run with frozen parameters (no graph is built and
+lamina's process-wide grad mode is never touched) under a lock, since the compiled kernels
+behind some ops are not re-entrant. FastAPI and uvicorn are imported only by the functions
+here, so ``import lamina`` does not need them.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the endpoints' annotations (Request,
+# imported inside create_app) at definition time.
+import copy
+import csv
+import io
+import json
+import math
+import socket
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from lamina.nn.module import Module
+from lamina.tensor import Tensor
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_BATCH = 1024
+# Over-limit bodies are read (and dropped) up to this size so the client gets its 413 rather
+# than a reset connection; a larger body is cut off.
+_DRAIN_BYTES = 64 * 1024 * 1024
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_CONTENT_TYPES = ("application/json", "image/png", "text/csv", "multipart/form-data")
+
+
+class RequestError(ValueError):
+    """A client error: ``status`` is the HTTP status, the message the ``detail``."""
+
+    def __init__(self, status: int, detail: str):
+        super().__init__(detail)
+        self.status = status
+
+
+# ----------------------------------------------------------------------------- the model
+class Predictor:
+    """A loaded model and what turns requests into its inputs and its outputs into answers.
+
+    Args:
+        model: the network; a private copy is put in eval mode with frozen parameters.
+        input_shape: one sample's shape; ``None`` infers it (see ``lm.onnx.infer_input_shape``).
+        label_encoder: a fitted encoder (``classes_``, ``inverse_transform``) mapping class
+            indices to the original labels, or ``None`` for integer labels.
+        input_transform: a fitted transformer (``transform``) applied to the float inputs, e.g.
+            a ``StandardScaler`` of CSV features, or ``None``.
+        metadata: the model file's metadata (reported by ``/model``).
+    """
+
+    def __init__(self, model: Module, input_shape: Sequence[int] | None = None,
+                 label_encoder: Any = None, input_transform: Any = None,
+                 metadata: dict | None = None):
+        from lamina.onnx import infer_input_shape, model_dtype
+
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.metadata = dict(metadata or {})
+        if input_shape is None:
+            input_shape, _ = infer_input_shape(self.model, self.metadata)
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.features = math.prod(self.input_shape)
+        self.dtype = model_dtype(self.model)
+        self.label_encoder = label_encoder
+        self.input_transform = input_transform
+        self._lock = threading.Lock()
+        self.output_kind = _output_kind(self.model)
+        self.num_outputs = int(self._forward(np.zeros((1, *self.input_shape))).shape[1])
+        self.image_size = _image_size(self.input_shape)
+
+    @property
+    def classes(self) -> list:
+        if self.label_encoder is not None and hasattr(self.label_encoder, "classes_"):
+            return _json_list(self.label_encoder.classes_)
+        return list(range(self.num_outputs if self.num_outputs > 1 else 2))
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        with self._lock:
+            out = self.model(Tensor(x)).data
+        return np.asarray(out, dtype=np.float64).reshape(len(x), -1)
+
+    def predict(self, x: np.ndarray) -> dict[str, list]:
+        """Labels and class probabilities of a batch ``x`` of shape ``(N, *input_shape)``."""
+        if self.input_transform is not None:
+            flat = self.input_transform.transform(x.reshape(len(x), -1))
+            x = np.asarray(flat, dtype=np.float64).reshape(x.shape)
+        out = self._forward(x)
+        if out.shape[1] == 1:  # one logit: binary classifier, p(class 1) = sigmoid(z)
+            p1 = 1.0 / (1.0 + np.exp(-out[:, 0])) if self.output_kind == "logits" else out[:, 0]
+            probabilities = np.stack([1.0 - p1, p1], axis=1)
+        elif self.output_kind == "probabilities":
+            probabilities = out
+        else:  # softmax(log p) = p, so log-softmax outputs need no special case
+            z = np.exp(out - out.max(axis=1, keepdims=True))
+            probabilities = z / z.sum(axis=1, keepdims=True)
+        indices = probabilities.argmax(axis=1)
+        labels = (self.label_encoder.inverse_transform(indices)
+                  if self.label_encoder is not None else indices)
+        return {"labels": _json_list(labels), "probabilities": probabilities.tolist()}
+
+    def describe(self) -> dict[str, Any]:
+        """What ``GET /model`` answers."""
+        layers = [{"name": name or type(m).__name__, "type": type(m).__name__,
+                   "repr": repr(m), "parameters": int(sum(p.size for p in m.parameters()))}
+                  for name, m in self.model.named_modules() if not m._modules]
+        accepts = ["application/json", "text/csv"]
+        if self.image_size is not None:
+            accepts += ["image/png", "multipart/form-data"]
+        return {
+            "model": type(self.model).__name__,
+            "architecture": repr(self.model),
+            "layers": layers,
+            "config": _json_safe(self.metadata.get("config")),
+            "input_shape": list(self.input_shape),
+            "image_size": None if self.image_size is None else list(self.image_size),
+            "num_outputs": self.num_outputs,
+            "classes": self.classes,
+            "parameters": int(sum(p.size for p in self.model.parameters())),
+            "dtype": str(self.dtype),
+            "accepts": accepts,
+            "max_batch": MAX_BATCH,
+            "max_body_bytes": MAX_BODY_BYTES,
+            "metadata": _json_safe(self.metadata),
+        }
+
+
+def _output_kind(model: Module) -> str:
+    """"probabilities" when the last layer is a Softmax (or Sigmoid), else "logits"."""
+    leaves = [m for m in model.modules() if not m._modules]
+    last = type(leaves[-1]).__name__ if leaves else ""
+    return "probabilities" if last in ("Softmax", "Sigmoid") else "logits"
+
+
+def _image_size(input_shape: tuple[int, ...]) -> tuple[int, int] | None:
+    """(height, width) of a grayscale image model: input (1, H, W), (H, W), or (H*W,) for a
+    square image of at least 8 x 8 flattened; ``None`` for other inputs."""
+    if len(input_shape) == 3 and input_shape[0] == 1:
+        return input_shape[1], input_shape[2]
+    if len(input_shape) == 2:
+        return input_shape
+    side = math.isqrt(input_shape[0]) if len(input_shape) == 1 else 0
+    return (side, side) if side >= 8 and side * side == input_shape[0] else None
+
+
+def _json_list(values) -> list:
+    return [v.item() if isinstance(v, np.generic) else v for v in np.asarray(values).tolist()]
+
+
+def _json_safe(value):
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _split_preprocessing(preprocessing) -> tuple[Any, Any]:
+    """(label encoder, input transform) from a model file's preprocessing entry.
+
+    A mapping is read by key (``labels``/``label``/``target``/``y`` for the encoder,
+    ``inputs``/``features``/``x``/``scaler`` for the transform); a single object with
+    ``classes_`` is the label encoder.
+    """
+    if preprocessing is None:
+        return None, None
+    if isinstance(preprocessing, dict):
+        pick = lambda keys: next((preprocessing[k] for k in keys if k in preprocessing), None)  # noqa: E731
+        return (pick(("labels", "label", "label_encoder", "target", "y")),
+                pick(("inputs", "input", "features", "x", "scaler")))
+    if isinstance(preprocessing, (list, tuple)):
+        encoder = next((p for p in preprocessing if hasattr(p, "classes_")), None)
+        transform = next((p for p in preprocessing if p is not encoder), None)
+        return encoder, transform
+    if hasattr(preprocessing, "classes_"):
+        return preprocessing, None
+    return None, preprocessing
+
+
+def load_predictor(model_path) -> Predictor:
+    """A :class:`Predictor` for a file written by ``lm.save`` (model, preprocessing, metadata).
+
+    Raises:
+        ValueError: the file is missing, corrupt or not a lamina model (``lm.load``'s message).
+    """
+    from lamina import io as lamina_io
+
+    load_bundle = getattr(lamina_io, "load_bundle", None)
+    if load_bundle is None:
+        return Predictor(lamina_io.load(model_path))
+    bundle = load_bundle(model_path)
+    metadata = dict(getattr(bundle, "metadata", None) or {})
+    encoder, transform = _split_preprocessing(getattr(bundle, "preprocessing", None))
+    return Predictor(bundle.model, metadata.get("input_shape"), encoder, transform, metadata)
+
+
+# ----------------------------------------------------------------------------- request bodies
+def parse_json(body: bytes, predictor: Predictor) -> np.ndarray:
+    """``{"inputs": [...]}`` -> a float batch of shape ``(N, *input_shape)``."""
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RequestError(400, f"body is not valid JSON ({exc}); send "
+                                f'{{"inputs": [sample, ...]}}') from None
+    if not isinstance(document, dict) or "inputs" not in document:
+        got = (f"an object with keys {sorted(document)}" if isinstance(document, dict)
+               else f"a JSON {type(document).__name__}")
+        raise RequestError(422, f'expected a JSON object {{"inputs": [sample, ...]}}, got {got}')
+    inputs = document["inputs"]
+    if not isinstance(inputs, list):
+        raise RequestError(422, f'"inputs" must be a list of samples, got a JSON '
+                                f"{type(inputs).__name__}")
+    _check_batch_size(len(inputs))
+    try:
+        array = np.array(inputs)
+    except ValueError:
+        raise RequestError(422, f'"inputs" is ragged: every sample must have shape '
+                                f"{predictor.input_shape} (or {predictor.features} numbers)"
+                           ) from None
+    if array.dtype.kind not in "iuf":
+        raise RequestError(422, '"inputs" must hold only numbers (no strings, booleans, null '
+                                "or ragged lists)")
+    return _check_batch(array, predictor, "inputs")
+
+
+def parse_csv(body: bytes, predictor: Predictor) -> np.ndarray:
+    """CSV rows of ``prod(input_shape)`` numbers (an optional first header row) -> a batch."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise RequestError(400, "CSV body is not UTF-8 text") from None
+    rows = [row for row in csv.reader(io.StringIO(text)) if any(c.strip() for c in row)]
+    if rows and not _numeric_row(rows[0]):
+        rows = rows[1:]  # a header
+    _check_batch_size(len(rows))
+    values = []
+    for number, row in enumerate(rows, start=1):
+        if len(row) != predictor.features:
+            raise RequestError(422, f"CSV row {number} has {len(row)} values, expected "
+                                    f"{predictor.features} (input shape "
+                                    f"{predictor.input_shape})")
+        try:
+            values.append([float(cell) for cell in row])
+        except ValueError:
+            bad = next(c for c in row if not _is_number(c))
+            raise RequestError(422, f"CSV row {number}: {bad!r} is not a number") from None
+    return _check_batch(np.array(values), predictor, "CSV rows")
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
+def _numeric_row(row: list[str]) -> bool:
+    return all(_is_number(c) for c in row)
+
+
+def parse_png(images: Sequence[bytes], predictor: Predictor) -> np.ndarray:
+    """PNG files -> a batch of grayscale images scaled to [0, 1] (pixel / 255).
+
+    Raises:
+        RequestError: 415 when the model does not take images, 422 for bytes that are not a PNG
+            or an image whose size is not the model's (the message names both sizes).
+    """
+    if predictor.image_size is None:
+        raise RequestError(415, f"this model takes inputs of shape {predictor.input_shape}, not "
+                                f"images; send JSON or CSV")
+    _check_batch_size(len(images))
+    from PIL import Image, UnidentifiedImageError
+
+    height, width = predictor.image_size
+    batch = []
+    for number, data in enumerate(images, start=1):
+        if not data.startswith(_PNG_SIGNATURE):
+            raise RequestError(422, f"image {number} is not a PNG file (it does not start with "
+                                    f"the PNG signature)")
+        try:
+            with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
+                if image.size != (width, height):
+                    raise RequestError(422, f"image {number} is {image.size[0]}x{image.size[1]} "
+                                            f"pixels, expected {width}x{height} (grayscale)")
+                pixels = np.asarray(image.convert("L"), dtype=np.float64) / 255.0
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            if isinstance(exc, RequestError):
+                raise
+            raise RequestError(422, f"image {number} is not a readable PNG: {exc}") from None
+        batch.append(pixels.reshape(predictor.input_shape))
+    return np.stack(batch)
+
+
+def _check_batch_size(n: int) -> None:
+    if n == 0:
+        raise RequestError(422, "the batch is empty: send at least one sample")
+    if n > MAX_BATCH:
+        raise RequestError(413, f"the batch has {n} samples, more than the limit of {MAX_BATCH}; "
+                                f"split it into several requests")
+
+
+def _check_batch(array: np.ndarray, predictor: Predictor, what: str) -> np.ndarray:
+    shape, features = predictor.input_shape, predictor.features
+    if array.shape == shape or (array.ndim == 1 and array.shape == (features,) and
+                                len(shape) > 1):
+        raise RequestError(422, f"{what} must be a batch (a list of samples); got one sample of "
+                                f"shape {array.shape}: wrap it in a list")
+    if array.ndim == 1:
+        raise RequestError(422, f"{what} must be a list of samples, each of shape {shape}; "
+                                f"received a flat list of {array.size} numbers")
+    if array.shape[1:] not in (shape, (features,)):
+        raise RequestError(422, f"{what}: each sample must have shape {shape} (or "
+                                f"{features} numbers flattened), received a batch of shape "
+                                f"{array.shape}")
+    array = array.astype(np.float64)
+    if not np.all(np.isfinite(array)):
+        bad = np.argwhere(~np.isfinite(array.reshape(len(array), -1)))[0]
+        raise RequestError(422, f"{what}: sample {bad[0]} holds NaN or infinity (at flat index "
+                                f"{bad[1]}); only finite numbers are accepted")
+    return array.reshape(len(array), *shape)
+
+
+# ----------------------------------------------------------------------------- the app
+_OPENAPI_BODY = {
+    "required": True,
+    "description": (
+        "A batch of samples, as JSON, PNG images or CSV rows. Bodies over 10 MB get 413; "
+        f"batches over {MAX_BATCH} samples get 413."),
+    "content": {
+        "application/json": {
+            "schema": {"type": "object", "required": ["inputs"], "properties": {"inputs": {
+                "type": "array", "items": {},
+                "description": "samples, each in the model's input shape (GET /model) or "
+                               "flattened to it"}}},
+            "example": {"inputs": [[0.0, 0.5, 1.0]]}},
+        "image/png": {"schema": {"type": "string", "format": "binary",
+                                 "description": "one grayscale PNG of the model's image size "
+                                                "(28x28 for MNIST models); pixels / 255"}},
+        "multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {"file": {"type": "array",
+                                    "items": {"type": "string", "format": "binary"},
+                                    "description": "one or more PNG files (field 'file')"}}}},
+        "text/csv": {"schema": {"type": "string",
+                                "description": "one sample per row, prod(input_shape) numbers, "
+                                               "optional header row"},
+                     "example": "f1,f2,f3\n0.0,0.5,1.0\n"},
+    },
+}
+_PREDICT_RESPONSES = {
+    200: {"description": "labels and class probabilities", "content": {"application/json": {
+        "example": {"labels": [7], "probabilities": [[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0,
+                                                       0.0, 0.0]]}}}},
+    400: {"description": "body not JSON / not UTF-8 / malformed multipart"},
+    413: {"description": "body over 10 MB or batch over the limit"},
+    415: {"description": "unsupported Content-Type (or images for a non-image model)"},
+    422: {"description": "wrong shape, NaN or infinity, non-numbers, empty batch, bad image"},
+}
+
+
+async def _read_body(request) -> bytes:
+    """The request body, at most ``MAX_BODY_BYTES``; 413 beyond (the declared or real size)."""
+    declared = request.headers.get("content-length")
+    too_large = declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES
+    if too_large and int(declared) > _DRAIN_BYTES:
+        raise RequestError(413, f"body of {declared} bytes is over the 10 MB limit "
+                                f"({MAX_BODY_BYTES} bytes)")
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        too_large = too_large or total > MAX_BODY_BYTES
+        if too_large and total > _DRAIN_BYTES:
+            break
+        if not too_large:
+            chunks.append(chunk)
+    if too_large:
+        raise RequestError(413, f"body of {declared or f'over {total}'} bytes is over the 10 MB "
+                                f"limit ({MAX_BODY_BYTES} bytes)")
+    return b"".join(chunks)
+
+
+async def _form_files(request, body: bytes) -> list[bytes]:
+    """The ``file`` parts of a multipart body that was already read."""
+    from starlette.requests import Request
+
+    sent = False
+
+    async def receive():
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(request.scope, receive).form()
+    except Exception as exc:  # starlette's MultiPartException and parser errors
+        raise RequestError(400, f"malformed multipart/form-data body: {exc}") from None
+    try:
+        parts = form.getlist("file")
+        if not parts:
+            raise RequestError(422, f"multipart body needs a field 'file' with a PNG image; got "
+                                    f"fields {sorted(set(form.keys()))}")
+        files = []
+        for part in parts:
+            if isinstance(part, str):
+                raise RequestError(422, "field 'file' must be a file upload, got a text field")
+            files.append(await part.read())
+        return files
+    finally:
+        await form.close()
+
+
+def create_app(model_path=None, *, model: Module | None = None,
+               predictor: Predictor | None = None):
+    """The FastAPI application serving one model.
+
+    Args:
+        model_path: a file written by ``lm.save``.
+        model: a Module to serve instead of a file (input shape inferred from its first layer).
+        predictor: a ready :class:`Predictor` (model, input shape, label encoder) instead.
+
+    Returns:
+        A ``fastapi.FastAPI`` app with ``/health``, ``/model`` and ``/predict``.
+
+    Raises:
+        ValueError: none or several of ``model_path``, ``model``, ``predictor`` given, or the
+            model file cannot be read.
+    """
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+    from starlette.concurrency import run_in_threadpool
+
+    given = [x is not None for x in (model_path, model, predictor)]
+    if sum(given) != 1:
+        raise ValueError("create_app: pass exactly one of model_path, model or predictor")
+    if predictor is None:
+        predictor = load_predictor(model_path) if model_path is not None else Predictor(model)
+
+    app = FastAPI(title="lamina model server",
+                  description=__doc__.split("\n\n", 1)[0] + " Input formats: see POST /predict.",
+                  version=_version())
+    app.state.predictor = predictor
+
+    @app.exception_handler(RequestError)
+    async def _request_error(request: Request, exc: RequestError):
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.get("/health", summary="Liveness check")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/model", summary="The served model: layers, input shape, classes, parameters")
+    def describe() -> dict[str, Any]:
+        return predictor.describe()
+
+    @app.post("/predict", summary="Predict labels and probabilities for a batch",
+              openapi_extra={"requestBody": _OPENAPI_BODY}, responses=_PREDICT_RESPONSES)
+    async def predict(request: Request) -> dict[str, list]:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in _CONTENT_TYPES:
+            raise RequestError(415, f"Content-Type {content_type or '(none)'!r} is not accepted; "
+                                    f"use one of {', '.join(_CONTENT_TYPES)}")
+        body = await _read_body(request)
+        if content_type == "multipart/form-data":
+            files = await _form_files(request, body)
+            return await run_in_threadpool(_predict_images, predictor, files)
+        if not body:
+            raise RequestError(422, "the body is empty: send a batch of samples")
+        return await run_in_threadpool(_predict_body, predictor, content_type, body)
+
+    return app
+
+
+def _predict_images(predictor: Predictor, files: list[bytes]) -> dict[str, list]:
+    return predictor.predict(parse_png(files, predictor))
+
+
+def _predict_body(predictor: Predictor, content_type: str, body: bytes) -> dict[str, list]:
+    if content_type == "application/json":
+        batch = parse_json(body, predictor)
+    elif content_type == "text/csv":
+        batch = parse_csv(body, predictor)
+    else:
+        batch = parse_png([body], predictor)
+    return predictor.predict(batch)
+
+
+def _version() -> str:
+    import lamina
+
+    return lamina.__version__
+
+
+# ----------------------------------------------------------------------------- running it
+def serve(model_path, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """``lamina serve MODEL [--host 127.0.0.1] [--port 8000]``: serve until interrupted."""
+    import uvicorn
+
+    app = create_app(model_path)
+    print(f"serving {model_path} on http://{host}:{port} (docs: http://{host}:{port}/docs)")
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+class BackgroundServer:
+    """Run an app with uvicorn in a daemon thread on a free port of ``host`` (tests, benches).
+
+    Example:
+        >>> with BackgroundServer(create_app(model=net)) as url:  # doctest: +SKIP
+        ...     httpx.get(url + "/health")
+    """
+
+    def __init__(self, app, host: str = "127.0.0.1", log_level: str = "warning"):
+        import uvicorn
+
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind((host, 0))
+        self.url = f"http://{host}:{self.socket.getsockname()[1]}"
+        config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run,
+                                       kwargs={"sockets": [self.socket]}, daemon=True)
+
+    def start(self, timeout: float = 30.0) -> str:
+        self.thread.start()
+        waited = 0.0
+        while not self.server.started:
+            if not self.thread.is_alive() or waited > timeout:
+                raise RuntimeError(f"BackgroundServer: uvicorn did not start on {self.url}")
+            threading.Event().wait(0.01)
+            waited += 0.01
+        return self.url
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.socket.close()
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

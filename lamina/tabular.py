@@ -1,0 +1,325 @@
+"""Tables from CSV files into model inputs: the notes' chapter 13 ("not valued based data").
+
+"The computer can only process number-based data ... For null values, we can drop them or
+compute them with other not null values." :class:`TabularPipeline` does exactly that, fitted on the
+training rows only (so nothing about the test rows leaks into training):
+
+* rows without a label are dropped (a label cannot be imputed);
+* nulls in the features are dropped (``nulls="drop"``) or imputed with ``SimpleImputer``
+  (``"mean"``, ``"median"`` or ``"most_frequent"``; string columns always use the most
+  frequent value);
+* string feature columns are one-hot encoded over the categories seen in training (an unseen
+  category gives an all-zero row, as scikit-learn's ``handle_unknown="ignore"``);
+* numeric features are standardised with ``StandardScaler``;
+* string labels become class indices with ``LabelEncoder`` (kept to turn predictions back into
+  names).
+
+pandas is an optional extra (``pip install lamina[tabular]``), imported when a CSV is read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "NULL_STRATEGIES", "TabularPipeline", "drop_missing", "read_csv", "require_pandas",
+    "select_columns",
+]
+
+NULL_STRATEGIES = ("drop", "mean", "median", "most_frequent")
+_INSTALL_HINT = "install lamina[tabular] (pip install 'lamina[tabular]', or pip install pandas)"
+
+
+def require_pandas() -> Any:
+    """Import pandas, or fail with the install command.
+
+    Raises:
+        ImportError: pandas is not installed.
+    """
+    try:
+        import pandas
+    except ImportError as err:
+        raise ImportError(f"reading CSV files needs pandas: {_INSTALL_HINT}") from err
+    return pandas
+
+
+def read_csv(path: str | os.PathLike[str]) -> Any:
+    """Read a CSV file with a header row into a pandas ``DataFrame``.
+
+    Empty cells (and ``NA``, ``NaN``, ``null``, ...) become nulls.
+
+    Args:
+        path: the ``.csv`` file.
+
+    Returns:
+        The ``DataFrame``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file is empty, not valid CSV or not text.
+        ImportError: pandas is missing.
+    """
+    pd = require_pandas()
+    file = Path(path)
+    if not file.is_file():
+        kind = "is a directory" if file.is_dir() else "no such file"
+        raise FileNotFoundError(f"read_csv: '{file}': {kind}")
+    try:
+        frame = pd.read_csv(file)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"read_csv: '{file}' is empty (expected a header row and data)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        reason = " ".join(str(err).split())
+        raise ValueError(f"read_csv: '{file}' is not a valid CSV file: {reason}") from None
+    if frame.shape[1] == 0:
+        raise ValueError(f"read_csv: '{file}' has no columns")
+    return frame
+
+
+def select_columns(frame: Any, columns: Sequence[str], where: str) -> None:
+    """Check that ``frame`` has every name in ``columns``.
+
+    Args:
+        frame: a ``DataFrame``.
+        columns: the names needed.
+        where: what the data is, for the message (``"read_csv: 'x.csv'"``).
+
+    Raises:
+        ValueError: a column is missing; the message lists the columns there are.
+    """
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        names = ", ".join(repr(c) for c in missing)
+        raise ValueError(
+            f"{where}: no column {names}; the columns are: {', '.join(map(str, frame.columns))}"
+        )
+
+
+def drop_missing(frame: Any, columns: Sequence[str]) -> tuple[Any, int]:
+    """Drop the rows with a null in any of ``columns``.
+
+    Args:
+        frame: a ``DataFrame``.
+        columns: the columns to look at.
+
+    Returns:
+        ``(rows kept, number of rows dropped)``; the index is renumbered ``0..n-1``.
+    """
+    kept = frame.dropna(subset=list(columns)).reset_index(drop=True)
+    return kept, len(frame) - len(kept)
+
+
+class TabularPipeline:
+    """Turn rows of a table into a float32 feature matrix, fitted on the training rows.
+
+    Args:
+        label: the label column (never a feature).
+        features: the feature columns, in order; ``None`` takes every column but ``label``.
+        nulls: ``"drop"`` (rows with nulls must be removed before :meth:`transform`, which
+            rejects them) or an imputation strategy, ``"mean"``, ``"median"``, ``"most_frequent"``.
+        standardize: standardise numeric columns to zero mean and unit variance.
+
+    Attributes:
+        numeric_: the numeric feature columns.
+        categories_: string column -> its categories in training, in one-hot order.
+        feature_names_: the output columns (``"island=Dream"`` for one-hot ones).
+
+    Example:
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame({"size": [1.0, None, 3.0], "color": ["red", "blue", "red"],
+        ...                       "kind": ["a", "b", "a"]})
+        >>> pipe = TabularPipeline(label="kind", nulls="mean").fit(frame)
+        >>> pipe.feature_names_
+        ['size', 'color=blue', 'color=red']
+        >>> pipe.transform(frame).round(2).tolist()
+        [[-1.41, 0.0, 1.0], [0.0, 1.0, 0.0], [1.41, 0.0, 1.0]]
+    """
+
+    kind = "tabular"
+
+    def __init__(
+        self,
+        label: str | None,
+        features: Sequence[str] | None = None,
+        nulls: str = "drop",
+        standardize: bool = True,
+    ) -> None:
+        if nulls not in NULL_STRATEGIES:
+            raise ValueError(
+                f"TabularPipeline(nulls={nulls!r}): expected one of {', '.join(NULL_STRATEGIES)}"
+            )
+        self.label = label
+        self.features = None if features is None else [str(f) for f in features]
+        self.nulls = nulls
+        self.standardize = bool(standardize)
+        self.numeric_: list[str] = []
+        self.categories_: dict[str, list[str]] = {}
+        self._imputer: Any = None
+        self._category_fill: dict[str, str] = {}
+        self._scaler: Any = None
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, frame: Any) -> TabularPipeline:
+        """Learn the columns, categories, imputation values and scaling from training rows.
+
+        Args:
+            frame: a ``DataFrame`` of training rows (the label column may be there).
+
+        Returns:
+            self.
+
+        Raises:
+            ValueError: a feature column is missing, or there are no feature columns.
+        """
+        from lamina.preprocessing import SimpleImputer, StandardScaler
+
+        if self.features is None:
+            self.features = [str(c) for c in frame.columns if c != self.label]
+        if not self.features:
+            raise ValueError("TabularPipeline.fit: no feature columns (only the label)")
+        if self.label in self.features:
+            raise ValueError(f"TabularPipeline: the label {self.label!r} is also a feature")
+        select_columns(frame, self.features, "TabularPipeline.fit")
+        pd = require_pandas()
+        self.numeric_ = [c for c in self.features
+                         if pd.api.types.is_numeric_dtype(frame[c].dtype)]
+        strings = [c for c in self.features if c not in self.numeric_]
+        self.categories_ = {}
+        self._category_fill = {}
+        for column in strings:
+            values = frame[column].dropna().astype(str)
+            self.categories_[column] = sorted(values.unique().tolist())
+            if self.nulls != "drop" and len(values):
+                self._category_fill[column] = str(values.value_counts().idxmax())
+        numeric = self._numeric_block(frame)
+        self._imputer = None
+        if self.nulls != "drop" and self.numeric_:
+            self._imputer = SimpleImputer(strategy=self.nulls).fit(numeric)
+            numeric = self._imputer.transform(numeric)
+        self._scaler = StandardScaler().fit(numeric) if self.standardize and self.numeric_ \
+            else None
+        return self
+
+    @property
+    def feature_names_(self) -> list[str]:
+        names = list(self.numeric_)
+        for column, categories in self.categories_.items():
+            names += [f"{column}={c}" for c in categories]
+        return names
+
+    @property
+    def input_shape(self) -> tuple[int]:
+        """One sample's shape, ``(number of output features,)``."""
+        return (len(self.feature_names_),)
+
+    # ------------------------------------------------------------------ transforming
+    def transform(self, frame: Any) -> np.ndarray:
+        """The feature matrix of ``frame``'s rows.
+
+        Args:
+            frame: a ``DataFrame`` with (at least) the feature columns; others are ignored.
+
+        Returns:
+            float32 array.
+
+        Shape:
+            ``(len(frame), len(feature_names_))``.
+
+        Raises:
+            ValueError: a feature column is missing, or a row has nulls when ``nulls="drop"``
+                (the message names the first such row and column).
+        """
+        if self.features is None:
+            raise ValueError("TabularPipeline.transform: call fit first")
+        select_columns(frame, self.features, "TabularPipeline.transform")
+        if self.nulls == "drop":
+            self._reject_nulls(frame)
+        numeric = self._numeric_block(frame)
+        if self._imputer is not None:
+            numeric = self._imputer.transform(numeric)
+        if self._scaler is not None:
+            numeric = self._scaler.transform(numeric)
+        blocks = [np.asarray(numeric, dtype=np.float64)]
+        for column, categories in self.categories_.items():
+            values = frame[column]
+            if column in self._category_fill:
+                values = values.fillna(self._category_fill[column])
+            text = values.astype(str).to_numpy()
+            blocks.append((text[:, None] == np.asarray(categories, dtype=object)[None, :])
+                          .astype(np.float64))
+        return np.concatenate(blocks, axis=1).astype(np.float32)
+
+    def fit_transform(self, frame: Any) -> np.ndarray:
+        """:meth:`fit` then :meth:`transform` on the same rows."""
+        return self.fit(frame).transform(frame)
+
+    def _numeric_block(self, frame: Any) -> np.ndarray:
+        if not self.numeric_:
+            return np.zeros((len(frame), 0))
+        try:
+            return frame[self.numeric_].to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                f"TabularPipeline: numeric columns {self.numeric_} hold non-numbers ({err})"
+            ) from None
+
+    def _reject_nulls(self, frame: Any) -> None:
+        nulls = frame[self.features].isna()
+        if nulls.to_numpy().any():
+            row = int(np.argmax(nulls.to_numpy().any(axis=1)))
+            column = str(nulls.columns[nulls.iloc[row].to_numpy()][0])
+            raise ValueError(
+                f"row {row + 1} has no value in column '{column}' ({int(nulls.sum().sum())} "
+                "empty cells in all); the model was trained with nulls = \"drop\": fill or drop "
+                "those rows first"
+            )
+
+    # ------------------------------------------------------------------ saving
+    def to_config(self) -> dict[str, Any]:
+        """A JSON-serialisable description from which :meth:`from_config` rebuilds the fit."""
+        return {
+            "kind": self.kind,
+            "label": self.label,
+            "features": self.features,
+            "nulls": self.nulls,
+            "standardize": self.standardize,
+            "numeric": self.numeric_,
+            "categories": self.categories_,
+            "category_fill": self._category_fill,
+            "imputer": None if self._imputer is None else self._imputer.to_config(),
+            "scaler": None if self._scaler is None else self._scaler.to_config(),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> TabularPipeline:
+        """Rebuild a fitted pipeline from :meth:`to_config`'s output.
+
+        Raises:
+            ValueError: ``config`` is not such a description.
+        """
+        from lamina.preprocessing import SimpleImputer, StandardScaler
+
+        try:
+            pipe = cls(config["label"], config["features"], config["nulls"],
+                       config["standardize"])
+            pipe.numeric_ = [str(c) for c in config["numeric"]]
+            pipe.categories_ = {str(k): [str(c) for c in v]
+                                for k, v in config["categories"].items()}
+            pipe._category_fill = {str(k): str(v) for k, v in config["category_fill"].items()}
+            if config["imputer"] is not None:
+                pipe._imputer = SimpleImputer.from_config(config["imputer"])
+            if config["scaler"] is not None:
+                pipe._scaler = StandardScaler.from_config(config["scaler"])
+        except (KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"TabularPipeline.from_config: malformed description ({err})") \
+                from None
+        return pipe
+
+    def __repr__(self) -> str:
+        return (f"TabularPipeline(label={self.label!r}, features={self.features!r}, "
+                f"nulls={self.nulls!r}, standardize={self.standardize})")

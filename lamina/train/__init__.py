@@ -1,0 +1,20 @@
+"""Training: the ``fit`` loop, callbacks, history and resumable checkpoints (``lm.train``)."""
+
+from lamina.io import Checkpoint, load_checkpoint, save_checkpoint
+from lamina.train.callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ProgressBar,
+    TerminateOnNaN,
+)
+from lamina.train.history import History
+from lamina.train.loop import Trainer, compute_loss, evaluate, fit, predict
+
+__all__ = [
+    "fit", "evaluate", "predict", "compute_loss", "Trainer", "History", "Callback",
+    "EarlyStopping", "ModelCheckpoint", "ProgressBar", "CSVLogger", "LearningRateScheduler",
+    "TerminateOnNaN", "save_checkpoint", "load_checkpoint", "Checkpoint",
+]

@@ -1,0 +1,56 @@
+"""Shared fixtures: a seeded NumPy generator, lamina's global seed, and torch for parity tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lamina as lm
+
+# Parity tolerances against PyTorch, per dtype (rtol and atol).
+TOLERANCES = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-10}
+
+
+@pytest.fixture(autouse=True)
+def _seed_lamina():
+    """Every test starts from the same global lamina seed."""
+    lm.manual_seed(0)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def torch():
+    """PyTorch, a test-only dependency: tests that use it are skipped where it is missing."""
+    return pytest.importorskip("torch")
+
+
+class Parity:
+    """Helpers to run the same computation in lamina and PyTorch and compare the results."""
+
+    def __init__(self, torch):
+        self.torch = torch
+
+    def to_torch(self, array, requires_grad: bool = False):
+        t = self.torch.from_numpy(np.array(array))
+        return t.requires_grad_(requires_grad)
+
+    def assert_close(self, actual, expected, dtype=None) -> None:
+        """``actual`` (lamina) equals ``expected`` (torch or NumPy) within the dtype's tolerance
+        and has the same dtype and shape."""
+        actual = np.asarray(actual.data if isinstance(actual, lm.Tensor) else actual)
+        if hasattr(expected, "detach"):
+            expected = expected.detach().numpy()
+        expected = np.asarray(expected)
+        dtype = np.dtype(dtype or expected.dtype)
+        assert actual.dtype == dtype, f"dtype {actual.dtype}, expected {dtype}"
+        tol = TOLERANCES[dtype]
+        np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol)
+
+
+@pytest.fixture
+def parity(torch) -> Parity:
+    return Parity(torch)
