@@ -64,7 +64,7 @@ def spatial_output_shape(where: str, shape: Sequence[int], kernel_size: tuple[in
     """Check that ``shape`` is a 4-D (N, C, H, W) input the window fits, and return (H_out, W_out).
 
     Args:
-        where: the layer as it should appear in messages, e.g. ``"Conv2d(1, 6, kernel_size=(5, 5))"``.
+        where: the layer as messages show it, e.g. ``"Conv2d(1, 6, kernel_size=(5, 5))"``.
         shape: the input's shape.
         kernel_size, stride, padding: pairs (height, width).
 

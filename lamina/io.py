@@ -93,9 +93,18 @@ def _encode(value: Any, tensors: dict[str, np.ndarray] | None, key: str, where: 
                     f"arrays can be saved")
 
 
-def _decode(value: Any, tensors: dict[str, np.ndarray] | None, used: set[str], where: str) -> Any:
+def _decode(value: Any, tensors: dict[str, np.ndarray] | None, used: set[str], where: str,
+            depth: int = 0) -> Any:
+    """Inverse of :func:`_encode`; arrays come from ``tensors`` (their names added to ``used``).
+
+    Raises:
+        ValueError: unknown tags, dangling tensor references or nesting over _MAX_DEPTH.
+    """
+    if depth > _MAX_DEPTH and isinstance(value, (list, dict)):
+        raise ValueError(f"{where}: JSON nested deeper than {_MAX_DEPTH} levels")
+    depth += 1
     if isinstance(value, list):
-        return [_decode(v, tensors, used, where) for v in value]
+        return [_decode(v, tensors, used, where, depth) for v in value]
     if not isinstance(value, dict):
         return value
     if "__tensor__" in value:
@@ -115,17 +124,18 @@ def _decode(value: Any, tensors: dict[str, np.ndarray] | None, used: set[str], w
         raise ValueError(f"{where}: bad array, scalar or dtype in the file's JSON ({exc})") \
             from None
     if "__tuple__" in value:
-        return tuple(_decode(v, tensors, used, where) for v in _as_list(value["__tuple__"], where))
+        return tuple(_decode(v, tensors, used, where, depth)
+                     for v in _as_list(value["__tuple__"], where))
     if "__dict__" in value:
         pairs = _as_list(value["__dict__"], where)
         if not all(isinstance(p, list) and len(p) == 2 for p in pairs):
             raise ValueError(f"{where}: a tagged dict must hold [key, value] pairs")
-        return {_hashable(_decode(k, None, used, where), where): _decode(v, tensors, used, where)
-                for k, v in pairs}
+        return {_hashable(_decode(k, None, used, where, depth), where):
+                _decode(v, tensors, used, where, depth) for k, v in pairs}
     tags = [k for k in value if k.startswith("__")]
     if tags:
         raise ValueError(f"{where}: unknown tag {tags[0]!r} in the file's JSON")
-    return {k: _decode(v, tensors, used, where) for k, v in value.items()}
+    return {k: _decode(v, tensors, used, where, depth) for k, v in value.items()}
 
 
 def _checked_dtype(name: Any) -> np.dtype:
@@ -307,6 +317,20 @@ def _shapes(model: Module) -> dict[str, tuple]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
+def _check_rebuild(model: Module, config: dict) -> None:
+    """Refuse to write a config that would not rebuild ``model`` (same repr and shapes)."""
+    try:
+        with _rng_untouched():
+            rebuilt = build_module(config, "lm.save")
+    except ValueError as exc:
+        raise TypeError(f"lm.save: the model cannot be rebuilt from its config: {exc}") from None
+    if _shapes(rebuilt) != _shapes(model) or repr(rebuilt) != repr(model):
+        raise TypeError(f"lm.save: {type(model).__name__}'s config does not rebuild the same "
+                        f"model (rebuilt:\n{rebuilt!r}\nparameters {_shapes(rebuilt)}; "
+                        f"model:\n{model!r}\nparameters {_shapes(model)}); was a layer changed "
+                        f"after construction?")
+
+
 # --------------------------------------------------------------------------- writing
 def _atomic_write(path: str, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync it, then ``os.replace``."""
@@ -360,12 +384,7 @@ def _write(model: Module, path: str | os.PathLike, optimizer: Any, preprocessing
             raise
         config = None
     if config is not None:
-        with _rng_untouched():
-            rebuilt = _shapes(build_module(config, "lm.save"))
-        if rebuilt != _shapes(model):
-            raise TypeError(f"lm.save: {type(model).__name__}'s config does not rebuild the same "
-                            f"parameters (rebuilt {rebuilt}, model {_shapes(model)}); was a "
-                            f"layer changed after construction?")
+        _check_rebuild(model, config)
         header["architecture"] = json.dumps(config)
     tensors = {k: np.ascontiguousarray(v) for k, v in model.state_dict().items()}
     clash = [k for k in tensors if k.startswith(OPTIMIZER_PREFIX)]
@@ -438,7 +457,7 @@ def _read(path: str | os.PathLike) -> tuple[str, dict[str, str], dict[str, np.nd
                          f"after it (truncated file, or not a safetensors file)")
     try:
         header = json.loads(data[8:8 + size].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"{where}: the header is not valid JSON ({exc}); corrupt or not a "
                          f"safetensors file") from None
     if not isinstance(header, dict):
@@ -482,7 +501,7 @@ def _check_entries(header: dict, available: int, where: str) -> None:
 def _json(metadata: dict[str, str], key: str, where: str) -> Any:
     try:
         return json.loads(metadata[key])
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"{where}: metadata {key!r} is not valid JSON ({exc})") from None
 
 

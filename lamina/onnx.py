@@ -4,7 +4,7 @@ The exporter walks the model's layers in order (``Sequential`` nesting is flatte
 one ONNX node group per layer:
 
     Linear      -> Gemm(x, W, b, transB=1)          (input (N, in); MatMul + Add for more dims)
-    Conv2d      -> Conv(pads, strides)               (a masked conv bakes W * mask in)
+    Conv2d      -> Conv(pads, strides)   (MaskedConv2d, LeNet-5's C3: W * mask baked in)
     MaxPool2d   -> MaxPool;  AvgPool2d -> AveragePool(count_include_pad=1)
     Subsampling -> AveragePool, Mul(coefficient), Add(bias)   (LeNet-5 classic S2/S4)
     Flatten     -> Flatten(axis=1), or Reshape for other start/end dims
@@ -105,7 +105,7 @@ def _pair(value) -> tuple[int, int]:
 def _conv_weight(layer) -> np.ndarray:
     """The effective kernel: a connection mask (LeNet-5's C3 table) multiplies the weight."""
     weight = layer.weight.data
-    mask = getattr(layer, "mask", None)
+    mask = layer.__dict__.get("_mask", layer.__dict__.get("mask"))
     if mask is not None:
         weight = weight * np.asarray(mask.data if isinstance(mask, Tensor) else mask)
     return weight
@@ -206,6 +206,7 @@ def _skip(g: _GraphBuilder, layer, x: str, shape: tuple[int, ...], name: str) ->
 _CONVERTERS: dict[str, Converter] = {
     "Linear": _linear,
     "Conv2d": _conv2d,
+    "MaskedConv2d": _conv2d,
     "MaxPool2d": _max_pool2d,
     "AvgPool2d": _avg_pool2d,
     "Subsampling": _subsampling,

@@ -153,7 +153,8 @@ def plot_confusion_matrix(
     ax.set_yticks(range(n), labels=names)
     ax.set_xlabel("predicted label")
     ax.set_ylabel("true label")
-    ax.set_title(title or ("confusion matrix (row-normalised)" if normalize else "confusion matrix"))
+    default_title = "confusion matrix (row-normalised)" if normalize else "confusion matrix"
+    ax.set_title(title or default_title)
     if n <= _MAX_ANNOTATED_CLASSES:
         threshold = shown.max() / 2.0 if shown.size else 0.0
         for i in range(n):

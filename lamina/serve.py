@@ -57,42 +57,51 @@ class RequestError(ValueError):
 
 # ----------------------------------------------------------------------------- the model
 class Predictor:
-    """A loaded model and what turns requests into its inputs and its outputs into answers.
+    """A loaded model and what turns raw request data into its inputs and its outputs into
+    answers.
+
+    Requests carry *raw* samples, as the training data had them: pixels 0..255 for a model
+    trained with an image pipeline, table rows for a tabular one. The model file's fitted input
+    pipeline (``lamina train`` saves it) maps them to model inputs exactly as in training; a
+    model without a pipeline receives the numbers unchanged (PNG pixels as 0..255), as with
+    ``lamina predict``.
 
     Args:
         model: the network; a private copy is put in eval mode with frozen parameters.
-        input_shape: one sample's shape; ``None`` infers it (see ``lm.onnx.infer_input_shape``).
-        label_encoder: a fitted encoder (``classes_``, ``inverse_transform``) mapping class
-            indices to the original labels, or ``None`` for integer labels.
-        input_transform: a fitted transformer (``transform``) applied to the float inputs, e.g.
-            a ``StandardScaler`` of CSV features, or ``None``.
+        input_shape: one model input's shape; ``None`` takes the pipeline's, else infers it
+            from the first layer (``lm.onnx.infer_input_shape``).
+        classes: the original labels, ``classes[i]`` for output ``i``; ``None`` for indices.
+        pipeline: a fitted input pipeline (``transform``; ``kind`` ``"image"``, ``"array"`` or
+            ``"tabular"`` with ``features``), or ``None``.
         metadata: the model file's metadata (reported by ``/model``).
     """
 
     def __init__(self, model: Module, input_shape: Sequence[int] | None = None,
-                 label_encoder: Any = None, input_transform: Any = None,
+                 classes: Sequence | None = None, pipeline: Any = None,
                  metadata: dict | None = None):
         from lamina.onnx import infer_input_shape, model_dtype
 
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
         self.metadata = dict(metadata or {})
+        self.pipeline = pipeline
+        self.kind = getattr(pipeline, "kind", None) if pipeline is not None else None
+        if input_shape is None and self.kind in ("image", "array", "tabular"):
+            input_shape = pipeline.input_shape
         if input_shape is None:
             input_shape, _ = infer_input_shape(self.model, self.metadata)
         self.input_shape = tuple(int(d) for d in input_shape)
-        self.features = math.prod(self.input_shape)
+        self.columns = [str(c) for c in pipeline.features] if self.kind == "tabular" else None
+        self.sample_shape = (len(self.columns),) if self.columns else self.input_shape
+        self.features = math.prod(self.sample_shape)
         self.dtype = model_dtype(self.model)
-        self.label_encoder = label_encoder
-        self.input_transform = input_transform
         self._lock = threading.Lock()
         self.output_kind = _output_kind(self.model)
         self.num_outputs = int(self._forward(np.zeros((1, *self.input_shape))).shape[1])
-        self.image_size = _image_size(self.input_shape)
-
-    @property
-    def classes(self) -> list:
-        if self.label_encoder is not None and hasattr(self.label_encoder, "classes_"):
-            return _json_list(self.label_encoder.classes_)
-        return list(range(self.num_outputs if self.num_outputs > 1 else 2))
+        self.classes = None if classes is None else _json_list(classes)
+        if self.classes is not None and len(self.classes) != max(self.num_outputs, 2):
+            raise ValueError(f"Predictor: {len(self.classes)} class names for a model with "
+                             f"{self.num_outputs} outputs")
+        self.image_size = None if self.columns else _image_size(self.input_shape)
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=self.dtype)
@@ -100,12 +109,32 @@ class Predictor:
             out = self.model(Tensor(x)).data
         return np.asarray(out, dtype=np.float64).reshape(len(x), -1)
 
-    def predict(self, x: np.ndarray) -> dict[str, list]:
-        """Labels and class probabilities of a batch ``x`` of shape ``(N, *input_shape)``."""
-        if self.input_transform is not None:
-            flat = self.input_transform.transform(x.reshape(len(x), -1))
-            x = np.asarray(flat, dtype=np.float64).reshape(x.shape)
-        out = self._forward(x)
+    def model_inputs(self, raw) -> np.ndarray:
+        """Raw samples (an array, or a DataFrame for a tabular model) -> model inputs.
+
+        Raises:
+            RequestError: the pipeline rejects the samples (422, its message).
+        """
+        if self.pipeline is None:
+            return np.asarray(raw, dtype=np.float64).reshape(len(raw), *self.input_shape)
+        try:
+            x = np.asarray(self.pipeline.transform(raw), dtype=np.float64)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise RequestError(422, f"the model's input pipeline rejected the inputs: "
+                                    f"{str(exc).strip(chr(34) + chr(39))}") from None
+        if not np.all(np.isfinite(x)):
+            raise RequestError(422, "the inputs hold NaN or infinity after the model's input "
+                                    "pipeline (a missing value?)")
+        return x.reshape(len(x), *self.input_shape)
+
+    def predict(self, raw) -> dict[str, list]:
+        """Labels and class probabilities of a batch of raw samples.
+
+        Returns:
+            ``{"labels": [N labels], "probabilities": [N lists of C floats]}``; probabilities
+            are softmax(logits) (eq 4.5), or sigmoid for a single output.
+        """
+        out = self._forward(self.model_inputs(raw))
         if out.shape[1] == 1:  # one logit: binary classifier, p(class 1) = sigmoid(z)
             p1 = 1.0 / (1.0 + np.exp(-out[:, 0])) if self.output_kind == "logits" else out[:, 0]
             probabilities = np.stack([1.0 - p1, p1], axis=1)
@@ -115,27 +144,37 @@ class Predictor:
             z = np.exp(out - out.max(axis=1, keepdims=True))
             probabilities = z / z.sum(axis=1, keepdims=True)
         indices = probabilities.argmax(axis=1)
-        labels = (self.label_encoder.inverse_transform(indices)
-                  if self.label_encoder is not None else indices)
-        return {"labels": _json_list(labels), "probabilities": probabilities.tolist()}
+        labels = indices.tolist() if self.classes is None else [self.classes[i] for i in indices]
+        return {"labels": labels, "probabilities": probabilities.tolist()}
 
     def describe(self) -> dict[str, Any]:
         """What ``GET /model`` answers."""
-        layers = [{"name": name or type(m).__name__, "type": type(m).__name__,
-                   "repr": repr(m), "parameters": int(sum(p.size for p in m.parameters()))}
+        layers = [{"name": name, "type": type(m).__name__, "repr": repr(m),
+                   "parameters": int(sum(p.size for p in m.parameters()))}
                   for name, m in self.model.named_modules() if not m._modules]
         accepts = ["application/json", "text/csv"]
         if self.image_size is not None:
             accepts += ["image/png", "multipart/form-data"]
+        raw = {"image": "pixels 0..255, normalised by the model's image pipeline",
+               "array": "raw features, standardised by the model's input pipeline",
+               "tabular": "table rows (column names in 'columns'), encoded by the model's "
+                          "input pipeline",
+               None: "model inputs, unchanged (PNG pixels as 0..255)"}
         return {
             "model": type(self.model).__name__,
             "architecture": repr(self.model),
             "layers": layers,
             "config": _json_safe(self.metadata.get("config")),
             "input_shape": list(self.input_shape),
+            "sample_shape": list(self.sample_shape),
+            "columns": self.columns,
+            "inputs": raw.get(self.kind, raw[None]),
+            "pipeline": _json_safe(self.pipeline.to_config())
+            if hasattr(self.pipeline, "to_config") else None,
             "image_size": None if self.image_size is None else list(self.image_size),
             "num_outputs": self.num_outputs,
-            "classes": self.classes,
+            "classes": self.classes if self.classes is not None
+            else list(range(max(self.num_outputs, 2))),
             "parameters": int(sum(p.size for p in self.model.parameters())),
             "dtype": str(self.dtype),
             "accepts": accepts,
@@ -164,59 +203,37 @@ def _image_size(input_shape: tuple[int, ...]) -> tuple[int, int] | None:
 
 
 def _json_list(values) -> list:
-    return [v.item() if isinstance(v, np.generic) else v for v in np.asarray(values).tolist()]
+    return [v.item() if isinstance(v, np.generic) else v for v in list(values)]
 
 
 def _json_safe(value):
     try:
-        json.dumps(value)
+        json.dumps(value, allow_nan=False)
         return value
     except (TypeError, ValueError):
         return repr(value)
 
 
-def _split_preprocessing(preprocessing) -> tuple[Any, Any]:
-    """(label encoder, input transform) from a model file's preprocessing entry.
-
-    A mapping is read by key (``labels``/``label``/``target``/``y`` for the encoder,
-    ``inputs``/``features``/``x``/``scaler`` for the transform); a single object with
-    ``classes_`` is the label encoder.
-    """
-    if preprocessing is None:
-        return None, None
-    if isinstance(preprocessing, dict):
-        pick = lambda keys: next((preprocessing[k] for k in keys if k in preprocessing), None)  # noqa: E731
-        return (pick(("labels", "label", "label_encoder", "target", "y")),
-                pick(("inputs", "input", "features", "x", "scaler")))
-    if isinstance(preprocessing, (list, tuple)):
-        encoder = next((p for p in preprocessing if hasattr(p, "classes_")), None)
-        transform = next((p for p in preprocessing if p is not encoder), None)
-        return encoder, transform
-    if hasattr(preprocessing, "classes_"):
-        return preprocessing, None
-    return None, preprocessing
-
-
 def load_predictor(model_path) -> Predictor:
-    """A :class:`Predictor` for a file written by ``lm.save`` (model, preprocessing, metadata).
+    """A :class:`Predictor` for a file written by ``lm.save`` or ``lamina train``, read as
+    ``lamina predict`` reads it (``lamina.cli.artifacts.load_model``): metadata
+    ``input_shape``, ``classes`` and ``pipeline``, or the stored label encoder.
 
     Raises:
-        ValueError: the file is missing, corrupt or not a lamina model (``lm.load``'s message).
+        FileNotFoundError: no such file.
+        ValueError: the file is corrupt or not a lamina model (``lm.load``'s message).
     """
-    from lamina import io as lamina_io
+    from lamina.cli.artifacts import load_model
 
-    load_bundle = getattr(lamina_io, "load_bundle", None)
-    if load_bundle is None:
-        return Predictor(lamina_io.load(model_path))
-    bundle = load_bundle(model_path)
-    metadata = dict(getattr(bundle, "metadata", None) or {})
-    encoder, transform = _split_preprocessing(getattr(bundle, "preprocessing", None))
-    return Predictor(bundle.model, metadata.get("input_shape"), encoder, transform, metadata)
+    loaded = load_model(model_path)
+    return Predictor(loaded.model, loaded.input_shape, loaded.classes, loaded.pipeline,
+                     loaded.metadata)
 
 
 # ----------------------------------------------------------------------------- request bodies
-def parse_json(body: bytes, predictor: Predictor) -> np.ndarray:
-    """``{"inputs": [...]}`` -> a float batch of shape ``(N, *input_shape)``."""
+def parse_json(body: bytes, predictor: Predictor):
+    """``{"inputs": [...]}`` -> raw samples: ``(N, *sample_shape)`` floats, or a DataFrame of
+    rows (objects by column name, or lists in column order) for a tabular model."""
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -231,11 +248,13 @@ def parse_json(body: bytes, predictor: Predictor) -> np.ndarray:
         raise RequestError(422, f'"inputs" must be a list of samples, got a JSON '
                                 f"{type(inputs).__name__}")
     _check_batch_size(len(inputs))
+    if predictor.columns is not None:
+        return _json_table(inputs, predictor)
     try:
         array = np.array(inputs)
     except ValueError:
         raise RequestError(422, f'"inputs" is ragged: every sample must have shape '
-                                f"{predictor.input_shape} (or {predictor.features} numbers)"
+                                f"{predictor.sample_shape} (or {predictor.features} numbers)"
                            ) from None
     if array.dtype.kind not in "iuf":
         raise RequestError(422, '"inputs" must hold only numbers (no strings, booleans, null '
@@ -243,28 +262,77 @@ def parse_json(body: bytes, predictor: Predictor) -> np.ndarray:
     return _check_batch(array, predictor, "inputs")
 
 
-def parse_csv(body: bytes, predictor: Predictor) -> np.ndarray:
-    """CSV rows of ``prod(input_shape)`` numbers (an optional first header row) -> a batch."""
+def _json_table(inputs: list, predictor: Predictor):
+    """Rows of a tabular model as a DataFrame; cells may be numbers, strings or null."""
+    columns = predictor.columns
+    rows = []
+    for number, row in enumerate(inputs):
+        if isinstance(row, dict):
+            missing = [c for c in columns if c not in row]
+            if missing:
+                raise RequestError(422, f"inputs[{number}] lacks the columns {missing}; the "
+                                        f"model takes {columns}")
+            row = [row[c] for c in columns]
+        if not isinstance(row, list) or len(row) != len(columns):
+            raise RequestError(422, f"inputs[{number}] must be an object with the columns "
+                                    f"{columns} or a list of {len(columns)} values")
+        if any(isinstance(v, (list, dict, bool)) for v in row):
+            raise RequestError(422, f"inputs[{number}]: cells must be numbers, strings or null")
+        if any(isinstance(v, float) and not math.isfinite(v) for v in row):
+            raise RequestError(422, f"inputs[{number}] holds NaN or infinity")
+        rows.append(row)
+    from lamina.tabular import require_pandas
+
+    return require_pandas().DataFrame(rows, columns=columns)
+
+
+def parse_csv(body: bytes, predictor: Predictor):
+    """CSV rows (an optional header row) -> raw samples of ``prod(sample_shape)`` numbers, or a
+    DataFrame for a tabular model (header with the column names, or columns in order)."""
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise RequestError(400, "CSV body is not UTF-8 text") from None
     rows = [row for row in csv.reader(io.StringIO(text)) if any(c.strip() for c in row)]
-    if rows and not _numeric_row(rows[0]):
+    if predictor.columns is not None:
+        return _csv_table(body, rows, predictor)
+    if rows and not any(_is_number(c) for c in rows[0]):
         rows = rows[1:]  # a header
     _check_batch_size(len(rows))
     values = []
     for number, row in enumerate(rows, start=1):
         if len(row) != predictor.features:
             raise RequestError(422, f"CSV row {number} has {len(row)} values, expected "
-                                    f"{predictor.features} (input shape "
-                                    f"{predictor.input_shape})")
+                                    f"{predictor.features} (sample shape "
+                                    f"{predictor.sample_shape})")
         try:
             values.append([float(cell) for cell in row])
         except ValueError:
             bad = next(c for c in row if not _is_number(c))
             raise RequestError(422, f"CSV row {number}: {bad!r} is not a number") from None
     return _check_batch(np.array(values), predictor, "CSV rows")
+
+
+def _csv_table(body: bytes, rows: list[list[str]], predictor: Predictor):
+    """A tabular model's CSV, read by pandas as ``lamina predict`` reads its file: a header row
+    naming (at least) the model's columns, or rows holding exactly those columns in order."""
+    from lamina.tabular import require_pandas
+
+    pd = require_pandas()
+    columns = predictor.columns
+    has_header = bool(rows) and set(columns) <= {c.strip() for c in rows[0]}
+    if rows and not has_header and len(rows[0]) != len(columns):
+        raise RequestError(422, f"CSV rows must hold the columns {columns} in this order, or "
+                                f"start with a header naming them; row 1 has {len(rows[0])} "
+                                f"values")
+    try:
+        frame = pd.read_csv(io.BytesIO(body), header=0 if has_header else None,
+                            names=None if has_header else columns, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise RequestError(422, f"CSV body is not a valid table: {' '.join(str(exc).split())}"
+                           ) from None
+    _check_batch_size(len(frame))
+    return frame
 
 
 def _is_number(cell: str) -> bool:
@@ -275,20 +343,17 @@ def _is_number(cell: str) -> bool:
         return False
 
 
-def _numeric_row(row: list[str]) -> bool:
-    return all(_is_number(c) for c in row)
-
-
 def parse_png(images: Sequence[bytes], predictor: Predictor) -> np.ndarray:
-    """PNG files -> a batch of grayscale images scaled to [0, 1] (pixel / 255).
+    """PNG files -> a batch of grayscale pixels 0..255, as ``lamina predict`` reads them (the
+    model's image pipeline then normalises them).
 
     Raises:
         RequestError: 415 when the model does not take images, 422 for bytes that are not a PNG
             or an image whose size is not the model's (the message names both sizes).
     """
     if predictor.image_size is None:
-        raise RequestError(415, f"this model takes inputs of shape {predictor.input_shape}, not "
-                                f"images; send JSON or CSV")
+        raise RequestError(415, f"this model takes samples of shape {predictor.sample_shape}, "
+                                f"not images; send JSON or CSV")
     _check_batch_size(len(images))
     from PIL import Image, UnidentifiedImageError
 
@@ -303,12 +368,12 @@ def parse_png(images: Sequence[bytes], predictor: Predictor) -> np.ndarray:
                 if image.size != (width, height):
                     raise RequestError(422, f"image {number} is {image.size[0]}x{image.size[1]} "
                                             f"pixels, expected {width}x{height} (grayscale)")
-                pixels = np.asarray(image.convert("L"), dtype=np.float64) / 255.0
+                pixels = np.asarray(image.convert("L"), dtype=np.float64)
+        except RequestError:
+            raise
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            if isinstance(exc, RequestError):
-                raise
             raise RequestError(422, f"image {number} is not a readable PNG: {exc}") from None
-        batch.append(pixels.reshape(predictor.input_shape))
+        batch.append(pixels.reshape(predictor.sample_shape))
     return np.stack(batch)
 
 
@@ -321,15 +386,17 @@ def _check_batch_size(n: int) -> None:
 
 
 def _check_batch(array: np.ndarray, predictor: Predictor, what: str) -> np.ndarray:
-    shape, features = predictor.input_shape, predictor.features
-    if array.shape == shape or (array.ndim == 1 and array.shape == (features,) and
-                                len(shape) > 1):
-        raise RequestError(422, f"{what} must be a batch (a list of samples); got one sample of "
-                                f"shape {array.shape}: wrap it in a list")
-    if array.ndim == 1:
-        raise RequestError(422, f"{what} must be a list of samples, each of shape {shape}; "
-                                f"received a flat list of {array.size} numbers")
-    if array.shape[1:] not in (shape, (features,)):
+    shape, features = predictor.sample_shape, predictor.features
+    accepted = {shape, (features,)}
+    if predictor.image_size is not None:
+        accepted.add(predictor.image_size)
+    if array.shape[1:] not in accepted:
+        if array.shape in accepted:
+            raise RequestError(422, f"{what} must be a batch (a list of samples); got one "
+                                    f"sample of shape {array.shape}: wrap it in a list")
+        if array.ndim == 1:
+            raise RequestError(422, f"{what} must be a list of samples, each of shape {shape}; "
+                                    f"received a flat list of {array.size} numbers")
         raise RequestError(422, f"{what}: each sample must have shape {shape} (or "
                                 f"{features} numbers flattened), received a batch of shape "
                                 f"{array.shape}")

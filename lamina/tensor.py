@@ -59,15 +59,13 @@ def _as_dtype(dtype) -> np.dtype | None:
 
 
 def _to_array(data, dtype=None) -> np.ndarray:
-    """Convert ``data`` following PyTorch's rules: floats -> float32 unless already a
-    floating NumPy array (which keeps its dtype), ints -> int64, bools stay bool."""
+    """Convert ``data`` following PyTorch's rules: Python floats -> float32, arrays (NumPy, or
+    anything with ``__array__``) keep their floating dtype, ints -> int64, bools stay bool."""
     dtype = _as_dtype(dtype)
     if isinstance(data, Tensor):
         data = data.data
-    if isinstance(data, np.ndarray) or isinstance(data, np.generic):
-        arr = np.asarray(data)
-    else:
-        arr = np.asarray(data)
+    arr = np.asarray(data)
+    if isinstance(data, (float, int, list, tuple)) and not isinstance(data, np.generic):
         if arr.dtype == np.float64:
             arr = arr.astype(np.float32)
     if arr.dtype.kind in "iu" and dtype is None:
@@ -185,6 +183,9 @@ class Tensor:
         return self.to(dtype)
 
     def to(self, dtype) -> Tensor:
+        """This tensor converted to ``dtype`` (itself if already so); ``"cpu"`` is a no-op."""
+        if isinstance(dtype, str) and dtype == "cpu":
+            return self
         dtype = _as_dtype(dtype)
         if dtype == self.dtype:
             return self

@@ -51,6 +51,34 @@ class Parity:
         np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol)
 
 
+    def torch_dtype(self, dtype):
+        return {np.dtype(np.float32): self.torch.float32,
+                np.dtype(np.float64): self.torch.float64}[np.dtype(dtype)]
+
+    def module(self, ours, theirs, x: np.ndarray, seed: int = 0):
+        """Copy ``ours``'s weights into ``theirs`` (same names and layout), run both on ``x``,
+        back-propagate the same random output gradient, and compare the outputs and the
+        gradients w.r.t. the input and every parameter."""
+        dtype = x.dtype
+        theirs.to(self.torch_dtype(dtype))
+        theirs.load_state_dict({k: self.torch.from_numpy(np.array(v))
+                                for k, v in ours.state_dict().items()})
+        xl = lm.tensor(x, requires_grad=True)
+        xt = self.to_torch(x, requires_grad=True)
+        out_l, out_t = ours(xl), theirs(xt)
+        self.assert_close(out_l, out_t)
+        grad = np.random.default_rng(seed).standard_normal(out_l.shape).astype(dtype)
+        out_l.backward(grad)
+        out_t.backward(self.to_torch(grad))
+        self.assert_close(xl.grad, xt.grad)
+        theirs_params = dict(theirs.named_parameters())
+        ours_params = dict(ours.named_parameters())
+        assert list(ours_params) == list(theirs_params)
+        for name, p in ours_params.items():
+            self.assert_close(p.grad, theirs_params[name].grad)
+        return out_l
+
+
 @pytest.fixture
 def parity(torch) -> Parity:
     return Parity(torch)

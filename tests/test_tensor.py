@@ -22,6 +22,11 @@ class TestDtypes:
         assert lm.tensor(np.zeros(3, np.float32)).dtype == np.float32
         assert lm.tensor(np.float64(1.5)).dtype == np.float64
 
+    def test_array_likes_keep_their_dtype(self, torch):
+        assert lm.tensor(torch.zeros(2, dtype=torch.float64)).dtype == np.float64
+        assert lm.tensor(torch.zeros(2)).dtype == np.float32
+        assert lm.tensor((1.0, 2.0)).dtype == np.float32
+
     def test_integers_become_int64(self):
         assert lm.tensor([1, 2, 3]).dtype == np.int64
         assert lm.tensor(np.array([1, 2], dtype=np.int32)).dtype == np.int64
@@ -267,6 +272,8 @@ class TestNoSilentUpcast:
         assert x.grad.dtype == np.float32
         np.testing.assert_allclose(x.grad.data, [2.0, 4.0])
         assert x.float() is x
+        assert x.to("cpu") is x
+        assert x.to("float64").dtype == np.float64
 
 
 # ----------------------------------------------------------------------------- methods

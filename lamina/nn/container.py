@@ -31,10 +31,9 @@ class Sequential(Module):
         return x
 
     def __getitem__(self, index):
-        modules = list(self._modules.values())
-        if isinstance(index, slice):
-            return Sequential(*modules[index])
-        return modules[index]
+        if isinstance(index, slice):  # keeps the children's names, as PyTorch
+            return Sequential(OrderedDict(list(self._modules.items())[index]))
+        return list(self._modules.values())[index]
 
     def __len__(self) -> int:
         return len(self._modules)

@@ -194,7 +194,11 @@ class Module:
             if key not in state_dict:
                 continue
             value = state_dict[key]
-            value = np.asarray(value.data if isinstance(value, Tensor) else value)
+            if isinstance(value, Tensor):
+                value = value.data
+            elif hasattr(value, "detach"):  # a torch tensor, possibly requiring grad
+                value = value.detach().cpu().numpy()
+            value = np.asarray(value)
             if value.shape != target.shape:
                 raise StateDictError(f"{where}: {key!r} has shape {value.shape}, expected "
                                      f"{target.shape}")

@@ -98,7 +98,8 @@ def cross_entropy(logits, target, weight=None, reduction="mean", label_smoothing
     else:
         if target.shape != logits.shape:
             raise ValueError(f"CrossEntropyLoss: probability target must have the logits' shape "
-                             f"{logits.shape}, got {target.shape}")
+                             f"{logits.shape}, got {target.shape} (class indices must be an "
+                             f"integer array)")
         probs = target
         if label_smoothing:
             probs = probs * (1 - label_smoothing) + label_smoothing / c

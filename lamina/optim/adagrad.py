@@ -31,7 +31,8 @@ class Adagrad(Optimizer):
         params: parameters or parameter groups (see :class:`~lamina.optim.Optimizer`).
         lr: learning rate, >= 0.
         lr_decay: learning-rate decay per step, >= 0.
-        weight_decay: L2 penalty coefficient added to the gradient, >= 0.
+        weight_decay: L2 coefficient (alpha of eq 8.1-8.2): ``weight_decay * param`` is added
+            to the gradient, >= 0.
         initial_accumulator_value: starting value of ``sum``, >= 0.
         eps: added to the denominator for numerical stability, >= 0.
         maximize: ascend the objective instead of descending it.

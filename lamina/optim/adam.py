@@ -54,8 +54,9 @@ class Adam(Optimizer):
         lr: learning rate, >= 0.
         betas: decay rates (beta1, beta2) of the two moving averages, each in [0, 1).
         eps: added to the denominator for numerical stability, >= 0.
-        weight_decay: L2 coefficient, >= 0: added to the gradient, or with
-            ``decoupled_weight_decay`` applied to the parameters directly (AdamW).
+        weight_decay: L2 coefficient (alpha of eq 8.1-8.2), >= 0: ``weight_decay * param`` is
+            added to the gradient, or with ``decoupled_weight_decay`` the parameters shrink
+            directly (AdamW).
         amsgrad: use the running maximum of ``exp_avg_sq`` (Reddi et al. 2018).
         maximize: ascend the objective instead of descending it.
         decoupled_weight_decay: decay the weights as AdamW does.

@@ -9,6 +9,9 @@ chainer's ``init_state``). A subclass supplies three things:
 - ``init_state(param, group)``: the state dict of a parameter seen for the first time;
 - ``update(param, grad, state, group)``: the update rule on NumPy arrays, writing ``param``
   in place (other components may hold views of a parameter's array).
+
+``group`` there holds the options only, as Python scalars, so that scalar arithmetic never
+promotes float32 arrays to float64.
 """
 
 from __future__ import annotations
@@ -144,14 +147,15 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
+            options = {k: _python_scalar(v) for k, v in group.items() if k != "params"}
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 grad = p.grad.data if isinstance(p.grad, Tensor) else np.asarray(p.grad)
                 state = self.state.get(p)
                 if state is None:
-                    state = self.state[p] = self.init_state(p.data, group)
-                self.update(p.data, grad, state, group)
+                    state = self.state[p] = self.init_state(p.data, options)
+                self.update(p.data, grad, state, options)
         return loss
 
     def state_dict(self) -> dict[str, Any]:
@@ -200,7 +204,7 @@ class Optimizer:
                 raise ValueError(f"{name}.load_state_dict: group {i} has "
                                  f"{len(saved['params'])} parameters in the state, "
                                  f"{len(group['params'])} in this optimizer")
-            by_index.update(zip(saved["params"], group["params"], strict=True))
+            by_index.update(zip(map(int, saved["params"]), group["params"], strict=True))
         new_state: dict[Tensor, dict[str, Any]] = {}
         for key, saved_state in state_dict["state"].items():
             if int(key) not in by_index:
@@ -211,8 +215,9 @@ class Optimizer:
                                 for k, v in saved_state.items()}
         new_groups = []
         for group, saved in zip(self.param_groups, saved_groups, strict=True):
-            options = {k: copy.deepcopy(v) for k, v in saved.items() if k != "params"}
-            new_group = {**options, "params": group["params"]}
+            # an option missing from the saved group keeps its current value
+            new_group = {**group, **{k: copy.deepcopy(v) for k, v in saved.items()},
+                         "params": group["params"]}
             self._check_options(new_group)
             new_groups.append(new_group)
         self.param_groups = new_groups
@@ -227,6 +232,15 @@ class Optimizer:
         return "\n".join(lines)
 
 
+def _python_scalar(value: Any) -> Any:
+    """NumPy scalars as Python numbers: ``float32_array * np.float64(lr)`` would be float64."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return tuple(_python_scalar(v) for v in value)
+    return value
+
+
 def _copy_value(value: Any) -> Any:
     return value.copy() if isinstance(value, np.ndarray) else copy.deepcopy(value)
 
@@ -237,13 +251,13 @@ def _load_value(key: str, value: Any, param: Tensor, where: str) -> Any:
         value = value.data
     if value is None or isinstance(value, (bool, numbers.Number)):
         return value
-    array = np.array(value, copy=True)
+    array = np.asarray(value)
     if key == "step" and array.size == 1:
         return int(array.item())
     if array.shape != param.shape:
         raise ValueError(f"{where}.load_state_dict: state {key!r} has shape {array.shape}, "
                          f"its parameter has shape {param.shape}")
-    return array.astype(param.dtype, copy=False)
+    return array.astype(param.dtype)  # always a copy
 
 
 def check_non_negative(optimizer: Optimizer, options: dict[str, Any], key: str) -> None:

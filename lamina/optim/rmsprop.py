@@ -40,7 +40,8 @@ class RMSprop(Optimizer):
         lr: learning rate, >= 0.
         alpha: decay rate of the moving average (rho), >= 0.
         eps: added to the denominator for numerical stability, >= 0.
-        weight_decay: L2 penalty coefficient added to the gradient, >= 0.
+        weight_decay: L2 coefficient (alpha of eq 8.1-8.2): ``weight_decay * param`` is added
+            to the gradient, >= 0.
         momentum: momentum factor, >= 0.
         centered: normalise by an estimate of the gradient's variance instead of its second
             moment.

@@ -36,11 +36,13 @@ class SGD(Optimizer):
     differ only when the learning rate changes during training: here a new lr rescales the
     whole accumulated step at once.)
 
-    Nesterov momentum. Eq 3.7 evaluates the gradient at the look-ahead point ``theta + alpha v``.
-    With the substitution ``theta' = theta + alpha v`` (tracking the look-ahead point instead
-    of theta) the update needs only the gradient at the current parameters:
-    ``buf <- momentum buf + g ; param <- param - lr (g + momentum buf)``, which is the rule
-    above (Sutskever et al. 2013; PyTorch's reformulation).
+    Nesterov momentum. Eq 3.7 evaluates the gradient at the look-ahead point ``theta + alpha v``:
+    ``v <- alpha v - eps grad J(theta + alpha v) ; theta <- theta + v``. Tracking the look-ahead
+    point ``theta' = theta + alpha v`` instead of theta, the same iteration reads
+    ``v <- alpha v - eps g ; theta' <- theta' + alpha v - eps g`` with ``g`` the gradient at
+    ``theta'`` (substitute ``theta = theta' - alpha v`` and expand). With ``v = -lr buf`` this is
+    ``buf <- momentum buf + g ; param <- param - lr (g + momentum buf)``: the rule above, which
+    needs only the gradient at the current parameters (Sutskever et al. 2013; PyTorch's form).
 
     Args:
         params: parameters or parameter groups (see :class:`~lamina.optim.Optimizer`).
@@ -48,7 +50,9 @@ class SGD(Optimizer):
         momentum: momentum factor (alpha in eq 3.5), >= 0.
         dampening: dampening of the gradient added to the momentum buffer.
         nesterov: use Nesterov momentum (needs momentum > 0 and dampening 0).
-        weight_decay: L2 penalty coefficient added to the gradient (eq 8.1's gradient), >= 0.
+        weight_decay: L2 coefficient, >= 0: ``weight_decay * param`` is the gradient of the
+            penalty ``alpha * 1/2 ||w||^2`` of eq 8.1-8.2 with ``alpha = weight_decay``, here
+            applied to every parameter of the group (biases too; use groups to exclude them).
         maximize: ascend the objective instead of descending it.
 
     Raises:

@@ -243,6 +243,7 @@ class ProgressBar(Callback):
         self._sums: dict[str, float] = {}
         self._count = 0
         self._start = 0.0
+        self._title = "Epoch"
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._sums, self._count, self._start = {}, 0, time.perf_counter()

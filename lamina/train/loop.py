@@ -34,7 +34,8 @@ class Trainer:
         history: the :class:`History` being filled.
         params: ``{"epochs", "initial_epoch", "steps", "batch_size", "metrics"}``.
         epoch: the current (0-based) epoch.
-        stop_training: set it to True to end training after the current batch's epoch.
+        stop_training: set it to True to stop: the loop leaves the epoch after the current
+            batch, validates, calls ``on_epoch_end`` and ends training.
     """
 
     def __init__(self, model, optimizer, loss_fn, history: History, params: dict) -> None:
@@ -401,7 +402,9 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
     ``set_context`` (or as attributes) before training; the loop then calls, where the callback
     defines them and in list order, ``on_train_begin(logs)``, ``on_epoch_begin(epoch, logs)``,
     ``on_batch_begin(batch, logs)``, ``on_batch_end(batch, logs)``, ``on_epoch_end(epoch, logs)``
-    (after validation) and ``on_train_end(logs)``. Training stops after the batch during which a
+    (after validation) and ``on_train_end(logs)``. Batch logs hold ``"batch"``, ``"size"``,
+    ``"loss"`` and the built-in metrics on that batch; epoch logs are what History records.
+    Training stops after the batch during which a
     callback sets ``trainer.stop_training`` or ``model.stop_training``; that epoch still ends
     with validation and ``on_epoch_end``.
 

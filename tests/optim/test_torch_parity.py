@@ -10,6 +10,15 @@ torch = pytest.importorskip("torch")
 
 STEPS = 50
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    # tiny models: thread start-up would dominate, and tests may share 2 cores
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
 # (lamina class, torch class name, options); every case runs with both losses
 CASES = [
     (optim.SGD, "SGD", dict(lr=0.1)),

@@ -1,0 +1,303 @@
+"""``lamina train CONFIG.toml``: train a model from a config and write the run's files.
+
+The run follows the notes' chapter 10 (observe, preprocess, select model, cost function and
+optimizer, train) and writes into the output directory:
+
+* the model file (``lm.save``: weights, architecture, the fitted preprocessing and metadata),
+* ``history.csv`` (one row per epoch), ``learning_curves.png``, ``confusion_matrix.png``
+  (on the test set), and ``summary.json`` (config, final metrics, wall time, versions).
+
+:func:`run_training` does the work and is usable from Python (``lamina tune`` calls it too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lamina.config import Config, ConfigError, load_config
+
+__all__ = ["TrainingResult", "add_arguments", "build_from_config", "run", "run_training"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", metavar="CONFIG", help="the TOML config file")
+    parser.add_argument("--out", metavar="DIR",
+                        help="output directory (default: [output] dir, else runs/<config name>)")
+    parser.add_argument("--epochs", type=int, metavar="N", help="override [train] epochs")
+    parser.add_argument("--seed", type=int, metavar="N", help="override [train] seed")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bar; print only the final lines")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if args.epochs is not None:
+        config.override("train", "epochs", args.epochs)
+    if args.seed is not None:
+        config.override("train", "seed", args.seed)
+    out_dir = Path(args.out) if args.out else default_out_dir(config, Path(args.config))
+    result = run_training(config, out_dir, progress=not args.quiet,
+                          log=(lambda _: None) if args.quiet else _print)
+    where = result.summary["evaluated_on"]
+    print(f"wrote {', '.join(sorted(p.name for p in result.files.values()))} to {out_dir}")
+    for name, value in result.metrics.items():
+        if name != "accuracy":
+            print(f"{where} {name.replace('_', ' ')}: {value:.4f}")
+    print(f"{where} accuracy: {100 * result.metrics['accuracy']:.2f}%")
+    return 0
+
+
+def _print(message: str) -> None:
+    print(message, flush=True)
+
+
+def default_out_dir(config: Config, config_path: Path) -> Path:
+    """``[output] dir`` (resolved against the config's directory), else ``runs/<stem>``."""
+    configured = config["output"]["dir"]
+    return Path(configured) if configured else Path("runs") / config_path.stem
+
+
+@dataclass
+class TrainingResult:
+    """What :func:`run_training` produced.
+
+    Attributes:
+        model: the trained model (eval mode).
+        history: the ``History`` of ``lm.fit``.
+        metrics: test-set ``loss``, ``accuracy``, macro ``precision``/``recall``/``f1``.
+        confusion: the test-set confusion matrix ``(C, C)`` (rows: true classes).
+        classes: the class labels, in the matrix's order.
+        files: what was written, by kind (``"model"``, ``"history"``, ...).
+        summary: the content of ``summary.json``.
+    """
+
+    model: Any
+    history: Any
+    metrics: dict[str, float]
+    confusion: np.ndarray
+    classes: list[Any]
+    files: dict[str, Path]
+    summary: dict[str, Any]
+
+
+def build_from_config(config: Config, table: str, where: str | None = None, **inject: Any) -> Any:
+    """Call the factory that ``[table]`` names with its options and the injected arguments.
+
+    Raises:
+        ConfigError: the factory rejects the options (``ValueError``/``TypeError``); the message
+            names the table.
+    """
+    factory = config.factory(table)
+    try:
+        return factory.resolve()(**config.options(table), **inject)
+    except (ValueError, TypeError) as err:
+        if isinstance(err, ConfigError):
+            raise
+        label = where or f'[{table}] ({"source" if table == "data" else "name"} = ' \
+                          f'"{factory.name}")'
+        raise config.error(f"{label}: {_one_line(err)}") from None
+
+
+def run_training(
+    config: Config,
+    out_dir: str | Path,
+    *,
+    progress: bool = True,
+    log: Any = print,
+    write_files: bool = True,
+) -> TrainingResult:
+    """Train the config's model on its data and write the run's files into ``out_dir``.
+
+    Args:
+        config: a validated :class:`~lamina.config.Config`.
+        out_dir: the output directory (created).
+        progress: show a tqdm progress bar per epoch (on stderr).
+        log: called with one line of progress text at a time.
+        write_files: write the model, history, plots and summary (``lamina tune`` skips them).
+
+    Returns:
+        The :class:`TrainingResult`.
+
+    Raises:
+        ConfigError: the config does not fit the data or a factory rejects its options.
+        FileNotFoundError: a data file is missing.
+    """
+    import lamina as lm
+    from lamina.train.callbacks import LearningRateScheduler, ProgressBar
+
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    train_options = config["train"]
+    lm.manual_seed(train_options["seed"])
+    data = build_from_config(config, "data", seed=train_options["seed"])
+    log(f"data: {data.description}")
+    model = build_from_config(config, "model", input_shape=data.input_shape,
+                              num_classes=len(data.classes))
+    n_params = sum(int(p.size) for p in model.parameters())
+    log(f"model: {config['model']['name']} ({n_params:,} parameters)")
+    loss_fn = build_from_config(config, "loss")
+    optimizer = build_from_config(config, "optimizer", params=list(model.parameters()))
+
+    if write_files:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    callbacks: list[Any] = [ProgressBar(bar=None)] if progress else []
+    if config["scheduler"]:
+        callbacks.append(LearningRateScheduler(
+            build_from_config(config, "scheduler", optimizer=optimizer)))
+    for name, options in config["callbacks"].items():
+        callbacks.append(_build_callback(config, name, options, out_dir))
+
+    x_train, y_train, val = _validation(data, train_options["validation_split"],
+                                        train_options["seed"])
+    x_eval, y_eval = (data.x_test, data.y_test) if data.x_test is not None else \
+        (val[0], val[1]) if val is not None else (x_train, y_train)
+    eval_name = "test" if data.x_test is not None else "validation" if val is not None \
+        else "training"
+    history = lm.fit(
+        model, loss_fn, optimizer, (x_train, y_train), val=val,
+        epochs=train_options["epochs"], batch_size=train_options["batch_size"],
+        callbacks=callbacks, class_weight=_class_weight(train_options["class_weight"],
+                                                        y_train, len(data.classes)),
+        metrics=train_options["metrics"], shuffle=train_options["shuffle"],
+    )
+    model.eval()
+    metrics, confusion = evaluate_arrays(model, loss_fn, x_eval, y_eval, len(data.classes))
+    wall = time.perf_counter() - started
+    log(f"{eval_name} set: {len(y_eval)} samples, accuracy {100 * metrics['accuracy']:.2f}%")
+
+    summary = _summary(config, data, model, history, metrics, eval_name, wall, n_params)
+    files: dict[str, Path] = {}
+    if write_files:
+        files = _write_outputs(config, out_dir, model, data, history, confusion, summary, log)
+    return TrainingResult(model, history, metrics, confusion, data.classes, files, summary)
+
+
+def _build_callback(config: Config, name: str, options: dict[str, Any], out_dir: Path) -> Any:
+    from lamina.config import registry
+
+    factory = registry.callbacks.get(name)
+    inject = {"out_dir": out_dir} if "out_dir" in factory.inject else {}
+    try:
+        return factory.resolve()(**options, **inject)
+    except (ValueError, TypeError) as err:
+        raise config.error(f"[callbacks.{name}]: {_one_line(err)}") from None
+
+
+def _validation(data: Any, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, Any]:
+    """(x_train, y_train, val): a stratified share of the training set, else the test set."""
+    if fraction <= 0:
+        val = None if data.x_test is None else (data.x_test, data.y_test)
+        return data.x_train, data.y_train, val
+    from lamina.cli.inputs import _split
+
+    keep, held = _split(len(data.x_train), data.y_train, fraction, seed)
+    return (data.x_train[keep], data.y_train[keep],
+            (data.x_train[held], data.y_train[held]))
+
+
+def _class_weight(option: Any, y: np.ndarray, n_classes: int) -> dict[int, float] | None:
+    """``"balanced"``: weight n / (C * n_c) per class (scikit-learn's), so each class's total
+    weight is equal; a table maps class indices (as strings) to weights."""
+    if option == "none":
+        return None
+    if option == "balanced":
+        counts = np.bincount(y, minlength=n_classes)
+        return {c: len(y) / (n_classes * counts[c]) for c in range(n_classes) if counts[c]}
+    return {int(k): float(v) for k, v in option.items()}
+
+
+def evaluate_arrays(model: Any, loss_fn: Any, x: np.ndarray, y: np.ndarray,
+                    n_classes: int) -> tuple[dict[str, float], np.ndarray]:
+    """Loss, accuracy (eq 7.3), macro precision/recall/F1 (eq 7.1, 7.2, 7.4) and the confusion
+    matrix of ``model`` on ``(x, y)`` with class indices ``0..n_classes-1``."""
+    from lamina import metrics as M
+    from lamina.train.loop import evaluate, predict
+
+    labels = list(range(n_classes))
+    predicted = predict(model, x).argmax(axis=1)
+    scores = {"loss": evaluate(model, loss_fn, (x, y))["loss"]} if loss_fn is not None else {}
+    scores["accuracy"] = float(M.accuracy_score(y, predicted))
+    for name, fn in (("precision", M.precision_score), ("recall", M.recall_score),
+                     ("f1", M.f1_score)):
+        scores[f"macro_{name}"] = float(fn(y, predicted, labels=labels, average="macro",
+                                           zero_division=0))
+    return scores, np.asarray(M.confusion_matrix(y, predicted, labels=labels))
+
+
+def _summary(config: Config, data: Any, model: Any, history: Any, metrics: dict[str, float],
+             eval_name: str, wall: float, n_params: int) -> dict[str, Any]:
+    import lamina
+
+    last = {k: v[-1] for k, v in history.history.items() if v}
+    return {
+        "config_file": config.name,
+        "config": config.to_dict(),
+        "data": {"description": data.description, **data.info,
+                 "train_samples": int(len(data.x_train)),
+                 "test_samples": 0 if data.x_test is None else int(len(data.x_test)),
+                 "classes": data.classes, "input_shape": list(data.input_shape)},
+        "model": {"name": config["model"]["name"], "parameters": n_params},
+        "epochs_run": len(history.epoch),
+        "final_epoch": _finite(last),
+        "evaluated_on": eval_name,
+        "metrics": _finite(metrics),
+        "wall_time_s": round(wall, 3),
+        "versions": {"lamina": lamina.__version__, "numpy": np.__version__,
+                     "python": platform.python_version(), "platform": platform.platform()},
+    }
+
+
+def _finite(values: dict[str, float]) -> dict[str, float | None]:
+    return {k: (float(v) if math.isfinite(v) else None) for k, v in values.items()}
+
+
+def _write_outputs(config: Config, out_dir: Path, model: Any, data: Any, history: Any,
+                   confusion: np.ndarray, summary: dict[str, Any], log: Any) -> dict[str, Path]:
+    from lamina.cli.artifacts import save_model
+
+    files = {"model": out_dir / config["output"]["model"]}
+    save_model(model, files["model"], data, config, summary)
+    files["history"] = out_dir / "history.csv"
+    write_history_csv(history, files["history"])
+    files["summary"] = out_dir / "summary.json"
+    if config["output"]["plots"]:
+        try:
+            from lamina import plots
+
+            files["learning_curves"] = plots.plot_learning_curves(
+                history, out_dir / "learning_curves.png", title=f"{config.name}")
+            files["confusion_matrix"] = plots.plot_confusion_matrix(
+                confusion, data.classes, out_dir / "confusion_matrix.png",
+                title=f"confusion matrix ({summary['evaluated_on']} set)")
+        except ImportError as err:
+            print(f"lamina: warning: no plots written: {err}", file=sys.stderr)
+    summary["files"] = {kind: path.name for kind, path in files.items()}
+    files["summary"].write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return files
+
+
+def write_history_csv(history: Any, path: Path) -> None:
+    """One row per epoch: ``epoch`` (counting from 1) then every logged value."""
+    columns = list(history.history)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["epoch", *columns])
+        for i, epoch in enumerate(history.epoch):
+            writer.writerow([epoch + 1, *(f"{history.history[c][i]:.6g}" for c in columns)])
+
+
+def _one_line(err: BaseException) -> str:
+    from lamina.cli import error_message
+
+    return error_message(err)

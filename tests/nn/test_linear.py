@@ -1,0 +1,77 @@
+"""nn.Linear: forward/backward parity with torch, default init, layout, errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import lamina as lm
+from lamina import nn
+
+DTYPES = [np.float32, np.float64]
+SEEDS = [0, 1, 2]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_matches_torch(parity, torch, dtype, seed, bias):
+    rng = np.random.default_rng(seed)
+    in_features, out_features = (int(n) for n in rng.integers(1, 9, 2))
+    batch = tuple(int(n) for n in rng.integers(1, 5, int(rng.integers(1, 3))))
+    ours = nn.Linear(in_features, out_features, bias=bias).to(dtype)
+    theirs = torch.nn.Linear(in_features, out_features, bias=bias)
+    x = rng.standard_normal(batch + (in_features,)).astype(dtype)
+    out = parity.module(ours, theirs, x, seed)
+    assert out.shape == batch + (out_features,) and out.dtype == dtype
+
+
+def test_weight_layout_is_out_by_in():
+    layer = nn.Linear(3, 5)
+    assert layer.weight.shape == (5, 3) and layer.bias.shape == (5,)
+    assert layer.weight.dtype == np.float32 and layer.weight.requires_grad
+    assert nn.Linear(3, 5, bias=False).bias is None
+    assert nn.Linear(3, 5, dtype="float64").weight.dtype == np.float64
+
+
+def test_forward_is_x_w_transpose_plus_b(rng):
+    layer = nn.Linear(3, 2).double()
+    x = rng.standard_normal((4, 3))
+    expected = x @ layer.weight.data.T + layer.bias.data
+    np.testing.assert_allclose(layer(lm.tensor(x)).data, expected)
+    np.testing.assert_allclose(layer(x).data, expected)  # arrays are accepted too
+
+
+def test_default_init_bound_is_one_over_sqrt_fan_in():
+    lm.manual_seed(0)
+    fan_in = 400
+    layer = nn.Linear(fan_in, 300)
+    bound = 1 / math.sqrt(fan_in)
+    for p in (layer.weight.data, layer.bias.data):
+        assert np.abs(p).max() <= bound
+        assert np.abs(p).max() > 0.97 * bound
+    # U(-b, b) has standard deviation b / sqrt(3)
+    assert abs(layer.weight.data.std() - bound / math.sqrt(3)) < 0.01 * bound
+    assert abs(layer.weight.data.mean()) < 0.01 * bound
+
+
+def test_input_shape_mismatch_names_layer_expected_and_received():
+    layer = nn.Linear(3, 2)
+    with pytest.raises(ValueError, match=r"Linear\(in_features=3, out_features=2\): expected "
+                                         r"input with last dimension 3, got input of shape "
+                                         r"\(4, 5\)"):
+        layer(lm.ones(4, 5))
+
+
+def test_invalid_sizes():
+    with pytest.raises(ValueError, match=r"Linear: .*positive, got \(0, 2\)"):
+        nn.Linear(0, 2)
+
+
+def test_repr():
+    assert repr(nn.Linear(3, 2)) == "Linear(in_features=3, out_features=2, bias=True)"
+    assert repr(nn.Identity()) == "Identity()"
+    x = lm.ones(2)
+    assert nn.Identity()(x) is x

@@ -1,0 +1,271 @@
+"""lamina serve: a real uvicorn server on 127.0.0.1 answers as `lamina predict` does, and
+rejects bad requests with a 4xx and a message while it keeps serving."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+
+import lamina as lm
+from lamina import nn
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+httpx = pytest.importorskip("httpx")
+Image = pytest.importorskip("PIL.Image")
+
+from lamina.cli import main as lamina_main  # noqa: E402
+from lamina.cli.inputs import ArrayPipeline, ImagePipeline  # noqa: E402
+from lamina.serve import BackgroundServer, Predictor, create_app  # noqa: E402
+
+DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+IRIS = ["setosa", "versicolor", "virginica"]
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _lamina_predict(capsys, *args: str) -> dict:
+    """What `lamina predict MODEL INPUT... --proba` prints."""
+    capsys.readouterr()
+    assert lamina_main(["predict", *args, "--proba"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _assert_same(answer: dict, expected: dict) -> None:
+    assert answer["labels"] == expected["labels"]
+    np.testing.assert_allclose(answer["probabilities"], expected["probabilities"], atol=2e-6)
+
+
+@pytest.fixture(scope="module")
+def pixels() -> np.ndarray:
+    """Three MNIST test digits (8-bit, 28x28) from the subset shipped with lamina."""
+    _, (x_test, _) = lm.datasets.mnist(subset="small")
+    return x_test[:3]
+
+
+@pytest.fixture(scope="module")
+def image_model(tmp_path_factory) -> str:
+    """A LeNet-5 saved as `lamina train` saves one: image pipeline and class names."""
+    lm.manual_seed(1)
+    model = lm.models.lenet5()
+    for p in model.parameters():  # larger weights: the three digits get different labels
+        p.data *= 3
+    path = str(tmp_path_factory.mktemp("serve") / "lenet5.safetensors")
+    pipeline = ImagePipeline((1, 28, 28))
+    lm.save(model, path, metadata={"input_shape": [1, 28, 28], "classes": DIGITS,
+                                   "pipeline": pipeline.to_config()})
+    return path
+
+
+@pytest.fixture(scope="module")
+def table_model(tmp_path_factory) -> str:
+    """An MLP on 4 standardised features with string classes."""
+    lm.manual_seed(4)
+    model = lm.models.mlp([4, 8, 3])
+    rng = np.random.default_rng(2)
+    pipeline = ArrayPipeline((4,)).fit(rng.normal(5.0, 2.0, size=(50, 4)))
+    path = str(tmp_path_factory.mktemp("serve") / "mlp.safetensors")
+    lm.save(model, path, metadata={"input_shape": [4], "classes": IRIS,
+                                   "pipeline": pipeline.to_config()})
+    return path
+
+
+@pytest.fixture(scope="module")
+def image_server(image_model):
+    with BackgroundServer(create_app(image_model)) as url, httpx.Client(base_url=url,
+                                                                        timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def table_server(table_model):
+    with BackgroundServer(create_app(table_model)) as url, httpx.Client(base_url=url,
+                                                                        timeout=30) as client:
+        yield client
+
+
+# ----------------------------------------------------------------------------- valid requests
+def test_health(image_server):
+    response = image_server.get("/health")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_model_description(image_server):
+    info = image_server.get("/model").json()
+    assert info["input_shape"] == [1, 28, 28]
+    assert info["classes"] == DIGITS
+    assert info["parameters"] == 61706
+    assert info["image_size"] == [28, 28]
+    assert {"application/json", "image/png", "text/csv", "multipart/form-data"} <= \
+        set(info["accepts"])
+    assert [layer["type"] for layer in info["layers"]][:3] == ["Conv2d", "ReLU", "MaxPool2d"]
+
+
+def test_openapi_documents_every_input_format(image_server):
+    spec = image_server.get("/openapi.json").json()
+    body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]
+    assert {"application/json", "image/png", "multipart/form-data", "text/csv"} <= set(body)
+    assert image_server.get("/docs").status_code == 200
+
+
+def test_json_matches_lamina_predict(image_server, image_model, pixels, tmp_path, capsys):
+    np.savez(tmp_path / "x.npz", x=pixels)
+    expected = _lamina_predict(capsys, image_model, str(tmp_path / "x.npz"))
+    assert len(set(expected["labels"])) > 1
+    for inputs in (pixels[:, None], pixels, pixels.reshape(3, -1)):  # (1,28,28), (28,28), flat
+        response = image_server.post("/predict", json={"inputs": inputs.tolist()})
+        assert response.status_code == 200, response.text
+        _assert_same(response.json(), expected)
+
+
+def test_png_matches_lamina_predict(image_server, image_model, pixels, tmp_path, capsys):
+    files = []
+    for i, image in enumerate(pixels[:2]):
+        (tmp_path / f"{i}.png").write_bytes(_png(image))
+        files.append(str(tmp_path / f"{i}.png"))
+    expected = _lamina_predict(capsys, image_model, *files)
+    uploads = [("file", (f"{i}.png", _png(image), "image/png")) for i, image in
+               enumerate(pixels[:2])]
+    _assert_same(image_server.post("/predict", files=uploads).json(), expected)
+    raw = image_server.post("/predict", content=_png(pixels[1]),
+                            headers={"Content-Type": "image/png"})
+    assert raw.status_code == 200
+    assert raw.json()["labels"] == expected["labels"][1:]
+
+
+def test_csv_matches_lamina_predict(table_server, table_model, tmp_path, capsys):
+    rows = np.random.default_rng(5).normal(5.0, 2.0, size=(6, 4)).round(3)
+    text = "a,b,c,d\n" + "\n".join(",".join(map(str, row)) for row in rows) + "\n"
+    (tmp_path / "rows.csv").write_text(text)
+    expected = _lamina_predict(capsys, table_model, str(tmp_path / "rows.csv"))
+    for body in (text, text.split("\n", 1)[1]):  # with and without the header
+        response = table_server.post("/predict", content=body.encode(),
+                                     headers={"Content-Type": "text/csv"})
+        assert response.status_code == 200, response.text
+        _assert_same(response.json(), expected)
+    as_json = table_server.post("/predict", json={"inputs": rows.tolist()})
+    _assert_same(as_json.json(), expected)
+    assert set(expected["labels"]) <= set(IRIS)
+
+
+def test_model_object_without_pipeline_gets_inputs_unchanged():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    with lm.no_grad():
+        logits = model(lm.tensor(x.astype(np.float32))).numpy().astype(np.float64)
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    with BackgroundServer(create_app(model=model)) as url:
+        answer = httpx.post(url + "/predict", json={"inputs": x.tolist()}).json()
+    np.testing.assert_allclose(answer["probabilities"], expected, atol=1e-6)
+    assert answer["labels"] == expected.argmax(axis=1).tolist()
+    assert all(p.requires_grad for p in model.parameters())  # the caller's model is untouched
+
+
+def test_concurrent_requests_get_their_own_answers(image_server, pixels):
+    single = [image_server.post("/predict", json={"inputs": [image.tolist()]}).json()
+              for image in pixels]
+
+    def ask(i: int) -> dict:
+        return image_server.post("/predict", json={"inputs": [pixels[i % 3].tolist()]}).json()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(ask, range(24)))
+    for i, answer in enumerate(answers):
+        assert answer == single[i % 3]
+    assert lm.is_grad_enabled()  # the server never touched the process-wide grad mode
+
+
+# ----------------------------------------------------------------------------- bad requests
+_NAN = '{"inputs": [[' + ", ".join(["NaN"] + ["0"] * 783) + "]]}"
+_BAD_REQUESTS = [
+    ("wrong shape", {"json": {"inputs": [[1.0, 2.0, 3.0]]}}, 422,
+     r"shape \(1, 28, 28\).*received a batch of shape \(1, 3\)"),
+    ("one sample, no batch", {"json": {"inputs": [[0.0] * 28] * 28}}, 422, "wrap it in a list"),
+    ("NaN", {"content": _NAN, "headers": {"Content-Type": "application/json"}}, 422,
+     "NaN or infinity"),
+    ("strings", {"json": {"inputs": [["a"] * 784]}}, 422, "only numbers"),
+    ("ragged", {"json": {"inputs": [[0.0] * 784, [0.0] * 3]}}, 422, "ragged"),
+    ("not JSON", {"content": b"{inputs:", "headers": {"Content-Type": "application/json"}},
+     400, "not valid JSON"),
+    ("no inputs key", {"json": {"data": []}}, 422, r"keys \['data'\]"),
+    ("empty batch", {"json": {"inputs": []}}, 422, "empty"),
+    ("batch over the limit", {"json": {"inputs": [[0]] * 1025}}, 413, "limit of 1024"),
+    ("wrong content type", {"content": b"1,2", "headers": {"Content-Type": "text/plain"}}, 415,
+     "'text/plain' is not accepted"),
+    ("non-image bytes", {"content": b"GIF89a....", "headers": {"Content-Type": "image/png"}},
+     422, "not a PNG"),
+    ("wrong image size", {"content": _png(np.zeros((30, 32))),
+                          "headers": {"Content-Type": "image/png"}}, 422,
+     "32x30 pixels, expected 28x28"),
+    ("truncated PNG", {"content": _png(np.zeros((28, 28)))[:40],
+                       "headers": {"Content-Type": "image/png"}}, 422, "not a readable PNG"),
+    ("form without file", {"files": {"image": ("a.png", b"x", "image/png")}}, 422,
+     "field 'file'"),
+    ("CSV row length", {"content": b"1,2,3\n", "headers": {"Content-Type": "text/csv"}}, 422,
+     "has 3 values, expected 784"),
+    ("CSV non-number", {"content": ("1," * 783 + "x\n").encode(),
+                        "headers": {"Content-Type": "text/csv"}}, 422, "'x' is not a number"),
+]
+
+
+@pytest.mark.parametrize("case", _BAD_REQUESTS, ids=[c[0] for c in _BAD_REQUESTS])
+def test_bad_request_gets_4xx_with_detail_and_server_keeps_serving(image_server, pixels, case):
+    _, request, status, message = case
+    response = image_server.post("/predict", **request)
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert isinstance(detail, str)
+    assert re.search(message, detail), detail
+    after = image_server.post("/predict", json={"inputs": [pixels[0].tolist()]})
+    assert after.status_code == 200
+
+
+def test_body_over_10_mb_gets_413(image_server, pixels):
+    body = b" " * (10 * 1024 * 1024 + 1)
+    declared = image_server.post("/predict", content=body,
+                                 headers={"Content-Type": "application/json"})
+    assert declared.status_code == 413 and "10 MB" in declared.json()["detail"]
+
+    def chunks():  # no Content-Length: the real size is counted
+        for _ in range(11):
+            yield b" " * (1024 * 1024)
+
+    streamed = image_server.post("/predict", content=chunks(),
+                                 headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413
+    assert image_server.get("/health").status_code == 200
+    assert image_server.post("/predict", json={"inputs": [pixels[0].tolist()]}).status_code \
+        == 200
+
+
+def test_images_for_a_non_image_model_get_415(table_server):
+    response = table_server.post("/predict", content=_png(np.zeros((2, 2))),
+                                 headers={"Content-Type": "image/png"})
+    assert response.status_code == 415 and "not images" in response.json()["detail"]
+
+
+def test_unknown_path_and_method(image_server):
+    assert image_server.get("/nothing").status_code == 404
+    assert image_server.get("/predict").status_code == 405
+
+
+# ----------------------------------------------------------------------------- construction
+def test_create_app_needs_exactly_one_source():
+    with pytest.raises(ValueError, match="exactly one"):
+        create_app()
+    with pytest.raises(FileNotFoundError):
+        create_app("no-such-model.safetensors")
+
+
+def test_predictor_rejects_class_names_that_do_not_fit():
+    with pytest.raises(ValueError, match="3 class names for a model with 2 outputs"):
+        Predictor(nn.Sequential(nn.Linear(2, 2)), classes=["a", "b", "c"])
