@@ -409,7 +409,10 @@ def multilabel_confusion_matrix(
         >>> multilabel_confusion_matrix([0, 1, 1], [0, 1, 0]).tolist()
         [[[1, 1], [0, 1]], [[1, 0], [1, 1]]]
     """
-    func = "multilabel_confusion_matrix"
+    return _mcm(y_true, y_pred, sample_weight, labels, samplewise, "multilabel_confusion_matrix")
+
+
+def _mcm(y_true, y_pred, sample_weight, labels, samplewise, func):
     y_type, present, y_true, y_pred, sample_weight = _check_targets(
         y_true, y_pred, sample_weight, func
     )
@@ -627,20 +630,25 @@ def precision_recall_fscore_support(
         >>> p.tolist(), r.tolist(), s.tolist()
         ([0.5, 1.0, 1.0], [1.0, 0.5, 1.0], [1, 2, 1])
     """
-    func = "precision_recall_fscore_support"
+    return _prfs(y_true, y_pred, beta, labels, pos_label, average, warn_for, sample_weight,
+                 zero_division, "precision_recall_fscore_support")
+
+
+def _prfs(y_true, y_pred, beta, labels, pos_label, average, warn_for, sample_weight,
+          zero_division, func):
     _zero_division_value(zero_division, func)
     if not isinstance(beta, (int, float, np.number)) or np.isnan(beta) or beta < 0:
         raise ValueError(f"{func}: beta must be a number >= 0, got {beta!r}")
     labels = _set_wise_labels(y_true, y_pred, average, labels, pos_label, func)
     samplewise = average == "samples"
-    mcm = multilabel_confusion_matrix(
-        y_true, y_pred, sample_weight=sample_weight, labels=labels, samplewise=samplewise
-    )
+    mcm = _mcm(y_true, y_pred, sample_weight, labels, samplewise, func)
     tp_sum = mcm[:, 1, 1]
     pred_sum = tp_sum + mcm[:, 0, 1]
     true_sum = tp_sum + mcm[:, 1, 0]
     if average == "micro":
-        tp_sum, pred_sum, true_sum = (np.reshape(np.sum(s), (1,)) for s in (tp_sum, pred_sum, true_sum))
+        tp_sum, pred_sum, true_sum = (
+            np.reshape(np.sum(s), (1,)) for s in (tp_sum, pred_sum, true_sum)
+        )
     beta2 = beta**2
     precision = _divide(tp_sum, pred_sum, "precision", "predicted", average, warn_for,
                         zero_division)
@@ -669,8 +677,12 @@ def precision_recall_fscore_support(
     )
 
 
-def _one_score(which: int, warn_for: tuple[str, ...], y_true, y_pred, **kwargs):
-    return precision_recall_fscore_support(y_true, y_pred, warn_for=warn_for, **kwargs)[which]
+def _one_score(func: str, y_true, y_pred, labels, pos_label, average, sample_weight,
+               zero_division, beta: float = 1.0):
+    metric = {"precision_score": "precision", "recall_score": "recall"}.get(func, "f-score")
+    which = ("precision", "recall", "f-score").index(metric)
+    return _prfs(y_true, y_pred, beta, labels, pos_label, average, (metric,), sample_weight,
+                 zero_division, func)[which]
 
 
 def precision_score(
@@ -693,9 +705,8 @@ def precision_score(
         >>> precision_score([0, 1, 1, 0], [1, 1, 1, 0])
         0.6666666666666666
     """
-    return _one_score(0, ("precision",), y_true, y_pred, labels=labels, pos_label=pos_label,
-                      average=average, sample_weight=sample_weight,
-                      zero_division=zero_division)
+    return _one_score("precision_score", y_true, y_pred, labels, pos_label, average,
+                      sample_weight, zero_division)
 
 
 def recall_score(
@@ -718,9 +729,8 @@ def recall_score(
         >>> recall_score([0, 1, 1, 0], [1, 1, 0, 0])
         0.5
     """
-    return _one_score(1, ("recall",), y_true, y_pred, labels=labels, pos_label=pos_label,
-                      average=average, sample_weight=sample_weight,
-                      zero_division=zero_division)
+    return _one_score("recall_score", y_true, y_pred, labels, pos_label, average,
+                      sample_weight, zero_division)
 
 
 def fbeta_score(
@@ -747,9 +757,8 @@ def fbeta_score(
         >>> round(fbeta_score([0, 1, 1, 0], [1, 1, 0, 0], beta=2.0), 4)
         0.5
     """
-    return _one_score(2, ("f-score",), y_true, y_pred, beta=beta, labels=labels,
-                      pos_label=pos_label, average=average, sample_weight=sample_weight,
-                      zero_division=zero_division)
+    return _one_score("fbeta_score", y_true, y_pred, labels, pos_label, average,
+                      sample_weight, zero_division, beta)
 
 
 def f1_score(
@@ -772,9 +781,8 @@ def f1_score(
         >>> f1_score(["a", "b", "b"], ["a", "b", "a"], average="macro")
         0.6666666666666666
     """
-    return fbeta_score(y_true, y_pred, 1.0, labels=labels, pos_label=pos_label,
-                       average=average, sample_weight=sample_weight,
-                       zero_division=zero_division)
+    return _one_score("f1_score", y_true, y_pred, labels, pos_label, average, sample_weight,
+                      zero_division)
 
 
 # --------------------------------------------------------------------------- report

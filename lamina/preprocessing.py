@@ -30,8 +30,10 @@ from typing import Any
 import numpy as np
 
 from lamina.metrics import _as_array, _label_indices, type_of_target, unique_labels
+from lamina.random import generator
 
 __all__ = [
+    "NotFittedError",
     "LabelBinarizer",
     "LabelEncoder",
     "MinMaxScaler",
@@ -134,7 +136,8 @@ def _check_vector(where: str, name: str, value: Any, length: int | None, kinds: 
     if value is None and optional:
         return
     if not (isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind in kinds):
-        raise ValueError(f"{where}: {name} must be a 1-D array of kind {kinds!r}, got {value!r:.80}")
+        raise ValueError(f"{where}: {name} must be a 1-D array of kind {kinds!r}, "
+                         f"got {value!r:.80}")
     if length is not None and value.shape[0] != length:
         raise ValueError(f"{where}: {name} has {value.shape[0]} entries, expected {length}")
 
@@ -143,6 +146,10 @@ def _check_count(where: str, name: str, value: Any) -> int:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{where}: {name} must be a positive integer, got {value!r:.80}")
     return int(value)
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A transformer was used before ``fit`` (scikit-learn's exception of the same name)."""
 
 
 class _Transformer:
@@ -170,11 +177,11 @@ class _Transformer:
     def _check_fitted(self) -> None:
         if not self._is_fitted():
             name = type(self).__name__
-            raise ValueError(f"{name} is not fitted: call {self._fit_call} first")
+            raise NotFittedError(f"{name} is not fitted: call {self._fit_call} first")
 
-    def fit_transform(self, X: ArrayLike, y: Any = None) -> np.ndarray:
-        """``fit(X)`` then ``transform(X)``."""
-        return self.fit(X).transform(X)
+    def fit_transform(self, X: ArrayLike, y: Any = None, **fit_params: Any) -> np.ndarray:
+        """``fit(X, y, **fit_params)`` then ``transform(X)``."""
+        return self.fit(X, y, **fit_params).transform(X)
 
     def to_config(self) -> dict[str, Any]:
         """JSON-serialisable dict: class name, constructor arguments, fitted attributes.
@@ -185,7 +192,8 @@ class _Transformer:
         """
         attributes = {}
         if self._is_fitted():
-            attributes = {name: _encode(getattr(self, name)) for name in self._fitted}
+            attributes = {name: _encode(str(value) if isinstance(value, np.dtype) else value)
+                          for name, value in ((n, getattr(self, n)) for n in self._fitted)}
         params = {name: _encode(value) for name, value in self.get_params().items()}
         return {"class": type(self).__name__, "params": params, "attributes": attributes}
 
@@ -291,7 +299,7 @@ class LabelEncoder(_Transformer):
         self.classes_ = _sorted_unique(_column_or_1d(y, "LabelEncoder.fit"), "LabelEncoder.fit")
         return self
 
-    def fit_transform(self, y: ArrayLike, _: Any = None) -> np.ndarray:
+    def fit_transform(self, y: ArrayLike) -> np.ndarray:
         """``fit(y)`` then ``transform(y)``."""
         return self.fit(y).transform(y)
 
@@ -322,6 +330,9 @@ class LabelEncoder(_Transformer):
         y = _column_or_1d(y, "LabelEncoder.inverse_transform")
         if y.shape[0] == 0:
             return np.array([])
+        if y.dtype.kind not in "iuf":
+            raise ValueError(f"LabelEncoder.inverse_transform: expected integer codes, got dtype "
+                             f"{y.dtype}")
         bad = np.setdiff1d(y, np.arange(len(self.classes_)))
         if bad.shape[0]:
             raise ValueError(f"LabelEncoder.inverse_transform: y contains previously unseen "
@@ -349,7 +360,7 @@ def _label_binarize(y: ArrayLike, classes: np.ndarray, neg_label: int, pos_label
         raise ValueError(f"{func}: the type of target data is not known")
     n_samples, n_classes = y.shape[0], classes.shape[0]
     int_dtype = y.dtype if not given_list and y.dtype.kind == "i" else np.dtype(np.intp)
-    if y.dtype.kind in "iu":
+    if not given_list and y.dtype.kind in "iu" and classes.dtype.kind in "biuf":
         classes = classes.astype(y.dtype)
     if y_type == "binary":
         if n_classes == 1:
@@ -445,7 +456,7 @@ class LabelBinarizer(_Transformer):
         self.y_type_ = y_type
         return self
 
-    def fit_transform(self, y: ArrayLike, _: Any = None) -> np.ndarray:
+    def fit_transform(self, y: ArrayLike) -> np.ndarray:
         """``fit(y)`` then ``transform(y)``."""
         return self.fit(y).transform(y)
 
@@ -544,13 +555,13 @@ class MultiLabelBinarizer(_Transformer):
         self.classes_[:] = classes
         return self
 
-    def fit_transform(self, y: Iterable[Iterable], _: Any = None) -> np.ndarray:
+    def fit_transform(self, y: Iterable[Iterable]) -> np.ndarray:
         """``fit(y)`` then ``transform(y)`` (``y`` may be a one-shot iterator)."""
         y = list(y)
         return self.fit(y).transform(y)
 
     def transform(self, y: Iterable[Iterable]) -> np.ndarray:
-        """Indicator matrix ``(n_samples, n_classes)``; unknown labels are ignored with a warning."""
+        """Indicator matrix ``(n_samples, n_classes)``; unknown labels are ignored (warning)."""
         self._check_fitted()
         column = {label: i for i, label in enumerate(self.classes_.tolist())}
         rows, unknown = [], set()
@@ -610,8 +621,8 @@ def _check_X(X: ArrayLike, func: str, n_features: int | None = None, copy: bool 
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"{func}: X of shape {array.shape} is empty")
     if n_features is not None and array.shape[1] != n_features:
-        raise ValueError(f"{func}: X has {array.shape[1]} features, but the transformer was "
-                         f"fitted with {n_features} features (shape {array.shape})")
+        raise ValueError(f"{func}: X has {array.shape[1]} features, but {func.split('.')[0]} "
+                         f"was fitted with {n_features} features (X shape {array.shape})")
     if array.dtype not in _FLOAT_DTYPES:
         array = array.astype(np.float64)
     elif copy or not isinstance(X, np.ndarray):
@@ -642,8 +653,8 @@ def _mean_and_var(X: np.ndarray, sample_weight: np.ndarray | None, with_var: boo
     sum_op = np.nansum if nan_mask.any() else np.sum
     if sample_weight is not None:
         total = _accumulate(np.matmul, sample_weight, np.where(nan_mask, 0, X))
-        count = _accumulate(np.sum, sample_weight[:, None] * (~nan_mask).astype(sample_weight.dtype),
-                            axis=0)
+        observed = (~nan_mask).astype(sample_weight.dtype)
+        count = _accumulate(np.sum, sample_weight[:, None] * observed, axis=0)
     else:
         total = _accumulate(sum_op, X, axis=0)
         count = X.shape[0] - _accumulate(sum_op, nan_mask.astype(X.dtype), axis=0)
@@ -712,6 +723,9 @@ class StandardScaler(_Transformer):
             if sample_weight.shape != (X.shape[0],):
                 raise ValueError(f"{func}: sample_weight must have shape ({X.shape[0]},), got "
                                  f"{sample_weight.shape}")
+            if np.all(sample_weight == 0):
+                raise ValueError(f"{func}: sample_weight must contain at least one non-zero "
+                                 "number")
         if self.with_mean or self.with_std:
             mean, var, seen = _mean_and_var(X, sample_weight, self.with_std)
         else:
@@ -905,8 +919,8 @@ class SimpleImputer(_Transformer):
     Example:
         >>> SimpleImputer().fit_transform([[1.0, np.nan], [3.0, 4.0]]).tolist()
         [[1.0, 4.0], [3.0, 4.0]]
-        >>> SimpleImputer(strategy="most_frequent").fit_transform(
-        ...     np.array([["a"], [None], ["b"], ["a"]], dtype=object), None).tolist()
+        >>> imputer = SimpleImputer(missing_values=None, strategy="most_frequent")
+        >>> imputer.fit_transform([["a"], [None], ["b"], ["a"]]).tolist()
         [['a'], ['a'], ['b'], ['a']]
     """
 
@@ -932,7 +946,8 @@ class SimpleImputer(_Transformer):
         if not in_fit and self._fit_dtype.kind == "O":
             dtype = object
         elif not numeric_only and isinstance(X, list) and any(
-                isinstance(v, str) for row in X for v in (row if isinstance(row, list) else [row])):
+                isinstance(v, str) for row in X
+                for v in (row if isinstance(row, (list, tuple)) else [row])):
             dtype = object
         else:
             dtype = None
@@ -955,7 +970,7 @@ class SimpleImputer(_Transformer):
                              "an object array of strings")
         if array.dtype.kind == "f" and np.isinf(array).any():
             raise ValueError(f"{func}: X contains infinity")
-        if not _is_nan(self.missing_values) and self.missing_values is not None:
+        if not _is_nan(self.missing_values):
             if np.any(_missing_mask(array, np.nan)):
                 raise ValueError(f"{func}: X contains NaN but missing_values="
                                  f"{self.missing_values!r}")
@@ -1011,8 +1026,8 @@ class SimpleImputer(_Transformer):
         self._check_fitted()
         X = self._validate(X, in_fit=False)
         if X.shape[1] != self.statistics_.shape[0]:
-            raise ValueError(f"SimpleImputer.transform: X has {X.shape[1]} features, but the "
-                             f"imputer was fitted with {self.statistics_.shape[0]} features")
+            raise ValueError(f"SimpleImputer.transform: X has {X.shape[1]} features, but "
+                             f"SimpleImputer was fitted with {self.statistics_.shape[0]} features")
         mask = _missing_mask(X, self.missing_values)
         if self.keep_empty_features:
             values = self.statistics_.astype(self._fit_dtype, copy=False)
@@ -1028,12 +1043,6 @@ class SimpleImputer(_Transformer):
         rows, cols = np.nonzero(mask.T)[::-1]
         X[rows, cols] = np.repeat(values, mask.sum(axis=0))
         return X
-
-    def to_config(self) -> dict[str, Any]:  # noqa: D102 (same as the base class)
-        config = super().to_config()
-        if config["attributes"]:
-            config["attributes"]["_fit_dtype"] = str(self._fit_dtype)
-        return config
 
     def _check_config(self, where: str) -> None:
         try:
@@ -1062,6 +1071,8 @@ def _rows_missing(data: Any, func: str, name: str) -> np.ndarray:
             mask = np.zeros(array.shape, dtype=bool)
     if mask.ndim == 0:
         raise ValueError(f"{func}: {name} must be an array of samples, got a scalar")
+    if mask.size == 0:
+        return np.zeros(mask.shape[0], dtype=bool)
     return mask.reshape(mask.shape[0], -1).any(axis=1)
 
 
@@ -1153,8 +1164,6 @@ def _split_sizes(n_samples: int, test_size: Any, train_size: Any) -> tuple[int, 
 
 def _random_state(random_state: Any) -> np.random.RandomState | np.random.Generator:
     if random_state is None:
-        from lamina.random import generator
-
         return np.random.RandomState(int(generator().integers(2**32)))
     if isinstance(random_state, (np.random.RandomState, np.random.Generator)):
         return random_state

@@ -32,6 +32,9 @@ def get_rng_state() -> dict:
 
 def set_rng_state(state: dict) -> None:
     """Restore a state returned by :func:`get_rng_state`."""
-    rng = np.random.default_rng()
-    rng.bit_generator.state = state
-    _state["rng"] = rng
+    try:
+        _state["rng"].bit_generator.state = state  # in place: holders of generator() stay in step
+    except (TypeError, ValueError):
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state
+        _state["rng"] = rng

@@ -7,12 +7,14 @@ Endpoints:
     POST /predict   -> 200 {"labels": [...], "probabilities": [[...], ...]}
     GET  /docs, /openapi.json -> the interactive documentation of the above
 
-``POST /predict`` takes a batch as JSON ``{"inputs": [...]}`` (each item in the model's input
-shape, or flattened to it), PNG images (``image/png`` body, or ``multipart/form-data`` with one
-or more ``file`` fields) for models whose input is a grayscale image, or CSV rows (``text/csv``,
-one sample per row, optional header). Probabilities are the softmax of the logits,
-p_k = exp(z_k - max z) / sum_j exp(z_j - max z) (eq 4.5); labels are the argmax, mapped back
-to the original class names when the model file stores a fitted label encoder.
+``POST /predict`` takes a batch of raw samples, as ``lamina predict`` reads them from files:
+JSON ``{"inputs": [...]}`` (each item in the sample shape, or flattened to it; for a tabular
+model, objects by column name or lists in column order), PNG images (``image/png`` body, or
+``multipart/form-data`` with one or more ``file`` fields; grayscale pixels 0..255) for image
+models, or CSV rows (``text/csv``, one sample per row, optional header). The model file's input
+pipeline (saved by ``lamina train``) turns them into model inputs as in training. Probabilities
+are the softmax of the logits, p_k = exp(z_k - max z) / sum_j exp(z_j - max z) (eq 4.5); labels
+are the argmax, as the original class names when the file stores them.
 
 Bad requests get a 4xx answer ``{"detail": "..."}`` saying what was wrong; bodies over 10 MB get
 413. The model is loaded once; predictions run with frozen parameters (no graph is built and
@@ -534,17 +536,21 @@ def create_app(model_path=None, *, model: Module | None = None,
     async def _request_error(request: Request, exc: RequestError):
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
-    @app.get("/health", summary="Liveness check")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    # Answers are built as JSONResponse directly: no response-model validation per request.
+    description = JSONResponse(predictor.describe())
+
+    @app.get("/health", summary="Liveness check", responses={200: {"content": {
+        "application/json": {"example": {"status": "ok"}}}}})
+    async def health():
+        return JSONResponse({"status": "ok"})
 
     @app.get("/model", summary="The served model: layers, input shape, classes, parameters")
-    def describe() -> dict[str, Any]:
-        return predictor.describe()
+    async def describe():
+        return description
 
     @app.post("/predict", summary="Predict labels and probabilities for a batch",
               openapi_extra={"requestBody": _OPENAPI_BODY}, responses=_PREDICT_RESPONSES)
-    async def predict(request: Request) -> dict[str, list]:
+    async def predict(request: Request):
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in _CONTENT_TYPES:
             raise RequestError(415, f"Content-Type {content_type or '(none)'!r} is not accepted; "
@@ -552,10 +558,12 @@ def create_app(model_path=None, *, model: Module | None = None,
         body = await _read_body(request)
         if content_type == "multipart/form-data":
             files = await _form_files(request, body)
-            return await run_in_threadpool(_predict_images, predictor, files)
-        if not body:
+            answer = await run_in_threadpool(_predict_images, predictor, files)
+        elif not body:
             raise RequestError(422, "the body is empty: send a batch of samples")
-        return await run_in_threadpool(_predict_body, predictor, content_type, body)
+        else:
+            answer = await run_in_threadpool(_predict_body, predictor, content_type, body)
+        return JSONResponse(answer)
 
     return app
 
@@ -601,7 +609,9 @@ class BackgroundServer:
     def __init__(self, app, host: str = "127.0.0.1", log_level: str = "warning"):
         import uvicorn
 
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP;
+        # without it, keep-alive responses wait for the client's delayed ACK (~40 ms each).
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind((host, 0))
         self.url = f"http://{host}:{self.socket.getsockname()[1]}"

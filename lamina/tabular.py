@@ -110,7 +110,10 @@ def drop_missing(frame: Any, columns: Sequence[str]) -> tuple[Any, int]:
     Returns:
         ``(rows kept, number of rows dropped)``; the index is renumbered ``0..n-1``.
     """
-    kept = frame.dropna(subset=list(columns)).reset_index(drop=True)
+    from lamina.preprocessing import dropna
+
+    complete = dropna(frame[list(columns)])
+    kept = frame.loc[complete.index].reset_index(drop=True)
     return kept, len(frame) - len(kept)
 
 

@@ -124,7 +124,8 @@ def run_training(
         out_dir: the output directory (created).
         progress: show a tqdm progress bar per epoch (on stderr).
         log: called with one line of progress text at a time.
-        write_files: write the model, history, plots and summary (``lamina tune`` skips them).
+        write_files: write the model, history, plots and summary, and run the callbacks that
+            write files (checkpoint, CSV log); ``lamina tune`` turns this off.
 
     Returns:
         The :class:`TrainingResult`.
@@ -156,7 +157,9 @@ def run_training(
         callbacks.append(LearningRateScheduler(
             build_from_config(config, "scheduler", optimizer=optimizer)))
     for name, options in config["callbacks"].items():
-        callbacks.append(_build_callback(config, name, options, out_dir))
+        callback = _build_callback(config, name, options, out_dir, write_files)
+        if callback is not None:
+            callbacks.append(callback)
 
     x_train, y_train, val = _validation(data, train_options["validation_split"],
                                         train_options["seed"])
@@ -183,10 +186,15 @@ def run_training(
     return TrainingResult(model, history, metrics, confusion, data.classes, files, summary)
 
 
-def _build_callback(config: Config, name: str, options: dict[str, Any], out_dir: Path) -> Any:
+def _build_callback(config: Config, name: str, options: dict[str, Any], out_dir: Path,
+                    write_files: bool) -> Any:
+    """The callback ``[callbacks] name`` configures; None for one that writes files into
+    ``out_dir`` (a checkpoint, a log) when ``write_files`` is off."""
     from lamina.config import registry
 
     factory = registry.callbacks.get(name)
+    if "out_dir" in factory.inject and not write_files:
+        return None
     inject = {"out_dir": out_dir} if "out_dir" in factory.inject else {}
     try:
         return factory.resolve()(**options, **inject)

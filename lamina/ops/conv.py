@@ -159,6 +159,7 @@ def conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
 
     xp = _internal(x, padding)
     col = _im2col(xp, (kh, kw), out_hw, stride)
+    padded_shape = xp.shape
     w2d = weight.reshape(c_out, -1)
     out = w2d @ col
     if bias is not None:
@@ -172,8 +173,8 @@ def conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
         grad_x = None
         if need[0]:
             grad_col = (w2d.T @ g2d).reshape(c_in, kh, kw, *out_hw, n)
-            dxp = _scatter(lambda k: grad_col[:, k // kw, k % kw], xp.shape, grad_col.dtype,
-                           (kh, kw), out_hw, stride)
+            dxp = _scatter(lambda k: grad_col[:, k // kw, k % kw], padded_shape,
+                           grad_col.dtype, (kh, kw), out_hw, stride)
             grad_x = _to_nchw(dxp, padding, hw)
         return grad_x, grad_w, grad_b
 
@@ -217,10 +218,11 @@ def max_pool2d(x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
         np.not_equal(v, best, out=differs)
         not_found &= differs
         index += not_found
+    padded_shape = xp.shape
 
     def backward(grad, need):
         gt = grad.transpose(_TO_INTERNAL)
-        dxp = _scatter(lambda k: (index == k) * gt, xp.shape, grad.dtype, kernel, out_hw,
+        dxp = _scatter(lambda k: (index == k) * gt, padded_shape, grad.dtype, kernel, out_hw,
                        stride)
         return (_to_nchw(dxp, padding, x.shape[2:]),)
 
@@ -246,10 +248,11 @@ def avg_pool2d(x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
     for k in range(1, area):
         total += _window(xp, k // kernel[1], k % kernel[1], out_hw, stride)
     total *= np.asarray(1.0 / area, dtype=total.dtype)
+    padded_shape = xp.shape
 
     def backward(grad, need):
         share = grad.transpose(_TO_INTERNAL) * np.asarray(1.0 / area, dtype=grad.dtype)
-        dxp = _scatter(lambda k: share, xp.shape, grad.dtype, kernel, out_hw, stride)
+        dxp = _scatter(lambda k: share, padded_shape, grad.dtype, kernel, out_hw, stride)
         return (_to_nchw(dxp, padding, x.shape[2:]),)
 
     return total.transpose(_TO_NCHW), backward

@@ -35,16 +35,16 @@ def test_stride_defaults_to_kernel_size_and_repr():
     assert MaxPool2d(3, stride=2)(lm.zeros(1, 1, 7, 7)).shape == (1, 1, 3, 3)
 
 
-def test_max_pool_is_approximately_invariant_to_small_translations():
-    """Notes 6.3: shifting the input by one pixel leaves most 2x2 maxima of a smooth image
-    unchanged."""
-    yy, xx = np.mgrid[0:32, 0:32]
-    image = np.sin(yy / 5.0) + np.cos(xx / 7.0)
-    pool = MaxPool2d(3, stride=1)
-    a = pool(lm.tensor(image[None, None, :, :-1])).numpy()
-    b = pool(lm.tensor(image[None, None, :, 1:])).numpy()
-    assert np.mean(np.isclose(a[..., 1:], b[..., :-1])) == 1.0  # interior: shifted copy
-    assert np.mean(np.isclose(a, b)) > 0.5  # same positions: mostly unchanged
+def test_max_pool_is_approximately_invariant_to_small_translations(rng):
+    """Notes 6.3: after shifting the input one pixel, most 4x4 window maxima keep their value
+    (those whose maximum stays inside the window, about 12/20 for i.i.d. pixels) while almost
+    no input pixel does."""
+    image = rng.standard_normal((1, 1, 32, 33))
+    before, after = image[..., :-1], image[..., 1:]
+    pool = MaxPool2d(4, stride=1)
+    unchanged = np.mean(pool(lm.tensor(before)).numpy() == pool(lm.tensor(after)).numpy())
+    assert np.mean(before == after) < 0.01
+    assert unchanged > 0.5
 
 
 def test_errors_name_the_layer_and_arithmetic():

@@ -314,3 +314,10 @@ def test_resume_from_checkpoint_is_bit_identical(rng, tmp_path):
     assert all(np.array_equal(uninterrupted[k], resumed[k]) for k in uninterrupted)
     combined = checkpoint.history.extend(rest)
     assert combined.history == full.history and combined.epoch == full.epoch
+
+
+def test_top_level_names_map_to_the_train_and_io_modules():
+    import lamina.io
+    import lamina.train
+
+    assert lm.fit is lamina.train.fit and lm.save is lamina.io.save and lm.load is lamina.io.load

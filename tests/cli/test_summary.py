@@ -1,0 +1,52 @@
+"""``lamina summary``: the layer table and the eq 6.5-6.8 arithmetic, for configs and files."""
+
+from __future__ import annotations
+
+import doctest
+
+import lamina as lm
+import lamina.cli.summary
+from lamina.cli.summary import layer_rows
+
+from .conftest import EXAMPLES, assert_one_line_error
+
+
+def test_doctests():
+    assert doctest.testmod(lamina.cli.summary).failed == 0
+
+
+def test_lenet5_config_shows_the_conv_and_pool_arithmetic(cli):
+    run = cli("summary", EXAMPLES / "configs" / "mnist_lenet5.toml")
+    assert run.code == 0, run.err
+    out = run.out
+    assert "(28 + 2*2 - 5)/1 + 1 = 28" in out  # C1: padding 2 keeps 28x28
+    assert "(28 + 2*0 - 2)/2 + 1 = 14" in out  # S2
+    assert "(14 + 2*0 - 5)/1 + 1 = 10" in out  # C3
+    assert "(10 + 2*0 - 2)/2 + 1 = 5" in out   # S4
+    assert "16*5*5 = 400" in out
+    assert "(N, 16, 5, 5)" in out and "(N, 10)" in out
+    assert out.strip().endswith("Total params: 61,706")
+
+
+def test_model_file_summary(cli, mnist_run):
+    run = cli("summary", mnist_run / "model.safetensors")
+    assert run.code == 0, run.err
+    assert "Total params: 61,706" in run.out and "0 (Conv2d)" in run.out
+
+
+def test_rows_match_a_forward_pass():
+    model = lm.nn.Sequential(lm.nn.Conv2d(3, 4, 3, stride=2, padding=1), lm.nn.ReLU(),
+                             lm.nn.MaxPool2d(2), lm.nn.Flatten(), lm.nn.Linear(4 * 4 * 3, 5))
+    rows = layer_rows(model, (3, 15, 12))
+    assert [r.output_shape for r in rows] == [(4, 8, 6), (4, 8, 6), (4, 4, 3), (48,), (5,)]
+    assert rows[0].arithmetic == "H: (15 + 2*1 - 3)/2 + 1 = 8; W: (12 + 2*1 - 3)/2 + 1 = 6"
+    assert [r.parameters for r in rows] == [3 * 4 * 9 + 4, 0, 0, 0, 48 * 5 + 5]
+
+
+def test_input_shape_that_does_not_fit_is_one_line(cli, mnist_run):
+    run = cli("summary", mnist_run / "model.safetensors", "--input-shape", "1,4,4")
+    assert run.code == 2
+    assert_one_line_error(run.err, "Conv2d")
+    run = cli("summary", mnist_run / "model.safetensors", "--input-shape", "one")
+    assert run.code == 2
+    assert_one_line_error(run.err, "--input-shape")
