@@ -377,7 +377,12 @@ def write_results(path: Path, info: dict, sections: list[str]) -> None:
         *[f"- {k}: {v}" for k, v in info.items()],
         "",
     ]
-    path.write_text("\n".join(head + sections) + "\n")
+    kept = []  # sections written by other bench scripts (e.g. serve_load.py) survive a rerun
+    if path.exists():
+        for block in path.read_text().split("\n## ")[1:]:
+            if block.startswith("HTTP service load test"):
+                kept.append("## " + block.rstrip("\n"))
+    path.write_text("\n".join(head + sections + kept) + "\n")
 
 
 def table(rows, with_torch: bool) -> list[str]:

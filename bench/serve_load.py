@@ -187,8 +187,10 @@ def section(results: list[dict], args: argparse.Namespace) -> list[str]:
         f"`python -m bench.serve_load` on {time.strftime('%Y-%m-%d %H:%M')}: LeNet-5 behind "
         f"`lamina serve` (uvicorn, one process) on 127.0.0.1, {args.requests:,} POST /predict "
         f"requests per format from {args.concurrency} client threads with keep-alive "
-        f"connections (clients in another process), batch {args.batch} per request; "
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}.", "",
+        f"connections (the server in its own process), batch {args.batch} per request, after "
+        f"a warm-up; {os.cpu_count()} CPUs shared by server and clients (load average "
+        f"{args.load:.1f} before the run), Python {platform.python_version()}. "
+        f"Latency = request sent to answer read, queueing included.", "",
         "| format | requests | errors | wall | requests/s | p50 | p90 | p99 | max |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -230,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         _child_serve(args.child[0], int(args.child[1]))
         return 0
+    args.load = os.getloadavg()[0]
     results = []
     with tempfile.TemporaryDirectory() as directory:
         model_path = save_model(directory)
@@ -238,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for kind in [k.strip() for k in args.formats.split(",") if k.strip()]:
                 payloads = bodies(kind, images, args.batch if kind == "json" else 1)
-                run_load(port, payloads, min(100, args.requests), args.concurrency, 30.0)
+                run_load(port, payloads, min(300, args.requests), args.concurrency, 30.0)  # warm-up
                 result = run_load(port, payloads, args.requests, args.concurrency,
                                   args.time_limit)
                 result["format"] = kind if kind == "png" or args.batch == 1 else \

@@ -218,9 +218,10 @@ def _fraction(value: Any) -> str | None:
     return None
 
 
-def _string_list(value: Any) -> str | None:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        return "a list of strings"
+def _metric_list(value: Any) -> str | None:
+    # the classification metrics lm.fit logs per epoch (lamina.train.loop.resolve_metrics)
+    if not isinstance(value, list) or not all(v in ("accuracy", "acc") for v in value):
+        return 'a list of metric names: [] or ["accuracy"]'
     return None
 
 
@@ -250,7 +251,7 @@ _FIXED: dict[str, dict[str, tuple[Callable[[Any], str | None], Any]]] = {
         "seed": (_int_at_least(0), 0),
         "validation_split": (_fraction, 0.0),
         "shuffle": (_of_type(bool, "true or false"), True),
-        "metrics": (_string_list, ["accuracy"]),
+        "metrics": (_metric_list, ["accuracy"]),
         "class_weight": (_class_weight, "none"),
     },
     "output": {
@@ -282,7 +283,7 @@ class Config:
         base_dir: the directory relative paths resolve against.
         tables: table name -> its options (``{"name": "sgd", "lr": 0.1}``); ``scheduler`` is
             ``{}`` when absent; ``callbacks`` maps each enabled callback to its options.
-        raw: the TOML as parsed, for the run's ``summary.json``.
+        raw: the TOML document as parsed (before defaults and overrides).
     """
 
     name: str

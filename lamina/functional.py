@@ -13,13 +13,31 @@ from lamina.random import generator
 from lamina.tensor import Tensor, apply
 
 
-def _tensor(x) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
+def _tensor(x, like: Tensor | None = None) -> Tensor:
+    """``x`` itself if a Tensor; else a constant Tensor of it, in ``like``'s floating dtype
+    when given (so a float64 NumPy batch does not silently upcast a float32 layer)."""
+    if isinstance(x, Tensor):
+        return x
+    if like is not None and like.dtype.kind == "f" and np.asarray(x).dtype.kind in "fiub":
+        return Tensor(x, dtype=like.dtype)
+    return Tensor(x)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """y = x W^T + b. Shape: x (*, in), weight (out, in), bias (out,) -> (*, out)."""
-    return apply(OPS["linear"], _tensor(x), weight, bias)
+    """y = x W^T + b (the fully connected layer).
+
+    Args:
+        x: input Tensor (or array, converted to ``weight``'s dtype), shape (*, in).
+        weight: shape (out, in).
+        bias: shape (out,), or None.
+
+    Returns:
+        Tensor of shape (*, out).
+
+    Raises:
+        ValueError: ``x``'s last dimension is not ``in``.
+    """
+    return apply(OPS["linear"], _tensor(x, like=weight), weight, bias)
 
 
 def relu(x: Tensor) -> Tensor:

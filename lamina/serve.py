@@ -241,6 +241,9 @@ def parse_json(body: bytes, predictor: Predictor):
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RequestError(400, f"body is not valid JSON ({exc}); send "
                                 f'{{"inputs": [sample, ...]}}') from None
+    except RecursionError:
+        raise RequestError(400, "body is JSON nested too deeply to be a batch of samples"
+                           ) from None
     if not isinstance(document, dict) or "inputs" not in document:
         got = (f"an object with keys {sorted(document)}" if isinstance(document, dict)
                else f"a JSON {type(document).__name__}")
@@ -535,6 +538,11 @@ def create_app(model_path=None, *, model: Module | None = None,
     @app.exception_handler(RequestError)
     async def _request_error(request: Request, exc: RequestError):
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, exc: Exception):
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__}); the server "
+                                       f"keeps running"}, status_code=500)
 
     # Answers are built as JSONResponse directly: no response-model validation per request.
     description = JSONResponse(predictor.describe())

@@ -139,8 +139,8 @@ class TabularPipeline:
         >>> pipe = TabularPipeline(label="kind", nulls="mean").fit(frame)
         >>> pipe.feature_names_
         ['size', 'color=blue', 'color=red']
-        >>> pipe.transform(frame).round(2).tolist()
-        [[-1.41, 0.0, 1.0], [0.0, 1.0, 0.0], [1.41, 0.0, 1.0]]
+        >>> pipe.transform(frame).astype(float).round(2).tolist()
+        [[-1.22, 0.0, 1.0], [0.0, 1.0, 0.0], [1.22, 0.0, 1.0]]
     """
 
     kind = "tabular"

@@ -308,18 +308,50 @@ def _const(x, like: Tensor):
         return x
     if type(x) in (int, float, bool):
         return x  # Python scalars are "weak" under NumPy 2: float32 stays float32
-    arr = np.asarray(x)  # np.float64 subclasses float but is "strong": cast it below
-    if arr.ndim == 0 and arr.dtype.kind in "fiu" and like.dtype.kind == "f":
-        arr = arr.astype(like.dtype)  # a NumPy scalar acts like a Python number, as in PyTorch
+    arr = np.asarray(x)  # np.float64 subclasses float but is "strong": made weak below
+    if arr.ndim == 0 and arr.dtype.kind in "fiu":  # a NumPy scalar acts like a Python number
+        if like.dtype.kind == "f":
+            return arr.astype(like.dtype)
+        return arr.item()
     return arr
+
+
+def _kind(x) -> str:
+    if isinstance(x, (Tensor, np.ndarray)):
+        return x.dtype.kind
+    return {bool: "b", int: "i", float: "f"}.get(type(x), "O")
+
+
+def _cast(x, dtype: np.dtype):
+    """An integer/bool operand (never part of the graph) converted to ``dtype``."""
+    if isinstance(x, Tensor):
+        return Tensor._wrap(x.data.astype(dtype))
+    return x.astype(dtype) if isinstance(x, np.ndarray) else x
+
+
+def _operands(a, b):
+    """The operands of a two-operand op under PyTorch's type promotion: Python and 0-d NumPy
+    scalars are weak (float32 * np.float64(2) is float32), and an integer or bool operand takes
+    the floating operand's dtype (float32 * int64 is float32; int64 * 0.5 is float32)."""
+    like = a if isinstance(a, Tensor) else b
+    a, b = _const(a, like), _const(b, like)
+    kind_a, kind_b = _kind(a), _kind(b)
+    if kind_a == "f" and kind_b in "iub":
+        b = _cast(b, a.dtype if kind_b != "f" and hasattr(a, "dtype") else float32)
+    elif kind_b == "f" and kind_a in "iub":
+        a = _cast(a, b.dtype if hasattr(b, "dtype") else float32)
+    return a, b
 
 
 def _binary(name: str, reflected: bool = False):
     fn = OPS[name]
 
     def method(self, other):
-        other = _const(other, self)
-        return apply(fn, other, self) if reflected else apply(fn, self, other)
+        a, b = (other, self) if reflected else (self, other)
+        a, b = _operands(a, b)
+        if name == "div" and _kind(a) in "iub" and _kind(b) in "iub":
+            a = _cast(a, float32) if isinstance(a, Tensor) else float(a)  # true division
+        return apply(fn, a, b)
 
     method.__name__ = f"__{'r' if reflected else ''}{name}__"
     return method
@@ -366,7 +398,7 @@ def _inplace(ufunc: np.ufunc, name: str):
     fn = OPS[name]
 
     def method(self, other):
-        other = _const(other, self)
+        _, other = _operands(self, other)
         in_graph = self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
         if not (in_graph and _grad_state["enabled"]):
             ufunc(self.data, other.data if isinstance(other, Tensor) else other, out=self.data)
@@ -624,9 +656,10 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 
 def _consts(a, b):
-    """Non-Tensor operands of a two-operand op, made weak against the Tensor one."""
-    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
-    return (a, b) if like is None else (_const(a, like), _const(b, like))
+    """Operands of a two-operand function, promoted as the operators do."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        return a, b
+    return _operands(a, b)
 
 
 def where(condition, a, b) -> Tensor:

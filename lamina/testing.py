@@ -61,7 +61,7 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 
 
     Example:
         >>> import numpy as np, lamina as lm
-        >>> x = lm.tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
+        >>> x = lm.Tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
         >>> gradcheck(lambda t: (t * t).sum(), [x])
         True
 

@@ -157,6 +157,53 @@ def test_csv_matches_lamina_predict(table_server, table_model, tmp_path, capsys)
     assert set(expected["labels"]) <= set(IRIS)
 
 
+def test_tabular_model_takes_csv_with_header_and_json_records(tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    from lamina.tabular import TabularPipeline
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"size": rng.normal(10, 3, 40).round(2),
+                          "color": rng.choice(["red", "blue", "green"], 40),
+                          "kind": rng.choice(["a", "b"], 40)})
+    pipeline = TabularPipeline(label="kind", nulls="mean").fit(frame)
+    lm.manual_seed(5)
+    model = lm.models.mlp([pipeline.input_shape[0], 6, 2])
+    path = str(tmp_path / "table.safetensors")
+    lm.save(model, path, metadata={"input_shape": list(pipeline.input_shape),
+                                   "classes": ["a", "b"], "pipeline": pipeline.to_config()})
+    text = "color,size,kind\nred,3.5,a\nblue,,b\ngreen,14.25,a\nviolet,9,b\n"
+    (tmp_path / "rows.csv").write_text(text)
+    expected = _lamina_predict(capsys, path, str(tmp_path / "rows.csv"))
+    records = [{"size": 3.5, "color": "red"}, {"size": None, "color": "blue"},
+               {"size": 14.25, "color": "green"}, {"size": 9, "color": "violet"}]
+    with BackgroundServer(create_app(path)) as url, httpx.Client(base_url=url) as client:
+        as_csv = client.post("/predict", content=text, headers={"Content-Type": "text/csv"})
+        as_json = client.post("/predict", json={"inputs": records})
+        in_order = client.post("/predict", json={"inputs": [[3.5, "red"]]})
+        missing = client.post("/predict", json={"inputs": [{"size": 1.0}]})
+        assert client.get("/model").json()["columns"] == ["size", "color"]
+    _assert_same(as_csv.json(), expected)
+    _assert_same(as_json.json(), expected)
+    assert in_order.json()["labels"] == expected["labels"][:1]
+    assert missing.status_code == 422 and "lacks the columns ['color']" in \
+        missing.json()["detail"]
+
+
+def test_label_encoder_in_preprocessing_names_the_labels(tmp_path):
+    from lamina.preprocessing import LabelEncoder
+
+    model = nn.Sequential(nn.Linear(2, 3))
+    path = str(tmp_path / "m.safetensors")
+    encoder = LabelEncoder().fit(["cat", "dog", "emu"])
+    lm.save(model, path, preprocessing={"label_encoder": encoder})
+    x = np.array([[1.0, -2.0], [0.5, 3.0], [-1.0, 0.0]])
+    with lm.no_grad():
+        indices = model(lm.tensor(x.astype(np.float32))).numpy().argmax(axis=1)
+    with BackgroundServer(create_app(path)) as url:
+        answer = httpx.post(url + "/predict", json={"inputs": x.tolist()}).json()
+    assert answer["labels"] == [["cat", "dog", "emu"][i] for i in indices]
+
+
 def test_model_object_without_pipeline_gets_inputs_unchanged():
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
     x = np.random.default_rng(0).standard_normal((5, 3))
@@ -196,6 +243,9 @@ _BAD_REQUESTS = [
     ("ragged", {"json": {"inputs": [[0.0] * 784, [0.0] * 3]}}, 422, "ragged"),
     ("not JSON", {"content": b"{inputs:", "headers": {"Content-Type": "application/json"}},
      400, "not valid JSON"),
+    ("deeply nested JSON", {"content": "[" * 100_000 + "]" * 100_000,
+                            "headers": {"Content-Type": "application/json"}}, 400,
+     "nested too deeply"),
     ("no inputs key", {"json": {"data": []}}, 422, r"keys \['data'\]"),
     ("empty batch", {"json": {"inputs": []}}, 422, "empty"),
     ("batch over the limit", {"json": {"inputs": [[0]] * 1025}}, 413, "limit of 1024"),
@@ -258,6 +308,23 @@ def test_unknown_path_and_method(image_server):
     assert image_server.get("/predict").status_code == 405
 
 
+def test_a_failing_model_gets_500_with_detail_and_the_server_survives():
+    class Broken(nn.Module):
+        armed = False  # the Predictor's own trial forward pass must succeed
+
+        def forward(self, x):
+            if Broken.armed:
+                raise RuntimeError("boom")
+            return x
+
+    predictor = Predictor(nn.Sequential(nn.Linear(2, 2), Broken()), input_shape=(2,))
+    Broken.armed = True
+    with BackgroundServer(create_app(predictor=predictor)) as url:
+        failed = httpx.post(url + "/predict", json={"inputs": [[100.0, 100.0]]})
+        assert failed.status_code == 500 and "RuntimeError" in failed.json()["detail"]
+        assert httpx.get(url + "/health").status_code == 200
+
+
 # ----------------------------------------------------------------------------- construction
 def test_create_app_needs_exactly_one_source():
     with pytest.raises(ValueError, match="exactly one"):
@@ -269,3 +336,14 @@ def test_create_app_needs_exactly_one_source():
 def test_predictor_rejects_class_names_that_do_not_fit():
     with pytest.raises(ValueError, match="3 class names for a model with 2 outputs"):
         Predictor(nn.Sequential(nn.Linear(2, 2)), classes=["a", "b", "c"])
+
+
+def test_importing_lamina_serve_does_not_import_fastapi():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, lamina, lamina.serve; "
+            "assert not {'fastapi', 'uvicorn', 'starlette'} & set(sys.modules)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)

@@ -179,7 +179,8 @@ def error_message(err: BaseException) -> str:
         text = err.args[0]
     else:
         text = str(err) or type(err).__name__
-    lines = [line.strip().lstrip("- ").strip() for line in text.splitlines()]
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line[2:] if line.startswith("- ") else line for line in lines]
     return " ".join(line for line in lines if line)
 
 

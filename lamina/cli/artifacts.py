@@ -349,7 +349,8 @@ def _existing(source: str) -> Path:
 
 
 def _npz(path: Path, label: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs, labels): ``x_test``/``y_test`` or ``x``/``y``, or ``label`` with ``x_test``/``x``."""
+    """(inputs, labels): ``x_test``/``y_test`` or ``x``/``y``; or array ``label`` with ``x_test``
+    or ``x``."""
     from lamina.data import load_npz
 
     arrays = load_npz(path)

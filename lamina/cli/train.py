@@ -91,12 +91,12 @@ class TrainingResult:
     summary: dict[str, Any]
 
 
-def build_from_config(config: Config, table: str, where: str | None = None, **inject: Any) -> Any:
+def build_from_config(config: Config, table: str, **inject: Any) -> Any:
     """Call the factory that ``[table]`` names with its options and the injected arguments.
 
     Raises:
         ConfigError: the factory rejects the options (``ValueError``/``TypeError``); the message
-            names the table.
+            names the table and the factory.
     """
     factory = config.factory(table)
     try:
@@ -104,9 +104,9 @@ def build_from_config(config: Config, table: str, where: str | None = None, **in
     except (ValueError, TypeError) as err:
         if isinstance(err, ConfigError):
             raise
-        label = where or f'[{table}] ({"source" if table == "data" else "name"} = ' \
-                          f'"{factory.name}")'
-        raise config.error(f"{label}: {_one_line(err)}") from None
+        selector = "source" if table == "data" else "name"
+        where = f'[{table}] ({selector} = "{factory.name}")'
+        raise config.error(f"{where}: {_one_line(err)}") from None
 
 
 def run_training(
@@ -122,7 +122,7 @@ def run_training(
     Args:
         config: a validated :class:`~lamina.config.Config`.
         out_dir: the output directory (created).
-        progress: show a tqdm progress bar per epoch (on stderr).
+        progress: show progress on stderr: a tqdm bar per epoch on a terminal, else a line.
         log: called with one line of progress text at a time.
         write_files: write the model, history, plots and summary, and run the callbacks that
             write files (checkpoint, CSV log); ``lamina tune`` turns this off.
@@ -135,7 +135,6 @@ def run_training(
         FileNotFoundError: a data file is missing.
     """
     import lamina as lm
-    from lamina.train.callbacks import LearningRateScheduler, ProgressBar
 
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -152,21 +151,10 @@ def run_training(
 
     if write_files:
         out_dir.mkdir(parents=True, exist_ok=True)
-    callbacks: list[Any] = [ProgressBar(bar=None)] if progress else []
-    if config["scheduler"]:
-        callbacks.append(LearningRateScheduler(
-            build_from_config(config, "scheduler", optimizer=optimizer)))
-    for name, options in config["callbacks"].items():
-        callback = _build_callback(config, name, options, out_dir, write_files)
-        if callback is not None:
-            callbacks.append(callback)
-
+    callbacks = _callbacks(config, optimizer, out_dir, progress, write_files)
     x_train, y_train, val = _validation(data, train_options["validation_split"],
                                         train_options["seed"])
-    x_eval, y_eval = (data.x_test, data.y_test) if data.x_test is not None else \
-        (val[0], val[1]) if val is not None else (x_train, y_train)
-    eval_name = "test" if data.x_test is not None else "validation" if val is not None \
-        else "training"
+    eval_name, x_eval, y_eval = _evaluation_set(data, val, x_train, y_train)
     history = lm.fit(
         model, loss_fn, optimizer, (x_train, y_train), val=val,
         epochs=train_options["epochs"], batch_size=train_options["batch_size"],
@@ -184,6 +172,36 @@ def run_training(
     if write_files:
         files = _write_outputs(config, out_dir, model, data, history, confusion, summary, log)
     return TrainingResult(model, history, metrics, confusion, data.classes, files, summary)
+
+
+def _callbacks(config: Config, optimizer: Any, out_dir: Path, progress: bool,
+               write_files: bool) -> list[Any]:
+    """Progress display, the learning-rate schedule and the ``[callbacks]``, in that order."""
+    from lamina.train.callbacks import LearningRateScheduler, ProgressBar
+
+    callbacks: list[Any] = []
+    if progress:
+        # a live tqdm bar on a terminal; one plain line per epoch in logs and pipes
+        interactive = sys.stderr is not None and sys.stderr.isatty()
+        callbacks.append(ProgressBar(bar=None if interactive else False))
+    if config["scheduler"]:
+        scheduler = build_from_config(config, "scheduler", optimizer=optimizer)
+        callbacks.append(LearningRateScheduler(scheduler))
+    for name, options in config["callbacks"].items():
+        callback = _build_callback(config, name, options, out_dir, write_files)
+        if callback is not None:
+            callbacks.append(callback)
+    return callbacks
+
+
+def _evaluation_set(data: Any, val: Any, x_train: np.ndarray,
+                    y_train: np.ndarray) -> tuple[str, np.ndarray, np.ndarray]:
+    """The final metrics' data: the test set, else the validation set, else the training set."""
+    if data.x_test is not None:
+        return "test", data.x_test, data.y_test
+    if val is not None:
+        return "validation", val[0], val[1]
+    return "training", x_train, y_train
 
 
 def _build_callback(config: Config, name: str, options: dict[str, Any], out_dir: Path,
@@ -284,7 +302,8 @@ def _write_outputs(config: Config, out_dir: Path, model: Any, data: Any, history
             from lamina import plots
 
             files["learning_curves"] = plots.plot_learning_curves(
-                history, out_dir / "learning_curves.png", title=f"{config.name}")
+                history, out_dir / "learning_curves.png",
+                title=f"learning curves ({config.name})")
             files["confusion_matrix"] = plots.plot_confusion_matrix(
                 confusion, data.classes, out_dir / "confusion_matrix.png",
                 title=f"confusion matrix ({summary['evaluated_on']} set)")

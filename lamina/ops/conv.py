@@ -102,6 +102,12 @@ def _matmul_nt(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def _check_float(where: str, x: np.ndarray) -> None:
+    if x.dtype.kind != "f":
+        raise TypeError(f"{where}: input must be floating point, got dtype {x.dtype}; convert "
+                        f"it first, e.g. x.float() or images / 255.0")
+
+
 def _fmt_pair(pair: tuple[int, int]) -> str:
     return f"({pair[0]}, {pair[1]})"
 
@@ -141,6 +147,7 @@ def conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
     Raises:
         ValueError: x is not 4-D, its channels differ from weight's C_in, or the kernel does
             not fit the padded input.
+        TypeError: x is not floating point.
     """
     stride, padding = tuple(stride), tuple(padding)
     if weight.ndim != 4:
@@ -155,6 +162,7 @@ def conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
         raise ValueError(f"Conv2d(in_channels={c_in}): input has {x.shape[1]} "
                          f"channel{'s' if x.shape[1] != 1 else ''} (shape {x.shape})")
     out_hw = spatial_output_shape(where, x.shape, (kh, kw), stride, padding)
+    _check_float(where, x)
     n, hw = x.shape[0], x.shape[2:]
 
     xp = _internal(x, padding)
@@ -189,6 +197,7 @@ def _pool_setup(kind: str, x, kernel_size, stride, padding):
         raise ValueError(f"{where}: padding must be at most half of kernel_size, got padding "
                          f"{padding} for kernel_size {kernel_size}")
     out_hw = spatial_output_shape(where, x.shape, kernel_size, stride, padding)
+    _check_float(where, x)
     return kernel_size, stride, padding, out_hw
 
 

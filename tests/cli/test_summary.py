@@ -7,6 +7,8 @@ import doctest
 import lamina as lm
 import lamina.cli.summary
 from lamina.cli.summary import layer_rows
+from lamina.nn.conv import Conv2d
+from lamina.nn.pooling import MaxPool2d
 
 from .conftest import EXAMPLES, assert_one_line_error
 
@@ -35,8 +37,8 @@ def test_model_file_summary(cli, mnist_run):
 
 
 def test_rows_match_a_forward_pass():
-    model = lm.nn.Sequential(lm.nn.Conv2d(3, 4, 3, stride=2, padding=1), lm.nn.ReLU(),
-                             lm.nn.MaxPool2d(2), lm.nn.Flatten(), lm.nn.Linear(4 * 4 * 3, 5))
+    model = lm.nn.Sequential(Conv2d(3, 4, 3, stride=2, padding=1), lm.nn.ReLU(),
+                             MaxPool2d(2), lm.nn.Flatten(), lm.nn.Linear(4 * 4 * 3, 5))
     rows = layer_rows(model, (3, 15, 12))
     assert [r.output_shape for r in rows] == [(4, 8, 6), (4, 8, 6), (4, 4, 3), (48,), (5,)]
     assert rows[0].arithmetic == "H: (15 + 2*1 - 3)/2 + 1 = 8; W: (12 + 2*1 - 3)/2 + 1 = 6"

@@ -124,3 +124,44 @@ def test_config_errors_are_one_line(cli, tmp_path, text, fragments):
     run = cli("train", config, "--out", tmp_path / "out", "--quiet")
     assert run.code == 2
     assert_one_line_error(run.err, *fragments)
+
+
+INLINE = """
+[data]
+source = "inline"
+x = [{x}]
+y = [{y}]
+test_size = 0.25
+
+[model]
+name = "mlp"
+hidden = [8]
+
+[optimizer]
+name = "sgd"
+lr = 0.2
+
+[scheduler]
+name = "step"
+step_size = 1
+gamma = 0.5
+
+[train]
+epochs = 3
+batch_size = 8
+class_weight = "balanced"
+"""
+
+
+def test_self_contained_config_with_scheduler_and_class_weight(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 2)) + np.repeat([[0.0, 0.0], [3.0, 3.0]], [30, 10], axis=0)
+    labels = ["small"] * 30 + ["large"] * 10
+    text = INLINE.format(x=", ".join(f"[{a:.3f}, {b:.3f}]" for a, b in x),
+                         y=", ".join(f'"{v}"' for v in labels))
+    config = parse_config(text, "inline.toml", tmp_path)
+    result = run_training(config, tmp_path / "out", progress=False, log=lambda _: None)
+    assert result.history.history["lr"] == [0.2, 0.1, 0.05]  # StepLR(step_size=1, gamma=0.5)
+    assert result.classes == ["large", "small"]
+    assert result.metrics["accuracy"] >= 0.8
+    assert (tmp_path / "out" / "model.safetensors").exists()

@@ -44,6 +44,13 @@ def test_forward_is_x_w_transpose_plus_b(rng):
     np.testing.assert_allclose(layer(x).data, expected)  # arrays are accepted too
 
 
+def test_array_input_takes_the_layer_dtype():
+    layer = nn.Linear(3, 2)
+    assert layer(np.ones((4, 3))).dtype == np.float32  # float64 NumPy batch, float32 layer
+    assert layer(np.ones((4, 3), dtype=np.int64)).dtype == np.float32
+    assert layer.double()(np.ones((4, 3), dtype=np.float32)).dtype == np.float64
+
+
 def test_default_init_bound_is_one_over_sqrt_fan_in():
     lm.manual_seed(0)
     fan_in = 400

@@ -248,3 +248,8 @@ def test_op_errors_name_the_layer_and_show_the_arithmetic():
         F.conv2d(lm.zeros(1, 1, 8, 8), w, stride=0)
     with pytest.raises(TypeError, match="kernel_size must be an int or a pair"):
         F.max_pool2d(lm.zeros(1, 1, 8, 8), (2, 2, 2))
+    with pytest.raises(TypeError, match=r"MaxPool2d\(.*\): input must be floating point, got "
+                                        "dtype int64"):
+        F.max_pool2d(lm.tensor(np.zeros((1, 1, 8, 8), np.int64)), 2)
+    with pytest.raises(TypeError, match="input must be floating point"):
+        F.conv2d(np.zeros((1, 1, 8, 8), np.uint8), w)
