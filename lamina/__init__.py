@@ -15,8 +15,10 @@ from lamina.tensor import (
     enable_grad,
     float32,
     float64,
+    full,
     int64,
     is_grad_enabled,
+    maximum,
     no_grad,
     ones,
     ones_like,
@@ -24,6 +26,7 @@ from lamina.tensor import (
     randn,
     stack,
     tensor,
+    where,
     zeros,
     zeros_like,
 )
@@ -59,6 +62,6 @@ def __getattr__(name: str):
 
 __all__ = [
     "Tensor", "tensor", "zeros", "ones", "zeros_like", "ones_like", "randn", "rand", "arange",
-    "cat", "stack", "no_grad", "enable_grad", "is_grad_enabled", "float32", "float64", "int64",
+    "cat", "stack", "full", "where", "maximum", "no_grad", "enable_grad", "is_grad_enabled", "float32", "float64", "int64",
     "manual_seed", "__version__", *_SUBMODULES, *_LAZY_NAMES,
 ]

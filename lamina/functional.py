@@ -191,6 +191,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target, weight=None, pos_wei
 
 
 def flatten(x: Tensor, start_dim: int = 1, end_dim: int = -1) -> Tensor:
+    """Merge dims start_dim..end_dim: (N, C, H, W) -> (N, C*H*W) by default."""
     return x.flatten(start_dim, end_dim)
 
 

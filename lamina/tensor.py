@@ -160,15 +160,18 @@ class Tensor:
         return int(self.item())
 
     def numpy(self) -> np.ndarray:
+        """The underlying array (shared, not copied)."""
         return self.data
 
     def item(self):
+        """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:
             raise ValueError(f"item(): only a one-element tensor converts to a Python number, "
                              f"got shape {self.shape}")
         return self.data.item()
 
     def tolist(self):
+        """The values as (nested) Python lists."""
         return self.data.tolist()
 
     def detach(self) -> Tensor:
@@ -176,6 +179,7 @@ class Tensor:
         return Tensor._wrap(self.data)
 
     def clone(self) -> Tensor:
+        """A copy that stays in the graph (gradients flow back to ``self``)."""
         return apply(OPS["mul"], self, 1)
 
     def astype(self, dtype) -> Tensor:
@@ -197,19 +201,24 @@ class Tensor:
         return apply(cast, self)
 
     def float(self) -> Tensor:
+        """This tensor as float32 (itself if already float32)."""
         return self.to(float32)
 
     def double(self) -> Tensor:
+        """This tensor as float64 (itself if already float64)."""
         return self.to(float64)
 
     def long(self) -> Tensor:
+        """This tensor as int64, cut from the graph."""
         return Tensor._wrap(self.data.astype(np.int64))
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place and return self."""
         self.requires_grad = requires_grad
         return self
 
     def zero_grad(self) -> None:
+        """Forget the accumulated gradient (``grad`` becomes None)."""
         self.grad = None
 
     # ----------------------------------------------------------------- autograd
@@ -337,7 +346,7 @@ def _operands(a, b):
     a, b = _const(a, like), _const(b, like)
     kind_a, kind_b = _kind(a), _kind(b)
     if kind_a == "f" and kind_b in "iub":
-        b = _cast(b, a.dtype if kind_b != "f" and hasattr(a, "dtype") else float32)
+        b = _cast(b, a.dtype if hasattr(a, "dtype") else float32)
     elif kind_b == "f" and kind_a in "iub":
         a = _cast(a, b.dtype if hasattr(b, "dtype") else float32)
     return a, b
@@ -349,8 +358,8 @@ def _binary(name: str, reflected: bool = False):
     def method(self, other):
         a, b = (other, self) if reflected else (self, other)
         a, b = _operands(a, b)
-        if name == "div" and _kind(a) in "iub" and _kind(b) in "iub":
-            a = _cast(a, float32) if isinstance(a, Tensor) else float(a)  # true division
+        if name == "div" and _kind(a) in "iub" and _kind(b) in "iub":  # true division
+            a, b = (_cast(x, float32) if hasattr(x, "dtype") else float(x) for x in (a, b))
         return apply(fn, a, b)
 
     method.__name__ = f"__{'r' if reflected else ''}{name}__"
@@ -447,11 +456,13 @@ def __setitem__(self, index, value):
 
 @_tensor_method
 def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
+    """Sum over ``axis``/``dim`` (all axes when None); ``keepdims``/``keepdim`` keep them as 1."""
     return apply(OPS["sum"], self, axis=_axis(axis, dim), keepdims=_keep(keepdims, keepdim))
 
 
 @_tensor_method
 def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
+    """Mean over ``axis``/``dim`` (all axes when None); ``keepdims``/``keepdim`` keep them as 1."""
     return apply(OPS["mean"], self, axis=_axis(axis, dim), keepdims=_keep(keepdims, keepdim))
 
 
@@ -479,12 +490,14 @@ def var(self, axis=None, keepdims=False, *, dim=None, keepdim=False, unbiased=Tr
 
 @_tensor_method
 def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
+    """Indices (int64, no gradient) of the maxima along ``axis``/``dim`` (flattened when None)."""
     return Tensor._wrap(np.argmax(self.data, axis=_axis(axis, dim),
                                   keepdims=_keep(keepdims, keepdim)))
 
 
 @_tensor_method
 def argmin(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
+    """Indices (int64, no gradient) of the minima along ``axis``/``dim`` (flattened when None)."""
     return Tensor._wrap(np.argmin(self.data, axis=_axis(axis, dim),
                                   keepdims=_keep(keepdims, keepdim)))
 
@@ -510,6 +523,7 @@ Tensor.__abs__ = Tensor.abs
 
 @_tensor_method
 def clip(self, min=None, max=None):  # noqa: A002
+    """Clamp into [min, max] (``clamp`` is the same method); either bound may be None."""
     return apply(OPS["clip"], self, min=min, max=max)
 
 
@@ -518,11 +532,13 @@ Tensor.clamp = Tensor.clip
 
 @_tensor_method
 def softmax(self, axis=-1, *, dim=None):
+    """Softmax along ``axis``/``dim`` (see :func:`lamina.ops.activation.softmax`)."""
     return apply(OPS["softmax"], self, axis=dim if dim is not None else axis)
 
 
 @_tensor_method
 def log_softmax(self, axis=-1, *, dim=None):
+    """Log-softmax along ``axis``/``dim``, by log-sum-exp."""
     return apply(OPS["log_softmax"], self, axis=dim if dim is not None else axis)
 
 
@@ -534,6 +550,7 @@ def _shape_arg(shape) -> tuple:
 
 @_tensor_method
 def reshape(self, *shape):
+    """The same values in a new shape (``view`` is the same method); one size may be -1."""
     return apply(OPS["reshape"], self, shape=_shape_arg(shape))
 
 
@@ -553,6 +570,7 @@ def flatten(self, start_dim=0, end_dim=-1):
 
 @_tensor_method
 def permute(self, *axes):
+    """Reorder the axes: ``t.permute(2, 0, 1)`` or ``t.permute((2, 0, 1))``."""
     return apply(OPS["transpose"], self, axes=_shape_arg(axes))
 
 
@@ -571,12 +589,14 @@ Tensor.T = property(lambda self: apply(OPS["transpose"], self, axes=None))
 
 @_tensor_method
 def squeeze(self, axis=None):
+    """Remove size-1 axes (only ``axis`` when given)."""
     shape = np.squeeze(np.empty(self.shape, dtype=bool), axis=axis).shape
     return self.reshape(shape)
 
 
 @_tensor_method
 def unsqueeze(self, dim):
+    """Insert a size-1 axis at ``dim``."""
     return self.reshape(np.expand_dims(np.empty(self.shape, dtype=bool), dim).shape)
 
 
@@ -597,24 +617,29 @@ def _default(dtype) -> np.dtype:
 
 
 def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros, ``lm.zeros(2, 3)`` or ``lm.zeros((2, 3))``; float32 by default."""
     return Tensor(np.zeros(_shape_arg(shape), _default(dtype)), requires_grad=requires_grad)
 
 
 def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones, ``lm.ones(2, 3)`` or ``lm.ones((2, 3))``; float32 by default."""
     return Tensor(np.ones(_shape_arg(shape), _default(dtype)), requires_grad=requires_grad)
 
 
 def full(shape, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ``shape`` filled with ``fill_value``; float32 by default."""
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     return Tensor(np.full(shape, fill_value, _default(dtype)), requires_grad=requires_grad)
 
 
 def zeros_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Zeros of ``t``'s shape and (unless ``dtype`` is given) dtype."""
     return Tensor(np.zeros_like(np.asarray(t), dtype=_as_dtype(dtype)),
                   requires_grad=requires_grad)
 
 
 def ones_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Ones of ``t``'s shape and (unless ``dtype`` is given) dtype."""
     return Tensor(np.ones_like(np.asarray(t), dtype=_as_dtype(dtype)),
                   requires_grad=requires_grad)
 

@@ -240,6 +240,21 @@ class TestNoSilentUpcast:
             y.sum().backward()
             assert x.grad.dtype == np.float32
 
+    def test_integer_operands_promote_as_in_pytorch(self, torch):
+        ints, floats = [1, 2], [1.0, 2.0]
+        i, f = lm.tensor(ints), lm.tensor(floats, requires_grad=True)
+        ti, tf = torch.tensor(ints), torch.tensor(floats)
+        pairs = [(f * i, tf * ti), (i * f, ti * tf), (i * 0.5, ti * 0.5), (0.5 * i, 0.5 * ti),
+                 (i / 2, ti / 2), (2 / i, 2 / ti), (i / i, ti / ti), (i + 1, ti + 1),
+                 (i**2, ti**2), (i**0.5, ti**0.5), (f * (i == 1), tf * (ti == 1)),
+                 (f + np.arange(2), tf + torch.arange(2)), (np.float64(2) * i, 2.0 * ti),
+                 (maximum(i, f), torch.maximum(ti, tf)), (f @ i.float(), tf @ ti.float())]
+        for ours, theirs in pairs:
+            assert str(ours.dtype) == str(theirs.dtype).replace("torch.", ""), (ours, theirs)
+            np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-6)
+        (f * i).sum().backward()
+        assert f.grad.dtype == np.float32
+
     def test_float32_model_output_loss_and_grads_stay_float32(self, rng):
         model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
         x = lm.tensor(rng.standard_normal((5, 4)).astype(np.float32))

@@ -2,9 +2,7 @@
 
 A trained model is saved with ``lm.save`` together with
 
-* ``preprocessing``: ``{"label_encoder": LabelEncoder}`` (class index -> original label) and,
-  when the input pipeline is a plain per-feature standardisation, ``{"inputs": StandardScaler}``
-  applied to flattened raw inputs (images scaled to [0, 1]; what ``lamina serve`` uses);
+* ``preprocessing``: ``{"label_encoder": LabelEncoder}`` (class index -> original label);
 * ``metadata``: ``input_shape``, ``classes``, ``pipeline`` (the input pipeline's JSON
   description, rebuilt by :func:`lamina.cli.inputs.pipeline_from_config`), the data source, the
   config and the final metrics.
@@ -35,10 +33,7 @@ def save_model(model: Any, path: Path, data: Any, config: Any, summary: dict[str
     import lamina as lm
     from lamina.preprocessing import LabelEncoder
 
-    preprocessing: dict[str, Any] = {"label_encoder": LabelEncoder().fit(data.classes)}
-    scaler = _input_scaler(data.pipeline)
-    if scaler is not None:
-        preprocessing["inputs"] = scaler
+    preprocessing = {"label_encoder": LabelEncoder().fit(data.classes)}
     metadata = {
         "task": "classification",
         "input_shape": list(data.input_shape),
@@ -50,26 +45,6 @@ def save_model(model: Any, path: Path, data: Any, config: Any, summary: dict[str
         "metrics": summary["metrics"],
     }
     lm.save(model, path, preprocessing=preprocessing, metadata=metadata)
-
-
-def _input_scaler(pipeline: Any) -> Any:
-    """A StandardScaler equal to the pipeline on flattened raw inputs, or None."""
-    from lamina.preprocessing import StandardScaler
-
-    if pipeline.kind == "image":
-        size = math.prod(pipeline.input_shape)
-        scaler = StandardScaler()
-        scaler.mean_ = np.full(size, pipeline.mean)
-        scaler.scale_ = np.full(size, pipeline.std)
-        scaler.var_ = scaler.scale_ ** 2
-        scaler.n_features_in_ = size
-        scaler.n_samples_seen_ = 0
-        return scaler
-    if pipeline.kind == "array":
-        return pipeline._scaler
-    if pipeline.kind == "tabular" and not pipeline.categories_ and pipeline.nulls == "drop":
-        return pipeline._scaler
-    return None
 
 
 @dataclass

@@ -46,23 +46,28 @@ def _fill(t: Tensor, values: np.ndarray) -> Tensor:
 
 
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    """Fill ``t`` in place with U(a, b) samples from lamina's generator; returns ``t``."""
     return _fill(t, generator().uniform(a, b, t.shape))
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    """Fill ``t`` in place with N(mean, std^2) samples from lamina's generator; returns ``t``."""
     return _fill(t, generator().normal(mean, std, t.shape))
 
 
 def constant_(t: Tensor, value: float) -> Tensor:
+    """Fill ``t`` in place with ``value``; returns ``t``."""
     t.data[...] = value
     return t
 
 
 def zeros_(t: Tensor) -> Tensor:
+    """Fill ``t`` in place with 0; returns ``t``."""
     return constant_(t, 0.0)
 
 
 def ones_(t: Tensor) -> Tensor:
+    """Fill ``t`` in place with 1; returns ``t``."""
     return constant_(t, 1.0)
 
 

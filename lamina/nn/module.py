@@ -92,6 +92,7 @@ class Module:
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register ``param`` under ``name`` (None removes it and sets the attribute to None)."""
         if param is None:
             self._parameters.pop(name, None)
             object.__setattr__(self, name, None)
@@ -104,10 +105,13 @@ class Module:
         self._buffers[name] = value if value is None or isinstance(value, Tensor) else Tensor(value)
 
     def add_module(self, name: str, module: Module) -> None:
+        """Register a child module under ``name`` (same as attribute assignment)."""
         setattr(self, name, module)
 
     # ---------------------------------------------------------------- traversal
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """(dotted name, module) for this module (name ``prefix``) and every descendant, each once,
+        depth first in registration order (PyTorch's order)."""
         seen: set[int] = set()
         stack = [(prefix, self)]
         while stack:
@@ -121,13 +125,16 @@ class Module:
             stack.extend(reversed(children))
 
     def modules(self) -> Iterator[Module]:
+        """This module and every descendant (see :meth:`named_modules`)."""
         for _, m in self.named_modules():
             yield m
 
     def children(self) -> Iterator[Module]:
+        """The direct child modules."""
         yield from (m for m in self._modules.values() if m is not None)
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        """(name, module) of the direct child modules."""
         yield from ((k, m) for k, m in self._modules.items() if m is not None)
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
@@ -141,10 +148,12 @@ class Module:
                 yield (f"{mod_name}.{name}" if mod_name else name), p
 
     def parameters(self) -> Iterator[Parameter]:
+        """Every parameter once (shared ones are not repeated), as :meth:`named_parameters`."""
         for _, p in self.named_parameters():
             yield p
 
     def named_buffers(self) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, buffer) for every registered buffer."""
         for mod_name, module in self.named_modules():
             for name, b in module._buffers.items():
                 if b is not None:
@@ -209,14 +218,18 @@ class Module:
 
     # ---------------------------------------------------------------- modes and dtypes
     def train(self, mode: bool = True) -> Module:
+        """Set training mode (``mode=False``: eval) on this module and its descendants; returns
+        self."""
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self
 
     def eval(self) -> Module:
+        """Evaluation mode (dropout becomes the identity); returns self."""
         return self.train(False)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's gradient (None, or zeros with ``set_to_none=False``)."""
         for p in self.parameters():
             if set_to_none or p.grad is None:
                 p.grad = None
@@ -224,6 +237,7 @@ class Module:
                 p.grad.data[...] = 0
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Set ``requires_grad`` of every parameter (False freezes them); returns self."""
         for p in self.parameters():
             p.requires_grad = requires_grad
         return self
@@ -251,17 +265,22 @@ class Module:
         return self
 
     def double(self) -> Module:
+        """Convert floating parameters and buffers to float64 in place; returns self."""
         return self.to(np.float64)
 
     def float(self) -> Module:
+        """Convert floating parameters and buffers to float32 in place; returns self."""
         return self.to(np.float32)
 
     def apply(self, fn) -> Module:
+        """Call ``fn(module)`` on this module and every descendant (e.g. custom init); returns
+        self."""
         for m in self.modules():
             fn(m)
         return self
 
     def num_parameters(self) -> int:
+        """Total number of parameter elements."""
         return sum(p.size for p in self.parameters())
 
     # ---------------------------------------------------------------- call

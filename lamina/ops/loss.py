@@ -14,6 +14,7 @@ REDUCTIONS = ("mean", "sum", "none")
 
 
 def check_reduction(reduction: str, where: str) -> None:
+    """Raise ValueError naming ``where`` unless ``reduction`` is 'mean', 'sum' or 'none'."""
     if reduction not in REDUCTIONS:
         raise ValueError(f"{where}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
