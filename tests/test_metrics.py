@@ -58,14 +58,14 @@ def random_case(seed):
     return y_true, y_pred, weights
 
 
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", range(6))
 def test_precision_recall_fscore_support_matches_sklearn(seed):
     y_true, y_pred, weights = random_case(seed)
     present = np.unique(np.concatenate([y_true, y_pred]))
     for average in AVERAGES:
         for zero_division in ZERO_DIVISIONS:
             for labels in (None, present[::-1].tolist(), present[:1].tolist()):
-                for beta in (1.0, 0.5, 2):
+                for beta in (1.0, 0.5 + 1.5 * (seed % 2)):
                     both("precision_recall_fscore_support", y_true, y_pred, beta=beta,
                          labels=labels, average=average, sample_weight=weights,
                          zero_division=zero_division)
@@ -106,7 +106,7 @@ def test_classification_report_matches_sklearn(seed):
     y_true, y_pred, weights = random_case(seed)
     present = np.unique(np.concatenate([y_true, y_pred])).tolist()
     for labels in (None, present[:1], [*present, "zzz" if isinstance(present[0], str) else 9]):
-        for zero_division in ZERO_DIVISIONS:
+        for zero_division in ZERO_DIVISIONS[seed % 2::2]:
             for output_dict in (False, True):
                 both("classification_report", y_true, y_pred, labels=labels,
                      sample_weight=weights, zero_division=zero_division, digits=2 + seed % 3,
