@@ -156,6 +156,7 @@ class _Transformer:
     """Shared plumbing: parameters, fitted check, ``fit_transform`` and the JSON config."""
 
     _params: tuple[str, ...] = ()
+    _tuple_params: tuple[str, ...] = ()
     _fitted: tuple[str, ...] = ()
     _fit_call = "fit(X)"
 
@@ -205,7 +206,7 @@ class _Transformer:
             ValueError: not a config of this class, unknown keys, or attributes of the wrong
                 type or shape.
         """
-        where = f"{cls.__name__}.from_config"
+        where = "from_config" if cls is _Transformer else f"{cls.__name__}.from_config"
         if not isinstance(config, dict) or not set(config) <= {"class", "params", "attributes"}:
             raise ValueError(f"{where}: expected a dict with keys class, params, attributes")
         name = config.get("class")
@@ -220,8 +221,12 @@ class _Transformer:
             raise ValueError(f"{where}: params must be a dict with keys among {target._params}")
         if not isinstance(attributes, dict):
             raise ValueError(f"{where}: attributes must be a dict")
+        params = {k: _decode(v, where) for k, v in params.items()}
+        for key in set(target._tuple_params) & set(params):
+            if isinstance(params[key], list):
+                params[key] = tuple(params[key])
         try:
-            obj = target(**{k: _decode(v, where) for k, v in params.items()})
+            obj = target(**params)
         except TypeError as error:
             raise ValueError(f"{where}: bad params: {error}") from None
         if attributes:
@@ -681,9 +686,9 @@ class StandardScaler(_Transformer):
     gets ``scale_ = 1``. NaNs are ignored in ``fit`` and kept in ``transform``.
 
     Args:
-        copy: work on a copy of ``X`` (False may modify a float ndarray in place).
         with_mean: subtract ``mean_``.
         with_std: divide by ``scale_``.
+        copy: work on a copy of ``X`` (False may modify a float ndarray in place).
 
     Attributes:
         mean_, var_, scale_: per-feature statistics, shape ``(n_features,)`` (``var_`` and
@@ -699,13 +704,13 @@ class StandardScaler(_Transformer):
         [[-1.0, 0.0], [1.0, 0.0]]
     """
 
-    _params = ("copy", "with_mean", "with_std")
+    _params = ("with_mean", "with_std", "copy")
     _fitted = ("mean_", "var_", "scale_", "n_samples_seen_", "n_features_in_")
 
-    def __init__(self, copy: bool = True, with_mean: bool = True, with_std: bool = True) -> None:
-        self.copy = copy
+    def __init__(self, with_mean: bool = True, with_std: bool = True, copy: bool = True) -> None:
         self.with_mean = with_mean
         self.with_std = with_std
+        self.copy = copy
 
     def fit(self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None
             ) -> StandardScaler:
@@ -798,6 +803,7 @@ class MinMaxScaler(_Transformer):
     """
 
     _params = ("feature_range", "copy", "clip")
+    _tuple_params = ("feature_range",)
     _fitted = ("data_min_", "data_max_", "data_range_", "scale_", "min_", "n_samples_seen_",
                "n_features_in_")
 
@@ -860,7 +866,6 @@ class MinMaxScaler(_Transformer):
         for name in ("data_min_", "data_max_", "data_range_", "scale_", "min_"):
             _check_vector(where, name, getattr(self, name), n, "f")
         _check_count(where, "n_samples_seen_", self.n_samples_seen_)
-        self.feature_range = tuple(self.feature_range)
         self._range(where, self.scale_.dtype)
 
 
@@ -951,7 +956,10 @@ class SimpleImputer(_Transformer):
             dtype = object
         else:
             dtype = None
-        array = np.array(X, dtype=dtype, copy=True)
+        if dtype is object:
+            array = np.array(X, dtype=object)
+        else:  # np.asarray first: a Tensor's __array__ may hand out its own buffer
+            array = np.array(_as_array(X, func, "X"), copy=True)
         if array.dtype.kind in "US":
             array = array.astype(object)
         if numeric_only and array.dtype not in _FLOAT_DTYPES:

@@ -141,7 +141,8 @@ class Tensor:
         return len(self.data)
 
     def __array__(self, dtype=None, copy=None):
-        return self.data if dtype is None else self.data.astype(dtype)
+        a = self.data if dtype is None else self.data.astype(dtype, copy=False)
+        return a.copy() if copy and a is self.data else a
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(")

@@ -89,19 +89,6 @@ def _to_nchw(xp: np.ndarray, padding: tuple[int, int], hw: tuple[int, int]) -> n
     return xp[:, ph:ph + h, pw:pw + w].transpose(_TO_NCHW)
 
 
-def _matmul_nt(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b.T for a (M, L), b (K, L). When L is huge and M*K tiny (conv1's 6 x 100352 @
-    100352 x 25) BLAS handles the long reduction poorly; summing column chunks is faster."""
-    m, length = a.shape
-    if length <= 32768 or m * b.shape[0] > 4096:
-        return a @ b.T
-    step = 8192
-    out = a[:, :step] @ b[:, :step].T
-    for s in range(step, length, step):
-        out += a[:, s:s + step] @ b[:, s:s + step].T
-    return out
-
-
 def _check_float(where: str, x: np.ndarray) -> None:
     if x.dtype.kind != "f":
         raise TypeError(f"{where}: input must be floating point, got dtype {x.dtype}; convert "
@@ -176,7 +163,7 @@ def conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
 
     def backward(grad, need):
         g2d = grad.transpose(_TO_INTERNAL).reshape(c_out, -1)
-        grad_w = _matmul_nt(g2d, col).reshape(weight.shape) if need[1] else None
+        grad_w = (g2d @ col.T).reshape(weight.shape) if need[1] else None
         grad_b = g2d.sum(axis=1) if bias is not None and need[2] else None
         grad_x = None
         if need[0]:
