@@ -389,12 +389,12 @@ def table(rows, with_torch: bool) -> list[str]:
     lines = ["| workload | batch | lamina | torch | lamina samples/s | torch samples/s | ratio |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        tor = r["torch"]
-        lines.append(
-            f"| {r['workload']} | {r['batch']} | {fmt_time(r['lamina'])} | "
-            f"{fmt_time(tor) if tor else '-'} | {r['batch'] / r['lamina']:,.0f} | "
-            f"{f'{r['batch'] / tor:,.0f}' if tor else '-'} | "
-            f"{f'{tor / r['lamina']:.2f}x' if tor else '-'} |")
+        tor, lam, b = r["torch"], r["lamina"], r["batch"]
+        torch_time = fmt_time(tor) if tor else "-"
+        torch_rate = f"{b / tor:,.0f}" if tor else "-"
+        ratio = f"{tor / lam:.2f}x" if tor else "-"
+        lines.append(f"| {r['workload']} | {b} | {fmt_time(lam)} | {torch_time} | "
+                     f"{b / lam:,.0f} | {torch_rate} | {ratio} |")
     return lines
 
 

@@ -62,6 +62,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "Tensor", "tensor", "zeros", "ones", "zeros_like", "ones_like", "randn", "rand", "arange",
-    "cat", "stack", "full", "where", "maximum", "no_grad", "enable_grad", "is_grad_enabled", "float32", "float64", "int64",
+    "cat", "stack", "full", "where", "maximum", "no_grad", "enable_grad", "is_grad_enabled",
+    "float32", "float64", "int64",
     "manual_seed", "__version__", *_SUBMODULES, *_LAZY_NAMES,
 ]
