@@ -93,7 +93,7 @@ class MaskedConv2d(Conv2d):
     LeNet-5's C3 (LeCun et al. 1998, Table I) breaks the symmetry between feature maps this
     way. The full weight (C_out, C_in, kh, kw) is kept and multiplied in the forward pass by
     a fixed 0/1 mask, so unconnected weights stay zero and receive zero gradient:
-    d(W * M)/dW = M.
+    d(W * M)/dW = M. Initialised like Conv2d (fan_in = C_in * kh * kw), then masked.
 
     Args:
         in_channels, out_channels, kernel_size, stride, padding, bias, dtype: as Conv2d.
