@@ -14,6 +14,9 @@ inline tables with exactly one distribution::
     dropout = {uniform = [0.0, 0.5]}
 
     [tune]                                    # optional; these are the defaults
+    trials = 20                               # (no default) trials per run; or --trials N
+    timeout = 600.0                           # (no default) start no trial after 600 s
+    study_name = "spirals"                    # default: the config file's name
     metric = "val_loss"                       # any epoch log: val_loss, val_accuracy, loss, ...
     direction = "minimize"                    # "maximize" by default for accuracy metrics
     seed = 0                                  # the sampler's seed
@@ -55,8 +58,8 @@ from typing import Any
 from lamina.config import Config, ConfigError, parse_config
 from lamina.train.callbacks import Callback
 
-__all__ = ["DISTRIBUTIONS", "Range", "TuneResult", "load_tune_config", "search_space", "to_toml",
-           "tune"]
+__all__ = ["DISTRIBUTIONS", "Range", "TuneConfig", "TuneResult", "load_tune_config",
+           "search_space", "substitute", "to_toml", "tune"]
 
 DISTRIBUTIONS = ("log_uniform", "uniform", "int", "choice")
 _RANGE_FORMS = ("{log_uniform = [low, high]}, {uniform = [low, high]}, "
@@ -464,6 +467,11 @@ def tune(
         ValueError: neither ``n_trials`` nor ``timeout`` is given, the storage cannot be
             opened, the metric is not logged, or no trial completed.
         ConfigError: the config or one of its ranges is invalid.
+
+    Example:
+        >>> result = tune("examples/configs/tune_spirals.toml", n_trials=20)  # doctest: +SKIP
+        >>> result.best_value, result.best_params["optimizer.lr"]  # doctest: +SKIP
+        (0.0107..., 0.0234...)
     """
     optuna = _import_optuna()
     tune_config = load_tune_config(config)
@@ -476,6 +484,8 @@ def tune(
                          "or a timeout")
     if n_trials is not None and (not _is_int(n_trials) or n_trials < 1):
         raise ValueError(f"tune: n_trials must be an integer >= 1, received {n_trials!r}")
+    if not _is_int(seed) or seed < 0:
+        raise ValueError(f"tune: seed must be an integer >= 0, received {seed!r}")
     if study_name is None:
         study_name = settings["study_name"] or (
             Path(config).stem if not isinstance(config, Mapping) else "lamina-tune")
@@ -546,32 +556,10 @@ def _warn_if_tuning_on_test(tune_config: TuneConfig) -> None:
 
 def _train(config: Config, out_dir: Path | None, callbacks: list[Any]) -> Any:
     """``run_training`` of ``lamina train`` with extra callbacks; files only with ``out_dir``."""
-    import inspect
-
     from lamina.cli.train import run_training
 
-    write_files = out_dir is not None
-    options = {"progress": False, "log": lambda _: None, "write_files": write_files}
-    if "callbacks" in inspect.signature(run_training).parameters:
-        return run_training(config, out_dir or ".", callbacks=callbacks, **options)
-    # Until run_training takes callbacks=: hand them over as [callbacks] entries of factories
-    # registered for this run only (unregistered after, so config messages do not list them).
-    from lamina.config import registry
-
-    names = [f"_tune_callback{i}" for i in range(len(callbacks))]
-    for name, callback in zip(names, callbacks, strict=True):
-        registry.callbacks.register(name, _pass_through)
-        config.tables["callbacks"][name] = {"callback": callback}
-    try:
-        return run_training(config, out_dir or ".", **options)
-    finally:
-        for name in names:
-            registry.callbacks._factories.pop(name, None)
-            config.tables["callbacks"].pop(name, None)
-
-
-def _pass_through(callback: Any) -> Any:
-    return callback
+    return run_training(config, out_dir or ".", progress=False, log=lambda _: None,
+                        write_files=out_dir is not None, callbacks=callbacks)
 
 
 class _Progress:
@@ -625,7 +613,10 @@ def _finish(tune_config: TuneConfig, study: Any, metric: str, direction: str, ou
             save_model: bool) -> TuneResult:
     states = [t.state.name.lower() for t in study.trials]
     if "complete" not in states:
-        counts = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states))) or "none"
+        if not states:
+            raise ValueError(f"tune: no trial of study '{study.study_name}' ran: the timeout "
+                             "passed before the first one")
+        counts = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states)))
         raise ValueError(f"tune: no trial of study '{study.study_name}' completed ({counts}): "
                          "widen or move the ranges, or set [tune] pruner = \"none\"")
     best = study.best_trial

@@ -129,6 +129,13 @@ def test_unknown_metric_is_an_error(document, tmp_path):
         tune(document, 1, out_dir=tmp_path, save_model=False)
 
 
+def test_timeout(document, tmp_path):
+    result = tune(document, 2, timeout=600, out_dir=tmp_path, save_model=False)
+    assert len(result.study.trials) == 2  # n_trials came first
+    with pytest.raises(ValueError, match="no trial of study 'lamina-tune' ran: the timeout"):
+        tune(document, timeout=1e-9, out_dir=tmp_path, save_model=False)
+
+
 def test_needs_trials_or_timeout(document, tmp_path):
     with pytest.raises(ValueError, match="give the number of trials"):
         tune(document, out_dir=tmp_path)
@@ -337,6 +344,8 @@ def test_cli_missing_file_and_bad_options(tmp_path, config_file, capsys):
     _one_line_error(capsys.readouterr().err, "nope.toml", "no such file")
     assert main(["tune", str(config_file), "--trials", "0"]) == 2
     _one_line_error(capsys.readouterr().err, "--trials must be > 0")
+    assert main(["tune", str(config_file), "--trials", "1", "--seed", "-1"]) == 2
+    _one_line_error(capsys.readouterr().err, "seed must be an integer >= 0, received -1")
     assert main(["tune", str(config_file), "--out", str(tmp_path)]) == 2
     _one_line_error(capsys.readouterr().err, "give the number of trials")
     assert main(["tune", str(config_file), "--trials", "1", "--storage", "nosuch://x"]) == 2

@@ -19,6 +19,7 @@ import math
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,7 @@ def run_training(
     progress: bool = True,
     log: Any = print,
     write_files: bool = True,
+    callbacks: Sequence[Any] = (),
 ) -> TrainingResult:
     """Train the config's model on its data and write the run's files into ``out_dir``.
 
@@ -126,6 +128,7 @@ def run_training(
         log: called with one line of progress text at a time.
         write_files: write the model, history, plots and summary, and run the callbacks that
             write files (checkpoint, CSV log); ``lamina tune`` turns this off.
+        callbacks: extra callbacks, run after the config's (``lamina tune`` passes its pruner).
 
     Returns:
         The :class:`TrainingResult`.
@@ -151,7 +154,7 @@ def run_training(
 
     if write_files:
         out_dir.mkdir(parents=True, exist_ok=True)
-    callbacks = _callbacks(config, optimizer, out_dir, progress, write_files)
+    callbacks = [*_callbacks(config, optimizer, out_dir, progress, write_files), *callbacks]
     x_train, y_train, val = _validation(data, train_options["validation_split"],
                                         train_options["seed"])
     eval_name, x_eval, y_eval = _evaluation_set(data, val, x_train, y_train)

@@ -8,11 +8,13 @@ Set-up. The target is ``f(x) = sin(2 pi x) + 0.5 sin(6 pi x)`` on the unit inter
 [0, 1]``. ``phi = tanh``, which is nonconstant, bounded and continuous as the theorem asks (and
 ``tanh(z) = 2 sigmoid(2z) - 1``, so the same functions F are reachable with the sigmoid). For each
 width N a ``lm.models.mlp([1, N, 1], activation="tanh")`` is trained with full-batch Adam (cosine
-learning-rate decay) on the mean squared error (eq 4.2) over 256 evenly spaced points. The
-hidden units start as steps at random places ``c_i`` in [0, 1] (``w_i`` uniform in [-20, 20],
-``b_i = -w_i c_i``), a common initialisation for 1-D fits; the theorem is about existence,
-training is how lamina finds such an F. The error is measured on a grid 8x finer than the
-training points: the sup-norm ``max_x |F(x) - f(x)|`` (the epsilon of eq 2.3) and the MSE.
+learning-rate decay) on the mean squared error (eq 4.2) over 256 evenly spaced points. New
+hidden units start as steps at places ``c_i`` spread over [0, 1] (one uniform in each of N
+equal slices; ``w_i`` uniform in [-20, 20], ``b_i = -w_i c_i``). Each width starts from the
+previous width's trained network, its new units with ``v_i = 0``: a network of N units is one of
+more units whose extra ``v_i`` are 0, so the family is nested as in eq 2.2 and training never
+restarts from scratch. The theorem is about existence; training is how lamina finds such an F.
+The error is measured on a grid 8x finer than the training points: the sup-norm ``max_x |F(x) - f(x)|`` (the epsilon of eq 2.3) and the MSE.
 """
 
 from __future__ import annotations
@@ -50,27 +52,42 @@ def target(x: np.ndarray) -> np.ndarray:
     return np.sin(2 * np.pi * x) + 0.5 * np.sin(6 * np.pi * x)
 
 
-def make_network(width: int, rng: np.random.Generator) -> Any:
-    """``F(x) = sum_i v_i tanh(w_i x + b_i) + c`` with steps spread over [0, 1] (float64)."""
+def make_network(width: int, rng: np.random.Generator, previous: Any = None) -> Any:
+    """``F(x) = sum_i v_i tanh(w_i x + b_i) + c`` with steps spread over [0, 1] (float64).
+
+    Args:
+        width: N, the number of hidden units.
+        rng: draws the new units.
+        previous: a narrower trained network whose units are copied into the first ones (the
+            new units get ``v_i = 0``), so the new network starts as exactly that function.
+    """
     import lamina as lm
 
     model = lm.models.mlp([1, width, 1], activation="tanh").double()
-    hidden = model[0]
+    hidden, output = model[0], model[2]
     w = rng.uniform(-INPUT_SCALE, INPUT_SCALE, width)
-    centres = rng.uniform(0.0, 1.0, width)
+    centres = (np.arange(width) + rng.uniform(0.0, 1.0, width)) / width
     hidden.weight.data[:, 0] = w
     hidden.bias.data[:] = -w * centres
+    if previous is not None:
+        old = previous[0].weight.shape[0]
+        hidden.weight.data[:old] = previous[0].weight.data
+        hidden.bias.data[:old] = previous[0].bias.data
+        output.weight.data[:] = 0.0
+        output.weight.data[:, :old] = previous[2].weight.data
+        output.bias.data[:] = previous[2].bias.data
     return model
 
 
-def fit(width: int, steps: int, rng: np.random.Generator) -> Any:
-    """Train a width-N network on ``target`` (full-batch Adam, cosine decay, eq 4.2 loss)."""
+def fit(width: int, steps: int, rng: np.random.Generator, previous: Any = None) -> Any:
+    """Train a width-N network on ``target`` (full-batch Adam, cosine decay, eq 4.2 loss),
+    starting from ``previous`` (see :func:`make_network`) when given."""
     import lamina as lm
     from lamina import nn
 
     x = np.linspace(0.0, 1.0, 256)[:, None]
     inputs, targets = lm.tensor(x), lm.tensor(target(x))
-    model = make_network(width, rng)
+    model = make_network(width, rng, previous)
     optimizer = lm.optim.Adam(model.parameters(), lr=0.02)
     schedule = lm.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     loss_fn = nn.MSELoss()
@@ -114,8 +131,10 @@ def run(quick: bool = False, out: str | Path | None = None, seed: int = 0,
     grid = np.linspace(0.0, 1.0, 2049)
     sup, mse, curves = [], [], {}
     with common.progress_bar(len(s.widths), NAME, progress) as bar:
+        model = None
         for width in s.widths:
-            prediction, sup_error, mse_error = evaluate(fit(width, s.steps, rng), grid)
+            model = fit(width, s.steps, rng, model)
+            prediction, sup_error, mse_error = evaluate(model, grid)
             sup.append(sup_error)
             mse.append(mse_error)
             curves[width] = prediction
