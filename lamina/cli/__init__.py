@@ -60,7 +60,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("inspect", "observe a data set: shapes, types, nulls, class balance",
             "lamina.cli.inspect_data"),
     Command("experiments", "list and run the experiments of the course notes",
-            "lamina.cli.experiments"),
+            "lamina.experiments.cli"),
     Command("tune", "search hyperparameters of a config", "lamina.cli.tune"),
     Command("serve", "serve a model over HTTP", "lamina.cli.serve"),
     Command("export", "export a model (ONNX)", "lamina.cli.export"),

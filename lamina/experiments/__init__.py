@@ -18,6 +18,7 @@ import importlib
 from pathlib import Path
 from types import ModuleType
 
+from lamina.experiments import common
 from lamina.experiments.common import Result
 
 __all__ = ["EXPERIMENTS", "Result", "claims", "get", "names", "run"]
@@ -59,9 +60,12 @@ def claims() -> dict[str, str]:
 
 def run(name: str, quick: bool = False, out: str | Path | None = None, seed: int = 0,
         progress: bool = True, *, tiny: bool = False) -> Result:
-    """Run experiment ``name`` (see the module docstring for the arguments).
+    """Run experiment ``name`` (see the module docstring for the arguments), with BLAS limited
+    to one thread (:func:`~lamina.experiments.common.single_blas_thread`).
 
     Raises:
         ValueError: unknown ``name``.
     """
-    return get(name).run(quick=quick, out=out, seed=seed, progress=progress, tiny=tiny)
+    module = get(name)
+    with common.single_blas_thread():
+        return module.run(quick=quick, out=out, seed=seed, progress=progress, tiny=tiny)

@@ -151,7 +151,7 @@ def run(quick: bool = False, out: str | Path | None = None, seed: int = 0,
         f"{DEPTH} layers (about {ratio['sigmoid'] ** (-1 / (DEPTH - 1)):.2f}x per layer, "
         f"sigma' <= 1/4); the others kept it within a factor "
         f"{max(max(ratio[n], 1 / ratio[n]) for n in others):.2g}. Dead ReLU units on "
-        f"{s.batch} images: {dead['relu'].sum():.3g} of {(DEPTH - 1) * s.width} "
+        f"{s.batch:,} images: {dead['relu'].sum():.3g} of {(DEPTH - 1) * s.width:,} "
         f"({100 * numbers['dead_relu_fraction']:.2g}%), more in deeper layers ("
         + ", ".join(f"{v:.2g}" for v in dead["relu"]) + "); leaky ReLU: "
         f"{dead['leaky_relu'].sum():.0f}."

@@ -271,7 +271,8 @@ def run(quick: bool = False, out: str | Path | None = None, seed: int = 0,
         f"{ada_quad[0]:.3g} to {ada_quad[-1]:.3g} (quadratic) and from {ada_mlp[0]:.3g} to "
         f"{ada_mlp[-1]:.3g} (MLP) and no coordinate's step ever grew, while RMSProp's moved "
         f"between {min(rms_quad):.3g} and {max(rms_quad):.3g} (growing again once the gradients "
-        f"shrank: its moving average forgets the past). Rosenbrock, distance to (1, 1) after {s.rosenbrock_steps} steps: "
+        f"shrank: its moving average forgets the past). Rosenbrock, distance to (1, 1) after "
+        f"{s.rosenbrock_steps} steps: "
         + ", ".join(f"{k} {v:.3g}" for k, v in rosen.items())
         + ". MNIST MLP test accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in mlp_acc.items())
         + "."

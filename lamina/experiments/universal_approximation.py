@@ -14,7 +14,8 @@ equal slices; ``w_i`` uniform in [-20, 20], ``b_i = -w_i c_i``). Each width star
 previous width's trained network, its new units with ``v_i = 0``: a network of N units is one of
 more units whose extra ``v_i`` are 0, so the family is nested as in eq 2.2 and training never
 restarts from scratch. The theorem is about existence; training is how lamina finds such an F.
-The error is measured on a grid 8x finer than the training points: the sup-norm ``max_x |F(x) - f(x)|`` (the epsilon of eq 2.3) and the MSE.
+The error is measured on a grid 8x finer than the training points: the sup-norm
+``max_x |F(x) - f(x)|`` (the epsilon of eq 2.3) and the MSE.
 """
 
 from __future__ import annotations
