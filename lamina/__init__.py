@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 
-from lamina.random import manual_seed
 from lamina.tensor import (
     Tensor,
     arange,
@@ -49,7 +48,10 @@ _SUBMODULES = {
     "experiments": "lamina.experiments",
     "random": "lamina.random",
 }
-_LAZY_NAMES = {"fit": "lamina.train", "save": "lamina.io", "load": "lamina.io"}
+# manual_seed is lazy too: lamina.random builds a NumPy Generator, and numpy.random costs
+# about 25 ms to import, half of what `import lamina` may add to `import numpy`
+_LAZY_NAMES = {"fit": "lamina.train", "save": "lamina.io", "load": "lamina.io",
+               "manual_seed": "lamina.random"}
 
 
 def __getattr__(name: str):
@@ -64,5 +66,5 @@ __all__ = [
     "Tensor", "tensor", "zeros", "ones", "zeros_like", "ones_like", "randn", "rand", "arange",
     "cat", "stack", "full", "where", "maximum", "no_grad", "enable_grad", "is_grad_enabled",
     "float32", "float64", "int64",
-    "manual_seed", "__version__", *_SUBMODULES, *_LAZY_NAMES,
+    "__version__", *_SUBMODULES, *_LAZY_NAMES,
 ]

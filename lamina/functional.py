@@ -37,7 +37,29 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     Raises:
         ValueError: ``x``'s last dimension is not ``in``.
     """
-    return apply(OPS["linear"], _tensor(x, like=weight), weight, bias)
+    if not isinstance(x, Tensor):
+        x = _tensor(x, like=weight)
+    return apply(OPS["linear"], x, weight, bias)
+
+
+def linear_relu(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """relu(x W^T + b) as one fused op: the values and gradients of ``relu(linear(x, ...))``
+    with one graph node and one array fewer (``nn.Sequential`` uses it for Linear + ReLU).
+
+    Args:
+        x: input Tensor (or array, converted to ``weight``'s dtype), shape (*, in).
+        weight: shape (out, in).
+        bias: shape (out,), or None.
+
+    Returns:
+        Tensor of shape (*, out), all entries >= 0.
+
+    Raises:
+        ValueError: ``x``'s last dimension is not ``in``.
+    """
+    if not isinstance(x, Tensor):
+        x = _tensor(x, like=weight)
+    return apply(OPS["linear_relu"], x, weight, bias)
 
 
 def relu(x: Tensor) -> Tensor:

@@ -69,6 +69,8 @@ def lenet5(classic: bool = False) -> nn.Sequential:
         Linear(84, 10)
 
     with 61,706 parameters (state_dict names "0.weight", "0.bias", "3.weight", ...).
+    ``nn.Sequential`` runs each Conv2d-ReLU-MaxPool2d triple as one fused op
+    (:func:`lamina.nn.conv.conv_relu_max_pool`): same values and gradients, less time.
 
     ``classic=True`` follows LeCun et al. 1998 as far as is practical:
 

@@ -40,13 +40,20 @@ def test_lenet5_output_shape_and_dtype(rng):
     assert all(p.grad.shape == p.shape for p in model.parameters())
 
 
-def test_lenet5_matches_the_same_network_in_torch(parity, torch):
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("batch", [4, 130])  # 130: the first layer's im2col in row blocks
+def test_lenet5_matches_the_same_network_in_torch(parity, torch, monkeypatch, backend, batch):
+    import lamina.kernels
+
+    if backend == "numba":
+        pytest.importorskip("numba")
+    monkeypatch.setattr(lamina.kernels, "numba_available", lambda: backend == "numba")
     tn = torch.nn
     theirs = tn.Sequential(
         tn.Conv2d(1, 6, 5, padding=2), tn.ReLU(), tn.MaxPool2d(2), tn.Conv2d(6, 16, 5),
         tn.ReLU(), tn.MaxPool2d(2), tn.Flatten(), tn.Linear(400, 120), tn.ReLU(),
         tn.Linear(120, 84), tn.ReLU(), tn.Linear(84, 10))
-    x = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
+    x = np.random.default_rng(0).random((batch, 1, 28, 28), dtype=np.float32)
     parity.module(lenet5(), theirs, x)
 
 

@@ -176,6 +176,44 @@ class TestAutograd:
         a.grad.data[0] = 100
         assert b.grad.data[0] == 1
 
+    def test_seed_gradient_is_not_aliased_by_a_leaf(self):
+        w = lm.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        seed = np.ones(3, np.float32)
+        (w + 0).backward(seed)
+        seed[:] = 7
+        np.testing.assert_array_equal(w.grad.data, [1, 1, 1])
+
+    def test_fresh_gradients_of_linear_are_kept_and_independent(self, rng):
+        """linear is registered with fresh_grads: its gradients become the leaves' .grad
+        without a copy; each must still be an array of its own."""
+        x = lm.tensor(rng.standard_normal((4, 3)), requires_grad=True)
+        w = lm.tensor(rng.standard_normal((2, 3)), requires_grad=True)
+        b = lm.tensor(rng.standard_normal(2), requires_grad=True)
+        lm.functional.linear(x, w, b).sum().backward()
+        grads = [x.grad.data, w.grad.data, b.grad.data]
+        assert not any(np.shares_memory(a, c) for i, a in enumerate(grads)
+                       for c in grads[i + 1:])
+        np.testing.assert_allclose(w.grad.data, np.tile(x.data.sum(axis=0), (2, 1)))
+        np.testing.assert_allclose(b.grad.data, [4, 4])
+        np.testing.assert_allclose(x.grad.data, np.tile(w.data.sum(axis=0), (4, 1)))
+
+    def test_nodes_run_after_all_their_consumers(self):
+        """Backward order follows creation order: a node made early but used late still
+        receives every gradient before its own backward runs."""
+        x = lm.tensor([2.0], dtype="float64", requires_grad=True)
+        early = x * 3
+        middle = x.exp()
+        late = middle * early + early * early
+        late.sum().backward()
+        np.testing.assert_allclose(x.grad.data, 3 * np.exp(2) + np.exp(2) * 6 + 2 * 6 * 3)
+
+    def test_a_gradient_of_another_dtype_is_cast_to_the_leaf_dtype(self):
+        w = lm.tensor([1.0, 2.0], requires_grad=True)
+        (w.double() * 2).sum().backward()
+        (w.double() * 3).sum().backward()
+        assert w.grad.dtype == np.float32
+        np.testing.assert_array_equal(w.grad.data, [5, 5])
+
     def test_broadcasting_gradients_are_reduced(self):
         a = lm.tensor(np.ones((2, 3)), requires_grad=True)
         b = lm.tensor(np.ones((3,)), requires_grad=True)
@@ -201,6 +239,15 @@ class TestAutograd:
 
 
 class TestGradMode:
+    def test_no_grad_decorator_is_reentrant(self):
+        @lm.no_grad()
+        def depth(n):
+            assert not lm.is_grad_enabled()
+            return 0 if n == 0 else 1 + depth(n - 1)
+
+        assert depth(3) == 3
+        assert lm.is_grad_enabled()
+
     def test_no_grad(self):
         x = lm.tensor([1.0], requires_grad=True)
         with lm.no_grad():

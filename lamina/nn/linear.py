@@ -7,6 +7,7 @@ import numpy as np
 from lamina import functional as F
 from lamina.nn import init
 from lamina.nn.module import Module, Parameter
+from lamina.tensor import Tensor
 
 
 class Linear(Module):
@@ -33,11 +34,37 @@ class Linear(Module):
         init.default_layer_init_(self.weight, self.bias)
 
     def forward(self, x):
-        return F.linear(x, self.weight, self.bias)
+        return F.linear(x, *self._weight_and_bias())
+
+    def _weight_and_bias(self):
+        # from the registry, not self.weight: that attribute goes through Module.__getattr__
+        params = self._parameters
+        weight = params["weight"] if "weight" in params else self.weight
+        return weight, (params["bias"] if "bias" in params else self.bias)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
+
+
+def linear_relu(linear: Linear, x) -> Tensor:
+    """``relu(linear(x))`` as one op (:func:`lamina.functional.linear_relu`): the same values
+    and gradients, one graph node and one array fewer. ``nn.Sequential`` calls it for every
+    Linear (exactly; a subclass may change its forward) followed by a ReLU.
+
+    Args:
+        linear: a ``Linear``.
+        x: input (*, in_features).
+
+    Returns:
+        Tensor (*, out_features).
+
+    Example:
+        >>> import lamina as lm
+        >>> linear_relu(Linear(3, 2), lm.ones(4, 3)).shape
+        (4, 2)
+    """
+    return F.linear_relu(x, *linear._weight_and_bias())
 
 
 class Identity(Module):

@@ -246,6 +246,8 @@ class Module:
         """Convert floating parameters and buffers to ``dtype`` in place; returns self.
 
         A device string (``"cpu"``) is accepted and ignored: NumPy arrays live on the CPU.
+        Each tensor gets a new array (its ``grad`` is cleared); an optimizer that already holds
+        the parameters notices at its next step and rebuilds its buffers in the new dtype.
 
         Raises:
             TypeError: ``dtype`` is not a floating dtype.

@@ -6,6 +6,11 @@ false or the input is not differentiable. :func:`lamina.tensor.apply` connects o
 
 Every op is registered in :data:`OPS` so that one parametrised test can gradcheck all of
 them: an op without a test case fails the suite.
+
+An op registered with ``fresh_grads=True`` promises that its backward returns newly allocated
+arrays that nothing else references (not ``grad`` itself, not a view, not an array kept in the
+closure, never the same array twice): the engine then hands them to leaf tensors as their
+``.grad`` without the defensive copy it makes otherwise.
 """
 
 from __future__ import annotations
@@ -16,12 +21,30 @@ from collections.abc import Callable
 import numpy as np
 
 OPS: dict[str, Callable] = {}
+FRESH_GRADS: set[Callable] = set()
 
 
-def register(fn: Callable) -> Callable:
-    """Add ``fn`` to the op registry under its name."""
+def register(fn: Callable | None = None, *, fresh_grads: bool = False):
+    """Add ``fn`` to the op registry under its name (``@register`` or
+    ``@register(fresh_grads=True)``, see the module docstring)."""
+    if fn is None:
+        return lambda f: register(f, fresh_grads=fresh_grads)
     OPS[fn.__name__] = fn
+    if fresh_grads:
+        FRESH_GRADS.add(fn)
     return fn
+
+
+def weak(value):
+    """A NumPy scalar or 0-d array as the Python number it holds; anything else unchanged.
+
+    Python numbers are "weak" in NumPy's type promotion (float32 array * 0.5 is float32) but
+    NumPy scalars are not (float32 array * np.float64(0.5) is float64): ops pass their scalar
+    hyperparameters through this so that a value from a config or a tuner cannot upcast.
+    """
+    if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0):
+        return value.item()
+    return value
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina.ops import register
+from lamina.ops import register, weak
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -28,6 +28,7 @@ def relu(x):
 @register
 def leaky_relu(x, negative_slope=0.01):
     """lrelu(x) = max(alpha x, x) (eq 9.4, alpha = negative_slope)."""
+    negative_slope = weak(negative_slope)
     positive = x > 0
     out = np.where(positive, x, negative_slope * x)
 
@@ -73,6 +74,7 @@ def swish(x):
 @register
 def scaled_tanh(x, scale=1.7159, slope=2.0 / 3.0):
     """LeNet-5's squashing function f(x) = A tanh(S x) (LeCun et al. 1998, A = 1.7159, S = 2/3)."""
+    scale, slope = weak(scale), weak(slope)
     t = np.tanh(slope * x)
 
     def backward(grad, need):

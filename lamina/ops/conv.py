@@ -1,110 +1,42 @@
 """Convolution and pooling ops (notes chapter 6), NCHW in and out, vectorised.
 
-Layout: the ops take and return (N, C, H, W) arrays, but compute in a channel-major
-(C, H, W, N) layout, the batch innermost. im2col is one strided view of the padded input of
-shape (C_in, kh, kw, H_out, W_out, N), copied once into a (C_in*kh*kw, H_out*W_out*N)
-matrix, so that one GEMM ``W.reshape(C_out, -1) @ col`` yields the output already as
-(C_out, H_out, W_out, N). The NCHW result is a transposed *view* of it; elementwise ops keep
-that memory layout, so the next conv or pool finds its input channel-major with no copy.
-With the batch innermost, a window row (W_out, N) is one contiguous run of W_out*N numbers
-for stride 1, which makes the im2col copy and its adjoint (col2im) 3-6x faster than in a
-(C, N, H, W) layout, whose runs are only W_out long.
+Each op computes in a channel-major (C, H, W, N) layout, batch innermost: im2col is one
+strided copy and the convolution one GEMM whose result is already the output, and an op's
+NCHW output is a transposed view that the next op reads with no copy (see
+:mod:`lamina.ops.im2col`). Loops run only over kernel offsets or blocks of rows, never over
+the batch, channels or pixels; the optional compiled kernels (``lamina[fast]``) replace the
+window max, its scatter and col2im, with the same results. float32 stays float32.
 
-Loops run only over the kernel offsets (kh*kw whole-array operations), never over the
-batch, channels or pixels. float32 stays float32.
+``conv2d_relu_max_pool2d`` fuses the common block conv -> ReLU -> max-pool: max-pooling
+commutes with adding a per-channel bias and with ReLU (both are non-decreasing), so
+
+    max_pool(relu(conv(x) + b)) == relu(max_pool(conv(x)) + b),
+
+which adds the bias and applies ReLU to a quarter of the numbers (2x2 pool), and its backward
+pass never forms the full-size ReLU mask.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from lamina.convsize import check_window, spatial_output_shape
+from lamina.ops import im2col as L
 from lamina.ops import register
 
-_TO_INTERNAL = (1, 2, 3, 0)  # (N, C, H, W) -> (C, H, W, N)
-_TO_NCHW = (3, 0, 1, 2)  # (C, H, W, N) -> (N, C, H, W)
+# ------------------------------------------------------------------ checks and messages
 
 
-def _internal(x: np.ndarray, padding: tuple[int, int], value: float = 0.0) -> np.ndarray:
-    """(N, C, H, W) -> padded, contiguous (C, Hp, Wp, N); free when x is already a view of
-    such an array (the output of another op here) and there is no padding."""
-    xt = x.transpose(_TO_INTERNAL)
-    return _pad(xt, padding, value) if padding != (0, 0) else np.ascontiguousarray(xt)
-
-
-def _pad(xt: np.ndarray, padding: tuple[int, int], value: float = 0.0) -> np.ndarray:
-    """Pad the two spatial axes of a (C, H, W, N) array by ``padding`` on each side."""
-    ph, pw = padding
-    c, h, w, n = xt.shape
-    out = np.full((c, h + 2 * ph, w + 2 * pw, n), value, dtype=xt.dtype)
-    out[:, ph:ph + h, pw:pw + w] = xt
-    return out
-
-
-def _window(xp: np.ndarray, i: int, j: int, out_hw: tuple[int, int],
-            stride: tuple[int, int]) -> np.ndarray:
-    """The (C, H_out, W_out, N) view of the elements at kernel offset (i, j) of every window."""
-    (oh, ow), (sh, sw) = out_hw, stride
-    return xp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
-
-
-def _im2col(xp: np.ndarray, kernel: tuple[int, int], out_hw: tuple[int, int],
-            stride: tuple[int, int]) -> np.ndarray:
-    """(C, Hp, Wp, N) -> (C*kh*kw, H_out*W_out*N): row (c, i, j) holds input channel c at
-    kernel offset (i, j) of every window (one strided view, one copy)."""
-    c, n = xp.shape[0], xp.shape[3]
-    (kh, kw), (oh, ow), (sh, sw) = kernel, out_hw, stride
-    s_c, s_h, s_w, s_n = xp.strides
-    view = as_strided(xp, shape=(c, kh, kw, oh, ow, n),
-                      strides=(s_c, s_h, s_w, s_h * sh, s_w * sw, s_n), writeable=False)
-    return np.ascontiguousarray(view).reshape(c * kh * kw, oh * ow * n)
-
-
-def _scatter(pieces, shape: tuple[int, ...], dtype, kernel: tuple[int, int],
-             out_hw: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
-    """Sum the per-offset gradients ``pieces(k)`` (each (C, H_out, W_out, N)) back into a
-    padded (C, Hp, Wp, N) array: the adjoint of reading the windows (col2im).
-
-    Non-overlapping windows (stride >= kernel) are assigned rather than added, and when they
-    tile the padded input exactly the zero fill is skipped too.
-    """
-    (kh, kw), (oh, ow), (sh, sw) = kernel, out_hw, stride
-    disjoint = sh >= kh and sw >= kw
-    exact = sh == kh and sw == kw and oh * sh == shape[1] and ow * sw == shape[2]
-    out = np.empty(shape, dtype) if exact else np.zeros(shape, dtype)
-    for k in range(kh * kw):
-        i, j = divmod(k, kw)
-        target = _window(out, i, j, out_hw, stride)
-        if disjoint:
-            target[...] = pieces(k)
-        else:
-            target += pieces(k)
-    return out
-
-
-def _to_nchw(xp: np.ndarray, padding: tuple[int, int], hw: tuple[int, int]) -> np.ndarray:
-    """Padded (C, Hp, Wp, N) -> the (N, C, H, W) view of its interior."""
-    (ph, pw), (h, w) = padding, hw
-    return xp[:, ph:ph + h, pw:pw + w].transpose(_TO_NCHW)
-
-
-def _check_float(where: str, x: np.ndarray) -> None:
-    if x.dtype.kind != "f":
-        raise TypeError(f"{where}: input must be floating point, got dtype {x.dtype}; convert "
-                        f"it first, e.g. x.float() or images / 255.0")
-
-
-def _fmt_pair(pair: tuple[int, int]) -> str:
+def _fmt_pair(pair) -> str:
     return f"({pair[0]}, {pair[1]})"
 
 
-def _conv_name(weight: np.ndarray, stride: tuple[int, int], padding: tuple[int, int]) -> str:
+def _conv_name(weight: np.ndarray, stride, padding) -> str:
     """How the equivalent Conv2d layer is written, defaults omitted."""
     text = f"Conv2d({weight.shape[1]}, {weight.shape[0]}, kernel_size={_fmt_pair(weight.shape[2:])}"
-    if stride != (1, 1):
+    if tuple(stride) != (1, 1):
         text += f", stride={_fmt_pair(stride)}"
-    if padding != (0, 0):
+    if tuple(padding) != (0, 0):
         text += f", padding={_fmt_pair(padding)}"
     return text + ")"
 
@@ -114,6 +46,130 @@ def _pool_name(kind: str, kernel_size, stride, padding) -> str:
     if tuple(padding) != (0, 0):
         text += f", padding={_fmt_pair(padding)}"
     return text + ")"
+
+
+def _check_float(where: str, x: np.ndarray) -> None:
+    if x.dtype.kind != "f":
+        raise TypeError(f"{where}: input must be floating point, got dtype {x.dtype}; convert "
+                        f"it first, e.g. x.float() or images / 255.0")
+
+
+def _fits(shape, kernel, stride, padding) -> tuple[int, int] | None:
+    """(H_out, W_out) when a 4-D ``shape`` fits the window with valid settings, else None
+    (the caller then runs the full checks, which raise with the layer's message)."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    if len(shape) != 4 or min(kh, kw, sh, sw) < 1 or min(ph, pw) < 0:
+        return None
+    oh = (shape[2] + 2 * ph - kh) // sh + 1
+    ow = (shape[3] + 2 * pw - kw) // sw + 1
+    return (oh, ow) if oh >= 1 and ow >= 1 else None
+
+
+def _conv_geometry(x, weight, bias, stride, padding) -> tuple[int, int]:
+    """(H_out, W_out) of conv2d; raise with the layer's message when something is off."""
+    if weight.ndim == 4:
+        c_out, c_in = weight.shape[:2]
+        out_hw = _fits(x.shape, weight.shape[2:], stride, padding)
+        if (out_hw is not None and x.shape[1] == c_in and x.dtype.kind == "f"
+                and (bias is None or bias.shape == (c_out,))):
+            return out_hw
+    if weight.ndim != 4:
+        raise ValueError(f"conv2d: weight must have shape (C_out, C_in, kh, kw), got shape "
+                         f"{weight.shape}")
+    c_out, c_in, kh, kw = weight.shape
+    where = _conv_name(weight, stride, padding)
+    check_window(where, (kh, kw), stride, padding)
+    if bias is not None and bias.shape != (c_out,):
+        raise ValueError(f"{where}: bias must have shape ({c_out},), got {bias.shape}")
+    if x.ndim == 4 and x.shape[1] != c_in:
+        raise ValueError(f"Conv2d(in_channels={c_in}): input has {x.shape[1]} "
+                         f"channel{'s' if x.shape[1] != 1 else ''} (shape {x.shape})")
+    out_hw = spatial_output_shape(where, x.shape, (kh, kw), stride, padding)
+    _check_float(where, x)
+    return out_hw
+
+
+def _pool_geometry(kind: str, shape, dtype, kernel, stride, padding) -> tuple[int, int]:
+    """(H_out, W_out) of a pool over an input of ``shape``; raise with the layer's message."""
+    out_hw = _fits(shape, kernel, stride, padding)
+    if (out_hw is not None and dtype.kind == "f" and 2 * padding[0] <= kernel[0]
+            and 2 * padding[1] <= kernel[1]):
+        return out_hw
+    where = _pool_name(kind, kernel, stride, padding)
+    check_window(where, kernel, stride, padding)
+    if any(2 * p > k for p, k in zip(padding, kernel, strict=True)):
+        raise ValueError(f"{where}: padding must be at most half of kernel_size, got padding "
+                         f"{tuple(padding)} for kernel_size {tuple(kernel)}")
+    out_hw = spatial_output_shape(where, shape, kernel, stride, padding)
+    if dtype.kind != "f":
+        raise TypeError(f"{where}: input must be floating point, got dtype {dtype}; convert "
+                        f"it first, e.g. x.float() or images / 255.0")
+    return out_hw
+
+
+# ------------------------------------------------------------------ shared conv passes
+
+
+def _conv_forward(xp, w2d, kernel, stride, out_hw):
+    """z = W @ im2col(xp) as (C_out, H_out*W_out*N), and the im2col matrix when it was
+    built whole (small enough to keep for the backward pass), else None."""
+    oh, ow = out_hw
+    n = xp.shape[3]
+    blocks = L.row_blocks(oh, w2d.shape[1] * ow * n * xp.dtype.itemsize)
+    if len(blocks) == 1:
+        col = L.im2col(xp, kernel, stride, ow, (0, oh))
+        return w2d @ col, col
+    z = np.empty((w2d.shape[0], oh * ow * n), np.result_type(w2d, xp))
+    buffer = np.empty(w2d.shape[1] * (blocks[0][1] - blocks[0][0]) * ow * n, xp.dtype)
+    for r0, r1 in blocks:
+        col = L.im2col(xp, kernel, stride, ow, (r0, r1), buffer)
+        np.matmul(w2d, col, out=z[:, r0 * ow * n:r1 * ow * n])
+    return z, None
+
+
+def _conv_backward(g2d, xp, col, w2d, kernel, stride, out_hw, need_x: bool, need_w: bool):
+    """Gradients of z = W @ im2col(xp) for g2d = dL/dz (C_out, H_out*W_out*N):
+    dL/dW = g2d @ col^T and dL/dxp = col2im(W^T @ g2d), block by block when ``col`` was not
+    kept. Returns (grad_xp or None, grad_w2d or None)."""
+    (kh, kw), (oh, ow) = kernel, out_hw
+    c_in, n = xp.shape[0], xp.shape[3]
+    if col is not None:
+        blocks = [(0, oh)]
+    else:
+        blocks = L.row_blocks(oh, w2d.shape[1] * ow * n * xp.dtype.itemsize)
+    grad_xp = np.zeros(xp.shape, g2d.dtype) if need_x else None
+    grad_w = None
+    buffer = None
+    if col is None and need_w:
+        buffer = np.empty(w2d.shape[1] * (blocks[0][1] - blocks[0][0]) * ow * n, xp.dtype)
+    w2d_t = w2d.T
+    for r0, r1 in blocks:
+        g = g2d if len(blocks) == 1 else g2d[:, r0 * ow * n:r1 * ow * n]
+        if need_w:
+            block_col = col if col is not None else L.im2col(xp, kernel, stride, ow, (r0, r1),
+                                                              buffer)
+            product = _weight_product(g, block_col)
+            grad_w = product if grad_w is None else np.add(grad_w, product, out=grad_w)
+        if need_x:
+            cols = (w2d_t @ g).reshape(c_in, kh, kw, r1 - r0, ow, n)
+            L.col2im(cols, r0, stride, grad_xp)
+    return grad_xp, grad_w
+
+
+def _weight_product(g, col):
+    """g @ col^T (C_out x K), summed over pieces of the long axis M (about
+    GRAD_W_PIECE_BYTES of col each), in order."""
+    m = col.shape[1]
+    piece = max(1, L.GRAD_W_PIECE_BYTES // (col.shape[0] * col.dtype.itemsize))
+    if m <= piece:
+        return g @ col.T
+    out = g[:, :piece] @ col[:, :piece].T
+    for start in range(piece, m, piece):
+        out += g[:, start:start + piece] @ col[:, start:start + piece].T
+    return out
+
+
+# ------------------------------------------------------------------ ops
 
 
 @register
@@ -137,55 +193,91 @@ def conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
         TypeError: x is not floating point.
     """
     stride, padding = tuple(stride), tuple(padding)
-    if weight.ndim != 4:
-        raise ValueError(f"conv2d: weight must have shape (C_out, C_in, kh, kw), got shape "
-                         f"{weight.shape}")
+    out_hw = _conv_geometry(x, weight, bias, stride, padding)
     c_out, c_in, kh, kw = weight.shape
-    where = _conv_name(weight, stride, padding)
-    check_window(where, (kh, kw), stride, padding)
-    if bias is not None and bias.shape != (c_out,):
-        raise ValueError(f"{where}: bias must have shape ({c_out},), got {bias.shape}")
-    if x.ndim == 4 and x.shape[1] != c_in:
-        raise ValueError(f"Conv2d(in_channels={c_in}): input has {x.shape[1]} "
-                         f"channel{'s' if x.shape[1] != 1 else ''} (shape {x.shape})")
-    out_hw = spatial_output_shape(where, x.shape, (kh, kw), stride, padding)
-    _check_float(where, x)
     n, hw = x.shape[0], x.shape[2:]
-
-    xp = _internal(x, padding)
-    col = _im2col(xp, (kh, kw), out_hw, stride)
-    padded_shape = xp.shape
+    xp = L.internal(x, padding)
     w2d = weight.reshape(c_out, -1)
-    out = w2d @ col
+    z, col = _conv_forward(xp, w2d, (kh, kw), stride, out_hw)
     if bias is not None:
-        out += bias[:, None]
-    out = out.reshape(c_out, *out_hw, n).transpose(_TO_NCHW)
+        z += bias[:, None]
+    out = z.reshape(c_out, *out_hw, n).transpose(L.TO_NCHW)
 
     def backward(grad, need):
-        g2d = grad.transpose(_TO_INTERNAL).reshape(c_out, -1)
-        grad_w = (g2d @ col.T).reshape(weight.shape) if need[1] else None
+        g2d = grad.transpose(L.TO_INTERNAL).reshape(c_out, -1)
         grad_b = g2d.sum(axis=1) if bias is not None and need[2] else None
-        grad_x = None
-        if need[0]:
-            grad_col = (w2d.T @ g2d).reshape(c_in, kh, kw, *out_hw, n)
-            dxp = _scatter(lambda k: grad_col[:, k // kw, k % kw], padded_shape,
-                           grad_col.dtype, (kh, kw), out_hw, stride)
-            grad_x = _to_nchw(dxp, padding, hw)
+        grad_xp, grad_w = _conv_backward(g2d, xp, col, w2d, (kh, kw), stride, out_hw,
+                                         need[0], need[1])
+        grad_x = L.to_nchw(grad_xp, padding, hw) if need[0] else None
+        grad_w = grad_w.reshape(weight.shape) if need[1] else None
         return grad_x, grad_w, grad_b
 
     return out, backward
 
 
-def _pool_setup(kind: str, x, kernel_size, stride, padding):
-    kernel_size, stride, padding = tuple(kernel_size), tuple(stride), tuple(padding)
-    where = _pool_name(kind, kernel_size, stride, padding)
-    check_window(where, kernel_size, stride, padding)
-    if any(2 * p > k for p, k in zip(padding, kernel_size, strict=True)):
-        raise ValueError(f"{where}: padding must be at most half of kernel_size, got padding "
-                         f"{padding} for kernel_size {kernel_size}")
-    out_hw = spatial_output_shape(where, x.shape, kernel_size, stride, padding)
-    _check_float(where, x)
-    return kernel_size, stride, padding, out_hw
+@register
+def conv2d_relu_max_pool2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
+                           pool_kernel_size=(2, 2), pool_stride=(2, 2), pool_padding=(0, 0)):
+    """max_pool2d(relu(conv2d(x, weight, bias, stride, padding)), pool_kernel_size,
+    pool_stride, pool_padding) in one op, computed as relu(max_pool(conv(x)) + bias).
+
+    The two are the same function: adding b[o] and ReLU are non-decreasing, so they commute
+    with the max over a window, and the forward values are bitwise equal (rounding is
+    monotone too). ReLU and the bias then touch only the pooled outputs, and the backward
+    pass masks the pooled gradient:
+
+        g = grad * (out > 0),   grad_b = sum of g,   dz = g routed to each window's first
+        maximum of conv(x),     then conv2d's backward with dz.
+
+    The first maximum is taken among the convolution outputs before the bias (PyTorch,
+    unfused, takes it after bias and ReLU): the same element unless two of a window's
+    pre-activations differ by less than the rounding of adding the bias, and where ReLU is
+    0 the gradient is 0 either way.
+
+    Shape:
+        x (N, C_in, H, W), weight (C_out, C_in, kh, kw), bias (C_out,) ->
+        (N, C_out, P_h, P_w), P_h = floor((H_out + 2 pp - pk)/ps) + 1 with
+        H_out = floor((H + 2p - kh)/s) + 1 (eq 6.5-6.8).
+
+    Raises:
+        ValueError, TypeError: as conv2d and max_pool2d.
+    """
+    stride, padding = tuple(stride), tuple(padding)
+    pool = tuple(pool_kernel_size), tuple(pool_stride), tuple(pool_padding)
+    out_hw = _conv_geometry(x, weight, bias, stride, padding)
+    c_out, c_in, kh, kw = weight.shape
+    n, hw = x.shape[0], x.shape[2:]
+    pooled_hw = _pool_geometry("MaxPool2d", (n, c_out, *out_hw), x.dtype, *pool)
+    xp = L.internal(x, padding)
+    w2d = weight.reshape(c_out, -1)
+    z2d, col = _conv_forward(xp, w2d, (kh, kw), stride, out_hw)
+    z = z2d.reshape(c_out, *out_hw, n)
+    zp = L.pad(z, pool[2], -np.inf) if pool[2] != (0, 0) else z
+    # pre: the maxima before bias and ReLU, kept by the NumPy path for its argmax in backward
+    out, index, pre = L.max_windows_bias_relu(zp, pool[0], pool[1], pooled_hw, bias)
+    padded_shape = zp.shape
+    if index is not None:
+        zp = None  # the compiled kernel found the argmax: the conv output is not needed
+
+    def backward(grad, need):
+        nonlocal index
+        g = np.multiply(grad.transpose(L.TO_INTERNAL), out > 0, out=np.empty_like(out))
+        grad_b = g.sum(axis=(1, 2, 3)) if bias is not None and need[2] else None
+        grad_x = grad_w = None
+        if need[0] or need[1]:
+            if index is None:
+                index = L.first_max(zp, pre, *pool[:2])
+            dzp = L.max_scatter(g, index, padded_shape, pool[0], pool[1])
+            dz = dzp if pool[2] == (0, 0) else L.to_nchw(dzp, pool[2], out_hw).transpose(
+                L.TO_INTERNAL)
+            g2d = np.ascontiguousarray(dz).reshape(c_out, -1)
+            grad_xp, grad_w = _conv_backward(g2d, xp, col, w2d, (kh, kw), stride, out_hw,
+                                             need[0], need[1])
+            grad_x = L.to_nchw(grad_xp, padding, hw) if need[0] else None
+            grad_w = grad_w.reshape(weight.shape) if need[1] else None
+        return grad_x, grad_w, grad_b
+
+    return out.transpose(L.TO_NCHW), backward
 
 
 @register
@@ -198,31 +290,22 @@ def max_pool2d(x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
         (N, C, H, W) -> (N, C, H_out, W_out), H_out = floor((H + 2p - kh)/s) + 1 (eq 6.7-6.8).
 
     Gradient: each output's gradient goes to the first maximum of its window (row-major
-    order, as PyTorch), whose offset is kept as a small unsigned integer per output.
+    order, as PyTorch), whose offset is kept as a small unsigned integer per output (found
+    in the forward pass by the compiled kernel, in the backward pass by NumPy).
     """
-    kernel, stride, padding, out_hw = _pool_setup("MaxPool2d", x, kernel_size, stride, padding)
-    xp = _internal(x, padding, -np.inf)
-    views = [_window(xp, i, j, out_hw, stride) for i in range(kernel[0]) for j in range(kernel[1])]
-    best = views[0].copy()
-    for v in views[1:]:
-        np.maximum(best, v, out=best)
-    # argmax = number of leading offsets that are not the maximum
-    index = np.zeros(best.shape, np.min_scalar_type(len(views) - 1))
-    not_found = np.ones(best.shape, bool)
-    differs = np.empty(best.shape, bool)
-    for v in views[:-1]:
-        np.not_equal(v, best, out=differs)
-        not_found &= differs
-        index += not_found
-    padded_shape = xp.shape
+    kernel, stride, padding = tuple(kernel_size), tuple(stride), tuple(padding)
+    out_hw = _pool_geometry("MaxPool2d", x.shape, x.dtype, kernel, stride, padding)
+    xp = L.internal(x, padding, -np.inf)
+    best, index = L.max_windows(xp, kernel, stride, out_hw)
 
     def backward(grad, need):
-        gt = grad.transpose(_TO_INTERNAL)
-        dxp = _scatter(lambda k: (index == k) * gt, padded_shape, grad.dtype, kernel, out_hw,
-                       stride)
-        return (_to_nchw(dxp, padding, x.shape[2:]),)
+        nonlocal index
+        if index is None:
+            index = L.first_max(xp, best, kernel, stride)
+        dxp = L.max_scatter(grad.transpose(L.TO_INTERNAL), index, xp.shape, kernel, stride)
+        return (L.to_nchw(dxp, padding, x.shape[2:]),)
 
-    return best.transpose(_TO_NCHW), backward
+    return best.transpose(L.TO_NCHW), backward
 
 
 @register
@@ -237,18 +320,19 @@ def avg_pool2d(x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
 
     Gradient: grad / (kh kw) added to every element of each window.
     """
-    kernel, stride, padding, out_hw = _pool_setup("AvgPool2d", x, kernel_size, stride, padding)
-    xp = _internal(x, padding)
+    kernel, stride, padding = tuple(kernel_size), tuple(stride), tuple(padding)
+    out_hw = _pool_geometry("AvgPool2d", x.shape, x.dtype, kernel, stride, padding)
+    xp = L.internal(x, padding)
     area = kernel[0] * kernel[1]
-    total = _window(xp, 0, 0, out_hw, stride).copy()
+    total = L.window(xp, 0, 0, out_hw, stride).copy()
     for k in range(1, area):
-        total += _window(xp, k // kernel[1], k % kernel[1], out_hw, stride)
+        total += L.window(xp, k // kernel[1], k % kernel[1], out_hw, stride)
     total *= np.asarray(1.0 / area, dtype=total.dtype)
     padded_shape = xp.shape
 
     def backward(grad, need):
-        share = grad.transpose(_TO_INTERNAL) * np.asarray(1.0 / area, dtype=grad.dtype)
-        dxp = _scatter(lambda k: share, padded_shape, grad.dtype, kernel, out_hw, stride)
-        return (_to_nchw(dxp, padding, x.shape[2:]),)
+        share = grad.transpose(L.TO_INTERNAL) * np.asarray(1.0 / area, dtype=grad.dtype)
+        dxp = L.scatter(lambda k: share, padded_shape, grad.dtype, kernel, out_hw, stride)
+        return (L.to_nchw(dxp, padding, x.shape[2:]),)
 
-    return total.transpose(_TO_NCHW), backward
+    return total.transpose(L.TO_NCHW), backward

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina.ops import register, unbroadcast
+from lamina.ops import register, unbroadcast, weak
 
 
 def _shape(x) -> tuple[int, ...]:
@@ -133,6 +133,7 @@ def absolute(a):
 @register
 def clip(a, min=None, max=None):  # noqa: A002 - PyTorch's argument names
     """Clamp to [min, max]; the gradient passes where the input was inside the range."""
+    min, max = weak(min), weak(max)  # noqa: A001
     out = np.clip(a, min, max)
 
     def backward(grad, need):

@@ -1,4 +1,5 @@
-"""Matrix products: matmul (NumPy semantics, batched and 1-D) and the fused linear layer."""
+"""Matrix products: matmul (NumPy semantics, batched and 1-D), the fused linear layer, and the
+fused linear layer + ReLU."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def _check_matmul(a, b, where: str) -> None:
             f"{'only' if b.ndim == 1 else 'second-to-last'} dimension ({k_b})")
 
 
-@register
+@register(fresh_grads=True)
 def matmul(a, b):
     """a @ b. Gradients: grad_a = grad @ b^T, grad_b = a^T @ grad (batch axes unbroadcast)."""
     _check_matmul(a, b, "matmul")
@@ -43,26 +44,57 @@ def matmul(a, b):
     return out, backward
 
 
-@register
+def _check_linear(x, weight) -> None:
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"Linear(in_features={weight.shape[1]}, out_features={weight.shape[0]}): expected "
+            f"input with last dimension {weight.shape[1]}, got input of shape {np.shape(x)}")
+
+
+def _linear_backward(x, weight, bias, grad, need):
+    """(grad_x, grad_W, grad_b) of y = x W^T + b, each None where not needed (or no bias)."""
+    g2 = grad if grad.ndim == 2 else grad.reshape(-1, grad.shape[-1])
+    grad_x = (grad @ weight) if need[0] else None
+    grad_w = None
+    if need[1]:
+        grad_w = g2.T @ (x if x.ndim == 2 else x.reshape(-1, x.shape[-1]))
+    grad_b = g2.sum(axis=0) if bias is not None and need[2] else None
+    return (grad_x, grad_w, grad_b)[:len(need)]  # linear(x, w) has no bias input at all
+
+
+@register(fresh_grads=True)
 def linear(x, weight, bias=None):
     """Fused affine map y = x W^T + b (one GEMM each way, bias added in place).
 
     Shape: x (*, in), weight (out, in), bias (out,) -> y (*, out).
     Gradients: grad_x = grad W, grad_W = grad^T x, grad_b = sum of grad over all but the last axis.
     """
-    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(
-            f"Linear(in_features={weight.shape[1]}, out_features={weight.shape[0]}): expected "
-            f"input with last dimension {weight.shape[1]}, got input of shape {np.shape(x)}")
+    _check_linear(x, weight)
     out = x @ weight.T
     if bias is not None:
         out += bias
 
     def backward(grad, need):
-        g2 = grad.reshape(-1, grad.shape[-1])
-        grad_x = (grad @ weight) if need[0] else None
-        grad_w = (g2.T @ x.reshape(-1, x.shape[-1])) if need[1] else None
-        grad_b = g2.sum(axis=0) if bias is not None and need[2] else None
-        return (grad_x, grad_w, grad_b)[:len(need)]  # linear(x, w) has no bias input at all
+        return _linear_backward(x, weight, bias, grad, need)
+
+    return out, backward
+
+
+@register(fresh_grads=True)
+def linear_relu(x, weight, bias=None):
+    """relu(x W^T + b) as one op (eq 9.3 after the affine map). Fused for speed: the ReLU runs
+    in place on the GEMM's output, so a hidden layer costs one graph node and one array, not two.
+
+    Shape: as :func:`linear`.
+    Gradients: those of :func:`linear` for grad * (y > 0).
+    """
+    _check_linear(x, weight)
+    out = x @ weight.T
+    if bias is not None:
+        out += bias
+    np.maximum(out, 0, out=out)
+
+    def backward(grad, need):
+        return _linear_backward(x, weight, bias, grad * (out > 0), need)
 
     return out, backward

@@ -69,9 +69,10 @@ class Adagrad(Optimizer):
                group: dict[str, Any]) -> None:
         state["step"] += 1
         step, total = state["step"], state["sum"]
-        g = grad_with_decay(param, grad, group["weight_decay"], group["maximize"])
+        g = grad_with_decay(param, grad, group["weight_decay"], group["maximize"],
+                            out=self.scratch(param, 1))
         clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
-        scratch = np.multiply(g, g, out=np.empty_like(param))
+        scratch = np.multiply(g, g, out=self.scratch(param))
         total += scratch
         std = np.sqrt(total, out=scratch)
         std += group["eps"]

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from lamina.optim.flat import FlatGroup
+from lamina.optim.kernels import adam_kernel
 from lamina.optim.optimizer import (
     Optimizer,
     ParamsT,
@@ -38,6 +40,9 @@ class Adam(Optimizer):
         step_size = lr / bias_correction1
         denom = sqrt(v) / sqrt(bias_correction2) + eps
         param = param - step_size * exp_avg / denom
+
+    (computed as ``param - (step_size * sqrt(bias_correction2)) * exp_avg / (sqrt(v) + eps *
+    sqrt(bias_correction2))``, the same number in one array operation fewer)
 
     which is the paper's ``theta <- theta - lr * m_hat / (sqrt(v_hat) + eps)`` with
     ``m_hat = exp_avg / bias_correction1`` and ``v_hat = v / bias_correction2``.
@@ -82,6 +87,18 @@ class Adam(Optimizer):
                         eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
                         decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
+        self._prepare_kernel()
+
+    def _prepare_kernel(self) -> None:
+        """Load the compiled kernel now (Numba's first use in a process costs about a second)
+        rather than inside the first step, so that step takes as long as the others."""
+        kernel = adam_kernel()
+        if kernel is None:
+            return
+        for dtype in {p.dtype for group in self.param_groups for p in group["params"]}:
+            one = dtype.type(1)
+            arrays = [np.zeros(1, dtype) for _ in range(5)]
+            kernel(*arrays, one, one, one, one, one, False)
 
     def _check_options(self, options: dict[str, Any]) -> None:
         for key in ("lr", "eps", "weight_decay"):
@@ -97,37 +114,94 @@ class Adam(Optimizer):
 
     def update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
                group: dict[str, Any]) -> None:
+        kernel = adam_kernel()
+        if kernel is not None and _contiguous(param, grad, *_moments(state, param, group)):
+            self._kernel_step(kernel, param, [grad.reshape(-1)], [slice(None)], state, group)
+            return
         state["step"] += 1
-        step, exp_avg, exp_avg_sq = state["step"], state["exp_avg"], state["exp_avg_sq"]
-        lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
-        if group["decoupled_weight_decay"]:
-            if weight_decay != 0:
-                param *= 1 - lr * weight_decay
-            g = grad_with_decay(param, grad, 0, group["maximize"])
-        else:
-            g = grad_with_decay(param, grad, weight_decay, group["maximize"])
+        exp_avg, exp_avg_sq, v_max = _moments(state, param, group)
+        step_size, root = _step_size_and_root(state["step"], group)
+        beta1, beta2 = group["betas"]
+        g = self._decayed_grad(param, grad, group, self.scratch(param, 1))
 
-        scratch = np.subtract(g, exp_avg, out=np.empty_like(param))
+        # twelve whole-array passes, no temporaries: scratch holds each intermediate
+        scratch = np.subtract(g, exp_avg, out=self.scratch(param))
         scratch *= 1 - beta1
         exp_avg += scratch
         np.multiply(g, g, out=scratch)
         scratch *= 1 - beta2
         exp_avg_sq *= beta2
         exp_avg_sq += scratch
-        v = exp_avg_sq
         if group["amsgrad"]:
-            v = state.setdefault("max_exp_avg_sq", np.zeros_like(param))
-            np.maximum(v, exp_avg_sq, out=v)
-
-        bias_correction1 = 1 - beta1**step
-        bias_correction2 = 1 - beta2**step
-        step_size = lr / bias_correction1
-        denom = np.sqrt(v, out=scratch)
-        denom /= math.sqrt(bias_correction2)
-        denom += group["eps"]
+            np.maximum(v_max, exp_avg_sq, out=v_max)
+        # step_size * exp_avg / (sqrt(v) / sqrt(bc2) + eps), with sqrt(bc2) moved to the
+        # numerator: one multiplication of the whole array fewer
+        denom = np.sqrt(v_max, out=scratch)
+        denom += group["eps"] * root
         update = np.divide(exp_avg, denom, out=denom)
-        update *= step_size
+        update *= step_size * root
         param -= update
+
+    def update_group(self, flat: FlatGroup, grads: list[np.ndarray], state: dict[str, Any],
+                     group: dict[str, Any]) -> None:
+        kernel = adam_kernel()
+        if kernel is None:
+            super().update_group(flat, grads, state, group)
+        else:  # no gathering: the kernel reads each gradient where it is
+            self._kernel_step(kernel, flat.param, grads, flat.slices, state, group)
+
+    def _decayed_grad(self, param: np.ndarray, grad: np.ndarray, group: dict[str, Any],
+                      out: np.ndarray) -> np.ndarray:
+        """Decoupled decay applied to ``param`` in place; the gradient with coupled decay (and
+        the sign for ``maximize``) returned, in ``out`` unless it is ``grad`` itself."""
+        lr, weight_decay = group["lr"], group["weight_decay"]
+        if group["decoupled_weight_decay"]:
+            if weight_decay != 0:
+                param *= 1 - lr * weight_decay
+            return grad_with_decay(param, grad, 0, group["maximize"], out=out)
+        return grad_with_decay(param, grad, weight_decay, group["maximize"], out=out)
+
+    def _kernel_step(self, kernel, param: np.ndarray, grads: list[np.ndarray],
+                     parts: list[slice], state: dict[str, Any], group: dict[str, Any]) -> None:
+        """The same step as :meth:`update` by the compiled kernel, one call per ``parts``
+        (slices of the 1-D views of ``param`` and the state, with their gradients)."""
+        state["step"] += 1
+        exp_avg, exp_avg_sq, v_max = (a.reshape(-1) for a in _moments(state, param, group))
+        step_size, root = _step_size_and_root(state["step"], group)
+        beta1, beta2 = group["betas"]
+        flat_param = param.reshape(-1)
+        like = param.dtype.type
+        coefficients = (like(1 - beta1), like(1 - beta2), like(beta2), like(group["eps"] * root),
+                        like(step_size * root), bool(group["amsgrad"]))
+        scratch = self.scratch(flat_param, 1)
+        for part, grad in zip(parts, grads, strict=True):
+            p = flat_param[part]
+            g = self._decayed_grad(p, grad, group, scratch[part])
+            kernel(p, np.ascontiguousarray(g, param.dtype), exp_avg[part], exp_avg_sq[part],
+                   v_max[part], *coefficients)
+
+
+def _moments(state: dict[str, Any], param: np.ndarray, group: dict[str, Any]):
+    """(exp_avg, exp_avg_sq, v) where v is what the step divides by: ``max_exp_avg_sq``
+    (created on first use) with amsgrad, else ``exp_avg_sq`` itself."""
+    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+    v_max = exp_avg_sq
+    if group["amsgrad"]:
+        v_max = state.setdefault("max_exp_avg_sq", np.zeros_like(param))
+    return exp_avg, exp_avg_sq, v_max
+
+
+def _step_size_and_root(step: int, group: dict[str, Any]) -> tuple[float, float]:
+    """(lr / (1 - beta1**step), sqrt(1 - beta2**step)): the bias corrections as Python floats."""
+    beta1, beta2 = group["betas"]
+    bias_correction1 = 1 - beta1**step
+    bias_correction2 = 1 - beta2**step
+    return group["lr"] / bias_correction1, math.sqrt(bias_correction2)
+
+
+def _contiguous(*arrays: np.ndarray) -> bool:
+    """Whether every array is C-contiguous (so ``reshape(-1)`` is a view the kernel can write)."""
+    return all(a.flags.c_contiguous for a in arrays)
 
 
 class AdamW(Adam):

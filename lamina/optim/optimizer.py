@@ -8,7 +8,9 @@ chainer's ``init_state``). A subclass supplies three things:
   and on every group added);
 - ``init_state(param, group)``: the state dict of a parameter seen for the first time;
 - ``update(param, grad, state, group)``: the update rule on NumPy arrays, writing ``param``
-  in place (other components may hold views of a parameter's array).
+  and the state arrays in place. The rule must be elementwise: it runs once per step on all the
+  parameters of a group laid end to end (see :mod:`lamina.optim.flat`), or on one parameter at
+  a time when they cannot be merged; ``self.scratch(param, i)`` gives reusable work arrays.
 
 ``group`` there holds the options only, as Python scalars, so that scalar arithmetic never
 promotes float32 arrays to float64.
@@ -23,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from lamina.optim.flat import FlatGroup
 from lamina.tensor import Tensor, enable_grad
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
@@ -40,8 +43,14 @@ class Optimizer:
     Attributes:
         param_groups: list of dicts, each with ``"params"`` (a list) and every option. Changing
             ``group["lr"]`` takes effect at the next :meth:`step`.
-        state: dict from parameter to its state dict (created at the parameter's first step).
+        state: dict from parameter to its state dict (created at the parameter's first step);
+            its arrays are views into the group's flat state buffers: change them in place
+            (``state[p]["exp_avg"][...] = 0``) or replace them (then the buffers are rebuilt).
         defaults: the options a new group starts from.
+
+    At its first step the optimizer moves each group's parameters into one contiguous buffer
+    and re-points every ``p.data`` at its slice (see :mod:`lamina.optim.flat`): layers keep
+    working as before, but an array taken from ``p.data`` before that step is a stale copy.
 
     Raises:
         TypeError: ``params`` is a single Tensor, a set, or holds something that is not a Tensor.
@@ -53,6 +62,8 @@ class Optimizer:
         self._check_options(self.defaults)
         self.state: dict[Tensor, dict[str, Any]] = {}
         self.param_groups: list[dict[str, Any]] = []
+        self._flat: dict[int, FlatGroup | None] = {}  # by group index, built at the first step
+        self._scratch: dict[tuple, np.ndarray] = {}
         name = type(self).__name__
         if isinstance(params, Tensor) or isinstance(params, (set, frozenset)):
             raise TypeError(f"{name}: params must be an ordered iterable of Tensors or of dicts "
@@ -79,6 +90,29 @@ class Optimizer:
                group: dict[str, Any]) -> None:
         """Update ``param`` in place from ``grad``, its ``state`` and its group's options."""
         raise NotImplementedError(f"{type(self).__name__} must define update()")
+
+    def update_group(self, flat: FlatGroup, grads: list[np.ndarray], state: dict[str, Any],
+                     group: dict[str, Any]) -> None:
+        """Update every parameter of a group at once: by default :meth:`update` on the whole
+        flat buffer, with the gradients gathered end to end (a subclass with a compiled kernel
+        may instead run it on each parameter's slice, reading ``grads`` in place).
+
+        Args:
+            flat: the group's buffers (``flat.param``, ``flat.slices``).
+            grads: each parameter's gradient, 1-D.
+            state: the group's state as flat arrays and shared scalars.
+            group: the options, as Python scalars.
+        """
+        self.update(flat.param, flat.gather(grads), state, group)
+
+    def scratch(self, like: np.ndarray, index: int = 0) -> np.ndarray:
+        """A work array of ``like``'s shape and dtype, reused across steps (contents undefined;
+        ``index`` tells apart several needed at once)."""
+        key = (like.shape, like.dtype, index)
+        buffer = self._scratch.get(key)
+        if buffer is None:
+            buffer = self._scratch[key] = np.empty_like(like)
+        return buffer
 
     # ------------------------------------------------------------------ public API
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -146,9 +180,21 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        for group in self.param_groups:
+        for index, group in enumerate(self.param_groups):
             options = {k: _python_scalar(v) for k, v in group.items() if k != "params"}
-            for p in group["params"]:
+            params = group["params"]
+            flat = self._flat.get(index)
+            if flat is None or not flat.is_current(params):
+                flat = FlatGroup(params) if FlatGroup.can_hold(params) else None
+                self._flat[index] = flat
+            grads = flat.grads() if flat is not None else None
+            if grads is not None:
+                state = flat.flat_state(self.state, self.init_state, options)
+                if state is not None:
+                    self.update_group(flat, grads, state, options)
+                    flat.sync(self.state)
+                    continue
+            for p in params:  # parameter by parameter (see lamina.optim.flat for when)
                 if p.grad is None:
                     continue
                 grad = p.grad.data if isinstance(p.grad, Tensor) else np.asarray(p.grad)
@@ -223,6 +269,10 @@ class Optimizer:
         self.param_groups = new_groups
         self.state = new_state
 
+    def __getstate__(self) -> dict[str, Any]:
+        # a copy (pickle, deepcopy) rebuilds its flat buffers from the copied parameters
+        return {**self.__dict__, "_flat": {}, "_scratch": {}}
+
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
         for i, group in enumerate(self.param_groups):
@@ -283,13 +333,15 @@ def check_betas(optimizer: Optimizer, options: dict[str, Any]) -> None:
 
 
 def grad_with_decay(param: np.ndarray, grad: np.ndarray, weight_decay: float,
-                    maximize: bool) -> np.ndarray:
+                    maximize: bool, out: np.ndarray | None = None) -> np.ndarray:
     """g = (-grad if maximize else grad) + weight_decay * param, without touching ``grad``.
 
-    Returns ``grad`` itself when there is nothing to add (callers never write into it).
+    Returns ``grad`` itself when there is nothing to add (callers never write into it), else
+    the result in ``out`` (a new array when None).
     """
-    g = np.negative(grad) if maximize else grad
-    if weight_decay != 0:
-        decay = np.multiply(param, weight_decay)
-        g = np.add(g, decay, out=g if maximize else decay)
-    return g
+    if not maximize and weight_decay == 0:
+        return grad
+    if weight_decay == 0:
+        return np.negative(grad, out=out)
+    g = np.multiply(param, weight_decay, out=out)
+    return np.subtract(g, grad, out=g) if maximize else np.add(g, grad, out=g)

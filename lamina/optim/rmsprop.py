@@ -83,9 +83,10 @@ class RMSprop(Optimizer):
                group: dict[str, Any]) -> None:
         state["step"] += 1
         alpha, momentum = group["alpha"], group["momentum"]
-        g = grad_with_decay(param, grad, group["weight_decay"], group["maximize"])
+        g = grad_with_decay(param, grad, group["weight_decay"], group["maximize"],
+                            out=self.scratch(param, 1))
         square_avg = state["square_avg"]
-        scratch = np.multiply(g, g, out=np.empty_like(param))
+        scratch = np.multiply(g, g, out=self.scratch(param))
         scratch *= 1 - alpha
         square_avg *= alpha
         square_avg += scratch

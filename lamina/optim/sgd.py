@@ -86,7 +86,9 @@ class SGD(Optimizer):
     def update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
                group: dict[str, Any]) -> None:
         lr, momentum = group["lr"], group["momentum"]
-        g = grad_with_decay(param, grad, group["weight_decay"], group["maximize"])
+        g = grad_with_decay(param, grad, group["weight_decay"], group["maximize"],
+                            out=self.scratch(param, 1))
+        scratch = self.scratch(param)
         if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:
@@ -94,9 +96,9 @@ class SGD(Optimizer):
             else:
                 buf *= momentum
                 dampening = group["dampening"]
-                buf += g if dampening == 0 else np.multiply(g, 1 - dampening)
+                buf += g if dampening == 0 else np.multiply(g, 1 - dampening, out=scratch)
             if group["nesterov"]:
-                g = np.add(g, np.multiply(buf, momentum))
+                g = np.add(g, np.multiply(buf, momentum, out=scratch), out=scratch)
             else:
                 g = buf
-        param -= np.multiply(g, lr)
+        param -= np.multiply(g, lr, out=scratch)

@@ -24,3 +24,109 @@ def test_sequential_matches_torch(parity, torch, dtype, seed):
     theirs.eval()
     x = rng.standard_normal((int(rng.integers(1, 6)), sizes[0], 2)).astype(dtype)
     parity.module(ours, theirs, x, seed)
+
+
+# ------------------------------------------------------------------ Conv2d-ReLU-MaxPool2d fusion
+@pytest.fixture(params=["numpy", "numba"])
+def backend(request, monkeypatch):
+    import lamina.kernels
+
+    if request.param == "numba":
+        pytest.importorskip("numba")
+    monkeypatch.setattr(lamina.kernels, "numba_available", lambda: request.param == "numba")
+    return request.param
+
+
+def conv_stack(dtype=np.float32):
+    from lamina import nn
+
+    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(4, 3, 3), nn.ReLU(), nn.MaxPool2d(2, stride=1),
+                         nn.Flatten()).to(dtype)
+
+
+def layer_by_layer(model, x):
+    for m in model:
+        x = m(x)
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_blocks_give_the_layers_values_and_gradients(backend, dtype):
+    import lamina as lm
+
+    model = conv_stack(dtype)
+    x = np.random.default_rng(0).standard_normal((9, 2, 10, 10)).astype(dtype)
+    grad = np.random.default_rng(1).standard_normal((9, 12)).astype(dtype)
+    results = []
+    for run in (model, lambda t: layer_by_layer(model, t)):
+        model.zero_grad()
+        xt = lm.tensor(x, requires_grad=True)
+        out = run(xt)
+        out.backward(grad)
+        results.append([out.numpy(), xt.grad.numpy()] + [p.grad.numpy().copy()
+                                                         for p in model.parameters()])
+    np.testing.assert_array_equal(results[0][0], results[1][0])  # bitwise: max commutes
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for fused, layers in zip(results[0][1:], results[1][1:], strict=True):
+        np.testing.assert_allclose(fused, layers, rtol=tol, atol=tol)
+
+
+def test_fusion_keeps_children_names_and_parameters(backend):
+    model = conv_stack()
+    assert [type(m).__name__ for m in model] == ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU",
+                                                 "MaxPool2d", "Flatten"]
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "3.weight", "3.bias"]
+
+
+def test_only_exact_conv_relu_maxpool_runs_are_fused(backend, monkeypatch):
+    """A subclass with its own forward (MaskedConv2d), another order or another activation
+    runs layer by layer."""
+    import lamina as lm
+    from lamina import nn
+    from lamina.nn import container
+    from lamina.nn.conv import LENET5_C3_TABLE, MaskedConv2d
+
+    calls = []
+    monkeypatch.setattr(container, "conv_relu_max_pool",
+                        lambda conv, pool, x: calls.append(conv) or conv(x))
+    x = lm.zeros(2, 6, 12, 12)
+    masked = MaskedConv2d(6, 16, 5, connection_table=LENET5_C3_TABLE)
+    nn.Sequential(masked, nn.ReLU(), nn.MaxPool2d(2))(x)
+    nn.Sequential(nn.Conv2d(6, 2, 3), nn.MaxPool2d(2), nn.ReLU())(x)
+    nn.Sequential(nn.Conv2d(6, 2, 3), nn.Tanh(), nn.MaxPool2d(2))(x)
+    nn.Sequential(nn.Conv2d(6, 2, 3), nn.ReLU())(x)
+    assert calls == []
+    conv = nn.Conv2d(6, 2, 3)
+    nn.Sequential(nn.ReLU(), conv, nn.ReLU(), nn.MaxPool2d(2), nn.ReLU())(x)
+    assert calls == [conv]
+
+
+def test_fused_sequential_matches_torch(parity, torch, backend):
+    from lamina import nn
+
+    ours = nn.Sequential(nn.Conv2d(1, 3, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(3, 4, 3, stride=2), nn.ReLU(), nn.MaxPool2d(3, stride=1))
+    tn = torch.nn
+    theirs = tn.Sequential(tn.Conv2d(1, 3, 5, padding=2), tn.ReLU(), tn.MaxPool2d(2),
+                           tn.Conv2d(3, 4, 3, stride=2), tn.ReLU(), tn.MaxPool2d(3, stride=1))
+    x = np.random.default_rng(2).standard_normal((10, 1, 16, 16)).astype(np.float32)
+    parity.module(ours, theirs, x)
+
+
+def test_no_grad_forward_equals_the_recorded_forward(backend):
+    """Under no_grad the known layers run their ops on arrays: the same values, including
+    layers without bias, odd Flatten ranges and modules it does not know (called as usual)."""
+    import lamina as lm
+    from lamina import nn
+
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, bias=False), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(3, 4, 2), nn.MaxPool2d(2, stride=1), nn.ReLU(),
+                          nn.Tanh(), nn.Flatten(0, 1), nn.Flatten(), nn.Linear(4, 5),
+                          nn.Linear(5, 3, bias=False), nn.Dropout(0.5)).eval()
+    x = lm.tensor(np.random.default_rng(3).standard_normal((2, 2, 8, 8)).astype(np.float32))
+    recorded = model(x)
+    with lm.no_grad():
+        fast = model(x)
+    assert not fast.requires_grad and fast.dtype == recorded.dtype
+    np.testing.assert_array_equal(fast.numpy(), recorded.numpy())

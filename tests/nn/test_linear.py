@@ -82,3 +82,32 @@ def test_repr():
     assert repr(nn.Identity()) == "Identity()"
     x = lm.ones(2)
     assert nn.Identity()(x) is x
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_linear_relu_equals_relu_of_linear(rng, dtype, bias):
+    """The fused helper gives relu(linear(x)) exactly, with the same gradients."""
+    from lamina.nn.linear import linear_relu
+
+    layer = nn.Linear(5, 4, bias=bias).to(dtype)
+    x_data = rng.standard_normal((6, 5)).astype(dtype)
+    results = []
+    for fused in (True, False):
+        x = lm.tensor(x_data, requires_grad=True)
+        layer.zero_grad()
+        out = linear_relu(layer, x) if fused else nn.ReLU()(layer(x))
+        (out * lm.tensor(np.arange(24, dtype=dtype).reshape(6, 4))).sum().backward()
+        results.append([out.data, x.grad.data] + [p.grad.data for p in layer.parameters()])
+    assert results[0][0].dtype == dtype and (results[0][0] >= 0).all()
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_linear_relu_takes_arrays_and_checks_the_input_size():
+    from lamina.nn.linear import linear_relu
+
+    layer = nn.Linear(3, 2)
+    assert linear_relu(layer, np.ones((4, 3))).dtype == np.float32
+    with pytest.raises(ValueError, match=r"Linear\(in_features=3, out_features=2\)"):
+        linear_relu(layer, np.ones((4, 5)))

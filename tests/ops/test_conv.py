@@ -1,5 +1,9 @@
 """Convolution and pooling ops (lamina/ops/conv.py): float64 gradchecks of every op, parity
-with torch.nn.functional in float32 and float64, max-pool ties, dtypes and memory layout."""
+with torch.nn.functional in float32 and float64, max-pool ties, dtypes and memory layout, the
+fused conv -> ReLU -> max-pool op against the unfused chain, and im2col in row blocks.
+
+Every test runs twice, on the pure-NumPy path and on the Numba kernels (``lamina[fast]``;
+skipped where Numba is not installed)."""
 
 from __future__ import annotations
 
@@ -9,11 +13,51 @@ import numpy as np
 import pytest
 
 import lamina as lm
+import lamina.kernels
 from lamina import functional as F
 from lamina.ops import OPS
+from lamina.ops import im2col as im2col_module
+from lamina.tensor import apply
 from lamina.testing import gradcheck
 
 Builder = Callable[[np.random.Generator], tuple[Callable, list]]
+
+
+@pytest.fixture(autouse=True, params=["numpy", "numba"])
+def backend(request, monkeypatch):
+    """Run the test on the NumPy path and on the Numba kernels."""
+    if request.param == "numba":
+        pytest.importorskip("numba")
+        monkeypatch.setattr(lamina.kernels, "numba_available", lambda: True)
+        assert lamina.kernels.numba_kernels() is not None
+    else:
+        monkeypatch.setattr(lamina.kernels, "numba_available", lambda: False)
+    return request.param
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Build every im2col matrix above 2 KiB in blocks of about 1 KiB of output rows, and
+    sum the weight gradient over pieces of 200 bytes of it."""
+    monkeypatch.setattr(im2col_module, "FULL_COL_BYTES", 2048)
+    monkeypatch.setattr(im2col_module, "BLOCK_BYTES", 1024)
+    monkeypatch.setattr(im2col_module, "GRAD_W_PIECE_BYTES", 200)
+
+
+def fused(x, weight, bias=None, stride=1, padding=0, pool=2, pool_stride=None, pool_padding=0):
+    """The fused op conv2d -> ReLU -> max_pool2d, called as nn.Sequential calls it."""
+    pair = F._pair
+    pool_stride = pool if pool_stride is None else pool_stride
+    return apply(OPS["conv2d_relu_max_pool2d"], x, weight, bias, stride=pair(stride, "stride"),
+                 padding=pair(padding, "padding"), pool_kernel_size=pair(pool, "pool"),
+                 pool_stride=pair(pool_stride, "pool_stride"),
+                 pool_padding=pair(pool_padding, "pool_padding"))
+
+
+def unfused(x, weight, bias=None, stride=1, padding=0, pool=2, pool_stride=None,
+            pool_padding=0):
+    return F.max_pool2d(F.relu(F.conv2d(x, weight, bias, stride, padding)), pool, pool_stride,
+                        pool_padding)
 
 
 def leaf(rng, *shape) -> lm.Tensor:
@@ -41,6 +85,20 @@ def conv_const_input(rng):
     return (lambda w, b: F.conv2d(x, w, b, padding=1)), [leaf(rng, 3, 1, 3, 3), leaf(rng, 3)]
 
 
+def fused_case(x_shape, w_shape, bias=True, **options) -> Builder:
+    def build(rng):
+        inputs = [leaf(rng, *x_shape), leaf(rng, *w_shape)]
+        if bias:
+            inputs.append(leaf(rng, w_shape[0]))
+        return (lambda *t: fused(*t, **options)), inputs
+    return build
+
+
+def fused_const_input(rng):
+    x = lm.tensor(rng.standard_normal((3, 1, 6, 6)))
+    return (lambda w, b: fused(x, w, b, padding=1)), [leaf(rng, 2, 1, 3, 3), leaf(rng, 2)]
+
+
 def pool_case(name, x_shape, kernel_size, stride=None, padding=0) -> Builder:
     make = distinct if name == "max_pool2d" else leaf
 
@@ -61,12 +119,22 @@ CASES: dict[str, list[Builder]] = {
         conv_case((1, 3, 4, 4), (2, 3, 1, 1), bias=False),            # 1x1 convolution
         conv_const_input,
     ],
+    "conv2d_relu_max_pool2d": [
+        fused_case((2, 2, 6, 7), (3, 2, 3, 3), padding=1),            # LeNet-like block
+        fused_case((2, 2, 6, 7), (3, 2, 3, 3), bias=False, padding=1),
+        fused_case((1, 2, 7, 8), (2, 2, 2, 3), stride=(1, 2), pool=3, pool_stride=1),
+        fused_case((2, 1, 7, 7), (2, 1, 2, 2), pool=(3, 2), pool_stride=(2, 1),
+                   pool_padding=(1, 1)),                              # pool pads with -inf
+        fused_case((9, 1, 5, 5), (2, 1, 3, 3), padding=1, pool=2),    # batch >= 8 kernels
+        fused_const_input,
+    ],
     "max_pool2d": [
         pool_case("max_pool2d", (2, 2, 4, 6), 2),                     # stride = kernel, tiles
         pool_case("max_pool2d", (1, 2, 5, 7), 3, stride=1),           # overlapping windows
         pool_case("max_pool2d", (2, 1, 6, 5), (3, 2), stride=(2, 1), padding=(1, 1)),
         pool_case("max_pool2d", (1, 2, 7, 7), 2, stride=3),           # gaps between windows
         pool_case("max_pool2d", (1, 1, 5, 5), 2),                     # last row/column unused
+        pool_case("max_pool2d", (9, 2, 5, 6), 3, stride=(1, 2)),      # batch >= 8, overlapping
     ],
     "avg_pool2d": [
         pool_case("avg_pool2d", (2, 2, 4, 6), 2),
@@ -103,6 +171,13 @@ def test_backward_gives_each_input_a_gradient_of_its_shape(name, index):
     for x in inputs:
         if isinstance(x, lm.Tensor) and x.requires_grad:
             assert x.grad.shape == x.shape and x.grad.dtype == np.float64
+
+
+@pytest.mark.parametrize("name", ["conv2d", "conv2d_relu_max_pool2d"])
+def test_gradcheck_with_im2col_in_row_blocks(small_blocks, name):
+    for index in range(len(CASES[name])):
+        fn, inputs = CASES[name][index](np.random.default_rng(300 + index))
+        assert gradcheck(fn, inputs)
 
 
 # ------------------------------------------------------------------ parity with torch
@@ -169,6 +244,82 @@ def test_max_pool_ties_go_to_the_first_maximum_like_torch(parity, torch, kernel,
     assert xl.grad.numpy()[0, 0].tolist() == [[1, 0, 1, 0], [0, 0, 0, 0]] * 2
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("bias", [True, False])
+def test_fused_conv_relu_max_pool_matches_torch(parity, torch, dtype, seed, bias):
+    rng = np.random.default_rng(seed)
+    kernel, stride, padding, size = random_geometry(rng)
+    n, c_in, c_out = (int(v) for v in rng.integers(1, 4, 3))
+    n += 9 * (seed % 2)  # batches of 8 and more take the vectorised kernels
+    out_hw = [(s + 2 * p - k) // st + 1 for s, p, k, st in zip(size, padding, kernel, stride,
+                                                                  strict=True)]
+    pool = tuple(int(rng.integers(1, min(3, h) + 1)) for h in out_hw)
+    pool_stride = tuple(int(rng.integers(1, 3)) for _ in pool)
+    arrays = [rng.standard_normal((n, c_in, *size)).astype(dtype),
+              rng.standard_normal((c_out, c_in, *kernel)).astype(dtype)]
+    if bias:
+        arrays.append(rng.standard_normal(c_out).astype(dtype))
+    tf = torch.nn.functional
+    run_both(parity,
+             lambda *t: tf.max_pool2d(tf.relu(tf.conv2d(*t, stride=stride, padding=padding)),
+                                      pool, pool_stride),
+             lambda *t: fused(*t, stride=stride, padding=padding, pool=pool,
+                              pool_stride=pool_stride), arrays, seed)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_op_equals_the_unfused_chain(rng, dtype):
+    """Forward values bitwise equal (bias and ReLU commute with the max); gradients equal up
+    to the order in which the bias gradient is summed."""
+    x = rng.standard_normal((10, 2, 9, 9)).astype(dtype)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(dtype)
+    b = rng.standard_normal(3).astype(dtype)
+    results = []
+    for fn in (fused, unfused):
+        inputs = [lm.tensor(a, requires_grad=True) for a in (x, w, b)]
+        out = fn(*inputs, padding=1)
+        out.backward(np.random.default_rng(0).standard_normal(out.shape).astype(dtype))
+        results.append((out.numpy(), *(t.grad.numpy() for t in inputs)))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for ours, reference in zip(results[0][2:], results[1][2:], strict=True):
+        np.testing.assert_allclose(ours, reference, rtol=tol, atol=tol)
+
+
+def test_fused_op_without_gradients_and_relu_zeros():
+    """All-negative pre-activations: output 0, and every gradient 0 (ReLU cuts them)."""
+    x = lm.tensor(np.ones((2, 1, 4, 4)), requires_grad=True)
+    w = lm.tensor(-np.ones((1, 1, 3, 3)), requires_grad=True)
+    out = fused(x, w, padding=1)
+    assert out.shape == (2, 1, 2, 2) and not out.numpy().any()
+    out.sum().backward()
+    assert not x.grad.numpy().any() and not w.grad.numpy().any()
+    with lm.no_grad():
+        assert not fused(x, w, padding=1).requires_grad
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_im2col_row_blocks_match_the_whole_matrix(monkeypatch, rng, dtype):
+    """Blocks give the same values up to rounding (BLAS may sum a block's products in
+    another order than the whole matrix's)."""
+    x = rng.standard_normal((3, 2, 11, 9)).astype(dtype)
+    w = rng.standard_normal((4, 2, 3, 2)).astype(dtype)
+    b = rng.standard_normal(4).astype(dtype)
+    monkeypatch.setattr(im2col_module, "BLOCK_BYTES", 1024)
+    grads = []
+    for limit in (1 << 30, 2048):
+        monkeypatch.setattr(im2col_module, "FULL_COL_BYTES", limit)
+        inputs = [lm.tensor(a, requires_grad=True) for a in (x, w, b)]
+        out = F.conv2d(*inputs, stride=(1, 1), padding=(0, 1))
+        out.backward(np.ones(out.shape, dtype))
+        grads.append([out.numpy()] + [t.grad.numpy() for t in inputs])
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for a, b_ in zip(grads[0], grads[1], strict=True):
+        np.testing.assert_allclose(a, b_, rtol=tol, atol=tol)
+
+
 def test_max_pool_padding_is_minus_infinity():
     x = lm.tensor(-np.ones((1, 1, 2, 2)))
     assert F.max_pool2d(x, 2, stride=1, padding=1).numpy().max() == -1.0
@@ -186,14 +337,16 @@ def test_max_pool_propagates_nan():
 
 
 # ------------------------------------------------------------------ dtypes and layout
-@pytest.mark.parametrize("name", ["conv2d", "max_pool2d", "avg_pool2d"])
+@pytest.mark.parametrize("name", ["conv2d", "conv2d_relu_max_pool2d", "max_pool2d",
+                                  "avg_pool2d"])
 def test_float32_stays_float32_in_values_and_gradients(name):
     rng = np.random.default_rng(0)
     x = lm.tensor(rng.standard_normal((2, 3, 8, 8)).astype(np.float32), requires_grad=True)
-    if name == "conv2d":
+    if name.startswith("conv2d"):
         w = lm.tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), requires_grad=True)
         b = lm.tensor(np.zeros(4, np.float32), requires_grad=True)
-        out, params = F.conv2d(x, w, b, padding=1), [x, w, b]
+        op = F.conv2d if name == "conv2d" else fused
+        out, params = op(x, w, b, padding=1), [x, w, b]
     else:
         out, params = getattr(F, name)(x, 2), [x]
     assert out.dtype == np.float32

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import lamina as lm
-from lamina.ops import OPS
+from lamina.ops import FRESH_GRADS, OPS
 from lamina.tensor import apply
 from lamina.testing import gradcheck
 
@@ -107,12 +107,12 @@ def _stack(n, shape, axis):
                         [randn(rng, *shape) for _ in range(n)])
 
 
-def _linear(x_shape, out_features, bias=True):
+def _linear(x_shape, out_features, bias=True, name="linear"):
     def build(rng):
         inputs = [randn(rng, *x_shape), randn(rng, out_features, x_shape[-1])]
         if bias:
             inputs.append(randn(rng, out_features))
-        return op("linear"), inputs
+        return op(name), inputs
     return build
 
 
@@ -245,6 +245,10 @@ CASES: dict[str, list[Builder]] = {
                case("matmul", (2, 3, 4), (4,))],
     "linear": [_linear((4, 3), 2), _linear((4, 3), 2, bias=False), _linear((2, 4, 3), 5),
                _linear((3,), 2), _linear_const_x],
+    "linear_relu": [_linear((6, 3), 4, name="linear_relu"),
+                    _linear((6, 3), 4, bias=False, name="linear_relu"),
+                    _linear((2, 4, 3), 5, name="linear_relu"),
+                    _linear((3,), 4, name="linear_relu")],
     # activations
     "relu": [case("relu", (3, 4), make=away_from_zero)],
     "leaky_relu": [case("leaky_relu", (3, 4), make=away_from_zero),
@@ -292,7 +296,7 @@ def test_every_op_has_a_case():
 
 def test_every_op_has_several_cases_where_behaviour_differs():
     for name in ["add", "sub", "mul", "div", "power", "maximum", "where", "matmul", "linear",
-                 "getitem", "sum", "mean", "max", "min", "cross_entropy",
+                 "linear_relu", "getitem", "sum", "mean", "max", "min", "cross_entropy",
                  "binary_cross_entropy_with_logits"]:
         assert len(CASES[name]) >= 3, name
 
@@ -322,3 +326,25 @@ def test_backward_returns_one_gradient_per_input_with_its_shape(name: str, index
             assert x.grad is not None
             assert x.grad.shape == x.shape
             assert x.grad.dtype == np.float64
+
+
+FRESH = [pytest.param(name, i, id=f"{name}-{i}") for name, builders in CASES.items()
+         if OPS[name] in FRESH_GRADS for i in range(len(builders))]
+
+
+@pytest.mark.parametrize(("name", "index"), FRESH)
+def test_fresh_grads_ops_return_arrays_of_their_own(name: str, index: int):
+    """The ``fresh_grads=True`` promise that lets leaves keep an op's gradients uncopied: no
+    gradient shares memory with the incoming gradient, an input, or another gradient."""
+    rng = np.random.default_rng(100 + index)
+    fn, inputs = CASES[name][index](rng)
+    out = fn(*inputs)  # the op's node: its backward closure and its inputs
+    arrays = [x.data for x in inputs if isinstance(x, lm.Tensor)]
+    grad = rng.standard_normal(out.shape)
+    need = tuple(p is not None for p in out._parents)
+    grads = [g for g in out._backward(grad, need) if g is not None]
+    assert grads
+    for i, g in enumerate(grads):
+        assert type(g) is np.ndarray
+        others = [grad, out.data, *arrays, *grads[:i], *grads[i + 1:]]
+        assert not any(np.shares_memory(g, other) for other in others)

@@ -234,14 +234,18 @@ def test_zero_grad_sets_none_or_zeros():
 
 @pytest.mark.parametrize("cls, options", ALL_OPTIONS, ids=IDS)
 def test_updates_parameters_in_place(cls, options):
+    """From the first step on, every parameter's array is a view of its group's flat buffer
+    and later steps write into it: the same array objects, new values."""
     model = make_model()
+    opt = cls(model.parameters(), **options)
+    train(model, opt, *make_batch(), 1)
     arrays = [p.data for p in model.parameters()]
-    views = [a.reshape(-1) for a in arrays]
-    before = [v.copy() for v in views]
-    train(model, cls(model.parameters(), **options), *make_batch(), 2)
-    for p, array, view, old in zip(model.parameters(), arrays, views, before, strict=True):
+    before = [a.copy() for a in arrays]
+    assert all(np.shares_memory(a, opt._flat[0].param) for a in arrays)
+    train(model, opt, *make_batch(), 2)
+    for p, array, old in zip(model.parameters(), arrays, before, strict=True):
         assert p.data is array
-        assert not np.array_equal(view, old)
+        assert not np.array_equal(array, old)
 
 
 @pytest.mark.parametrize("cls, options", ALL_OPTIONS, ids=IDS)

@@ -1,0 +1,61 @@
+"""Optional compiled CPU kernels (``pip install lamina[fast]``, which adds Numba).
+
+The ops in :mod:`lamina.ops` ask :func:`numba_kernels` at call time which implementation to
+use: the Numba kernels when Numba is installed, else pure NumPy. Both give the same results
+(bitwise where they add in the same order; see each kernel). Numba is imported on first use,
+never by ``import lamina``; the first call in a fresh environment compiles the kernels (about a
+second) and caches them on disk (``cache=True``), so later processes load them in ~0.1 s.
+
+Set the environment variable ``LAMINA_NO_NUMBA=1`` to force the pure-NumPy path, e.g. to
+compare the two. The kernels are serial (no threads of their own): the matrix products around
+them stay in the BLAS library, whose threads they would otherwise fight, and results stay
+deterministic.
+
+Example:
+    >>> import lamina.kernels
+    >>> isinstance(lamina.kernels.numba_available(), bool)
+    True
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+
+_state: dict[str, object] = {}
+
+
+def _load() -> ModuleType | None:
+    """Import the Numba kernels once; None (remembered) when Numba is not installed."""
+    if "module" not in _state:
+        try:
+            _state["module"] = importlib.import_module("lamina.kernels.numba_conv")
+        except ImportError:
+            _state["module"] = None
+    return _state["module"]  # type: ignore[return-value]
+
+
+def _disabled() -> bool:
+    """``LAMINA_NO_NUMBA`` is set (to anything but 0/false/no); read once, on first use."""
+    if "disabled" not in _state:
+        flag = os.environ.get("LAMINA_NO_NUMBA", "").strip().lower()
+        _state["disabled"] = flag not in ("", "0", "false", "no")
+    return bool(_state["disabled"])
+
+
+def numba_available() -> bool:
+    """Whether the ops use the Numba kernels: Numba is installed and the environment variable
+    ``LAMINA_NO_NUMBA`` was not set to 1 when the kernels were first asked for. The ops call
+    this at every use, so replacing it (e.g. ``monkeypatch.setattr(lamina.kernels,
+    "numba_available", lambda: False)``) switches them at run time."""
+    return not _disabled() and _load() is not None
+
+
+def numba_kernels() -> ModuleType | None:
+    """The compiled kernels module (:mod:`lamina.kernels.numba_conv`), or None when
+    :func:`numba_available` is false."""
+    return _load() if numba_available() else None
+
+
+__all__ = ["numba_available", "numba_kernels"]

@@ -1,0 +1,234 @@
+"""Numba kernels of the convolution and pooling ops (:mod:`lamina.ops.conv`).
+
+All arrays are in the ops' internal channel-major layout (C, H, W, N), batch innermost, and
+C-contiguous. Every kernel loops over channels and pixels outside and over the batch inside,
+so the inner loop runs over contiguous memory and LLVM vectorises it; no kernel reads back a
+value it selected into its own output in the same loop (that turns into a conditional store
+that does not vectorise).
+
+Each kernel adds in the same order as the NumPy code it replaces, so both paths give bitwise
+identical results. Serial on purpose (``parallel=False``): the GEMMs around these kernels run
+on BLAS threads, and results must not depend on scheduling.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_JIT = {"cache": True, "nogil": True, "fastmath": False, "parallel": False}
+
+
+def max_pool_forward(xp, kh, kw, sh, sw, best, index):
+    """Max of each window and the offset of its first maximum.
+
+    Args:
+        xp: (C, Hp, Wp, N) input, already padded with -inf where the pool pads.
+        kh, kw, sh, sw: window and stride.
+        best: (C, OH, OW, N) output, the window maxima (NaN if the window holds one, as
+            ``np.maximum``).
+        index: (C, OH, OW, N) uint8 output, the row-major offset i*kw + j of the first
+            maximum; kh*kw - 1 for a window whose maximum is NaN (as the NumPy path).
+    """
+    # chosen here, not in compiled code, so that only the kernel in use gets compiled
+    if kh == 2 and kw == 2:
+        _max_pool_2x2(xp, sh, sw, best, index)
+    elif xp.shape[3] < 8:
+        _max_pool_scalar(xp, kh, kw, sh, sw, best, index)
+    else:
+        _max_pool_rows(xp, kh, kw, sh, sw, best, index)
+
+
+@njit(**_JIT)
+def _max_pool_2x2(xp, sh, sw, best, index):
+    """2 x 2 windows: the four values compared in registers, one store per output."""
+    c_in, oh, ow, n = best.shape
+    if n == 1:  # batch 1: a loop over the row instead of a one-trip loop over the batch
+        for c in range(c_in):
+            for y in range(oh):
+                top, bottom = xp[c, y * sh, :, 0], xp[c, y * sh + 1, :, 0]
+                out_m, out_a = best[c, y, :, 0], index[c, y, :, 0]
+                for x in range(ow):
+                    x0 = x * sw
+                    m = top[x0]
+                    v = top[x0 + 1]
+                    take = (v > m) | (v != v)
+                    m = v if take else m
+                    a = np.int32(take)
+                    v = bottom[x0]
+                    take = (v > m) | (v != v)
+                    m = v if take else m
+                    a += take * (2 - a)
+                    v = bottom[x0 + 1]
+                    take = (v > m) | (v != v)
+                    a += (take | (m != m)) * (3 - a)
+                    out_m[x] = v if take else m
+                    out_a[x] = a
+        return
+    for c in range(c_in):
+        for y in range(oh):
+            y0 = y * sh
+            for x in range(ow):
+                x0 = x * sw
+                for t in range(n):
+                    m = xp[c, y0, x0, t]
+                    v = xp[c, y0, x0 + 1, t]
+                    take = (v > m) | (v != v)  # NaN wins and stays, as np.maximum
+                    m = v if take else m
+                    a = np.int32(take)  # arithmetic, not a select: those do not vectorise
+                    v = xp[c, y0 + 1, x0, t]
+                    take = (v > m) | (v != v)
+                    m = v if take else m
+                    a += take * (2 - a)
+                    v = xp[c, y0 + 1, x0 + 1, t]
+                    take = (v > m) | (v != v)
+                    a += (take | (m != m)) * (3 - a)  # a NaN maximum: the last offset
+                    best[c, y, x, t] = v if take else m
+                    index[c, y, x, t] = a
+
+
+@njit(**_JIT)
+def _max_pool_scalar(xp, kh, kw, sh, sw, best, index):
+    """Any window, small batches: one element at a time."""
+    c_in, oh, ow, n = best.shape
+    area = kh * kw
+    for c in range(c_in):
+        for y in range(oh):
+            for x in range(ow):
+                for t in range(n):
+                    m = xp[c, y * sh, x * sw, t]
+                    a = 0
+                    for k in range(1, area):
+                        v = xp[c, y * sh + k // kw, x * sw + k % kw, t]
+                        if v > m or v != v:
+                            m = v
+                            a = k
+                    best[c, y, x, t] = m
+                    index[c, y, x, t] = area - 1 if m != m else a
+
+
+@njit(**_JIT)
+def _max_pool_rows(xp, kh, kw, sh, sw, best, index):
+    """Any window, batches of 8 or more: one kernel offset at a time over a whole output
+    row, between two scratch rows (a loop that reads back what it selected into its own
+    output does not vectorise)."""
+    c_in, oh, ow, n = best.shape
+    area = kh * kw
+    run_m = np.empty((2, ow, n), xp.dtype)
+    run_a = np.empty((2, ow, n), np.uint8)
+    for c in range(c_in):
+        for y in range(oh):
+            if area == 1:
+                for x in range(ow):
+                    for t in range(n):
+                        best[c, y, x, t] = xp[c, y * sh, x * sw, t]
+                        index[c, y, x, t] = 0
+                continue
+            for k in range(1, area):
+                last = k == area - 1
+                new_m = best[c, y] if last else run_m[k % 2]
+                new_a = index[c, y] if last else run_a[k % 2]
+                cur_m = run_m[(k - 1) % 2]
+                cur_a = run_a[(k - 1) % 2]
+                yy, j = y * sh + k // kw, k % kw
+                for x in range(ow):
+                    for t in range(n):
+                        v = xp[c, yy, x * sw + j, t]
+                        m = xp[c, y * sh, x * sw, t] if k == 1 else cur_m[x, t]
+                        a = 0 if k == 1 else cur_a[x, t]
+                        take = (v > m) | (v != v)
+                        m = v if take else m
+                        new_m[x, t] = m
+                        take |= last & (m != m)
+                        new_a[x, t] = a + take * (k - a)
+
+
+def max_pool_bias_relu(xp, kh, kw, sh, sw, bias, out, index):
+    """relu(max of each window + bias[c]) and the offset of each window's first maximum:
+    :func:`max_pool_forward`, then the bias (skipped when ``bias`` is empty) and
+    ``np.maximum(., 0)`` (NaN stays NaN) in place, as the NumPy path does them one after
+    the other.
+
+    Args:
+        xp, kh, kw, sh, sw, index: as :func:`max_pool_forward`.
+        bias: (C,) per-channel bias, or an empty array for none.
+        out: (C, OH, OW, N) output.
+    """
+    max_pool_forward(xp, kh, kw, sh, sw, out, index)
+    _bias_relu(out, bias)
+
+
+@njit(**_JIT)
+def _bias_relu(out, bias):
+    c_in, oh, ow, n = out.shape
+    has_bias = bias.shape[0] > 0
+    for c in range(c_in):
+        plane = out[c].reshape(oh * ow * n)  # contiguous: a view
+        b = bias[c] if has_bias else 0
+        for t in range(oh * ow * n):
+            v = plane[t] + b if has_bias else plane[t]
+            plane[t] = v if (v > 0) | (v != v) else 0
+
+
+@njit(**_JIT)
+def max_pool_backward(grad, index, kh, kw, sh, sw, out):
+    """Route each output gradient to its window's first maximum (scatter by ``index``).
+
+    Args:
+        grad: (C, OH, OW, N) incoming gradient.
+        index: (C, OH, OW, N) uint8 offsets from :func:`max_pool_forward`.
+        kh, kw, sh, sw: window and stride.
+        out: (C, Hp, Wp, N) result, overwritten. Windows that do not overlap write their
+            elements once; overlapping ones add offset after offset (k = 0, 1, ...) as the
+            NumPy path does, so both sum in the same order.
+    """
+    c_in, oh, ow, n = grad.shape
+    disjoint = sh >= kh and sw >= kw
+    if not (sh == kh and sw == kw and oh * sh == out.shape[1] and ow * sw == out.shape[2]):
+        out.fill(0)
+    if disjoint:
+        for c in range(c_in):
+            for y in range(oh):
+                for x in range(ow):
+                    g = grad[c, y, x]
+                    a = index[c, y, x]
+                    for k in range(kh * kw):
+                        target = out[c, y * sh + k // kw, x * sw + k % kw]
+                        for t in range(n):
+                            target[t] = g[t] * (a[t] == k)
+        return
+    for k in range(kh * kw):
+        i, j = k // kw, k % kw
+        for c in range(c_in):
+            for y in range(oh):
+                for x in range(ow):
+                    g = grad[c, y, x]
+                    a = index[c, y, x]
+                    target = out[c, y * sh + i, x * sw + j]
+                    for t in range(n):
+                        target[t] += g[t] * (a[t] == k)
+
+
+@njit(**_JIT)
+def col2im(cols, row0, sh, sw, out):
+    """Add the column matrix of a convolution's input gradient back into the image (the
+    adjoint of im2col), for the output rows ``row0 .. row0 + R - 1``.
+
+    Args:
+        cols: (C, kh, kw, R, OW, N): entry (c, i, j, y, x, n) is the gradient of input
+            element (c, (row0 + y)*sh + i, x*sw + j, n).
+        row0: first output row of this block.
+        sh, sw: stride.
+        out: (C, Hp, Wp, N) accumulator (zero before the first block). Each element gets
+            its terms in the order of the kernel offsets, as the NumPy path adds them.
+    """
+    c_in, kh, kw, rows, ow, n = cols.shape
+    for c in range(c_in):
+        for i in range(kh):
+            for j in range(kw):
+                for y in range(rows):
+                    for x in range(ow):
+                        src = cols[c, i, j, y, x]
+                        target = out[c, (row0 + y) * sh + i, x * sw + j]
+                        for t in range(n):
+                            target[t] += src[t]

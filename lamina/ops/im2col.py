@@ -1,0 +1,219 @@
+"""The array plumbing of the convolution and pooling ops (:mod:`lamina.ops.conv`): layout
+changes, padding, im2col and its adjoint col2im, window max and its scatter. No ops here.
+
+Layout: the ops take and return (N, C, H, W) arrays but compute in a channel-major
+(C, H, W, N) layout, the batch innermost. im2col is one strided view of the padded input, of
+shape (C_in, kh, kw, H_out, W_out, N), copied into a (C_in*kh*kw, H_out*W_out*N) matrix, so
+that one GEMM ``W.reshape(C_out, -1) @ col`` yields the output already as
+(C_out, H_out, W_out, N). The NCHW result is a transposed *view* of it; elementwise ops keep
+that memory layout, so the next conv or pool finds its input channel-major with no copy.
+With the batch innermost, a window row (W_out, N) is one contiguous run of W_out*N numbers for
+stride 1, which makes the im2col copy and col2im 3-6x faster than in a (C, N, H, W) layout.
+
+A large batch would make the im2col matrix larger than the caches (10 MB for LeNet-5's first
+layer at batch 128): it is then built in blocks of output rows, each block used by its GEMM
+while it is still in cache, and rebuilt in the backward pass instead of being kept. Results
+agree with the whole matrix's up to rounding (BLAS may order a block's sums differently).
+
+Where :func:`lamina.kernels.numba_kernels` offers compiled kernels (``lamina[fast]``), the
+window max, its scatter and col2im use them; they add in the same order as the NumPy code
+here, so both give the same bits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lamina import kernels
+
+TO_INTERNAL = (1, 2, 3, 0)  # (N, C, H, W) -> (C, H, W, N)
+TO_NCHW = (3, 0, 1, 2)  # (C, H, W, N) -> (N, C, H, W)
+
+FULL_COL_BYTES = 4 << 20  # a larger im2col matrix is built in blocks of output rows...
+BLOCK_BYTES = 3 << 19  # ...of about this size (1.5 MiB: GEMM operands stay in L2/L3)
+# dL/dW = g @ col^T is summed over pieces of this much of col: a GEMM that flat and long runs
+# 2-3x slower on two BLAS threads than in 512 KiB pieces (LeNet-5 at batch 32)
+GRAD_W_PIECE_BYTES = 1 << 19
+
+
+def internal(x: np.ndarray, padding: tuple[int, int], value: float = 0.0) -> np.ndarray:
+    """(N, C, H, W) -> padded, C-contiguous (C, Hp, Wp, N); free when x is already a view of
+    such an array (the output of another op here) and there is no padding."""
+    xt = x.transpose(TO_INTERNAL)
+    return pad(xt, padding, value) if padding != (0, 0) else np.ascontiguousarray(xt)
+
+
+def pad(xt: np.ndarray, padding: tuple[int, int], value: float = 0.0) -> np.ndarray:
+    """Pad the two spatial axes of a (C, H, W, N) array by ``padding`` on each side."""
+    ph, pw = padding
+    c, h, w, n = xt.shape
+    shape = (c, h + 2 * ph, w + 2 * pw, n)
+    if xt.size < 1 << 16:  # small: fewer calls; large: write each element once
+        out = np.full(shape, value, dtype=xt.dtype)
+        out[:, ph:ph + h, pw:pw + w] = xt
+        return out
+    out = np.empty(shape, dtype=xt.dtype)
+    if ph:
+        out[:, :ph] = value
+        out[:, ph + h:] = value
+    if pw:
+        out[:, ph:ph + h, :pw] = value
+        out[:, ph:ph + h, pw + w:] = value
+    out[:, ph:ph + h, pw:pw + w] = xt
+    return out
+
+
+def to_nchw(xp: np.ndarray, padding: tuple[int, int], hw: tuple[int, int]) -> np.ndarray:
+    """Padded (C, Hp, Wp, N) -> the (N, C, H, W) view of its interior."""
+    (ph, pw), (h, w) = padding, hw
+    if ph == 0 and pw == 0:
+        return xp.transpose(TO_NCHW)
+    return xp[:, ph:ph + h, pw:pw + w].transpose(TO_NCHW)
+
+
+def window(xp: np.ndarray, i: int, j: int, out_hw: tuple[int, int],
+           stride: tuple[int, int], row0: int = 0) -> np.ndarray:
+    """The (C, rows, W_out, N) view of the elements at kernel offset (i, j) of the windows of
+    output rows ``row0 .. row0 + rows - 1`` (``out_hw = (rows, W_out)``)."""
+    (oh, ow), (sh, sw) = out_hw, stride
+    top = row0 * sh + i
+    return xp[:, top:top + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+
+
+# --------------------------------------------------------------------- im2col and col2im
+def row_blocks(rows: int, row_bytes: int) -> list[tuple[int, int]]:
+    """Split output rows 0..rows-1 into blocks whose im2col matrix is about BLOCK_BYTES;
+    one block when the whole matrix is at most FULL_COL_BYTES."""
+    if rows * row_bytes <= FULL_COL_BYTES:
+        return [(0, rows)]
+    step = max(1, BLOCK_BYTES // row_bytes)
+    return [(r, min(rows, r + step)) for r in range(0, rows, step)]
+
+
+def im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], ow: int,
+           rows: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
+    """C-contiguous (C, Hp, Wp, N) -> (C*kh*kw, R*W_out*N) for the output rows ``rows = (r0, r1)``,
+    R = r1 - r0: row (c, i, j) holds input channel c at kernel offset (i, j) of every window
+    (one strided view, one copy, into ``out``'s memory when given)."""
+    c, n = xp.shape[0], xp.shape[3]
+    (kh, kw), (sh, sw), (r0, r1) = kernel, stride, rows
+    s_c, s_h, s_w, s_n = xp.strides
+    shape = (c, kh, kw, r1 - r0, ow, n)
+    # np.ndarray on xp's buffer: the same view as as_strided, 7x less overhead (batch 1)
+    view = np.ndarray(shape, xp.dtype, xp, r0 * sh * s_h,
+                      (s_c, s_h, s_w, s_h * sh, s_w * sw, s_n))
+    if out is None:
+        return np.ascontiguousarray(view).reshape(c * kh * kw, -1)
+    block = out[:view.size].reshape(shape)
+    np.copyto(block, view)
+    return block.reshape(c * kh * kw, -1)
+
+
+def col2im(cols: np.ndarray, row0: int, stride: tuple[int, int], out: np.ndarray) -> None:
+    """Add ``cols`` (C, kh, kw, R, W_out, N), the gradient of the im2col block of output rows
+    ``row0 .. row0 + R - 1``, into the padded image gradient ``out`` (C, Hp, Wp, N): each
+    kernel offset's slice goes back where it was read, offsets in order."""
+    compiled = kernels.numba_kernels()
+    if compiled is not None:
+        compiled.col2im(cols, row0, stride[0], stride[1], out)
+        return
+    _, kh, kw, rows, ow, _ = cols.shape
+    for i in range(kh):
+        for j in range(kw):
+            window(out, i, j, (rows, ow), stride, row0)[...] += cols[:, i, j]
+
+
+# --------------------------------------------------------------------- window max
+def max_windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+                out_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
+    """The maximum of every window of a (C, Hp, Wp, N) array, and (compiled kernels only) the
+    offset of its first maximum; the NumPy path leaves the offsets to :func:`first_max`,
+    which runs in the backward pass, so that inference never pays for them.
+
+    NaN wins (as ``np.maximum``); ties go to the first maximum in row-major order (PyTorch's
+    rule).
+    """
+    (kh, kw), (sh, sw) = kernel, stride
+    compiled = kernels.numba_kernels()
+    if compiled is not None and kh * kw <= 256:
+        shape = (xp.shape[0], *out_hw, xp.shape[3])
+        best, index = np.empty(shape, xp.dtype), np.empty(shape, np.uint8)
+        compiled.max_pool_forward(xp, kh, kw, sh, sw, best, index)
+        return best, index
+    views = [window(xp, i, j, out_hw, stride) for i in range(kh) for j in range(kw)]
+    best = views[0].copy()
+    for v in views[1:]:
+        np.maximum(best, v, out=best)
+    return best, None
+
+
+def max_windows_bias_relu(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+                          out_hw: tuple[int, int], bias: np.ndarray | None):
+    """relu(window max + bias) per channel, as ``(out, index, best)``: the offsets of the
+    first maxima (compiled kernels, else None) or the maxima themselves (NumPy path, for
+    :func:`first_max` in the backward pass, else None)."""
+    (kh, kw), (sh, sw) = kernel, stride
+    compiled = kernels.numba_kernels()
+    if compiled is not None and kh * kw <= 256 and (bias is None or bias.dtype == xp.dtype):
+        shape = (xp.shape[0], *out_hw, xp.shape[3])
+        out, index = np.empty(shape, xp.dtype), np.empty(shape, np.uint8)
+        none = np.empty(0, xp.dtype)
+        compiled.max_pool_bias_relu(xp, kh, kw, sh, sw, none if bias is None else bias, out,
+                                    index)
+        return out, index, None
+    best, _ = max_windows(xp, kernel, stride, out_hw)
+    out = best.copy() if bias is None else best + bias[:, None, None, None]
+    np.maximum(out, 0, out=out)
+    return out, None, best
+
+
+def first_max(xp: np.ndarray, best: np.ndarray, kernel: tuple[int, int],
+              stride: tuple[int, int]) -> np.ndarray:
+    """Offset i*kw + j of the first element of each window equal to its max ``best``
+    (kh*kw - 1 where the max is NaN), as the smallest unsigned integer type that holds it."""
+    (kh, kw), out_hw = kernel, best.shape[1:3]
+    views = [window(xp, i, j, out_hw, stride) for i in range(kh) for j in range(kw)]
+    # offset = number of leading offsets that are not the maximum
+    index = np.zeros(best.shape, np.min_scalar_type(len(views) - 1))
+    not_found = np.ones(best.shape, bool)
+    differs = np.empty(best.shape, bool)
+    for v in views[:-1]:
+        np.not_equal(v, best, out=differs)
+        not_found &= differs
+        index += not_found
+    return index
+
+
+def max_scatter(grad: np.ndarray, index: np.ndarray, shape: tuple[int, ...],
+                kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
+    """Route ``grad`` (C, H_out, W_out, N) to the window maxima given by ``index``, in a new
+    (C, Hp, Wp, N) array ``shape``: the adjoint of taking the window max."""
+    (kh, kw), out_hw = kernel, grad.shape[1:3]
+    compiled = kernels.numba_kernels()
+    if compiled is not None and index.dtype == np.uint8:
+        out = np.empty(shape, grad.dtype)
+        compiled.max_pool_backward(np.ascontiguousarray(grad), np.ascontiguousarray(index),
+                                   kh, kw, stride[0], stride[1], out)
+        return out
+    return scatter(lambda k: (index == k) * grad, shape, grad.dtype, kernel, out_hw, stride)
+
+
+def scatter(pieces, shape: tuple[int, ...], dtype, kernel: tuple[int, int],
+            out_hw: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
+    """Sum the per-offset gradients ``pieces(k)`` (each (C, H_out, W_out, N)) back into a
+    new padded (C, Hp, Wp, N) array, offsets in order: the adjoint of reading the windows.
+
+    Non-overlapping windows (stride >= kernel) are assigned rather than added, and when they
+    tile the padded input exactly the zero fill is skipped too.
+    """
+    (kh, kw), (oh, ow), (sh, sw) = kernel, out_hw, stride
+    disjoint = sh >= kh and sw >= kw
+    exact = (sh, sw) == (kh, kw) and oh * sh == shape[1] and ow * sw == shape[2]
+    out = np.empty(shape, dtype) if exact else np.zeros(shape, dtype)
+    for k in range(kh * kw):
+        target = window(out, k // kw, k % kw, out_hw, stride)
+        if disjoint:
+            target[...] = pieces(k)
+        else:
+            target += pieces(k)
+    return out

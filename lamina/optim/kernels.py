@@ -1,0 +1,80 @@
+"""The Adam update compiled by Numba (``pip install lamina[fast]``): the same rule in 3 passes.
+
+:meth:`lamina.optim.Adam.update` in NumPy streams through the parameters twelve times (one
+ufunc call per arithmetic step, each reading and writing whole arrays); this kernel does the
+same arithmetic element by element in three loops (moving average, squared moving average,
+parameter step), so each array is read about once and the square root and division run
+vectorised on values already in registers. About 3x faster on a 270k-parameter MLP.
+
+Bitwise identical to the NumPy path: the same operations in the same order on the same dtype
+(every scalar is cast to the arrays' dtype first, as NumPy does with Python scalars, and
+``fastmath`` is off, so no fused multiply-add or reassociation). The tests compare both paths.
+
+Imported on first use (never by ``import lamina``); :func:`adam_kernel` returns None when Numba
+is missing or disabled: it asks :func:`lamina.kernels.numba_available` at every call, the switch
+the convolution kernels use (``LAMINA_NO_NUMBA=1``, or that function monkeypatched).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+_cache: dict[str, Callable | None] = {}
+
+
+def adam_kernel() -> Callable | None:
+    """The compiled :func:`adam_moments_and_step`, or None when the NumPy path must be used.
+
+    Returns:
+        A function ``(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, one_minus_beta1,
+        one_minus_beta2, beta2, eps_root, step_root, amsgrad) -> None`` on 1-D contiguous arrays
+        of one dtype (scalars of that dtype), or None.
+    """
+    from lamina.kernels import numba_available
+
+    if not numba_available():
+        return None
+    if "adam" not in _cache:
+        try:
+            from numba import njit
+        except ImportError:  # pragma: no cover - numba_available() said it is installed
+            _cache["adam"] = None
+        else:
+            _cache["adam"] = njit(cache=True, nogil=True, error_model="numpy",
+                                  fastmath=False)(adam_moments_and_step)
+    return _cache["adam"]
+
+
+def adam_moments_and_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, one_minus_beta1,
+                          one_minus_beta2, beta2, eps_root, step_root, amsgrad):
+    """One Adam step in place (the kernel's Python source; :func:`adam_kernel` compiles it).
+
+    With ``g = grad``, ``r = sqrt(1 - beta2**step)`` and ``step_size = lr / (1 - beta1**step)``::
+
+        exp_avg    = exp_avg + (1 - beta1) * (g - exp_avg)
+        exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * (g * g)
+        v          = max(max_exp_avg_sq, exp_avg_sq) if amsgrad else exp_avg_sq
+        param      = param - (step_size * r) * (exp_avg / (sqrt(v) + eps * r))
+
+    Args:
+        param, grad, exp_avg, exp_avg_sq: 1-D arrays of one size and dtype (grad read only).
+        max_exp_avg_sq: 1-D array updated when ``amsgrad`` (ignored otherwise).
+        one_minus_beta1, one_minus_beta2, beta2: the decay factors, in the arrays' dtype.
+        eps_root: ``eps * r``; step_root: ``step_size * r`` (both in the arrays' dtype).
+        amsgrad: use the running maximum of ``exp_avg_sq``.
+    """
+    n = param.size
+    for i in range(n):
+        exp_avg[i] += one_minus_beta1 * (grad[i] - exp_avg[i])
+    for i in range(n):
+        exp_avg_sq[i] = beta2 * exp_avg_sq[i] + one_minus_beta2 * (grad[i] * grad[i])
+    if amsgrad:
+        for i in range(n):
+            max_exp_avg_sq[i] = np.maximum(max_exp_avg_sq[i], exp_avg_sq[i])
+        for i in range(n):
+            param[i] -= step_root * (exp_avg[i] / (np.sqrt(max_exp_avg_sq[i]) + eps_root))
+    else:
+        for i in range(n):
+            param[i] -= step_root * (exp_avg[i] / (np.sqrt(exp_avg_sq[i]) + eps_root))

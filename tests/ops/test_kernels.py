@@ -1,0 +1,149 @@
+"""Compiled kernels (lamina/kernels): the backend switch, the lazy import of Numba, and each
+Numba kernel against the NumPy code it replaces (bitwise: both add in the same order)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lamina.kernels
+from lamina.ops import im2col as L
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# (kh, kw, sh, sw, H, W): 2x2 tiles, overlapping, gaps, a window of one, uneven edges
+GEOMETRIES = [(2, 2, 2, 2, 8, 8), (2, 2, 1, 1, 5, 6), (3, 3, 2, 2, 9, 8), (3, 2, 1, 2, 7, 7),
+              (1, 1, 1, 1, 4, 4), (2, 3, 3, 3, 8, 9), (3, 3, 3, 3, 9, 9), (2, 2, 3, 1, 8, 5)]
+BATCHES = [1, 3, 8, 13]  # below 8 and from 8 on, different code paths
+
+
+def run(code: str, **env) -> str:
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **env}, check=True)
+    return proc.stdout.strip()
+
+
+def test_import_lamina_does_not_import_numba():
+    code = "import sys, lamina, lamina.nn, lamina.models; print('numba' in sys.modules)"
+    assert run(code) == "False"
+
+
+def test_environment_variable_forces_the_numpy_path():
+    code = "import lamina.kernels as k; print(k.numba_available(), k.numba_kernels())"
+    assert run(code, LAMINA_NO_NUMBA="1") == "False None"
+
+
+def test_switch_is_read_at_every_call(monkeypatch):
+    monkeypatch.setattr(lamina.kernels, "numba_available", lambda: False)
+    assert lamina.kernels.numba_kernels() is None
+
+
+@pytest.fixture
+def numba_conv():
+    pytest.importorskip("numba")
+    from lamina.kernels import numba_conv
+
+    return numba_conv
+
+
+def test_numba_is_used_by_default_when_installed(numba_conv):
+    code = "import lamina.kernels as k; print(k.numba_available())"
+    assert run(code, LAMINA_NO_NUMBA="") == "True"
+
+
+def numpy_window_max(xp, kh, kw, sh, sw):
+    out_hw = ((xp.shape[1] - kh) // sh + 1, (xp.shape[2] - kw) // sw + 1)
+    best, _ = L.max_windows(xp, (kh, kw), (sh, sw), out_hw)
+    return best, L.first_max(xp, best, (kh, kw), (sh, sw))
+
+
+def inputs(rng, shape, dtype):
+    """Small integers (many ties) with NaNs sprinkled in (NaN wins its window)."""
+    xp = rng.integers(0, 3, shape).astype(dtype)
+    flat = xp.reshape(-1)
+    flat[rng.choice(flat.size, max(1, flat.size // 40), replace=False)] = np.nan
+    return xp
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", BATCHES)
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_max_pool_kernels_equal_numpy(monkeypatch, numba_conv, dtype, n, geometry):
+    monkeypatch.setattr(lamina.kernels, "numba_available", lambda: False)
+    kh, kw, sh, sw, h, w = geometry
+    rng = np.random.default_rng(n * 100 + h)
+    xp = inputs(rng, (3, h, w, n), dtype)
+    best_ref, index_ref = numpy_window_max(xp, kh, kw, sh, sw)
+    best = np.empty(best_ref.shape, dtype)
+    index = np.empty(best_ref.shape, np.uint8)
+    numba_conv.max_pool_forward(xp, kh, kw, sh, sw, best, index)
+    np.testing.assert_array_equal(best, best_ref)  # NaN == NaN here
+    np.testing.assert_array_equal(index, index_ref)
+
+    grad = rng.standard_normal(best.shape).astype(dtype)
+    reference = L.max_scatter(grad, index_ref, xp.shape, (kh, kw), (sh, sw))
+    out = np.full(xp.shape, 7.0, dtype)  # the kernel must overwrite everything
+    numba_conv.max_pool_backward(grad, index, kh, kw, sh, sw, out)
+    np.testing.assert_array_equal(out, reference)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", BATCHES)
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_col2im_kernel_equals_numpy(monkeypatch, numba_conv, dtype, n, geometry):
+    kh, kw, sh, sw, h, w = geometry
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    rng = np.random.default_rng(n * 100 + h)
+    cols = rng.standard_normal((2, kh, kw, oh, ow, n)).astype(dtype)
+    start = rng.standard_normal((2, h, w, n)).astype(dtype)
+    for row0, rows in ((0, oh), (oh // 2, oh - oh // 2)):  # a whole matrix, a block
+        block = np.ascontiguousarray(cols[:, :, :, :rows])
+        expected, actual = start.copy(), start.copy()
+        monkeypatch.setattr(lamina.kernels, "numba_available", lambda: False)
+        L.col2im(block, row0, (sh, sw), expected)
+        numba_conv.col2im(block, row0, sh, sw, actual)
+        np.testing.assert_array_equal(actual, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", BATCHES)
+@pytest.mark.parametrize("geometry", GEOMETRIES[:4])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_max_pool_bias_relu_kernel_equals_numpy(monkeypatch, numba_conv, dtype, n, geometry,
+                                                with_bias):
+    """relu(max + b): NaN stays NaN, as np.maximum(best + b, 0)."""
+    monkeypatch.setattr(lamina.kernels, "numba_available", lambda: False)
+    kh, kw, sh, sw, h, w = geometry
+    rng = np.random.default_rng(n * 100 + h)
+    xp = inputs(rng, (3, h, w, n), dtype) - 1.0
+    xp.reshape(-1)[::7] = -0.0
+    bias = np.array([0.0, 0.5, -1.0], dtype) if with_bias else None
+    expected, _, best = L.max_windows_bias_relu(xp, (kh, kw), (sh, sw), (
+        (h - kh) // sh + 1, (w - kw) // sw + 1), bias)
+    out = np.empty(expected.shape, dtype)
+    index = np.empty(expected.shape, np.uint8)
+    none = np.empty(0, dtype)
+    numba_conv.max_pool_bias_relu(xp, kh, kw, sh, sw, none if bias is None else bias, out, index)
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(index, L.first_max(xp, best, (kh, kw), (sh, sw)))
+
+
+def test_max_pool_kernel_on_minus_infinity_padding(numba_conv):
+    xp = L.pad(np.full((1, 2, 2, 1), -1.0), (1, 1), -np.inf)
+    best = np.empty((1, 3, 3, 1))
+    index = np.empty((1, 3, 3, 1), np.uint8)
+    numba_conv.max_pool_forward(xp, 2, 2, 1, 1, best, index)
+    assert (best == -1.0).all()
+    assert index[0, :, :, 0].tolist() == [[3, 2, 2], [1, 0, 0], [1, 0, 0]]
+
+
+def test_doctests():
+    import doctest
+
+    result = doctest.testmod(lamina.kernels)
+    assert result.attempted > 0 and result.failed == 0

@@ -1,0 +1,55 @@
+"""The compiled Adam kernel (lamina/optim/kernels.py) gives bit for bit the NumPy rule."""
+
+import numpy as np
+import pytest
+
+import lamina as lm
+import lamina.kernels
+from lamina import nn, optim
+from lamina.optim.kernels import adam_kernel
+
+pytest.importorskip("numba")
+
+CASES = [
+    (optim.Adam, dict(lr=0.01)),
+    (optim.Adam, dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, amsgrad=True)),
+    (optim.Adam, dict(lr=0.01, weight_decay=0.1, maximize=True)),
+    (optim.AdamW, dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
+]
+
+
+def train(numba: bool, cls, options, dtype, monkeypatch, groups: bool) -> list[np.ndarray]:
+    monkeypatch.setattr(lamina.kernels, "numba_available", lambda: numba)
+    assert (adam_kernel() is not None) == numba
+    lm.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 7), nn.ReLU(), nn.Linear(7, 3)).to(dtype)
+    params = list(model.parameters())
+    opt = cls([{"params": [p]} for p in params] if groups else params, **options)
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        x, y = rng.standard_normal((9, 5)).astype(dtype), rng.integers(0, 3, 9)
+        opt.zero_grad()
+        nn.CrossEntropyLoss()(model(lm.tensor(x)), lm.tensor(y)).backward()
+        opt.step()
+    return [p.data.copy() for p in params] + [
+        v.copy() for s in opt.state.values() for v in s.values() if isinstance(v, np.ndarray)]
+
+
+@pytest.mark.parametrize("groups", [False, True], ids=["flat", "per-parameter"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("cls", "options"), CASES,
+                         ids=[f"{c.__name__}-{i}" for i, (c, _) in enumerate(CASES)])
+def test_kernel_equals_numpy_bitwise(cls, options, dtype, groups, monkeypatch):
+    compiled = train(True, cls, options, dtype, monkeypatch, groups)
+    numpy = train(False, cls, options, dtype, monkeypatch, groups)
+    assert len(compiled) == len(numpy)
+    for a, b in zip(compiled, numpy, strict=True):
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_kernel_follows_the_switch_of_lamina_kernels(monkeypatch):
+    monkeypatch.setattr(lamina.kernels, "numba_available", lambda: False)
+    assert adam_kernel() is None
+    monkeypatch.setattr(lamina.kernels, "numba_available", lambda: True)
+    assert callable(adam_kernel())

@@ -1,0 +1,45 @@
+"""`import lamina` stays cheap: NumPy and lamina's core modules only, everything else lazy."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PROBE = """
+import sys
+before = set(sys.modules)
+import lamina
+new = sorted(set(sys.modules) - before)
+print(" ".join(new))
+"""
+
+
+def modules_loaded_by_import_lamina() -> list[str]:
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
+                         cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": ""}, check=True)
+    return out.stdout.split()
+
+
+def test_import_loads_only_numpy_and_the_core():
+    loaded = modules_loaded_by_import_lamina()
+    heavy = [m for m in loaded if m.split(".")[0] in ("torch", "numba", "scipy", "sklearn",
+                                                      "pandas", "matplotlib", "safetensors",
+                                                      "tqdm", "llvmlite")]
+    assert not heavy, heavy
+    # numpy.random alone costs ~25 ms: lamina.random (manual_seed) loads on first use
+    assert "numpy.random" not in loaded
+    import lamina
+
+    lazy = set(lamina._SUBMODULES.values()) | set(lamina._LAZY_NAMES.values())
+    assert not [m for m in loaded if m in lazy or m.startswith("lamina.optim")], loaded
+
+
+def test_lazy_names_resolve():
+    import lamina as lm
+
+    assert callable(lm.manual_seed) and lm.manual_seed(3) is lm.random.generator()
+    from lamina import manual_seed
+
+    assert manual_seed is lm.random.manual_seed
+    assert lm.nn.functional is lm.functional
