@@ -7,8 +7,9 @@ value it selected into its own output in the same loop (that turns into a condit
 that does not vectorise).
 
 Each kernel adds in the same order as the NumPy code it replaces, so both paths give bitwise
-identical results. Serial on purpose (``parallel=False``): the GEMMs around these kernels run
-on BLAS threads, and results must not depend on scheduling.
+identical results (ReLU may differ in the sign of a zero). Serial on purpose
+(``parallel=False``): the GEMMs around these kernels run on BLAS threads, and results must
+not depend on scheduling.
 """
 
 from __future__ import annotations

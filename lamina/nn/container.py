@@ -9,7 +9,7 @@ from lamina.convsize import as_pair
 from lamina.nn.activation import ReLU
 from lamina.nn.conv import Conv2d, conv_relu_max_pool
 from lamina.nn.dropout import Flatten
-from lamina.nn.linear import Linear
+from lamina.nn.linear import Linear, linear_relu
 from lamina.nn.module import Module
 from lamina.nn.pooling import MaxPool2d
 from lamina.ops import OPS
@@ -22,8 +22,9 @@ class Sequential(Module):
     An ``OrderedDict`` of named modules is accepted too, as in PyTorch.
 
     Each run of children ``Conv2d, ReLU, MaxPool2d`` (exactly these classes) is computed as
-    one fused op, :func:`lamina.nn.conv.conv_relu_max_pool`: the same values and gradients,
-    in less time and memory. Under ``lm.no_grad()`` the layers lamina knows (Conv2d, ReLU,
+    one fused op, :func:`lamina.nn.conv.conv_relu_max_pool`, and each ``Linear, ReLU`` pair
+    as :func:`lamina.nn.linear.linear_relu`: the same values and gradients, in less time and
+    memory. Under ``lm.no_grad()`` the layers lamina knows (Conv2d, ReLU,
     MaxPool2d, Flatten, Linear) run their ops on the arrays directly, without building
     Tensors in between: the same values with less overhead per layer (batch-1 latency).
     The children, their names and parameters stay as they are.
@@ -51,6 +52,9 @@ class Sequential(Module):
             if _fusable(modules, i):
                 x = conv_relu_max_pool(m, modules[i + 2], x)
                 i += 3
+            elif type(m) is Linear and i + 1 < count and type(modules[i + 1]) is ReLU:
+                x = linear_relu(m, x)
+                i += 2
             else:
                 x = m(x)
                 i += 1
@@ -95,7 +99,10 @@ def _infer(modules: list[Module], x):
         elif kind is Linear or kind is Conv2d:
             weight, bias = m._parameters["weight"].data, m._parameters.get("bias")
             bias = None if bias is None else bias.data
-            if kind is Linear:
+            if kind is Linear and i + 1 < count and type(modules[i + 1]) is ReLU:
+                x = OPS["linear_relu"](x, weight, bias)[0]
+                i += 1
+            elif kind is Linear:
                 x = OPS["linear"](x, weight, bias)[0]
             else:
                 x = OPS["conv2d"](x, weight, bias, stride=m.stride, padding=m.padding)[0]

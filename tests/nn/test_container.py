@@ -130,3 +130,30 @@ def test_no_grad_forward_equals_the_recorded_forward(backend):
         fast = model(x)
     assert not fast.requires_grad and fast.dtype == recorded.dtype
     np.testing.assert_array_equal(fast.numpy(), recorded.numpy())
+
+
+def test_linear_relu_pairs_are_fused(backend, monkeypatch):
+    """Linear followed by ReLU runs as nn.linear.linear_relu: same values and gradients."""
+    import lamina as lm
+    from lamina import nn
+    from lamina.nn import container
+
+    model = nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2),
+                          nn.ReLU())
+    x = np.random.default_rng(4).standard_normal((6, 5)).astype(np.float32)
+    results = []
+    for run in (model, lambda t: layer_by_layer(model, t)):
+        model.zero_grad()
+        xt = lm.tensor(x, requires_grad=True)
+        out = run(xt)
+        out.backward(np.ones(out.shape, np.float32))
+        results.append([out.numpy(), xt.grad.numpy()] + [p.grad.numpy().copy()
+                                                         for p in model.parameters()])
+    for fused, layers in zip(*results, strict=True):
+        np.testing.assert_allclose(fused, layers, rtol=1e-6, atol=1e-7)
+    calls = []
+    real = container.linear_relu
+    monkeypatch.setattr(container, "linear_relu",
+                        lambda layer, t: calls.append(layer) or real(layer, t))
+    model(lm.tensor(x))
+    assert calls == [model[0], model[4]]
