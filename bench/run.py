@@ -238,12 +238,17 @@ def import_times(repeats: int) -> dict[str, float]:
 _MEMORY_SCRIPT = """
 import resource, sys, numpy as np
 sys.path.insert(0, {root!r})
-from bench.run import batches, load_mnist, lamina_train_step, torch_train_step
+import lamina as lm
+from bench.run import batches, lamina_train_step, torch_train_step
 name, framework = sys.argv[1], sys.argv[2]
-x, y = load_mnist()
+(x, y), _ = lm.datasets.mnist(subset="small")
+x, y = ((x.astype(np.float32) / 255 - 0.1307) / 0.3081)[:, None], y.astype(np.int64)
 data = batches(x, y, name, 128, 4)
+if framework == "torch":
+    import torch
+    torch.set_num_threads({threads})
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-step = (lamina_train_step if framework == 'lamina' else torch_train_step)(name, data)
+step = (lamina_train_step if framework == "lamina" else torch_train_step)(name, data)
 for _ in range(20):
     step()
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base,
@@ -252,13 +257,14 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base,
 
 
 def peak_memory(use_torch: bool) -> list[dict]:
-    """Peak RSS (MiB) of a fresh process training 20 steps at batch 128, beyond the data."""
+    """Peak RSS (MiB) of a fresh process training 20 steps at batch 128: the growth from the
+    state after importing the framework and loading the data, and the process peak."""
     rows = []
     for name in ("mlp", "lenet"):
         row = {"model": name}
         for framework in ("lamina", "torch") if use_torch else ("lamina",):
             proc = subprocess.run(
-                [sys.executable, "-c", _MEMORY_SCRIPT.format(root=str(ROOT)), name, framework],
+                [sys.executable, "-c", _MEMORY_SCRIPT.format(root=str(ROOT), threads=THREADS), name, framework],
                 capture_output=True, text=True)
             if proc.returncode == 0:
                 delta, total = (int(v) / 1024 for v in proc.stdout.split())
