@@ -263,9 +263,9 @@ def peak_memory(use_torch: bool) -> list[dict]:
     for name in ("mlp", "lenet"):
         row = {"model": name}
         for framework in ("lamina", "torch") if use_torch else ("lamina",):
-            proc = subprocess.run(
-                [sys.executable, "-c", _MEMORY_SCRIPT.format(root=str(ROOT), threads=THREADS), name, framework],
-                capture_output=True, text=True)
+            script = _MEMORY_SCRIPT.format(root=str(ROOT), threads=THREADS)
+            proc = subprocess.run([sys.executable, "-c", script, name, framework],
+                                  capture_output=True, text=True)
             if proc.returncode == 0:
                 delta, total = (int(v) / 1024 for v in proc.stdout.split())
                 row[framework] = (delta, total)
