@@ -37,27 +37,14 @@ def main() -> None:
 
     model = lm.models.mlp([784, 256, 256, 10])
     optimizer = lm.optim.Adam(model.parameters(), lr=args.lr)
-    loss_fn = nn.CrossEntropyLoss()
-    loader = lm.data.DataLoader(lm.data.TensorDataset(x, y), batch_size=args.batch_size,
-                                shuffle=True)
     start = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
-        model.train()
-        total = 0.0
-        for xb, yb in loader:
-            optimizer.zero_grad()
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(yb)
-        model.eval()
-        with lm.no_grad():
-            predictions = model(lm.tensor(x_test)).argmax(axis=1).numpy()
-        accuracy = float(np.mean(predictions == y_test))
-        print(f"epoch {epoch}: loss {total / len(x):.4f}  test accuracy {100 * accuracy:.2f}%  "
-              f"({time.perf_counter() - start:.1f} s)")
-    print(f"test accuracy: {100 * accuracy:.2f}%")
-
+    history = lm.fit(model, nn.CrossEntropyLoss(), optimizer, (x, y), val=(x_test, y_test),
+                     epochs=args.epochs, batch_size=args.batch_size, metrics=["accuracy"])
+    for epoch, (loss, accuracy) in enumerate(zip(history.history["loss"],
+                                                 history.history["val_accuracy"], strict=True)):
+        print(f"epoch {epoch + 1}: loss {loss:.4f}  test accuracy {100 * accuracy:.2f}%")
+    print(f"{args.epochs} epochs in {time.perf_counter() - start:.1f} s")
+    print(f"test accuracy: {100 * history.history['val_accuracy'][-1]:.2f}%")
 
 if __name__ == "__main__":
     main()
