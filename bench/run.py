@@ -73,25 +73,38 @@ def batches(x: np.ndarray, y: np.ndarray, name: str, batch: int, count: int):
     return out
 
 
+def cycling(batches_: list, body):
+    """A step function that applies ``body`` to the next batch, round robin."""
+    state = {"i": 0}
+
+    def step():
+        body(batches_[state["i"] % len(batches_)])
+        state["i"] += 1
+
+    return step
+
+
+def train_body(model, optimizer, loss_fn):
+    """One training step on a batch: the same code drives both frameworks."""
+
+    def body(batch):
+        xb, yb = batch
+        optimizer.zero_grad()
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        optimizer.step()
+
+    return body
+
+
 def lamina_train_step(name: str, data):
     import lamina as lm
 
     lm.manual_seed(0)
     model = lamina_model(name)
-    opt = lm.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = lm.nn.CrossEntropyLoss()
-    tensors = [(lm.tensor(xb), lm.tensor(yb)) for xb, yb in data]
-    state = {"i": 0}
-
-    def step():
-        xb, yb = tensors[state["i"] % len(tensors)]
-        state["i"] += 1
-        opt.zero_grad()
-        loss = loss_fn(model(xb), yb)
-        loss.backward()
-        opt.step()
-
-    return step
+    body = train_body(model, lm.optim.Adam(model.parameters(), lr=1e-3),
+                      lm.nn.CrossEntropyLoss())
+    return cycling([(lm.tensor(xb), lm.tensor(yb)) for xb, yb in data], body)
 
 
 def torch_train_step(name: str, data):
@@ -99,20 +112,9 @@ def torch_train_step(name: str, data):
 
     torch.manual_seed(0)
     model = torch_model(name)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    tensors = [(torch.from_numpy(xb), torch.from_numpy(yb)) for xb, yb in data]
-    state = {"i": 0}
-
-    def step():
-        xb, yb = tensors[state["i"] % len(tensors)]
-        state["i"] += 1
-        opt.zero_grad()
-        loss = loss_fn(model(xb), yb)
-        loss.backward()
-        opt.step()
-
-    return step
+    body = train_body(model, torch.optim.Adam(model.parameters(), lr=1e-3),
+                      torch.nn.CrossEntropyLoss())
+    return cycling([(torch.from_numpy(xb), torch.from_numpy(yb)) for xb, yb in data], body)
 
 
 def lamina_infer(name: str, data):
@@ -120,30 +122,24 @@ def lamina_infer(name: str, data):
 
     lm.manual_seed(0)
     model = lamina_model(name).eval()
-    tensors = [lm.tensor(xb) for xb, _ in data]
-    state = {"i": 0}
 
-    def step():
+    def body(xb):
         with lm.no_grad():
-            model(tensors[state["i"] % len(tensors)])
-        state["i"] += 1
+            model(xb)
 
-    return step
+    return cycling([lm.tensor(xb) for xb, _ in data], body)
 
 
 def torch_infer(name: str, data):
     import torch
 
     model = torch_model(name).eval()
-    tensors = [torch.from_numpy(xb) for xb, _ in data]
-    state = {"i": 0}
 
-    def step():
+    def body(xb):
         with torch.inference_mode():
-            model(tensors[state["i"] % len(tensors)])
-        state["i"] += 1
+            model(xb)
 
-    return step
+    return cycling([torch.from_numpy(xb) for xb, _ in data], body)
 
 
 # ----------------------------------------------------------------------------- timing
