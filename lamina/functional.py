@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lamina.convsize import as_pair
 from lamina.ops import OPS
 from lamina.ops.loss import check_reduction
 from lamina.random import generator
@@ -228,36 +229,29 @@ def pad(x: Tensor, padding, value: float = 0.0) -> Tensor:
     return apply(OPS["pad"], x, pad_width=tuple(widths), value=value)
 
 
-def _pair(value, name: str) -> tuple[int, int]:
-    """An int or a pair of ints as a pair (PyTorch's ``kernel_size=3`` or ``(3, 5)``)."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return int(pair[0]), int(pair[1])
-
-
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
            padding=0) -> Tensor:
     """2-D cross-correlation (eq 6.4), NCHW. Shape: x (N, C_in, H, W), weight
     (C_out, C_in, kh, kw) -> (N, C_out, H_out, W_out), H_out = floor((H + 2p - kh)/s) + 1
     (eq 6.5-6.6)."""
-    return apply(OPS["conv2d"], _tensor(x), weight, bias, stride=_pair(stride, "stride"),
-                 padding=_pair(padding, "padding"))
+    return apply(OPS["conv2d"], _tensor(x), weight, bias,
+                 stride=as_pair(stride, "conv2d", "stride"),
+                 padding=as_pair(padding, "conv2d", "padding"))
 
 
 def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
     """Max over kernel_size windows (notes 6.3, output size eq 6.7-6.8); stride defaults to
     kernel_size."""
-    k = _pair(kernel_size, "kernel_size")
-    s = k if stride is None else _pair(stride, "stride")
+    k = as_pair(kernel_size, "max_pool2d", "kernel_size")
+    s = k if stride is None else as_pair(stride, "max_pool2d", "stride")
     return apply(OPS["max_pool2d"], _tensor(x), kernel_size=k, stride=s,
-                 padding=_pair(padding, "padding"))
+                 padding=as_pair(padding, "max_pool2d", "padding"))
 
 
 def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
     """Mean over kernel_size windows (padding counts as zeros, as PyTorch's default
     count_include_pad=True); stride defaults to kernel_size."""
-    k = _pair(kernel_size, "kernel_size")
-    s = k if stride is None else _pair(stride, "stride")
+    k = as_pair(kernel_size, "avg_pool2d", "kernel_size")
+    s = k if stride is None else as_pair(stride, "avg_pool2d", "stride")
     return apply(OPS["avg_pool2d"], _tensor(x), kernel_size=k, stride=s,
-                 padding=_pair(padding, "padding"))
+                 padding=as_pair(padding, "avg_pool2d", "padding"))

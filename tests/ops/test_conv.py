@@ -15,6 +15,7 @@ import pytest
 import lamina as lm
 import lamina.kernels
 from lamina import functional as F
+from lamina.convsize import as_pair
 from lamina.ops import OPS
 from lamina.ops import im2col as im2col_module
 from lamina.tensor import apply
@@ -46,7 +47,9 @@ def small_blocks(monkeypatch):
 
 def fused(x, weight, bias=None, stride=1, padding=0, pool=2, pool_stride=None, pool_padding=0):
     """The fused op conv2d -> ReLU -> max_pool2d, called as nn.Sequential calls it."""
-    pair = F._pair
+    def pair(value, name):
+        return as_pair(value, "conv2d_relu_max_pool2d", name)
+
     pool_stride = pool if pool_stride is None else pool_stride
     return apply(OPS["conv2d_relu_max_pool2d"], x, weight, bias, stride=pair(stride, "stride"),
                  padding=pair(padding, "padding"), pool_kernel_size=pair(pool, "pool"),
