@@ -233,3 +233,67 @@ def col2im(cols, row0, sh, sw, out):
                         target = out[c, (row0 + y) * sh + i, x * sw + j]
                         for t in range(n):
                             target[t] += src[t]
+
+
+@njit(**_JIT)
+def conv_relu_max_pool_direct(x, weight, bias, ph, pw, pkh, pkw, psh, psw, out):
+    """relu(max_pool(conv2d(x) + bias)) for inference on a few images, computed directly
+    (no im2col matrix, no BLAS call): the latency path of batch-1 inference.
+
+    Each image is zero-padded into a flat (C_in, Hp*Wp) buffer; with stride 1, kernel offset
+    (i, j) of every output (y, x) is element (y*Wp + x) + (i*Wp + j) of that buffer, so the
+    convolution is C_in*kh*kw passes of ``z[t] += w * buffer[c, offset + t]`` over
+    t < L = (H_out - 1)*Wp + W_out (positions x >= W_out wrap around and are never read),
+    two output channels per pass to halve the loads of ``buffer``. The sums run in another
+    order than the GEMM's: equal up to rounding.
+
+    Args:
+        x: (N, C_in, H, W) input.
+        weight: (C_out, C_in, kh, kw); bias: (C_out,), or empty for none.
+        ph, pw: the convolution's zero padding (its stride is 1).
+        pkh, pkw, psh, psw: the max-pool's window and stride (no pool padding).
+        out: (N, C_out, P_h, P_w) output.
+    """
+    n_img, c_in, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    hp, wp = h + 2 * ph, w + 2 * pw
+    oh, ow = hp - kh + 1, wp - kw + 1
+    length = (oh - 1) * wp + ow
+    pooled_h, pooled_w = out.shape[2], out.shape[3]
+    has_bias = bias.shape[0] > 0
+    padded = np.zeros((c_in, hp * wp), x.dtype)
+    # two separate arrays, not rows of one: LLVM then knows they do not overlap, and
+    # vectorises the accumulation without run-time overlap checks
+    z0, z1 = np.empty(length, x.dtype), np.empty(length, x.dtype)
+    for n in range(n_img):
+        for c in range(c_in):
+            for y in range(h):
+                row = padded[c, (y + ph) * wp + pw:(y + ph) * wp + pw + w]
+                for t in range(w):
+                    row[t] = x[n, c, y, t]
+        for o in range(0, c_out, 2):
+            o1 = min(o + 1, c_out - 1)  # an odd last channel is computed twice
+            z0[:] = 0
+            z1[:] = 0
+            for c in range(c_in):
+                for i in range(kh):
+                    for j in range(kw):
+                        w0, w1 = weight[o, c, i, j], weight[o1, c, i, j]
+                        src = padded[c, i * wp + j:i * wp + j + length]
+                        for t in range(length):
+                            s = src[t]
+                            z0[t] += w0 * s
+                            z1[t] += w1 * s
+            for q in range(min(2, c_out - o)):
+                zq = z0 if q == 0 else z1
+                b = bias[o + q] if has_bias else 0
+                for py in range(pooled_h):
+                    for px in range(pooled_w):
+                        top = py * psh * wp + px * psw
+                        m = zq[top]
+                        for a in range(pkh):
+                            for k in range(pkw):
+                                v = zq[top + a * wp + k]
+                                m = v if (v > m) | (v != v) else m  # a select, not a branch
+                        v = m + b if has_bias else m
+                        out[n, o + q, py, px] = v if (v > 0) | (v != v) else 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from functools import partial
 
 from lamina.convsize import as_pair
 from lamina.nn.activation import ReLU
@@ -13,6 +14,7 @@ from lamina.nn.linear import Linear, linear_relu
 from lamina.nn.module import Module
 from lamina.nn.pooling import MaxPool2d
 from lamina.ops import OPS
+from lamina.ops.conv import conv2d_relu_max_pool2d_infer
 from lamina.tensor import Tensor, is_grad_enabled
 
 
@@ -44,7 +46,7 @@ class Sequential(Module):
 
     def forward(self, x):
         if not is_grad_enabled() and isinstance(x, Tensor):
-            return Tensor._wrap(_infer(list(self._modules.values()), x.data))
+            return Tensor._wrap(self._infer(x.data))
         modules = list(self._modules.values())
         i, count = 0, len(modules)
         while i < count:
@@ -58,6 +60,18 @@ class Sequential(Module):
             else:
                 x = m(x)
                 i += 1
+        return x
+
+    def _infer(self, x):
+        """The no-grad forward pass on the array ``x``, by the plan of :func:`_plan`, built
+        again whenever the children are not the same objects as last time."""
+        modules = tuple(self._modules.values())
+        cached = self.__dict__.get("_plan_cache")
+        if cached is None or cached[0] != modules:
+            cached = (modules, _plan(list(modules)))
+            self.__dict__["_plan_cache"] = cached
+        for step in cached[1]:
+            x = step(x)
         return x
 
     def __getitem__(self, index):
@@ -82,38 +96,64 @@ def _fusable(modules: list[Module], i: int) -> bool:
             and type(modules[i + 1]) is ReLU and type(modules[i + 2]) is MaxPool2d)
 
 
-def _infer(modules: list[Module], x):
-    """The forward pass without autograd on the array ``x``: each known layer's op forward
-    (the op that its ``forward`` calls, with the same arguments), any other module called on
-    a Tensor as usual."""
-    i, count = 0, len(modules)
+def _plan(modules: list[Module]) -> list:
+    """The no-grad forward pass of ``modules`` as a list of steps, functions from array to
+    array: each run that the autograd path fuses, and each layer lamina knows (Conv2d, ReLU,
+    MaxPool2d, Flatten, Linear), runs its op's forward directly (the op that its ``forward``
+    calls, with the same arguments); any other module is called on a Tensor as usual.
+    Steps read parameters and layer settings when they run, so a plan stays valid for as
+    long as the children are the same objects."""
+    steps, i, count = [], 0, len(modules)
     while i < count:
-        m = modules[i]
+        m, after = modules[i], modules[i + 1] if i + 1 < count else None
         kind = type(m)
         if _fusable(modules, i):
-            x = _fused_forward(m, modules[i + 2], x)
+            steps.append(partial(_fused_forward, m, modules[i + 2]))
             i += 3
             continue
+        if kind is Linear:
+            relu = type(after) is ReLU
+            steps.append(partial(_linear_forward, m, OPS["linear_relu" if relu else "linear"]))
+            i += 1 + relu
+            continue
         if kind is ReLU:
-            x = OPS["relu"](x)[0]
-        elif kind is Linear or kind is Conv2d:
-            weight, bias = m._parameters["weight"].data, m._parameters.get("bias")
-            bias = None if bias is None else bias.data
-            if kind is Linear and i + 1 < count and type(modules[i + 1]) is ReLU:
-                x = OPS["linear_relu"](x, weight, bias)[0]
-                i += 1
-            elif kind is Linear:
-                x = OPS["linear"](x, weight, bias)[0]
-            else:
-                x = OPS["conv2d"](x, weight, bias, stride=m.stride, padding=m.padding)[0]
+            steps.append(_relu_forward)
+        elif kind is Conv2d:
+            steps.append(partial(_conv_forward, m))
         elif kind is Flatten:
-            x = _flatten(x, m.start_dim, m.end_dim)
+            steps.append(partial(_flatten, m))
         elif kind is MaxPool2d:
-            x = OPS["max_pool2d"](x, **_pool_options(m))[0]
+            steps.append(partial(_max_pool_forward, m))
         else:
-            x = m(Tensor._wrap(x)).data
+            steps.append(partial(_module_forward, m))
         i += 1
-    return x
+    return steps
+
+
+def _bias(layer: Module):
+    bias = layer._parameters.get("bias")
+    return None if bias is None else bias.data
+
+
+def _linear_forward(layer: Linear, op, x):
+    return op(x, layer._parameters["weight"].data, _bias(layer))[0]
+
+
+def _relu_forward(x):
+    return OPS["relu"](x)[0]
+
+
+def _conv_forward(conv: Conv2d, x):
+    return OPS["conv2d"](x, conv._parameters["weight"].data, _bias(conv), stride=conv.stride,
+                         padding=conv.padding)[0]
+
+
+def _max_pool_forward(pool: MaxPool2d, x):
+    return OPS["max_pool2d"](x, *_pool_options(pool))[0]
+
+
+def _module_forward(module: Module, x):
+    return module(Tensor._wrap(x)).data
 
 
 def _pair(value, name: str) -> tuple[int, int]:
@@ -122,26 +162,23 @@ def _pair(value, name: str) -> tuple[int, int]:
     return as_pair(value, "MaxPool2d", name)
 
 
-def _pool_options(pool: MaxPool2d) -> dict:
-    return {"kernel_size": _pair(pool.kernel_size, "kernel_size"),
-            "stride": _pair(pool.stride, "stride"), "padding": _pair(pool.padding, "padding")}
+def _pool_options(pool: MaxPool2d) -> tuple[tuple[int, int], ...]:
+    """(kernel_size, stride, padding) of ``pool`` as pairs."""
+    return (_pair(pool.kernel_size, "kernel_size"), _pair(pool.stride, "stride"),
+            _pair(pool.padding, "padding"))
 
 
 def _fused_forward(conv: Conv2d, pool: MaxPool2d, x):
-    weight, bias = conv._parameters["weight"].data, conv._parameters.get("bias")
-    options = _pool_options(pool)
-    return OPS["conv2d_relu_max_pool2d"](
-        x, weight, None if bias is None else bias.data, stride=conv.stride, padding=conv.padding,
-        pool_kernel_size=options["kernel_size"], pool_stride=options["stride"],
-        pool_padding=options["padding"])[0]
+    return conv2d_relu_max_pool2d_infer(x, conv._parameters["weight"].data, _bias(conv),
+                                        conv.stride, conv.padding, *_pool_options(pool))
 
 
-def _flatten(x, start_dim: int, end_dim: int):
+def _flatten(layer: Flatten, x):
     """``Tensor.flatten`` on an array: merge dims start_dim..end_dim."""
     shape = x.shape
     if not shape:
         return x.reshape(1)
-    start, end = start_dim % len(shape), end_dim % len(shape)
+    start, end = layer.start_dim % len(shape), layer.end_dim % len(shape)
     return x.reshape(shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:])
 
 

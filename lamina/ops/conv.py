@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lamina import kernels
 from lamina.convsize import check_window, spatial_output_shape
 from lamina.ops import im2col as L
 from lamina.ops import register
@@ -111,20 +112,27 @@ def _pool_geometry(kind: str, shape, dtype, kernel, stride, padding) -> tuple[in
 
 
 def _conv_forward(xp, w2d, kernel, stride, out_hw):
-    """z = W @ im2col(xp) as (C_out, H_out*W_out*N), and the im2col matrix when it was
+    """z = W @ im2col(xp) as (C_out, H_out, W_out, N), and the im2col matrix when it was
     built whole (small enough to keep for the backward pass), else None."""
     oh, ow = out_hw
-    n = xp.shape[3]
+    c_out, n = w2d.shape[0], xp.shape[3]
+    dtype = np.result_type(w2d, xp)
+    if stride == (1, 1) and ow * n < L.WIDE_RUN:
+        wp = xp.shape[2]
+        col = L.wide_im2col(xp, kernel, out_hw)
+        z = np.empty((c_out, oh * wp * n), dtype)
+        np.matmul(w2d, col, out=z[:, :col.shape[1]])
+        return z.reshape(c_out, oh, wp, n)[:, :, :ow], None
     blocks = L.row_blocks(oh, w2d.shape[1] * ow * n * xp.dtype.itemsize)
     if len(blocks) == 1:
         col = L.im2col(xp, kernel, stride, ow, (0, oh))
-        return w2d @ col, col
-    z = np.empty((w2d.shape[0], oh * ow * n), np.result_type(w2d, xp))
+        return (w2d @ col).reshape(c_out, oh, ow, n), col
+    z = np.empty((c_out, oh * ow * n), dtype)
     buffer = np.empty(w2d.shape[1] * (blocks[0][1] - blocks[0][0]) * ow * n, xp.dtype)
     for r0, r1 in blocks:
         col = L.im2col(xp, kernel, stride, ow, (r0, r1), buffer)
         np.matmul(w2d, col, out=z[:, r0 * ow * n:r1 * ow * n])
-    return z, None
+    return z.reshape(c_out, oh, ow, n), None
 
 
 def _conv_backward(g2d, xp, col, w2d, kernel, stride, out_hw, need_x: bool, need_w: bool):
@@ -195,13 +203,13 @@ def conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
     stride, padding = tuple(stride), tuple(padding)
     out_hw = _conv_geometry(x, weight, bias, stride, padding)
     c_out, c_in, kh, kw = weight.shape
-    n, hw = x.shape[0], x.shape[2:]
+    hw = x.shape[2:]
     xp = L.internal(x, padding)
     w2d = weight.reshape(c_out, -1)
     z, col = _conv_forward(xp, w2d, (kh, kw), stride, out_hw)
     if bias is not None:
-        z += bias[:, None]
-    out = z.reshape(c_out, *out_hw, n).transpose(L.TO_NCHW)
+        z += bias[:, None, None, None]
+    out = z.transpose(L.TO_NCHW)
 
     def backward(grad, need):
         g2d = grad.transpose(L.TO_INTERNAL).reshape(c_out, -1)
@@ -250,8 +258,7 @@ def conv2d_relu_max_pool2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
     pooled_hw = _pool_geometry("MaxPool2d", (n, c_out, *out_hw), x.dtype, *pool)
     xp = L.internal(x, padding)
     w2d = weight.reshape(c_out, -1)
-    z2d, col = _conv_forward(xp, w2d, (kh, kw), stride, out_hw)
-    z = z2d.reshape(c_out, *out_hw, n)
+    z, col = _conv_forward(xp, w2d, (kh, kw), stride, out_hw)
     zp = L.pad(z, pool[2], -np.inf) if pool[2] != (0, 0) else z
     # pre: the maxima before bias and ReLU, kept by the NumPy path for its argmax in backward
     out, index, pre = L.max_windows_bias_relu(zp, pool[0], pool[1], pooled_hw, bias)
@@ -278,6 +285,37 @@ def conv2d_relu_max_pool2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
         return grad_x, grad_w, grad_b
 
     return out.transpose(L.TO_NCHW), backward
+
+
+# images up to which inference uses the compiled direct kernel rather than im2col and BLAS
+DIRECT_MAX_BATCH = 2
+
+
+def conv2d_relu_max_pool2d_infer(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
+                                  pool_kernel_size=(2, 2), pool_stride=(2, 2),
+                                  pool_padding=(0, 0)) -> np.ndarray:
+    """The forward value of :func:`conv2d_relu_max_pool2d` alone, for inference (no graph,
+    nothing kept for a backward pass); same arguments, same errors.
+
+    With the compiled kernels (``lamina[fast]``), a batch of at most DIRECT_MAX_BATCH images,
+    stride 1 and no pool padding, it runs one compiled call that convolves directly
+    (:func:`lamina.kernels.numba_conv.conv_relu_max_pool_direct`): batch-1 latency without
+    the im2col copy, the BLAS call and the Python steps between them. Equal to the op's
+    value up to rounding (the sums run in another order); otherwise it is the op's value.
+    """
+    stride, padding = tuple(stride), tuple(padding)
+    pool = tuple(pool_kernel_size), tuple(pool_stride), tuple(pool_padding)
+    compiled = kernels.numba_kernels() if x.shape[0] <= DIRECT_MAX_BATCH else None
+    if (compiled is None or stride != (1, 1) or pool[2] != (0, 0) or x.dtype != weight.dtype
+            or (bias is not None and bias.dtype != x.dtype)):
+        return conv2d_relu_max_pool2d(x, weight, bias, stride, padding, *pool)[0]
+    out_hw = _conv_geometry(x, weight, bias, stride, padding)
+    pooled_hw = _pool_geometry("MaxPool2d", (x.shape[0], weight.shape[0], *out_hw), x.dtype,
+                               *pool)
+    out = np.empty((x.shape[0], weight.shape[0], *pooled_hw), x.dtype)
+    compiled.conv_relu_max_pool_direct(x, weight, np.empty(0, x.dtype) if bias is None else bias,
+                                       *padding, *pool[0], *pool[1], out)
+    return out
 
 
 @register

@@ -34,6 +34,9 @@ BLOCK_BYTES = 3 << 19  # ...of about this size (1.5 MiB: GEMM operands stay in L
 # dL/dW = g @ col^T is summed over pieces of this much of col: a GEMM that flat and long runs
 # 2-3x slower on two BLAS threads than in 512 KiB pieces (LeNet-5 at batch 32)
 GRAD_W_PIECE_BYTES = 1 << 19
+# a stride-1 convolution whose im2col rows would be runs of fewer numbers than this (W_out*N:
+# small batches) reads whole padded rows instead, see wide_im2col
+WIDE_RUN = 32
 
 
 def internal(x: np.ndarray, padding: tuple[int, int], value: float = 0.0) -> np.ndarray:
@@ -107,6 +110,27 @@ def im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], ow:
     block = out[:view.size].reshape(shape)
     np.copyto(block, view)
     return block.reshape(c * kh * kw, -1)
+
+
+def wide_im2col(xp: np.ndarray, kernel: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
+    """The im2col matrix of a stride-1 window over whole padded rows, for small batches.
+
+    With stride 1 and the batch innermost, the inputs of kernel offset (i, j) for all windows
+    are one contiguous run of the flattened channel, starting at element (i, j, 0) and
+    L = ((H_out - 1) * Wp + W_out) * N long: column (y*Wp + x)*N + n holds window (y, x) of
+    image n for x < W_out, and windows that wrap past the row's end (x >= W_out) for the
+    rest. So the matrix is C*kh*kw long copies instead of C*kh*kw*H_out short ones, at the
+    price of Wp/W_out times more GEMM columns, whose results the caller drops (a win when
+    W_out*N is small: batch-1 inference). The last run ends exactly at the channel's end.
+
+    Returns (C*kh*kw, L) for a C-contiguous (C, Hp, Wp, N) ``xp``.
+    """
+    c, _, wp, n = xp.shape
+    (kh, kw), (oh, ow) = kernel, out_hw
+    length = ((oh - 1) * wp + ow) * n
+    s_c, s_h, s_w = xp.strides[:3]
+    view = np.ndarray((c, kh, kw, length), xp.dtype, xp, 0, (s_c, s_h, s_w, xp.itemsize))
+    return np.ascontiguousarray(view).reshape(c * kh * kw, length)
 
 
 def col2im(cols: np.ndarray, row0: int, stride: tuple[int, int], out: np.ndarray) -> None:

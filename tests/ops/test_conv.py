@@ -409,3 +409,80 @@ def test_op_errors_name_the_layer_and_show_the_arithmetic():
         F.max_pool2d(lm.tensor(np.zeros((1, 1, 8, 8), np.int64)), 2)
     with pytest.raises(TypeError, match="input must be floating point"):
         F.conv2d(np.zeros((1, 1, 8, 8), np.uint8), w)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("name", ["conv2d", "fused"])
+def test_wide_im2col_matches_the_standard_matrix(monkeypatch, rng, batch, name):
+    """Stride-1 convolutions of small batches read whole padded rows (im2col.wide_im2col):
+    the same values and gradients as the standard im2col, up to rounding."""
+    x = rng.standard_normal((batch, 2, 9, 7))
+    w = rng.standard_normal((3, 2, 3, 2))
+    b = rng.standard_normal(3)
+    results = []
+    for wide_run in (0, 1 << 30):  # never wide, always wide
+        monkeypatch.setattr(im2col_module, "WIDE_RUN", wide_run)
+        inputs = [lm.tensor(a, requires_grad=True) for a in (x, w, b)]
+        if name == "conv2d":
+            out = F.conv2d(*inputs, padding=(1, 2))
+        else:
+            out = fused(*inputs, padding=(1, 2))
+        out.backward(np.cos(np.arange(out.size)).reshape(out.shape))
+        results.append([out.numpy()] + [t.grad.numpy() for t in inputs])
+    for standard, wide in zip(*results, strict=True):
+        np.testing.assert_allclose(wide, standard, rtol=1e-12, atol=1e-12)
+
+
+def test_wide_im2col_rows_are_the_windows(rng):
+    """Column (y*Wp + x)*N + n of the wide matrix is window (y, x) of image n for x < W_out."""
+    x = rng.standard_normal((2, 3, 6, 5)).astype(np.float32)
+    xp = im2col_module.internal(x, (1, 1))
+    oh, ow = 4, 5  # kernel 3 x 2 on the padded 8 x 7 input
+    wide = im2col_module.wide_im2col(xp, (3, 2), (oh, ow))
+    standard = im2col_module.im2col(xp, (3, 2), (1, 1), ow, (0, oh))
+    wp, n = xp.shape[2], xp.shape[3]
+    assert wide.shape == (3 * 3 * 2, ((oh - 1) * wp + ow) * n)
+    for y in range(oh):
+        rows = wide[:, y * wp * n:(y * wp + ow) * n]
+        np.testing.assert_array_equal(rows, standard[:, y * ow * n:(y + 1) * ow * n])
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", [
+    # C_in, C_out, size, padding, pool window, pool stride, bias
+    (1, 6, 12, 2, (2, 2), (2, 2), True),
+    (3, 5, 9, 0, (3, 2), (2, 1), True),
+    (2, 3, 7, (1, 0), (2, 2), (1, 1), False),
+])
+def test_inference_forward_equals_the_op(backend, rng, batch, dtype, case):
+    """conv2d_relu_max_pool2d_infer (the no-grad path of Sequential): the op's value; with
+    the compiled direct kernel (small batches) up to rounding, else exactly."""
+    from lamina.ops import conv as conv_ops
+
+    c_in, c_out, size, padding, window, stride, has_bias = case
+    padding = as_pair(padding, "test", "padding")
+    x = rng.standard_normal((batch, c_in, size, size)).astype(dtype)
+    x[0, 0, 1, 1] = np.nan  # NaN wins the max and survives ReLU, as in the op
+    w = rng.standard_normal((c_out, c_in, 3, 3)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype) if has_bias else None
+    expected = OPS["conv2d_relu_max_pool2d"](x, w, b, (1, 1), padding, window, stride)[0]
+    got = conv_ops.conv2d_relu_max_pool2d_infer(x, w, b, (1, 1), padding, window, stride)
+    assert got.shape == expected.shape and got.dtype == dtype
+    assert np.array_equal(np.isnan(got), np.isnan(expected))
+    if backend == "numba" and batch <= conv_ops.DIRECT_MAX_BATCH:
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
+    else:
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_inference_forward_raises_as_the_op(backend):
+    from lamina.ops import conv as conv_ops
+
+    x = np.zeros((1, 2, 8, 8), np.float32)
+    with pytest.raises(ValueError, match="input has 2 channels"):
+        conv_ops.conv2d_relu_max_pool2d_infer(x, np.zeros((4, 3, 3, 3), np.float32))
+    with pytest.raises(ValueError, match="MaxPool2d"):
+        conv_ops.conv2d_relu_max_pool2d_infer(x, np.zeros((4, 2, 7, 7), np.float32),
+                                              pool_kernel_size=(3, 3))
