@@ -297,3 +297,60 @@ def conv_relu_max_pool_direct(x, weight, bias, ph, pw, pkh, pkw, psh, psw, out):
                                 m = v if (v > m) | (v != v) else m  # a select, not a branch
                         v = m + b if has_bias else m
                         out[n, o + q, py, px] = v if (v > 0) | (v != v) else 0
+
+
+@njit(cache=True, nogil=True, parallel=False, fastmath={"reassoc", "contract"})
+def weight_grad(g, col, out):
+    """out = g @ col.T, for the weight gradient of a convolution with few weights
+    (C_out x K small) and a long M (pixels times batch): the shape where a BLAS GEMM has
+    almost nothing to tile and spends its time packing (LeNet-5's first layer: 6 x 25 over
+    M = 25,088 at batch 32).
+
+    A 3 x 2 block of dot products per pass over 512 columns, the partial sums of each pass
+    added into ``out``: the kernel reads each column of ``g`` and ``col`` once per block of
+    outputs. ``reassoc`` lets LLVM vectorise each dot product (the sums run in another order
+    than in a plain loop, the same order every run).
+
+    Args:
+        g: (C_out, M) gradient of the convolution output.
+        col: (K, M) im2col matrix.
+        out: (C_out, K) result, overwritten.
+    """
+    c_out, m = g.shape
+    k_n = col.shape[0]
+    zero = np.zeros(1, out.dtype)[0]
+    out[:] = zero
+    for p0 in range(0, m, 512):
+        p1 = min(m, p0 + 512)
+        for k in range(0, k_n, 2):
+            k1 = min(k + 1, k_n - 1)  # an odd last row is computed twice, added once
+            c0, c1 = col[k, p0:p1], col[k1, p0:p1]
+            for o in range(0, c_out, 3):
+                o1, o2 = min(o + 1, c_out - 1), min(o + 2, c_out - 1)
+                g0, g1, g2 = g[o, p0:p1], g[o1, p0:p1], g[o2, p0:p1]
+                a00 = a01 = a10 = a11 = a20 = a21 = zero
+                for t in range(p1 - p0):
+                    x0, x1 = c0[t], c1[t]
+                    a00 += g0[t] * x0
+                    a01 += g0[t] * x1
+                    a10 += g1[t] * x0
+                    a11 += g1[t] * x1
+                    a20 += g2[t] * x0
+                    a21 += g2[t] * x1
+                _add_block(out, o, o1, o2, k, k1, a00, a01, a10, a11, a20, a21)
+
+
+@njit(cache=True, nogil=True)
+def _add_block(out, o, o1, o2, k, k1, a00, a01, a10, a11, a20, a21):
+    """Add a 3 x 2 block of partial sums, skipping the repeated rows and columns."""
+    out[o, k] += a00
+    if o1 != o:
+        out[o1, k] += a10
+    if o2 != o1:
+        out[o2, k] += a20
+    if k1 != k:
+        out[o, k1] += a01
+        if o1 != o:
+            out[o1, k1] += a11
+        if o2 != o1:
+            out[o2, k1] += a21

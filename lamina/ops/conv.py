@@ -164,10 +164,22 @@ def _conv_backward(g2d, xp, col, w2d, kernel, stride, out_hw, need_x: bool, need
     return grad_xp, grad_w
 
 
+# a weight gradient with at most this many entries (C_out * K) goes to the compiled kernel
+SMALL_WEIGHT_GRAD = 512
+
+
 def _weight_product(g, col):
     """g @ col^T (C_out x K), summed over pieces of the long axis M (about
-    GRAD_W_PIECE_BYTES of col each), in order."""
+    GRAD_W_PIECE_BYTES of col each), in order; by the compiled kernel (``lamina[fast]``)
+    when the result is small (at most SMALL_WEIGHT_GRAD entries), where BLAS is slowest."""
     m = col.shape[1]
+    compiled = kernels.numba_kernels()
+    if (compiled is not None and g.shape[0] * col.shape[0] <= SMALL_WEIGHT_GRAD
+            and g.dtype == col.dtype):
+        out = np.empty((g.shape[0], col.shape[0]), g.dtype)
+        # contiguous rows (a block of g is a strided view): the kernel's loops vectorise
+        compiled.weight_grad(np.ascontiguousarray(g), np.ascontiguousarray(col), out)
+        return out
     piece = max(1, L.GRAD_W_PIECE_BYTES // (col.shape[0] * col.dtype.itemsize))
     if m <= piece:
         return g @ col.T

@@ -21,6 +21,11 @@ from lamina.optim.optimizer import (
     grad_with_decay,
 )
 
+# with the compiled kernel, a group whose parameters average fewer elements than this has its
+# gradients gathered into one array and updated in one call (LeNet-5: 10 parameters, 62k
+# elements); larger ones are updated where they lie, one call each (no copy)
+GATHER_BELOW = 16384
+
 
 class Adam(Optimizer):
     """Adam with bias correction (Kingma & Ba 2015), as ``torch.optim.Adam``.
@@ -147,6 +152,11 @@ class Adam(Optimizer):
         kernel = adam_kernel()
         if kernel is None:
             super().update_group(flat, grads, state, group)
+        elif flat.param.size < GATHER_BELOW * len(grads):
+            # small parameters: one copy of the gradients and one kernel call beat a call
+            # per parameter (each costs a few microseconds to dispatch)
+            self._kernel_step(kernel, flat.param, [flat.gather(grads)], [slice(None)], state,
+                              group)
         else:  # no gathering: the kernel reads each gradient where it is
             self._kernel_step(kernel, flat.param, grads, flat.slices, state, group)
 

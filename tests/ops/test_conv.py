@@ -486,3 +486,21 @@ def test_inference_forward_raises_as_the_op(backend):
     with pytest.raises(ValueError, match="MaxPool2d"):
         conv_ops.conv2d_relu_max_pool2d_infer(x, np.zeros((4, 2, 7, 7), np.float32),
                                               pool_kernel_size=(3, 3))
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (6, 25, 1300), (4, 7, 513), (5, 9, 2048)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_small_weight_gradient_kernel_is_the_product(backend, rng, shape, dtype):
+    """The weight gradient g @ col^T: by the compiled kernel for small C_out x K ([fast]),
+    by BLAS otherwise; odd block edges included (C_out not a multiple of 3, K odd, M not a
+    multiple of 512)."""
+    from lamina.ops import conv as conv_ops
+
+    c_out, k, m = shape
+    g = rng.standard_normal((c_out, m)).astype(dtype)
+    col = rng.standard_normal((k, m)).astype(dtype)
+    got = conv_ops._weight_product(g, col)
+    expected = g.astype(np.float64) @ col.T.astype(np.float64)
+    assert got.shape == (c_out, k) and got.dtype == dtype
+    tol = 1e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.sqrt(m))
