@@ -354,3 +354,94 @@ def _add_block(out, o, o1, o2, k, k1, a00, a01, a10, a11, a20, a21):
             out[o1, k1] += a11
         if o2 != o1:
             out[o2, k1] += a21
+
+
+@njit(**_JIT)
+def small_conv_forward(xp, w2d, kh, kw, sh, out):
+    """z = W @ im2col(xp) for a convolution with few weights (C_out x K small, horizontal
+    stride 1), without forming the im2col matrix: LeNet-5's first layer (6 x 25), where a
+    BLAS GEMM with so small a side runs far below its peak and the im2col copy costs as
+    much again.
+
+    With the batch innermost and horizontal stride 1, the inputs of kernel offset (c, i, j)
+    for output row y are one contiguous run of W_out*N numbers of the padded input, starting
+    at (c, y*sh + i, j, 0); each output row is the weighted sum of K such runs, accumulated
+    two output channels at a time (one load of the run, two updates), in order of k.
+
+    Args:
+        xp: (C_in, Hp, Wp, N) padded input, C-contiguous.
+        w2d: (C_out, C_in*kh*kw) weights.
+        kh, kw, sh: kernel size and vertical stride.
+        out: (C_out, H_out, W_out, N) result, C-contiguous, overwritten.
+    """
+    c_in, _, wp, n = xp.shape
+    c_out, oh, ow, _ = out.shape
+    run = ow * n
+    flat = xp.reshape(c_in, -1)
+    rows = out.reshape(c_out, oh, run)
+    spare = np.empty(run, out.dtype)  # the second row of an odd last channel
+    for y in range(oh):
+        for o in range(0, c_out, 2):
+            z0, z1 = rows[o, y], rows[o + 1, y] if o + 1 < c_out else spare
+            o1 = min(o + 1, c_out - 1)
+            k = 0
+            for c in range(c_in):
+                for i in range(kh):
+                    for j in range(kw):
+                        start = ((y * sh + i) * wp + j) * n
+                        src = flat[c, start:start + run]
+                        a, b = w2d[o, k], w2d[o1, k]
+                        if k == 0:
+                            for u in range(run):
+                                z0[u] = a * src[u]
+                                z1[u] = b * src[u]
+                        else:
+                            for u in range(run):
+                                s = src[u]
+                                z0[u] += a * s
+                                z1[u] += b * s
+                        k += 1
+
+
+@njit(cache=True, nogil=True, parallel=False, fastmath={"reassoc", "contract"})
+def small_conv_weight_grad(xp, g, kh, kw, sh, out):
+    """dL/dW = g @ im2col(xp)^T for the convolutions of :func:`small_conv_forward`, without
+    the im2col matrix: each entry a dot product of an output row of ``g`` with the run of
+    the input it was computed from, summed over output rows, in 3 x 2 blocks of
+    (output channel, kernel offset) as :func:`weight_grad`.
+
+    Args:
+        xp: (C_in, Hp, Wp, N) padded input, C-contiguous.
+        g: (C_out, H_out, W_out, N) gradient of the output, C-contiguous.
+        kh, kw, sh: kernel size and vertical stride.
+        out: (C_out, C_in*kh*kw) result, overwritten.
+    """
+    c_in, _, wp, n = xp.shape
+    c_out, oh, ow, _ = g.shape
+    k_n = c_in * kh * kw
+    run = ow * n
+    flat = xp.reshape(c_in, -1)
+    rows = g.reshape(c_out, oh, run)
+    zero = np.zeros(1, out.dtype)[0]
+    out[:] = zero
+    for y in range(oh):
+        for k in range(0, k_n, 2):
+            k1 = min(k + 1, k_n - 1)
+            c0, r0 = k // (kh * kw), k % (kh * kw)
+            c1, r1 = k1 // (kh * kw), k1 % (kh * kw)
+            s0 = ((y * sh + r0 // kw) * wp + r0 % kw) * n
+            s1 = ((y * sh + r1 // kw) * wp + r1 % kw) * n
+            x0s, x1s = flat[c0, s0:s0 + run], flat[c1, s1:s1 + run]
+            for o in range(0, c_out, 3):
+                o1, o2 = min(o + 1, c_out - 1), min(o + 2, c_out - 1)
+                g0, g1, g2 = rows[o, y], rows[o1, y], rows[o2, y]
+                a00 = a01 = a10 = a11 = a20 = a21 = zero
+                for u in range(run):
+                    x0, x1 = x0s[u], x1s[u]
+                    a00 += g0[u] * x0
+                    a01 += g0[u] * x1
+                    a10 += g1[u] * x0
+                    a11 += g1[u] * x1
+                    a20 += g2[u] * x0
+                    a21 += g2[u] * x1
+                _add_block(out, o, o1, o2, k, k1, a00, a01, a10, a11, a20, a21)

@@ -117,6 +117,11 @@ def _conv_forward(xp, w2d, kernel, stride, out_hw):
     oh, ow = out_hw
     c_out, n = w2d.shape[0], xp.shape[3]
     dtype = np.result_type(w2d, xp)
+    small = _small_conv_kernels(w2d, xp, stride)
+    if small is not None:
+        z = np.empty((c_out, oh, ow, n), dtype)
+        small.small_conv_forward(xp, w2d, kernel[0], kernel[1], stride[0], z)
+        return z, None
     if stride == (1, 1) and ow * n < L.WIDE_RUN:
         wp = xp.shape[2]
         col = L.wide_im2col(xp, kernel, out_hw)
@@ -147,6 +152,12 @@ def _conv_backward(g2d, xp, col, w2d, kernel, stride, out_hw, need_x: bool, need
         blocks = L.row_blocks(oh, w2d.shape[1] * ow * n * xp.dtype.itemsize)
     grad_xp = np.zeros(xp.shape, g2d.dtype) if need_x else None
     grad_w = None
+    small = _small_conv_kernels(w2d, xp, stride) if need_w and col is None else None
+    if small is not None and g2d.dtype == xp.dtype:
+        grad_w = np.empty(w2d.shape, g2d.dtype)
+        g4d = np.ascontiguousarray(g2d).reshape(w2d.shape[0], oh, ow, n)
+        small.small_conv_weight_grad(xp, g4d, kh, kw, stride[0], grad_w)
+        need_w = False
     buffer = None
     if col is None and need_w:
         buffer = np.empty(w2d.shape[1] * (blocks[0][1] - blocks[0][0]) * ow * n, xp.dtype)
@@ -166,6 +177,17 @@ def _conv_backward(g2d, xp, col, w2d, kernel, stride, out_hw, need_x: bool, need
 
 # a weight gradient with at most this many entries (C_out * K) goes to the compiled kernel
 SMALL_WEIGHT_GRAD = 512
+
+
+def _small_conv_kernels(w2d, xp, stride):
+    """The compiled kernels (``lamina[fast]``) when they compute this convolution and its
+    weight gradient without an im2col matrix (at most SMALL_WEIGHT_GRAD weights, horizontal
+    stride 1, one dtype, see :func:`lamina.kernels.numba_conv.small_conv_forward`), else
+    None."""
+    if (stride[1] != 1 or w2d.shape[0] * w2d.shape[1] > SMALL_WEIGHT_GRAD
+            or w2d.dtype != xp.dtype or not xp.flags.c_contiguous):
+        return None
+    return kernels.numba_kernels()
 
 
 def _weight_product(g, col):

@@ -504,3 +504,29 @@ def test_small_weight_gradient_kernel_is_the_product(backend, rng, shape, dtype)
     assert got.shape == (c_out, k) and got.dtype == dtype
     tol = 1e-4 if dtype == np.float32 else 1e-11
     np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.sqrt(m))
+
+
+@pytest.mark.parametrize("case", [
+    # x shape, w shape, stride, padding
+    ((3, 1, 9, 8), (3, 1, 3, 3), (1, 1), (1, 1)),
+    ((2, 2, 7, 9), (5, 2, 2, 3), (2, 1), (0, 2)),
+    ((1, 3, 6, 6), (1, 3, 3, 1), (1, 1), (0, 0)),
+])
+def test_small_convolutions_without_im2col_match_blas(monkeypatch, rng, case):
+    """Convolutions with at most SMALL_WEIGHT_GRAD weights run without an im2col matrix
+    when compiled ([fast]): the same output and gradients as im2col + BLAS, up to rounding
+    (odd channel counts, vertical stride and padding included)."""
+    from lamina.ops import conv as conv_ops
+
+    x_shape, w_shape, stride, padding = case
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(
+        w_shape[0])
+    results = []
+    for limit in (0, 512):
+        monkeypatch.setattr(conv_ops, "SMALL_WEIGHT_GRAD", limit)
+        inputs = [lm.tensor(a, requires_grad=True) for a in (x, w, b)]
+        out = F.conv2d(*inputs, stride=stride, padding=padding)
+        out.backward(np.sin(np.arange(out.size)).reshape(out.shape))
+        results.append([out.numpy()] + [t.grad.numpy() for t in inputs])
+    for blas, small in zip(*results, strict=True):
+        np.testing.assert_allclose(small, blas, rtol=1e-12, atol=1e-12)
