@@ -15,6 +15,7 @@ from lamina.nn.module import Module
 from lamina.nn.pooling import MaxPool2d
 from lamina.ops import OPS
 from lamina.ops.conv import conv2d_relu_max_pool2d_infer
+from lamina.ops.linalg import linear_forward
 from lamina.tensor import Tensor, is_grad_enabled
 
 
@@ -113,7 +114,7 @@ def _plan(modules: list[Module]) -> list:
             continue
         if kind is Linear:
             relu = type(after) is ReLU
-            steps.append(partial(_linear_forward, m, OPS["linear_relu" if relu else "linear"]))
+            steps.append(partial(_linear_forward, m, relu))
             i += 1 + relu
             continue
         if kind is ReLU:
@@ -135,8 +136,8 @@ def _bias(layer: Module):
     return None if bias is None else bias.data
 
 
-def _linear_forward(layer: Linear, op, x):
-    return op(x, layer._parameters["weight"].data, _bias(layer))[0]
+def _linear_forward(layer: Linear, relu: bool, x):
+    return linear_forward(x, layer._parameters["weight"].data, _bias(layer), relu)
 
 
 def _relu_forward(x):

@@ -62,6 +62,18 @@ def _linear_backward(x, weight, bias, grad, need):
     return (grad_x, grad_w, grad_b)[:len(need)]  # linear(x, w) has no bias input at all
 
 
+def linear_forward(x, weight, bias=None, relu: bool = False) -> np.ndarray:
+    """The value of :func:`linear` (or of :func:`linear_relu` when ``relu``) alone, for
+    inference: same checks, no backward closure (batch-1 latency, see nn.Sequential)."""
+    _check_linear(x, weight)
+    out = x @ weight.T
+    if bias is not None:
+        out += bias
+    if relu:
+        np.maximum(out, 0, out=out)
+    return out
+
+
 @register(fresh_grads=True)
 def linear(x, weight, bias=None):
     """Fused affine map y = x W^T + b (one GEMM each way, bias added in place).
@@ -69,10 +81,7 @@ def linear(x, weight, bias=None):
     Shape: x (*, in), weight (out, in), bias (out,) -> y (*, out).
     Gradients: grad_x = grad W, grad_W = grad^T x, grad_b = sum of grad over all but the last axis.
     """
-    _check_linear(x, weight)
-    out = x @ weight.T
-    if bias is not None:
-        out += bias
+    out = linear_forward(x, weight, bias)
 
     def backward(grad, need):
         return _linear_backward(x, weight, bias, grad, need)
@@ -88,11 +97,7 @@ def linear_relu(x, weight, bias=None):
     Shape: as :func:`linear`.
     Gradients: those of :func:`linear` for grad * (y > 0).
     """
-    _check_linear(x, weight)
-    out = x @ weight.T
-    if bias is not None:
-        out += bias
-    np.maximum(out, 0, out=out)
+    out = linear_forward(x, weight, bias, relu=True)
 
     def backward(grad, need):
         return _linear_backward(x, weight, bias, grad * (out > 0), need)
