@@ -6,7 +6,8 @@
 
 Both frameworks run the same models on the same MNIST batches with the same thread count.
 Each workload alternates lamina and PyTorch blocks (warm-up first, then several repeats) and
-reports medians and the lamina/PyTorch ratio (> 1 means lamina is faster). Without torch
+reports medians and the PyTorch/lamina time ratio per round, whose median is the ratio
+shown (> 1 means lamina is faster). Without torch
 installed, lamina's numbers alone are reported. Not a test: nothing here asserts a speed.
 """
 
@@ -152,7 +153,10 @@ def time_block(step, n: int) -> float:
 
 
 def interleaved(steps: dict, n: int, repeats: int, warmup: int) -> dict[str, float]:
-    """Median seconds per step of each framework, alternating blocks of ``n`` steps."""
+    """Median seconds per step of each framework, alternating blocks of ``n`` steps, and
+    (with two frameworks) under "ratio" the median over rounds of torch's block time over
+    lamina's in the same round: a slow spell of a shared machine then slows both sides of
+    a round instead of moving one framework's median."""
     for step in steps.values():
         time_block(step, warmup)
     samples: dict[str, list[float]] = {k: [] for k in steps}
@@ -161,7 +165,11 @@ def interleaved(steps: dict, n: int, repeats: int, warmup: int) -> dict[str, flo
         for key in order:
             time.sleep(0.05)  # let the other framework's worker threads go idle
             samples[key].append(time_block(steps[key], n))
-    return {k: statistics.median(v) for k, v in samples.items()}
+    result = {k: statistics.median(v) for k, v in samples.items()}
+    if "torch" in samples:
+        result["ratio"] = statistics.median(
+            t / lam for t, lam in zip(samples["torch"], samples["lamina"], strict=True))
+    return result
 
 
 def have_torch() -> bool:
@@ -187,12 +195,13 @@ def run_model_workloads(kind: str, names, batch_sizes, x, y, quick: bool, use_to
                 steps = {"lamina": lamina_infer(name, data)}
                 if use_torch:
                     steps["torch"] = torch_infer(name, data)
-            per_step = 0.2 if quick else 0.6  # seconds per block, roughly
+            per_step = 0.2 if quick else 0.3  # seconds per block, roughly
             probe = time_block(steps["lamina"], 3)
             n = max(3, int(per_step / max(probe, 1e-6)))
-            med = interleaved(steps, n, 3 if quick else 7, warmup=max(2, n // 4))
+            med = interleaved(steps, n, 3 if quick else 15, warmup=max(2, n // 2))
             rows.append({"workload": f"{'LeNet-5' if name == 'lenet' else 'MLP'} {kind}",
-                         "batch": batch, "lamina": med["lamina"], "torch": med.get("torch")})
+                         "batch": batch, "lamina": med["lamina"], "torch": med.get("torch"),
+                         "ratio": med.get("ratio")})
             print(format_row(rows[-1]), flush=True)
     return rows
 
@@ -206,7 +215,7 @@ def format_row(row) -> str:
         text += f" | torch {fmt_time(tor)}"
         if "train" in row["workload"]:
             text += f" ({b / tor:,.0f} samples/s)"
-        text += f" | ratio {tor / lam:.2f}x"
+        text += f" | ratio {row['ratio']:.2f}x"
     return text
 
 
@@ -371,8 +380,10 @@ def write_results(path: Path, info: dict, sections: list[str]) -> None:
         "# lamina benchmark results",
         "",
         f"Written by `python -m bench` on {datetime.datetime.now():%Y-%m-%d %H:%M}. "
-        "Ratios are PyTorch time / lamina time (> 1: lamina faster), medians of interleaved "
-        "blocks in one process. Machines are noisy: expect +-20% between runs.",
+        "Times are medians of 15 interleaved blocks (about 0.3 s each) per framework in one "
+        "process; a ratio is the median over rounds of PyTorch's block time / lamina's block "
+        "time in the same round (> 1: lamina faster). Machines are noisy: expect +-20% "
+        "between runs.",
         "",
         "## Machine",
         "",
@@ -394,7 +405,7 @@ def table(rows, with_torch: bool) -> list[str]:
         tor, lam, b = r["torch"], r["lamina"], r["batch"]
         torch_time = fmt_time(tor) if tor else "-"
         torch_rate = f"{b / tor:,.0f}" if tor else "-"
-        ratio = f"{tor / lam:.2f}x" if tor else "-"
+        ratio = f"{r['ratio']:.2f}x" if tor else "-"
         lines.append(f"| {r['workload']} | {b} | {fmt_time(lam)} | {torch_time} | "
                      f"{b / lam:,.0f} | {torch_rate} | {ratio} |")
     return lines
