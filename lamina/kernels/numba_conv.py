@@ -261,6 +261,7 @@ def conv_relu_max_pool_direct(x, weight, bias, ph, pw, pkh, pkw, psh, psw, out):
     length = (oh - 1) * wp + ow
     pooled_h, pooled_w = out.shape[2], out.shape[3]
     has_bias = bias.shape[0] > 0
+    zero = np.zeros(1, out.dtype)[0]
     padded = np.zeros((c_in, hp * wp), x.dtype)
     # two separate arrays, not rows of one: LLVM then knows they do not overlap, and
     # vectorises the accumulation without run-time overlap checks
@@ -286,7 +287,16 @@ def conv_relu_max_pool_direct(x, weight, bias, ph, pw, pkh, pkw, psh, psw, out):
                             z1[t] += w1 * s
             for q in range(min(2, c_out - o)):
                 zq = z0 if q == 0 else z1
-                b = bias[o + q] if has_bias else 0
+                b = bias[o + q] if has_bias else zero
+                if pkh == 2 and pkw == 2 and psh == 2 and psw == 2:  # the common pool
+                    for py in range(pooled_h):
+                        row = out[n, o + q, py]
+                        for px in range(pooled_w):
+                            top = 2 * py * wp + 2 * px
+                            m = np.maximum(np.maximum(zq[top], zq[top + 1]),
+                                           np.maximum(zq[top + wp], zq[top + wp + 1]))
+                            row[px] = np.maximum(m + b, zero)  # np.maximum: NaN wins
+                    continue
                 for py in range(pooled_h):
                     for px in range(pooled_w):
                         top = py * psh * wp + px * psw
