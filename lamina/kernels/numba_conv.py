@@ -337,22 +337,29 @@ def weight_grad(g, col, out):
             c0, c1 = col[k, p0:p1], col[k1, p0:p1]
             for o in range(0, c_out, 3):
                 o1, o2 = min(o + 1, c_out - 1), min(o + 2, c_out - 1)
-                g0, g1, g2 = g[o, p0:p1], g[o1, p0:p1], g[o2, p0:p1]
-                a00 = a01 = a10 = a11 = a20 = a21 = zero
-                for t in range(p1 - p0):
-                    x0, x1 = c0[t], c1[t]
-                    a00 += g0[t] * x0
-                    a01 += g0[t] * x1
-                    a10 += g1[t] * x0
-                    a11 += g1[t] * x1
-                    a20 += g2[t] * x0
-                    a21 += g2[t] * x1
-                _add_block(out, o, o1, o2, k, k1, a00, a01, a10, a11, a20, a21)
+                sums = _dot_3x2(g[o, p0:p1], g[o1, p0:p1], g[o2, p0:p1], c0, c1, zero)
+                _add_block(out, o, o1, o2, k, k1, sums)
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _dot_3x2(g0, g1, g2, x0s, x1s, zero):
+    """The six dot products of rows g0, g1, g2 with rows x0s, x1s, in one pass."""
+    a00 = a01 = a10 = a11 = a20 = a21 = zero
+    for t in range(g0.shape[0]):
+        x0, x1 = x0s[t], x1s[t]
+        a00 += g0[t] * x0
+        a01 += g0[t] * x1
+        a10 += g1[t] * x0
+        a11 += g1[t] * x1
+        a20 += g2[t] * x0
+        a21 += g2[t] * x1
+    return a00, a01, a10, a11, a20, a21
 
 
 @njit(cache=True, nogil=True)
-def _add_block(out, o, o1, o2, k, k1, a00, a01, a10, a11, a20, a21):
+def _add_block(out, o, o1, o2, k, k1, sums):
     """Add a 3 x 2 block of partial sums, skipping the repeated rows and columns."""
+    a00, a01, a10, a11, a20, a21 = sums
     out[o, k] += a00
     if o1 != o:
         out[o1, k] += a10
@@ -444,14 +451,5 @@ def small_conv_weight_grad(xp, g, kh, kw, sh, out):
             x0s, x1s = flat[c0, s0:s0 + run], flat[c1, s1:s1 + run]
             for o in range(0, c_out, 3):
                 o1, o2 = min(o + 1, c_out - 1), min(o + 2, c_out - 1)
-                g0, g1, g2 = rows[o, y], rows[o1, y], rows[o2, y]
-                a00 = a01 = a10 = a11 = a20 = a21 = zero
-                for u in range(run):
-                    x0, x1 = x0s[u], x1s[u]
-                    a00 += g0[u] * x0
-                    a01 += g0[u] * x1
-                    a10 += g1[u] * x0
-                    a11 += g1[u] * x1
-                    a20 += g2[u] * x0
-                    a21 += g2[u] * x1
-                _add_block(out, o, o1, o2, k, k1, a00, a01, a10, a11, a20, a21)
+                sums = _dot_3x2(rows[o, y], rows[o1, y], rows[o2, y], x0s, x1s, zero)
+                _add_block(out, o, o1, o2, k, k1, sums)
