@@ -3,8 +3,9 @@
 The ops in :mod:`lamina.ops` ask :func:`numba_kernels` at call time which implementation to
 use: the Numba kernels when Numba is installed, else pure NumPy. Both give the same results
 (bitwise where they add in the same order; see each kernel). Numba is imported on first use,
-never by ``import lamina``; the first call in a fresh environment compiles the kernels (about a
-second) and caches them on disk (``cache=True``), so later processes load them in ~0.1 s.
+never by ``import lamina``; the first call in a fresh environment compiles the kernels it uses
+(a few seconds for all of LeNet-5's) and caches them on disk (``cache=True``), so later
+processes load them in ~0.1 s.
 
 Set the environment variable ``LAMINA_NO_NUMBA=1`` to force the pure-NumPy path, e.g. to
 compare the two. The kernels are serial (no threads of their own): the matrix products around

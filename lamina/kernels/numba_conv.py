@@ -1,15 +1,23 @@
 """Numba kernels of the convolution and pooling ops (:mod:`lamina.ops.conv`).
 
 All arrays are in the ops' internal channel-major layout (C, H, W, N), batch innermost, and
-C-contiguous. Every kernel loops over channels and pixels outside and over the batch inside,
-so the inner loop runs over contiguous memory and LLVM vectorises it; no kernel reads back a
-value it selected into its own output in the same loop (that turns into a conditional store
-that does not vectorise).
+C-contiguous (the direct inference kernel alone takes NCHW images). Every kernel loops over
+channels and pixels outside and over the batch inside, so the inner loop runs over contiguous
+memory and LLVM vectorises it; no kernel reads back a value it selected into its own output
+in the same loop (that turns into a conditional store that does not vectorise).
 
-Each kernel adds in the same order as the NumPy code it replaces, so both paths give bitwise
-identical results (ReLU may differ in the sign of a zero). Serial on purpose
-(``parallel=False``): the GEMMs around these kernels run on BLAS threads, and results must
-not depend on scheduling.
+Two kinds:
+
+- replacements of NumPy code (window max with its argmax, bias and ReLU; the max-pool
+  scatter; col2im): each adds in the same order as the NumPy code, so both paths give
+  bitwise identical results (ReLU may differ in the sign of a zero);
+- replacements of BLAS products where BLAS is slow, for convolutions with few weights
+  (``weight_grad``, ``small_conv_forward``, ``small_conv_weight_grad``) and batch-1
+  inference (``conv_relu_max_pool_direct``): equal to the NumPy path up to rounding, since
+  they sum in another order (the same order on every run).
+
+Serial on purpose (``parallel=False``): the GEMMs around these kernels run on BLAS threads,
+and results must not depend on scheduling.
 """
 
 from __future__ import annotations

@@ -4,8 +4,12 @@ Each op computes in a channel-major (C, H, W, N) layout, batch innermost: im2col
 strided copy and the convolution one GEMM whose result is already the output, and an op's
 NCHW output is a transposed view that the next op reads with no copy (see
 :mod:`lamina.ops.im2col`). Loops run only over kernel offsets or blocks of rows, never over
-the batch, channels or pixels; the optional compiled kernels (``lamina[fast]``) replace the
-window max, its scatter and col2im, with the same results. float32 stays float32.
+the batch, channels or pixels. The optional compiled kernels (``lamina[fast]``) replace the
+window max, its scatter and col2im, with the same results, and where BLAS is slowest they
+replace products too (up to rounding): convolutions with few weights run without an im2col
+matrix (SMALL_WEIGHT_GRAD), and inference on one or two images convolves directly
+(:func:`conv2d_relu_max_pool2d_infer`). Small batches with stride 1 build their im2col matrix
+from whole padded rows (:func:`lamina.ops.im2col.wide_im2col`). float32 stays float32.
 
 ``conv2d_relu_max_pool2d`` fuses the common block conv -> ReLU -> max-pool: max-pooling
 commutes with adding a per-channel bias and with ReLU (both are non-decreasing), so
