@@ -27,14 +27,16 @@ from types import ModuleType
 _state: dict[str, object] = {}
 
 
-def _load() -> ModuleType | None:
-    """Import the Numba kernels once; None (remembered) when Numba is not installed."""
-    if "module" not in _state:
+def _load(family: str = "conv") -> ModuleType | None:
+    """Import the Numba kernels of ``family`` (module ``lamina.kernels.numba_<family>``) once;
+    None (remembered) when Numba is not installed."""
+    key = "module:" + family
+    if key not in _state:
         try:
-            _state["module"] = importlib.import_module("lamina.kernels.numba_conv")
+            _state[key] = importlib.import_module(f"lamina.kernels.numba_{family}")
         except ImportError:
-            _state["module"] = None
-    return _state["module"]  # type: ignore[return-value]
+            _state[key] = None
+    return _state[key]  # type: ignore[return-value]
 
 
 def _disabled() -> bool:
@@ -53,10 +55,11 @@ def numba_available() -> bool:
     return not _disabled() and _load() is not None
 
 
-def numba_kernels() -> ModuleType | None:
-    """The compiled kernels module (:mod:`lamina.kernels.numba_conv`), or None when
-    :func:`numba_available` is false."""
-    return _load() if numba_available() else None
+def numba_kernels(family: str = "conv") -> ModuleType | None:
+    """The compiled kernels of ``family``: "conv" (:mod:`lamina.kernels.numba_conv`) or
+    "linear" (:mod:`lamina.kernels.numba_linear`); None when :func:`numba_available` is
+    false."""
+    return _load(family) if numba_available() else None
 
 
 __all__ = ["numba_available", "numba_kernels"]

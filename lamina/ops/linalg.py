@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lamina import kernels
 from lamina.ops import register, unbroadcast
 
 
@@ -62,10 +63,26 @@ def _linear_backward(x, weight, bias, grad, need):
     return (grad_x, grad_w, grad_b)[:len(need)]  # linear(x, w) has no bias input at all
 
 
+# a weight matrix up to this size, applied to a row or two, goes to the compiled kernel
+SMALL_LINEAR = 32768
+
+
 def linear_forward(x, weight, bias=None, relu: bool = False) -> np.ndarray:
     """The value of :func:`linear` (or of :func:`linear_relu` when ``relu``) alone, for
-    inference: same checks, no backward closure (batch-1 latency, see nn.Sequential)."""
+    inference: same checks, no backward closure (batch-1 latency, see nn.Sequential).
+
+    With the compiled kernels (``lamina[fast]``), one or two rows through a weight matrix of
+    at most SMALL_LINEAR entries take one compiled call for product, bias and ReLU
+    (:func:`lamina.kernels.numba_linear.linear_rows`; equal up to rounding)."""
     _check_linear(x, weight)
+    if x.ndim == 2 and x.shape[0] <= 2 and weight.size <= SMALL_LINEAR:
+        compiled = kernels.numba_kernels("linear")
+        if compiled is not None and x.dtype == weight.dtype and (
+                bias is None or bias.dtype == x.dtype):
+            out = np.empty((x.shape[0], weight.shape[0]), x.dtype)
+            compiled.linear_rows(x, weight, np.empty(0, x.dtype) if bias is None else bias,
+                                 relu, out)
+            return out
     out = x @ weight.T
     if bias is not None:
         out += bias

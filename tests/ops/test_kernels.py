@@ -147,3 +147,28 @@ def test_doctests():
 
     result = doctest.testmod(lamina.kernels)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [1, 2, 3])
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_linear_forward_kernel_equals_blas(monkeypatch, rng, dtype, rows, relu, with_bias):
+    """linear_forward on one or two rows takes the compiled kernel ([fast]): the BLAS value
+    up to rounding, NaN kept; three rows and the NumPy path go to BLAS."""
+    pytest.importorskip("numba")
+    from lamina.ops import linalg
+
+    x = rng.standard_normal((rows, 37)).astype(dtype)
+    x[0, 5] = np.nan
+    w = rng.standard_normal((11, 37)).astype(dtype)
+    b = rng.standard_normal(11).astype(dtype) if with_bias else None
+    results = {}
+    for backend in (False, True):
+        monkeypatch.setattr(lamina.kernels, "numba_available", lambda on=backend: on)
+        results[backend] = linalg.linear_forward(x, w, b, relu)
+    assert results[True].dtype == dtype and results[True].shape == (rows, 11)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(results[True], results[False], rtol=tol, atol=tol)
+    with pytest.raises(ValueError, match="in_features=37"):
+        linalg.linear_forward(x[:, :3], w, b, relu)
