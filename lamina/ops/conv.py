@@ -327,6 +327,8 @@ def conv2d_relu_max_pool2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
 
 # images up to which inference uses the compiled direct kernel rather than im2col and BLAS
 DIRECT_MAX_BATCH = 2
+# output shapes of the direct kernel's calls that passed the checks, by input geometry
+_checked_shapes: dict[tuple, tuple[int, ...]] = {}
 
 
 def conv2d_relu_max_pool2d_infer(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
@@ -347,10 +349,17 @@ def conv2d_relu_max_pool2d_infer(x, weight, bias=None, stride=(1, 1), padding=(0
     if (compiled is None or stride != (1, 1) or pool[2] != (0, 0) or x.dtype != weight.dtype
             or (bias is not None and bias.dtype != x.dtype)):
         return conv2d_relu_max_pool2d(x, weight, bias, stride, padding, *pool)[0]
-    out_hw = _conv_geometry(x, weight, bias, stride, padding)
-    pooled_hw = _pool_geometry("MaxPool2d", (x.shape[0], weight.shape[0], *out_hw), x.dtype,
-                               *pool)
-    out = np.empty((x.shape[0], weight.shape[0], *pooled_hw), x.dtype)
+    key = (x.shape, x.dtype, weight.shape, bias is None or bias.shape, stride, padding, pool)
+    shape = _checked_shapes.get(key)
+    if shape is None:  # checked once per geometry: the checks cost as much as the kernel
+        out_hw = _conv_geometry(x, weight, bias, stride, padding)
+        pooled_hw = _pool_geometry("MaxPool2d", (x.shape[0], weight.shape[0], *out_hw),
+                                   x.dtype, *pool)
+        shape = (x.shape[0], weight.shape[0], *pooled_hw)
+        if len(_checked_shapes) >= 256:
+            _checked_shapes.clear()
+        _checked_shapes[key] = shape
+    out = np.empty(shape, x.dtype)
     compiled.conv_relu_max_pool_direct(x, weight, np.empty(0, x.dtype) if bias is None else bias,
                                        *padding, *pool[0], *pool[1], out)
     return out
