@@ -64,7 +64,7 @@ def _linear_backward(x, weight, bias, grad, need):
 
 
 # a weight matrix up to this size, applied to a row or two, goes to the compiled kernel
-SMALL_LINEAR = 32768
+SMALL_LINEAR = 1 << 18  # 1 MiB of float32: the MLP's 784 x 256 layer included
 
 
 def linear_forward(x, weight, bias=None, relu: bool = False) -> np.ndarray:
