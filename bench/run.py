@@ -242,6 +242,22 @@ def import_times(repeats: int) -> dict[str, float]:
     return {k: statistics.median(v[1:]) for k, v in samples.items() if len(v) > 1}
 
 
+def lamina_self_import(repeats: int) -> float:
+    """Median seconds that ``import lamina`` takes after ``import numpy`` in a fresh
+    interpreter, as ``python -X importtime`` reports it (cumulative, lamina's line): the
+    figure that a difference of two noisy wall times only estimates."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    samples = []
+    for _ in range(repeats):
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-c", "import numpy, lamina"],
+                              env=env, capture_output=True, text=True)
+        for line in proc.stderr.splitlines():
+            fields = [f.strip() for f in line.split("|")]
+            if len(fields) == 3 and fields[2] == "lamina":
+                samples.append(int(fields[1]) * 1e-6)
+    return statistics.median(samples) if samples else float("nan")
+
+
 _MEMORY_SCRIPT = """
 import resource, sys, numpy as np
 sys.path.insert(0, {root!r})
@@ -500,7 +516,9 @@ def main(argv: list[str] | None = None) -> int:
         if "lamina" in t and "numpy" in t:
             lines.append("")
             lines.append(f"`import lamina` adds {1e3 * (t['lamina'] - t['numpy']):.0f} ms to "
-                         f"`import numpy`.")
+                         f"`import numpy` (difference of the medians; its own import, after "
+                         f"numpy's, takes {1e3 * lamina_self_import(9):.1f} ms by "
+                         f"`python -X importtime`, median of 9).")
         if "torch" in t and "lamina" in t:
             lines.append(f"`import numpy, lamina` is {t['torch'] / t['lamina']:.1f}x faster "
                          f"than `import torch`.")

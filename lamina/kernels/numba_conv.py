@@ -390,8 +390,10 @@ def small_conv_forward(xp, w2d, kh, kw, sh, out):
 
     With the batch innermost and horizontal stride 1, the inputs of kernel offset (c, i, j)
     for output row y are one contiguous run of W_out*N numbers of the padded input, starting
-    at (c, y*sh + i, j, 0); each output row is the weighted sum of K such runs, accumulated
-    two output channels at a time (one load of the run, two updates), in order of k.
+    at (c, y*sh + i, j, 0); each output row is the weighted sum of K such runs. Two output
+    channels are accumulated at a time, and the taps of a kernel row in groups of up to five
+    per pass (:func:`_add_taps`), so that each pass loads and stores the output row once for
+    up to ten products.
 
     Args:
         xp: (C_in, Hp, Wp, N) padded input, C-contiguous.
@@ -409,23 +411,51 @@ def small_conv_forward(xp, w2d, kh, kw, sh, out):
         for o in range(0, c_out, 2):
             z0, z1 = rows[o, y], rows[o + 1, y] if o + 1 < c_out else spare
             o1 = min(o + 1, c_out - 1)
-            k = 0
+            z0[:] = 0
+            z1[:] = 0
             for c in range(c_in):
                 for i in range(kh):
-                    for j in range(kw):
-                        start = ((y * sh + i) * wp + j) * n
-                        src = flat[c, start:start + run]
-                        a, b = w2d[o, k], w2d[o1, k]
-                        if k == 0:
-                            for u in range(run):
-                                z0[u] = a * src[u]
-                                z1[u] = b * src[u]
-                        else:
-                            for u in range(run):
-                                s = src[u]
-                                z0[u] += a * s
-                                z1[u] += b * s
-                        k += 1
+                    base = (y * sh + i) * wp * n
+                    k = (c * kh + i) * kw
+                    j = 0
+                    while j < kw:
+                        left = kw - j
+                        taps = 5 if left >= 5 else 3 if left >= 3 else 1
+                        _add_taps(z0, z1, flat[c], base + j * n, n, run, taps,
+                                  w2d[o, k + j:k + j + taps], w2d[o1, k + j:k + j + taps])
+                        j += taps
+
+
+@njit(**_JIT)
+def _add_taps(z0, z1, src, start, step, run, taps, w0, w1):
+    """z0 += sum_t w0[t] * src[start + t*step:][:run], z1 likewise with w1, for 5, 3 or 1
+    taps t (one pass over z0 and z1 whatever the number of taps)."""
+    if taps == 5:
+        s0, s1 = src[start:start + run], src[start + step:start + step + run]
+        s2 = src[start + 2 * step:start + 2 * step + run]
+        s3 = src[start + 3 * step:start + 3 * step + run]
+        s4 = src[start + 4 * step:start + 4 * step + run]
+        a0, a1, a2, a3, a4 = w0[0], w0[1], w0[2], w0[3], w0[4]
+        b0, b1, b2, b3, b4 = w1[0], w1[1], w1[2], w1[3], w1[4]
+        for u in range(run):
+            v0, v1, v2, v3, v4 = s0[u], s1[u], s2[u], s3[u], s4[u]
+            z0[u] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3 + a4 * v4
+            z1[u] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3 + b4 * v4
+    elif taps == 3:
+        s0, s1 = src[start:start + run], src[start + step:start + step + run]
+        s2 = src[start + 2 * step:start + 2 * step + run]
+        a0, a1, a2, b0, b1, b2 = w0[0], w0[1], w0[2], w1[0], w1[1], w1[2]
+        for u in range(run):
+            v0, v1, v2 = s0[u], s1[u], s2[u]
+            z0[u] += a0 * v0 + a1 * v1 + a2 * v2
+            z1[u] += b0 * v0 + b1 * v1 + b2 * v2
+    else:
+        s0 = src[start:start + run]
+        a, b = w0[0], w1[0]
+        for u in range(run):
+            v = s0[u]
+            z0[u] += a * v
+            z1[u] += b * v
 
 
 @njit(cache=True, nogil=True, parallel=False, fastmath={"reassoc", "contract"})

@@ -511,6 +511,9 @@ def test_small_weight_gradient_kernel_is_the_product(backend, rng, shape, dtype)
     ((3, 1, 9, 8), (3, 1, 3, 3), (1, 1), (1, 1)),
     ((2, 2, 7, 9), (5, 2, 2, 3), (2, 1), (0, 2)),
     ((1, 3, 6, 6), (1, 3, 3, 1), (1, 1), (0, 0)),
+    ((2, 1, 9, 11), (3, 1, 2, 4), (1, 1), (1, 2)),   # a kernel row of 4 taps: 3 + 1
+    ((1, 2, 10, 12), (2, 2, 3, 7), (2, 1), (0, 3)),  # 7 taps: 5 + 1 + 1
+    ((2, 1, 8, 8), (6, 1, 5, 5), (1, 1), (2, 2)),    # LeNet-5's first layer, 5 taps
 ])
 def test_small_convolutions_without_im2col_match_blas(monkeypatch, rng, case):
     """Convolutions with at most SMALL_WEIGHT_GRAD weights run without an im2col matrix
