@@ -59,7 +59,9 @@ def numba_kernels(family: str = "conv") -> ModuleType | None:
     """The compiled kernels of ``family``: "conv" (:mod:`lamina.kernels.numba_conv`) or
     "linear" (:mod:`lamina.kernels.numba_linear`); None when :func:`numba_available` is
     false."""
-    return _load(family) if numba_available() else None
+    if not numba_available():
+        return None
+    return _state.get("module:" + family) or _load(family)
 
 
 __all__ = ["numba_available", "numba_kernels"]
