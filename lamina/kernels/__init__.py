@@ -59,9 +59,7 @@ def numba_kernels(family: str = "conv") -> ModuleType | None:
     """The compiled kernels of ``family``: "conv" (:mod:`lamina.kernels.numba_conv`) or
     "linear" (:mod:`lamina.kernels.numba_linear`); None when :func:`numba_available` is
     false."""
-    if not numba_available():
-        return None
-    return _state.get("module:" + family) or _load(family)
+    return _load(family) if numba_available() else None
 
 
 __all__ = ["numba_available", "numba_kernels"]

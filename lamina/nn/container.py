@@ -137,9 +137,7 @@ def _bias(layer: Module):
 
 
 def _linear_forward(layer: Linear, relu: bool, x):
-    params = layer._parameters
-    bias = params.get("bias")
-    return linear_forward(x, params["weight"].data, None if bias is None else bias.data, relu)
+    return linear_forward(x, layer._parameters["weight"].data, _bias(layer), relu)
 
 
 def _relu_forward(x):

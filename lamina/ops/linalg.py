@@ -65,7 +65,6 @@ def _linear_backward(x, weight, bias, grad, need):
 
 # a weight matrix up to this size, applied to a row or two, goes to the compiled kernel
 SMALL_LINEAR = 1 << 18  # 1 MiB of float32: the MLP's 784 x 256 layer included
-_NO_BIAS = np.empty(0, np.float32)  # the kernel's "no bias" (any dtype: it is never read)
 
 
 def linear_forward(x, weight, bias=None, relu: bool = False) -> np.ndarray:
@@ -81,7 +80,8 @@ def linear_forward(x, weight, bias=None, relu: bool = False) -> np.ndarray:
         if compiled is not None and x.dtype == weight.dtype and (
                 bias is None or bias.dtype == x.dtype):
             out = np.empty((x.shape[0], weight.shape[0]), x.dtype)
-            compiled.linear_rows(x, weight, _NO_BIAS if bias is None else bias, relu, out)
+            compiled.linear_rows(x, weight, np.empty(0, x.dtype) if bias is None else bias, relu,
+                                 out)
             return out
     out = x @ weight.T
     if bias is not None:
