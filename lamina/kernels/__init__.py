@@ -49,17 +49,24 @@ def _disabled() -> bool:
 
 def numba_available() -> bool:
     """Whether the ops use the Numba kernels: Numba is installed and the environment variable
-    ``LAMINA_NO_NUMBA`` was not set to 1 when the kernels were first asked for. The ops call
-    this at every use, so replacing it (e.g. ``monkeypatch.setattr(lamina.kernels,
-    "numba_available", lambda: False)``) switches them at run time."""
-    return not _disabled() and _load() is not None
+    ``LAMINA_NO_NUMBA`` was not set to 1 when the kernels were first asked for (the answer is
+    kept: both facts are read once). The ops call this at every use, so replacing it (e.g.
+    ``monkeypatch.setattr(lamina.kernels, "numba_available", lambda: False)``) switches them
+    at run time."""
+    available = _state.get("available")
+    if available is None:
+        available = _state["available"] = not _disabled() and _load() is not None
+    return available  # type: ignore[return-value]
 
 
 def numba_kernels(family: str = "conv") -> ModuleType | None:
     """The compiled kernels of ``family``: "conv" (:mod:`lamina.kernels.numba_conv`) or
     "linear" (:mod:`lamina.kernels.numba_linear`); None when :func:`numba_available` is
     false."""
-    return _load(family) if numba_available() else None
+    if not numba_available():
+        return None
+    module = _state.get("module:" + family)
+    return module if module is not None else _load(family)  # type: ignore[return-value]
 
 
 __all__ = ["numba_available", "numba_kernels"]

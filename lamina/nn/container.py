@@ -109,12 +109,12 @@ def _plan(modules: list[Module]) -> list:
         m, after = modules[i], modules[i + 1] if i + 1 < count else None
         kind = type(m)
         if _fusable(modules, i):
-            steps.append(partial(_fused_forward, m, modules[i + 2]))
+            steps.append(_fused_step(m, modules[i + 2]))
             i += 3
             continue
         if kind is Linear:
             relu = type(after) is ReLU
-            steps.append(partial(_linear_forward, m, relu))
+            steps.append(_linear_step(m, relu))
             i += 1 + relu
             continue
         if kind is ReLU:
@@ -136,8 +136,17 @@ def _bias(layer: Module):
     return None if bias is None else bias.data
 
 
-def _linear_forward(layer: Linear, relu: bool, x):
-    return linear_forward(x, layer._parameters["weight"].data, _bias(layer), relu)
+def _linear_step(layer: Linear, relu: bool):
+    """``x -> linear_forward(x, W, b, relu)`` reading the layer's parameters at each call (a
+    closure over its parameter table: the fewest Python steps per call, for batch-1 latency)."""
+    params = layer._parameters
+
+    def step(x):
+        bias = params.get("bias")
+        return linear_forward(x, params["weight"].data, None if bias is None else bias.data,
+                              relu)
+
+    return step
 
 
 def _relu_forward(x):
@@ -169,9 +178,23 @@ def _pool_options(pool: MaxPool2d) -> tuple[tuple[int, int], ...]:
             _pair(pool.padding, "padding"))
 
 
-def _fused_forward(conv: Conv2d, pool: MaxPool2d, x):
-    return conv2d_relu_max_pool2d_infer(x, conv._parameters["weight"].data, _bias(conv),
-                                        conv.stride, conv.padding, *_pool_options(pool))
+def _fused_step(conv: Conv2d, pool: MaxPool2d):
+    """``x -> conv2d_relu_max_pool2d_infer(x, ...)`` reading the layers' parameters and
+    settings at each call (the pool's settings are converted to pairs again only when they
+    change)."""
+    params = conv._parameters
+    seen: list = [None, None]  # the pool's (kernel_size, stride, padding) and their pairs
+
+    def step(x):
+        settings = (pool.kernel_size, pool.stride, pool.padding)
+        if settings != seen[0]:
+            seen[:] = settings, _pool_options(pool)
+        bias = params.get("bias")
+        return conv2d_relu_max_pool2d_infer(x, params["weight"].data,
+                                            None if bias is None else bias.data, conv.stride,
+                                            conv.padding, *seen[1])
+
+    return step
 
 
 def _flatten(layer: Flatten, x):

@@ -327,8 +327,9 @@ def conv2d_relu_max_pool2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
 
 # images up to which inference uses the compiled direct kernel rather than im2col and BLAS
 DIRECT_MAX_BATCH = 2
-# output shapes of the direct kernel's calls that passed the checks, by input geometry
-_checked_shapes: dict[tuple, tuple[int, ...]] = {}
+# (pooled output shape, conv output H x W) of the inference calls that passed the checks,
+# by input geometry
+_checked_shapes: dict[tuple, tuple[tuple[int, ...], tuple[int, int]]] = {}
 
 
 def conv2d_relu_max_pool2d_infer(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
@@ -341,24 +342,38 @@ def conv2d_relu_max_pool2d_infer(x, weight, bias=None, stride=(1, 1), padding=(0
     stride 1 and no pool padding, it runs one compiled call that convolves directly
     (:func:`lamina.kernels.numba_conv.conv_relu_max_pool_direct`): batch-1 latency without
     the im2col copy, the BLAS call and the Python steps between them. Equal to the op's
-    value up to rounding (the sums run in another order); otherwise it is the op's value.
+    value up to rounding (the sums run in another order); otherwise it is the op's value
+    (without the compiled kernels: the op's NumPy steps, bias and ReLU in place, and none of
+    its bookkeeping for the backward pass). Either way the shape checks run once per input
+    geometry.
     """
     stride, padding = tuple(stride), tuple(padding)
     pool = tuple(pool_kernel_size), tuple(pool_stride), tuple(pool_padding)
-    compiled = kernels.numba_kernels() if x.shape[0] <= DIRECT_MAX_BATCH else None
-    if (compiled is None or stride != (1, 1) or pool[2] != (0, 0) or x.dtype != weight.dtype
-            or (bias is not None and bias.dtype != x.dtype)):
+    if pool[2] != (0, 0):
         return conv2d_relu_max_pool2d(x, weight, bias, stride, padding, *pool)[0]
     key = (x.shape, x.dtype, weight.shape, bias is None or bias.shape, stride, padding, pool)
-    shape = _checked_shapes.get(key)
-    if shape is None:  # checked once per geometry: the checks cost as much as the kernel
+    checked = _checked_shapes.get(key)
+    if checked is None:  # checked once per geometry: the checks cost as much as the kernel
         out_hw = _conv_geometry(x, weight, bias, stride, padding)
         pooled_hw = _pool_geometry("MaxPool2d", (x.shape[0], weight.shape[0], *out_hw),
                                    x.dtype, *pool)
-        shape = (x.shape[0], weight.shape[0], *pooled_hw)
+        checked = (x.shape[0], weight.shape[0], *pooled_hw), out_hw
         if len(_checked_shapes) >= 256:
             _checked_shapes.clear()
-        _checked_shapes[key] = shape
+        _checked_shapes[key] = checked
+    shape, out_hw = checked
+    compiled = kernels.numba_kernels()
+    if compiled is None:  # the op's NumPy steps, without its backward bookkeeping
+        z, _ = _conv_forward(L.internal(x, padding), weight.reshape(weight.shape[0], -1),
+                             weight.shape[2:], stride, out_hw)
+        out, _ = L.max_windows(z, pool[0], pool[1], shape[2:])
+        if bias is not None:
+            out = np.add(out, bias[:, None, None, None],
+                         out=out if bias.dtype == out.dtype else None)
+        return np.maximum(out, 0, out=out).transpose(L.TO_NCHW)
+    if (x.shape[0] > DIRECT_MAX_BATCH or stride != (1, 1) or x.dtype != weight.dtype
+            or (bias is not None and bias.dtype != x.dtype)):
+        return conv2d_relu_max_pool2d(x, weight, bias, stride, padding, *pool)[0]
     out = np.empty(shape, x.dtype)
     compiled.conv_relu_max_pool_direct(x, weight, np.empty(0, x.dtype) if bias is None else bias,
                                        *padding, *pool[0], *pool[1], out)

@@ -164,10 +164,20 @@ def max_windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]
         best, index = np.empty(shape, xp.dtype), np.empty(shape, np.uint8)
         compiled.max_pool_forward(xp, kh, kw, sh, sw, best, index)
         return best, index
-    views = [window(xp, i, j, out_hw, stride) for i in range(kh) for j in range(kw)]
-    best = views[0].copy()
-    for v in views[1:]:
-        np.maximum(best, v, out=best)
+    # separably: the max over each window's rows, then over its columns (kh + kw - 2
+    # ufunc calls instead of kh * kw; max is exact, so the same values)
+    oh, ow = out_hw
+    rows = xp[:, 0:sh * (oh - 1) + 1:sh]
+    if kh > 1:
+        rows = np.maximum(rows, xp[:, 1:1 + sh * (oh - 1) + 1:sh])
+        for i in range(2, kh):
+            np.maximum(rows, xp[:, i:i + sh * (oh - 1) + 1:sh], out=rows)
+    best = rows[:, :, 0:sw * (ow - 1) + 1:sw]
+    if kw == 1:
+        return best.copy(), None
+    best = np.maximum(best, rows[:, :, 1:1 + sw * (ow - 1) + 1:sw])
+    for j in range(2, kw):
+        np.maximum(best, rows[:, :, j:j + sw * (ow - 1) + 1:sw], out=best)
     return best, None
 
 
