@@ -194,11 +194,17 @@ def _small_conv_kernels(w2d, xp, stride):
     return kernels.numba_kernels()
 
 
+# the weight gradient of an im2col matrix with this many times more rows than g is computed
+# as (col @ g^T)^T, see _weight_product
+TALL_COL = 8
+
+
 def _weight_product(g, col):
-    """g @ col^T (C_out x K), summed over pieces of the long axis M (about
-    GRAD_W_PIECE_BYTES of col each), in order; by the compiled kernel (``lamina[fast]``)
-    when the result is small (at most SMALL_WEIGHT_GRAD entries), where BLAS is slowest."""
-    m = col.shape[1]
+    """g @ col^T (C_out x K): by the compiled kernel (``lamina[fast]``) when the result is
+    small (at most SMALL_WEIGHT_GRAD entries), where BLAS is slowest; otherwise one BLAS call,
+    as (col @ g^T)^T when col has at least TALL_COL times more rows than g (LeNet-5's conv2
+    at batch 32: 196 us against 228 us for g @ col^T, and 264 us summed over 512 KiB pieces of
+    M as before; measured A/B in one process, 2 BLAS threads)."""
     compiled = kernels.numba_kernels()
     if (compiled is not None and g.shape[0] * col.shape[0] <= SMALL_WEIGHT_GRAD
             and g.dtype == col.dtype):
@@ -206,13 +212,9 @@ def _weight_product(g, col):
         # contiguous rows (a block of g is a strided view): the kernel's loops vectorise
         compiled.weight_grad(np.ascontiguousarray(g), np.ascontiguousarray(col), out)
         return out
-    piece = max(1, L.GRAD_W_PIECE_BYTES // (col.shape[0] * col.dtype.itemsize))
-    if m <= piece:
-        return g @ col.T
-    out = g[:, :piece] @ col[:, :piece].T
-    for start in range(piece, m, piece):
-        out += g[:, start:start + piece] @ col[:, start:start + piece].T
-    return out
+    if col.shape[0] >= TALL_COL * g.shape[0]:
+        return (col @ g.T).T
+    return g @ col.T
 
 
 # ------------------------------------------------------------------ ops

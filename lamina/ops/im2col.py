@@ -31,9 +31,6 @@ TO_NCHW = (3, 0, 1, 2)  # (C, H, W, N) -> (N, C, H, W)
 
 FULL_COL_BYTES = 4 << 20  # a larger im2col matrix is built in blocks of output rows...
 BLOCK_BYTES = 3 << 19  # ...of about this size (1.5 MiB: GEMM operands stay in L2/L3)
-# dL/dW = g @ col^T is summed over pieces of this much of col: a GEMM that flat and long runs
-# 2-3x slower on two BLAS threads than in 512 KiB pieces (LeNet-5 at batch 32)
-GRAD_W_PIECE_BYTES = 1 << 19
 # a stride-1 convolution whose im2col rows would be runs of fewer numbers than this (W_out*N:
 # small batches) reads whole padded rows instead, see wide_im2col
 WIDE_RUN = 32

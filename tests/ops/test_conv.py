@@ -38,11 +38,9 @@ def backend(request, monkeypatch):
 
 @pytest.fixture
 def small_blocks(monkeypatch):
-    """Build every im2col matrix above 2 KiB in blocks of about 1 KiB of output rows, and
-    sum the weight gradient over pieces of 200 bytes of it."""
+    """Build every im2col matrix above 2 KiB in blocks of about 1 KiB of output rows."""
     monkeypatch.setattr(im2col_module, "FULL_COL_BYTES", 2048)
     monkeypatch.setattr(im2col_module, "BLOCK_BYTES", 1024)
-    monkeypatch.setattr(im2col_module, "GRAD_W_PIECE_BYTES", 200)
 
 
 def fused(x, weight, bias=None, stride=1, padding=0, pool=2, pool_stride=None, pool_padding=0):
@@ -488,12 +486,14 @@ def test_inference_forward_raises_as_the_op(backend):
                                               pool_kernel_size=(3, 3))
 
 
-@pytest.mark.parametrize("shape", [(1, 1, 1), (6, 25, 1300), (4, 7, 513), (5, 9, 2048)])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (6, 25, 1300), (4, 7, 513), (5, 9, 2048),
+                                   (16, 150, 700), (3, 24, 50)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_small_weight_gradient_kernel_is_the_product(backend, rng, shape, dtype):
     """The weight gradient g @ col^T: by the compiled kernel for small C_out x K ([fast]),
-    by BLAS otherwise; odd block edges included (C_out not a multiple of 3, K odd, M not a
-    multiple of 512)."""
+    by BLAS otherwise, as (col @ g^T)^T for a tall col (K >= 8 C_out: the last two
+    shapes); odd block edges included (C_out not a multiple of 3, K odd, M not a multiple of
+    512)."""
     from lamina.ops import conv as conv_ops
 
     c_out, k, m = shape
