@@ -7,8 +7,10 @@
 Both frameworks run the same models on the same MNIST batches with the same thread count.
 Each workload alternates lamina and PyTorch blocks (warm-up first, then several repeats) and
 reports medians and the PyTorch/lamina time ratio per round, whose median is the ratio
-shown (> 1 means lamina is faster). Without torch
-installed, lamina's numbers alone are reported. Not a test: nothing here asserts a speed.
+shown (> 1 means lamina is faster). With Numba installed, the LeNet-5 training and both
+models' batch-1 inference run again in a child process on the pure-NumPy path
+(``LAMINA_NO_NUMBA=1``). Without torch installed, lamina's numbers alone are reported.
+Not a test: nothing here asserts a speed.
 """
 
 from __future__ import annotations
@@ -443,15 +445,20 @@ def table(rows, with_torch: bool) -> list[str]:
     return lines
 
 
-def numpy_path_lenet(quick: bool) -> list[dict]:
-    """Re-run the LeNet-5 workloads in a child process with LAMINA_NO_NUMBA=1."""
+def numpy_path(quick: bool) -> list[dict]:
+    """Re-run the LeNet-5 training and both models' batch-1 inference in a child process with
+    LAMINA_NO_NUMBA=1 (the rows are printed by the child as they come)."""
     env = dict(os.environ, LAMINA_NO_NUMBA="1", PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "-m", "bench", "--json-lenet"] + (["--quick"] if quick else [])
+    cmd = [sys.executable, "-m", "bench", "--json-numpy"] + (["--quick"] if quick else [])
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=str(ROOT))
     if proc.returncode:
         print(proc.stderr[-2000:])
         return []
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    lines = proc.stdout.strip().splitlines()
+    for line in lines[:-1]:
+        if "batch" in line:
+            print("pure NumPy: " + line, flush=True)
+    return json.loads(lines[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -461,15 +468,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", default=None,
                         choices=["mlp", "lenet", "infer", "import", "memory", "gemm", "size"])
     parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
-    parser.add_argument("--json-lenet", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--json-numpy", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     want = set(args.only or ["mlp", "lenet", "infer", "import", "memory", "gemm", "size"])
     use_torch = have_torch()
     x, y = load_mnist()
 
-    if args.json_lenet:
+    if args.json_numpy:
         rows = run_model_workloads("train", ["lenet"], [32, 128], x, y, args.quick, use_torch)
-        rows += run_model_workloads("infer", ["lenet"], [1], x, y, args.quick, use_torch)
+        rows += run_model_workloads("infer", ["lenet", "mlp"], [1], x, y, args.quick, use_torch)
         print(json.dumps(rows))
         return 0
 
@@ -489,9 +496,9 @@ def main(argv: list[str] | None = None) -> int:
                      *table(train_rows, use_torch), ""]
     if "lenet" in want and "numba (disabled" not in info["numba"] and "not installed" not in \
             info["numba"]:
-        np_rows = numpy_path_lenet(args.quick)
+        np_rows = numpy_path(args.quick)
         if np_rows:
-            sections += ["## LeNet-5, pure-NumPy path (`LAMINA_NO_NUMBA=1`, same run)", "",
+            sections += ["## Pure-NumPy path (`LAMINA_NO_NUMBA=1`, same run)", "",
                          *table(np_rows, use_torch), ""]
     if "infer" in want:
         rows = run_model_workloads("infer", ["mlp", "lenet"], [1, 256], x, y, args.quick,
