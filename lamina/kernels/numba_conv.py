@@ -219,6 +219,34 @@ def max_pool_backward(grad, index, kh, kw, sh, sw, out):
 
 
 @njit(**_JIT)
+def relu_max_pool_backward(grad, out, index, kh, kw, sh, sw, g, dz):
+    """The backward pass of ReLU after a max-pool, as the fused conv block needs it:
+    ``g = grad * (out > 0)`` (NaN * 0 stays NaN, as NumPy's multiply by a boolean mask), then
+    ``g`` routed to the window maxima as :func:`max_pool_backward` does (bitwise the NumPy
+    path's values, in one call).
+
+    Args:
+        grad: (C, OH, OW, N) incoming gradient, any strides (the transposed view of an NCHW
+            gradient).
+        out: (C, OH, OW, N) the block's output, relu(max + bias).
+        index: (C, OH, OW, N) uint8 offsets from :func:`max_pool_forward`.
+        kh, kw, sh, sw: window and stride.
+        g: (C, OH, OW, N) result, the masked gradient (overwritten).
+        dz: (C, Hp, Wp, N) result, the gradient of the pool's input (overwritten).
+    """
+    c_in, oh, ow, n = out.shape
+    zero = np.zeros(1, g.dtype)[0]
+    for c in range(c_in):
+        for y in range(oh):
+            for x in range(ow):
+                src, kept, dst = grad[c, y, x], out[c, y, x], g[c, y, x]
+                for t in range(n):
+                    v = src[t]
+                    dst[t] = v if kept[t] > 0 else v * zero
+    max_pool_backward(g, index, kh, kw, sh, sw, dz)
+
+
+@njit(**_JIT)
 def col2im(cols, row0, sh, sw, out):
     """Add the column matrix of a convolution's input gradient back into the image (the
     adjoint of im2col), for the output rows ``row0 .. row0 + R - 1``.

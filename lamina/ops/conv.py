@@ -308,20 +308,21 @@ def conv2d_relu_max_pool2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
 
     def backward(grad, need):
         nonlocal index
-        g = np.multiply(grad.transpose(L.TO_INTERNAL), out > 0, out=np.empty_like(out))
+        grad_t = grad.transpose(L.TO_INTERNAL)
+        if not (need[0] or need[1]):
+            g = np.multiply(grad_t, out > 0, out=np.empty_like(out))
+            return None, None, g.sum(axis=(1, 2, 3)) if bias is not None and need[2] else None
+        if index is None:
+            index = L.first_max(zp, pre, *pool[:2])
+        g, dzp = L.relu_max_scatter(grad_t, out, index, padded_shape, pool[0], pool[1])
         grad_b = g.sum(axis=(1, 2, 3)) if bias is not None and need[2] else None
-        grad_x = grad_w = None
-        if need[0] or need[1]:
-            if index is None:
-                index = L.first_max(zp, pre, *pool[:2])
-            dzp = L.max_scatter(g, index, padded_shape, pool[0], pool[1])
-            dz = dzp if pool[2] == (0, 0) else L.to_nchw(dzp, pool[2], out_hw).transpose(
-                L.TO_INTERNAL)
-            g2d = np.ascontiguousarray(dz).reshape(c_out, -1)
-            grad_xp, grad_w = _conv_backward(g2d, xp, col, w2d, (kh, kw), stride, out_hw,
-                                             need[0], need[1])
-            grad_x = L.to_nchw(grad_xp, padding, hw) if need[0] else None
-            grad_w = grad_w.reshape(weight.shape) if need[1] else None
+        dz = dzp if pool[2] == (0, 0) else L.to_nchw(dzp, pool[2], out_hw).transpose(
+            L.TO_INTERNAL)
+        g2d = np.ascontiguousarray(dz).reshape(c_out, -1)
+        grad_xp, grad_w = _conv_backward(g2d, xp, col, w2d, (kh, kw), stride, out_hw,
+                                         need[0], need[1])
+        grad_x = L.to_nchw(grad_xp, padding, hw) if need[0] else None
+        grad_w = grad_w.reshape(weight.shape) if need[1] else None
         return grad_x, grad_w, grad_b
 
     return out.transpose(L.TO_NCHW), backward

@@ -49,7 +49,8 @@ def pad(xt: np.ndarray, padding: tuple[int, int], value: float = 0.0) -> np.ndar
     c, h, w, n = xt.shape
     shape = (c, h + 2 * ph, w + 2 * pw, n)
     if xt.size < 1 << 16:  # small: fewer calls; large: write each element once
-        out = np.full(shape, value, dtype=xt.dtype)
+        # (np.zeros: memory the allocator hands out zeroed, faster than filling it)
+        out = np.zeros(shape, xt.dtype) if value == 0 else np.full(shape, value, xt.dtype)
         out[:, ph:ph + h, pw:pw + w] = xt
         return out
     out = np.empty(shape, dtype=xt.dtype)
@@ -227,6 +228,23 @@ def max_scatter(grad: np.ndarray, index: np.ndarray, shape: tuple[int, ...],
                                    kh, kw, stride[0], stride[1], out)
         return out
     return scatter(lambda k: (index == k) * grad, shape, grad.dtype, kernel, out_hw, stride)
+
+
+def relu_max_scatter(grad: np.ndarray, out: np.ndarray, index: np.ndarray,
+                     shape: tuple[int, ...], kernel: tuple[int, int],
+                     stride: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The backward pass of relu(window max + bias) for the gradient ``grad`` of its output
+    ``out`` (both (C, H_out, W_out, N)): ``(g, dz)`` with g = grad * (out > 0), the gradient
+    of the bias and of the maxima, and dz, g routed to the window maxima by ``index`` in a
+    new (C, Hp, Wp, N) array ``shape``. One compiled call with ``lamina[fast]``."""
+    compiled = kernels.numba_kernels()
+    if compiled is not None and index.dtype == np.uint8 and grad.dtype == out.dtype:
+        g, dz = np.empty_like(out), np.empty(shape, out.dtype)
+        compiled.relu_max_pool_backward(grad, out, index, kernel[0], kernel[1], stride[0],
+                                        stride[1], g, dz)
+        return g, dz
+    g = np.multiply(grad, out > 0, out=np.empty_like(out))
+    return g, max_scatter(g, index, shape, kernel, stride)
 
 
 def scatter(pieces, shape: tuple[int, ...], dtype, kernel: tuple[int, int],

@@ -95,6 +95,35 @@ def test_max_pool_kernels_equal_numpy(monkeypatch, numba_conv, dtype, n, geometr
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", BATCHES)
 @pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_relu_max_pool_backward_kernel_equals_numpy(monkeypatch, numba_conv, dtype, n,
+                                                    geometry):
+    """g = grad * (out > 0) and its scatter, in one call: bitwise the NumPy path's, for a
+    gradient that is a transposed view (as the op passes it), NaN in it (NaN * 0 stays NaN)
+    and outputs that ReLU set to zero."""
+    kh, kw, sh, sw, h, w = geometry
+    rng = np.random.default_rng(n * 100 + h + 7)
+    xp = inputs(rng, (3, h, w, n), dtype)
+    best, index = numpy_window_max(xp, kh, kw, sh, sw)
+    out = np.maximum(best - 1.0, 0)  # relu(max + b): zeros where ReLU cut
+    grad_nchw = rng.standard_normal((n, *best.shape[:3])).astype(dtype)
+    grad_nchw.reshape(-1)[::5] = np.nan
+    grad = grad_nchw.transpose(L.TO_INTERNAL)
+    monkeypatch.setattr(lamina.kernels, "numba_available", lambda: False)
+    g_ref, dz_ref = L.relu_max_scatter(grad, out, index, xp.shape, (kh, kw), (sh, sw))
+    monkeypatch.undo()
+    g, dz = np.full(out.shape, 7.0, dtype), np.full(xp.shape, 7.0, dtype)
+    numba_conv.relu_max_pool_backward(grad, out, index, kh, kw, sh, sw, g, dz)
+    np.testing.assert_array_equal(g, g_ref)
+    np.testing.assert_array_equal(dz, dz_ref)
+    cut = (out == 0) & np.isfinite(grad)
+    assert (g[cut] == 0).all() and np.isnan(g[np.isnan(grad)]).all()
+    got = L.relu_max_scatter(grad, out, index, xp.shape, (kh, kw), (sh, sw))  # the dispatch
+    np.testing.assert_array_equal(got[1], dz_ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", BATCHES)
+@pytest.mark.parametrize("geometry", GEOMETRIES)
 def test_col2im_kernel_equals_numpy(monkeypatch, numba_conv, dtype, n, geometry):
     kh, kw, sh, sw, h, w = geometry
     oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
