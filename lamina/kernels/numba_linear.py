@@ -61,3 +61,26 @@ def _store(out, r, o, total, bias, relu, zero):
     if bias.shape[0] > 0:
         total += bias[o]
     out[r, o] = np.maximum(total, zero) if relu else total
+
+
+@njit(cache=True, nogil=True)
+def linear_chain(x, weights, biases, relus, out):
+    """Layers applied in turn, each by :func:`linear_rows`: h = x, then for every k
+    ``h = h @ weights[k].T + biases[k]`` (through ReLU where ``relus[k]``); the last into
+    ``out``. The same values as calling :func:`linear_rows` layer by layer, in one call (a
+    batch-1 MLP spends as long between separate calls as in them).
+
+    Args:
+        x: (R, in) C-contiguous input rows, R small (one or two).
+        weights: tuple of C-contiguous (out_k, in_k) arrays, in_k = out_{k-1}.
+        biases: tuple of (out_k,) arrays, empty for none.
+        relus: tuple of booleans.
+        out: (R, out_last) result.
+    """
+    h = x
+    last = len(weights) - 1
+    for k in range(last):
+        step = np.empty((x.shape[0], weights[k].shape[0]), x.dtype)
+        linear_rows(h, weights[k], biases[k], relus[k], step)
+        h = step
+    linear_rows(h, weights[last], biases[last], relus[last], out)

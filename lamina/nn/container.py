@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 from collections import OrderedDict
 from functools import partial
 
@@ -15,7 +16,7 @@ from lamina.nn.module import Module
 from lamina.nn.pooling import MaxPool2d
 from lamina.ops import OPS
 from lamina.ops.conv import conv2d_relu_max_pool2d_infer
-from lamina.ops.linalg import linear_forward
+from lamina.ops.linalg import LinearChain, linear_forward
 from lamina.tensor import Tensor, is_grad_enabled
 
 
@@ -106,16 +107,21 @@ def _plan(modules: list[Module]) -> list:
     long as the children are the same objects."""
     steps, i, count = [], 0, len(modules)
     while i < count:
-        m, after = modules[i], modules[i + 1] if i + 1 < count else None
+        m = modules[i]
         kind = type(m)
         if _fusable(modules, i):
             steps.append(_fused_step(m, modules[i + 2]))
             i += 3
             continue
-        if kind is Linear:
-            relu = type(after) is ReLU
-            steps.append(_linear_step(m, relu))
-            i += 1 + relu
+        if kind is Linear:  # a run of Linear layers (each with or without a ReLU after it)
+            layers, relus = [], []
+            while i < count and type(modules[i]) is Linear:
+                relu = i + 1 < count and type(modules[i + 1]) is ReLU
+                layers.append(modules[i])
+                relus.append(relu)
+                i += 1 + relu
+            steps.append(_linear_step(layers[0], relus[0]) if len(layers) == 1
+                         else _linear_run_step(layers, tuple(relus)))
             continue
         if kind is ReLU:
             steps.append(_relu_forward)
@@ -145,6 +151,26 @@ def _linear_step(layer: Linear, relu: bool):
         bias = params.get("bias")
         return linear_forward(x, params["weight"].data, None if bias is None else bias.data,
                               relu)
+
+    return step
+
+
+def _linear_run_step(layers: list[Linear], relus: tuple[bool, ...]):
+    """``x -> LinearChain(...)(x)`` through consecutive Linear layers (each with its ReLU or
+    not), reading their parameters at each call; the chain (and its checks) is built again
+    only when a parameter array is not the one it holds."""
+    tables = [layer._parameters for layer in layers]
+    seen: list = [[], None]  # the parameter arrays last read, and their LinearChain
+
+    def step(x):
+        arrays = []
+        for params in tables:
+            bias = params.get("bias")
+            arrays += (params["weight"].data, None if bias is None else bias.data)
+        held = seen[0]
+        if len(held) != len(arrays) or not all(map(operator.is_, arrays, held)):
+            seen[:] = arrays, LinearChain(arrays[0::2], arrays[1::2], relus)
+        return seen[1](x)
 
     return step
 

@@ -78,7 +78,7 @@ def linear_forward(x, weight, bias=None, relu: bool = False) -> np.ndarray:
     if x.ndim == 2 and x.shape[0] <= 2 and weight.size <= SMALL_LINEAR:
         compiled = kernels.numba_kernels("linear")
         if compiled is not None and x.dtype == weight.dtype and (
-                bias is None or bias.dtype == x.dtype):
+                bias is None or (bias.dtype == x.dtype and bias.shape == weight.shape[:1])):
             out = np.empty((x.shape[0], weight.shape[0]), x.dtype)
             compiled.linear_rows(x, weight, np.empty(0, x.dtype) if bias is None else bias, relu,
                                  out)
@@ -89,6 +89,58 @@ def linear_forward(x, weight, bias=None, relu: bool = False) -> np.ndarray:
     if relu:
         np.maximum(out, 0, out=out)
     return out
+
+
+class LinearChain:
+    """Consecutive linear layers (each through ReLU or not) applied to arrays for inference:
+    ``LinearChain(weights, biases, relus)(x)`` is :func:`linear_forward` layer after layer
+    (``weights``, ``biases`` and ``relus`` have one entry per layer; a bias may be None).
+
+    With the compiled kernels (``lamina[fast]``), one or two rows go through all the layers
+    in one compiled call (:func:`lamina.kernels.numba_linear.linear_chain`) when every layer
+    takes the compiled path of :func:`linear_forward` (one dtype, C-contiguous weights of at
+    most SMALL_LINEAR entries, shapes that chain): the same values as layer by layer, without
+    the Python steps and calls between layers (MLP batch-1 latency). The layers are checked
+    once, here; a chain holds the arrays it was given, so build a new one when a parameter
+    array is replaced (:class:`lamina.nn.Sequential` does). Otherwise, and to raise the
+    usual errors, it runs layer by layer.
+    """
+
+    def __init__(self, weights, biases, relus) -> None:
+        self.layers = list(zip(weights, biases, relus, strict=True))
+        first = self.layers[0][0]
+        self.width, self.dtype = first.shape[-1], first.dtype
+        self.packed = None  # the compiled call's (weights, biases, relus) tuples, if it fits
+        if len(self.layers) > 1 and _chains(self.width, self.dtype, weights, biases):
+            empty = np.empty(0, self.dtype)
+            self.packed = (tuple(weights), tuple(empty if b is None else b for b in biases),
+                           tuple(bool(r) for r in relus))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if (self.packed is not None and x.ndim == 2 and x.shape[0] <= 2
+                and x.shape[1] == self.width and x.dtype == self.dtype):
+            compiled = kernels.numba_kernels("linear")
+            if compiled is not None:
+                out = np.empty((x.shape[0], self.packed[0][-1].shape[0]), x.dtype)
+                compiled.linear_chain(np.ascontiguousarray(x), *self.packed, out)
+                return out
+        for weight, bias, relu in self.layers:
+            x = linear_forward(x, weight, bias, relu)
+        return x
+
+
+def _chains(width: int, dtype, weights, biases) -> bool:
+    """Whether every layer fits the compiled call of :class:`LinearChain` for input rows of
+    ``width`` numbers of ``dtype``."""
+    for weight, bias in zip(weights, biases, strict=True):
+        if (weight.ndim != 2 or weight.shape[1] != width or weight.dtype != dtype
+                or weight.size > SMALL_LINEAR or not weight.flags.c_contiguous):
+            return False
+        width = weight.shape[0]
+        if bias is not None and (bias.shape != (width,) or bias.dtype != dtype
+                                 or not bias.flags.c_contiguous):
+            return False
+    return True
 
 
 @register(fresh_grads=True)

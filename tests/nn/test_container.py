@@ -156,6 +156,34 @@ def test_no_grad_plan_follows_changed_children_and_parameters(backend):
     assert first.shape == (1, 2)
 
 
+def test_no_grad_plan_follows_replaced_parameter_arrays(backend):
+    """A run of Linear layers is one step of the plan (one compiled call with [fast]); it
+    reads the parameters at each call: new arrays (p.data = ...) and in-place changes count."""
+    import lamina as lm
+    from lamina import nn
+
+    lm.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 4), nn.Linear(4, 3),
+                          nn.ReLU()).eval()
+    x = lm.tensor(np.random.default_rng(5).standard_normal((1, 6)).astype(np.float32))
+
+    def check():
+        with lm.no_grad():
+            fast = model(x).numpy()
+        np.testing.assert_allclose(fast, model(x).numpy(), rtol=1e-5, atol=1e-6)
+        return fast
+
+    first = check()
+    assert len(model._plan_cache[1]) == 1
+    model[2].weight.data = np.zeros((4, 5), np.float32)  # a new array
+    second = check()
+    model[3].bias.data += 1.0  # in place
+    third = check()
+    model[0].bias = None  # a parameter removed
+    check()
+    assert not np.allclose(first, second) and not np.allclose(second, third)
+
+
 def test_linear_relu_pairs_are_fused(backend, monkeypatch):
     """Linear followed by ReLU runs as nn.linear.linear_relu: same values and gradients."""
     import lamina as lm

@@ -201,3 +201,47 @@ def test_linear_forward_kernel_equals_blas(monkeypatch, rng, dtype, rows, relu, 
     np.testing.assert_allclose(results[True], results[False], rtol=tol, atol=tol)
     with pytest.raises(ValueError, match="in_features=37"):
         linalg.linear_forward(x[:, :3], w, b, relu)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [1, 2, 3])
+def test_linear_chain_equals_layer_by_layer(monkeypatch, rng, dtype, rows):
+    """LinearChain: one compiled call for one or two rows ([fast]), bitwise the values of
+    linear_forward layer by layer (the same kernel); biases absent or present, ReLU or not,
+    NaN kept; three rows, the NumPy path and layers that do not fit run layer by layer."""
+    pytest.importorskip("numba")
+    from lamina.ops import linalg
+
+    calls = []
+    compiled = lamina.kernels.numba_kernels("linear")
+    monkeypatch.setattr(compiled, "linear_chain",
+                        lambda *a, f=compiled.linear_chain: calls.append(1) or f(*a))
+    sizes = [29, 17, 8, 5]
+    weights = [rng.standard_normal((o, i)).astype(dtype) for i, o in zip(sizes, sizes[1:],
+                                                                          strict=False)]
+    biases = [rng.standard_normal(17).astype(dtype), None, rng.standard_normal(5).astype(dtype)]
+    relus = (True, False, True)
+    x = rng.standard_normal((rows, 29)).astype(dtype)
+    x[0, 3] = np.nan
+    expected = x
+    for w, b, r in zip(weights, biases, relus, strict=True):
+        expected = linalg.linear_forward(expected, w, b, r)
+    got = linalg.LinearChain(weights, biases, relus)(x)
+    assert got.dtype == dtype and got.shape == (rows, 5) and np.isnan(got[0]).all()
+    np.testing.assert_array_equal(got, expected)
+    assert len(calls) == (rows <= 2)
+
+    calls.clear()  # layers that cannot go to the compiled call: the same values, layer by layer
+    strided = [weights[0], np.asfortranarray(weights[1]), weights[2]]
+    tol = 1e-5 if dtype == np.float32 else 1e-12  # a strided weight: another compilation
+    np.testing.assert_allclose(linalg.LinearChain(strided, biases, relus)(x), expected,
+                               rtol=tol, atol=tol)
+    mixed = [weights[0].astype(np.float16), *weights[1:]]
+    linalg.LinearChain(mixed, biases, relus)(x)
+    assert not calls
+    monkeypatch.setattr(lamina.kernels, "numba_available", lambda: False)  # BLAS rounding
+    np.testing.assert_allclose(linalg.LinearChain(weights, biases, relus)(x), expected,
+                               rtol=tol, atol=tol)
+    assert not calls
+    with pytest.raises(ValueError, match=r"in_features=8, .*got input of shape \(\d, 17\)"):
+        linalg.LinearChain([weights[0], weights[2]], [None, None], (False, False))(x)
