@@ -1,4 +1,5 @@
-"""Numba kernel of the linear layer for a row or two (:func:`lamina.ops.linalg.linear_forward`).
+"""Numba kernels of the linear layer for a row or two (:func:`lamina.ops.linalg.linear_forward`,
+and :class:`lamina.ops.linalg.LinearChain` for consecutive layers in one call).
 
 For one input row, ``x @ W.T + b`` is a matrix-vector product: little work (LeNet-5's layers
 take a microsecond or two) inside a BLAS call that costs several, waking its threads and

@@ -30,7 +30,9 @@ class Sequential(Module):
     as :func:`lamina.nn.linear.linear_relu`: the same values and gradients, in less time and
     memory. Under ``lm.no_grad()`` the layers lamina knows (Conv2d, ReLU,
     MaxPool2d, Flatten, Linear) run their ops on the arrays directly, without building
-    Tensors in between: the same values with less overhead per layer (batch-1 latency).
+    Tensors in between: the same values with less overhead per layer (batch-1 latency); a run
+    of consecutive Linear layers (each with its ReLU or not) is one
+    :class:`lamina.ops.linalg.LinearChain`.
     The children, their names and parameters stay as they are.
     """
 
