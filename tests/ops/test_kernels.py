@@ -213,6 +213,7 @@ def test_linear_chain_equals_layer_by_layer(monkeypatch, rng, dtype, rows):
     from lamina.ops import linalg
 
     calls = []
+    monkeypatch.setattr(lamina.kernels, "numba_available", lambda: True)
     compiled = lamina.kernels.numba_kernels("linear")
     monkeypatch.setattr(compiled, "linear_chain",
                         lambda *a, f=compiled.linear_chain: calls.append(1) or f(*a))
