@@ -32,7 +32,9 @@ optimizers, are not supported (each optimizer would keep re-pointing it).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -96,7 +98,7 @@ class FlatGroup:
             g = p.grad
             if g is None:
                 return None
-            grads.append(np.ravel(g.data if isinstance(g, Tensor) else g))
+            grads.append((g.data if isinstance(g, Tensor) else np.asarray(g)).ravel())
         return grads
 
     def gather(self, grads: list[np.ndarray]) -> np.ndarray:
@@ -153,16 +155,20 @@ class FlatGroup:
 
     # ------------------------------------------------------------------ internals
     def _still_ours(self, states: dict[Tensor, dict[str, Any]]) -> bool:
-        flat = self.state
-        for i, (p, own) in enumerate(zip(self.params, self._dicts, strict=True)):
-            if states.get(p) is not own:
+        """Whether every parameter's state is still the dict handed out, holding the views
+        of the flat arrays and the flat state's scalars (C-level loops: this runs every step)."""
+        own = self._dicts
+        if not all(map(operator.is_, map(states.get, self.params), own)):
+            return False
+        for key, views in self._array_views.items():
+            base = self._arrays[key]
+            if not (all(map(operator.is_, map(dict.get, own, repeat(key)), views))
+                    and all(view.base is base for view in views)):
                 return False
-            for key, views in self._array_views.items():
-                if own.get(key) is not views[i] or views[i].base is not self._arrays[key]:
-                    return False
-            for key, value in flat.items():
-                if key not in self._array_views and own.get(key) != value:
-                    return False
+        for key, value in self.state.items():
+            if key not in self._array_views and any(
+                    map(operator.ne, map(dict.get, own, repeat(key)), repeat(value))):
+                return False
         return True
 
     def _merge(self, current: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -223,3 +223,39 @@ def test_a_copied_model_and_optimizer_train_like_the_original(copier):
     assert_same_params(model, model_copy)
     assert all(np.shares_memory(p.data, opt_copy._flat[0].param)
                for p in model_copy.parameters())
+
+
+@pytest.mark.parametrize("edit", ["array", "step", "dict"])
+def test_state_edited_by_hand_is_picked_up(edit):
+    """A per-parameter state entry replaced by hand (a moment array, a step count, the whole
+    dict) is what the next step uses: each parameter moves by Adam's rule applied to its own
+    state as it reads after the edit."""
+    model = make_model()
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    x, y = make_batch()
+    step(model, opt, x, y)
+    step(model, opt, x, y)
+    params = list(model.parameters())
+    first, last = params[0], params[-1]
+    if edit == "array":
+        opt.state[first]["exp_avg"] = np.full_like(first.data, 0.5)
+    elif edit == "step":
+        opt.state[last]["step"] = 7
+    else:
+        opt.state[last] = {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                           for k, v in opt.state[last].items()}
+        opt.state[last]["exp_avg_sq"] *= 4
+    opt.zero_grad()
+    nn.CrossEntropyLoss()(model(lm.tensor(np.asarray(x, np.float32))), lm.tensor(y)).backward()
+    expected = []
+    for p in params:  # Adam's update from the state as it reads now, in float64
+        state = opt.state[p]
+        g = p.grad.data.astype(np.float64)
+        t = state["step"] + 1
+        m = 0.9 * state["exp_avg"] + 0.1 * g
+        v = 0.999 * state["exp_avg_sq"] + 0.001 * g * g
+        denom = np.sqrt(v) / np.sqrt(1 - 0.999**t) + 1e-8
+        expected.append(p.data - 0.01 / (1 - 0.9**t) * m / denom)
+    opt.step()
+    for p, want in zip(params, expected, strict=True):
+        np.testing.assert_allclose(p.data, want, rtol=1e-5, atol=1e-7)
