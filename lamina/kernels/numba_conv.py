@@ -12,9 +12,10 @@ Two kinds:
   scatter; col2im): each adds in the same order as the NumPy code, so both paths give
   bitwise identical results (ReLU may differ in the sign of a zero);
 - replacements of BLAS products where BLAS is slow, for convolutions with few weights
-  (``weight_grad``, ``small_conv_forward``, ``small_conv_weight_grad``) and batch-1
-  inference (``conv_relu_max_pool_direct``): equal to the NumPy path up to rounding, since
-  they sum in another order (the same order on every run).
+  (``weight_grad``, ``small_conv_forward`` and its fusion with a 2 x 2 max-pool
+  ``small_conv_relu_pool_2x2``, ``small_conv_weight_grad``) and batch-1 inference
+  (``conv_relu_max_pool_direct``): equal to the NumPy path up to rounding, since they sum
+  in another order (the same order on every run).
 
 Serial on purpose (``parallel=False``): the GEMMs around these kernels run on BLAS threads,
 and results must not depend on scheduling.
@@ -437,21 +438,84 @@ def small_conv_forward(xp, w2d, kh, kw, sh, out):
     spare = np.empty(run, out.dtype)  # the second row of an odd last channel
     for y in range(oh):
         for o in range(0, c_out, 2):
-            z0, z1 = rows[o, y], rows[o + 1, y] if o + 1 < c_out else spare
-            o1 = min(o + 1, c_out - 1)
-            z0[:] = 0
-            z1[:] = 0
-            for c in range(c_in):
-                for i in range(kh):
-                    base = (y * sh + i) * wp * n
-                    k = (c * kh + i) * kw
-                    j = 0
-                    while j < kw:
-                        left = kw - j
-                        taps = 5 if left >= 5 else 3 if left >= 3 else 1
-                        _add_taps(z0, z1, flat[c], base + j * n, n, run, taps,
-                                  w2d[o, k + j:k + j + taps], w2d[o1, k + j:k + j + taps])
-                        j += taps
+            _conv_row_pair(flat, w2d, kh, kw, sh, wp, n, y, o, rows[o, y],
+                           rows[o + 1, y] if o + 1 < c_out else spare)
+
+
+@njit(**_JIT)
+def _conv_row_pair(flat, w2d, kh, kw, sh, wp, n, y, o, z0, z1):
+    """Output row y of channels o and o + 1 (o again for an odd last channel) into z0, z1:
+    the loop of :func:`small_conv_forward` for one row (``flat`` is xp as (C_in, Hp*Wp*N))."""
+    c_in, run = flat.shape[0], z0.shape[0]
+    o1 = min(o + 1, w2d.shape[0] - 1)
+    z0[:] = 0
+    z1[:] = 0
+    for c in range(c_in):
+        for i in range(kh):
+            base = (y * sh + i) * wp * n
+            k = (c * kh + i) * kw
+            j = 0
+            while j < kw:
+                left = kw - j
+                taps = 5 if left >= 5 else 3 if left >= 3 else 1
+                _add_taps(z0, z1, flat[c], base + j * n, n, run, taps,
+                          w2d[o, k + j:k + j + taps], w2d[o1, k + j:k + j + taps])
+                j += taps
+
+
+@njit(**_JIT)
+def small_conv_relu_pool_2x2(xp, w2d, kh, kw, sh, bias, out, index):
+    """relu(max_pool(conv(xp)) + bias) with 2 x 2 windows of stride 2, and the offset of
+    each window's first maximum, for the convolutions of :func:`small_conv_forward`: the
+    conv rows of one window row are computed into scratch rows and pooled at once, so the
+    full-size conv output is never written (LeNet-5's first block in training). Bitwise
+    :func:`small_conv_forward` followed by :func:`max_pool_bias_relu`: the same row loop,
+    the same comparisons, the same bias and ReLU.
+
+    Args:
+        xp: (C_in, Hp, Wp, N) padded input, C-contiguous.
+        w2d: (C_out, C_in*kh*kw) weights.
+        kh, kw, sh: kernel size and vertical stride of the convolution.
+        bias: (C_out,) bias, or an empty array for none.
+        out: (C_out, PH, PW, N) pooled output; the conv output is (H_out, W_out) with
+            PH = H_out // 2, PW = W_out // 2 (rows and columns past 2 PH, 2 PW unused).
+        index: (C_out, PH, PW, N) uint8 offsets of the first maxima (as max_pool_forward).
+    """
+    c_in, hp, wp, n = xp.shape
+    c_out, ph, pw, _ = out.shape
+    ow = wp - kw + 1
+    run = ow * n
+    flat = xp.reshape(c_in, -1)
+    rows = np.empty((2, 2, ow, n), out.dtype)  # (conv row of the window, channel of the pair)
+    has_bias = bias.shape[0] > 0
+    for py in range(ph):
+        for o in range(0, c_out, 2):
+            for r in range(2):
+                _conv_row_pair(flat, w2d, kh, kw, sh, wp, n, 2 * py + r, o,
+                               rows[r, 0].reshape(run), rows[r, 1].reshape(run))
+            for q in range(min(2, c_out - o)):
+                top, bottom = rows[0, q], rows[1, q]
+                best, where = out[o + q, py], index[o + q, py]
+                b = bias[o + q] if has_bias else 0
+                for x in range(pw):
+                    x0 = 2 * x
+                    for t in range(n):
+                        m = top[x0, t]
+                        v = top[x0 + 1, t]
+                        take = (v > m) | (v != v)
+                        m = v if take else m
+                        a = np.int32(take)
+                        v = bottom[x0, t]
+                        take = (v > m) | (v != v)
+                        m = v if take else m
+                        a += take * (2 - a)
+                        v = bottom[x0 + 1, t]
+                        take = (v > m) | (v != v)
+                        a += (take | (m != m)) * (3 - a)
+                        m = v if take else m
+                        m = m + b if has_bias else m
+                        best[x, t] = m if (m > 0) | (m != m) else 0
+                        where[x, t] = a
 
 
 @njit(**_JIT)

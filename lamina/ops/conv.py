@@ -298,13 +298,25 @@ def conv2d_relu_max_pool2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
     pooled_hw = _pool_geometry("MaxPool2d", (n, c_out, *out_hw), x.dtype, *pool)
     xp = L.internal(x, padding)
     w2d = weight.reshape(c_out, -1)
-    z, col = _conv_forward(xp, w2d, (kh, kw), stride, out_hw)
-    zp = L.pad(z, pool[2], -np.inf) if pool[2] != (0, 0) else z
-    # pre: the maxima before bias and ReLU, kept by the NumPy path for its argmax in backward
-    out, index, pre = L.max_windows_bias_relu(zp, pool[0], pool[1], pooled_hw, bias)
-    padded_shape = zp.shape
-    if index is not None:
-        zp = None  # the compiled kernel found the argmax: the conv output is not needed
+    small = _small_conv_kernels(w2d, xp, stride)
+    if (small is not None and pool == ((2, 2), (2, 2), (0, 0))
+            and (bias is None or bias.dtype == xp.dtype)):
+        # one compiled pass: the conv rows of each window row are pooled as they come
+        out = np.empty((c_out, *pooled_hw, n), xp.dtype)
+        index = np.empty(out.shape, np.uint8)
+        small.small_conv_relu_pool_2x2(xp, w2d, kh, kw, stride[0],
+                                       np.empty(0, xp.dtype) if bias is None else bias, out,
+                                       index)
+        zp = pre = col = None
+        padded_shape = (c_out, *out_hw, n)
+    else:
+        z, col = _conv_forward(xp, w2d, (kh, kw), stride, out_hw)
+        zp = L.pad(z, pool[2], -np.inf) if pool[2] != (0, 0) else z
+        # pre: the maxima before bias and ReLU, kept by the NumPy path for its argmax
+        out, index, pre = L.max_windows_bias_relu(zp, pool[0], pool[1], pooled_hw, bias)
+        padded_shape = zp.shape
+        if index is not None:
+            zp = None  # the compiled kernel found the argmax: the conv output is not needed
 
     def backward(grad, need):
         nonlocal index

@@ -246,3 +246,34 @@ def test_linear_chain_equals_layer_by_layer(monkeypatch, rng, dtype, rows):
     assert not calls
     with pytest.raises(ValueError, match=r"in_features=8, .*got input of shape \(\d, 17\)"):
         linalg.LinearChain([weights[0], weights[2]], [None, None], (False, False))(x)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 13])
+@pytest.mark.parametrize("geometry", [
+    # (C_in, C_out, kh, kw, sh, Hp, Wp): LeNet-5's first layer, odd channels and sizes
+    # (conv 7 x 5 -> pooled 3 x 2, the last row and column unused), vertical stride 2
+    (1, 6, 5, 5, 1, 12, 12), (2, 3, 3, 2, 1, 9, 6), (1, 5, 2, 4, 2, 11, 9)])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_small_conv_relu_pool_kernel_equals_the_two_kernels(numba_conv, rng, dtype, n, geometry,
+                                                           with_bias):
+    """The fused training forward of a small conv block: bitwise small_conv_forward, then
+    max_pool_bias_relu (NaN inputs included), and the same argmax."""
+    c_in, c_out, kh, kw, sh, hp, wp = geometry
+    xp = rng.standard_normal((c_in, hp, wp, n)).astype(dtype)
+    xp[0, hp // 2, wp // 2, 0] = np.nan  # one input: NaN in the windows that read it
+    w2d = rng.standard_normal((c_out, c_in * kh * kw)).astype(dtype)
+    bias = rng.standard_normal(c_out).astype(dtype) if with_bias else np.empty(0, dtype)
+    if with_bias:
+        bias[0] = -100.0  # channel 0: ReLU cuts everything but the NaNs
+    oh, ow = (hp - kh) // sh + 1, wp - kw + 1
+    z = np.empty((c_out, oh, ow, n), dtype)
+    numba_conv.small_conv_forward(xp, w2d, kh, kw, sh, z)
+    pooled = (c_out, oh // 2, ow // 2, n)
+    expected, expected_index = np.empty(pooled, dtype), np.empty(pooled, np.uint8)
+    numba_conv.max_pool_bias_relu(z, 2, 2, 2, 2, bias, expected, expected_index)
+    out, index = np.full(pooled, 7.0, dtype), np.full(pooled, 9, np.uint8)
+    numba_conv.small_conv_relu_pool_2x2(xp, w2d, kh, kw, sh, bias, out, index)
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(index, expected_index)
+    assert np.isnan(out).any() and (not with_bias or (out[0] == 0).any())
