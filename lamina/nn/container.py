@@ -16,7 +16,7 @@ from lamina.nn.module import Module
 from lamina.nn.pooling import MaxPool2d
 from lamina.ops import OPS
 from lamina.ops.conv import conv2d_relu_max_pool2d_infer
-from lamina.ops.linalg import LinearChain, linear_forward
+from lamina.ops.linalg import LinearChain
 from lamina.tensor import Tensor, is_grad_enabled
 
 
@@ -122,8 +122,7 @@ def _plan(modules: list[Module]) -> list:
                 layers.append(modules[i])
                 relus.append(relu)
                 i += 1 + relu
-            steps.append(_linear_step(layers[0], relus[0]) if len(layers) == 1
-                         else _linear_run_step(layers, tuple(relus)))
+            steps.append(_linear_run_step(layers, tuple(relus)))
             continue
         if kind is ReLU:
             steps.append(_relu_forward)
@@ -139,36 +138,23 @@ def _plan(modules: list[Module]) -> list:
     return steps
 
 
-def _bias(layer: Module):
-    bias = layer._parameters.get("bias")
+def _bias(params: dict):
+    """The bias array in a layer's parameter table, or None."""
+    bias = params.get("bias")
     return None if bias is None else bias.data
 
 
-def _linear_step(layer: Linear, relu: bool):
-    """``x -> linear_forward(x, W, b, relu)`` reading the layer's parameters at each call (a
-    closure over its parameter table: the fewest Python steps per call, for batch-1 latency)."""
-    params = layer._parameters
-
-    def step(x):
-        bias = params.get("bias")
-        return linear_forward(x, params["weight"].data, None if bias is None else bias.data,
-                              relu)
-
-    return step
-
-
 def _linear_run_step(layers: list[Linear], relus: tuple[bool, ...]):
-    """``x -> LinearChain(...)(x)`` through consecutive Linear layers (each with its ReLU or
-    not), reading their parameters at each call; the chain (and its checks) is built again
-    only when a parameter array is not the one it holds."""
+    """``x -> LinearChain(...)(x)`` through consecutive Linear layers, one or more (each
+    with its ReLU or not), reading their parameters at each call; the chain (and its checks)
+    is built again only when a parameter array is not the one it holds."""
     tables = [layer._parameters for layer in layers]
     seen: list = [[], None]  # the parameter arrays last read, and their LinearChain
 
     def step(x):
         arrays = []
         for params in tables:
-            bias = params.get("bias")
-            arrays += (params["weight"].data, None if bias is None else bias.data)
+            arrays += (params["weight"].data, _bias(params))
         held = seen[0]
         if len(held) != len(arrays) or not all(map(operator.is_, arrays, held)):
             seen[:] = arrays, LinearChain(arrays[0::2], arrays[1::2], relus)
@@ -182,8 +168,8 @@ def _relu_forward(x):
 
 
 def _conv_forward(conv: Conv2d, x):
-    return OPS["conv2d"](x, conv._parameters["weight"].data, _bias(conv), stride=conv.stride,
-                         padding=conv.padding)[0]
+    return OPS["conv2d"](x, conv._parameters["weight"].data, _bias(conv._parameters),
+                         stride=conv.stride, padding=conv.padding)[0]
 
 
 def _max_pool_forward(pool: MaxPool2d, x):
@@ -217,10 +203,8 @@ def _fused_step(conv: Conv2d, pool: MaxPool2d):
         settings = (pool.kernel_size, pool.stride, pool.padding)
         if settings != seen[0]:
             seen[:] = settings, _pool_options(pool)
-        bias = params.get("bias")
-        return conv2d_relu_max_pool2d_infer(x, params["weight"].data,
-                                            None if bias is None else bias.data, conv.stride,
-                                            conv.padding, *seen[1])
+        return conv2d_relu_max_pool2d_infer(x, params["weight"].data, _bias(params),
+                                            conv.stride, conv.padding, *seen[1])
 
     return step
 
