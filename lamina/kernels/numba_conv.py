@@ -60,20 +60,8 @@ def _max_pool_2x2(xp, sh, sw, best, index):
                 out_m, out_a = best[c, y, :, 0], index[c, y, :, 0]
                 for x in range(ow):
                     x0 = x * sw
-                    m = top[x0]
-                    v = top[x0 + 1]
-                    take = (v > m) | (v != v)
-                    m = v if take else m
-                    a = np.int32(take)
-                    v = bottom[x0]
-                    take = (v > m) | (v != v)
-                    m = v if take else m
-                    a += take * (2 - a)
-                    v = bottom[x0 + 1]
-                    take = (v > m) | (v != v)
-                    a += (take | (m != m)) * (3 - a)
-                    out_m[x] = v if take else m
-                    out_a[x] = a
+                    out_m[x], out_a[x] = _first_max_2x2(top[x0], top[x0 + 1], bottom[x0],
+                                                        bottom[x0 + 1])
         return
     for c in range(c_in):
         for y in range(oh):
@@ -81,20 +69,33 @@ def _max_pool_2x2(xp, sh, sw, best, index):
             for x in range(ow):
                 x0 = x * sw
                 for t in range(n):
-                    m = xp[c, y0, x0, t]
-                    v = xp[c, y0, x0 + 1, t]
-                    take = (v > m) | (v != v)  # NaN wins and stays, as np.maximum
-                    m = v if take else m
-                    a = np.int32(take)  # arithmetic, not a select: those do not vectorise
-                    v = xp[c, y0 + 1, x0, t]
-                    take = (v > m) | (v != v)
-                    m = v if take else m
-                    a += take * (2 - a)
-                    v = xp[c, y0 + 1, x0 + 1, t]
-                    take = (v > m) | (v != v)
-                    a += (take | (m != m)) * (3 - a)  # a NaN maximum: the last offset
-                    best[c, y, x, t] = v if take else m
-                    index[c, y, x, t] = a
+                    best[c, y, x, t], index[c, y, x, t] = _first_max_2x2(
+                        xp[c, y0, x0, t], xp[c, y0, x0 + 1, t], xp[c, y0 + 1, x0, t],
+                        xp[c, y0 + 1, x0 + 1, t])
+
+
+@njit(inline="always")
+def _first_max_2x2(v0, v1, v2, v3):
+    """The maximum of a 2 x 2 window's values (in row-major order) and the offset of its
+    first maximum. NaN wins and stays, as in np.maximum, and a NaN maximum reports the last
+    offset (as the NumPy path); the offset is kept by arithmetic, not a select, so that the
+    loops around it vectorise."""
+    take = (v1 > v0) | (v1 != v1)
+    m = v1 if take else v0
+    a = np.int32(take)
+    take = (v2 > m) | (v2 != v2)
+    m = v2 if take else m
+    a += take * (2 - a)
+    take = (v3 > m) | (v3 != v3)
+    a += (take | (m != m)) * (3 - a)
+    return (v3 if take else m), a
+
+
+@njit(inline="always")
+def _bias_relu_value(v, b, has_bias):
+    """relu(v + b) (v alone without a bias); NaN stays NaN, as np.maximum(., 0)."""
+    v = v + b if has_bias else v
+    return v if (v > 0) | (v != v) else 0
 
 
 @njit(**_JIT)
@@ -176,8 +177,7 @@ def _bias_relu(out, bias):
         plane = out[c].reshape(oh * ow * n)  # contiguous: a view
         b = bias[c] if has_bias else 0
         for t in range(oh * ow * n):
-            v = plane[t] + b if has_bias else plane[t]
-            plane[t] = v if (v > 0) | (v != v) else 0
+            plane[t] = _bias_relu_value(plane[t], b, has_bias)
 
 
 @njit(**_JIT)
@@ -500,22 +500,9 @@ def small_conv_relu_pool_2x2(xp, w2d, kh, kw, sh, bias, out, index):
                 for x in range(pw):
                     x0 = 2 * x
                     for t in range(n):
-                        m = top[x0, t]
-                        v = top[x0 + 1, t]
-                        take = (v > m) | (v != v)
-                        m = v if take else m
-                        a = np.int32(take)
-                        v = bottom[x0, t]
-                        take = (v > m) | (v != v)
-                        m = v if take else m
-                        a += take * (2 - a)
-                        v = bottom[x0 + 1, t]
-                        take = (v > m) | (v != v)
-                        a += (take | (m != m)) * (3 - a)
-                        m = v if take else m
-                        m = m + b if has_bias else m
-                        best[x, t] = m if (m > 0) | (m != m) else 0
-                        where[x, t] = a
+                        m, where[x, t] = _first_max_2x2(top[x0, t], top[x0 + 1, t],
+                                                        bottom[x0, t], bottom[x0 + 1, t])
+                        best[x, t] = _bias_relu_value(m, b, has_bias)
 
 
 @njit(**_JIT)
