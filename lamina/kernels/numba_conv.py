@@ -272,17 +272,20 @@ def col2im(cols, row0, sh, sw, out):
                             target[t] += src[t]
 
 
-@njit(**_JIT)
+@njit(cache=True, nogil=True, parallel=False, fastmath={"contract"})
 def conv_relu_max_pool_direct(x, weight, bias, ph, pw, pkh, pkw, psh, psw, out):
     """relu(max_pool(conv2d(x) + bias)) for inference on a few images, computed directly
     (no im2col matrix, no BLAS call): the latency path of batch-1 inference.
 
     Each image is zero-padded into a flat (C_in, Hp*Wp) buffer; with stride 1, kernel offset
     (i, j) of every output (y, x) is element (y*Wp + x) + (i*Wp + j) of that buffer, so the
-    convolution is C_in*kh*kw passes of ``z[t] += w * buffer[c, offset + t]`` over
-    t < L = (H_out - 1)*Wp + W_out (positions x >= W_out wrap around and are never read),
-    two output channels per pass to halve the loads of ``buffer``. The sums run in another
-    order than the GEMM's: equal up to rounding.
+    convolution is a sum of shifted copies of the buffer's rows,
+    ``z[t] += w[c, i, j] * buffer[c, i*Wp + j + t]`` over t < L = (H_out - 1)*Wp + W_out
+    (positions x >= W_out wrap around and are never read). Two output channels per pass
+    over ``z`` to halve the loads of ``buffer``, and one pass per kernel row (c, i) when
+    kw = 5 (LeNet-5), its five taps added together, else one pass per tap: the passes are
+    short (L = 136 in LeNet-5's second layer), so their number decides the time. The sums
+    run in another order than the GEMM's (with fused multiply-adds): equal up to rounding.
 
     Args:
         x: (N, C_in, H, W) input.
@@ -315,11 +318,14 @@ def conv_relu_max_pool_direct(x, weight, bias, ph, pw, pkh, pkw, psh, psw, out):
             z1[:] = 0
             for c in range(c_in):
                 for i in range(kh):
+                    src = padded[c, i * wp:i * wp + length + kw - 1]  # ends at hp*wp at most
+                    if kw == 5:
+                        _five_taps(src, weight[o, c, i], weight[o1, c, i], length, z0, z1)
+                        continue
                     for j in range(kw):
                         w0, w1 = weight[o, c, i, j], weight[o1, c, i, j]
-                        src = padded[c, i * wp + j:i * wp + j + length]
                         for t in range(length):
-                            s = src[t]
+                            s = src[j + t]
                             z0[t] += w0 * s
                             z1[t] += w1 * s
             for q in range(min(2, c_out - o)):
@@ -328,11 +334,12 @@ def conv_relu_max_pool_direct(x, weight, bias, ph, pw, pkh, pkw, psh, psw, out):
                 if pkh == 2 and pkw == 2 and psh == 2 and psw == 2:  # the common pool
                     for py in range(pooled_h):
                         row = out[n, o + q, py]
-                        for px in range(pooled_w):
-                            top = 2 * py * wp + 2 * px
-                            m = np.maximum(np.maximum(zq[top], zq[top + 1]),
-                                           np.maximum(zq[top + wp], zq[top + wp + 1]))
-                            row[px] = np.maximum(m + b, zero)  # np.maximum: NaN wins
+                        top = zq[2 * py * wp:2 * py * wp + 2 * pooled_w]
+                        bottom = zq[(2 * py + 1) * wp:(2 * py + 1) * wp + 2 * pooled_w]
+                        for px in range(pooled_w):  # vectorised: no index, no branch
+                            m = _first_max_2x2(top[2 * px], top[2 * px + 1], bottom[2 * px],
+                                               bottom[2 * px + 1])[0]
+                            row[px] = _bias_relu_value(m, b, has_bias)
                     continue
                 for py in range(pooled_h):
                     for px in range(pooled_w):
@@ -342,8 +349,19 @@ def conv_relu_max_pool_direct(x, weight, bias, ph, pw, pkh, pkw, psh, psw, out):
                             for k in range(pkw):
                                 v = zq[top + a * wp + k]
                                 m = v if (v > m) | (v != v) else m  # a select, not a branch
-                        v = m + b if has_bias else m
-                        out[n, o + q, py, px] = v if (v > 0) | (v != v) else 0
+                        out[n, o + q, py, px] = _bias_relu_value(m, b, has_bias)
+
+
+@njit(inline="always", fastmath={"contract"})
+def _five_taps(src, w0, w1, length, z0, z1):
+    """z0[t] += sum_j w0[j] * src[t + j] and the same for w1 and z1, j < 5, t < length:
+    one pass over z0 and z1 for a whole row of a 5-wide kernel."""
+    a0, a1, a2, a3, a4 = w0[0], w0[1], w0[2], w0[3], w0[4]
+    b0, b1, b2, b3, b4 = w1[0], w1[1], w1[2], w1[3], w1[4]
+    for t in range(length):
+        s0, s1, s2, s3, s4 = src[t], src[t + 1], src[t + 2], src[t + 3], src[t + 4]
+        z0[t] = z0[t] + a0 * s0 + a1 * s1 + a2 * s2 + a3 * s3 + a4 * s4
+        z1[t] = z1[t] + b0 * s0 + b1 * s1 + b2 * s2 + b3 * s3 + b4 * s4
 
 
 @njit(cache=True, nogil=True, parallel=False, fastmath={"reassoc", "contract"})

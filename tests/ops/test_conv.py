@@ -453,16 +453,18 @@ def test_wide_im2col_rows_are_the_windows(rng):
     (3, 5, 9, 0, (3, 2), (2, 1), True),
     (2, 3, 7, (1, 0), (2, 2), (1, 1), False),
 ])
-def test_inference_forward_equals_the_op(backend, rng, batch, dtype, case):
+@pytest.mark.parametrize("kernel", [(3, 3), (5, 5), (3, 5)])
+def test_inference_forward_equals_the_op(backend, rng, batch, dtype, case, kernel):
     """conv2d_relu_max_pool2d_infer (the no-grad path of Sequential): the op's value; with
-    the compiled direct kernel (small batches) up to rounding, else exactly."""
+    the compiled direct kernel (small batches) up to rounding, else exactly (kernels 5
+    wide take the direct kernel's five-tap passes)."""
     from lamina.ops import conv as conv_ops
 
     c_in, c_out, size, padding, window, stride, has_bias = case
     padding = as_pair(padding, "test", "padding")
     x = rng.standard_normal((batch, c_in, size, size)).astype(dtype)
     x[0, 0, 1, 1] = np.nan  # NaN wins the max and survives ReLU, as in the op
-    w = rng.standard_normal((c_out, c_in, 3, 3)).astype(dtype)
+    w = rng.standard_normal((c_out, c_in, *kernel)).astype(dtype)
     b = rng.standard_normal(c_out).astype(dtype) if has_bias else None
     expected = OPS["conv2d_relu_max_pool2d"](x, w, b, (1, 1), padding, window, stride)[0]
     got = conv_ops.conv2d_relu_max_pool2d_infer(x, w, b, (1, 1), padding, window, stride)
