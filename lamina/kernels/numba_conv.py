@@ -523,7 +523,7 @@ def small_conv_relu_pool_2x2(xp, w2d, kh, kw, sh, bias, out, index):
                         best[x, t] = _bias_relu_value(m, b, has_bias)
 
 
-@njit(**_JIT)
+@njit(inline="always")
 def _add_taps(z0, z1, src, start, step, run, taps, w0, w1):
     """z0 += sum_t w0[t] * src[start + t*step:][:run], z1 likewise with w1, for 5, 3 or 1
     taps t (one pass over z0 and z1 whatever the number of taps)."""
