@@ -396,7 +396,7 @@ def weight_grad(g, col, out):
                 _add_block(out, o, o1, o2, k, k1, sums)
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+@njit(inline="always")
 def _dot_3x2(g0, g1, g2, x0s, x1s, zero):
     """The six dot products of rows g0, g1, g2 with rows x0s, x1s, in one pass."""
     a00 = a01 = a10 = a11 = a20 = a21 = zero
@@ -411,7 +411,7 @@ def _dot_3x2(g0, g1, g2, x0s, x1s, zero):
     return a00, a01, a10, a11, a20, a21
 
 
-@njit(cache=True, nogil=True)
+@njit(inline="always")
 def _add_block(out, o, o1, o2, k, k1, sums):
     """Add a 3 x 2 block of partial sums, skipping the repeated rows and columns."""
     a00, a01, a10, a11, a20, a21 = sums
