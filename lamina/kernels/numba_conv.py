@@ -254,13 +254,27 @@ def col2im(cols, row0, sh, sw, out):
 
     Args:
         cols: (C, kh, kw, R, OW, N): entry (c, i, j, y, x, n) is the gradient of input
-            element (c, (row0 + y)*sh + i, x*sw + j, n).
+            element (c, (row0 + y)*sh + i, x*sw + j, n); C-contiguous.
         row0: first output row of this block.
         sh, sw: stride.
         out: (C, Hp, Wp, N) accumulator (zero before the first block). Each element gets
             its terms in the order of the kernel offsets, as the NumPy path adds them.
     """
     c_in, kh, kw, rows, ow, n = cols.shape
+    if sw == 1:  # a row of cols is one contiguous run of the image row: OW*N numbers
+        wp, run = out.shape[2], ow * n
+        flat = out.reshape(c_in, -1)
+        runs = cols.reshape(c_in, kh, kw, rows, run)
+        for c in range(c_in):
+            for i in range(kh):
+                for j in range(kw):
+                    for y in range(rows):
+                        src = runs[c, i, j, y]
+                        start = (((row0 + y) * sh + i) * wp + j) * n
+                        target = flat[c, start:start + run]
+                        for u in range(run):
+                            target[u] += src[u]
+        return
     for c in range(c_in):
         for i in range(kh):
             for j in range(kw):
