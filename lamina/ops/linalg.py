@@ -83,6 +83,11 @@ def linear_forward(x, weight, bias=None, relu: bool = False) -> np.ndarray:
             compiled.linear_rows(x, weight, np.empty(0, x.dtype) if bias is None else bias, relu,
                                  out)
             return out
+    return _affine(x, weight, bias, relu)
+
+
+def _affine(x, weight, bias, relu: bool) -> np.ndarray:
+    """x @ weight.T (+ bias) (through ReLU), by BLAS and NumPy, without checks."""
     out = x @ weight.T
     if bias is not None:
         out += bias
@@ -100,10 +105,11 @@ class LinearChain:
     in one compiled call (:func:`lamina.kernels.numba_linear.linear_chain`) when every layer
     takes the compiled path of :func:`linear_forward` (one dtype, C-contiguous weights of at
     most SMALL_LINEAR entries, shapes that chain): the same values as layer by layer, without
-    the Python steps and calls between layers (MLP batch-1 latency). The layers are checked
-    once, here; a chain holds the arrays it was given, so build a new one when a parameter
-    array is replaced (:class:`lamina.nn.Sequential` does). Otherwise, and to raise the
-    usual errors, it runs layer by layer.
+    the Python steps and calls between layers (MLP batch-1 latency); without them, such a
+    chain runs the NumPy steps of :func:`linear_forward` without checking each layer again
+    (the same values). The layers are checked once, here; a chain holds the arrays it was
+    given, so build a new one when a parameter array is replaced (:class:`lamina.nn.Sequential`
+    does). Otherwise, and to raise the usual errors, it runs layer by layer.
     """
 
     def __init__(self, weights, biases, relus) -> None:
@@ -117,10 +123,14 @@ class LinearChain:
                            tuple(bool(r) for r in relus))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        if (self.packed is not None and x.ndim == 2 and x.shape[0] <= 2
-                and x.shape[1] == self.width and x.dtype == self.dtype):
+        if (self.packed is not None and x.ndim == 2 and x.shape[1] == self.width
+                and x.dtype == self.dtype):
             compiled = kernels.numba_kernels("linear")
-            if compiled is not None:
+            if compiled is None:  # checked once: linear_forward's NumPy steps alone
+                for weight, bias, relu in self.layers:
+                    x = _affine(x, weight, bias, relu)
+                return x
+            if x.shape[0] <= 2:
                 out = np.empty((x.shape[0], self.packed[0][-1].shape[0]), x.dtype)
                 compiled.linear_chain(np.ascontiguousarray(x), *self.packed, out)
                 return out

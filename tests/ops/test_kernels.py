@@ -241,9 +241,13 @@ def test_linear_chain_equals_layer_by_layer(monkeypatch, rng, dtype, rows):
     linalg.LinearChain(mixed, biases, relus)(x)
     assert not calls
     monkeypatch.setattr(lamina.kernels, "numba_available", lambda: False)  # BLAS rounding
-    np.testing.assert_allclose(linalg.LinearChain(weights, biases, relus)(x), expected,
-                               rtol=tol, atol=tol)
+    got = linalg.LinearChain(weights, biases, relus)(x)
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
     assert not calls
+    layer_by_layer = x  # the NumPy path, checked once: bitwise linear_forward's NumPy steps
+    for w, b, r in zip(weights, biases, relus, strict=True):
+        layer_by_layer = linalg.linear_forward(layer_by_layer, w, b, r)
+    np.testing.assert_array_equal(got, layer_by_layer)
     with pytest.raises(ValueError, match=r"in_features=8, .*got input of shape \(\d, 17\)"):
         linalg.LinearChain([weights[0], weights[2]], [None, None], (False, False))(x)
 
