@@ -169,8 +169,10 @@ def interleaved(steps: dict, n: int, repeats: int, warmup: int) -> dict[str, flo
             samples[key].append(time_block(steps[key], n))
     result = {k: statistics.median(v) for k, v in samples.items()}
     if "torch" in samples:
-        result["ratio"] = statistics.median(
-            t / lam for t, lam in zip(samples["torch"], samples["lamina"], strict=True))
+        ratios = [t / lam for t, lam in zip(samples["torch"], samples["lamina"], strict=True)]
+        result["ratio"] = statistics.median(ratios)
+        quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+        result["spread"] = [quartiles[0], quartiles[-1]]
     return result
 
 
@@ -205,7 +207,7 @@ def run_model_workloads(kind: str, names, batch_sizes, x, y, quick: bool, use_to
             med = interleaved(steps, n, 3 if quick else 15, warmup=max(2, n // 2))
             rows.append({"workload": f"{'LeNet-5' if name == 'lenet' else 'MLP'} {kind}",
                          "batch": batch, "lamina": med["lamina"], "torch": med.get("torch"),
-                         "ratio": med.get("ratio")})
+                         "ratio": med.get("ratio"), "spread": med.get("spread")})
             print(format_row(rows[-1]), flush=True)
     return rows
 
@@ -219,8 +221,15 @@ def format_row(row) -> str:
         text += f" | torch {fmt_time(tor)}"
         if "train" in row["workload"]:
             text += f" ({b / tor:,.0f} samples/s)"
-        text += f" | ratio {row['ratio']:.2f}x"
+        text += f" | ratio {fmt_ratio(row)}"
     return text
+
+
+def fmt_ratio(row) -> str:
+    """The median ratio, and the quartiles of the per-round ratios in parentheses."""
+    spread = row.get("spread")
+    text = f"{row['ratio']:.2f}x"
+    return text + (f" ({spread[0]:.2f}-{spread[1]:.2f})" if spread else "")
 
 
 def fmt_time(seconds: float) -> str:
@@ -416,8 +425,8 @@ def write_results(path: Path, info: dict, sections: list[str]) -> None:
         f"Written by `python -m bench` on {datetime.datetime.now():%Y-%m-%d %H:%M}. "
         "Times are medians of 15 interleaved blocks (about 0.3 s each) per framework in one "
         "process; a ratio is the median over rounds of PyTorch's block time / lamina's block "
-        "time in the same round (> 1: lamina faster). Machines are noisy: expect +-20% "
-        "between runs.",
+        "time in the same round (> 1: lamina faster), with the quartiles of those per-round "
+        "ratios in parentheses. Machines are noisy: expect +-20% between runs.",
         "",
         "## Machine",
         "",
@@ -439,7 +448,7 @@ def table(rows, with_torch: bool) -> list[str]:
         tor, lam, b = r["torch"], r["lamina"], r["batch"]
         torch_time = fmt_time(tor) if tor else "-"
         torch_rate = f"{b / tor:,.0f}" if tor else "-"
-        ratio = f"{r['ratio']:.2f}x" if tor else "-"
+        ratio = fmt_ratio(r) if tor else "-"
         lines.append(f"| {r['workload']} | {b} | {fmt_time(lam)} | {torch_time} | "
                      f"{b / lam:,.0f} | {torch_rate} | {ratio} |")
     return lines
