@@ -406,8 +406,11 @@ def _conv_relu_pool_one(x, weight, bias, padding, out_hw, pooled_hw) -> np.ndarr
     and smaller NumPy calls than with a batch axis (batch-1 latency without ``[fast]``)."""
     (ph, pw), (oh, _), (py, px) = padding, out_hw, pooled_hw
     c, h, w = x.shape[1:]
-    xp = np.zeros((c, h + 2 * ph, w + 2 * pw, 1), x.dtype)
-    xp[:, ph:ph + h, pw:pw + w, 0] = x[0]
+    if ph or pw or not x.flags.c_contiguous:
+        xp = np.zeros((c, h + 2 * ph, w + 2 * pw, 1), x.dtype)
+        xp[:, ph:ph + h, pw:pw + w, 0] = x[0]
+    else:
+        xp = x.reshape(c, h, w, 1)
     col = L.wide_im2col(xp, weight.shape[2:], out_hw)
     c_out, wp = weight.shape[0], xp.shape[2]
     z = np.empty((c_out, oh * wp), np.result_type(weight, xp))

@@ -87,8 +87,9 @@ def linear_forward(x, weight, bias=None, relu: bool = False) -> np.ndarray:
 
 
 def _affine(x, weight, bias, relu: bool) -> np.ndarray:
-    """x @ weight.T (+ bias) (through ReLU), by BLAS and NumPy, without checks."""
-    out = x @ weight.T
+    """x @ weight.T (+ bias) (through ReLU), by BLAS and NumPy, without checks; one row as
+    the matrix-vector product weight @ x[0] (a direct GEMV call, slightly faster)."""
+    out = np.dot(weight, x[0])[None] if x.ndim == 2 and x.shape[0] == 1 else x @ weight.T
     if bias is not None:
         out += bias
     if relu:
