@@ -401,9 +401,10 @@ def conv2d_relu_max_pool2d_infer(x, weight, bias=None, stride=(1, 1), padding=(0
 def _conv_relu_pool_one(x, weight, bias, padding, out_hw, pooled_hw) -> np.ndarray:
     """The NumPy path of :func:`conv2d_relu_max_pool2d_infer` for one image, stride 1,
     2 x 2 pooling of stride 2 and outputs narrower than WIDE_RUN: the same GEMM on the same
-    wide im2col matrix as :func:`_conv_forward`, and the same
-    maxima, bias and ReLU (bitwise the batched path's values), on (C, H, W) arrays: fewer
-    and smaller NumPy calls than with a batch axis (batch-1 latency without ``[fast]``)."""
+    wide im2col matrix as :func:`_conv_forward`, and the same maxima, bias and ReLU (bitwise
+    the batched path's values), on (C, H, W) arrays, an unpadded image used where it is:
+    fewer and smaller NumPy calls than with a batch axis (batch-1 latency without
+    ``[fast]``)."""
     (ph, pw), (oh, _), (py, px) = padding, out_hw, pooled_hw
     c, h, w = x.shape[1:]
     if ph or pw or not x.flags.c_contiguous:
