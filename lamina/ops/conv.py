@@ -385,10 +385,7 @@ def conv2d_relu_max_pool2d_infer(x, weight, bias=None, stride=(1, 1), padding=(0
         z, _ = _conv_forward(L.internal(x, padding), weight.reshape(weight.shape[0], -1),
                              weight.shape[2:], stride, out_hw)
         out, _ = L.max_windows(z, pool[0], pool[1], shape[2:])
-        if bias is not None:
-            out = np.add(out, bias[:, None, None, None],
-                         out=out if bias.dtype == out.dtype else None)
-        return np.maximum(out, 0, out=out).transpose(L.TO_NCHW)
+        return _bias_relu(out, bias).transpose(L.TO_NCHW)
     if (x.shape[0] > DIRECT_MAX_BATCH or stride != (1, 1) or x.dtype != weight.dtype
             or (bias is not None and bias.dtype != x.dtype)):
         return conv2d_relu_max_pool2d(x, weight, bias, stride, padding, *pool)[0]
@@ -412,16 +409,23 @@ def _conv_relu_pool_one(x, weight, bias, padding, out_hw, pooled_hw) -> np.ndarr
         xp[:, ph:ph + h, pw:pw + w, 0] = x[0]
     else:
         xp = x.reshape(c, h, w, 1)
+    # (L.internal(x, padding) gives the same xp; this is 1-2% faster for the whole model)
     col = L.wide_im2col(xp, weight.shape[2:], out_hw)
     c_out, wp = weight.shape[0], xp.shape[2]
     z = np.empty((c_out, oh * wp), np.result_type(weight, xp))
     np.matmul(weight.reshape(c_out, -1), col, out=z[:, :col.shape[1]])
     z = z.reshape(c_out, oh, wp)
     rows = np.maximum(z[:, 0:2 * py:2, :2 * px], z[:, 1:2 * py:2, :2 * px])
-    out = np.maximum(rows[:, :, 0::2], rows[:, :, 1::2])
+    return _bias_relu(np.maximum(rows[:, :, 0::2], rows[:, :, 1::2]), bias)[None]
+
+
+def _bias_relu(out: np.ndarray, bias) -> np.ndarray:
+    """relu(out + bias) for channel-first ``out`` (C, ...), in place where the dtypes allow
+    (a bias of a wider dtype promotes, as ``out + bias`` would)."""
     if bias is not None:
-        out = np.add(out, bias[:, None, None], out=out if bias.dtype == out.dtype else None)
-    return np.maximum(out, 0, out=out)[None]
+        out = np.add(out, bias.reshape((-1,) + (1,) * (out.ndim - 1)),
+                     out=out if bias.dtype == out.dtype else None)
+    return np.maximum(out, 0, out=out)
 
 
 @register
