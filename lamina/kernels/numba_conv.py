@@ -257,8 +257,9 @@ def col2im(cols, row0, sh, sw, out):
             element (c, (row0 + y)*sh + i, x*sw + j, n); C-contiguous.
         row0: first output row of this block.
         sh, sw: stride.
-        out: (C, Hp, Wp, N) accumulator (zero before the first block). Each element gets
-            its terms in the order of the kernel offsets, as the NumPy path adds them.
+        out: (C, Hp, Wp, N) accumulator (zero before the first block), C-contiguous. Each
+            element gets its terms in the order of the kernel offsets, as the NumPy path
+            adds them.
     """
     c_in, kh, kw, rows, ow, n = cols.shape
     if sw == 1:  # a row of cols is one contiguous run of the image row: OW*N numbers
