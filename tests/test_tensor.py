@@ -519,3 +519,20 @@ def test_manual_seed_reproduces_randn_and_model_init():
     assert not np.array_equal(lm.randn(4, 3).data, a.data)
     with pytest.raises(TypeError, match="int seed"):
         lm.manual_seed(1.5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
+@pytest.mark.parametrize("shape", [(), (0,), (5,), (3, 7), (2, 3, 5, 5)])
+def test_aligned_empty_starts_a_cache_line(shape, dtype):
+    """aligned_empty: the shape and dtype asked for, C-contiguous, writable, its first element
+    on a 64-byte boundary; the parameters of Linear and Conv2d live in such arrays."""
+    from lamina.tensor import aligned_empty
+
+    for _ in range(4):  # several allocations: NumPy's own start at various offsets
+        a = aligned_empty(shape, dtype)
+        assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous
+        assert a.size == 0 or a.ctypes.data % 64 == 0  # (no element, no address to align)
+        a[...] = 1
+        assert (a == 1).all()
+    layers = [lm.nn.Linear(7, 5), lm.nn.Conv2d(3, 2, 3)]
+    assert all(p.data.ctypes.data % 64 == 0 for layer in layers for p in layer.parameters())

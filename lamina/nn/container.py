@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-import operator
 from collections import OrderedDict
 from functools import partial
 
+from lamina import kernels
 from lamina.convsize import as_pair
 from lamina.nn.activation import ReLU
 from lamina.nn.conv import Conv2d, conv_relu_max_pool
@@ -15,7 +15,7 @@ from lamina.nn.linear import Linear, linear_relu
 from lamina.nn.module import Module
 from lamina.nn.pooling import MaxPool2d
 from lamina.ops import OPS
-from lamina.ops.conv import conv2d_relu_max_pool2d_infer
+from lamina.ops.conv import conv2d_relu_max_pool2d_program
 from lamina.ops.linalg import LinearChain
 from lamina.tensor import Tensor, is_grad_enabled
 
@@ -149,18 +149,25 @@ def _linear_run_step(layers: list[Linear], relus: tuple[bool, ...]):
     with its ReLU or not), reading their parameters at each call; the chain (and its checks)
     is built again only when a parameter array is not the one it holds."""
     tables = [layer._parameters for layer in layers]
-    seen: list = [[], None]  # the parameter arrays last read, and their LinearChain
+    built: list = [None]  # the LinearChain of the parameter arrays last read
 
     def step(x):
-        arrays = []
-        for params in tables:
-            arrays += (params["weight"].data, _bias(params))
-        held = seen[0]
-        if len(held) != len(arrays) or not all(map(operator.is_, arrays, held)):
-            seen[:] = arrays, LinearChain(arrays[0::2], arrays[1::2], relus)
-        return seen[1](x)
+        chain = built[0]
+        if chain is None or not _holds(chain, tables):
+            arrays = [(params["weight"].data, _bias(params)) for params in tables]
+            chain = built[0] = LinearChain([w for w, _ in arrays], [b for _, b in arrays],
+                                           relus)
+        return chain(x)
 
     return step
+
+
+def _holds(chain: LinearChain, tables: list[dict]) -> bool:
+    """Whether ``chain`` holds the weight and bias arrays of the parameter tables now."""
+    for (weight, bias, _), params in zip(chain.layers, tables, strict=True):
+        if params["weight"].data is not weight or _bias(params) is not bias:
+            return False
+    return True
 
 
 def _relu_forward(x):
@@ -194,17 +201,21 @@ def _pool_options(pool: MaxPool2d) -> tuple[tuple[int, int], ...]:
 
 def _fused_step(conv: Conv2d, pool: MaxPool2d):
     """``x -> conv2d_relu_max_pool2d_infer(x, ...)`` reading the layers' parameters and
-    settings at each call (the pool's settings are converted to pairs again only when they
-    change)."""
+    settings at each call: a :func:`lamina.ops.conv.conv2d_relu_max_pool2d_program`, built
+    again only when a parameter array, a setting, the input's shape or dtype, or the
+    kernels in use are not those it was built for."""
     params = conv._parameters
-    seen: list = [None, None]  # the pool's (kernel_size, stride, padding) and their pairs
+    built: list = [None]  # (what the program was built for, weight, bias, program)
 
     def step(x):
-        settings = (pool.kernel_size, pool.stride, pool.padding)
-        if settings != seen[0]:
-            seen[:] = settings, _pool_options(pool)
-        return conv2d_relu_max_pool2d_infer(x, params["weight"].data, _bias(params),
-                                            conv.stride, conv.padding, *seen[1])
+        weight, bias = params["weight"].data, _bias(params)
+        state = (x.shape, x.dtype, weight.shape, conv.stride, conv.padding, pool.kernel_size,
+                 pool.stride, pool.padding, kernels.numba_kernels())
+        held = built[0]
+        if held is None or held[1] is not weight or held[2] is not bias or held[0] != state:
+            held = built[0] = (state, weight, bias, conv2d_relu_max_pool2d_program(
+                x, weight, bias, conv.stride, conv.padding, *_pool_options(pool), state[-1]))
+        return held[3](x)
 
     return step
 

@@ -13,7 +13,7 @@ from lamina.nn import init
 from lamina.nn.module import Module, Parameter
 from lamina.nn.pooling import MaxPool2d
 from lamina.ops import OPS
-from lamina.tensor import Tensor, apply
+from lamina.tensor import Tensor, aligned_empty, apply
 
 
 class Conv2d(Module):
@@ -65,8 +65,9 @@ class Conv2d(Module):
         self.padding = as_pair(padding, name, "padding")
         check_window(name, self.kernel_size, self.stride, self.padding)
         dtype = np.dtype(dtype or np.float32)
-        self.weight = Parameter(np.empty((out_channels, in_channels, *self.kernel_size), dtype))
-        self.bias = Parameter(np.empty(out_channels, dtype)) if bias else None
+        self.weight = Parameter(aligned_empty((out_channels, in_channels, *self.kernel_size),
+                                              dtype))
+        self.bias = Parameter(aligned_empty(out_channels, dtype)) if bias else None
         init.default_layer_init_(self.weight, self.bias)
 
     def forward(self, x):

@@ -7,7 +7,7 @@ import numpy as np
 from lamina import functional as F
 from lamina.nn import init
 from lamina.nn.module import Module, Parameter
-from lamina.tensor import Tensor
+from lamina.tensor import Tensor, aligned_empty
 
 
 class Linear(Module):
@@ -29,8 +29,8 @@ class Linear(Module):
                              f"({in_features}, {out_features})")
         self.in_features, self.out_features = int(in_features), int(out_features)
         dtype = np.dtype(dtype or np.float32)
-        self.weight = Parameter(np.empty((out_features, in_features), dtype))
-        self.bias = Parameter(np.empty(out_features, dtype)) if bias else None
+        self.weight = Parameter(aligned_empty((out_features, in_features), dtype))
+        self.bias = Parameter(aligned_empty(out_features, dtype)) if bias else None
         init.default_layer_init_(self.weight, self.bias)
 
     def forward(self, x):

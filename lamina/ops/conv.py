@@ -342,61 +342,72 @@ def conv2d_relu_max_pool2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
 
 # images up to which inference uses the compiled direct kernel rather than im2col and BLAS
 DIRECT_MAX_BATCH = 2
-# (pooled output shape, conv output H x W) of the inference calls that passed the checks,
-# by input geometry
-_checked_shapes: dict[tuple, tuple[tuple[int, ...], tuple[int, int]]] = {}
 
 
 def conv2d_relu_max_pool2d_infer(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
                                   pool_kernel_size=(2, 2), pool_stride=(2, 2),
                                   pool_padding=(0, 0)) -> np.ndarray:
     """The forward value of :func:`conv2d_relu_max_pool2d` alone, for inference (no graph,
-    nothing kept for a backward pass); same arguments, same errors.
+    nothing kept for a backward pass); same arguments, same errors: the value of
+    :func:`conv2d_relu_max_pool2d_program` for ``x``, applied to ``x``."""
+    return conv2d_relu_max_pool2d_program(x, weight, bias, stride, padding, pool_kernel_size,
+                                          pool_stride, pool_padding, kernels.numba_kernels())(x)
 
-    With the compiled kernels (``lamina[fast]``), a batch of at most DIRECT_MAX_BATCH images,
-    stride 1 and no pool padding, it runs one compiled call that convolves directly
-    (:func:`lamina.kernels.numba_conv.conv_relu_max_pool_direct`): batch-1 latency without
-    the im2col copy, the BLAS call and the Python steps between them. Equal to the op's
-    value up to rounding (the sums run in another order); otherwise it is the op's value
-    (without the compiled kernels: the op's NumPy steps, bias and ReLU in place, and none of
-    its bookkeeping for the backward pass). Either way the shape checks run once per input
-    geometry.
+
+def conv2d_relu_max_pool2d_program(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
+                                   pool_kernel_size=(2, 2), pool_stride=(2, 2),
+                                   pool_padding=(0, 0), compiled=None):
+    """:func:`conv2d_relu_max_pool2d_infer` prepared for inputs of the shape and dtype of
+    ``x``: the checks run and the path is chosen here, once, and ``program(x)`` then does
+    only the arithmetic (batch-1 latency: the checks cost as much as a small convolution).
+    A program reads ``weight`` and ``bias`` when it runs, through views made here, so it
+    stays right while they are the same arrays (in place updates included); the caller
+    (:class:`lamina.nn.Sequential`'s no-grad plan) builds a new one when an array, a
+    setting, the input's shape or dtype, or ``compiled`` changes.
+
+    ``compiled``: the module of :func:`lamina.kernels.numba_kernels`, or None. With it, a
+    batch of at most DIRECT_MAX_BATCH images, stride 1 and no pool padding runs one compiled
+    call that convolves directly (:func:`lamina.kernels.numba_conv.conv_relu_max_pool_direct`):
+    no im2col copy, no BLAS call and no Python steps between them; equal to the op's value up
+    to rounding (the sums run in another order). Otherwise it is the op's value: without the
+    compiled kernels, the op's NumPy steps, bias and ReLU in place, and none of its
+    bookkeeping for the backward pass.
     """
     stride, padding = tuple(stride), tuple(padding)
     pool = tuple(pool_kernel_size), tuple(pool_stride), tuple(pool_padding)
     if pool[2] != (0, 0):
-        return conv2d_relu_max_pool2d(x, weight, bias, stride, padding, *pool)[0]
-    key = (x.shape, x.dtype, weight.shape, bias is None or bias.shape, stride, padding, pool)
-    checked = _checked_shapes.get(key)
-    if checked is None:  # checked once per geometry: the checks cost as much as the kernel
-        out_hw = _conv_geometry(x, weight, bias, stride, padding)
-        pooled_hw = _pool_geometry("MaxPool2d", (x.shape[0], weight.shape[0], *out_hw),
-                                   x.dtype, *pool)
-        checked = (x.shape[0], weight.shape[0], *pooled_hw), out_hw
-        if len(_checked_shapes) >= 256:
-            _checked_shapes.clear()
-        _checked_shapes[key] = checked
-    shape, out_hw = checked
-    compiled = kernels.numba_kernels()
-    if compiled is None:  # the op's NumPy steps, without its backward bookkeeping
+        return lambda x: conv2d_relu_max_pool2d(x, weight, bias, stride, padding, *pool)[0]
+    out_hw = _conv_geometry(x, weight, bias, stride, padding)
+    c_out = weight.shape[0]
+    pooled_hw = _pool_geometry("MaxPool2d", (x.shape[0], c_out, *out_hw), x.dtype, *pool)
+    if compiled is None:
         if (x.shape[0] == 1 and stride == (1, 1) and pool[0] == pool[1] == (2, 2)
                 and out_hw[1] < L.WIDE_RUN):
-            return _conv_relu_pool_one(x, weight, bias, padding, out_hw, shape[2:])
-        z, _ = _conv_forward(L.internal(x, padding), weight.reshape(weight.shape[0], -1),
-                             weight.shape[2:], stride, out_hw)
-        out, _ = L.max_windows(z, pool[0], pool[1], shape[2:])
-        return _bias_relu(out, bias).transpose(L.TO_NCHW)
+            return _conv_relu_pool_one(x, weight, bias, padding, out_hw, pooled_hw)
+        w2d = weight.reshape(c_out, -1)
+
+        def numpy_steps(x):
+            z, _ = _conv_forward(L.internal(x, padding), w2d, weight.shape[2:], stride, out_hw)
+            out, _ = L.max_windows(z, pool[0], pool[1], pooled_hw)
+            return _bias_relu(out, bias).transpose(L.TO_NCHW)
+
+        return numpy_steps
     if (x.shape[0] > DIRECT_MAX_BATCH or stride != (1, 1) or x.dtype != weight.dtype
             or (bias is not None and bias.dtype != x.dtype)):
-        return conv2d_relu_max_pool2d(x, weight, bias, stride, padding, *pool)[0]
-    out = np.empty(shape, x.dtype)
-    compiled.conv_relu_max_pool_direct(x, weight, np.empty(0, x.dtype) if bias is None else bias,
-                                       *padding, *pool[0], *pool[1], out)
-    return out
+        return lambda x: conv2d_relu_max_pool2d(x, weight, bias, stride, padding, *pool)[0]
+    shape = (x.shape[0], c_out, *pooled_hw)
+    settings = (np.empty(0, x.dtype) if bias is None else bias, *padding, *pool[0], *pool[1])
+
+    def direct(x):
+        out = np.empty(shape, x.dtype)
+        compiled.conv_relu_max_pool_direct(x, weight, *settings, out)
+        return out
+
+    return direct
 
 
-def _conv_relu_pool_one(x, weight, bias, padding, out_hw, pooled_hw) -> np.ndarray:
-    """The NumPy path of :func:`conv2d_relu_max_pool2d_infer` for one image, stride 1,
+def _conv_relu_pool_one(x, weight, bias, padding, out_hw, pooled_hw):
+    """The NumPy program of :func:`conv2d_relu_max_pool2d_program` for one image, stride 1,
     2 x 2 pooling of stride 2 and outputs narrower than WIDE_RUN: the same GEMM on the same
     wide im2col matrix as :func:`_conv_forward`, and the same maxima, bias and ReLU (bitwise
     the batched path's values), on (C, H, W) arrays, an unpadded image used where it is:
@@ -404,19 +415,25 @@ def _conv_relu_pool_one(x, weight, bias, padding, out_hw, pooled_hw) -> np.ndarr
     ``[fast]``)."""
     (ph, pw), (oh, _), (py, px) = padding, out_hw, pooled_hw
     c, h, w = x.shape[1:]
-    if ph or pw or not x.flags.c_contiguous:
-        xp = np.zeros((c, h + 2 * ph, w + 2 * pw, 1), x.dtype)
-        xp[:, ph:ph + h, pw:pw + w, 0] = x[0]
-    else:
-        xp = x.reshape(c, h, w, 1)
+    c_out, wp = weight.shape[0], w + 2 * pw
+    w2d = weight.reshape(c_out, -1)
+    dtype = np.result_type(weight, x)
     # (L.internal(x, padding) gives the same xp; this is 1-2% faster for the whole model)
-    col = L.wide_im2col(xp, weight.shape[2:], out_hw)
-    c_out, wp = weight.shape[0], xp.shape[2]
-    z = np.empty((c_out, oh * wp), np.result_type(weight, xp))
-    np.matmul(weight.reshape(c_out, -1), col, out=z[:, :col.shape[1]])
-    z = z.reshape(c_out, oh, wp)
-    rows = np.maximum(z[:, 0:2 * py:2, :2 * px], z[:, 1:2 * py:2, :2 * px])
-    return _bias_relu(np.maximum(rows[:, :, 0::2], rows[:, :, 1::2]), bias)[None]
+    padded = (c, h + 2 * ph, wp, 1)
+
+    def program(x):
+        if ph or pw or not x.flags.c_contiguous:
+            xp = np.zeros(padded, x.dtype)
+            xp[:, ph:ph + h, pw:pw + w, 0] = x[0]
+        else:
+            xp = x.reshape(padded)
+        col = L.wide_im2col(xp, weight.shape[2:], out_hw)
+        z = np.empty((c_out, oh, wp), dtype)
+        np.matmul(w2d, col, out=z.reshape(c_out, -1)[:, :col.shape[1]])
+        rows = np.maximum(z[:, 0:2 * py:2, :2 * px], z[:, 1:2 * py:2, :2 * px])
+        return _bias_relu(np.maximum(rows[:, :, 0::2], rows[:, :, 1::2]), bias)[None]
+
+    return program
 
 
 def _bias_relu(out: np.ndarray, bias) -> np.ndarray:

@@ -90,6 +90,11 @@ def _affine(x, weight, bias, relu: bool) -> np.ndarray:
     """x @ weight.T (+ bias) (through ReLU), by BLAS and NumPy, without checks; one row as
     the matrix-vector product weight @ x[0] (a direct GEMV call, slightly faster)."""
     out = np.dot(weight, x[0])[None] if x.ndim == 2 and x.shape[0] == 1 else x @ weight.T
+    return _bias_relu(out, bias, relu)
+
+
+def _bias_relu(out: np.ndarray, bias, relu: bool) -> np.ndarray:
+    """out + bias (when there is one), then through ReLU when ``relu``, in place."""
     if bias is not None:
         out += bias
     if relu:
@@ -128,6 +133,11 @@ class LinearChain:
                 and x.dtype == self.dtype):
             compiled = kernels.numba_kernels("linear")
             if compiled is None:  # checked once: linear_forward's NumPy steps alone
+                if x.shape[0] == 1:  # on the one row as a vector: fewer NumPy calls
+                    row = x[0]
+                    for weight, bias, relu in self.layers:
+                        row = _bias_relu(np.dot(weight, row), bias, relu)
+                    return row[None]
                 for weight, bias, relu in self.layers:
                     x = _affine(x, weight, bias, relu)
                 return x

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from lamina.tensor import Tensor
+from lamina.tensor import Tensor, aligned_empty
 
 
 class FlatGroup:
@@ -61,7 +61,8 @@ class FlatGroup:
         bounds = np.cumsum([0] + [p.size for p in params])
         self.params = list(params)
         self.slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        self.param = np.empty(int(bounds[-1]), dtype)
+        self.param = aligned_empty(int(bounds[-1]), dtype)  # (see aligned_empty)
+        self._owner = self.param.base  # the buffer that every view's ``base`` is
         self.grad: np.ndarray | None = None  # allocated by the first gather()
         self.views: list[np.ndarray] = []
         for p, part in zip(self.params, self.slices, strict=True):
@@ -84,9 +85,9 @@ class FlatGroup:
         its view (false after ``p.data = ...``, ``Module.to``, or a changed group)."""
         if len(params) != len(self.params):
             return False
-        flat = self.param
+        owner = self._owner
         for p, q, view in zip(params, self.params, self.views, strict=True):
-            if p is not q or p.data is not view or view.base is not flat:
+            if p is not q or p.data is not view or view.base is not owner:
                 return False  # (a copied FlatGroup's views no longer share its buffer)
         return True
 

@@ -184,6 +184,47 @@ def test_no_grad_plan_follows_replaced_parameter_arrays(backend):
     assert not np.allclose(first, second) and not np.allclose(second, third)
 
 
+def test_no_grad_conv_block_follows_arrays_settings_and_inputs(backend):
+    """A fused conv block of the no-grad plan is prepared once (checks, path, views of the
+    parameters) and prepared again when a parameter array, a layer setting or the input's
+    shape or dtype is not the one it was prepared for; in-place changes are read as they
+    are. Each time it gives the recorded forward pass's value."""
+    import lamina as lm
+    from lamina import nn
+
+    lm.manual_seed(1)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)).eval()
+    conv, pool = model[0], model[2]
+    rng = np.random.default_rng(4)
+
+    def check(shape=(1, 2, 6, 6), dtype=np.float32):
+        x = lm.tensor(rng.standard_normal(shape).astype(dtype))
+        with lm.no_grad():
+            fast = model(x)
+        assert fast.dtype == dtype
+        if backend == "numba" and shape[0] <= conv_ops.DIRECT_MAX_BATCH:
+            np.testing.assert_allclose(fast.numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)
+        else:
+            np.testing.assert_array_equal(fast.numpy(), model(x).numpy())
+        return fast.shape
+
+    assert check() == (1, 3, 3, 3)
+    conv.weight.data[...] = 0.5  # in place
+    check()
+    conv.weight.data = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)  # a new array
+    check()
+    conv.bias = None
+    check()
+    conv.padding = (0, 0)
+    assert check() == (1, 3, 2, 2)
+    pool.kernel_size, pool.stride = 3, 1
+    assert check() == (1, 3, 2, 2)
+    assert check((3, 2, 7, 7)) == (3, 3, 3, 3)
+    assert check((1, 2, 7, 7), np.float64) == (1, 3, 3, 3)
+    with lm.no_grad(), pytest.raises(ValueError, match="channel"):
+        model(lm.tensor(np.zeros((1, 4, 7, 7), np.float32)))
+
+
 def test_linear_relu_pairs_are_fused(backend, monkeypatch):
     """Linear followed by ReLU runs as nn.linear.linear_relu: same values and gradients."""
     import lamina as lm

@@ -88,6 +88,8 @@ def test_parameters_and_state_are_views_of_flat_buffers():
     step(model, opt, *make_batch())
     after = model(lm.tensor(np.ones((1, 4), np.float32))).data
     assert not np.array_equal(before, after)
+    assert opt._flat[0] is flat and flat.is_current(params)  # kept, not rebuilt each step
+    assert flat.param.ctypes.data % 64 == 0  # cache-line aligned (lm.tensor.aligned_empty)
 
 
 @pytest.mark.parametrize(("cls", "options"), ALL_OPTIONS, ids=IDS)
