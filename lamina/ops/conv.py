@@ -27,7 +27,7 @@ import numpy as np
 from lamina import kernels
 from lamina.convsize import check_window, spatial_output_shape
 from lamina.ops import im2col as L
-from lamina.ops import register
+from lamina.ops import register, relu_zeros
 
 # ------------------------------------------------------------------ checks and messages
 
@@ -420,6 +420,7 @@ def _conv_relu_pool_one(x, weight, bias, padding, out_hw, pooled_hw):
     dtype = np.result_type(weight, x)
     # (L.internal(x, padding) gives the same xp; this is 1-2% faster for the whole model)
     padded = (c, h + 2 * ph, wp, 1)
+    zeros = relu_zeros((c_out, py, px), dtype if bias is None else np.result_type(dtype, bias))
 
     def program(x):
         if ph or pw or not x.flags.c_contiguous:
@@ -431,18 +432,19 @@ def _conv_relu_pool_one(x, weight, bias, padding, out_hw, pooled_hw):
         z = np.empty((c_out, oh, wp), dtype)
         np.matmul(w2d, col, out=z.reshape(c_out, -1)[:, :col.shape[1]])
         rows = np.maximum(z[:, 0:2 * py:2, :2 * px], z[:, 1:2 * py:2, :2 * px])
-        return _bias_relu(np.maximum(rows[:, :, 0::2], rows[:, :, 1::2]), bias)[None]
+        return _bias_relu(np.maximum(rows[:, :, 0::2], rows[:, :, 1::2]), bias, zeros)[None]
 
     return program
 
 
-def _bias_relu(out: np.ndarray, bias) -> np.ndarray:
+def _bias_relu(out: np.ndarray, bias, zero=0) -> np.ndarray:
     """relu(out + bias) for channel-first ``out`` (C, ...), in place where the dtypes allow
-    (a bias of a wider dtype promotes, as ``out + bias`` would)."""
+    (a bias of a wider dtype promotes, as ``out + bias`` would). ``zero``: 0, or an array of
+    zeros shaped as the result (see :func:`lamina.ops.relu_zeros`)."""
     if bias is not None:
         out = np.add(out, bias.reshape((-1,) + (1,) * (out.ndim - 1)),
                      out=out if bias.dtype == out.dtype else None)
-    return np.maximum(out, 0, out=out)
+    return np.maximum(out, zero, out=out)
 
 
 @register
