@@ -123,12 +123,19 @@ def wide_im2col(xp: np.ndarray, kernel: tuple[int, int], out_hw: tuple[int, int]
 
     Returns (C*kh*kw, L) for a C-contiguous (C, Hp, Wp, N) ``xp``.
     """
-    c, _, wp, n = xp.shape
+    shape, strides = wide_view(xp.shape, xp.itemsize, kernel, out_hw)
+    view = np.ndarray(shape, xp.dtype, xp, 0, strides)
+    return np.ascontiguousarray(view).reshape(-1, shape[3])
+
+
+def wide_view(shape: tuple[int, ...], itemsize: int, kernel: tuple[int, int],
+              out_hw: tuple[int, int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(shape, strides) of the view (C, kh, kw, L) whose copy is :func:`wide_im2col`'s matrix,
+    over a C-contiguous array of ``shape`` (C, Hp, Wp, N) and ``itemsize`` bytes a number."""
+    c, hp, wp, n = shape
     (kh, kw), (oh, ow) = kernel, out_hw
-    length = ((oh - 1) * wp + ow) * n
-    s_c, s_h, s_w = xp.strides[:3]
-    view = np.ndarray((c, kh, kw, length), xp.dtype, xp, 0, (s_c, s_h, s_w, xp.itemsize))
-    return np.ascontiguousarray(view).reshape(c * kh * kw, length)
+    s_h = wp * n * itemsize
+    return (c, kh, kw, ((oh - 1) * wp + ow) * n), (hp * s_h, s_h, n * itemsize, itemsize)
 
 
 def col2im(cols: np.ndarray, row0: int, stride: tuple[int, int], out: np.ndarray) -> None:

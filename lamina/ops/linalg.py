@@ -93,13 +93,12 @@ def _affine(x, weight, bias, relu: bool) -> np.ndarray:
     return _bias_relu(out, bias, relu)
 
 
-def _bias_relu(out: np.ndarray, bias, relu: bool, zero=0) -> np.ndarray:
-    """out + bias (when there is one), then through ReLU when ``relu``, in place. ``zero``: 0,
-    or zeros shaped as ``out`` (:func:`lamina.ops.relu_zeros`: faster on a few numbers)."""
+def _bias_relu(out: np.ndarray, bias, relu: bool) -> np.ndarray:
+    """out + bias (when there is one), then through ReLU when ``relu``, in place."""
     if bias is not None:
         out += bias
     if relu:
-        np.maximum(out, zero, out=out)
+        np.maximum(out, 0, out=out)
     return out
 
 
@@ -128,7 +127,9 @@ class LinearChain:
             empty = np.empty(0, self.dtype)
             self.packed = (tuple(weights), tuple(empty if b is None else b for b in biases),
                            tuple(bool(r) for r in relus))
-            self.zeros = [relu_zeros(w.shape[:1], self.dtype) for w in weights]  # one row's ReLU
+            # the NumPy steps of linear_forward on one row, ReLU against zeros (relu_zeros)
+            self.vector_steps = [(w, b, relu_zeros(w.shape[:1], self.dtype) if r else None)
+                                 for w, b, r in self.layers]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if (self.packed is not None and x.ndim == 2 and x.shape[1] == self.width
@@ -137,9 +138,12 @@ class LinearChain:
             if compiled is None:  # checked once: linear_forward's NumPy steps alone
                 if x.shape[0] == 1:  # on the one row as a vector: fewer NumPy calls
                     row = x[0]
-                    for (weight, bias, relu), zeros in zip(self.layers, self.zeros,
-                                                           strict=True):
-                        row = _bias_relu(np.dot(weight, row), bias, relu, zeros)
+                    for weight, bias, zeros in self.vector_steps:
+                        row = np.dot(weight, row)
+                        if bias is not None:
+                            row += bias
+                        if zeros is not None:  # ReLU
+                            np.maximum(row, zeros, out=row)
                     return row[None]
                 for weight, bias, relu in self.layers:
                     x = _affine(x, weight, bias, relu)
