@@ -442,21 +442,20 @@ def _conv_relu_pool_one(x, weight, bias, padding, out_hw, pooled_hw):
         z = z.reshape(c_out, oh, wp)
         rows = np.maximum(z[even], z[odd])
         out = np.maximum(rows[left], rows[right])
-        if bias3 is not None:
+        if bias3 is not None:  # _bias_relu's steps, with the bias view and zeros made above
             out = np.add(out, bias3, out=out if same else None)
         return np.maximum(out, zeros, out=out)[None]
 
     return program
 
 
-def _bias_relu(out: np.ndarray, bias, zero=0) -> np.ndarray:
+def _bias_relu(out: np.ndarray, bias) -> np.ndarray:
     """relu(out + bias) for channel-first ``out`` (C, ...), in place where the dtypes allow
-    (a bias of a wider dtype promotes, as ``out + bias`` would). ``zero``: 0, or an array of
-    zeros shaped as the result (see :func:`lamina.ops.relu_zeros`)."""
+    (a bias of a wider dtype promotes, as ``out + bias`` would)."""
     if bias is not None:
         out = np.add(out, bias.reshape((-1,) + (1,) * (out.ndim - 1)),
                      out=out if bias.dtype == out.dtype else None)
-    return np.maximum(out, zero, out=out)
+    return np.maximum(out, 0, out=out)
 
 
 @register

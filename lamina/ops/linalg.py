@@ -90,11 +90,6 @@ def _affine(x, weight, bias, relu: bool) -> np.ndarray:
     """x @ weight.T (+ bias) (through ReLU), by BLAS and NumPy, without checks; one row as
     the matrix-vector product weight @ x[0] (a direct GEMV call, slightly faster)."""
     out = np.dot(weight, x[0])[None] if x.ndim == 2 and x.shape[0] == 1 else x @ weight.T
-    return _bias_relu(out, bias, relu)
-
-
-def _bias_relu(out: np.ndarray, bias, relu: bool) -> np.ndarray:
-    """out + bias (when there is one), then through ReLU when ``relu``, in place."""
     if bias is not None:
         out += bias
     if relu:
