@@ -197,14 +197,19 @@ def _small_conv_kernels(w2d, xp, stride):
 # the weight gradient of an im2col matrix with this many times more rows than g is computed
 # as (col @ g^T)^T, see _weight_product
 TALL_COL = 8
+# otherwise it is summed over pieces of M (pixels times batch) of at most this many columns
+WEIGHT_CHUNK = 4096
 
 
 def _weight_product(g, col):
     """g @ col^T (C_out x K): by the compiled kernel (``lamina[fast]``) when the result is
-    small (at most SMALL_WEIGHT_GRAD entries), where BLAS is slowest; otherwise one BLAS call,
+    small (at most SMALL_WEIGHT_GRAD entries), where BLAS is slowest; otherwise by BLAS:
     as (col @ g^T)^T when col has at least TALL_COL times more rows than g (LeNet-5's conv2
     at batch 32: 196 us against 228 us for g @ col^T, and 264 us summed over 512 KiB pieces of
-    M as before; measured A/B in one process, 2 BLAS threads)."""
+    M as before; measured A/B in one process, 2 BLAS threads), else as g @ col^T summed over
+    pieces of WEIGHT_CHUNK columns: OpenBLAS is 4x slower on one product with a long M and
+    a small result (LeNet-5's conv1 without ``[fast]``, 6 x 25 over M = 25,088 at batch 32:
+    386 us in one call, 90 us in pieces of 4,096; 8,192 is as slow as one call)."""
     compiled = kernels.numba_kernels()
     if (compiled is not None and g.shape[0] * col.shape[0] <= SMALL_WEIGHT_GRAD
             and g.dtype == col.dtype):
@@ -214,7 +219,10 @@ def _weight_product(g, col):
         return out
     if col.shape[0] >= TALL_COL * g.shape[0]:
         return (col @ g.T).T
-    return g @ col.T
+    out = g[:, :WEIGHT_CHUNK] @ col[:, :WEIGHT_CHUNK].T
+    for start in range(WEIGHT_CHUNK, g.shape[1], WEIGHT_CHUNK):
+        out += g[:, start:start + WEIGHT_CHUNK] @ col[:, start:start + WEIGHT_CHUNK].T
+    return out
 
 
 # ------------------------------------------------------------------ ops

@@ -489,13 +489,14 @@ def test_inference_forward_raises_as_the_op(backend):
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 1), (6, 25, 1300), (4, 7, 513), (5, 9, 2048),
-                                   (16, 150, 700), (3, 24, 50)])
+                                   (16, 150, 700), (3, 24, 50), (6, 25, 9000), (40, 30, 8192)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_small_weight_gradient_kernel_is_the_product(backend, rng, shape, dtype):
     """The weight gradient g @ col^T: by the compiled kernel for small C_out x K ([fast]),
-    by BLAS otherwise, as (col @ g^T)^T for a tall col (K >= 8 C_out: the last two
-    shapes); odd block edges included (C_out not a multiple of 3, K odd, M not a multiple of
-    512)."""
+    by BLAS otherwise, as (col @ g^T)^T for a tall col (K >= 8 C_out: (16, 150, 700) and
+    (3, 24, 50)) and else summed over pieces of WEIGHT_CHUNK columns (the last two shapes
+    without [fast], the last one with it); odd block edges included (C_out not a multiple
+    of 3, K odd, M not a multiple of 512 or of WEIGHT_CHUNK)."""
     from lamina.ops import conv as conv_ops
 
     c_out, k, m = shape
