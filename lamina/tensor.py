@@ -742,9 +742,9 @@ def maximum(a, b) -> Tensor:
     return apply(OPS["maximum"], *_consts(a, b))
 
 
-def aligned_empty(shape, dtype, align: int = 64) -> np.ndarray:
+def aligned_empty(shape: int | tuple[int, ...], dtype, align: int = 64) -> np.ndarray:
     """An uninitialised C-contiguous array of ``shape`` and ``dtype`` whose first element
-    starts an ``align``-byte boundary (a cache line; NumPy's allocator gives 16). Parameters
+    starts an ``align``-byte boundary (a cache line; NumPy guarantees 16). Parameters
     live in such arrays: a compiled kernel streaming a weight matrix then loads whole vectors
     without splitting any across two cache lines (the batch-1 linear kernel runs the MLP's
     layers 10% faster, measured), and rows whose length is a multiple of 16 float32 stay

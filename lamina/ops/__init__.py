@@ -64,7 +64,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad.reshape(shape)
 
 
-def relu_zeros(shape, dtype) -> np.ndarray:
+def relu_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
     """A read-only array of zeros, for ReLU as ``np.maximum(out, zeros, out=out)`` in the
     batch-1 inference paths: with the scalar 0, NumPy spends 0.3-0.6 us per call on
     broadcasting it, 2-3x the work itself on a layer's few hundred outputs (same values)."""
