@@ -199,22 +199,33 @@ def _pool_options(pool: MaxPool2d) -> tuple[tuple[int, int], ...]:
             _pair(pool.padding, "padding"))
 
 
+# programs a fused conv block keeps, for as many input shapes (a last, smaller batch, or
+# requests of a few sizes when serving, without rebuilding at every change of shape)
+KEPT_PROGRAMS = 4
+
+
 def _fused_step(conv: Conv2d, pool: MaxPool2d):
     """``x -> conv2d_relu_max_pool2d_infer(x, ...)`` reading the layers' parameters and
     settings at each call: a :func:`lamina.ops.conv.conv2d_relu_max_pool2d_program`, built
-    again only when a parameter array, a setting, the input's shape or dtype, or the
-    kernels in use are not those it was built for."""
+    when none of the last KEPT_PROGRAMS was built for these parameter arrays, settings,
+    input shape and dtype, and kernels in use."""
     params = conv._parameters
-    built: list = [None]  # (what the program was built for, weight, bias, program)
+    kept: list = [()]  # ((what it was built for, weight, bias, program), ...), newest first
 
     def step(x):
         weight, bias = params["weight"].data, _bias(params)
         state = (x.shape, x.dtype, weight.shape, conv.stride, conv.padding, pool.kernel_size,
                  pool.stride, pool.padding, kernels.numba_kernels())
-        held = built[0]
-        if held is None or held[1] is not weight or held[2] is not bias or held[0] != state:
-            held = built[0] = (state, weight, bias, conv2d_relu_max_pool2d_program(
-                x, weight, bias, conv.stride, conv.padding, *_pool_options(pool), state[-1]))
+        programs = kept[0]
+        for held in programs:  # (the first, most often)
+            if held[1] is weight and held[2] is bias and held[0] == state:
+                if held is not programs[0]:
+                    kept[0] = (held,) + tuple(h for h in programs if h is not held)
+                return held[3](x)
+        held = (state, weight, bias, conv2d_relu_max_pool2d_program(
+            x, weight, bias, conv.stride, conv.padding, *_pool_options(pool), state[-1]))
+        current = tuple(h for h in programs if h[1] is weight and h[2] is bias)
+        kept[0] = (held,) + current[:KEPT_PROGRAMS - 1]  # (none holds a replaced array)
         return held[3](x)
 
     return step

@@ -225,6 +225,36 @@ def test_no_grad_conv_block_follows_arrays_settings_and_inputs(backend):
         model(lm.tensor(np.zeros((1, 4, 7, 7), np.float32)))
 
 
+def test_no_grad_conv_block_keeps_a_program_per_input_shape(backend, monkeypatch):
+    """Inputs of a few shapes in turn (a last, smaller batch; requests of a few sizes) reuse
+    the programs built for them, up to KEPT_PROGRAMS; a replaced parameter array drops them."""
+    import lamina as lm
+    from lamina import nn
+    from lamina.nn import container
+
+    built = []
+
+    def counting(*args):
+        built.append(args[0].shape)
+        return conv_ops.conv2d_relu_max_pool2d_program(*args)
+
+    monkeypatch.setattr(container, "conv2d_relu_max_pool2d_program", counting)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2)).eval()
+    shapes = [(1, 1, 6, 6), (3, 1, 6, 6), (1, 1, 8, 8)]
+    with lm.no_grad():
+        for _ in range(3):
+            for shape in shapes:
+                x = lm.tensor(np.ones(shape, np.float32))
+                np.testing.assert_allclose(model(x).numpy(), model[2](model[1](model[0](x)))
+                                           .numpy(), rtol=1e-6)
+        assert built == shapes
+        model[0].weight.data = model[0].weight.data.copy()
+        model(lm.tensor(np.ones(shapes[0], np.float32)))
+        model(lm.tensor(np.ones(shapes[1], np.float32)))
+    assert built == shapes + shapes[:2]
+    assert container.KEPT_PROGRAMS >= len(shapes)
+
+
 def test_linear_relu_pairs_are_fused(backend, monkeypatch):
     """Linear followed by ReLU runs as nn.linear.linear_relu: same values and gradients."""
     import lamina as lm
