@@ -383,8 +383,12 @@ def conv2d_relu_max_pool2d_program(x, weight, bias=None, stride=(1, 1), padding=
     """
     stride, padding = tuple(stride), tuple(padding)
     pool = tuple(pool_kernel_size), tuple(pool_stride), tuple(pool_padding)
+
+    def op_value(x):  # the op itself, where neither faster path applies
+        return conv2d_relu_max_pool2d(x, weight, bias, stride, padding, *pool)[0]
+
     if pool[2] != (0, 0):
-        return lambda x: conv2d_relu_max_pool2d(x, weight, bias, stride, padding, *pool)[0]
+        return op_value
     out_hw = _conv_geometry(x, weight, bias, stride, padding)
     c_out = weight.shape[0]
     pooled_hw = _pool_geometry("MaxPool2d", (x.shape[0], c_out, *out_hw), x.dtype, *pool)
@@ -402,7 +406,7 @@ def conv2d_relu_max_pool2d_program(x, weight, bias=None, stride=(1, 1), padding=
         return numpy_steps
     if (x.shape[0] > DIRECT_MAX_BATCH or stride != (1, 1) or x.dtype != weight.dtype
             or (bias is not None and bias.dtype != x.dtype)):
-        return lambda x: conv2d_relu_max_pool2d(x, weight, bias, stride, padding, *pool)[0]
+        return op_value
     shape = (x.shape[0], c_out, *pooled_hw)
     settings = (np.empty(0, x.dtype) if bias is None else bias, *padding, *pool[0], *pool[1])
 
