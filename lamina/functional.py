@@ -162,7 +162,7 @@ def cross_entropy(input: Tensor, target, weight=None, reduction: str = "mean",
         raise TypeError(f"cross_entropy: target must hold integer class indices or float "
                         f"probabilities, got dtype {tdtype}")
     if weight is not None:
-        weight = np.asarray(weight.data if isinstance(weight, Tensor) else weight,
+        weight = np.asarray(weight._data if isinstance(weight, Tensor) else weight,
                             dtype=input.dtype)
     return apply(OPS["cross_entropy"], input, target, weight=weight, reduction=reduction,
                  label_smoothing=label_smoothing)
@@ -182,7 +182,7 @@ def nll_loss(input: Tensor, target, weight=None, reduction: str = "mean") -> Ten
     if input.ndim != 2:
         raise ValueError(f"nll_loss: expected input of shape (N, C), got {input.shape}")
     _check_batch(input, target, "nll_loss")
-    idx = np.asarray(target.data if isinstance(target, Tensor) else target)
+    idx = np.asarray(target._data if isinstance(target, Tensor) else target)
     if idx.dtype.kind not in "iu" or idx.shape != input.shape[:1]:
         raise ValueError(f"nll_loss: target must hold integer class indices of shape "
                          f"({input.shape[0]},), got dtype {idx.dtype} and shape {idx.shape}")
@@ -193,7 +193,7 @@ def nll_loss(input: Tensor, target, weight=None, reduction: str = "mean") -> Ten
                          f"classes (expected 0 <= target < {n_classes})")
     picked = -input[np.arange(len(idx)), idx]
     if weight is not None:
-        w = np.asarray(weight.data if isinstance(weight, Tensor) else weight,
+        w = np.asarray(weight._data if isinstance(weight, Tensor) else weight,
                        dtype=input.dtype)[idx]
         picked = picked * w
     if reduction == "none":

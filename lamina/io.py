@@ -69,7 +69,7 @@ def _encode(value: Any, tensors: dict[str, np.ndarray] | None, key: str, where: 
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, Tensor):
-        value = value.data
+        value = value._data
     if isinstance(value, np.ndarray):
         if tensors is None:
             return {"__ndarray__": value.tolist(), "dtype": value.dtype.str}
@@ -760,6 +760,6 @@ def from_torch_state_dict(model: Module, state_dict: Any, strict: bool = True) -
     for key, value in state_dict.items():
         if hasattr(value, "detach") and hasattr(value, "cpu") and not isinstance(value, Tensor):
             value = value.detach().cpu().numpy()
-        arrays[key] = value.data if isinstance(value, Tensor) else np.asarray(value)
+        arrays[key] = value._data if isinstance(value, Tensor) else np.asarray(value)
     model.load_state_dict(arrays, strict=strict)
     return model

@@ -86,16 +86,16 @@ Converter = Callable[[_GraphBuilder, Module, str, tuple[int, ...], str], str]
 
 
 def _linear(g: _GraphBuilder, layer, x: str, shape: tuple[int, ...], name: str) -> str:
-    weight = layer.weight.data
+    weight = layer.weight._data
     if len(shape) == 1:
         inputs = [x, g.constant(f"{name}.weight", weight)]
         if layer.bias is not None:
-            inputs.append(g.constant(f"{name}.bias", layer.bias.data))
+            inputs.append(g.constant(f"{name}.bias", layer.bias._data))
         return g.node("Gemm", inputs, f"{name}.gemm", transB=1)
     y = g.node("MatMul", [x, g.constant(f"{name}.weight_t", weight.T)], f"{name}.matmul")
     if layer.bias is None:
         return y
-    return g.node("Add", [y, g.constant(f"{name}.bias", layer.bias.data)], f"{name}.add")
+    return g.node("Add", [y, g.constant(f"{name}.bias", layer.bias._data)], f"{name}.add")
 
 
 def _pair(value) -> tuple[int, int]:
@@ -104,10 +104,10 @@ def _pair(value) -> tuple[int, int]:
 
 def _conv_weight(layer) -> np.ndarray:
     """The effective kernel: a connection mask (LeNet-5's C3 table) multiplies the weight."""
-    weight = layer.weight.data
+    weight = layer.weight._data
     mask = layer.__dict__.get("_mask", layer.__dict__.get("mask"))
     if mask is not None:
-        weight = weight * np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+        weight = weight * np.asarray(mask._data if isinstance(mask, Tensor) else mask)
     return weight
 
 
@@ -116,7 +116,7 @@ def _conv2d(g: _GraphBuilder, layer, x: str, shape: tuple[int, ...], name: str) 
     ph, pw = _pair(layer.padding)
     inputs = [x, g.constant(f"{name}.weight", weight)]
     if getattr(layer, "bias", None) is not None:
-        inputs.append(g.constant(f"{name}.bias", layer.bias.data))
+        inputs.append(g.constant(f"{name}.bias", layer.bias._data))
     attributes = {"kernel_shape": list(weight.shape[2:]), "strides": list(_pair(layer.stride)),
                   "pads": [ph, pw, ph, pw]}
     if getattr(layer, "dilation", 1) not in (1, (1, 1)):
@@ -150,7 +150,7 @@ def _subsampling(g: _GraphBuilder, layer, x: str, shape: tuple[int, ...], name: 
         param = getattr(layer, attribute, None)
         if param is None:
             continue
-        value = np.asarray(param.data)
+        value = np.asarray(param._data)
         if value.size == channels:
             value = value.reshape(channels, 1, 1)
         y = g.node(op, [y, g.constant(f"{name}.{attribute}", value)], f"{name}.{op.lower()}")
@@ -301,7 +301,7 @@ def build_model_proto(model: Module, input_shape: Sequence[int]):
         with no_grad():
             for name, layer in layers:
                 try:
-                    following = np.asarray(layer(Tensor(current)).data)
+                    following = np.asarray(layer(Tensor(current))._data)
                 except (ValueError, TypeError) as exc:
                     raise ValueError(f"lm.onnx.export: input_shape {shape} does not fit layer "
                                      f"{name!r} ({type(layer).__name__}) receiving "

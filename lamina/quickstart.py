@@ -30,7 +30,7 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 1
     with lm.no_grad():
         for i in range(0, len(x), batch_size):
             logits = model(lm.tensor(x[i:i + batch_size]))
-            correct += int(np.sum(logits.data.argmax(axis=1) == y[i:i + batch_size]))
+            correct += int(np.sum(logits._data.argmax(axis=1) == y[i:i + batch_size]))
     return correct / len(x)
 
 

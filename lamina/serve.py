@@ -108,7 +108,7 @@ class Predictor:
     def _forward(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=self.dtype)
         with self._lock:
-            out = self.model(Tensor(x)).data
+            out = self.model(Tensor(x))._data
         return np.asarray(out, dtype=np.float64).reshape(len(x), -1)
 
     def model_inputs(self, raw) -> np.ndarray:

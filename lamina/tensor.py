@@ -11,6 +11,7 @@ several operations receives the sum of their gradients (the multivariable chain 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import itertools
 from collections.abc import Callable, Sequence
 from heapq import heappop, heappush
@@ -24,12 +25,16 @@ float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
 int64 = np.dtype(np.int64)
 
-_grad_state = {"enabled": True}
+_grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("lamina_grad_enabled",
+                                                                   default=True)
 
 
 def is_grad_enabled() -> bool:
-    """Whether operations currently record the graph."""
-    return _grad_state["enabled"]
+    """Whether operations currently record the graph, in the calling thread (and asyncio task).
+
+    Grad mode is a ``contextvars.ContextVar``, so, as in PyTorch, ``no_grad`` in one thread does
+    not change another thread's mode; a new thread starts with grad mode on."""
+    return _grad_enabled.get()
 
 
 class _GradMode(contextlib.ContextDecorator):
@@ -37,18 +42,17 @@ class _GradMode(contextlib.ContextDecorator):
     (A class rather than ``@contextmanager``: entering it costs a fraction of a microsecond,
     which matters for batch-1 inference.)"""
 
-    __slots__ = ("enabled", "previous")
+    __slots__ = ("enabled", "tokens")
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self.previous: list[bool] = []
+        self.tokens: list[contextvars.Token] = []
 
     def __enter__(self) -> None:
-        self.previous.append(_grad_state["enabled"])
-        _grad_state["enabled"] = self.enabled
+        self.tokens.append(_grad_enabled.set(self.enabled))
 
     def __exit__(self, *exc) -> None:
-        _grad_state["enabled"] = self.previous.pop()
+        _grad_enabled.reset(self.tokens.pop())
 
 
 def no_grad() -> _GradMode:
@@ -76,7 +80,7 @@ def _to_array(data, dtype=None) -> np.ndarray:
     anything with ``__array__``) keep their floating dtype, ints -> int64, bools stay bool."""
     dtype = _as_dtype(dtype)
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     arr = np.asarray(data)
     if isinstance(data, (float, int, list, tuple)) and not isinstance(data, np.generic):
         if arr.dtype == np.float64:
@@ -95,82 +99,101 @@ class Tensor:
     """An n-dimensional array that can record operations for automatic differentiation.
 
     Attributes:
-        data: the values, a NumPy array.
+        data: a Tensor sharing this tensor's memory, outside the graph (as ``torch.Tensor.data``);
+            ``numpy()`` gives the array itself. Assigning ``t.data = x`` replaces the values.
         grad: the accumulated gradient (a Tensor of ``data``'s shape) after backward, or None.
         requires_grad: whether gradients flow to this tensor.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_seq", "_fresh",
-                 "__weakref__")
+    __slots__ = ("_data", "grad", "requires_grad", "_parents", "_backward", "_seq", "_fresh",
+                 "_version", "__weakref__")
     __array_priority__ = 100  # make ndarray (op) Tensor defer to Tensor's reflected operators
 
     def __init__(self, data, dtype=None, requires_grad: bool = False):
-        self.data = _to_array(data, dtype)
+        self._data = _to_array(data, dtype)
         self.grad: Tensor | None = None
         self.requires_grad = bool(requires_grad)
-        if self.requires_grad and self.data.dtype.kind != "f":
+        if self.requires_grad and self._data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require gradients, got dtype "
-                            f"{self.data.dtype}")
+                            f"{self._data.dtype}")
         self._parents: tuple = ()
         self._backward: Callable | None = None
         self._seq = 0
         self._fresh = False
+        self._version = 0
 
     @classmethod
     def _wrap(cls, data: np.ndarray, requires_grad: bool = False) -> Tensor:
         t = _new(cls)
-        t.data = data
+        t._data = data
         t.grad = None
         t.requires_grad = requires_grad
         t._parents = ()
         t._backward = None
         t._seq = 0
         t._fresh = False
+        t._version = 0
         return t
+
+    @property
+    def data(self) -> Tensor:
+        """This tensor's values as a new Tensor sharing memory, outside the graph (PyTorch's
+        ``.data``): in-place changes through it change ``self`` and are not tracked."""
+        return Tensor._wrap(self._data)
+
+    @data.setter
+    def data(self, value) -> None:
+        array = value._data if isinstance(value, Tensor) else np.asarray(value)
+        self._data = array
+        self._version += 1
+
+    def _bump_version(self) -> None:
+        """Record an in-place change of the values (backward checks saved tensors' versions)."""
+        self._version += 1
 
     # ----------------------------------------------------------------- array facts
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def size(self) -> int:
-        return self.data.size
+        return self._data.size
 
     def numel(self) -> int:
-        return self.data.size
+        return self._data.size
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def is_leaf(self) -> bool:
         return self._backward is None
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self._data)
 
     def __array__(self, dtype=None, copy=None):
-        a = self.data if dtype is None else self.data.astype(dtype, copy=False)
-        return a.copy() if copy and a is self.data else a
+        a = self._data if dtype is None else self._data.astype(dtype, copy=False)
+        return a.copy() if copy and a is self._data else a
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        body = np.array2string(self._data, separator=", ", prefix="tensor(")
         extra = "" if self.dtype == float32 or self.dtype == int64 else f", dtype={self.dtype}"
         if self.requires_grad:
             extra += ", requires_grad=True"
         return f"tensor({body}{extra})"
 
     def __bool__(self) -> bool:
-        return bool(self.data)
+        return bool(self._data)
 
     def __float__(self) -> float:
         return float(self.item())
@@ -180,22 +203,22 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The underlying array (shared, not copied)."""
-        return self.data
+        return self._data
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"item(): only a one-element tensor converts to a Python number, "
                              f"got shape {self.shape}")
-        return self.data.item()
+        return self._data.item()
 
     def tolist(self):
         """The values as (nested) Python lists."""
-        return self.data.tolist()
+        return self._data.tolist()
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph."""
-        return Tensor._wrap(self.data)
+        return Tensor._wrap(self._data)
 
     def clone(self) -> Tensor:
         """A copy that stays in the graph (gradients flow back to ``self``)."""
@@ -229,7 +252,7 @@ class Tensor:
 
     def long(self) -> Tensor:
         """This tensor as int64, cut from the graph."""
-        return Tensor._wrap(self.data.astype(np.int64))
+        return Tensor._wrap(self._data.astype(np.int64))
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place and return self."""
@@ -258,13 +281,13 @@ class Tensor:
                                "did you build it inside no_grad() or from inputs without "
                                "requires_grad=True?")
         if grad is None:
-            if self.data.size != 1:
+            if self._data.size != 1:
                 raise RuntimeError(f"backward(): grad can be omitted only for a scalar output, "
                                    f"but this tensor has shape {self.shape}; pass a gradient of "
                                    f"that shape, e.g. t.backward(lm.ones_like(t))")
-            grad = np.ones_like(self.data)
+            grad = np.ones_like(self._data)
         else:
-            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            grad = np.asarray(grad._data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
             if grad.shape != self.shape:
                 raise ValueError(f"backward(): grad has shape {grad.shape}, expected the "
                                  f"tensor's shape {self.shape}")
@@ -306,14 +329,14 @@ def _accumulate(leaf: Tensor, grad, owned: bool) -> None:
     one array to two inputs, or a view of their own) unless ``owned``: a fresh array of an op
     registered with ``fresh_grads=True``, which the leaf can keep as it is."""
     current = leaf.grad
-    dtype = leaf.data.dtype
+    dtype = leaf._data.dtype
     if current is None:
         if not (owned and type(grad) is np.ndarray and grad.dtype == dtype):
             grad = np.array(grad, dtype=dtype, copy=True)
         leaf.grad = Tensor._wrap(grad)
     else:
-        total = current.data + grad
-        current.data = total if total.dtype == dtype else total.astype(dtype)
+        total = current._data + grad
+        current._data = total if total.dtype == dtype else total.astype(dtype)
 
 
 def apply(op: Callable, *inputs, **options) -> Tensor:
@@ -321,19 +344,20 @@ def apply(op: Callable, *inputs, **options) -> Tensor:
 
     Non-Tensor inputs (Python numbers, arrays) are constants: they get no gradient.
     """
-    arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
+    arrays = [x._data if isinstance(x, Tensor) else x for x in inputs]
     if options:
         for key, value in options.items():
             if isinstance(value, Tensor):
-                options[key] = value.data
+                options[key] = value._data
     out, backward = op(*arrays, **options)
     if type(out) is not np.ndarray:
         out = np.asarray(out)
     t = _new(Tensor)
-    t.data = out
+    t._data = out
     t.grad = None
     t._fresh = False
-    if _grad_state["enabled"]:
+    t._version = 0
+    if _grad_enabled.get():
         parents = tuple([x if isinstance(x, Tensor) and x.requires_grad else None
                          for x in inputs])
         for parent in parents:  # (not ``count(None)``: that compares Tensors with ==)
@@ -378,7 +402,7 @@ def _kind(x) -> str:
 def _cast(x, dtype: np.dtype):
     """An integer/bool operand (never part of the graph) converted to ``dtype``."""
     if isinstance(x, Tensor):
-        return Tensor._wrap(x.data.astype(dtype))
+        return Tensor._wrap(x._data.astype(dtype))
     return x.astype(dtype) if isinstance(x, np.ndarray) else x
 
 
@@ -412,8 +436,8 @@ def _binary(name: str, reflected: bool = False):
 
 def _compare(np_fn):
     def method(self, other):
-        other = other.data if isinstance(other, Tensor) else other
-        return Tensor._wrap(np_fn(self.data, other))
+        other = other._data if isinstance(other, Tensor) else other
+        return Tensor._wrap(np_fn(self._data, other))
 
     return method
 
@@ -453,8 +477,9 @@ def _inplace(ufunc: np.ufunc, name: str):
     def method(self, other):
         _, other = _operands(self, other)
         in_graph = self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
-        if not (in_graph and _grad_state["enabled"]):
-            ufunc(self.data, other.data if isinstance(other, Tensor) else other, out=self.data)
+        if not (in_graph and _grad_enabled.get()):
+            ufunc(self._data, other._data if isinstance(other, Tensor) else other, out=self._data)
+            self._version += 1
             return self
         if self.requires_grad and self.is_leaf:
             raise RuntimeError(f"in-place {name} on a leaf tensor that requires grad would "
@@ -483,9 +508,9 @@ def __neg__(self):
 @_tensor_method
 def __getitem__(self, index):
     if isinstance(index, Tensor):
-        index = index.data
+        index = index._data
     elif isinstance(index, tuple):
-        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        index = tuple(i._data if isinstance(i, Tensor) else i for i in index)
     return apply(OPS["getitem"], self, index=index)
 
 
@@ -494,8 +519,9 @@ def __setitem__(self, index, value):
     if self.requires_grad and is_grad_enabled():
         raise RuntimeError("in-place assignment into a tensor that requires grad would corrupt "
                            "its gradient; do it inside lm.no_grad() or on t.data")
-    index = index.data if isinstance(index, Tensor) else index
-    self.data[index] = value.data if isinstance(value, Tensor) else value
+    index = index._data if isinstance(index, Tensor) else index
+    self._data[index] = value._data if isinstance(value, Tensor) else value
+    self._version += 1
 
 
 @_tensor_method
@@ -527,22 +553,22 @@ def var(self, axis=None, keepdims=False, *, dim=None, keepdim=False, unbiased=Tr
     """Variance (unbiased by default, as ``torch.var``), built from mean and power."""
     axis, keep = _axis(axis, dim), _keep(keepdims, keepdim)
     centred = self - self.mean(axis=axis, keepdims=True)
-    reduced = np.mean(self.data, axis=axis, keepdims=keep).size
-    n = self.data.size // reduced if reduced else 1
+    reduced = np.mean(self._data, axis=axis, keepdims=keep).size
+    n = self._data.size // reduced if reduced else 1
     return (centred * centred).sum(axis=axis, keepdims=keep) / (n - 1 if unbiased else n)
 
 
 @_tensor_method
 def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
     """Indices (int64, no gradient) of the maxima along ``axis``/``dim`` (flattened when None)."""
-    return Tensor._wrap(np.argmax(self.data, axis=_axis(axis, dim),
+    return Tensor._wrap(np.argmax(self._data, axis=_axis(axis, dim),
                                   keepdims=_keep(keepdims, keepdim)))
 
 
 @_tensor_method
 def argmin(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
     """Indices (int64, no gradient) of the minima along ``axis``/``dim`` (flattened when None)."""
-    return Tensor._wrap(np.argmin(self.data, axis=_axis(axis, dim),
+    return Tensor._wrap(np.argmin(self._data, axis=_axis(axis, dim),
                                   keepdims=_keep(keepdims, keepdim)))
 
 
@@ -652,7 +678,7 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
     ``dtype`` accepts ``lm.float64``, ``np.float64`` or ``"float64"``.
     """
     if isinstance(data, Tensor):
-        data = data.data.copy()
+        data = data._data.copy()
     return Tensor(data, dtype=dtype, requires_grad=requires_grad)
 
 
@@ -733,7 +759,7 @@ def _consts(a, b):
 
 def where(condition, a, b) -> Tensor:
     """``a`` where ``condition`` else ``b`` (``torch.where``); gradients flow to ``a`` and ``b``."""
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
     return apply(OPS["where"], cond, *_consts(a, b))
 
 

@@ -28,17 +28,17 @@ def numerical_grad(fn: Callable[..., Tensor], inputs: Sequence[Tensor], index: i
         An array of ``inputs[index]``'s shape.
     """
     tensor = inputs[index]
-    if not tensor.data.flags.c_contiguous:  # reshape(-1) below must be a view, not a copy
-        tensor.data = np.ascontiguousarray(tensor.data)
-    flat = tensor.data.reshape(-1)
+    if not tensor._data.flags.c_contiguous:  # reshape(-1) below must be a view, not a copy
+        tensor._data = np.ascontiguousarray(tensor._data)
+    flat = tensor._data.reshape(-1)
     grad = np.zeros(flat.size, dtype=flat.dtype)
     with no_grad():
         for i in range(flat.size):
             old = flat[i]
             flat[i] = old + eps
-            plus = float(np.sum(fn(*inputs).data * weights))
+            plus = float(np.sum(fn(*inputs)._data * weights))
             flat[i] = old - eps
-            minus = float(np.sum(fn(*inputs).data * weights))
+            minus = float(np.sum(fn(*inputs)._data * weights))
             flat[i] = old
             grad[i] = (plus - minus) / (2 * eps)
     return grad.reshape(tensor.shape)
@@ -86,7 +86,7 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 
         if not (isinstance(t, Tensor) and t.requires_grad):
             continue
         expected = numerical_grad(fn, inputs, i, weights, eps)
-        actual = np.zeros_like(t.data) if t.grad is None else t.grad.data
+        actual = np.zeros_like(t._data) if t.grad is None else t.grad._data
         if not np.allclose(actual, expected, atol=atol, rtol=rtol):
             worst = float(np.max(np.abs(actual - expected)))
             raise AssertionError(f"gradcheck: input {i} (shape {t.shape}): autograd and finite "

@@ -62,8 +62,8 @@ class TestDtypes:
     def test_tensor_copies_a_tensor(self):
         a = lm.tensor([1.0, 2.0])
         b = lm.tensor(a)
-        b.data[0] = 5
-        assert a.data[0] == 1
+        b._data[0] = 5
+        assert a._data[0] == 1
 
     def test_only_floats_require_grad(self):
         with pytest.raises(TypeError, match="floating-point.*int64"):
@@ -80,7 +80,7 @@ class TestArrayInterop:
         assert isinstance(t.sum().item(), float)
         d = t.detach()
         assert not d.requires_grad and d.is_leaf
-        assert np.shares_memory(d.data, t.data)
+        assert np.shares_memory(d._data, t._data)
         assert t.shape == (2, 2) and t.ndim == 2 and t.size == 4 and len(t) == 2
 
     def test_item_needs_one_element(self):
@@ -99,7 +99,7 @@ class TestArrayInterop:
                                  (a >= 2, [0, 1, 1]), (a == b, [0, 1, 0]), (a != b, [1, 0, 1])]:
             assert result.dtype == np.bool_
             assert not result.requires_grad
-            np.testing.assert_array_equal(result.data, np.array(expected, dtype=bool))
+            np.testing.assert_array_equal(result._data, np.array(expected, dtype=bool))
 
 
 # ----------------------------------------------------------------------------- autograd
@@ -110,27 +110,27 @@ class TestAutograd:
         for _ in range(100_000):
             y = y + 1e-6
         y.sum().backward()
-        np.testing.assert_allclose(x.grad.data, [1.0])
+        np.testing.assert_allclose(x.grad._data, [1.0])
         del y  # freeing a 100,000-deep graph must not overflow the C stack either
 
     def test_tensor_used_twice_accumulates(self):
         x = lm.tensor([1.0, -2.0, 3.0], dtype="float64", requires_grad=True)
         y = x * x + x
         y.sum().backward()
-        np.testing.assert_allclose(x.grad.data, 2 * x.data + 1)
+        np.testing.assert_allclose(x.grad._data, 2 * x._data + 1)
 
     def test_diamond_graph(self):
         x = lm.tensor(np.array(1.5), requires_grad=True)
         a, b = x.exp(), x * 3
         z = a * b + a
         z.backward()
-        np.testing.assert_allclose(x.grad.data, np.exp(1.5) * (3 * 1.5 + 3) + np.exp(1.5))
+        np.testing.assert_allclose(x.grad._data, np.exp(1.5) * (3 * 1.5 + 3) + np.exp(1.5))
 
     def test_gradients_accumulate_across_backward_calls(self):
         x = lm.tensor([1.0, 2.0], requires_grad=True)
         (x * 3).sum().backward()
         (x * x).sum().backward()
-        np.testing.assert_allclose(x.grad.data, [3 + 2, 3 + 4])
+        np.testing.assert_allclose(x.grad._data, [3 + 2, 3 + 4])
         x.zero_grad()
         assert x.grad is None
 
@@ -139,13 +139,13 @@ class TestAutograd:
         y = (x * x).sum()
         y.backward()
         y.backward(retain_graph=True)
-        np.testing.assert_allclose(x.grad.data, 2 * 2 * x.data)
+        np.testing.assert_allclose(x.grad._data, 2 * 2 * x._data)
 
     def test_backward_with_explicit_gradient(self):
         x = lm.tensor([1.0, 2.0, 3.0], requires_grad=True)
         y = x * 2
         y.backward(lm.tensor([1.0, 0.0, -1.0]))
-        np.testing.assert_allclose(x.grad.data, [2.0, 0.0, -2.0])
+        np.testing.assert_allclose(x.grad._data, [2.0, 0.0, -2.0])
 
     def test_backward_on_non_scalar_needs_a_gradient(self):
         y = lm.tensor([1.0, 2.0], requires_grad=True) * 2
@@ -166,22 +166,22 @@ class TestAutograd:
         z.sum().backward()
         assert y.grad is None and not y.is_leaf
         assert c.grad is None
-        np.testing.assert_allclose(x.grad.data, [4.0])
+        np.testing.assert_allclose(x.grad._data, [4.0])
 
     def test_grad_is_a_private_copy(self):
         """Two leaves fed the same gradient array must not alias each other's .grad."""
         a = lm.tensor([1.0], requires_grad=True)
         b = lm.tensor([1.0], requires_grad=True)
         (a + b).sum().backward()
-        a.grad.data[0] = 100
-        assert b.grad.data[0] == 1
+        a.grad._data[0] = 100
+        assert b.grad._data[0] == 1
 
     def test_seed_gradient_is_not_aliased_by_a_leaf(self):
         w = lm.tensor([1.0, 2.0, 3.0], requires_grad=True)
         seed = np.ones(3, np.float32)
         (w + 0).backward(seed)
         seed[:] = 7
-        np.testing.assert_array_equal(w.grad.data, [1, 1, 1])
+        np.testing.assert_array_equal(w.grad._data, [1, 1, 1])
 
     def test_fresh_gradients_of_linear_are_kept_and_independent(self, rng):
         """linear is registered with fresh_grads: its gradients become the leaves' .grad
@@ -190,12 +190,12 @@ class TestAutograd:
         w = lm.tensor(rng.standard_normal((2, 3)), requires_grad=True)
         b = lm.tensor(rng.standard_normal(2), requires_grad=True)
         lm.functional.linear(x, w, b).sum().backward()
-        grads = [x.grad.data, w.grad.data, b.grad.data]
+        grads = [x.grad._data, w.grad._data, b.grad._data]
         assert not any(np.shares_memory(a, c) for i, a in enumerate(grads)
                        for c in grads[i + 1:])
-        np.testing.assert_allclose(w.grad.data, np.tile(x.data.sum(axis=0), (2, 1)))
-        np.testing.assert_allclose(b.grad.data, [4, 4])
-        np.testing.assert_allclose(x.grad.data, np.tile(w.data.sum(axis=0), (4, 1)))
+        np.testing.assert_allclose(w.grad._data, np.tile(x._data.sum(axis=0), (2, 1)))
+        np.testing.assert_allclose(b.grad._data, [4, 4])
+        np.testing.assert_allclose(x.grad._data, np.tile(w._data.sum(axis=0), (4, 1)))
 
     def test_nodes_run_after_all_their_consumers(self):
         """Backward order follows creation order: a node made early but used late still
@@ -205,14 +205,14 @@ class TestAutograd:
         middle = x.exp()
         late = middle * early + early * early
         late.sum().backward()
-        np.testing.assert_allclose(x.grad.data, 3 * np.exp(2) + np.exp(2) * 6 + 2 * 6 * 3)
+        np.testing.assert_allclose(x.grad._data, 3 * np.exp(2) + np.exp(2) * 6 + 2 * 6 * 3)
 
     def test_a_gradient_of_another_dtype_is_cast_to_the_leaf_dtype(self):
         w = lm.tensor([1.0, 2.0], requires_grad=True)
         (w.double() * 2).sum().backward()
         (w.double() * 3).sum().backward()
         assert w.grad.dtype == np.float32
-        np.testing.assert_array_equal(w.grad.data, [5, 5])
+        np.testing.assert_array_equal(w.grad._data, [5, 5])
 
     def test_broadcasting_gradients_are_reduced(self):
         a = lm.tensor(np.ones((2, 3)), requires_grad=True)
@@ -220,22 +220,22 @@ class TestAutograd:
         c = lm.tensor(np.ones((2, 1)), requires_grad=True)
         (a * b + c).sum().backward()
         assert b.grad.shape == (3,) and c.grad.shape == (2, 1)
-        np.testing.assert_allclose(b.grad.data, [2, 2, 2])
-        np.testing.assert_allclose(c.grad.data, [[3], [3]])
+        np.testing.assert_allclose(b.grad._data, [2, 2, 2])
+        np.testing.assert_allclose(c.grad._data, [[3], [3]])
 
     def test_reflected_operators(self):
         x = lm.tensor(np.array([1.0, 2.0]), requires_grad=True)
         y = (1 - x) + (2 / x) + (3 * x) + (2 ** x) + (1 + x)
         y.sum().backward()
-        expected = -1 - 2 / x.data**2 + 3 + np.log(2) * 2**x.data + 1
-        np.testing.assert_allclose(x.grad.data, expected)
+        expected = -1 - 2 / x._data**2 + 3 + np.log(2) * 2**x._data + 1
+        np.testing.assert_allclose(x.grad._data, expected)
         m = np.ones((3, 2)) @ x
-        np.testing.assert_allclose(m.data, [3, 3, 3])
+        np.testing.assert_allclose(m._data, [3, 3, 3])
 
     def test_negation_and_power(self):
         x = lm.tensor(np.array([1.0, 2.0]), requires_grad=True)
         (-(x**3)).sum().backward()
-        np.testing.assert_allclose(x.grad.data, -3 * x.data**2)
+        np.testing.assert_allclose(x.grad._data, -3 * x._data**2)
 
 
 class TestGradMode:
@@ -298,7 +298,7 @@ class TestNoSilentUpcast:
                  (maximum(i, f), torch.maximum(ti, tf)), (f @ i.float(), tf @ ti.float())]
         for ours, theirs in pairs:
             assert str(ours.dtype) == str(theirs.dtype).replace("torch.", ""), (ours, theirs)
-            np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-6)
+            np.testing.assert_allclose(ours._data, theirs.numpy(), rtol=1e-6)
         (f * i).sum().backward()
         assert f.grad.dtype == np.float32
 
@@ -332,7 +332,7 @@ class TestNoSilentUpcast:
         assert y.dtype == np.float64
         (y * y).sum().backward()
         assert x.grad.dtype == np.float32
-        np.testing.assert_allclose(x.grad.data, [2.0, 4.0])
+        np.testing.assert_allclose(x.grad._data, [2.0, 4.0])
         assert x.float() is x
         assert x.to("cpu") is x
         assert x.to("float64").dtype == np.float64
@@ -349,27 +349,27 @@ class TestReductions:
             b = getattr(t, method)(axis=1, keepdims=True)
             c = getattr(t, method)(1, True)
             for r in (a, b, c):
-                np.testing.assert_allclose(r.data, np_fn(data, axis=1, keepdims=True))
-            np.testing.assert_allclose(getattr(t, method)(dim=(0, 2)).data,
+                np.testing.assert_allclose(r._data, np_fn(data, axis=1, keepdims=True))
+            np.testing.assert_allclose(getattr(t, method)(dim=(0, 2))._data,
                                        np_fn(data, axis=(0, 2)))
-            np.testing.assert_allclose(getattr(t, method)(dim=[0, 2]).data,
+            np.testing.assert_allclose(getattr(t, method)(dim=[0, 2])._data,
                                        np_fn(data, axis=(0, 2)))
-            np.testing.assert_allclose(getattr(t, method)().data, np_fn(data))
+            np.testing.assert_allclose(getattr(t, method)()._data, np_fn(data))
 
     def test_max_ties_share_the_gradient(self, torch):
         x = lm.tensor(np.array([[1.0, 3.0, 3.0], [2.0, 0.0, 2.0]]), requires_grad=True)
         x.max(dim=1).sum().backward()
-        tx = torch.tensor(x.data, requires_grad=True)
+        tx = torch.tensor(x.numpy(), requires_grad=True)
         tx.amax(dim=1).sum().backward()
-        np.testing.assert_allclose(x.grad.data, tx.grad.numpy())
+        np.testing.assert_allclose(x.grad._data, tx.grad.numpy())
 
     def test_var_argmax_argmin(self, rng):
         data = rng.standard_normal((4, 5))
         t = lm.tensor(data)
-        np.testing.assert_allclose(t.var(dim=0).data, data.var(axis=0, ddof=1))
-        np.testing.assert_allclose(t.var(unbiased=False).data, data.var())
-        np.testing.assert_array_equal(t.argmax(dim=1).data, data.argmax(axis=1))
-        np.testing.assert_array_equal(t.argmin(axis=0).data, data.argmin(axis=0))
+        np.testing.assert_allclose(t.var(dim=0)._data, data.var(axis=0, ddof=1))
+        np.testing.assert_allclose(t.var(unbiased=False)._data, data.var())
+        np.testing.assert_array_equal(t.argmax(dim=1)._data, data.argmax(axis=1))
+        np.testing.assert_array_equal(t.argmin(axis=0)._data, data.argmin(axis=0))
 
 
 class TestShapeMethods:
@@ -391,7 +391,7 @@ class TestShapeMethods:
         x = lm.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
         g = rng.standard_normal((4, 2, 3))
         x.permute(-1, 0, 1).backward(g)
-        np.testing.assert_allclose(x.grad.data, np.transpose(g, (1, 2, 0)))
+        np.testing.assert_allclose(x.grad._data, np.transpose(g, (1, 2, 0)))
 
     def test_cat_and_stack(self):
         a = lm.tensor([[1.0, 2.0]], requires_grad=True)
@@ -400,8 +400,8 @@ class TestShapeMethods:
         s = lm.stack([a, b], dim=1)
         assert s.shape == (1, 2, 2)
         (s * lm.tensor([[[1.0, 2.0], [3.0, 4.0]]])).sum().backward()
-        np.testing.assert_allclose(a.grad.data, [[1, 2]])
-        np.testing.assert_allclose(b.grad.data, [[3, 4]])
+        np.testing.assert_allclose(a.grad._data, [[1, 2]])
+        np.testing.assert_allclose(b.grad._data, [[3, 4]])
 
 
 class TestIndexing:
@@ -414,21 +414,21 @@ class TestIndexing:
         expected[:, 1:3] += 1
         expected[0] += 2
         expected[2] += 2
-        np.testing.assert_allclose(x.grad.data, expected)
+        np.testing.assert_allclose(x.grad._data, expected)
 
     def test_boolean_mask(self):
         x = lm.tensor(np.array([-1.0, 2.0, -3.0, 4.0]), requires_grad=True)
         y = x[x > 0]
-        np.testing.assert_allclose(y.data, [2.0, 4.0])
+        np.testing.assert_allclose(y._data, [2.0, 4.0])
         (y * y).sum().backward()
-        np.testing.assert_allclose(x.grad.data, [0, 4, 0, 8])
+        np.testing.assert_allclose(x.grad._data, [0, 4, 0, 8])
 
     def test_tuple_of_index_tensors(self):
         x = lm.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
         y = x[lm.arange(2), lm.tensor([2, 2])]
-        np.testing.assert_allclose(y.data, [2.0, 5.0])
+        np.testing.assert_allclose(y._data, [2.0, 5.0])
         y.sum().backward()
-        np.testing.assert_allclose(x.grad.data, [[0, 0, 1], [0, 0, 1]])
+        np.testing.assert_allclose(x.grad._data, [[0, 0, 1], [0, 0, 1]])
 
     def test_iteration(self):
         rows = list(lm.tensor([[1.0, 2.0], [3.0, 4.0]]))
@@ -440,7 +440,7 @@ class TestIndexing:
             x[0] = 5.0
         with lm.no_grad():
             x[0] = 5.0
-        assert x.data[0] == 5.0
+        assert x._data[0] == 5.0
 
 
 class TestInPlace:
@@ -454,7 +454,7 @@ class TestInPlace:
             p += np.float64(1.0)
             p /= 2
         assert p is before and p.dtype == np.float32
-        np.testing.assert_allclose(p.data, ((1 - 0.2) * 2 + 1) / 2)
+        np.testing.assert_allclose(p._data, ((1 - 0.2) * 2 + 1) / 2)
 
     def test_leaf_that_requires_grad_is_protected(self):
         p = lm.tensor([1.0], requires_grad=True)
@@ -466,7 +466,7 @@ class TestInPlace:
         y = x * 2
         y += x
         y.sum().backward()
-        np.testing.assert_allclose(x.grad.data, [3.0, 3.0])
+        np.testing.assert_allclose(x.grad._data, [3.0, 3.0])
         acc = lm.zeros(())
         acc += (x * x).sum()
         assert acc.requires_grad
@@ -474,27 +474,27 @@ class TestInPlace:
     def test_plain_tensor_in_place(self):
         t = lm.zeros(3)
         t += 1
-        assert t.data.tolist() == [1.0, 1.0, 1.0] and t.dtype == np.float32
+        assert t._data.tolist() == [1.0, 1.0, 1.0] and t.dtype == np.float32
 
 
 class TestMathMethods:
     def test_elementwise_methods(self, rng):
         data = rng.uniform(0.5, 2.0, (3, 4))
         t = lm.tensor(data)
-        np.testing.assert_allclose(t.exp().data, np.exp(data))
-        np.testing.assert_allclose(t.log().data, np.log(data))
-        np.testing.assert_allclose(t.sqrt().data, np.sqrt(data))
-        np.testing.assert_allclose((-t).abs().data, data)
-        np.testing.assert_allclose(abs(-t).data, data)
-        np.testing.assert_allclose(t.clip(0.7, 1.5).data, np.clip(data, 0.7, 1.5))
-        np.testing.assert_allclose(t.clamp(min=1.0).data, np.maximum(data, 1.0))
-        np.testing.assert_allclose(t.relu().data, data)
-        np.testing.assert_allclose(t.tanh().data, np.tanh(data))
-        np.testing.assert_allclose(t.sigmoid().data, 1 / (1 + np.exp(-data)))
+        np.testing.assert_allclose(t.exp()._data, np.exp(data))
+        np.testing.assert_allclose(t.log()._data, np.log(data))
+        np.testing.assert_allclose(t.sqrt()._data, np.sqrt(data))
+        np.testing.assert_allclose((-t).abs()._data, data)
+        np.testing.assert_allclose(abs(-t)._data, data)
+        np.testing.assert_allclose(t.clip(0.7, 1.5)._data, np.clip(data, 0.7, 1.5))
+        np.testing.assert_allclose(t.clamp(min=1.0)._data, np.maximum(data, 1.0))
+        np.testing.assert_allclose(t.relu()._data, data)
+        np.testing.assert_allclose(t.tanh()._data, np.tanh(data))
+        np.testing.assert_allclose(t.sigmoid()._data, 1 / (1 + np.exp(-data)))
         sm = np.exp(data) / np.exp(data).sum(axis=1, keepdims=True)
-        np.testing.assert_allclose(t.softmax(dim=1).data, sm)
-        np.testing.assert_allclose(t.log_softmax(-1).data, np.log(sm))
-        np.testing.assert_allclose(where(t > 1, t, 0.0).data, np.where(data > 1, data, 0))
+        np.testing.assert_allclose(t.softmax(dim=1)._data, sm)
+        np.testing.assert_allclose(t.log_softmax(-1)._data, np.log(sm))
+        np.testing.assert_allclose(where(t > 1, t, 0.0)._data, np.where(data > 1, data, 0))
 
 
 # ----------------------------------------------------------------------------- errors
@@ -511,12 +511,12 @@ def test_manual_seed_reproduces_randn_and_model_init():
     a, m1 = lm.randn(4, 3), nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2))
     lm.manual_seed(7)
     b, m2 = lm.randn(4, 3), nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2))
-    np.testing.assert_array_equal(a.data, b.data)
+    np.testing.assert_array_equal(a._data, b._data)
     for (k1, v1), (k2, v2) in zip(m1.state_dict().items(), m2.state_dict().items(), strict=True):
         assert k1 == k2
         np.testing.assert_array_equal(v1, v2)
     lm.manual_seed(8)
-    assert not np.array_equal(lm.randn(4, 3).data, a.data)
+    assert not np.array_equal(lm.randn(4, 3)._data, a._data)
     with pytest.raises(TypeError, match="int seed"):
         lm.manual_seed(1.5)
 
@@ -535,4 +535,47 @@ def test_aligned_empty_starts_a_cache_line(shape, dtype):
         a[...] = 1
         assert (a == 1).all()
     layers = [lm.nn.Linear(7, 5), lm.nn.Conv2d(3, 2, 3)]
-    assert all(p.data.ctypes.data % 64 == 0 for layer in layers for p in layer.parameters())
+    assert all(p._data.ctypes.data % 64 == 0 for layer in layers for p in layer.parameters())
+
+
+def test_data_is_a_tensor_sharing_memory_outside_the_graph():
+    w = lm.tensor([1.0, 2.0], requires_grad=True)
+    d = w.data
+    assert isinstance(d, lm.Tensor) and not d.requires_grad
+    assert np.shares_memory(d.numpy(), w.numpy())
+    d[0] = 5.0  # not tracked: allowed although w requires grad
+    assert w.numpy()[0] == 5.0
+    w.data = lm.tensor([7.0, 8.0])
+    np.testing.assert_array_equal(w.numpy(), [7.0, 8.0])
+    assert w.requires_grad
+
+
+def test_in_place_changes_bump_the_version():
+    t = lm.tensor([1.0, 2.0])
+    start = t._version
+    t += 1
+    t[0] = 3.0
+    t.data = np.zeros(2, np.float32)
+    assert t._version == start + 3
+
+
+def test_grad_mode_is_per_thread():
+    import threading
+
+    seen = []
+    inside, release = threading.Event(), threading.Event()
+
+    def other():
+        inside.wait(5)
+        seen.append(lm.is_grad_enabled())
+        release.set()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    with lm.no_grad():
+        inside.set()
+        release.wait(5)
+        assert not lm.is_grad_enabled()
+    thread.join(5)
+    assert seen == [True]
+    assert lm.is_grad_enabled()

@@ -113,7 +113,7 @@ def layer_rows(model: Any, input_shape: tuple[int, ...]) -> list[LayerRow]:
                 x = visit(child, f"{name}.{child_name}" if name else child_name, x)
             return x
         with no_grad():
-            y = np.asarray(module(Tensor(x)).data)
+            y = np.asarray(module(Tensor(x))._data)
         params = sum(int(p.size) for p in module.parameters())
         rows.append(LayerRow(name or type(module).__name__, type(module).__name__,
                              tuple(y.shape[1:]), params, _arithmetic(module, x.shape)))

@@ -62,7 +62,7 @@ class TensorDataset(Dataset):
     def __init__(self, *arrays: Any):
         if not arrays:
             raise ValueError("TensorDataset: expected at least one array, got none")
-        data = tuple(a.data if isinstance(a, Tensor) else np.asarray(a) for a in arrays)
+        data = tuple(a._data if isinstance(a, Tensor) else np.asarray(a) for a in arrays)
         for position, array in enumerate(data):
             if array.ndim == 0:
                 raise ValueError(f"TensorDataset: array {position} is a 0-d scalar; every array "

@@ -36,7 +36,7 @@ class Transform:
     the result back into the input's type. Subclasses define ``apply`` and ``_repr_args``."""
 
     def __call__(self, x: Any) -> Any:
-        out = self.apply(x.data if isinstance(x, Tensor) else np.asarray(x))
+        out = self.apply(x._data if isinstance(x, Tensor) else np.asarray(x))
         return Tensor(out) if isinstance(x, Tensor) else out
 
     def apply(self, x: np.ndarray) -> np.ndarray:

@@ -57,9 +57,9 @@ def build(activation: str, width: int, rng: np.random.Generator) -> Any:
     model = lm.models.mlp([784] + [width] * (DEPTH - 1) + [10], activation=activation)
     for layer in linear_layers(model):
         fan_in = layer.weight.shape[1]
-        layer.weight.data[...] = rng.normal(0.0, GAINS[activation] / math.sqrt(fan_in),
+        layer.weight._data[...] = rng.normal(0.0, GAINS[activation] / math.sqrt(fan_in),
                                             layer.weight.shape)
-        layer.bias.data[...] = 0.0
+        layer.bias._data[...] = 0.0
     return model
 
 

@@ -155,16 +155,16 @@ def minimise(function: str, name: str, steps: int) -> dict[str, Any]:
     theta = lm.nn.Parameter(lm.tensor(np.array(START[function]), dtype=lm.float64))
     optimizer = make_optimizer(name, [theta], lr)
     tracker = StepTracker(optimizer, [theta])
-    path, losses = [theta.data.copy()], []
+    path, losses = [theta._data.copy()], []
     for _ in range(steps):
         loss = fn(theta)
         losses.append(float(loss.item()))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        path.append(theta.data.copy())
+        path.append(theta._data.copy())
         tracker.record()
-    losses.append(float(fn(theta.data)))
+    losses.append(float(fn(theta._data)))
     return {"path": np.array(path), "loss": np.array(losses), "step_size": tracker.medians,
             "step_grew": tracker.grew}
 

@@ -68,15 +68,15 @@ def make_network(width: int, rng: np.random.Generator, previous: Any = None) -> 
     hidden, output = model[0], model[2]
     w = rng.uniform(-INPUT_SCALE, INPUT_SCALE, width)
     centres = (np.arange(width) + rng.uniform(0.0, 1.0, width)) / width
-    hidden.weight.data[:, 0] = w
-    hidden.bias.data[:] = -w * centres
+    hidden.weight._data[:, 0] = w
+    hidden.bias._data[:] = -w * centres
     if previous is not None:
         old = previous[0].weight.shape[0]
-        hidden.weight.data[:old] = previous[0].weight.data
-        hidden.bias.data[:old] = previous[0].bias.data
-        output.weight.data[:] = 0.0
-        output.weight.data[:, :old] = previous[2].weight.data
-        output.bias.data[:] = previous[2].bias.data
+        hidden.weight._data[:old] = previous[0].weight._data
+        hidden.bias._data[:old] = previous[0].bias._data
+        output.weight._data[:] = 0.0
+        output.weight._data[:, :old] = previous[2].weight._data
+        output.bias._data[:] = previous[2].bias._data
     return model
 
 

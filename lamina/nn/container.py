@@ -50,7 +50,7 @@ class Sequential(Module):
 
     def forward(self, x):
         if not is_grad_enabled() and isinstance(x, Tensor):
-            return Tensor._wrap(self._infer(x.data))
+            return Tensor._wrap(self._infer(x._data))
         modules = list(self._modules.values())
         i, count = 0, len(modules)
         while i < count:
@@ -141,7 +141,7 @@ def _plan(modules: list[Module]) -> list:
 def _bias(params: dict):
     """The bias array in a layer's parameter table, or None."""
     bias = params.get("bias")
-    return None if bias is None else bias.data
+    return None if bias is None else bias._data
 
 
 def _linear_run_step(layers: list[Linear], relus: tuple[bool, ...]):
@@ -154,7 +154,7 @@ def _linear_run_step(layers: list[Linear], relus: tuple[bool, ...]):
     def step(x):
         chain = built[0]
         if chain is None or not _holds(chain, tables):
-            arrays = [(params["weight"].data, _bias(params)) for params in tables]
+            arrays = [(params["weight"]._data, _bias(params)) for params in tables]
             chain = built[0] = LinearChain([w for w, _ in arrays], [b for _, b in arrays],
                                            relus)
         return chain(x)
@@ -165,7 +165,7 @@ def _linear_run_step(layers: list[Linear], relus: tuple[bool, ...]):
 def _holds(chain: LinearChain, tables: list[dict]) -> bool:
     """Whether ``chain`` holds the weight and bias arrays of the parameter tables now."""
     for (weight, bias, _), params in zip(chain.layers, tables, strict=True):
-        if params["weight"].data is not weight or _bias(params) is not bias:
+        if params["weight"]._data is not weight or _bias(params) is not bias:
             return False
     return True
 
@@ -175,7 +175,7 @@ def _relu_forward(x):
 
 
 def _conv_forward(conv: Conv2d, x):
-    return OPS["conv2d"](x, conv._parameters["weight"].data, _bias(conv._parameters),
+    return OPS["conv2d"](x, conv._parameters["weight"]._data, _bias(conv._parameters),
                          stride=conv.stride, padding=conv.padding)[0]
 
 
@@ -184,7 +184,7 @@ def _max_pool_forward(pool: MaxPool2d, x):
 
 
 def _module_forward(module: Module, x):
-    return module(Tensor._wrap(x)).data
+    return module(Tensor._wrap(x))._data
 
 
 def _pair(value, name: str) -> tuple[int, int]:
@@ -213,7 +213,7 @@ def _fused_step(conv: Conv2d, pool: MaxPool2d):
     kept: list = [()]  # ((what it was built for, weight, bias, program), ...), newest first
 
     def step(x):
-        weight, bias = params["weight"].data, _bias(params)
+        weight, bias = params["weight"]._data, _bias(params)
         state = (x.shape, x.dtype, weight.shape, conv.stride, conv.padding, pool.kernel_size,
                  pool.stride, pool.padding, kernels.numba_kernels())
         programs = kept[0]

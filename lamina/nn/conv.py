@@ -156,7 +156,7 @@ class MaskedConv2d(Conv2d):
             mask[o, row] = 1.0
         self.connection_table = table
         self._mask = mask
-        self.weight.data *= mask.astype(self.weight.dtype)
+        self.weight._data *= mask.astype(self.weight.dtype)
 
     def num_connections(self) -> int:
         """Trainable weights actually in use: connections x kh x kw (+ biases)."""

@@ -41,7 +41,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
 
 def _fill(t: Tensor, values: np.ndarray) -> Tensor:
-    t.data[...] = values.astype(t.dtype, copy=False)
+    t._data[...] = values.astype(t.dtype, copy=False)
     return t
 
 
@@ -57,7 +57,7 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
 
 def constant_(t: Tensor, value: float) -> Tensor:
     """Fill ``t`` in place with ``value``; returns ``t``."""
-    t.data[...] = value
+    t._data[...] = value
     return t
 
 

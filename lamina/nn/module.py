@@ -32,7 +32,7 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data, requires_grad: bool = True):
-        data = data.data if isinstance(data, Tensor) else data
+        data = data._data if isinstance(data, Tensor) else data
         super().__init__(data, requires_grad=requires_grad)
 
     def __repr__(self) -> str:
@@ -167,7 +167,7 @@ class Module:
             for table in (module._parameters, module._buffers):
                 for name, t in table.items():
                     if t is not None:
-                        out[f"{mod_name}.{name}" if mod_name else name] = t.data
+                        out[f"{mod_name}.{name}" if mod_name else name] = t._data
         return out
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
@@ -204,7 +204,7 @@ class Module:
                 continue
             value = state_dict[key]
             if isinstance(value, Tensor):
-                value = value.data
+                value = value._data
             elif hasattr(value, "detach"):  # a torch tensor, possibly requiring grad
                 value = value.detach().cpu().numpy()
             value = np.asarray(value)
@@ -213,7 +213,7 @@ class Module:
                                      f"{target.shape}")
             values[key] = value
         for key, value in values.items():
-            own[key].data[...] = value.astype(own[key].dtype, copy=False)
+            own[key]._data[...] = value.astype(own[key].dtype, copy=False)
         return IncompatibleKeys(missing, unexpected)
 
     # ---------------------------------------------------------------- modes and dtypes
@@ -234,7 +234,7 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad.data[...] = 0
+                p.grad._data[...] = 0
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         """Set ``requires_grad`` of every parameter (False freezes them); returns self."""
@@ -262,7 +262,7 @@ class Module:
             for table in (m._parameters, m._buffers):
                 for t in table.values():
                     if t is not None and t.dtype.kind == "f":
-                        t.data = t.data.astype(dtype)
+                        t._data = t._data.astype(dtype)
                         t.grad = None
         return self
 

@@ -46,7 +46,7 @@ class Adagrad(Optimizer):
         >>> opt = lm.optim.Adagrad([w], lr=0.5)
         >>> (w * w).sum().backward()
         >>> opt.step()
-        >>> w.data.round(4).tolist()
+        >>> w.numpy().round(4).tolist()
         [0.5, -1.5]
     """
 

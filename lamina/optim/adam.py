@@ -80,7 +80,7 @@ class Adam(Optimizer):
         >>> opt = lm.optim.Adam([w], lr=0.1)
         >>> (w * w).sum().backward()
         >>> opt.step()
-        >>> w.data.round(4).tolist()
+        >>> w.numpy().round(4).tolist()
         [0.9, -1.9]
     """
 
@@ -240,7 +240,7 @@ class AdamW(Adam):
         >>> opt = lm.optim.AdamW([w], lr=0.1, weight_decay=0.5)
         >>> (w * w).sum().backward()
         >>> opt.step()
-        >>> w.data.round(4).tolist()
+        >>> w.numpy().round(4).tolist()
         [0.85, -1.8]
     """
 

@@ -5,7 +5,7 @@ laid end to end instead of once per parameter: Adam then costs about a dozen Num
 step whatever the number of layers, and each call streams through one long array.
 
 :class:`FlatGroup` copies the parameters of a group into one array and re-points every
-parameter's ``.data`` at its slice (a view, shaped as before), so that updating the flat array
+parameter's ``._data`` at its slice (a view, shaped as before), so that updating the flat array
 updates the parameters, and layers see the new values with no copy back. Gradients are copied
 into a second flat array at every step (one pass; an optimizer with a compiled kernel may read
 them where they are instead, see ``Optimizer.update_group``), and the optimizer state lives in
@@ -14,8 +14,8 @@ flat arrays too; the per-parameter state dicts of :attr:`Optimizer.state` hold v
 
 The layout is checked at every step and rebuilt when something moved under it:
 
-- a parameter's ``.data`` was rebound (``Module.to``/``double()``/``float()``, or
-  ``p.data = array``): the flat buffer is rebuilt from the parameters' current values (in their
+- a parameter's ``._data`` was rebound (``Module.to``/``double()``/``float()``, or
+  ``p._data = array``): the flat buffer is rebuilt from the parameters' current values (in their
   new dtype) and the state is cast to it;
 - ``Optimizer.state`` holds other dicts or arrays than the views it was given
   (``load_state_dict``, or a state entry replaced by hand): the flat state is rebuilt from them.
@@ -25,7 +25,7 @@ skipped, as PyTorch skips it) and parameters whose states differ (different step
 back to the per-parameter update, which runs the same rule on the views.
 
 Caveat: a parameter's array changes identity once, at its first step; code that kept a
-reference to the old array (``w = layer.weight.data`` before training) no longer sees updates.
+reference to the old array (``w = layer.weight._data`` before training) no longer sees updates.
 Keep the Parameter, not its array. Two Parameters sharing one array, or one Parameter in two
 optimizers, are not supported (each optimizer would keep re-pointing it).
 """
@@ -49,7 +49,7 @@ class FlatGroup:
         params: the group's parameters, all of one floating dtype.
 
     Attributes:
-        param: 1-D array of every parameter's values, end to end; each ``p.data`` is a view.
+        param: 1-D array of every parameter's values, end to end; each ``p._data`` is a view.
         grad: 1-D array of the same size, filled by :meth:`gather` (None until then).
         slices: the part of the flat arrays that belongs to each parameter.
         state: the group's state as whole-buffer arrays and shared scalars (``step``), or None
@@ -67,8 +67,8 @@ class FlatGroup:
         self.views: list[np.ndarray] = []
         for p, part in zip(self.params, self.slices, strict=True):
             view = self.param[part].reshape(p.shape)
-            view[...] = p.data
-            p.data = view
+            view[...] = p._data
+            p._data = view
             self.views.append(view)
         self.state: dict[str, Any] | None = None
         self._dicts: list[dict] = []  # the per-parameter state dicts handed to the optimizer
@@ -81,13 +81,13 @@ class FlatGroup:
         return bool(params) and all(p.dtype == params[0].dtype for p in params)
 
     def is_current(self, params: list[Tensor]) -> bool:
-        """Whether ``params`` are still exactly this buffer's parameters, each ``.data`` still
-        its view (false after ``p.data = ...``, ``Module.to``, or a changed group)."""
+        """Whether ``params`` are still exactly this buffer's parameters, each ``._data`` still
+        its view (false after ``p._data = ...``, ``Module.to``, or a changed group)."""
         if len(params) != len(self.params):
             return False
         owner = self._owner
         for p, q, view in zip(params, self.params, self.views, strict=True):
-            if p is not q or p.data is not view or view.base is not owner:
+            if p is not q or p._data is not view or view.base is not owner:
                 return False  # (a copied FlatGroup's views no longer share its buffer)
         return True
 
@@ -99,7 +99,7 @@ class FlatGroup:
             g = p.grad
             if g is None:
                 return None
-            grads.append((g.data if isinstance(g, Tensor) else np.asarray(g)).ravel())
+            grads.append((g._data if isinstance(g, Tensor) else np.asarray(g)).ravel())
         return grads
 
     def gather(self, grads: list[np.ndarray]) -> np.ndarray:

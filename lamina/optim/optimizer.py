@@ -49,8 +49,8 @@ class Optimizer:
         defaults: the options a new group starts from.
 
     At its first step the optimizer moves each group's parameters into one contiguous buffer
-    and re-points every ``p.data`` at its slice (see :mod:`lamina.optim.flat`): layers keep
-    working as before, but an array taken from ``p.data`` before that step is a stale copy.
+    and re-points every ``p._data`` at its slice (see :mod:`lamina.optim.flat`): layers keep
+    working as before, but an array taken from ``p._data`` before that step is a stale copy.
 
     Raises:
         TypeError: ``params`` is a single Tensor, a set, or holds something that is not a Tensor.
@@ -164,7 +164,7 @@ class Optimizer:
                 if set_to_none or p.grad is None:
                     p.grad = None
                 else:
-                    p.grad.data[...] = 0
+                    p.grad._data[...] = 0
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient (parameters with ``grad`` None are skipped).
@@ -197,11 +197,11 @@ class Optimizer:
             for p in params:  # parameter by parameter (see lamina.optim.flat for when)
                 if p.grad is None:
                     continue
-                grad = p.grad.data if isinstance(p.grad, Tensor) else np.asarray(p.grad)
+                grad = p.grad._data if isinstance(p.grad, Tensor) else np.asarray(p.grad)
                 state = self.state.get(p)
                 if state is None:
-                    state = self.state[p] = self.init_state(p.data, options)
-                self.update(p.data, grad, state, options)
+                    state = self.state[p] = self.init_state(p._data, options)
+                self.update(p._data, grad, state, options)
         return loss
 
     def state_dict(self) -> dict[str, Any]:
@@ -298,7 +298,7 @@ def _copy_value(value: Any) -> Any:
 def _load_value(key: str, value: Any, param: Tensor, where: str) -> Any:
     """A saved state entry made ready for ``param``: arrays copied and cast, ``step`` an int."""
     if isinstance(value, Tensor):
-        value = value.data
+        value = value._data
     if value is None or isinstance(value, (bool, numbers.Number)):
         return value
     array = np.asarray(value)

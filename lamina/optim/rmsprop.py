@@ -56,7 +56,7 @@ class RMSprop(Optimizer):
         >>> opt = lm.optim.RMSprop([w], lr=0.01, alpha=0.75)
         >>> (w * w).sum().backward()
         >>> opt.step()
-        >>> w.data.round(4).tolist()
+        >>> w.numpy().round(4).tolist()
         [0.98, -1.98]
     """
 

@@ -64,7 +64,7 @@ class SGD(Optimizer):
         >>> opt = lm.optim.SGD([w], lr=0.1, momentum=0.9)
         >>> (w * w).sum().backward()
         >>> opt.step()
-        >>> w.data.round(4).tolist()
+        >>> w.numpy().round(4).tolist()
         [0.8, -1.6]
     """
 

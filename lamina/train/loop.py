@@ -54,7 +54,7 @@ def _is_array_tuple(data: Any) -> bool:
 
 
 def _check_arrays(data: Sequence, where: str, argument: str) -> tuple[np.ndarray, ...]:
-    arrays = tuple(a.data if isinstance(a, Tensor) else np.asarray(a) for a in data)
+    arrays = tuple(a._data if isinstance(a, Tensor) else np.asarray(a) for a in data)
     names = ("x", "y", "sample_weight")[:len(arrays)]
     for name, a in zip(names, arrays, strict=True):
         if a.ndim == 0:
@@ -101,14 +101,14 @@ def _model_dtype(model) -> np.dtype | None:
 
 def _input(x: Any, dtype: np.dtype | None) -> Tensor:
     """The batch's inputs as a Tensor in the model's floating dtype (uint8 images included)."""
-    array = x.data if isinstance(x, Tensor) else np.asarray(x)
+    array = x._data if isinstance(x, Tensor) else np.asarray(x)
     if dtype is not None and array.dtype != dtype and array.dtype.kind in "biuf":
         array = array.astype(dtype)
-    return x if isinstance(x, Tensor) and array is x.data else Tensor(array)
+    return x if isinstance(x, Tensor) and array is x._data else Tensor(array)
 
 
 def _array(value: Any) -> np.ndarray:
-    return value.data if isinstance(value, Tensor) else np.asarray(value)
+    return value._data if isinstance(value, Tensor) else np.asarray(value)
 
 
 # --------------------------------------------------------------------------- loss
@@ -332,7 +332,7 @@ def evaluate(model, loss_fn: Callable | None, data: Any, batch_size: int = 256,
                 count += n
                 if resolved:
                     targets.append(_array(y))
-                    outputs.append(output.data)
+                    outputs.append(output._data)
     finally:
         model.train(was_training)
     if count == 0:
@@ -373,7 +373,7 @@ def predict(model, x: Any, batch_size: int = 256) -> np.ndarray:
         with no_grad():
             for batch in loader:
                 inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
-                outputs.append(model(_input(inputs, dtype)).data)
+                outputs.append(model(_input(inputs, dtype))._data)
     finally:
         model.train(was_training)
     if not outputs:
@@ -483,7 +483,7 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
             total, count = total + value * n, count + n
             if resolved:
                 targets.append(_array(y))
-                outputs.append(output.data)
+                outputs.append(output._data)
             batch_logs["loss"] = value
             for name, fn in resolved:
                 if getattr(fn, "_lamina_builtin", False):

@@ -148,7 +148,7 @@ def test_no_grad_plan_follows_changed_children_and_parameters(backend):
     x = lm.tensor(np.ones((1, 3), np.float32))
     with lm.no_grad():
         first = model(x).numpy()
-        model[2].weight.data[...] = 0.0
+        model[2].weight._data[...] = 0.0
         np.testing.assert_array_equal(model(x).numpy(), np.broadcast_to(
             model[2].bias.numpy(), (1, 2)))
         model._modules["1"] = nn.Tanh()
@@ -158,7 +158,7 @@ def test_no_grad_plan_follows_changed_children_and_parameters(backend):
 
 def test_no_grad_plan_follows_replaced_parameter_arrays(backend):
     """A run of Linear layers is one step of the plan (one compiled call with [fast]); it
-    reads the parameters at each call: new arrays (p.data = ...) and in-place changes count."""
+    reads the parameters at each call: new arrays (p._data = ...) and in-place changes count."""
     import lamina as lm
     from lamina import nn
 
@@ -175,9 +175,9 @@ def test_no_grad_plan_follows_replaced_parameter_arrays(backend):
 
     first = check()
     assert len(model._plan_cache[1]) == 1
-    model[2].weight.data = np.zeros((4, 5), np.float32)  # a new array
+    model[2].weight._data = np.zeros((4, 5), np.float32)  # a new array
     second = check()
-    model[3].bias.data += 1.0  # in place
+    model[3].bias._data += 1.0  # in place
     third = check()
     model[0].bias = None  # a parameter removed
     check()
@@ -209,9 +209,9 @@ def test_no_grad_conv_block_follows_arrays_settings_and_inputs(backend):
         return fast.shape
 
     assert check() == (1, 3, 3, 3)
-    conv.weight.data[...] = 0.5  # in place
+    conv.weight._data[...] = 0.5  # in place
     check()
-    conv.weight.data = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)  # a new array
+    conv.weight._data = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)  # a new array
     check()
     conv.bias = None
     check()
@@ -248,7 +248,7 @@ def test_no_grad_conv_block_keeps_a_program_per_input_shape(backend, monkeypatch
                 np.testing.assert_allclose(model(x).numpy(), model[2](model[1](model[0](x)))
                                            .numpy(), rtol=1e-6)
         assert built == shapes
-        model[0].weight.data = model[0].weight.data.copy()
+        model[0].weight._data = model[0].weight._data.copy()
         model(lm.tensor(np.ones(shapes[0], np.float32)))
         model(lm.tensor(np.ones(shapes[1], np.float32)))
     assert built == shapes + shapes[:2]

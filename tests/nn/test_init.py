@@ -20,7 +20,7 @@ def fans(shape) -> tuple[int, int]:
 
 
 def check_uniform(t: lm.Tensor, bound: float) -> None:
-    data = t.data
+    data = t._data
     assert np.abs(data).max() <= bound * (1 + 1e-6)
     assert np.abs(data).max() > 0.98 * bound
     assert abs(data.std() - bound / math.sqrt(3)) < 0.02 * bound
@@ -28,8 +28,8 @@ def check_uniform(t: lm.Tensor, bound: float) -> None:
 
 
 def check_normal(t: lm.Tensor, std: float) -> None:
-    assert abs(t.data.std() - std) < 0.02 * std
-    assert abs(t.data.mean()) < 0.02 * std
+    assert abs(t._data.std() - std) < 0.02 * std
+    assert abs(t._data.mean()) < 0.02 * std
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -75,22 +75,22 @@ def test_init_keeps_dtype_and_is_seeded():
     lm.manual_seed(5)
     init.kaiming_normal_(t)
     assert t.dtype == np.float64
-    first = t.data.copy()
+    first = t._data.copy()
     lm.manual_seed(5)
     init.kaiming_normal_(t)
-    np.testing.assert_array_equal(t.data, first)
+    np.testing.assert_array_equal(t._data, first)
 
 
 def test_simple_fills():
     t = lm.zeros(3, 2)
-    np.testing.assert_array_equal(init.ones_(t).data, 1)
-    np.testing.assert_array_equal(init.constant_(t, 0.5).data, 0.5)
-    np.testing.assert_array_equal(init.zeros_(t).data, 0)
+    np.testing.assert_array_equal(init.ones_(t)._data, 1)
+    np.testing.assert_array_equal(init.constant_(t, 0.5)._data, 0.5)
+    np.testing.assert_array_equal(init.zeros_(t)._data, 0)
     lm.manual_seed(0)
     init.uniform_(t, -2.0, -1.0)
-    assert np.all((t.data >= -2) & (t.data < -1))
+    assert np.all((t._data >= -2) & (t._data < -1))
     init.normal_(t, mean=10.0, std=0.1)
-    assert np.all(np.abs(t.data - 10) < 1)
+    assert np.all(np.abs(t._data - 10) < 1)
 
 
 def test_init_of_a_parameter_in_place():

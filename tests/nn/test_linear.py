@@ -39,9 +39,9 @@ def test_weight_layout_is_out_by_in():
 def test_forward_is_x_w_transpose_plus_b(rng):
     layer = nn.Linear(3, 2).double()
     x = rng.standard_normal((4, 3))
-    expected = x @ layer.weight.data.T + layer.bias.data
-    np.testing.assert_allclose(layer(lm.tensor(x)).data, expected)
-    np.testing.assert_allclose(layer(x).data, expected)  # arrays are accepted too
+    expected = x @ layer.weight._data.T + layer.bias._data
+    np.testing.assert_allclose(layer(lm.tensor(x))._data, expected)
+    np.testing.assert_allclose(layer(x)._data, expected)  # arrays are accepted too
 
 
 def test_array_input_takes_the_layer_dtype():
@@ -56,12 +56,12 @@ def test_default_init_bound_is_one_over_sqrt_fan_in():
     fan_in = 400
     layer = nn.Linear(fan_in, 300)
     bound = 1 / math.sqrt(fan_in)
-    for p in (layer.weight.data, layer.bias.data):
+    for p in (layer.weight._data, layer.bias._data):
         assert np.abs(p).max() <= bound
         assert np.abs(p).max() > 0.97 * bound
     # U(-b, b) has standard deviation b / sqrt(3)
-    assert abs(layer.weight.data.std() - bound / math.sqrt(3)) < 0.01 * bound
-    assert abs(layer.weight.data.mean()) < 0.01 * bound
+    assert abs(layer.weight._data.std() - bound / math.sqrt(3)) < 0.01 * bound
+    assert abs(layer.weight._data.mean()) < 0.01 * bound
 
 
 def test_input_shape_mismatch_names_layer_expected_and_received():
@@ -98,7 +98,7 @@ def test_linear_relu_equals_relu_of_linear(rng, dtype, bias):
         layer.zero_grad()
         out = linear_relu(layer, x) if fused else nn.ReLU()(layer(x))
         (out * lm.tensor(np.arange(24, dtype=dtype).reshape(6, 4))).sum().backward()
-        results.append([out.data, x.grad.data] + [p.grad.data for p in layer.parameters()])
+        results.append([out._data, x.grad._data] + [p.grad._data for p in layer.parameters()])
     assert results[0][0].dtype == dtype and (results[0][0] >= 0).all()
     for a, b in zip(*results, strict=True):
         np.testing.assert_array_equal(a, b)

@@ -139,9 +139,9 @@ def test_load_state_dict_casts_and_copies():
     model.load_state_dict(state)
     assert model[0].weight is weight  # copied into the existing parameter
     assert weight.dtype == np.float32
-    np.testing.assert_array_equal(weight.data, 0.25)
+    np.testing.assert_array_equal(weight._data, 0.25)
     state["0.weight"][0, 0] = 9.0
-    assert weight.data[0, 0] == 0.25  # a copy, not a view of the caller's array
+    assert weight._data[0, 0] == 0.25  # a copy, not a view of the caller's array
     model.load_state_dict({k: v.tolist() for k, v in model.state_dict().items()})
 
 
@@ -173,12 +173,12 @@ def test_load_state_dict_missing_and_unexpected_keys():
 
 def test_load_state_dict_non_strict():
     model = mlp()
-    bias = model[2].bias.data.copy()
+    bias = model[2].bias._data.copy()
     result = model.load_state_dict({"0.bias": np.ones(8), "extra": np.zeros(1)}, strict=False)
     assert result.missing_keys == ["0.weight", "2.weight", "2.bias"]
     assert result.unexpected_keys == ["extra"]
-    np.testing.assert_array_equal(model[0].bias.data, 1.0)
-    np.testing.assert_array_equal(model[2].bias.data, bias)
+    np.testing.assert_array_equal(model[0].bias._data, 1.0)
+    np.testing.assert_array_equal(model[2].bias._data, bias)
 
 
 def test_load_state_dict_wrong_shape_changes_nothing():
@@ -225,7 +225,7 @@ def test_zero_grad():
     model(lm.ones(2, 4)).sum().backward()
     assert all(p.grad is not None for p in model.parameters())
     model.zero_grad(set_to_none=False)
-    assert all(np.all(p.grad.data == 0) for p in model.parameters())
+    assert all(np.all(p.grad._data == 0) for p in model.parameters())
     model.zero_grad()
     assert all(p.grad is None for p in model.parameters())
 

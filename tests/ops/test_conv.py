@@ -375,7 +375,7 @@ def test_chained_ops_pass_channel_major_views_without_copies(rng):
     w = lm.tensor(rng.standard_normal((3, 1, 3, 3)).astype(np.float32))
     out = F.max_pool2d(F.relu(F.conv2d(x, w, padding=1)), 2)
     assert out.shape == (4, 3, 6, 6)
-    assert out.data.transpose(1, 2, 3, 0).flags.c_contiguous
+    assert out._data.transpose(1, 2, 3, 0).flags.c_contiguous
 
 
 # ------------------------------------------------------------------ errors

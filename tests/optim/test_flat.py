@@ -51,7 +51,7 @@ def one_group_per_param(cls, model, options):
 def assert_same_params(a, b) -> None:
     for p, q in zip(a.parameters(), b.parameters(), strict=True):
         assert p.dtype == q.dtype
-        np.testing.assert_array_equal(p.data, q.data)
+        np.testing.assert_array_equal(p._data, q._data)
 
 
 @pytest.mark.parametrize(("cls", "options"), ALL_OPTIONS, ids=IDS)
@@ -78,15 +78,15 @@ def test_parameters_and_state_are_views_of_flat_buffers():
     params = list(model.parameters())
     assert flat.param.size == sum(p.size for p in params)
     for p, part in zip(params, flat.slices, strict=True):
-        assert np.shares_memory(p.data, flat.param)
-        np.testing.assert_array_equal(p.data.reshape(-1), flat.param[part])
+        assert np.shares_memory(p._data, flat.param)
+        np.testing.assert_array_equal(p._data.reshape(-1), flat.param[part])
         for key in ("exp_avg", "exp_avg_sq"):
             assert np.shares_memory(opt.state[p][key], flat.state[key])
     assert all(opt.state[p]["step"] == 1 for p in params)
     # layers read the parameters through the views: the model computes with updated values
-    before = model(lm.tensor(np.ones((1, 4), np.float32))).data.copy()
+    before = model(lm.tensor(np.ones((1, 4), np.float32)))._data.copy()
     step(model, opt, *make_batch())
-    after = model(lm.tensor(np.ones((1, 4), np.float32))).data
+    after = model(lm.tensor(np.ones((1, 4), np.float32)))._data
     assert not np.array_equal(before, after)
     assert opt._flat[0] is flat and flat.is_current(params)  # kept, not rebuilt each step
     assert flat.param.ctypes.data % 64 == 0  # cache-line aligned (lm.tensor.aligned_empty)
@@ -94,7 +94,7 @@ def test_parameters_and_state_are_views_of_flat_buffers():
 
 @pytest.mark.parametrize(("cls", "options"), ALL_OPTIONS, ids=IDS)
 def test_module_double_after_steps_rebuilds_the_buffer(cls, options):
-    """Module.double() rebinds every p.data: the next step must use the new float64 arrays
+    """Module.double() rebinds every p._data: the next step must use the new float64 arrays
     (not the stale float32 buffer) and cast the state to float64."""
     flat_model, ref_model = make_model(), make_model()
     flat_opt = cls(flat_model.parameters(), **options)
@@ -120,14 +120,14 @@ def test_rebinding_p_data_is_picked_up():
     x, y = make_batch()
     step(model, opt, x, y)
     weight = model[0].weight
-    weight.data = np.zeros((6, 4), np.float32)  # e.g. weights loaded by assignment
+    weight._data = np.zeros((6, 4), np.float32)  # e.g. weights loaded by assignment
     opt.zero_grad()
     out = model(lm.tensor(x.astype(np.float32)))
     nn.CrossEntropyLoss()(out, lm.tensor(y)).backward()
-    grad = weight.grad.data.copy()
+    grad = weight.grad._data.copy()
     opt.step()
-    np.testing.assert_allclose(weight.data, -0.1 * grad, rtol=1e-6)
-    assert np.shares_memory(weight.data, opt._flat[0].param)
+    np.testing.assert_allclose(weight._data, -0.1 * grad, rtol=1e-6)
+    assert np.shares_memory(weight._data, opt._flat[0].param)
 
 
 def test_parameter_without_grad_falls_back_and_later_steps_merge_again():
@@ -156,7 +156,7 @@ def test_a_parameter_that_never_gets_a_gradient_keeps_no_state():
     for _ in range(2):
         step(model, opt, *make_batch())
     assert unused not in opt.state
-    np.testing.assert_array_equal(unused.data, np.ones(3))
+    np.testing.assert_array_equal(unused._data, np.ones(3))
     assert all(opt.state[p]["step"] == 2 for p in model.parameters())
 
 
@@ -166,21 +166,21 @@ def test_load_state_dict_mid_run_continues_like_an_uninterrupted_run():
     opt = optim.Adam(model.parameters(), lr=0.01, amsgrad=True)
     for _ in range(6):
         step(model, opt, x, y)
-    expected = [p.data.copy() for p in model.parameters()]
+    expected = [p._data.copy() for p in model.parameters()]
 
     model = make_model()
     opt = optim.Adam(model.parameters(), lr=0.01, amsgrad=True)
     for _ in range(3):
         step(model, opt, x, y)
-    saved_params, saved = [p.data.copy() for p in model.parameters()], opt.state_dict()
+    saved_params, saved = [p._data.copy() for p in model.parameters()], opt.state_dict()
     step(model, opt, x, y)  # a step to undo: parameters and state go back to the saved ones
     for p, array in zip(model.parameters(), saved_params, strict=True):
-        p.data[...] = array
+        p._data[...] = array
     opt.load_state_dict(saved)
     for _ in range(3):
         step(model, opt, x, y)
     for p, array in zip(model.parameters(), expected, strict=True):
-        np.testing.assert_array_equal(p.data, array)
+        np.testing.assert_array_equal(p._data, array)
 
 
 def test_a_state_entry_replaced_by_hand_takes_effect():
@@ -192,9 +192,9 @@ def test_a_state_entry_replaced_by_hand_takes_effect():
     opt.state[weight]["momentum_buffer"] = np.zeros((6, 4), np.float32)
     opt.zero_grad()
     nn.CrossEntropyLoss()(model(lm.tensor(x.astype(np.float32))), lm.tensor(y)).backward()
-    grad, before = weight.grad.data.copy(), weight.data.copy()
+    grad, before = weight.grad._data.copy(), weight._data.copy()
     opt.step()
-    np.testing.assert_allclose(weight.data, before - 0.1 * grad, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(weight._data, before - 0.1 * grad, rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(opt.state[weight]["momentum_buffer"], grad)
 
 
@@ -204,8 +204,8 @@ def test_a_group_of_mixed_dtypes_updates_each_parameter():
     opt = optim.SGD([a, b], lr=0.5)
     ((a * a).sum() + (b * b).sum()).backward()
     opt.step()
-    np.testing.assert_array_equal(a.data, np.zeros(3, np.float32))
-    np.testing.assert_array_equal(b.data, np.zeros(2))
+    np.testing.assert_array_equal(a._data, np.zeros(3, np.float32))
+    np.testing.assert_array_equal(b._data, np.zeros(2))
     assert a.dtype == np.float32 and b.dtype == np.float64
 
 
@@ -223,7 +223,7 @@ def test_a_copied_model_and_optimizer_train_like_the_original(copier):
         step(model, opt, x, y)
         step(model_copy, opt_copy, x, y)
     assert_same_params(model, model_copy)
-    assert all(np.shares_memory(p.data, opt_copy._flat[0].param)
+    assert all(np.shares_memory(p._data, opt_copy._flat[0].param)
                for p in model_copy.parameters())
 
 
@@ -240,7 +240,7 @@ def test_state_edited_by_hand_is_picked_up(edit):
     params = list(model.parameters())
     first, last = params[0], params[-1]
     if edit == "array":
-        opt.state[first]["exp_avg"] = np.full_like(first.data, 0.5)
+        opt.state[first]["exp_avg"] = np.full_like(first._data, 0.5)
     elif edit == "step":
         opt.state[last]["step"] = 7
     else:
@@ -252,12 +252,12 @@ def test_state_edited_by_hand_is_picked_up(edit):
     expected = []
     for p in params:  # Adam's update from the state as it reads now, in float64
         state = opt.state[p]
-        g = p.grad.data.astype(np.float64)
+        g = p.grad._data.astype(np.float64)
         t = state["step"] + 1
         m = 0.9 * state["exp_avg"] + 0.1 * g
         v = 0.999 * state["exp_avg_sq"] + 0.001 * g * g
         denom = np.sqrt(v) / np.sqrt(1 - 0.999**t) + 1e-8
-        expected.append(p.data - 0.01 / (1 - 0.9**t) * m / denom)
+        expected.append(p._data - 0.01 / (1 - 0.9**t) * m / denom)
     opt.step()
     for p, want in zip(params, expected, strict=True):
-        np.testing.assert_allclose(p.data, want, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(p._data, want, rtol=1e-5, atol=1e-7)

@@ -31,7 +31,7 @@ def train(numba: bool, cls, options, dtype, monkeypatch, groups: bool) -> list[n
         opt.zero_grad()
         nn.CrossEntropyLoss()(model(lm.tensor(x)), lm.tensor(y)).backward()
         opt.step()
-    return [p.data.copy() for p in params] + [
+    return [p._data.copy() for p in params] + [
         v.copy() for s in opt.state.values() for v in s.values() if isinstance(v, np.ndarray)]
 
 

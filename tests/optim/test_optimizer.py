@@ -37,7 +37,7 @@ def train(model, opt, x, y, steps: int) -> None:
 
 
 def params_of(model) -> list[np.ndarray]:
-    return [p.data.copy() for p in model.parameters()]
+    return [p._data.copy() for p in model.parameters()]
 
 
 # ------------------------------------------------------------------------- construction
@@ -76,7 +76,7 @@ def test_lr_zero_group_does_not_move_and_changing_lr_takes_effect():
     assert not np.array_equal(before[2], after[2])
     opt.param_groups[0]["lr"] = 0.1
     train(model, opt, x, y, 1)
-    assert not np.array_equal(after[0], model[0].weight.data)
+    assert not np.array_equal(after[0], model[0].weight._data)
 
 
 def test_single_step_follows_the_documented_rules():
@@ -86,7 +86,7 @@ def test_single_step_follows_the_documented_rules():
         opt = cls([w], **options)
         (w * w).sum().backward()
         opt.step()
-        return w.data
+        return w._data
 
     w, g = np.array([1.0, -2.0]), np.array([2.0, -4.0])
     np.testing.assert_allclose(one_step(optim.SGD, lr=0.1), w - 0.1 * g)
@@ -191,7 +191,7 @@ def test_parameters_without_grad_are_skipped_and_get_no_state():
     frozen = nn.Parameter(lm.ones(3, dtype=lm.float64))
     opt = optim.Adam([*model.parameters(), frozen], lr=0.1)
     train(model, opt, x, y, 2)
-    np.testing.assert_array_equal(frozen.data, np.ones(3))
+    np.testing.assert_array_equal(frozen._data, np.ones(3))
     assert frozen not in opt.state
     assert len(opt.state) == 4
 
@@ -227,7 +227,7 @@ def test_zero_grad_sets_none_or_zeros():
     opt = optim.SGD(model.parameters(), lr=0.1)
     train(model, opt, *make_batch(), 1)
     opt.zero_grad(set_to_none=False)
-    assert all(p.grad is not None and not p.grad.data.any() for p in model.parameters())
+    assert all(p.grad is not None and not p.grad._data.any() for p in model.parameters())
     opt.zero_grad()
     assert all(p.grad is None for p in model.parameters())
 
@@ -239,12 +239,12 @@ def test_updates_parameters_in_place(cls, options):
     model = make_model()
     opt = cls(model.parameters(), **options)
     train(model, opt, *make_batch(), 1)
-    arrays = [p.data for p in model.parameters()]
+    arrays = [p._data for p in model.parameters()]
     before = [a.copy() for a in arrays]
     assert all(np.shares_memory(a, opt._flat[0].param) for a in arrays)
     train(model, opt, *make_batch(), 2)
     for p, array, old in zip(model.parameters(), arrays, before, strict=True):
-        assert p.data is array
+        assert p._data is array
         assert not np.array_equal(array, old)
 
 
@@ -304,7 +304,7 @@ def test_state_dict_round_trip_continues_like_an_uninterrupted_run(cls, options)
     saved_params, saved = params_of(model), opt.state_dict()
     train(model, opt, x, y, 3)  # steps after saving must not change the saved state
     for p, array in zip(model.parameters(), saved_params, strict=True):
-        p.data[...] = array
+        p._data[...] = array
     fresh = cls(model.parameters(), **options)
     fresh.load_state_dict(saved)
     for state in saved["state"].values():  # loading must have copied the arrays

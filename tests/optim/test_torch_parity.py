@@ -65,7 +65,7 @@ def make_models(seed: int = 0):
                                       torch.nn.Linear(8, 3)).double()
     with torch.no_grad():
         for p, tp in zip(model.parameters(), torch_model.parameters(), strict=True):
-            tp.copy_(torch.from_numpy(p.data.copy()))
+            tp.copy_(torch.from_numpy(p.numpy().copy()))
     return model, torch_model
 
 
@@ -106,7 +106,7 @@ def assert_close_to_torch(model, torch_model, tol: float = 1e-8) -> None:
     for p, tp in zip(model.parameters(), torch_model.parameters(), strict=True):
         b = tp.detach().numpy()
         assert p.dtype == np.float64
-        error = np.max(np.abs(p.data - b)) / max(1.0, np.max(np.abs(b)))
+        error = np.max(np.abs(p._data - b)) / max(1.0, np.max(np.abs(b)))
         assert error <= tol, f"relative error {error:.3g} > {tol}"
 
 
@@ -120,7 +120,7 @@ def test_matches_torch_after_50_steps(case, loss):
     torch_opt = getattr(torch.optim, torch_name)(torch_model.parameters(), **options)
     train_lamina(model, opt, x, y, loss, STEPS)
     train_torch(torch_model, torch_opt, x, y, loss, STEPS)
-    moved = max(np.max(np.abs(p.data - q.data)) for p, q in
+    moved = max(np.max(np.abs(p._data - q._data)) for p, q in
                 zip(model.parameters(), make_models()[0].parameters(), strict=True))
     assert moved > 1e-3  # the run really trained
     assert_close_to_torch(model, torch_model)
