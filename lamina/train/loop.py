@@ -36,6 +36,8 @@ class Trainer:
         epoch: the current (0-based) epoch.
         stop_training: set it to True to stop: the loop leaves the epoch after the current
             batch, validates, calls ``on_epoch_end`` and ends training.
+        callbacks: the callbacks of the run, in order (set by ``fit``).
+        loader: the training batches (set by ``fit``).
     """
 
     def __init__(self, model, optimizer, loss_fn, history: History, params: dict) -> None:
@@ -43,6 +45,8 @@ class Trainer:
         self.history, self.params = history, params
         self.epoch = int(params.get("initial_epoch", 0))
         self.stop_training = False
+        self.callbacks: list = []
+        self.loader: Any = None
 
     def should_stop(self) -> bool:
         return bool(self.stop_training or getattr(self.model, "stop_training", False))
@@ -402,8 +406,10 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
     ``set_context`` (or as attributes) before training; the loop then calls, where the callback
     defines them and in list order, ``on_train_begin(logs)``, ``on_epoch_begin(epoch, logs)``,
     ``on_batch_begin(batch, logs)``, ``on_batch_end(batch, logs)``, ``on_epoch_end(epoch, logs)``
-    (after validation) and ``on_train_end(logs)``. Batch logs hold ``"batch"``, ``"size"``,
-    ``"loss"`` and the built-in metrics on that batch; epoch logs are what History records.
+    (after validation), ``on_epoch_complete(epoch, logs)`` (after every ``on_epoch_end`` and the
+    History record: the state a checkpoint must hold) and ``on_train_end(logs)``. Batch logs
+    hold ``"batch"``, ``"size"``, ``"loss"`` and the built-in metrics on that batch; epoch logs
+    are what History records.
     Training stops after the batch during which a
     callback sets ``trainer.stop_training`` or ``model.stop_training``; that epoch still ends
     with validation and ``on_epoch_end``.
@@ -457,6 +463,7 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
     trainer = Trainer(model, optimizer, loss_fn, history, {
         "epochs": int(epochs), "initial_epoch": int(initial_epoch), "steps": steps,
         "batch_size": int(batch_size), "metrics": [name for name, _ in resolved]})
+    trainer.callbacks, trainer.loader = callbacks, loader
     _set_context(callbacks, model, optimizer, trainer)
     model.stop_training = False
     dtype = _model_dtype(model)
@@ -502,6 +509,7 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
             logs["lr"] = lr
         _call(callbacks, "on_epoch_end", epoch, logs)
         history.record(epoch, logs)
+        _call(callbacks, "on_epoch_complete", epoch, logs)
         if trainer.should_stop():
             break
     _call(callbacks, "on_train_end", {})

@@ -1,0 +1,166 @@
+"""The parameter shapes an architecture needs, computed from its JSON config before building.
+
+Loading compares these with the tensors in the file before any layer is built, so a file of a
+few hundred bytes that names ``Linear(12000, 12000)`` fails at once instead of allocating and
+initialising 576 MB. Every lamina layer has a shape rule here: a function with the layer's
+constructor signature returning ``{parameter name: shape}``. A class without a rule (one
+registered with :func:`lamina.io.register_module`, say) is built on its own to read its
+shapes, but only when the product of the integers among its arguments is at most
+``max(2**16, 64 * elements in the file)``: allocation stays proportional to the data that is
+actually in the file.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any
+
+from lamina.codec import MAX_DEPTH, decode
+from lamina.io.registry import as_list, build_module, is_container, lookup, rng_untouched
+
+__all__ = ["expected_shapes", "register_shapes"]
+
+Shapes = dict[str, tuple[int, ...]]
+_RULES: dict[str, Callable[..., Shapes]] = {}
+_UNRULED_FLOOR = 2 ** 16
+
+
+def register_shapes(name: str) -> Callable:
+    """Decorator: ``rule(**constructor args) -> {name: shape}`` for the lamina layer ``name``."""
+    def add(rule: Callable[..., Shapes]) -> Callable[..., Shapes]:
+        _RULES[name] = rule
+        return rule
+    return add
+
+
+def _count(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{what} must be a positive int, got {value!r:.40}")
+    return value
+
+
+def _pair(value: Any, what: str) -> tuple[int, int]:
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return _count(value[0], what), _count(value[1], what)
+    n = _count(value, what)
+    return n, n
+
+
+def _with_bias(shapes: Shapes, bias: Any, out: int) -> Shapes:
+    if bias:
+        shapes["bias"] = (out,)
+    return shapes
+
+
+@register_shapes("Linear")
+def _linear(in_features, out_features, bias=True, dtype=None) -> Shapes:
+    n_in, n_out = _count(in_features, "in_features"), _count(out_features, "out_features")
+    return _with_bias({"weight": (n_out, n_in)}, bias, n_out)
+
+
+@register_shapes("Conv2d")
+def _conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
+            dtype=None) -> Shapes:
+    c_in, c_out = _count(in_channels, "in_channels"), _count(out_channels, "out_channels")
+    kh, kw = _pair(kernel_size, "kernel_size")
+    return _with_bias({"weight": (c_out, c_in, kh, kw)}, bias, c_out)
+
+
+@register_shapes("MaskedConv2d")
+def _masked_conv2d(in_channels, out_channels, kernel_size, connection_table, stride=1,
+                   padding=0, bias=True, dtype=None) -> Shapes:
+    return _conv2d(in_channels, out_channels, kernel_size, stride, padding, bias, dtype)
+
+
+@register_shapes("Subsampling")
+def _subsampling(channels, kernel_size=2, dtype=None) -> Shapes:
+    c = _count(channels, "channels")
+    return {"weight": (c,), "bias": (c,)}
+
+
+def _no_parameters(*args: Any, **kwargs: Any) -> Shapes:
+    return {}
+
+
+for _name in ("ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Swish", "SiLU", "ScaledTanh", "Softmax",
+              "LogSoftmax", "Dropout", "Flatten", "Identity", "MaxPool2d", "AvgPool2d"):
+    _RULES[_name] = _no_parameters
+
+
+def _ints(value: Any) -> list[int]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [i for v in value for i in _ints(v)]
+    if isinstance(value, dict):
+        return [i for v in value.values() for i in _ints(v)]
+    return []
+
+
+def _leaf(config: dict, cls: type, elements: int, where: str) -> Shapes:
+    name = config["type"]
+    args = config.get("args", {})
+    if not isinstance(args, dict):
+        raise ValueError(f"{where}: {name} 'args' must be a dict, got {type(args).__name__}")
+    kwargs = decode(args, where=where)
+    rule = _RULES.get(name) if cls.__module__.startswith("lamina.") else None
+    if rule is not None and rule is not _no_parameters:
+        try:
+            inspect.signature(rule).bind(**kwargs)
+            return rule(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: cannot build {name}(**{kwargs!r:.200}): {exc}") from None
+    if rule is None:
+        product = math.prod(i for i in _ints(kwargs) if i > 1)
+        bound = max(_UNRULED_FLOOR, 64 * elements)
+        if product > bound:
+            raise ValueError(f"{where}: {name}'s arguments {kwargs!r:.200} would build a layer "
+                             f"far larger than the {elements} values the file holds (product of "
+                             f"its integer arguments {product} > {bound})")
+    with rng_untouched():
+        module = build_module(config, where)
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+def expected_shapes(config: Any, elements: int, where: str, depth: int = 0) -> Shapes:
+    """``{state_dict name: shape}`` of the model ``config`` describes, without building it.
+
+    Args:
+        config: a :func:`lamina.io.module_config` architecture (from a file: untrusted).
+        elements: the number of values stored in the file (bounds layers without a rule).
+        where: the start of error messages.
+
+    Raises:
+        ValueError: a malformed config, an unknown layer type, arguments a layer rejects, or a
+            layer without a shape rule whose arguments are out of proportion to the file.
+    """
+    if depth > MAX_DEPTH:
+        raise ValueError(f"{where}: architecture nested deeper than {MAX_DEPTH} levels")
+    if not isinstance(config, dict) or not isinstance(config.get("type"), str):
+        raise ValueError(f"{where}: each layer config must be a dict with a string 'type', got "
+                         f"{config!r:.80}")
+    name = config["type"]
+    cls = lookup(name)
+    if cls is None:
+        raise ValueError(f"{where}: unknown layer type {name!r} in the architecture (not a "
+                         f"lamina layer; register your class with lamina.io.register_module "
+                         f"before loading)")
+    if not is_container(cls):
+        if "children" in config:
+            raise ValueError(f"{where}: {name} is not a container but its config has "
+                             f"'children'")
+        return _leaf(config, cls, elements, where)
+    out: Shapes = {}
+    names: set[str] = set()
+    for child in as_list(config.get("children", []), where):
+        child_name = child.get("name") if isinstance(child, dict) else None
+        if not isinstance(child_name, str) or not child_name or child_name in names:
+            raise ValueError(f"{where}: each child of {name} needs a unique string 'name'")
+        names.add(child_name)
+        for key, shape in expected_shapes(child, elements, where, depth + 1).items():
+            out[f"{child_name}.{key}"] = shape
+    return out
