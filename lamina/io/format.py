@@ -27,12 +27,13 @@ from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["FORMAT_VERSION", "write_bytes", "read_file", "RawFile", "checksum", "source_name"]
+__all__ = ["FORMAT_VERSION", "DTYPES", "write_bytes", "read_file", "RawFile", "checksum",
+           "source_name"]
 
 FORMAT_VERSION = "2"
 CHECKSUM_KEY = "checksum"
 _MAX_HEADER = 100 * 1024 * 1024
-_DTYPES = {"BOOL": np.dtype(np.bool_), "U8": np.dtype("<u1"), "I8": np.dtype("<i1"),
+DTYPES = {"BOOL": np.dtype(np.bool_), "U8": np.dtype("<u1"), "I8": np.dtype("<i1"),
            "I16": np.dtype("<i2"), "U16": np.dtype("<u2"), "F16": np.dtype("<f2"),
            "I32": np.dtype("<i4"), "U32": np.dtype("<u4"), "F32": np.dtype("<f4"),
            "I64": np.dtype("<i8"), "U64": np.dtype("<u8"), "F64": np.dtype("<f8")}
@@ -153,9 +154,9 @@ def _check_entries(header: dict, available: int, where: str) -> dict:
         if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
             raise ValueError(f"{where}: tensor {name!r:.80} has a malformed header entry")
         dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-        if not isinstance(dtype, str) or dtype not in _DTYPES:
+        if not isinstance(dtype, str) or dtype not in DTYPES:
             raise ValueError(f"{where}: tensor {name!r:.80} has unsupported dtype "
-                             f"{str(dtype)[:20]!r}; expected one of {sorted(_DTYPES)}")
+                             f"{str(dtype)[:20]!r}; expected one of {sorted(DTYPES)}")
         if (not isinstance(shape, list) or len(shape) > 32
                 or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
                            for d in shape)):
@@ -169,10 +170,10 @@ def _check_entries(header: dict, available: int, where: str) -> dict:
         if offsets[1] > available:
             raise ValueError(f"{where}: tensor {name!r:.80} needs bytes up to {offsets[1]} but "
                              f"the data section has {available}: the file is truncated")
-        if offsets[1] - offsets[0] != math.prod(shape) * _DTYPES[dtype].itemsize:
+        if offsets[1] - offsets[0] != math.prod(shape) * DTYPES[dtype].itemsize:
             raise ValueError(f"{where}: tensor {name!r:.80} of shape {shape} and dtype {dtype} "
                              f"does not match its {offsets[1] - offsets[0]} bytes")
-        entries[name] = (_DTYPES[dtype], tuple(shape), (offsets[0], offsets[1]))
+        entries[name] = (DTYPES[dtype], tuple(shape), (offsets[0], offsets[1]))
     position = 0
     for name, (_, _, (start, end)) in sorted(entries.items(), key=lambda e: e[1][2]):
         if start != position:

@@ -145,8 +145,10 @@ def check_weights(raw: RawFile, expected: dict[str, tuple], where: str) -> None:
     missing = [k for k in expected if k not in stored]
     extra = [k for k in stored if k not in expected]
     if missing or extra:
+        needs = ", ".join(f"{k} {tuple(v)}" for k, v in list(expected.items())[:6])
         raise ValueError(f"{where}: the file's tensors do not match the model: missing "
-                         f"{missing[:10]}, unexpected {extra[:10]}")
+                         f"{missing[:10]}, unexpected {extra[:10]} (the architecture needs "
+                         f"{needs or 'no tensors'})")
     for key, shape in expected.items():
         if stored[key][1] != tuple(shape):
             raise ValueError(f"{where}: tensor {key!r} has shape {stored[key][1]} in the "

@@ -125,8 +125,9 @@ def module_config(module: Module) -> dict[str, Any]:
             f"lm.save: cannot serialise a {cls.__qualname__} (defined in {cls.__module__}): "
             f"only lamina's layers and Sequential/ModuleList are supported. Build the model as "
             f"nn.Sequential of lamina layers, decorate the class with "
-            f"@lamina.io.register_module, or save weights only: "
-            f"lm.train.save_checkpoint / model.state_dict()")
+            f"@lamina.io.register_module, or save the weights as PyTorch users do: "
+            f"lm.save(model.state_dict(), path), later "
+            f"model.load_state_dict(lm.load(path)) (lm.train.save_checkpoint for training)")
     if is_container(cls):
         children = [{"name": name, **module_config(child)}
                     for name, child in module._modules.items()]

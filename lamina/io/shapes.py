@@ -3,18 +3,22 @@
 Loading compares these with the tensors in the file before any layer is built, so a file of a
 few hundred bytes that names ``Linear(12000, 12000)`` fails at once instead of allocating and
 initialising 576 MB. Every lamina layer has a shape rule here: a function with the layer's
-constructor signature returning ``{parameter name: shape}``. A class without a rule (one
+constructor signature returning ``{parameter name: shape}``; any class may also define its own
+as a ``parameter_shapes(**constructor args)`` classmethod. A class without a rule (one
 registered with :func:`lamina.io.register_module`, say) is built on its own to read its
 shapes, but only when the product of the integers among its arguments is at most
-``max(2**16, 64 * elements in the file)``: allocation stays proportional to the data that is
-actually in the file.
+``max(2**16, 64 * values in the file)``, and (on Linux) with the address space capped at
+64 MB plus 128 bytes per value in the file while it is built: allocation stays proportional to
+the data that is actually in the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from lamina.codec import MAX_DEPTH, decode
@@ -25,6 +29,7 @@ __all__ = ["expected_shapes", "register_shapes"]
 Shapes = dict[str, tuple[int, ...]]
 _RULES: dict[str, Callable[..., Shapes]] = {}
 _UNRULED_FLOOR = 2 ** 16
+_UNRULED_BUDGET = 64 * 1024 * 1024
 
 
 def register_shapes(name: str) -> Callable:
@@ -101,27 +106,65 @@ def _ints(value: Any) -> list[int]:
     return []
 
 
+def _rule(name: str, cls: type) -> Callable[..., Shapes] | None:
+    own = getattr(cls, "parameter_shapes", None)
+    if callable(own):
+        return own
+    return _RULES.get(name) if cls.__module__.startswith("lamina.") else None
+
+
+@contextlib.contextmanager
+def _allocation_limit(budget: int, where: str, name: str) -> Iterator[None]:
+    """Cap the process's address space at its current size plus ``budget`` bytes (Linux):
+    building a layer of a class without a shape rule cannot allocate more than that."""
+    try:
+        import resource
+
+        with open("/proc/self/statm") as f:
+            current = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
+        yield
+        return
+    limit = current + budget
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    if soft != resource.RLIM_INFINITY:
+        limit = min(limit, soft)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    except MemoryError:
+        raise ValueError(f"{where}: building {name} from the file's arguments needs more than "
+                         f"{budget} bytes, out of proportion to the file") from None
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
 def _leaf(config: dict, cls: type, elements: int, where: str) -> Shapes:
     name = config["type"]
     args = config.get("args", {})
     if not isinstance(args, dict):
         raise ValueError(f"{where}: {name} 'args' must be a dict, got {type(args).__name__}")
     kwargs = decode(args, where=where)
-    rule = _RULES.get(name) if cls.__module__.startswith("lamina.") else None
+    rule = _rule(name, cls)
     if rule is not None and rule is not _no_parameters:
         try:
             inspect.signature(rule).bind(**kwargs)
-            return rule(**kwargs)
-        except (TypeError, ValueError) as exc:
+            found = rule(**kwargs)
+            return {str(k): tuple(int(d) for d in v) for k, v in found.items()}
+        except (TypeError, ValueError, OverflowError) as exc:
             raise ValueError(f"{where}: cannot build {name}(**{kwargs!r:.200}): {exc}") from None
-    if rule is None:
-        product = math.prod(i for i in _ints(kwargs) if i > 1)
-        bound = max(_UNRULED_FLOOR, 64 * elements)
-        if product > bound:
-            raise ValueError(f"{where}: {name}'s arguments {kwargs!r:.200} would build a layer "
-                             f"far larger than the {elements} values the file holds (product of "
-                             f"its integer arguments {product} > {bound})")
-    with rng_untouched():
+    if rule is not None:
+        with rng_untouched():
+            return {k: tuple(v.shape) for k, v in build_module(config, where).state_dict().items()}
+    product = math.prod(i for i in _ints(kwargs) if i > 1)
+    bound = max(_UNRULED_FLOOR, 64 * elements)
+    if product > bound:
+        raise ValueError(f"{where}: {name}'s arguments {kwargs!r:.200} would build a layer far "
+                         f"larger than the {elements} values the file holds (product of its "
+                         f"integer arguments {product} > {bound})")
+    with rng_untouched(), _allocation_limit(_UNRULED_BUDGET + 16 * 8 * elements, where, name):
         module = build_module(config, where)
     return {k: tuple(v.shape) for k, v in module.state_dict().items()}
 
