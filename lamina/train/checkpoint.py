@@ -186,8 +186,9 @@ def load_checkpoint(path: Source, model: Module, optimizer: Any = None, *,
     load_weights(model, raw, where)
     if optimizer is not None:
         optimizer.load_state_dict(opt_state)
-    for target, state in zip(given, schedulers or [], strict=True):
-        target.load_state_dict(state)
+    if scheduler is not None:
+        for target, state in zip(given, schedulers, strict=True):
+            target.load_state_dict(state)
     for target, state in zip(stateful, states or [], strict=False):
         target.load_state_dict(state["state"])
     if loader_rng is not None:
