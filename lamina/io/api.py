@@ -4,8 +4,11 @@
 lamina's layers (or registered ones), and an object file (:mod:`lamina.io.objects`) for a
 state_dict, a checkpoint dict or any nesting of dicts, lists and tuples of Tensors, NumPy
 arrays, numbers, strings, None and bools. ``lm.load(path)`` returns what was saved. Files are
-safetensors plus JSON under any name (``.pt``, ``.pth``, ...); nothing is ever pickled or
-unpickled. ``path`` may also be a binary file object (``open(p, "wb")`` / ``open(p, "rb")``).
+safetensors plus JSON under any name (``.pt``, ``.pth``, ...); nothing is ever pickled.
+``path`` may also be a binary file object (``open(p, "wb")`` / ``open(p, "rb")``).
+``lm.load`` also reads PyTorch's own ``torch.save`` files of state_dicts and checkpoint dicts
+(:mod:`lamina.io.torch_file`: an allow-list unpickler that can only rebuild tensors, never
+call anything else).
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from lamina.io.format import Source, read_file
+from lamina.io.format import Source, is_zip, parse, read_bytes
 from lamina.io.model import bundle_from, save_model
 from lamina.io.objects import OBJECT_KEY, object_from, save_object
+from lamina.io.torch_file import load_torch_zip
 from lamina.nn.module import Module
 
 __all__ = ["save", "load"]
@@ -98,15 +102,19 @@ def load(path: Source, map_location: Any = None, *, weights_only: bool | None = 
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: a truncated, corrupt, edited or hostile file, or a file that is not
-            lamina's (pickles and PyTorch zips are refused); the message names the file.
+        ValueError: a truncated, corrupt, edited or hostile file, a plain pickle, or a PyTorch
+            file that holds more than tensors and containers (a pickled Module); the message
+            names the file.
     """
     unknown = set(kwargs) - {"pickle_module", "encoding", "pickle_load_args"}
     if unknown:
         raise TypeError(f"lm.load: unexpected keyword arguments {sorted(unknown)}")
     _check_map_location(map_location)
     _check_target(path, "lm.load", "r")
-    raw = read_file(path)
+    name, data = read_bytes(path)
+    if is_zip(data):
+        return load_torch_zip(name, data)
+    raw = parse(name, data)
     if raw.metadata.get("format") == "lamina" and OBJECT_KEY in raw.metadata:
         return object_from(raw)
     return bundle_from(raw).model

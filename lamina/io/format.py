@@ -27,8 +27,8 @@ from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["FORMAT_VERSION", "DTYPES", "write_bytes", "read_file", "RawFile", "checksum",
-           "source_name"]
+__all__ = ["FORMAT_VERSION", "DTYPES", "write_bytes", "read_file", "read_bytes", "parse",
+           "is_zip", "RawFile", "checksum", "source_name"]
 
 FORMAT_VERSION = "2"
 CHECKSUM_KEY = "checksum"
@@ -38,8 +38,8 @@ DTYPES = {"BOOL": np.dtype(np.bool_), "U8": np.dtype("<u1"), "I8": np.dtype("<i1
            "I32": np.dtype("<i4"), "U32": np.dtype("<u4"), "F32": np.dtype("<f4"),
            "I64": np.dtype("<i8"), "U64": np.dtype("<u8"), "F64": np.dtype("<f8")}
 _MAGIC = ((b"\x80", "a Python pickle payload (lamina never unpickles files)"),
-          (b"PK\x03\x04", "a zip archive (a PyTorch .pt/.pth file? load it in PyTorch and use "
-                          "lm.io.from_torch_state_dict)"),
+          (b"PK\x03\x04", "a zip archive (a PyTorch .pt/.pth file? lm.load reads the "
+                          "state_dicts in those: model.load_state_dict(lm.load(path)))"),
           (b"\x93NUMPY", "a NumPy .npy file"),
           (b"\x89HDF", "an HDF5 file (a Keras .h5 model?)"))
 
@@ -129,6 +129,16 @@ class RawFile:
                 from None
 
 
+def read_bytes(source: Source) -> tuple[str, bytes]:
+    """The name and bytes of a path or binary file object (no validation yet)."""
+    return _read_bytes(source)
+
+
+def is_zip(data: bytes) -> bool:
+    """Whether ``data`` starts like a zip archive (PyTorch's ``torch.save`` format)."""
+    return data.startswith(b"PK\x03\x04")
+
+
 def _read_bytes(source: Source) -> tuple[str, bytes]:
     name = source_name(source)
     if not isinstance(source, (str, os.PathLike)):
@@ -197,7 +207,11 @@ def read_file(source: Source) -> RawFile:
         TypeError: ``source`` is neither a path nor a binary file object.
         ValueError: anything wrong with the file; the message names it.
     """
-    name, data = _read_bytes(source)
+    return parse(*_read_bytes(source))
+
+
+def parse(name: str, data: bytes) -> RawFile:
+    """Validate the bytes ``data`` of the file ``name`` (see :func:`read_file`)."""
     where = f"lm.load({name!r})"
     size = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
     looks_safetensors = 0 < size <= len(data) - 8 and data[8:9] == b"{"

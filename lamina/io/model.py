@@ -17,7 +17,6 @@ configs, :mod:`lamina.io.shapes`), and only then builds the layers.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -195,8 +194,9 @@ def _preprocessing(raw: RawFile, where: str) -> Any:
     def one(item: Any) -> Any:
         if not isinstance(item, dict) or not isinstance(item.get("type"), str):
             raise ValueError(f"{where}: malformed preprocessing entry {item!r:.80}")
-        module = importlib.import_module("lamina.preprocessing")
-        cls = getattr(module, item["type"], None) if item["type"].isidentifier() else None
+        from lamina import preprocessing
+
+        cls = getattr(preprocessing, item["type"], None) if item["type"].isidentifier() else None
         if (not isinstance(cls, type) or not cls.__module__.startswith("lamina.")
                 or not callable(getattr(cls, "from_config", None))):
             raise ValueError(f"{where}: unknown preprocessing type {item['type']!r:.80}")
