@@ -14,7 +14,8 @@ hand.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,14 @@ import numpy as np
 
 from lamina.codec import decode, encode
 from lamina.io.format import Source, read_file
-from lamina.io.model import load_weights, optimizer_state, user_metadata, write_model
+from lamina.io.model import (
+    check_weights,
+    load_weights,
+    optimizer_state,
+    user_metadata,
+    write_model,
+)
+from lamina.io.registry import shapes
 from lamina.nn.module import Module
 from lamina.random import get_rng_state, set_rng_state
 from lamina.train.history import History
@@ -120,6 +128,16 @@ def save_checkpoint(path: Source, model: Module, optimizer: Any = None, epoch: i
                 require_architecture=False, extra_tensors=tensors)
 
 
+@contextlib.contextmanager
+def _as_value_error(where: str, what: str) -> Iterator[None]:
+    """A state from the file that its target rejects is a ValueError naming the file."""
+    try:
+        yield
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+        raise ValueError(f"{where}: {what} in the file does not fit ({type(exc).__name__}: "
+                         f"{str(exc)[:200]})") from None
+
+
 def _restore_rng(state: Any, where: str) -> None:
     try:
         set_rng_state(state)
@@ -183,23 +201,29 @@ def load_checkpoint(path: Source, model: Module, optimizer: Any = None, *,
     loader_rng = _loader_generator(loader)
     if loader_rng is not None and info.get("loader_rng") is None:
         raise ValueError(f"{where}: the checkpoint holds no DataLoader generator state")
-    load_weights(model, raw, where)
-    if optimizer is not None:
-        optimizer.load_state_dict(opt_state)
-    if scheduler is not None:
-        for target, state in zip(given, schedulers, strict=True):
-            target.load_state_dict(state)
-    for target, state in zip(stateful, states or [], strict=False):
-        target.load_state_dict(state["state"])
-    if loader_rng is not None:
-        try:
-            loader_rng.bit_generator.state = decode(info["loader_rng"], where=where)
-        except (TypeError, ValueError, KeyError) as exc:
-            raise ValueError(f"{where}: bad DataLoader generator state ({exc})") from None
-    _restore_rng(decode(info.get("rng_state"), where=where), where)
     history = None
     if info.get("history"):
         history = History.from_dict(decode(info["history"], where=where))
-    return Checkpoint(epoch=info["epoch"], history=history,
-                      metadata=user_metadata(raw, where))
+    metadata = user_metadata(raw, where)
+    check_weights(raw, shapes(model), where)
+    rng_state = decode(info.get("rng_state"), where=where)
+    loader_state = decode(info.get("loader_rng"), where=where)
+    with _as_value_error(where, "lamina's RNG state"):
+        np.random.default_rng().bit_generator.state = rng_state  # checked before any change
+    with _as_value_error(where, "the optimizer state"):
+        if optimizer is not None:
+            optimizer.load_state_dict(opt_state)
+    with _as_value_error(where, "a scheduler state"):
+        if scheduler is not None:
+            for target, state in zip(given, schedulers, strict=True):
+                target.load_state_dict(state)
+    with _as_value_error(where, "a callback state"):
+        for target, state in zip(stateful, states or [], strict=False):
+            target.load_state_dict(state["state"])
+    with _as_value_error(where, "the DataLoader generator state"):
+        if loader_rng is not None:
+            loader_rng.bit_generator.state = loader_state
+    load_weights(model, raw, where)
+    _restore_rng(rng_state, where)
+    return Checkpoint(epoch=info["epoch"], history=history, metadata=metadata)
 

@@ -25,7 +25,7 @@ from lamina.preprocessing import StandardScaler
 from lamina.train import EarlyStopping, History, load_checkpoint, save_checkpoint
 
 PEAK_LIMIT = 4 * 1024 * 1024
-MUTATIONS_PER_KIND = 180
+MUTATIONS_PER_KIND = 200
 
 
 # ----------------------------------------------------------------------------- the files
@@ -156,10 +156,46 @@ _HOSTILE_JSON = [
 _BIG = [12000, 10**5, 10**9, 2**62, -1, 0, 1.5, "7", None, True, [3, 3]]
 
 
+_ODD_VALUES = [None, -1, 0, 2**70, 1e308, -0.5, "x", "", [], {}, [[1]], True,
+               {"__tensor__": "0.weight"}, {"float": "nan"}, {"__tuple__": [1]},
+               {"ndarray": {"dtype": "float64", "shape": [2], "data": [1.0, 2.0]}}]
+
+
+def _nodes(value, path=()):
+    """Every (path, value) inside a JSON value."""
+    yield path, value
+    items = value.items() if isinstance(value, dict) else \
+        enumerate(value) if isinstance(value, list) else ()
+    for key, child in items:
+        yield from _nodes(child, (*path, key))
+
+
+def _replace_deep(text: str, rng: np.random.Generator) -> str:
+    """One value anywhere inside a JSON text replaced by an odd one."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:  # a plain string entry ("format", "format_version", ...)
+        return ["1", "3", "", "lamina", "x" * 100][rng.integers(5)]
+    paths = [p for p, _ in _nodes(value) if p]
+    if not paths:
+        return json.dumps(_ODD_VALUES[rng.integers(len(_ODD_VALUES))])
+    path = paths[rng.integers(len(paths))]
+    parent = value
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = _ODD_VALUES[rng.integers(len(_ODD_VALUES))]
+    return json.dumps(value)
+
+
 def _edit_header(header: dict, rng: np.random.Generator) -> None:
     names = [k for k in header if k != "__metadata__"]
     metadata = header["__metadata__"]
-    choice = rng.integers(6)
+    choice = rng.integers(7)
+    if choice == 6:  # one value deep inside a metadata entry's JSON
+        key = sorted(k for k in metadata if k != "checksum")[
+            rng.integers(len(metadata) - 1)]
+        metadata[key] = _replace_deep(metadata[key], rng)
+        return
     if choice == 0 and names:  # a tensor's shape
         entry = header[names[rng.integers(len(names))]]
         options = [[12000, 12000], [10**12], entry["shape"] + [1], entry["shape"][:-1],
