@@ -9,7 +9,8 @@ One job per module:
 - :mod:`lamina.io.model`: model files (architecture, weights, optimizer, preprocessing);
 - :mod:`lamina.io.objects`: files of state_dicts and checkpoint dicts;
 - :mod:`lamina.io.api`: :func:`save` and :func:`load` for all of them;
-- :mod:`lamina.io.interop`: PyTorch state dicts.
+- :mod:`lamina.io.interop`: PyTorch state dicts;
+- :mod:`lamina.io.torch_file`: reading PyTorch's ``torch.save`` files (allow-list unpickler).
 
 The JSON codec is :mod:`lamina.codec`. Checkpoints for resuming training are
 :func:`lamina.train.save_checkpoint` / :func:`lamina.train.load_checkpoint`.

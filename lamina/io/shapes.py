@@ -85,7 +85,7 @@ def _subsampling(channels, kernel_size=2, dtype=None) -> Shapes:
     return {"weight": (c,), "bias": (c,)}
 
 
-def _no_parameters(*args: Any, **kwargs: Any) -> Shapes:
+def _no_parameters(**kwargs: Any) -> Shapes:
     return {}
 
 
@@ -148,9 +148,13 @@ def _leaf(config: dict, cls: type, elements: int, where: str) -> Shapes:
         raise ValueError(f"{where}: {name} 'args' must be a dict, got {type(args).__name__}")
     kwargs = decode(args, where=where)
     rule = _rule(name, cls)
-    if rule is not None and rule is not _no_parameters:
+    if rule is not None:
         try:
             inspect.signature(rule).bind(**kwargs)
+        except TypeError:  # arguments the rule does not know (a newer layer): build guarded
+            rule = None
+    if rule is not None and rule is not _no_parameters:
+        try:
             found = rule(**kwargs)
             return {str(k): tuple(int(d) for d in v) for k, v in found.items()}
         except (TypeError, ValueError, OverflowError) as exc:
