@@ -147,7 +147,7 @@ def run(quick: bool = False, out: str | Path | None = None, seed: int = 0,
                                                                   strict=True)],
     }
     conclusion = (
-        f"relative RMS error of the minibatch gradient: "
+        "relative RMS error of the minibatch gradient: "
         + ", ".join(f"m'={m}: {r:.3g}" for m, r in zip(BATCH_SIZES, rms, strict=True))
         + f" (log-log slope {slope(rms):.3f}, theory -0.5); error x sqrt(m') stays "
         f"{min(numbers['error_times_sqrt_batch']):.3g}-{max(numbers['error_times_sqrt_batch']):.3g}"

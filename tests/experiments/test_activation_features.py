@@ -1,6 +1,5 @@
 """The activation-features experiment (9.1): its claim holds; its checks fail on broken data."""
 
-import numpy as np
 
 from lamina.experiments import activation_features as af
 

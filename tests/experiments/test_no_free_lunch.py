@@ -1,4 +1,4 @@
-"""The no free lunch experiment (eq 2.1): its claim holds, and its checks fail on broken variants."""
+"""The no free lunch experiment (eq 2.1): its claim holds; its checks fail on broken variants."""
 
 import numpy as np
 
