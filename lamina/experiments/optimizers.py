@@ -18,8 +18,9 @@ rather than eq 3.10's sum) and ``Adam``:
     eq 3.3): the loss of every minibatch, and AdaGrad's median effective step over the weights.
 (c) Stationary noisy gradients: ``L(theta) = 1/2 ||theta - z||^2`` with a fresh ``z ~ N(0, I)``
     (100 coordinates) at every one of 1,000 steps (lr 0.1), so the squared gradients stay about
-    the same size. AdaGrad sums them (eq 3.9's diagonal), so its effective step must fall as ``1/sqrt(t)``: the log-log
-    slope of its median step over the second half of the run is about -1/2. RMSProp's moving
+    the same size. AdaGrad sums them (eq 3.9's diagonal), so its effective step must fall as
+    ``1/sqrt(t)``: the log-log slope of its median step over the second half of the run is
+    about -1/2. RMSProp's moving
     average levels off (slope about 0). This check can fail: an AdaGrad that averaged instead of
     summing would show RMSProp's slope (see the tests).
 """
