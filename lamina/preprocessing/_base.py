@@ -142,6 +142,7 @@ def from_config(config: dict[str, Any]) -> _Transformer:
     """Rebuild any transformer of this module from its ``to_config()`` dict.
 
     Example:
+        >>> from lamina.preprocessing import StandardScaler
         >>> scaler = StandardScaler().fit([[0.0], [2.0]])
         >>> from_config(scaler.to_config()).transform([[4.0]]).tolist()
         [[3.0]]
