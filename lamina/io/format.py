@@ -124,7 +124,7 @@ class RawFile:
         """
         try:
             return json.loads(self.metadata[key])
-        except (json.JSONDecodeError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, int digits limit
             raise ValueError(f"{self.where}: metadata {key!r} is not valid JSON ({exc})") \
                 from None
 
@@ -226,7 +226,7 @@ def parse(name: str, data: bytes) -> RawFile:
                          f"after it (truncated file, or not a safetensors file)")
     try:
         header = json.loads(data[8:8 + size].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, digits
         raise ValueError(f"{where}: the header is not valid JSON ({exc}); corrupt or not a "
                          f"safetensors file") from None
     if not isinstance(header, dict):

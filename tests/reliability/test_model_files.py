@@ -152,6 +152,7 @@ _HOSTILE_JSON = [
     '{"ndarray": {"dtype": "V8", "shape": [1], "data": [1]}}', '1e999', '"x"', 'null', '[]',
     '{"__dict__": [[[1], 2]]}', '{"__tuple__": 5}', '{"float": "evil"}',
     '{"type": "Linear", "args": {"in_features": 100000, "out_features": 100000}}',
+    '1' * 5000, '[' + '1' * 5000 + ']',
 ]
 _BIG = [12000, 10**5, 10**9, 2**62, -1, 0, 1.5, "7", None, True, [3, 3]]
 
