@@ -5,7 +5,8 @@ entries, ``lm.save`` of dicts and lists, the preprocessing transformers' ``to_co
 through :func:`encode` and is read back with :func:`decode`, so one array encoding exists:
 
 - an array inline: ``{"ndarray": {"dtype": "float64", "shape": [2], "data": [0.5, 1.0]}}``
-  (``data`` flat, in C order; dtypes of kind bool, int, uint, float, str and object);
+  (``data`` flat, in C order; dtypes of kind bool, int, uint, float, str and object); a NumPy
+  scalar is an array of shape ``[]`` and comes back as a scalar (so does an inline 0-d array);
 - an array stored as a tensor of the file (``tensors`` given): ``{"__tensor__": name}``, with
   ``"tensor": true`` for a lamina Tensor (and ``"requires_grad": true`` where set);
 - a non-finite float: ``{"float": "nan"}`` (also ``"inf"``, ``"-inf"``), so the text is
