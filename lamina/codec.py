@@ -115,7 +115,7 @@ def encode(value: Any, tensors: dict[str, np.ndarray] | None = None, key: str = 
         while name in tensors:
             n += 1
             name = f"{key or 'tensor'}#{n}"
-        tensors[name] = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
+        tensors[name] = np.asarray(array, dtype=array.dtype.newbyteorder("="), order="C")
         return {"__tensor__": name}
     if isinstance(value, np.dtype):
         return {"__dtype__": str(value)}

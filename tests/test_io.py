@@ -133,6 +133,22 @@ def test_register_module_allows_a_user_class(tmp_path, rng, monkeypatch):
     assert np.array_equal(_predict(loaded, x), _predict(model, x))
 
 
+def test_a_zero_dimensional_buffer_keeps_its_shape(tmp_path, monkeypatch):
+    monkeypatch.setattr(lamina.io.registry, "_REGISTERED", {})
+
+    @lamina.io.register_module
+    class Counter(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("count", lm.tensor(np.array(7, np.int64)))
+
+        def forward(self, x):
+            return x
+
+    lm.save(nn.Sequential(Counter()), tmp_path / "m")
+    assert lm.load(tmp_path / "m")[0].count.shape == ()
+
+
 def test_optimizer_state_metadata_round_trip(tmp_path, rng):
     model = lm.models.mlp([4, 5, 2])
     opt = lm.optim.Adam(model.parameters(), lr=0.01, betas=(0.8, 0.9))

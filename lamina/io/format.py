@@ -78,7 +78,7 @@ def write_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> byt
     """The bytes of a safetensors file holding ``tensors`` and ``metadata`` plus its checksum."""
     from safetensors.numpy import save as st_save
 
-    arrays = {k: np.ascontiguousarray(v, dtype=v.dtype.newbyteorder("<")) for k, v in
+    arrays = {k: np.asarray(v, dtype=v.dtype.newbyteorder("<"), order="C") for k, v in
               tensors.items()}
     metadata = {k: v for k, v in metadata.items() if k != CHECKSUM_KEY}
     metadata[CHECKSUM_KEY] = checksum(metadata, {

@@ -95,7 +95,7 @@ def write_model(model: Module, path: Source, optimizer: Any = None, preprocessin
     if config is not None:
         check_rebuild(model, config)
         header["architecture"] = _dumps(config)
-    tensors = {k: np.ascontiguousarray(getattr(v, "_data", v))
+    tensors = {k: np.asarray(getattr(v, "_data", v), order="C")
                for k, v in model.state_dict().items()}
     clash = [k for k in tensors if k.startswith(EXTRA_PREFIXES)]
     if clash:

@@ -65,18 +65,46 @@ def _linear(in_features, out_features, bias=True, dtype=None) -> Shapes:
     return _with_bias({"weight": (n_out, n_in)}, bias, n_out)
 
 
+def _groups(c_in: int, c_out: int, groups: Any) -> int:
+    g = _count(groups, "groups")
+    if c_in % g or c_out % g:
+        raise ValueError(f"in_channels ({c_in}) and out_channels ({c_out}) must be divisible "
+                         f"by groups ({g})")
+    return g
+
+
 @register_shapes("Conv2d")
-def _conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
-            dtype=None) -> Shapes:
+def _conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+            bias=True, dtype=None) -> Shapes:
     c_in, c_out = _count(in_channels, "in_channels"), _count(out_channels, "out_channels")
     kh, kw = _pair(kernel_size, "kernel_size")
-    return _with_bias({"weight": (c_out, c_in, kh, kw)}, bias, c_out)
+    g = _groups(c_in, c_out, groups)
+    return _with_bias({"weight": (c_out, c_in // g, kh, kw)}, bias, c_out)
 
 
 @register_shapes("MaskedConv2d")
 def _masked_conv2d(in_channels, out_channels, kernel_size, connection_table, stride=1,
                    padding=0, bias=True, dtype=None) -> Shapes:
-    return _conv2d(in_channels, out_channels, kernel_size, stride, padding, bias, dtype)
+    return _conv2d(in_channels, out_channels, kernel_size, bias=bias)
+
+
+@register_shapes("Conv1d")
+def _conv1d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+            bias=True, dtype=None) -> Shapes:
+    c_in, c_out = _count(in_channels, "in_channels"), _count(out_channels, "out_channels")
+    k = kernel_size[0] if isinstance(kernel_size, (list, tuple)) and len(kernel_size) == 1 \
+        else kernel_size
+    g = _groups(c_in, c_out, groups)
+    return _with_bias({"weight": (c_out, c_in // g, _count(k, "kernel_size"))}, bias, c_out)
+
+
+@register_shapes("ConvTranspose2d")
+def _conv_transpose2d(in_channels, out_channels, kernel_size, stride=1, padding=0,
+                      output_padding=0, groups=1, bias=True, dilation=1, dtype=None) -> Shapes:
+    c_in, c_out = _count(in_channels, "in_channels"), _count(out_channels, "out_channels")
+    kh, kw = _pair(kernel_size, "kernel_size")
+    g = _groups(c_in, c_out, groups)
+    return _with_bias({"weight": (c_in, c_out // g, kh, kw)}, bias, c_out)
 
 
 @register_shapes("Subsampling")
@@ -85,12 +113,93 @@ def _subsampling(channels, kernel_size=2, dtype=None) -> Shapes:
     return {"weight": (c,), "bias": (c,)}
 
 
+def _batch_norm(num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                dtype=None) -> Shapes:
+    c = _count(num_features, "num_features")
+    shapes: Shapes = {"weight": (c,), "bias": (c,)} if affine else {}
+    if track_running_stats:
+        shapes.update({"running_mean": (c,), "running_var": (c,), "num_batches_tracked": ()})
+    return shapes
+
+
+for _name in ("BatchNorm1d", "BatchNorm2d"):
+    _RULES[_name] = _batch_norm
+
+
+@register_shapes("LayerNorm")
+def _layer_norm(normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
+                dtype=None) -> Shapes:
+    dims = normalized_shape if isinstance(normalized_shape, (list, tuple)) \
+        else (normalized_shape,)
+    shape = tuple(_count(d, "normalized_shape") for d in dims)
+    if not shape:
+        raise ValueError("normalized_shape must hold positive sizes")
+    if not elementwise_affine:
+        return {}
+    return {"weight": shape, "bias": shape} if bias else {"weight": shape}
+
+
+@register_shapes("GroupNorm")
+def _group_norm(num_groups, num_channels, eps=1e-5, affine=True, dtype=None) -> Shapes:
+    g, c = _count(num_groups, "num_groups"), _count(num_channels, "num_channels")
+    if c % g:
+        raise ValueError(f"num_channels ({c}) must be divisible by num_groups ({g})")
+    return {"weight": (c,), "bias": (c,)} if affine else {}
+
+
+@register_shapes("Embedding")
+def _embedding(num_embeddings, embedding_dim, padding_idx=None, dtype=None) -> Shapes:
+    return {"weight": (_count(num_embeddings, "num_embeddings"),
+                       _count(embedding_dim, "embedding_dim"))}
+
+
+@register_shapes("PReLU")
+def _prelu(num_parameters=1, init=0.25, dtype=None) -> Shapes:
+    return {"weight": (_count(num_parameters, "num_parameters"),)}
+
+
+def _recurrent(gates: int) -> Callable[..., Shapes]:
+    def rule(input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+             batch_first=False, dropout=0.0, bidirectional=False, dtype=None) -> Shapes:
+        n_in, h = _count(input_size, "input_size"), _count(hidden_size, "hidden_size")
+        directions = 2 if bidirectional else 1
+        shapes: Shapes = {}
+        for layer in range(_count(num_layers, "num_layers")):
+            layer_in = n_in if layer == 0 else h * directions
+            for suffix in ("", "_reverse")[:directions]:
+                shapes[f"weight_ih_l{layer}{suffix}"] = (gates * h, layer_in)
+                shapes[f"weight_hh_l{layer}{suffix}"] = (gates * h, h)
+                if bias:
+                    shapes[f"bias_ih_l{layer}{suffix}"] = (gates * h,)
+                    shapes[f"bias_hh_l{layer}{suffix}"] = (gates * h,)
+        return shapes
+    return rule
+
+
+def _cell(gates: int) -> Callable[..., Shapes]:
+    def rule(input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=None) -> Shapes:
+        n_in, h = _count(input_size, "input_size"), _count(hidden_size, "hidden_size")
+        shapes: Shapes = {"weight_ih": (gates * h, n_in), "weight_hh": (gates * h, h)}
+        if bias:
+            shapes.update({"bias_ih": (gates * h,), "bias_hh": (gates * h,)})
+        return shapes
+    return rule
+
+
+for _name, _gates in (("RNN", 1), ("LSTM", 4), ("GRU", 3)):
+    _RULES[_name] = _recurrent(_gates)
+    _RULES[_name + "Cell"] = _cell(_gates)
+
+
 def _no_parameters(**kwargs: Any) -> Shapes:
     return {}
 
 
 for _name in ("ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Swish", "SiLU", "ScaledTanh", "Softmax",
-              "LogSoftmax", "Dropout", "Flatten", "Identity", "MaxPool2d", "AvgPool2d"):
+              "LogSoftmax", "Dropout", "Flatten", "Identity", "MaxPool2d", "AvgPool2d",
+              "Dropout1d", "Dropout2d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool2d",
+              "AdaptiveMaxPool2d", "Upsample", "GELU", "ELU", "CELU", "SELU", "Softplus",
+              "Hardswish", "Hardsigmoid", "Mish", "Softsign", "LogSigmoid", "Threshold"):
     _RULES[_name] = _no_parameters
 
 

@@ -39,6 +39,7 @@ def test_a_checkpoint_dict_comes_back_as_saved(tmp_path):
         "optimizer_state_dict": opt.state_dict(), "shape": (2, 3), "scores": [0.5, 0.25],
         "tensor": lm.tensor([[1.0, 2.0]], requires_grad=True), "ints": np.arange(5),
         "labels": np.array(["cat", "dog"]), "scalar": np.float32(1.5), 3: "int key",
+        "zero_d": np.array(2.5), "zero_d_tensor": lm.tensor(4), "empty": np.zeros((0, 3)),
     }
     path = tmp_path / "checkpoint.tar"
     lm.save(saved, path)
@@ -51,6 +52,9 @@ def test_a_checkpoint_dict_comes_back_as_saved(tmp_path):
     assert isinstance(back["ints"], np.ndarray) and back["ints"].dtype == np.int64
     assert back["labels"].tolist() == ["cat", "dog"]
     assert type(back["scalar"]) is np.float32 and back["scalar"] == 1.5
+    assert back["zero_d"].shape == () and back["zero_d"] == 2.5
+    assert back["zero_d_tensor"].shape == () and back["zero_d_tensor"].item() == 4
+    assert back["empty"].shape == (0, 3)
     restored = lm.optim.Adam(_net().parameters(), lr=1.0)
     restored.load_state_dict(back["optimizer_state_dict"])
     assert restored.param_groups[0]["lr"] == 0.01
