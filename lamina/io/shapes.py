@@ -60,7 +60,7 @@ def _with_bias(shapes: Shapes, bias: Any, out: int) -> Shapes:
 
 
 @register_shapes("Linear")
-def _linear(in_features, out_features, bias=True, dtype=None) -> Shapes:
+def _linear(in_features, out_features, bias=True, device=None, dtype=None) -> Shapes:
     n_in, n_out = _count(in_features, "in_features"), _count(out_features, "out_features")
     return _with_bias({"weight": (n_out, n_in)}, bias, n_out)
 
@@ -75,7 +75,7 @@ def _groups(c_in: int, c_out: int, groups: Any) -> int:
 
 @register_shapes("Conv2d")
 def _conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-            bias=True, dtype=None) -> Shapes:
+            bias=True, device=None, dtype=None) -> Shapes:
     c_in, c_out = _count(in_channels, "in_channels"), _count(out_channels, "out_channels")
     kh, kw = _pair(kernel_size, "kernel_size")
     g = _groups(c_in, c_out, groups)
@@ -84,13 +84,13 @@ def _conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilatio
 
 @register_shapes("MaskedConv2d")
 def _masked_conv2d(in_channels, out_channels, kernel_size, connection_table, stride=1,
-                   padding=0, bias=True, dtype=None) -> Shapes:
+                   padding=0, bias=True, device=None, dtype=None) -> Shapes:
     return _conv2d(in_channels, out_channels, kernel_size, bias=bias)
 
 
 @register_shapes("Conv1d")
 def _conv1d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-            bias=True, dtype=None) -> Shapes:
+            bias=True, device=None, dtype=None) -> Shapes:
     c_in, c_out = _count(in_channels, "in_channels"), _count(out_channels, "out_channels")
     k = kernel_size[0] if isinstance(kernel_size, (list, tuple)) and len(kernel_size) == 1 \
         else kernel_size
@@ -100,7 +100,8 @@ def _conv1d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilatio
 
 @register_shapes("ConvTranspose2d")
 def _conv_transpose2d(in_channels, out_channels, kernel_size, stride=1, padding=0,
-                      output_padding=0, groups=1, bias=True, dilation=1, dtype=None) -> Shapes:
+                      output_padding=0, groups=1, bias=True, dilation=1, device=None,
+                      dtype=None) -> Shapes:
     c_in, c_out = _count(in_channels, "in_channels"), _count(out_channels, "out_channels")
     kh, kw = _pair(kernel_size, "kernel_size")
     g = _groups(c_in, c_out, groups)
@@ -108,13 +109,13 @@ def _conv_transpose2d(in_channels, out_channels, kernel_size, stride=1, padding=
 
 
 @register_shapes("Subsampling")
-def _subsampling(channels, kernel_size=2, dtype=None) -> Shapes:
+def _subsampling(channels, kernel_size=2, device=None, dtype=None) -> Shapes:
     c = _count(channels, "channels")
     return {"weight": (c,), "bias": (c,)}
 
 
 def _batch_norm(num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
-                dtype=None) -> Shapes:
+                device=None, dtype=None) -> Shapes:
     c = _count(num_features, "num_features")
     shapes: Shapes = {"weight": (c,), "bias": (c,)} if affine else {}
     if track_running_stats:
@@ -128,7 +129,7 @@ for _name in ("BatchNorm1d", "BatchNorm2d"):
 
 @register_shapes("LayerNorm")
 def _layer_norm(normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
-                dtype=None) -> Shapes:
+                device=None, dtype=None) -> Shapes:
     dims = normalized_shape if isinstance(normalized_shape, (list, tuple)) \
         else (normalized_shape,)
     shape = tuple(_count(d, "normalized_shape") for d in dims)
@@ -140,7 +141,7 @@ def _layer_norm(normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
 
 
 @register_shapes("GroupNorm")
-def _group_norm(num_groups, num_channels, eps=1e-5, affine=True, dtype=None) -> Shapes:
+def _group_norm(num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None) -> Shapes:
     g, c = _count(num_groups, "num_groups"), _count(num_channels, "num_channels")
     if c % g:
         raise ValueError(f"num_channels ({c}) must be divisible by num_groups ({g})")
@@ -148,19 +149,20 @@ def _group_norm(num_groups, num_channels, eps=1e-5, affine=True, dtype=None) -> 
 
 
 @register_shapes("Embedding")
-def _embedding(num_embeddings, embedding_dim, padding_idx=None, dtype=None) -> Shapes:
+def _embedding(num_embeddings, embedding_dim, padding_idx=None, device=None, dtype=None) -> Shapes:
     return {"weight": (_count(num_embeddings, "num_embeddings"),
                        _count(embedding_dim, "embedding_dim"))}
 
 
 @register_shapes("PReLU")
-def _prelu(num_parameters=1, init=0.25, dtype=None) -> Shapes:
+def _prelu(num_parameters=1, init=0.25, device=None, dtype=None) -> Shapes:
     return {"weight": (_count(num_parameters, "num_parameters"),)}
 
 
 def _recurrent(gates: int) -> Callable[..., Shapes]:
     def rule(input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-             batch_first=False, dropout=0.0, bidirectional=False, dtype=None) -> Shapes:
+             batch_first=False, dropout=0.0, bidirectional=False, device=None,
+             dtype=None) -> Shapes:
         n_in, h = _count(input_size, "input_size"), _count(hidden_size, "hidden_size")
         directions = 2 if bidirectional else 1
         shapes: Shapes = {}
@@ -177,7 +179,8 @@ def _recurrent(gates: int) -> Callable[..., Shapes]:
 
 
 def _cell(gates: int) -> Callable[..., Shapes]:
-    def rule(input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=None) -> Shapes:
+    def rule(input_size, hidden_size, bias=True, nonlinearity="tanh", device=None,
+             dtype=None) -> Shapes:
         n_in, h = _count(input_size, "input_size"), _count(hidden_size, "hidden_size")
         shapes: Shapes = {"weight_ih": (gates * h, n_in), "weight_hh": (gates * h, h)}
         if bias:

@@ -73,7 +73,10 @@ def _scheduler_state(scheduler: Any) -> dict:
 
 
 def _loader_generator(loader: Any) -> np.random.Generator | None:
+    """The NumPy generator a DataLoader shuffles with, when it has its own (a
+    ``np.random.Generator``, or an ``lm.Generator``-like object holding one as ``rng``)."""
     rng = getattr(loader, "generator", None)
+    rng = getattr(rng, "rng", rng)
     return rng if isinstance(rng, np.random.Generator) else None
 
 
