@@ -129,3 +129,26 @@ def test_load_arguments(tmp_path):
         lm.load(12)
     with pytest.raises(TypeError, match="optimizer=.* go with a model"):
         lm.save({"a": 1}, tmp_path / "b.pt", optimizer={"state": {}})
+
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+def test_files_of_the_first_format_still_load():
+    """Written by lamina before this format (no checksum, ``__ndarray__`` tags, preprocessing
+    configs encoded twice): everything comes back."""
+    bundle = lm.io.load_bundle(os.path.join(DATA, "format1-model.safetensors"))
+    assert bundle.metadata["classes"] == ["a", "b"] and bundle.metadata["shape"] == (3,)
+    assert bundle.metadata["n"] == 4 and bundle.metadata["nan"] != bundle.metadata["nan"]
+    assert bundle.optimizer_class == "Adam" and bundle.preprocessing["z"].feature_range == (-1, 1)
+    np.testing.assert_allclose(bundle.preprocessing["x"].transform([[1.0, 2.0, 3.0]]),
+                               [[-1 / 3] * 3])
+    assert bundle.preprocessing["y"].inverse_transform([1]).tolist() == ["b"]
+    model = lm.models.mlp([3, 4, 2])
+    opt = lm.optim.Adam(model.parameters(), lr=0.5)
+    checkpoint = lm.train.load_checkpoint(os.path.join(DATA, "format1-checkpoint.safetensors"),
+                                          model, opt)
+    assert checkpoint.epoch == 2 and opt.param_groups[0]["lr"] == 0.01
+    for a, b in zip(model.state_dict().values(), bundle.model.state_dict().values(),
+                    strict=True):
+        assert np.array_equal(a, b)
