@@ -128,9 +128,11 @@ def encode(value: Any, tensors: dict[str, np.ndarray] | None = None, key: str = 
         return {"__dict__": [[encode(k, None, key, where), encode(v, tensors, _child(key, k),
                                                                   where)]
                              for k, v in value.items()]}
+    hint = "; save its state_dict() instead" if callable(getattr(value, "state_dict", None)) \
+        else ""
     raise TypeError(f"{where}: cannot store a value of type {type(value).__name__} "
                     f"({value!r:.80}); only None, bools, numbers, strings, lists, tuples, dicts, "
-                    f"NumPy arrays and lamina Tensors can be saved")
+                    f"NumPy arrays and lamina Tensors can be saved{hint}")
 
 
 def _dtype(name: Any, where: str, kinds: str) -> np.dtype:
