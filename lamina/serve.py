@@ -13,14 +13,17 @@ model, objects by column name or lists in column order), PNG images (``image/png
 ``multipart/form-data`` with one or more ``file`` fields; grayscale pixels 0..255) for image
 models, or CSV rows (``text/csv``, one sample per row, optional header). The model file's input
 pipeline (saved by ``lamina train``) turns them into model inputs as in training. Probabilities
-are the softmax of the logits, p_k = exp(z_k - max z) / sum_j exp(z_j - max z) (eq 4.5); labels
-are the argmax, as the original class names when the file stores them.
+come from :class:`lamina.workflow.predictor.Predictor`, the one inference path that ``lamina
+predict`` and ``lamina evaluate`` use too (a final Softmax, LogSoftmax or Sigmoid is respected;
+logits get the softmax p_k = exp(z_k - max z) / sum_j exp(z_j - max z), eq 4.5); labels are the
+argmax, as the original class names when the file stores them.
 
 Bad requests get a 4xx answer ``{"detail": "..."}`` saying what was wrong; bodies over 10 MB get
-413. The model is loaded once; predictions run with frozen parameters (no graph is built and
-lamina's process-wide grad mode is never touched) under a lock, since the compiled kernels
-behind some ops are not re-entrant. FastAPI and uvicorn are imported only by the functions
-here, so ``import lamina`` does not need them.
+413. The model is loaded once (a model with NaN or infinite weights is refused at start);
+predictions run in eval mode under ``no_grad`` (grad mode is per thread, so no graph is built and
+the layers' no-grad fast paths run) one at a time, since the compiled kernels behind some ops
+are not re-entrant. FastAPI and uvicorn are imported only by the functions here, so ``import
+lamina`` does not need them.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations (Request,
@@ -37,8 +40,9 @@ from typing import Any
 
 import numpy as np
 
+from lamina.models import check_input_shape, infer_input_shape, model_dtype
 from lamina.nn.module import Module
-from lamina.tensor import Tensor
+from lamina.workflow import predictor as inference
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_BATCH = 1024
@@ -71,7 +75,7 @@ class Predictor:
     Args:
         model: the network; a private copy is put in eval mode with frozen parameters.
         input_shape: one model input's shape; ``None`` takes the pipeline's, else infers it
-            from the first layer (``lm.onnx.infer_input_shape``).
+            from the first layer (``lm.models.infer_input_shape``).
         classes: the original labels, ``classes[i]`` for output ``i``; ``None`` for indices.
         pipeline: a fitted input pipeline (``transform``; ``kind`` ``"image"``, ``"array"`` or
             ``"tabular"`` with ``features``), or ``None``.
@@ -81,9 +85,8 @@ class Predictor:
     def __init__(self, model: Module, input_shape: Sequence[int] | None = None,
                  classes: Sequence | None = None, pipeline: Any = None,
                  metadata: dict | None = None):
-        from lamina.onnx import infer_input_shape, model_dtype
-
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        inference.check_finite_weights(self.model, "serve")
         self.metadata = dict(metadata or {})
         self.pipeline = pipeline
         self.kind = getattr(pipeline, "kind", None) if pipeline is not None else None
@@ -91,25 +94,20 @@ class Predictor:
             input_shape = pipeline.input_shape
         if input_shape is None:
             input_shape, _ = infer_input_shape(self.model, self.metadata)
-        self.input_shape = tuple(int(d) for d in input_shape)
+        self.input_shape = check_input_shape(input_shape, "serve")
         self.columns = [str(c) for c in pipeline.features] if self.kind == "tabular" else None
         self.sample_shape = (len(self.columns),) if self.columns else self.input_shape
         self.features = math.prod(self.sample_shape)
         self.dtype = model_dtype(self.model)
-        self._lock = threading.Lock()
-        self.output_kind = _output_kind(self.model)
-        self.num_outputs = int(self._forward(np.zeros((1, *self.input_shape))).shape[1])
+        self.predictor = inference.Predictor(self.model)
+        self.output_kind = self.predictor.kind
+        self.num_outputs = int(self.predictor.outputs(np.zeros((1, *self.input_shape),
+                                                               self.dtype)).shape[1])
         self.classes = None if classes is None else _json_list(classes)
         if self.classes is not None and len(self.classes) != max(self.num_outputs, 2):
             raise ValueError(f"Predictor: {len(self.classes)} class names for a model with "
                              f"{self.num_outputs} outputs")
         self.image_size = None if self.columns else _image_size(self.input_shape)
-
-    def _forward(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, dtype=self.dtype)
-        with self._lock:
-            out = self.model(Tensor(x))._data
-        return np.asarray(out, dtype=np.float64).reshape(len(x), -1)
 
     def model_inputs(self, raw) -> np.ndarray:
         """Raw samples (an array, or a DataFrame for a tabular model) -> model inputs.
@@ -124,9 +122,13 @@ class Predictor:
         except (ValueError, TypeError, KeyError) as exc:
             raise RequestError(422, f"the model's input pipeline rejected the inputs: "
                                     f"{str(exc).strip(chr(34) + chr(39))}") from None
-        if not np.all(np.isfinite(x)):
-            raise RequestError(422, "the inputs hold NaN or infinity after the model's input "
-                                    "pipeline (a missing value?)")
+        if np.isnan(x).any():
+            raise RequestError(422, "the inputs hold NaN after the model's input pipeline (a "
+                                    "missing value?)")
+        if np.isinf(x).any() or _overflows(x, self.dtype):
+            raise RequestError(422, f"the inputs hold a number too large for the model's "
+                                    f"{self.dtype} after its input pipeline (it would overflow "
+                                    f"to infinity)")
         return x.reshape(len(x), *self.input_shape)
 
     def predict(self, raw) -> dict[str, list]:
@@ -134,17 +136,9 @@ class Predictor:
 
         Returns:
             ``{"labels": [N labels], "probabilities": [N lists of C floats]}``; probabilities
-            are softmax(logits) (eq 4.5), or sigmoid for a single output.
+            as :func:`lamina.workflow.predictor.probabilities` gives them.
         """
-        out = self._forward(self.model_inputs(raw))
-        if out.shape[1] == 1:  # one logit: binary classifier, p(class 1) = sigmoid(z)
-            p1 = 1.0 / (1.0 + np.exp(-out[:, 0])) if self.output_kind == "logits" else out[:, 0]
-            probabilities = np.stack([1.0 - p1, p1], axis=1)
-        elif self.output_kind == "probabilities":
-            probabilities = out
-        else:  # softmax(log p) = p, so log-softmax outputs need no special case
-            z = np.exp(out - out.max(axis=1, keepdims=True))
-            probabilities = z / z.sum(axis=1, keepdims=True)
+        probabilities = self.predictor.predict_proba(self.model_inputs(raw))
         indices = probabilities.argmax(axis=1)
         labels = indices.tolist() if self.classes is None else [self.classes[i] for i in indices]
         return {"labels": labels, "probabilities": probabilities.tolist()}
@@ -186,11 +180,10 @@ class Predictor:
         }
 
 
-def _output_kind(model: Module) -> str:
-    """"probabilities" when the last layer is a Softmax (or Sigmoid), else "logits"."""
-    leaves = [m for m in model.modules() if not m._modules]
-    last = type(leaves[-1]).__name__ if leaves else ""
-    return "probabilities" if last in ("Softmax", "Sigmoid") else "logits"
+def _overflows(x: np.ndarray, dtype: np.dtype) -> bool:
+    """Whether finite float64 values would become infinite in the model's float ``dtype``."""
+    return bool(x.size) and np.dtype(dtype).kind == "f" and \
+        float(np.abs(x).max()) > float(np.finfo(dtype).max)
 
 
 def _image_size(input_shape: tuple[int, ...]) -> tuple[int, int] | None:
@@ -218,14 +211,14 @@ def _json_safe(value):
 
 def load_predictor(model_path) -> Predictor:
     """A :class:`Predictor` for a file written by ``lm.save`` or ``lamina train``, read as
-    ``lamina predict`` reads it (``lamina.cli.artifacts.load_model``): metadata
+    ``lamina predict`` reads it (:func:`lamina.workflow.model_file.load_model`): metadata
     ``input_shape``, ``classes`` and ``pipeline``, or the stored label encoder.
 
     Raises:
         FileNotFoundError: no such file.
         ValueError: the file is corrupt or not a lamina model (``lm.load``'s message).
     """
-    from lamina.cli.artifacts import load_model
+    from lamina.workflow.model_file import load_model
 
     loaded = load_model(model_path)
     return Predictor(loaded.model, loaded.input_shape, loaded.classes, loaded.pipeline,
@@ -410,6 +403,13 @@ def _check_batch(array: np.ndarray, predictor: Predictor, what: str) -> np.ndarr
         bad = np.argwhere(~np.isfinite(array.reshape(len(array), -1)))[0]
         raise RequestError(422, f"{what}: sample {bad[0]} holds NaN or infinity (at flat index "
                                 f"{bad[1]}); only finite numbers are accepted")
+    if predictor.pipeline is None and _overflows(array, predictor.dtype):
+        limit = float(np.finfo(predictor.dtype).max)
+        bad = np.argwhere(np.abs(array.reshape(len(array), -1)) > limit)[0]
+        value = array.reshape(len(array), -1)[bad[0], bad[1]]
+        raise RequestError(422, f"{what}: sample {bad[0]} holds {value:g} (at flat index "
+                                f"{bad[1]}), beyond the range of the model's {predictor.dtype} "
+                                f"(largest {limit:.4g}): it would overflow to infinity")
     return array.reshape(len(array), *shape)
 
 

@@ -55,8 +55,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lamina.config import Config, ConfigError, parse_config
 from lamina.train.callbacks import Callback
+from lamina.workflow.config import Config, ConfigError, parse_config
 
 __all__ = ["DISTRIBUTIONS", "Range", "TuneConfig", "TuneResult", "load_tune_config",
            "search_space", "substitute", "to_toml", "tune"]
@@ -556,7 +556,7 @@ def _warn_if_tuning_on_test(tune_config: TuneConfig) -> None:
 
 def _train(config: Config, out_dir: Path | None, callbacks: list[Any]) -> Any:
     """``run_training`` of ``lamina train`` with extra callbacks; files only with ``out_dir``."""
-    from lamina.cli.train import run_training
+    from lamina.workflow.training import run_training
 
     return run_training(config, out_dir or ".", progress=False, log=lambda _: None,
                         write_files=out_dir is not None, callbacks=callbacks)
@@ -634,7 +634,7 @@ def _finish(tune_config: TuneConfig, study: Any, metric: str, direction: str, ou
     files["config"].write_text(header + to_toml(document), encoding="utf-8")
     metrics: dict[str, float] = {}
     if save_model:
-        from lamina.config import load_config
+        from lamina.workflow.config import load_config
 
         result = _train(load_config(files["config"]), out_dir / "best_model", [])
         files.update(result.files)
@@ -648,7 +648,7 @@ def _finish(tune_config: TuneConfig, study: Any, metric: str, direction: str, ou
 
 
 def _one_line(err: BaseException) -> str:
-    from lamina.cli import error_message
+    from lamina.workflow.errors import error_message
 
     return error_message(err)
 

@@ -20,8 +20,8 @@ httpx = pytest.importorskip("httpx")
 Image = pytest.importorskip("PIL.Image")
 
 from lamina.cli import main as lamina_main  # noqa: E402
-from lamina.cli.inputs import ArrayPipeline, ImagePipeline  # noqa: E402
 from lamina.serve import BackgroundServer, Predictor, create_app  # noqa: E402
+from lamina.workflow.pipelines import ArrayPipeline, ImagePipeline  # noqa: E402
 
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 IRIS = ["setosa", "versicolor", "virginica"]

@@ -16,8 +16,8 @@ from lamina.tune import Range, load_tune_config, search_space, to_toml
 optuna = pytest.importorskip("optuna")
 
 from lamina.cli import main  # noqa: E402
-from lamina.cli.train import run_training  # noqa: E402
 from lamina.tune import _TrialReporter, tune  # noqa: E402
+from lamina.workflow.training import run_training  # noqa: E402
 
 
 def _inline_data(n: int = 48, seed: int = 0) -> tuple[str, str]:

@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lamina import metrics as M
-    from lamina.cli.artifacts import load_model, read_labelled
+    from lamina.workflow.data_files import read_labelled
+    from lamina.workflow.model_file import load_model
 
     loaded = load_model(args.model)
     x, y_raw, description = read_labelled(args.data, loaded, args.label)

@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
 def _load(target: str, input_shape: str | None) -> tuple[Any, tuple[int, ...], str]:
     path = Path(target)
     if path.suffix.lower() == ".toml":
-        from lamina.cli.train import build_from_config
-        from lamina.config import load_config
+        from lamina.workflow.config import load_config
+        from lamina.workflow.training import build_from_config
 
         config = load_config(path)
         data = build_from_config(config, "data", seed=config["train"]["seed"])
@@ -45,7 +45,7 @@ def _load(target: str, input_shape: str | None) -> tuple[Any, tuple[int, ...], s
                                   num_classes=len(data.classes))
         shape = _parse_shape(input_shape) if input_shape else data.input_shape
         return model, shape, f"model of {path.name}: {config['model']['name']} (untrained)"
-    from lamina.cli.artifacts import load_model
+    from lamina.workflow.model_file import load_model
 
     loaded = load_model(path)
     shape = _parse_shape(input_shape) if input_shape else loaded.input_shape
@@ -63,7 +63,9 @@ def _parse_shape(text: str) -> tuple[int, ...]:
         shape = ()
     if not shape or any(d < 1 for d in shape):
         raise ValueError(f"--input-shape {text!r}: expected positive integers such as 1,28,28")
-    return shape
+    from lamina.models import check_input_shape
+
+    return check_input_shape(shape, "--input-shape")
 
 
 @dataclass

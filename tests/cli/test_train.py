@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import lamina as lm
-from lamina.cli.train import run_training
 from lamina.config import load_config, parse_config
+from lamina.workflow.training import run_training
 
 from .conftest import EXAMPLES, TINY_MNIST, assert_one_line_error, assert_png
 
