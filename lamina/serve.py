@@ -49,6 +49,15 @@ MAX_BATCH = 1024
 # Over-limit bodies are read (and dropped) up to this size so the client gets its 413 rather
 # than a reset connection; a larger body is cut off.
 _DRAIN_BYTES = 64 * 1024 * 1024
+# Connection limits (seconds): an idle keep-alive connection is closed after KEEP_ALIVE_S; a
+# client must send a request's complete headers within HEADER_TIMEOUT_S of connecting (or of
+# the previous response); on SIGTERM / Ctrl-C, requests in flight get SHUTDOWN_S to finish,
+# then the server exits whatever the clients do.
+KEEP_ALIVE_S = 5.0
+HEADER_TIMEOUT_S = 10.0
+SHUTDOWN_S = 5.0
+# The HTTP parser's limit on one request's headers.
+MAX_HEADER_BYTES = 64 * 1024
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CONTENT_TYPES = ("application/json", "image/png", "text/csv", "multipart/form-data")
 
@@ -86,7 +95,8 @@ class Predictor:
                  classes: Sequence | None = None, pipeline: Any = None,
                  metadata: dict | None = None):
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
-        inference.check_finite_weights(self.model, "serve")
+        inference.check_finite_weights(self.model, "serve: refusing a model whose training "
+                                                   "diverged")
         self.metadata = dict(metadata or {})
         self.pipeline = pipeline
         self.kind = getattr(pipeline, "kind", None) if pipeline is not None else None
@@ -353,6 +363,8 @@ def parse_png(images: Sequence[bytes], predictor: Predictor) -> np.ndarray:
         raise RequestError(415, f"this model takes samples of shape {predictor.sample_shape}, "
                                 f"not images; send JSON or CSV")
     _check_batch_size(len(images))
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     height, width = predictor.image_size
@@ -362,7 +374,18 @@ def parse_png(images: Sequence[bytes], predictor: Predictor) -> np.ndarray:
             raise RequestError(422, f"image {number} is not a PNG file (it does not start with "
                                     f"the PNG signature)")
         try:
-            with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
+            with warnings.catch_warnings():
+                # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that: both refused
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image = Image.open(io.BytesIO(data), formats=["PNG"])
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise RequestError(413, f"image {number} declares more pixels than Pillow's "
+                                    f"decompression-bomb limit ({Image.MAX_IMAGE_PIXELS:,}); the "
+                                    f"model takes {width}x{height} images") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise RequestError(422, f"image {number} is not a readable PNG: {exc}") from None
+        try:
+            with image:
                 if image.size != (width, height):
                     raise RequestError(422, f"image {number} is {image.size[0]}x{image.size[1]} "
                                             f"pixels, expected {width}x{height} (grayscale)")
@@ -597,13 +620,74 @@ def _version() -> str:
 
 
 # ----------------------------------------------------------------------------- running it
+def uvicorn_config(app, **options):
+    """A ``uvicorn.Config`` for ``app`` with the server's connection limits: keep-alive
+    (:data:`KEEP_ALIVE_S`), header (:data:`HEADER_TIMEOUT_S`) and shutdown (:data:`SHUTDOWN_S`)
+    timeouts and :data:`MAX_HEADER_BYTES`; ``options`` go to ``uvicorn.Config``."""
+    import uvicorn
+
+    options = {"timeout_keep_alive": KEEP_ALIVE_S, "timeout_graceful_shutdown": SHUTDOWN_S,
+               "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+               "http": _header_timeout_protocol(HEADER_TIMEOUT_S), **options}
+    return uvicorn.Config(app, **options)
+
+
+def _header_timeout_protocol(seconds: float):
+    """uvicorn's h11 protocol, closing a connection that has not sent a request's complete
+    headers ``seconds`` after it opened or after its last response (uvicorn's own keep-alive
+    timer stops at the first byte, so a client sending headers slowly would hold it forever)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderTimeoutH11Protocol(H11Protocol):
+        _header_timer = None
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm_header_timer()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self._handling_request():
+                self._cancel_header_timer()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm_header_timer()
+
+        def connection_lost(self, exc) -> None:
+            self._cancel_header_timer()
+            super().connection_lost(exc)
+
+        def _handling_request(self) -> bool:
+            return self.cycle is not None and not self.cycle.response_complete
+
+        def _arm_header_timer(self) -> None:
+            self._cancel_header_timer()
+            if not self.transport.is_closing():
+                self._header_timer = self.loop.call_later(seconds, self._header_timeout)
+
+        def _cancel_header_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _header_timeout(self) -> None:
+            self._header_timer = None
+            if not self._handling_request() and not self.transport.is_closing():
+                self.transport.close()
+
+    return HeaderTimeoutH11Protocol
+
+
 def serve(model_path, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """``lamina serve MODEL [--host 127.0.0.1] [--port 8000]``: serve until interrupted."""
+    """``lamina serve MODEL [--host 127.0.0.1] [--port 8000]``: serve until interrupted (SIGTERM
+    or Ctrl-C: requests in flight get :data:`SHUTDOWN_S` seconds, then the server exits)."""
     import uvicorn
 
     app = create_app(model_path)
-    print(f"serving {model_path} on http://{host}:{port} (docs: http://{host}:{port}/docs)")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    print(f"serving {model_path} on http://{host}:{port} (docs: http://{host}:{port}/docs)",
+          flush=True)
+    uvicorn.Server(uvicorn_config(app, host=host, port=port, log_level="info")).run()
 
 
 class BackgroundServer:
@@ -623,7 +707,7 @@ class BackgroundServer:
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind((host, 0))
         self.url = f"http://{host}:{self.socket.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off")
+        config = uvicorn_config(app, log_level=log_level, access_log=False, lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run,
                                        kwargs={"sockets": [self.socket]}, daemon=True)

@@ -56,6 +56,7 @@ from typing import Any
 
 from lamina.train.callbacks import Callback
 from lamina.workflow.config import Config, ConfigError, parse_config
+from lamina.workflow.training import TrainingDiverged
 
 __all__ = ["DISTRIBUTIONS", "Range", "TuneConfig", "TuneResult", "load_tune_config",
            "search_space", "substitute", "to_toml", "tune"]
@@ -501,7 +502,10 @@ def tune(
             values = {r.name: r.suggest(trial) for r in tune_config.ranges}
             _, trial_config = tune_config.config(values)
             reporter = _TrialReporter(trial, metric, optuna.TrialPruned)
-            _train(trial_config, None, [reporter])
+            try:
+                _train(trial_config, None, [reporter])
+            except TrainingDiverged as err:  # a non-finite loss: pruned, as a non-finite metric
+                raise optuna.TrialPruned(str(err)) from None
             return reporter.value
 
         with _Progress(n_trials, metric, progress) as bar:

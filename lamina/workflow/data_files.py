@@ -127,9 +127,17 @@ def _read_png(path: Path) -> np.ndarray:
     except ImportError:
         Image = None
     if Image is not None:
+        import warnings
+
         try:
-            with Image.open(path, formats=["PNG"]) as image:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image = Image.open(path, formats=["PNG"])
+            with image:
                 return np.asarray(image.convert("L"), dtype=np.float64)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ValueError(f"'{path}' declares more pixels than Pillow's decompression-bomb "
+                             f"limit ({Image.MAX_IMAGE_PIXELS:,}); not read") from None
         except (OSError, SyntaxError, ValueError) as err:
             raise ValueError(f"'{path}' is not a readable PNG ({err})") from None
     try:

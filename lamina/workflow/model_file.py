@@ -132,8 +132,17 @@ class LoadedModel:
         is respected; plain logits get softmax, or sigmoid for one output).
 
         Raises:
-            ValueError: the model file's class list is shorter than the model's outputs.
+            ValueError: an input holds NaN or infinity (after the input pipeline: a missing
+                value, or a number too large for float32), or the model file's class list is
+                shorter than the model's outputs.
         """
+        x = np.asarray(x)
+        if x.dtype.kind in "fc" and not np.all(np.isfinite(x)):
+            flat = np.isfinite(x.reshape(len(x), -1))
+            sample = int(np.argwhere(~flat)[0][0])
+            raise ValueError(f"input sample {sample} (counting from 0) holds NaN or infinity after "
+                             f"the model's input pipeline (a missing value, or a number too large "
+                             f"for float32); only finite inputs can be predicted")
         p = self.predictor.predict_proba(x)
         if self.classes is not None and len(self.classes) < p.shape[1]:
             raise ValueError(f"model file '{self.path}': {len(self.classes)} class names for a "

@@ -27,8 +27,8 @@ import numpy as np
 
 from lamina.workflow.config import Config, ConfigError
 
-__all__ = ["TrainingResult", "build_from_config", "default_out_dir", "evaluate_arrays",
-           "run_training", "write_history_csv"]
+__all__ = ["TrainingDiverged", "TrainingResult", "build_from_config", "default_out_dir",
+           "evaluate_arrays", "run_training", "write_history_csv"]
 
 
 def default_out_dir(config: Config, config_path: Path) -> Path:
@@ -104,6 +104,7 @@ def run_training(
     Raises:
         ConfigError: the config does not fit the data or a factory rejects its options.
         FileNotFoundError: a data file is missing.
+        TrainingDiverged: the loss or the weights became NaN or infinite (nothing written).
     """
     import lamina as lm
 
@@ -126,13 +127,18 @@ def run_training(
     x_train, y_train, val = _validation(data, train_options["validation_split"],
                                         train_options["seed"])
     eval_name, x_eval, y_eval = _evaluation_set(data, val, x_train, y_train)
-    history = lm.fit(
-        model, loss_fn, optimizer, (x_train, y_train), val=val,
-        epochs=train_options["epochs"], batch_size=train_options["batch_size"],
-        callbacks=callbacks, class_weight=_class_weight(train_options["class_weight"],
-                                                        y_train, len(data.classes)),
-        metrics=train_options["metrics"], shuffle=train_options["shuffle"],
-    )
+    try:
+        history = lm.fit(
+            model, loss_fn, optimizer, (x_train, y_train), val=val,
+            epochs=train_options["epochs"], batch_size=train_options["batch_size"],
+            callbacks=callbacks, class_weight=_class_weight(train_options["class_weight"],
+                                                            y_train, len(data.classes)),
+            metrics=train_options["metrics"], shuffle=train_options["shuffle"],
+        )
+    except FloatingPointError as err:  # fit stops at the first non-finite loss
+        raise TrainingDiverged(f"training diverged: {_one_line(err)}; no model was written "
+                               f"(lower [optimizer] lr?)") from None
+    _check_finite(model, history)
     model.eval()
     metrics, confusion = evaluate_arrays(model, loss_fn, x_eval, y_eval, len(data.classes))
     wall = time.perf_counter() - started
@@ -143,6 +149,29 @@ def run_training(
     if write_files:
         files = _write_outputs(config, out_dir, model, data, history, confusion, summary, log)
     return TrainingResult(model, history, metrics, confusion, data.classes, files, summary)
+
+
+class TrainingDiverged(ValueError):
+    """Training produced a non-finite loss or weights (a learning rate too large, NaN in the
+    data); nothing is written."""
+
+
+def _check_finite(model: Any, history: Any) -> None:
+    """Refuse a diverged result: a non-finite final loss or NaN/infinite weights.
+
+    Raises:
+        TrainingDiverged: names the epoch and what is not finite.
+    """
+    from lamina.workflow.predictor import check_finite_weights
+
+    losses = history.history.get("loss", [])
+    if losses and not math.isfinite(losses[-1]):
+        raise TrainingDiverged(f"training diverged: the loss of epoch {len(losses)} is "
+                               f"{losses[-1]}; no model was written (lower [optimizer] lr?)")
+    try:
+        check_finite_weights(model, "training diverged")
+    except ValueError as err:
+        raise TrainingDiverged(f"{err}; no model was written (lower [optimizer] lr?)") from None
 
 
 def _callbacks(config: Config, optimizer: Any, out_dir: Path, progress: bool,
