@@ -904,7 +904,8 @@ def _report_row(name: str, values: list, width: int, digits: int) -> str:
 # --------------------------------------------------------------------------- regression
 def _regression_targets(y_true: ArrayLike, y_pred: ArrayLike, func: str
                         ) -> tuple[np.ndarray, np.ndarray]:
-    """Both as float ``(n_samples, n_outputs)`` arrays of the same shape."""
+    """Both as float ``(n_samples, n_outputs)`` arrays of the same shape, in scikit-learn's
+    dtype: the common type of the floating inputs (float32 stays float32), else float64."""
     arrays = []
     for name, y in (("y_true", y_true), ("y_pred", y_pred)):
         a = _as_array(y, func, name)
@@ -913,8 +914,10 @@ def _regression_targets(y_true: ArrayLike, y_pred: ArrayLike, func: str
         if a.ndim not in (1, 2):
             raise ValueError(f"{func}: {name} must be 1-D (n_samples,) or 2-D (n_samples, "
                              f"n_outputs), got shape {a.shape}")
-        arrays.append((a.reshape(-1, 1) if a.ndim == 1 else a).astype(np.float64))
-    t, p = arrays
+        arrays.append(a.reshape(-1, 1) if a.ndim == 1 else a)
+    floats = [a.dtype for a in arrays if a.dtype.kind == "f"]
+    dtype = np.result_type(*floats) if floats else np.float64
+    t, p = (a.astype(dtype) for a in arrays)
     if t.shape != p.shape:
         raise ValueError(f"{func}: y_true and y_pred must have the same number of samples and "
                          f"outputs, got shapes {np.shape(y_true)} and {np.shape(y_pred)}")
@@ -926,7 +929,7 @@ def _regression_targets(y_true: ArrayLike, y_pred: ArrayLike, func: str
 def _regression_error(errors: np.ndarray, sample_weight: ArrayLike, multioutput: Any,
                       func: str) -> float | np.ndarray:
     weights = None if sample_weight is None else \
-        _check_sample_weight(sample_weight, errors.shape[0], func)
+        _check_sample_weight(sample_weight, errors.shape[0], func).astype(errors.dtype)
     per_output = np.average(errors, axis=0, weights=weights)
     if isinstance(multioutput, str):
         if multioutput == "raw_values":
@@ -935,6 +938,9 @@ def _regression_error(errors: np.ndarray, sample_weight: ArrayLike, multioutput:
             return float(np.average(per_output))
         raise ValueError(f"{func}: multioutput must be 'raw_values', 'uniform_average' or an "
                          f"array of weights, got {multioutput!r}")
+    if per_output.shape[0] == 1:
+        raise ValueError(f"{func}: multioutput weights are useful only with several outputs; "
+                         f"y has one")
     output_weights = np.asarray(multioutput, dtype=np.float64)
     if output_weights.shape != per_output.shape:
         raise ValueError(f"{func}: multioutput weights must have shape {per_output.shape}, got "
