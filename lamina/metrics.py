@@ -902,10 +902,11 @@ def _report_row(name: str, values: list, width: int, digits: int) -> str:
 
 
 # --------------------------------------------------------------------------- regression
-def _regression_targets(y_true: ArrayLike, y_pred: ArrayLike, func: str
-                        ) -> tuple[np.ndarray, np.ndarray]:
-    """Both as float ``(n_samples, n_outputs)`` arrays of the same shape, in scikit-learn's
-    dtype: the common type of the floating inputs (float32 stays float32), else float64."""
+def _regression_targets(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike,
+                        func: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Both as float ``(n_samples, n_outputs)`` arrays of the same shape, and the weights, in
+    scikit-learn's dtype: the common type of the floating inputs (float32 stays float32), else
+    float64."""
     arrays = []
     for name, y in (("y_true", y_true), ("y_pred", y_pred)):
         a = _as_array(y, func, name)
@@ -915,7 +916,9 @@ def _regression_targets(y_true: ArrayLike, y_pred: ArrayLike, func: str
             raise ValueError(f"{func}: {name} must be 1-D (n_samples,) or 2-D (n_samples, "
                              f"n_outputs), got shape {a.shape}")
         arrays.append(a.reshape(-1, 1) if a.ndim == 1 else a)
-    floats = [a.dtype for a in arrays if a.dtype.kind == "f"]
+    weights = None if sample_weight is None else \
+        _check_sample_weight(sample_weight, arrays[0].shape[0], func)
+    floats = [a.dtype for a in (*arrays, weights) if a is not None and a.dtype.kind == "f"]
     dtype = np.result_type(*floats) if floats else np.float64
     t, p = (a.astype(dtype) for a in arrays)
     if t.shape != p.shape:
@@ -923,14 +926,15 @@ def _regression_targets(y_true: ArrayLike, y_pred: ArrayLike, func: str
                          f"outputs, got shapes {np.shape(y_true)} and {np.shape(y_pred)}")
     if t.shape[0] == 0:
         raise ValueError(f"{func}: y_true and y_pred hold no samples")
-    return t, p
+    return t, p, None if weights is None else weights.astype(dtype)
 
 
-def _regression_error(errors: np.ndarray, sample_weight: ArrayLike, multioutput: Any,
+def _regression_error(errors: np.ndarray, weights: np.ndarray | None, multioutput: Any,
                       func: str) -> float | np.ndarray:
-    weights = None if sample_weight is None else \
-        _check_sample_weight(sample_weight, errors.shape[0], func).astype(errors.dtype)
-    per_output = np.average(errors, axis=0, weights=weights)
+    if weights is None:
+        per_output = errors.mean(axis=0)
+    else:
+        per_output = (errors * weights[:, None]).sum(axis=0) / weights.sum()
     if isinstance(multioutput, str):
         if multioutput == "raw_values":
             return per_output
@@ -964,8 +968,8 @@ def mean_squared_error(y_true: ArrayLike, y_pred: ArrayLike, *, sample_weight: A
         >>> mean_squared_error([3, -0.5, 2, 7], [2.5, 0.0, 2, 8])
         0.375
     """
-    t, p = _regression_targets(y_true, y_pred, "mean_squared_error")
-    return _regression_error((t - p) ** 2, sample_weight, multioutput, "mean_squared_error")
+    t, p, w = _regression_targets(y_true, y_pred, sample_weight, "mean_squared_error")
+    return _regression_error((t - p) ** 2, w, multioutput, "mean_squared_error")
 
 
 def mean_absolute_error(y_true: ArrayLike, y_pred: ArrayLike, *,
@@ -979,5 +983,5 @@ def mean_absolute_error(y_true: ArrayLike, y_pred: ArrayLike, *,
         >>> mean_absolute_error([3, -0.5, 2, 7], [2.5, 0.0, 2, 8])
         0.5
     """
-    t, p = _regression_targets(y_true, y_pred, "mean_absolute_error")
-    return _regression_error(np.abs(t - p), sample_weight, multioutput, "mean_absolute_error")
+    t, p, w = _regression_targets(y_true, y_pred, sample_weight, "mean_absolute_error")
+    return _regression_error(np.abs(t - p), w, multioutput, "mean_absolute_error")
