@@ -17,6 +17,19 @@ import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "lamina"
+# The layers of docs/architecture.md, lowest first: a part may import parts of its own layer
+# (without a cycle) and of lower layers, never of higher ones. A new top-level module or package
+# belongs in this table and in the page; until it is listed, only the cycle check applies to it.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("random", "convsize", "kernels", "metrics", "plots"),    # 0 leaves: no lamina imports
+    ("tensor", "ops"),                                        # 1 arrays with autograd, the ops
+    ("functional", "nn", "optim", "data", "testing"),         # 2 the PyTorch-like library
+    ("models", "preprocessing", "tabular", "io"),             # 3 architectures, features, files
+    ("train",),                                               # 4 fit, callbacks, checkpoints
+    ("workflow", "config", "onnx"),                           # 5 the application layer
+    ("serve", "tune", "experiments", "quickstart"),           # 6 applications
+    ("cli", "__main__"),                                      # 7 the command line
+)
 # a dotted module path written as a string: "lamina.cli.train" or "lamina.workflow.factories:mlp"
 _MODULE_STRING = re.compile(r"lamina(?:\.[A-Za-z_]\w*)+(?::[A-Za-z_]\w*)?")
 
@@ -117,6 +130,39 @@ def test_no_import_cycle_between_top_level_parts():
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle between lamina's top-level parts:\n" + \
         describe_cycle(graph, cycle)
+
+
+def layer_violations(graph: dict[str, dict[str, list[str]]],
+                     layers: tuple[tuple[str, ...], ...] = LAYERS) -> list[str]:
+    """Imports of a higher layer's part, as lines ``a (layer i) -> b (layer j): files``."""
+    level = {node: i for i, names in enumerate(layers) for node in names}
+    found = []
+    for a, targets in sorted(graph.items()):
+        for b, files in sorted(targets.items()):
+            if a in level and b in level and level[b] > level[a]:
+                found.append(f"{a} (layer {level[a]}) -> {b} (layer {level[b]}): "
+                             f"{', '.join(files)}")
+    return found
+
+
+def test_lower_layers_never_import_higher_ones():
+    violations = layer_violations(import_graph())
+    assert not violations, "imports of a higher layer (see docs/architecture.md):\n" + \
+        "\n".join(violations)
+
+
+def test_every_layer_part_exists():
+    graph = import_graph()
+    listed = [node for names in LAYERS for node in names]
+    assert len(listed) == len(set(listed))
+    assert not set(listed) - set(graph), set(listed) - set(graph)
+
+
+def test_layer_check_reports_an_upward_import():
+    graph = {"low": {"high": ["low.py"]}, "high": {}}
+    assert layer_violations(graph, (("low",), ("high",))) == [
+        "low (layer 0) -> high (layer 1): low.py"]
+    assert layer_violations(graph, (("high",), ("low",))) == []
 
 
 def test_graph_sees_deferred_relative_and_string_imports(tmp_path):
