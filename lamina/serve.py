@@ -73,7 +73,8 @@ class RequestError(ValueError):
 # ----------------------------------------------------------------------------- the model
 class Predictor:
     """A loaded model and what turns raw request data into its inputs and its outputs into
-    answers.
+    answers: the server's side of :class:`lamina.workflow.predictor.Predictor` (attribute
+    ``predictor``), which runs the model and gives the probabilities.
 
     Requests carry *raw* samples, as the training data had them: pixels 0..255 for a model
     trained with an image pipeline, table rows for a tabular one. The model file's fitted input
