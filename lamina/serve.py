@@ -129,7 +129,8 @@ class Predictor:
         if self.pipeline is None:
             return np.asarray(raw, dtype=np.float64).reshape(len(raw), *self.input_shape)
         try:
-            x = np.asarray(self.pipeline.transform(raw), dtype=np.float64)
+            with np.errstate(over="ignore"):  # overflow to infinity is answered below
+                x = np.asarray(self.pipeline.transform(raw), dtype=np.float64)
         except (ValueError, TypeError, KeyError) as exc:
             raise RequestError(422, f"the model's input pipeline rejected the inputs: "
                                     f"{str(exc).strip(chr(34) + chr(39))}") from None

@@ -133,8 +133,8 @@ class LoadedModel:
 
         Raises:
             ValueError: an input holds NaN or infinity (after the input pipeline: a missing
-                value, or a number too large for float32), or the model file's class list is
-                shorter than the model's outputs.
+                value, or a number too large for float32), the model's weights or outputs are
+                not finite, or the model file's class list is shorter than its outputs.
         """
         x = np.asarray(x)
         if x.dtype.kind in "fc" and not np.all(np.isfinite(x)):
@@ -144,6 +144,13 @@ class LoadedModel:
                              f"the model's input pipeline (a missing value, or a number too large "
                              f"for float32); only finite inputs can be predicted")
         p = self.predictor.predict_proba(x)
+        if not np.all(np.isfinite(p)):
+            from lamina.workflow.predictor import check_finite_weights
+
+            check_finite_weights(self.model, f"model file '{self.path}'")
+            sample = int(np.argwhere(~np.isfinite(p))[0][0])
+            raise ValueError(f"model file '{self.path}': the model's outputs for input sample "
+                             f"{sample} are NaN or infinite")
         if self.classes is not None and len(self.classes) < p.shape[1]:
             raise ValueError(f"model file '{self.path}': {len(self.classes)} class names for a "
                              f"model with {p.shape[1]} outputs")

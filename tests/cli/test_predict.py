@@ -119,3 +119,16 @@ def test_absurd_input_shape_metadata_is_a_clear_error(cli, tmp_path):
     run = cli("predict", path, tmp_path / "x.npz")
     assert run.code == 2
     assert_one_line_error(run.err, "3,600,000,000 numbers per sample", "more than the limit")
+
+
+def test_a_model_with_nan_weights_is_an_error_not_nan_output(cli, tmp_path):
+    lm.manual_seed(0)
+    model = lm.nn.Sequential(lm.nn.Linear(2, 3))
+    model[0].weight.data[1, 0] = np.nan
+    path = tmp_path / "m.safetensors"
+    lm.save(model, path)
+    np.savez(tmp_path / "x.npz", x=np.ones((2, 2)), y=np.array([0, 1]))
+    for command in ("predict", "evaluate"):
+        run = cli(command, path, tmp_path / "x.npz")
+        assert run.code == 2 and run.out == ""
+        assert_one_line_error(run.err, "0.weight holds 1 NaN or infinite value")
