@@ -15,6 +15,8 @@ Modules, one job each (imported on first use, so ``import lamina.workflow`` is c
 * :mod:`~lamina.workflow.sources`: the ``[data]`` sources of a config;
 * :mod:`~lamina.workflow.factories`: the models, loss and callbacks a config names;
 * :mod:`~lamina.workflow.training`: a run from a config (:func:`run_training`);
+* :mod:`~lamina.workflow.evaluation`: scores of predicted classes (``lamina evaluate``);
+* :mod:`~lamina.workflow.summary`: a model's layers and output shapes (``lamina summary``);
 * :mod:`~lamina.workflow.inspection`: reports on a data file (``lamina inspect``);
 * :mod:`~lamina.workflow.errors`: an exception as one readable line.
 """

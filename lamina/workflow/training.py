@@ -247,19 +247,14 @@ def evaluate_arrays(model: Any, loss_fn: Any, x: np.ndarray, y: np.ndarray,
                     n_classes: int) -> tuple[dict[str, float], np.ndarray]:
     """Loss, accuracy (eq 7.3), macro precision/recall/F1 (eq 7.1, 7.2, 7.4) and the confusion
     matrix of ``model`` on ``(x, y)`` with class indices ``0..n_classes-1``."""
-    from lamina import metrics as M
     from lamina.train.loop import evaluate
+    from lamina.workflow.evaluation import classification_scores
     from lamina.workflow.predictor import Predictor
 
-    labels = list(range(n_classes))
     predicted = Predictor(model).predict(x)
     scores = {"loss": evaluate(model, loss_fn, (x, y))["loss"]} if loss_fn is not None else {}
-    scores["accuracy"] = float(M.accuracy_score(y, predicted))
-    for name, fn in (("precision", M.precision_score), ("recall", M.recall_score),
-                     ("f1", M.f1_score)):
-        scores[f"macro_{name}"] = float(fn(y, predicted, labels=labels, average="macro",
-                                           zero_division=0))
-    return scores, np.asarray(M.confusion_matrix(y, predicted, labels=labels))
+    accuracy, confusion = classification_scores(y, predicted, n_classes)
+    return {**scores, **accuracy}, confusion
 
 
 def _summary(config: Config, data: Any, model: Any, history: Any, metrics: dict[str, float],
