@@ -101,7 +101,10 @@ def layer_rows(model: Any, input_shape: tuple[int, ...]) -> list[LayerRow]:
     x = np.zeros((1, *input_shape), dtype=model_dtype(model))
     with evaluation(model):
         for name, layer in leaf_layers(model):
-            y = np.asarray(layer(Tensor(x))._data)
+            out = layer(Tensor(x))
+            if isinstance(out, tuple):  # a recurrent layer: (output, states)
+                out = out[0]
+            y = np.asarray(out._data)
             params = sum(int(p.size) for p in layer.parameters())
             rows.append(LayerRow(name, type(layer).__name__, tuple(y.shape[1:]), params,
                                  _arithmetic(layer, x.shape)))
