@@ -250,7 +250,7 @@ def test_docstring_examples():
 # --------------------------------------------------------------------------- regression
 @pytest.mark.parametrize("name", ["mean_squared_error", "mean_absolute_error"])
 @pytest.mark.parametrize("seed", range(4))
-def test_regression_errors_match_sklearn(name, seed):
+def test_regression_errors_match_sklearn(sk, name, seed):
     rng = np.random.default_rng(seed)
     n, k = int(rng.integers(1, 30)), int(rng.integers(1, 4))
     y = rng.normal(size=(n, k))
@@ -271,7 +271,7 @@ def test_regression_errors_match_sklearn(name, seed):
         np.testing.assert_array_equal(got, expected)
 
 
-def test_regression_errors_reject_what_sklearn_rejects():
+def test_regression_errors_reject_what_sklearn_rejects(sk):
     for name in ("mean_squared_error", "mean_absolute_error"):
         for args, kwargs in [(([1, 2], [1, 2, 3]), {}), (([[1, 2]], [[1, 2, 3]]), {}),
                              (([1, 2], [1, 2]), {"multioutput": "bad"}),
@@ -283,7 +283,7 @@ def test_regression_errors_reject_what_sklearn_rejects():
                 getattr(metrics, name)(*args, **kwargs)
 
 
-def test_fit_logs_mse_and_mae_as_the_metrics_functions():
+def test_fit_logs_mse_and_mae_as_the_metrics_functions(sk):
     lm.manual_seed(0)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(20, 3)).astype(np.float32)
