@@ -125,9 +125,10 @@ def lenet5(classic: bool = False) -> nn.Sequential:
 
 # --------------------------------------------------------------------------- model shapes
 DEFAULT_IMAGE_SIZE = (28, 28)
-# One sample may hold at most this many numbers (256 MiB in float32): a larger input_shape in a
-# model file or on the command line is refused before anything of that size is allocated.
-MAX_SAMPLE_SIZE = 2**26
+# One sample may hold at most this many numbers (64 MiB in float32; a 4096 x 4096 grayscale image):
+# a larger input_shape in a model file or on the command line is refused before anything of that
+# size is allocated (serve and summary pass one sample through the model).
+MAX_SAMPLE_SIZE = 2**24
 
 
 def leaf_layers(module: nn.Module, prefix: str = "") -> Iterator[tuple[str, nn.Module]]:
