@@ -27,7 +27,7 @@ __all__ = ["LoadedModel", "load_model", "save_model"]
 
 def save_model(model: Any, path: Path, data: Any, config: Any, summary: dict[str, Any]) -> None:
     """``lm.save`` the trained model with its preprocessing and metadata (see module doc)."""
-    import lamina as lm
+    from lamina.io import save
     from lamina.preprocessing import LabelEncoder
 
     preprocessing = {"label_encoder": LabelEncoder().fit(data.classes)}
@@ -41,7 +41,7 @@ def save_model(model: Any, path: Path, data: Any, config: Any, summary: dict[str
         "config": config.to_dict(),
         "metrics": summary["metrics"],
     }
-    lm.save(model, path, preprocessing=preprocessing, metadata=metadata)
+    save(model, path, preprocessing=preprocessing, metadata=metadata)
 
 
 @dataclass

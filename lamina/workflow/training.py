@@ -106,12 +106,13 @@ def run_training(
         FileNotFoundError: a data file is missing.
         TrainingDiverged: the loss or the weights became NaN or infinite (nothing written).
     """
-    import lamina as lm
+    from lamina import train
+    from lamina.random import manual_seed
 
     started = time.perf_counter()
     out_dir = Path(out_dir)
     train_options = config["train"]
-    lm.manual_seed(train_options["seed"])
+    manual_seed(train_options["seed"])
     data = build_from_config(config, "data", seed=train_options["seed"])
     log(f"data: {data.description}")
     model = build_from_config(config, "model", input_shape=data.input_shape,
@@ -128,7 +129,7 @@ def run_training(
                                         train_options["seed"])
     eval_name, x_eval, y_eval = _evaluation_set(data, val, x_train, y_train)
     try:
-        history = lm.fit(
+        history = train.fit(
             model, loss_fn, optimizer, (x_train, y_train), val=val,
             epochs=train_options["epochs"], batch_size=train_options["batch_size"],
             callbacks=callbacks, class_weight=_class_weight(train_options["class_weight"],

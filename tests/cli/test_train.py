@@ -188,7 +188,7 @@ def test_a_floating_point_error_from_fit_is_a_diverged_training(tmp_path, monkey
     def diverge(*args, **kwargs):
         raise FloatingPointError("fit: the loss is nan at epoch 1, batch 3")
 
-    monkeypatch.setattr(lm, "fit", diverge)
+    monkeypatch.setattr(lm.train, "fit", diverge)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(20, 2))
     text = INLINE.format(x=", ".join(f"[{a:.3f}, {b:.3f}]" for a, b in x),
