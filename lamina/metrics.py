@@ -1,4 +1,5 @@
-"""Classification metrics with scikit-learn's names, arguments and numbers (notes chapter 7).
+"""Classification metrics with scikit-learn's names, arguments and numbers (notes chapter 7), and
+the two regression errors ``fit`` logs (``mean_squared_error``, ``mean_absolute_error``).
 
 Every function accepts lists, NumPy arrays or lamina Tensors of int, bool or string labels,
 and returns the same numbers as ``sklearn.metrics`` (1.x). With ``TP``, ``FP``, ``FN``, ``TN``
@@ -37,6 +38,8 @@ __all__ = [
     "confusion_matrix",
     "f1_score",
     "fbeta_score",
+    "mean_absolute_error",
+    "mean_squared_error",
     "multilabel_confusion_matrix",
     "precision_recall_fscore_support",
     "precision_score",
@@ -760,3 +763,89 @@ def classification_report(
 def _report_row(name: str, values: list, width: int, digits: int) -> str:
     scores = "".join(f" {v:>9.{digits}f}" for v in values[:3])
     return f"{name:>{width}s} {scores} {values[3]:>9}\n"
+
+
+# --------------------------------------------------------------------------- regression
+def _regression_targets(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike,
+                        func: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Both as float ``(n_samples, n_outputs)`` arrays of the same shape, and the weights, in
+    scikit-learn's dtype: the common type of the floating inputs (float32 stays float32), else
+    float64."""
+    arrays = []
+    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
+        a = _as_array(y, func, name)
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"{func}: {name} must hold numbers, got dtype {a.dtype}")
+        if a.ndim not in (1, 2):
+            raise ValueError(f"{func}: {name} must be 1-D (n_samples,) or 2-D (n_samples, "
+                             f"n_outputs), got shape {a.shape}")
+        arrays.append(a.reshape(-1, 1) if a.ndim == 1 else a)
+    weights = None if sample_weight is None else \
+        _check_sample_weight(sample_weight, arrays[0].shape[0], func)
+    floats = [a.dtype for a in (*arrays, weights) if a is not None and a.dtype.kind == "f"]
+    dtype = np.result_type(*floats) if floats else np.float64
+    t, p = (a.astype(dtype) for a in arrays)
+    if t.shape != p.shape:
+        raise ValueError(f"{func}: y_true and y_pred must have the same number of samples and "
+                         f"outputs, got shapes {np.shape(y_true)} and {np.shape(y_pred)}")
+    if t.shape[0] == 0:
+        raise ValueError(f"{func}: y_true and y_pred hold no samples")
+    return t, p, None if weights is None else weights.astype(dtype)
+
+
+def _regression_error(errors: np.ndarray, weights: np.ndarray | None, multioutput: Any,
+                      func: str) -> float | np.ndarray:
+    if weights is None:
+        per_output = errors.mean(axis=0)
+    else:
+        per_output = (errors * weights[:, None]).sum(axis=0) / weights.sum()
+    if isinstance(multioutput, str):
+        if multioutput == "raw_values":
+            return per_output
+        if multioutput == "uniform_average":
+            return float(np.average(per_output))
+        raise ValueError(f"{func}: multioutput must be 'raw_values', 'uniform_average' or an "
+                         f"array of weights, got {multioutput!r}")
+    if per_output.shape[0] == 1:
+        raise ValueError(f"{func}: multioutput weights are useful only with several outputs; "
+                         f"y has one")
+    output_weights = np.asarray(multioutput, dtype=np.float64)
+    if output_weights.shape != per_output.shape:
+        raise ValueError(f"{func}: multioutput weights must have shape {per_output.shape}, got "
+                         f"{output_weights.shape}")
+    return float(np.average(per_output, weights=output_weights))
+
+
+def mean_squared_error(y_true: ArrayLike, y_pred: ArrayLike, *, sample_weight: ArrayLike = None,
+                       multioutput: Any = "uniform_average") -> float | np.ndarray:
+    """Mean squared error, ``MSE = (1/n) sum_i (y_i - yhat_i)^2`` (the loss of eq 2.3), per output
+    and then averaged over outputs (scikit-learn's ``mean_squared_error``).
+
+    Args:
+        y_true: targets ``(n_samples,)`` or ``(n_samples, n_outputs)``.
+        y_pred: predictions of the same shape.
+        sample_weight: weights ``(n_samples,)`` of the mean over samples.
+        multioutput: ``"uniform_average"`` (default), ``"raw_values"`` (one error per output)
+            or weights ``(n_outputs,)``.
+
+    Example:
+        >>> mean_squared_error([3, -0.5, 2, 7], [2.5, 0.0, 2, 8])
+        0.375
+    """
+    t, p, w = _regression_targets(y_true, y_pred, sample_weight, "mean_squared_error")
+    return _regression_error((t - p) ** 2, w, multioutput, "mean_squared_error")
+
+
+def mean_absolute_error(y_true: ArrayLike, y_pred: ArrayLike, *,
+                        sample_weight: ArrayLike = None,
+                        multioutput: Any = "uniform_average") -> float | np.ndarray:
+    """Mean absolute error, ``MAE = (1/n) sum_i |y_i - yhat_i|``, per output and then averaged
+    over outputs (scikit-learn's ``mean_absolute_error``); arguments as
+    :func:`mean_squared_error`.
+
+    Example:
+        >>> mean_absolute_error([3, -0.5, 2, 7], [2.5, 0.0, 2, 8])
+        0.5
+    """
+    t, p, w = _regression_targets(y_true, y_pred, sample_weight, "mean_absolute_error")
+    return _regression_error(np.abs(t - p), w, multioutput, "mean_absolute_error")
