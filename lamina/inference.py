@@ -61,10 +61,12 @@ Example:
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter, is_
 
+from lamina import functional as F
 from lamina import kernels
 from lamina.convsize import as_pair
 from lamina.kernels import thresholds as T
@@ -103,9 +105,9 @@ def conv_relu_max_pool(conv, pool, x) -> Tensor:
 
 
 def linear_relu(linear, x) -> Tensor:
-    """``relu(linear(x))`` as the op ``linear_relu`` (see
-    :func:`lamina.nn.linear.linear_relu`), reading the parameters now."""
-    return apply(OPS["linear_relu"], x, *linear._weight_and_bias())
+    """``relu(linear(x))`` as one op (:func:`lamina.nn.linear.linear_relu`), reading the
+    parameters now."""
+    return F.linear_relu(x, *linear._weight_and_bias())
 
 
 @dataclass(frozen=True)
@@ -146,9 +148,9 @@ def layer_steps(module) -> tuple[Callable, ...]:
     each run that matches a pattern of :data:`PATTERNS` is one step, every other child is
     called. Built again when the children are not the same objects as last time."""
     children = tuple(module._modules.values())
-    cached = module.__dict__.get("_layer_steps")
-    if cached is not None and cached[0] == children:
-        return cached[1]
+    cache = _cache(module)
+    if cache.steps is not None and cache.steps[0] == children:
+        return cache.steps[1]
     ops, steps, i = _ops(children), [], 0
     while i < len(children):
         for pattern in PATTERNS:
@@ -159,8 +161,8 @@ def layer_steps(module) -> tuple[Callable, ...]:
         else:
             steps.append(children[i])
             i += 1
-    module.__dict__["_layer_steps"] = (children, tuple(steps))
-    return tuple(steps)
+    cache.steps = (children, tuple(steps))
+    return cache.steps[1]
 
 
 def forward(module, x):
@@ -275,10 +277,42 @@ def plan(module) -> Plan:
     """The no-grad plan of ``module``'s children (applied in order), built again when
     :meth:`Plan.current` says so."""
     children = tuple(module._modules.values())
-    cached = module.__dict__.get("_inference_plan")
-    if cached is None or not cached.current(children):
-        cached = module.__dict__["_inference_plan"] = Plan(children)
-    return cached
+    cache = _cache(module)
+    if cache.plan is None or not cache.plan.current(children):
+        cache.plan = Plan(children)
+    return cache.plan
+
+
+# ------------------------------------------------------------------ the caches
+
+
+class _Cache:
+    """What :func:`layer_steps` and :func:`plan` built for one module."""
+
+    __slots__ = ("owner", "steps", "plan")
+
+    def __init__(self, owner) -> None:
+        self.owner, self.steps, self.plan = owner, None, None
+
+
+# id(module) -> its _Cache, holding a weak reference to the module. Kept here, not in the
+# module: a copy (copy.deepcopy) or a saved model never carries steps bound to the
+# original's children, and an entry goes when its module does.
+_CACHES: dict[int, _Cache] = {}
+
+
+def _cache(module) -> _Cache:
+    key = id(module)
+    cache = _CACHES.get(key)
+    if cache is None or cache.owner() is not module:
+        cache = _CACHES[key] = _Cache(weakref.ref(module, lambda _, key=key: _drop(key)))
+    return cache
+
+
+def _drop(key: int) -> None:
+    cache = _CACHES.get(key)
+    if cache is not None and cache.owner() is None:
+        del _CACHES[key]
 
 
 # ------------------------------------------------------------------ single steps

@@ -523,7 +523,6 @@ def test_small_convolutions_without_im2col_match_blas(monkeypatch, rng, case):
     """Convolutions with at most SMALL_WEIGHT_GRAD weights run without an im2col matrix
     when compiled ([fast]): the same output and gradients as im2col + BLAS, up to rounding
     (odd channel counts, vertical stride and padding included)."""
-    from lamina.ops import conv as conv_ops
 
     x_shape, w_shape, stride, padding = case
     x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(
