@@ -26,11 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # workload: (model, kind, batch, steps per timed block)
 WORKLOADS = {
-    "lenet-train-32": ("lenet", "train", 32, 150),
-    "mlp-train-32": ("mlp", "train", 32, 300),
-    "lenet-infer-1": ("lenet", "infer", 1, 4000),
-    "mlp-infer-1": ("mlp", "infer", 1, 6000),
-    "lenet-infer-256": ("lenet", "infer", 256, 40),
+    "lenet-train-32": ("lenet", "train", 32, 60),
+    "mlp-train-32": ("mlp", "train", 32, 120),
+    "lenet-infer-1": ("lenet", "infer", 1, 1500),
+    "mlp-infer-1": ("mlp", "infer", 1, 2500),
+    "lenet-infer-256": ("lenet", "infer", 256, 15),
 }
 
 
