@@ -15,14 +15,6 @@ from lamina import inference, nn
 from lamina.kernels import thresholds as T
 
 
-@pytest.fixture(params=["numpy", "numba"])
-def backend(request, monkeypatch):
-    if request.param == "numba":
-        pytest.importorskip("numba")
-    monkeypatch.setattr(lamina.kernels, "numba_available", lambda: request.param == "numba")
-    return request.param
-
-
 def lenet_and_input(batch=1):
     lm.manual_seed(0)
     model = lm.models.lenet5().eval()

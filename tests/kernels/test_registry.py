@@ -56,14 +56,6 @@ CHECKS = {
 }
 
 
-@pytest.fixture(params=["numpy", "numba"])
-def backend(request, monkeypatch):
-    if request.param == "numba":
-        pytest.importorskip("numba")
-    monkeypatch.setattr(lamina.kernels, "numba_available", lambda: request.param == "numba")
-    return request.param
-
-
 def test_every_kernel_is_registered_against_an_op_with_a_check():
     assert set(CHECKS) == set(registry.KERNELS)
     for name, entry in registry.KERNELS.items():

@@ -31,16 +31,6 @@ def test_sequential_matches_torch(parity, torch, dtype, seed):
 
 
 # ------------------------------------------------------------------ Conv2d-ReLU-MaxPool2d fusion
-@pytest.fixture(params=["numpy", "numba"])
-def backend(request, monkeypatch):
-    import lamina.kernels
-
-    if request.param == "numba":
-        pytest.importorskip("numba")
-    monkeypatch.setattr(lamina.kernels, "numba_available", lambda: request.param == "numba")
-    return request.param
-
-
 def conv_stack(dtype=np.float32):
     from lamina import nn
 
