@@ -170,7 +170,7 @@ def forward(module, x):
     runs them: through :func:`plan` under ``lm.no_grad()`` (for a Tensor input), else
     through :func:`layer_steps`."""
     if isinstance(x, Tensor) and not is_grad_enabled():
-        return Tensor._wrap(plan(module)(x._data))
+        return Tensor._wrap(plan(module).run(x._data))
     for step in layer_steps(module):
         x = step(x)
     return x
@@ -190,6 +190,7 @@ class Plan:
 
     def __init__(self, children: tuple) -> None:
         self.children = children
+        self.fast = kernels.numba_available()
         self.compiled = kernels.numba_kernels()
         self._tables: list[dict] = []  # (parameter table, name) of every parameter held
         self._names: list[str] = []
@@ -197,16 +198,22 @@ class Plan:
         self._held = tuple(map(dict.get, self._tables, self._names))  # (None: no bias)
         self._live = tuple(p for p in self._held if p is not None)
         self._stamp = tuple(map(_VERSION, self._live))
+        steps = self.steps
+        #: ``run(x)``: the steps applied in turn (the one step itself when there is one)
+        self.run = steps[0] if len(steps) == 1 else self._run_all
 
     def current(self, children: tuple) -> bool:
         """Whether this plan still computes the children's forward pass: the same children,
         the same kernels in use, and every parameter it holds the same Tensor at the same
         version."""
-        return (children == self.children and kernels.numba_kernels() is self.compiled
+        return (children == self.children and kernels.numba_available() is self.fast
                 and all(map(is_, map(dict.get, self._tables, self._names), self._held))
                 and tuple(map(_VERSION, self._live)) == self._stamp)
 
     def __call__(self, x):
+        return self.run(x)
+
+    def _run_all(self, x):
         for step in self.steps:
             x = step(x)
         return x
@@ -277,9 +284,12 @@ def plan(module) -> Plan:
     """The no-grad plan of ``module``'s children (applied in order), built again when
     :meth:`Plan.current` says so."""
     children = tuple(module._modules.values())
-    cache = _cache(module)
-    if cache.plan is None or not cache.plan.current(children):
-        cache.plan = Plan(children)
+    cache = _CACHES.get(id(module))  # (_cache inlined: this runs at every no-grad call)
+    if cache is None or cache.owner() is not module:
+        cache = _cache(module)
+    elif cache.plan is not None and cache.plan.current(children):
+        return cache.plan
+    cache.plan = Plan(children)
     return cache.plan
 
 

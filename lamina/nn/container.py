@@ -11,6 +11,7 @@ from lamina.nn.dropout import Flatten
 from lamina.nn.linear import Linear
 from lamina.nn.module import Module
 from lamina.nn.pooling import MaxPool2d
+from lamina.tensor import Tensor, is_grad_enabled
 
 # the layers that the fused patterns and the no-grad plan of lamina.inference know, exactly
 # these classes (a subclass may change forward), with the op each one runs
@@ -48,7 +49,11 @@ class Sequential(Module):
             self.add_module(name, m)
 
     def forward(self, x):
-        return inference.forward(self, x)
+        if isinstance(x, Tensor) and not is_grad_enabled():
+            return Tensor._wrap(inference.plan(self).run(x._data))
+        for step in inference.layer_steps(self):
+            x = step(x)
+        return x
 
     def __getitem__(self, index):
         if isinstance(index, slice):  # keeps the children's names, as PyTorch
