@@ -9,7 +9,7 @@ from functools import partial
 from lamina import kernels
 from lamina.convsize import as_pair
 from lamina.nn.activation import ReLU
-from lamina.nn.conv import Conv2d, conv_relu_max_pool
+from lamina.nn.conv import Conv2d, conv_relu_max_pool, is_plain_conv2d
 from lamina.nn.dropout import Flatten
 from lamina.nn.linear import Linear, linear_relu
 from lamina.nn.module import Module
@@ -96,7 +96,7 @@ class Sequential(Module):
 
 def _fusable(modules: list[Module], i: int) -> bool:
     """Whether modules i, i+1, i+2 are exactly Conv2d, ReLU, MaxPool2d."""
-    return (type(modules[i]) is Conv2d and i + 2 < len(modules)
+    return (is_plain_conv2d(modules[i]) and i + 2 < len(modules)
             and type(modules[i + 1]) is ReLU and type(modules[i + 2]) is MaxPool2d)
 
 
@@ -126,7 +126,7 @@ def _plan(modules: list[Module]) -> list:
             continue
         if kind is ReLU:
             steps.append(_relu_forward)
-        elif kind is Conv2d:
+        elif kind is Conv2d and is_plain_conv2d(m):
             steps.append(partial(_conv_forward, m))
         elif kind is Flatten:
             steps.append(partial(_flatten, m))
