@@ -102,3 +102,31 @@ def test_interpolate_errors():
         lm.nn.functional.interpolate(lm.zeros(1, 1, 2, 2))
     with pytest.raises(ValueError, match="align_corners"):
         lm.nn.functional.interpolate(lm.zeros(1, 1, 2, 2), scale_factor=2, align_corners=True)
+
+
+def _leaf(rng, *shape):
+    return lm.tensor(rng.standard_normal(shape), requires_grad=True)
+
+
+@pytest.mark.parametrize("case", ["conv2d_general", "conv_transpose2d", "conv1d", "adaptive_avg",
+                                  "adaptive_max", "bilinear", "nearest"])
+def test_composite_functions_pass_gradcheck(rng, case):
+    """These are built from gradchecked ops; the composition is checked too."""
+    from lamina import functional_more as FM
+    from lamina.testing import gradcheck
+
+    x4 = _leaf(rng, 1, 2, 5, 4)
+    fns = {
+        "conv2d_general": (lambda x, w, b: FM.conv2d_general(x, w, b, 1, 1, 2, 2),
+                           [x4, _leaf(rng, 4, 1, 2, 2), _leaf(rng, 4)]),
+        "conv_transpose2d": (lambda x, w, b: FM.conv_transpose2d(x, w, b, 2, 1, 1),
+                             [x4, _leaf(rng, 2, 3, 3, 3), _leaf(rng, 3)]),
+        "conv1d": (lambda x, w: FM.conv1d(x, w, None, 2, 1, 1, 1),
+                   [_leaf(rng, 2, 2, 7), _leaf(rng, 3, 2, 3)]),
+        "adaptive_avg": (lambda x: FM.adaptive_avg_pool2d(x, (3, 3)), [x4]),
+        "adaptive_max": (lambda x: FM.adaptive_max_pool2d(x, (2, 3)), [x4]),
+        "bilinear": (lambda x: FM.interpolate(x, size=(7, 6), mode="bilinear"), [x4]),
+        "nearest": (lambda x: FM.interpolate(x, scale_factor=2), [x4]),
+    }
+    fn, inputs = fns[case]
+    assert gradcheck(fn, inputs)
