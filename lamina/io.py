@@ -386,7 +386,9 @@ def _write(model: Module, path: str | os.PathLike, optimizer: Any, preprocessing
     if config is not None:
         _check_rebuild(model, config)
         header["architecture"] = json.dumps(config)
-    tensors = {k: np.ascontiguousarray(v) for k, v in model.state_dict().items()}
+    # (np.require, not np.ascontiguousarray: that turns a 0-d buffer such as BatchNorm's
+    # num_batches_tracked into shape (1,))
+    tensors = {k: np.require(v, requirements="C") for k, v in model.state_dict().items()}
     clash = [k for k in tensors if k.startswith(OPTIMIZER_PREFIX)]
     if clash:
         raise ValueError(f"lm.save: parameter names {clash} clash with the optimizer prefix")

@@ -113,7 +113,10 @@ def layer_rows(model: Any, input_shape: tuple[int, ...]) -> list[LayerRow]:
                 x = visit(child, f"{name}.{child_name}" if name else child_name, x)
             return x
         with no_grad():
-            y = np.asarray(module(Tensor(x))._data)
+            out = module(Tensor(x))
+            if isinstance(out, tuple):  # RNN/LSTM/GRU: (output, states)
+                out = out[0]
+            y = np.asarray(out._data)
         params = sum(int(p.size) for p in module.parameters())
         rows.append(LayerRow(name or type(module).__name__, type(module).__name__,
                              tuple(y.shape[1:]), params, _arithmetic(module, x.shape)))
@@ -128,29 +131,37 @@ def layer_rows(model: Any, input_shape: tuple[int, ...]) -> list[LayerRow]:
     return rows
 
 
-def _pair(value: Any) -> tuple[int, int]:
-    if isinstance(value, (tuple, list)):
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
-
-
 def _arithmetic(module: Any, in_shape: tuple[int, ...]) -> str:
     """eq 6.5-6.8 for a layer with a sliding window over (H, W); Flatten's product."""
-    from lamina.convsize import conv_arithmetic
+    from lamina.convsize import conv_arithmetic, conv_transpose_arithmetic
 
     if type(module).__name__ == "Flatten" and len(in_shape) > 2:
         return f"{'*'.join(map(str, in_shape[1:]))} = {math.prod(in_shape[1:])}"
-    if not hasattr(module, "kernel_size") or len(in_shape) != 4:
+    if not hasattr(module, "kernel_size") or len(in_shape) not in (3, 4):
         return ""
-    kernel = _pair(module.kernel_size)
-    stride = _pair(getattr(module, "stride", None) or module.kernel_size)
-    padding = _pair(getattr(module, "padding", 0) or 0)
-    dilation = _pair(getattr(module, "dilation", 1) or 1)
-    parts = [conv_arithmetic(n, k, s, p, d) for n, k, s, p, d
-             in zip(in_shape[2:], kernel, stride, padding, dilation, strict=True)]
-    if parts[0] == parts[1]:
+    dims = len(in_shape) - 2  # 1-D (Conv1d, MaxPool1d) or 2-D windows
+    kernel = _ints(module.kernel_size, dims)
+    if len(kernel) != dims:
+        return ""
+    stride = _ints(getattr(module, "stride", None) or module.kernel_size, dims)
+    padding = _ints(getattr(module, "padding", 0) or 0, dims)
+    dilation = _ints(getattr(module, "dilation", 1) or 1, dims)
+    if hasattr(module, "output_padding"):  # ConvTranspose2d
+        extra = _ints(module.output_padding, dims)
+        parts = [conv_transpose_arithmetic(*args) for args
+                 in zip(in_shape[2:], kernel, stride, padding, dilation, extra, strict=True)]
+    else:
+        parts = [conv_arithmetic(n, k, s, p, d) for n, k, s, p, d
+                 in zip(in_shape[2:], kernel, stride, padding, dilation, strict=True)]
+    if len(parts) == 1 or parts[0] == parts[1]:
         return parts[0]
     return f"H: {parts[0]}; W: {parts[1]}"
+
+
+def _ints(value: Any, dims: int) -> tuple[int, ...]:
+    if isinstance(value, (tuple, list)):
+        return tuple(int(v) for v in value)
+    return (int(value),) * dims
 
 
 def format_table(rows: list[LayerRow], input_shape: tuple[int, ...]) -> str:

@@ -109,8 +109,8 @@ class NLLLoss(_Loss):
     def forward(self, input, target):
         index = _index_array(target)
         if index is None:
-            raise TypeError(f"NLLLoss: target must hold integer class indices, got dtype "
-                            f"{np.asarray(getattr(target, '_data', target)).dtype}")
+            raise ValueError(f"nll_loss: target must hold integer class indices, got dtype "
+                             f"{np.asarray(getattr(target, '_data', target)).dtype}")
         return apply(OPS["nll_loss"], input, index, weight=_class_weight(self.weight,
                                                                          input.dtype),
                      ignore_index=self.ignore_index, reduction=self.reduction)

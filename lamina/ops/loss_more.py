@@ -16,6 +16,10 @@ def _classes_last(input: np.ndarray, target: np.ndarray, where: str):
     if input.ndim < 2:
         raise ValueError(f"{where}: expected input (N, C) or (N, C, *), got shape {input.shape}")
     expected = input.shape[:1] + input.shape[2:]
+    if target.ndim and target.shape[0] != input.shape[0]:
+        raise ValueError(f"{where}: input has batch size {input.shape[0]} but target has batch "
+                         f"size {target.shape[0]} (input shape {input.shape}, target shape "
+                         f"{target.shape})")
     if target.shape != expected:
         raise ValueError(f"{where}: target must have shape {expected} for input of shape "
                          f"{input.shape}, got {target.shape}")
