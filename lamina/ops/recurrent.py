@@ -26,7 +26,7 @@ def _steps(n: int, reverse: bool) -> range:
 
 def _hh_grads(da: np.ndarray, h_prev: np.ndarray, need_w: bool, need_b: bool):
     """dL/dW_hh and dL/db_hh summed over time: sum_t da_t^T h_{t-1}, sum_t da_t."""
-    gw = np.einsum("tbg,tbh->gh", da, h_prev) if need_w else None
+    gw = da.reshape(-1, da.shape[2]).T @ h_prev.reshape(-1, h_prev.shape[2]) if need_w else None
     gb = da.sum(axis=(0, 1)) if need_b else None
     return gw, gb
 
