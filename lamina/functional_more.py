@@ -20,7 +20,8 @@ __all__ = [
     "batch_norm", "layer_norm", "group_norm", "dropout1d", "dropout2d", "embedding", "gelu",
     "elu", "selu", "celu", "softplus", "mish", "hardswish", "hardsigmoid", "prelu",
     "logsigmoid", "softsign", "threshold", "binary_cross_entropy", "huber_loss",
-    "smooth_l1_loss", "kl_div", "conv1d", "conv2d_general", "conv_transpose2d",
+    "smooth_l1_loss", "kl_div", "cross_entropy_ignore", "nll_loss_ignore", "conv1d",
+    "conv2d_general", "conv_transpose2d",
     "adaptive_avg_pool2d", "adaptive_max_pool2d", "max_pool1d", "avg_pool1d", "interpolate",
 ]
 
@@ -226,6 +227,79 @@ def kl_div(input: Tensor, target, reduction: str = "mean", log_target: bool = Fa
                          f"'batchmean'), got {reduction!r}")
     return apply(OPS["kl_div"], input, _like(target, input), reduction=reduction,
                  log_target=log_target)
+
+
+def _index_array(target):
+    arr = target._data if isinstance(target, Tensor) else np.asarray(target)
+    return arr if arr.dtype.kind in "iu" else None
+
+
+def _class_weight(weight, dtype):
+    return None if weight is None else np.asarray(getattr(weight, "_data", weight), dtype)
+
+
+def _fused_cross_entropy(input: Tensor, target, weight, reduction: str,
+                         label_smoothing: float) -> Tensor:
+    """The fused ``cross_entropy`` op on (N, C) logits (what ``F.cross_entropy`` calls)."""
+    shape = np.shape(getattr(target, "_data", target))
+    if input.ndim and shape[:1] and shape[0] != input.shape[0]:
+        raise ValueError(f"cross_entropy: input has batch size {input.shape[0]} but target has "
+                         f"batch size {shape[0]} (input shape {input.shape}, target shape "
+                         f"{shape})")
+    if not isinstance(target, Tensor):
+        target = np.asarray(target)
+        if target.dtype.kind == "f":
+            target = target.astype(input.dtype)
+    if target.dtype.kind not in "iuf":
+        raise TypeError(f"cross_entropy: target must hold integer class indices or float "
+                        f"probabilities, got dtype {target.dtype}")
+    return apply(OPS["cross_entropy"], input, target, weight=_class_weight(weight, input.dtype),
+                 reduction=reduction, label_smoothing=label_smoothing)
+
+
+def cross_entropy_ignore(input, target, weight=None, reduction: str = "mean",
+                         label_smoothing: float = 0.0, ignore_index: int = -100) -> Tensor:
+    """Cross-entropy with PyTorch's ``ignore_index`` and (N, C, *) inputs: the fused
+    :func:`lamina.functional.cross_entropy` when no target is ignored and the input is 2-D,
+    else log_softmax + the ``nll_loss`` op (+ the smoothing term), the same values."""
+    check_reduction(reduction, "CrossEntropyLoss")
+    index = _index_array(target)
+    if index is None or (input.ndim == 2 and not np.any(index == ignore_index)):
+        return _fused_cross_entropy(input, target, weight, reduction, label_smoothing)
+    w = _class_weight(weight, input.dtype)
+    c = input.shape[1]
+    logq = apply(OPS["log_softmax"], input, axis=1)
+    nll = apply(OPS["nll_loss"], logq, index, weight=w, ignore_index=ignore_index,
+                reduction=reduction)
+    if not label_smoothing:
+        return nll
+    keep = index != ignore_index
+    shape = (1, c) + (1,) * (input.ndim - 2)
+    weighted = logq if w is None else logq * Tensor(w.reshape(shape))
+    smooth = -weighted.sum(axis=1) * Tensor(keep.astype(input.dtype))
+    if reduction == "none":
+        total = smooth
+    elif reduction == "sum":
+        total = smooth.sum()
+    else:
+        safe = np.where(keep, index, 0)
+        count = keep.sum() if w is None else (w[safe] * keep).sum()
+        total = smooth.sum() / float(count)
+    return nll * (1 - label_smoothing) + total * (label_smoothing / c)
+
+
+def nll_loss_ignore(input: Tensor, target, weight=None, reduction: str = "mean",
+                    ignore_index: int = -100) -> Tensor:
+    """Negative log-likelihood of log-probabilities (N, C) or (N, C, *) at integer class
+    indices (N,) / (N, *), skipping ``ignore_index`` (see :func:`lamina.ops.loss_more.nll_loss`).
+    """
+    check_reduction(reduction, "nll_loss")
+    index = _index_array(target)
+    if index is None:
+        raise ValueError(f"nll_loss: target must hold integer class indices, got dtype "
+                         f"{np.asarray(getattr(target, '_data', target)).dtype}")
+    return apply(OPS["nll_loss"], input, index, weight=_class_weight(weight, input.dtype),
+                 ignore_index=ignore_index, reduction=reduction)
 
 
 # --------------------------------------------------------------------------- convolution

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from lamina import functional as F
+from lamina import functional_more as FM
 from lamina.nn.module import Module
-from lamina.ops import OPS
 from lamina.ops.loss import check_reduction
-from lamina.tensor import Tensor, apply
 
 
 class _Loss(Module):
@@ -52,48 +49,8 @@ class CrossEntropyLoss(_Loss):
         self.ignore_index = ignore_index
 
     def forward(self, input, target):
-        return cross_entropy_ignore(input, target, self.weight, self.reduction,
-                                    self.label_smoothing, self.ignore_index)
-
-
-def _index_array(target):
-    arr = target._data if isinstance(target, Tensor) else np.asarray(target)
-    return arr if arr.dtype.kind in "iu" else None
-
-
-def _class_weight(weight, dtype):
-    return None if weight is None else np.asarray(getattr(weight, "_data", weight), dtype)
-
-
-def cross_entropy_ignore(input, target, weight=None, reduction: str = "mean",
-                         label_smoothing: float = 0.0, ignore_index: int = -100) -> Tensor:
-    """Cross-entropy with PyTorch's ``ignore_index`` and (N, C, *) inputs: the fused
-    :func:`lamina.functional.cross_entropy` when no target is ignored and the input is 2-D,
-    else log_softmax + the ``nll_loss`` op (+ the smoothing term), the same values."""
-    check_reduction(reduction, "CrossEntropyLoss")
-    index = _index_array(target)
-    if index is None or (input.ndim == 2 and not np.any(index == ignore_index)):
-        return F.cross_entropy(input, target, weight, reduction, label_smoothing)
-    w = _class_weight(weight, input.dtype)
-    c = input.shape[1]
-    logq = F.log_softmax(input, 1)
-    nll = apply(OPS["nll_loss"], logq, index, weight=w, ignore_index=ignore_index,
-                reduction=reduction)
-    if not label_smoothing:
-        return nll
-    keep = index != ignore_index
-    shape = (1, c) + (1,) * (input.ndim - 2)
-    weighted = logq if w is None else logq * Tensor(w.reshape(shape))
-    smooth = -weighted.sum(axis=1) * Tensor(keep.astype(input.dtype))
-    if reduction == "none":
-        total = smooth
-    elif reduction == "sum":
-        total = smooth.sum()
-    else:
-        safe = np.where(keep, index, 0)
-        count = keep.sum() if w is None else (w[safe] * keep).sum()
-        total = smooth.sum() / float(count)
-    return nll * (1 - label_smoothing) + total * (label_smoothing / c)
+        return FM.cross_entropy_ignore(input, target, self.weight, self.reduction,
+                                       self.label_smoothing, self.ignore_index)
 
 
 class NLLLoss(_Loss):
@@ -107,13 +64,7 @@ class NLLLoss(_Loss):
         self.weight, self.ignore_index = weight, ignore_index
 
     def forward(self, input, target):
-        index = _index_array(target)
-        if index is None:
-            raise ValueError(f"nll_loss: target must hold integer class indices, got dtype "
-                             f"{np.asarray(getattr(target, '_data', target)).dtype}")
-        return apply(OPS["nll_loss"], input, index, weight=_class_weight(self.weight,
-                                                                         input.dtype),
-                     ignore_index=self.ignore_index, reduction=self.reduction)
+        return FM.nll_loss_ignore(input, target, self.weight, self.reduction, self.ignore_index)
 
 
 class BCEWithLogitsLoss(_Loss):
