@@ -34,8 +34,12 @@ class Conv1d(Module):
     (N, C_in, 1, L).
 
     Args:
-        in_channels, out_channels: C_in, C_out.
-        kernel_size, stride, padding, dilation: ints (or 1-tuples).
+        in_channels: C_in.
+        out_channels: C_out.
+        kernel_size: window length k, an int (or a 1-tuple).
+        stride: step s between windows.
+        padding: zeros p added at each end.
+        dilation: spacing d between kernel taps.
         groups: independent channel groups (C_in and C_out divisible by it).
         bias: learn one bias per output channel.
         dtype: parameter dtype (float32 by default).
@@ -92,8 +96,14 @@ class ConvTranspose2d(Module):
     its input, used to upsample (:func:`lamina.functional_more.conv_transpose2d`).
 
     Args:
-        in_channels, out_channels: C_in, C_out.
-        kernel_size, stride, padding, output_padding, dilation: ints or pairs.
+        in_channels: C_in.
+        out_channels: C_out.
+        kernel_size: kh x kw, an int or a pair.
+        stride: step of the reversed convolution, an int or a pair.
+        padding: padding of the reversed convolution (removed from the output).
+        output_padding: rows/columns added at the bottom/right of the output (smaller than
+            stride or dilation), to reach sizes that stride makes ambiguous.
+        dilation: spacing between kernel taps.
         groups: independent channel groups.
         bias: learn one bias per output channel.
         dtype: parameter dtype (float32 by default).
