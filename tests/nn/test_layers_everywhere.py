@@ -143,3 +143,12 @@ def test_onnx_other_new_layers_match_lamina(tmp_path, layer):
 def test_onnx_rejects_a_recurrent_layer_before_another_layer(tmp_path):
     with pytest.raises((TypeError, ValueError), match="tuple"):
         lm.onnx.export(nn.Sequential(nn.LSTM(3, 4), nn.Linear(4, 2)), tmp_path / "m.onnx", (5, 3))
+
+
+def test_summary_shows_one_dimensional_window_arithmetic():
+    model = nn.Sequential(nn.Conv1d(2, 4, 3, stride=2, padding=1), nn.MaxPool1d(2),
+                          nn.Flatten(), nn.Linear(24, 2))
+    rows = layer_rows(model, (2, 23))
+    assert [r.output_shape for r in rows] == [(4, 12), (4, 6), (24,), (2,)]
+    assert rows[0].arithmetic == "floor((23 + 2*1 - 3)/2) + 1 = 12"
+    assert rows[1].arithmetic == "floor((12 + 2*0 - 2)/2) + 1 = 6"
