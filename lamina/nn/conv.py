@@ -9,12 +9,12 @@ import numpy as np
 
 from lamina import functional as F
 from lamina import functional_more as FM
+from lamina import inference
 from lamina.convsize import as_pair, check_window
 from lamina.nn import init
 from lamina.nn.module import Module, Parameter
 from lamina.nn.pooling import MaxPool2d
-from lamina.ops import OPS
-from lamina.tensor import Tensor, aligned_empty, apply
+from lamina.tensor import Tensor, aligned_empty
 
 
 class Conv2d(Module):
@@ -81,8 +81,15 @@ class Conv2d(Module):
         self.bias = Parameter(aligned_empty(out_channels, dtype)) if bias else None
         init.default_layer_init_(self.weight, self.bias)
 
+    @property
+    def plain_op(self) -> bool:
+        """Whether the ``conv2d`` op (stride and padding only) computes this layer: False with
+        dilation or groups, so that ``nn.Sequential``'s fused and no-grad paths
+        (:mod:`lamina.inference`) call the layer instead of the op."""
+        return self.dilation == (1, 1) and self.groups == 1
+
     def forward(self, x):
-        if self.dilation != (1, 1) or self.groups != 1:
+        if not self.plain_op:
             return FM.conv2d_general(x, self.weight, self.bias, self.stride, self.padding,
                                      self.dilation, self.groups)
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
@@ -101,17 +108,12 @@ class Conv2d(Module):
         return text
 
 
-def is_plain_conv2d(module: Module) -> bool:
-    """Whether ``module`` is exactly a Conv2d without dilation or groups: the layers that the
-    fused and no-grad fast paths of ``nn.Sequential`` may run by the ``conv2d`` op."""
-    return (type(module) is Conv2d and module.dilation == (1, 1) and module.groups == 1)
-
-
 def conv_relu_max_pool(conv: Conv2d, pool: MaxPool2d, x) -> Tensor:
     """``pool(relu(conv(x)))`` as one op, the same values and gradients, faster: the bias
     and ReLU are applied after the max-pool, to a quarter of the numbers for a 2x2 pool
     (they commute with it; see :func:`lamina.ops.conv.conv2d_relu_max_pool2d`).
-    ``nn.Sequential`` calls it for every Conv2d, ReLU, MaxPool2d run of its children.
+    ``nn.Sequential`` runs it for every Conv2d, ReLU, MaxPool2d run of its children (the
+    pattern of :data:`lamina.inference.PATTERNS`).
 
     Args:
         conv: a ``Conv2d`` (exactly; a subclass may change its forward).
@@ -127,12 +129,7 @@ def conv_relu_max_pool(conv: Conv2d, pool: MaxPool2d, x) -> Tensor:
         >>> conv_relu_max_pool(conv, pool, lm.zeros(8, 1, 28, 28)).shape
         (8, 6, 14, 14)
     """
-    name = "MaxPool2d"
-    kernel = as_pair(pool.kernel_size, name, "kernel_size")
-    return apply(OPS["conv2d_relu_max_pool2d"], x if isinstance(x, Tensor) else Tensor(x),
-                 conv.weight, conv.bias, stride=conv.stride, padding=conv.padding,
-                 pool_kernel_size=kernel, pool_stride=as_pair(pool.stride, name, "stride"),
-                 pool_padding=as_pair(pool.padding, name, "padding"))
+    return inference.conv_relu_max_pool(conv, pool, x)
 
 
 # LeCun et al. 1998, Table I: the S2 maps (0-5) that feed each C3 map (0-15).

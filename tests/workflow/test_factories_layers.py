@@ -11,8 +11,8 @@ import pytest
 
 import lamina as lm
 from lamina import nn
-from lamina.cli.factories import layers, vgg
 from lamina.config import parse_config
+from lamina.workflow.factories import layers, vgg
 
 
 def test_vgg_builds_blocks_with_batchnorm_and_fits_the_data():
