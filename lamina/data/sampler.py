@@ -1,4 +1,4 @@
-"""Samplers (PyTorch: ``torch.utils.data.Sampler`` and friends): which sample indices, in what order.
+"""Samplers (PyTorch: ``torch.utils.data.Sampler`` and friends): which indices, in what order.
 
 A sampler is an iterable of dataset indices; a :class:`BatchSampler` groups them into lists, one
 per batch. :class:`~lamina.data.DataLoader` builds ``BatchSampler(SequentialSampler(ds))`` or
