@@ -80,7 +80,7 @@ def _as_hwc(img: Any) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
         return hwc, back
     if isinstance(img, Tensor):
         array = img._data
-        lead = array.shape[:-2]
+        lead = array.shape[:-3]
         if array.ndim == 2:
             hwc = array[:, :, None]
         else:
@@ -90,7 +90,7 @@ def _as_hwc(img: Any) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
             if array.ndim == 2:
                 return Tensor(np.ascontiguousarray(out[:, :, 0]))
             return Tensor(np.ascontiguousarray(np.moveaxis(out, -1, 0)).reshape(
-                *lead, *out.shape[:2]))
+                *lead, -1, *out.shape[:2]))
         return hwc, back
     array = np.asarray(img)
     squeeze = array.ndim == 2
