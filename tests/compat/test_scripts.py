@@ -26,7 +26,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _shared() -> Path:
-    """``../shared`` beside the repository (a worktree one level deeper looks one level up)."""
+    """``../shared`` beside the repository (a worktree one level deeper looks one level up), or
+    ``$LAMINA_SHARED_DIR``."""
+    override = os.environ.get("LAMINA_SHARED_DIR")
+    if override:
+        return Path(override)
     for candidate in (REPO / ".." / "shared", REPO / ".." / ".." / "shared"):
         if candidate.is_dir():
             return candidate
