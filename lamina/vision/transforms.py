@@ -138,7 +138,9 @@ class ToTensor:
         hwc = array[:, :, None] if array.ndim == 2 else array
         chw = np.ascontiguousarray(hwc.transpose(2, 0, 1))
         if chw.dtype == np.uint8:
-            return Tensor(chw.astype(np.float32) / np.float32(255))
+            scaled = chw.astype(np.float32)
+            scaled /= np.float32(255)
+            return Tensor._wrap(scaled)
         return Tensor(chw)
 
     def __repr__(self) -> str:
@@ -173,6 +175,7 @@ class Normalize:
         if any(s == 0 for s in self.std):
             raise ValueError(f"Normalize: std must not contain zeros, got {self.std}")
         self.inplace = inplace
+        self._cache: dict[np.dtype, tuple[np.ndarray, np.ndarray]] = {}
 
     def __call__(self, tensor: Any) -> Any:
         array = tensor._data if isinstance(tensor, Tensor) else np.asarray(tensor)
@@ -183,17 +186,26 @@ class Normalize:
             raise ValueError(f"Normalize: expected a tensor image (..., C, H, W), got shape "
                              f"{array.shape}")
         channels = array.shape[-3]
-        mean = np.asarray(self.mean, dtype=array.dtype)
-        std = np.asarray(self.std, dtype=array.dtype)
+        mean, std = self._columns(array.dtype)
         if mean.size not in (1, channels) or std.size not in (1, channels):
             raise ValueError(f"Normalize: {mean.size} means and {std.size} stds for "
                              f"{channels} channels")
-        out = (array - mean[:, None, None]) / std[:, None, None]
+        out = array - mean
+        out /= std
         if self.inplace and isinstance(tensor, Tensor):
             tensor._data[...] = out
             tensor._bump_version()
             return tensor
-        return Tensor(out) if isinstance(tensor, Tensor) else out
+        return Tensor._wrap(out) if isinstance(tensor, Tensor) else out
+
+    def _columns(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+        """``mean`` and ``std`` as ``(C, 1, 1)`` arrays of ``dtype``, made once per dtype."""
+        cached = self._cache.get(dtype)
+        if cached is None:
+            cached = self._cache[dtype] = (
+                np.asarray(self.mean, dtype=dtype)[:, None, None],
+                np.asarray(self.std, dtype=dtype)[:, None, None])
+        return cached
 
     def __repr__(self) -> str:
         return f"Normalize(mean={self.mean}, std={self.std})"
