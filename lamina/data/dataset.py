@@ -258,8 +258,8 @@ def _as_generator(generator: np.random.Generator | int | None, caller: str) -> n
         return generator
     if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
         return np.random.default_rng(int(generator))
-    inner = getattr(generator, "_rng", None)  # a generator object wrapping a NumPy one
+    inner = getattr(generator, "rng", None)  # lm.Generator (torch.Generator) wraps a NumPy one
     if isinstance(inner, np.random.Generator):
         return inner
-    raise TypeError(f"{caller}: generator must be a numpy.random.Generator, an int seed or None, "
-                    f"got {type(generator).__name__}")
+    raise TypeError(f"{caller}: generator must be an lm.Generator, a numpy.random.Generator, an "
+                    f"int seed or None, got {type(generator).__name__}")

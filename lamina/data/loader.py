@@ -132,7 +132,9 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.collate_fn = collate_fn
         self.transform = transform
-        self.generator = None if generator is None else _as_generator(generator, "DataLoader")
+        if generator is not None:
+            _as_generator(generator, "DataLoader")  # checked now, resolved at each epoch
+        self.generator = generator
         self.sampler = sampler
         self.batch_sampler = batch_sampler
         self.num_workers = int(num_workers)

@@ -65,3 +65,24 @@ def test_concat_dataset():
         ds[5]
     both = TensorDataset(np.arange(2)) + TensorDataset(np.arange(5, 6))
     assert len(both) == 3
+
+
+def test_generator_objects_with_a_numpy_rng_are_resolved_at_each_epoch():
+    class Gen:  # the shape of lm.Generator: a NumPy generator as .rng, replaced on reseeding
+        def __init__(self, seed):
+            self.manual_seed(seed)
+
+        def manual_seed(self, seed):
+            self.rng = np.random.default_rng(seed)
+            return self
+
+    from lamina.data import DataLoader
+
+    g = Gen(1)
+    loader = DataLoader(TensorDataset(np.arange(8)), batch_size=8, shuffle=True, generator=g)
+    first = next(iter(loader))[0].tolist()
+    g.manual_seed(1)
+    assert next(iter(loader))[0].tolist() == first
+    assert list(RandomSampler(range(8), generator=g.manual_seed(1))) == first
+    with pytest.raises(TypeError, match="generator"):
+        DataLoader(TensorDataset(np.arange(8)), generator="seed")
