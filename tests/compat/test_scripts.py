@@ -67,7 +67,12 @@ MISSING: dict[str, str] = {
     "16_logistic_regression_mnist.py": "torch.max(x, 1) (compat-tensor), lm.save(state_dict)",
 }
 # Scripts too slow for the default run (seconds measured on lamina, 2 shared cores).
-SLOW: dict[str, str] = {}
+SLOW: dict[str, str] = {
+    "03_time_sequence_prediction.py": "LBFGS over a 999-step LSTMCell unroll: > 5 min here",
+    "04_mnist_rnn.py": "an LSTM over 60000 MNIST rows, 1 epoch: minutes",
+    "06_mnist_forward_forward.py": "300 full-batch epochs, two layers",
+    "15_cnn_batchnorm_mnist.py": "a BatchNorm CNN over 60000 MNIST images, 1 epoch: minutes",
+}
 
 _NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 
