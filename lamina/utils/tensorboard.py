@@ -35,7 +35,10 @@ class SummaryWriter:
     Args:
         log_dir: the directory of the event file; default ``runs/<date>_<host><comment>``.
         comment: suffix of the default ``log_dir``.
-        purge_step, max_queue, flush_secs, filename_suffix: as in torch.
+        purge_step: drop events at and after this step (a restarted run), as in torch.
+        max_queue: events kept in memory before a write.
+        flush_secs: seconds between writes to disk.
+        filename_suffix: appended to the event file's name.
 
     Every ``add_*`` method of torch's writer is available (``add_scalar``, ``add_scalars``,
     ``add_histogram``, ``add_image``, ``add_images``, ``add_text``, ``add_figure``,
