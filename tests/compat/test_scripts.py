@@ -78,17 +78,18 @@ _NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 
 
 def _numbers(text: str) -> list[float]:
-    return [float(n) for n in _NUMBER.findall(text)]
+    """The numbers of a printed line, leaving out a ``dtype=...`` suffix (float64's 64)."""
+    return [float(n) for n in _NUMBER.findall(text.split("dtype")[0])]
 
 
 def _last(pattern: str, out: str) -> re.Match:
-    found = list(re.finditer(pattern, out))
+    found = list(re.finditer(pattern, out, re.M))
     assert found, f"no line matching {pattern!r} in the output:\n{out[-3000:]}"
     return found[-1]
 
 
 def _losses(pattern: str, out: str) -> list[float]:
-    values = [float(m.group(1)) for m in re.finditer(pattern, out)]
+    values = [float(m.group(1)) for m in re.finditer(pattern, out, re.M)]
     assert values, f"no line matching {pattern!r} in the output:\n{out[-3000:]}"
     return values
 
