@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,10 @@ def rewrite_imports(source: str) -> str:
     the same names as before: ``import torch`` -> ``import lamina as torch``,
     ``from torch.utils.data import DataLoader`` -> ``from lamina.utils.data import DataLoader``.
     """
-    tree = ast.parse(source)
+    with warnings.catch_warnings():  # a script's own invalid escapes are not ours to report
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        tree = ast.parse(source)
     lines = source.splitlines(keepends=True)
     offsets = [0]
     for line in lines:
