@@ -50,8 +50,7 @@ _spec.loader.exec_module(corpus)
 _TENSOR_API = "compat-tensor's Tensor methods and top-level functions"
 MISSING: dict[str, str] = {
     "01_regression.py": f"{_TENSOR_API} (Tensor.size(0), Tensor.__format__)",
-    "02_generate_sine_wave.py": "arch-io's lm.save of a NumPy array to a file object",
-    "03_time_sequence_prediction.py": "nn.LSTMCell (layers), lm.save/lm.load of arrays (arch-io)",
+    "03_time_sequence_prediction.py": "nn.LSTMCell (layers)",
     "04_mnist_rnn.py": "nn.LSTM, nn.BatchNorm1d, nn.Dropout2d (layers); torch.device",
     "05_vae.py": "torch.accelerator, torch.randn_like (compat-tensor)",
     "06_mnist_forward_forward.py": "torch.accelerator, nn.Linear(device, dtype) (compat-tensor)",
@@ -60,11 +59,10 @@ MISSING: dict[str, str] = {
     "09_polynomial_custom_function.py": "torch.autograd.Function, torch.linspace (compat-tensor)",
     "10_polynomial_optim.py": "torch.linspace (compat-tensor)",
     "11_dynamic_net.py": "torch.linspace (compat-tensor)",
-    "12_save_load_checkpoint.py": "lm.save/lm.load of dicts of state_dicts (arch-io)",
     "13_batch_train.py": "torch.linspace (compat-tensor)",
     "14_feedforward_mnist.py": "torch.device, torch.max(x, 1) (compat-tensor)",
     "15_cnn_batchnorm_mnist.py": "nn.BatchNorm2d (layers), torch.device (compat-tensor)",
-    "16_logistic_regression_mnist.py": "torch.max(x, 1) (compat-tensor), lm.save(state_dict)",
+    "16_logistic_regression_mnist.py": "torch.max(x, 1) (compat-tensor)",
 }
 # Scripts too slow for the default run (seconds measured on lamina, 2 shared cores).
 SLOW: dict[str, str] = {
