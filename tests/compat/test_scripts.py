@@ -68,6 +68,7 @@ MISSING: dict[str, str] = {
 SLOW: dict[str, str] = {
     "03_time_sequence_prediction.py": "LBFGS over a 999-step LSTMCell unroll: > 5 min here",
     "04_mnist_rnn.py": "an LSTM over 60000 MNIST rows, 1 epoch: minutes",
+    "05_vae.py": "356 s on the shared 2-core machine (torch: 15 s), mostly Linear's matmuls",
     "06_mnist_forward_forward.py": "300 full-batch epochs, two layers",
     "15_cnn_batchnorm_mnist.py": "a BatchNorm CNN over 60000 MNIST images, 1 epoch: minutes",
 }
