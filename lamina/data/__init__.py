@@ -18,7 +18,7 @@ from lamina.data.dataset import (
     TensorDataset,
     random_split,
 )
-from lamina.data.loader import DataLoader, default_collate
+from lamina.data.loader import DataLoader, default_collate, default_convert
 from lamina.data.sampler import (
     BatchSampler,
     RandomSampler,
@@ -47,7 +47,8 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
-    "DataLoader", "default_collate", "Sampler", "SequentialSampler", "RandomSampler",
+    "DataLoader", "default_collate", "default_convert", "Sampler", "SequentialSampler",
+    "RandomSampler",
     "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler", "get_worker_info",
     "WorkerInfo",
     "transforms", "load_npz", "datasets", "npz",

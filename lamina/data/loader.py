@@ -20,7 +20,7 @@ from lamina.data.dataset import IterableDataset, Subset, TensorDataset, _as_gene
 from lamina.data.sampler import BatchSampler
 from lamina.tensor import Tensor
 
-__all__ = ["DataLoader", "default_collate"]
+__all__ = ["DataLoader", "default_collate", "default_convert"]
 
 
 class DataLoader:
@@ -43,7 +43,9 @@ class DataLoader:
     Args:
         dataset: a map-style dataset (``__len__`` and ``__getitem__``) or an
             :class:`~lamina.data.IterableDataset`.
-        batch_size: samples per batch, a positive int; the last batch may be smaller.
+        batch_size: samples per batch, a positive int; the last batch may be smaller. None turns
+            batching off (torch's meaning): every item is one sample, through ``collate_fn`` or
+            :func:`default_convert`.
         shuffle: draw a new permutation of the samples at the start of every epoch from lamina's
             global generator (or ``generator``), so ``lm.manual_seed`` fixes every epoch's order.
         drop_last: drop the last batch when it has fewer than ``batch_size`` samples.
@@ -100,9 +102,18 @@ class DataLoader:
                 raise ValueError("DataLoader: batch_sampler option is mutually exclusive with "
                                  "shuffle, sampler and drop_last")
             batch_size = None
+            self._auto_batch = True
+        elif batch_size is None:
+            if drop_last:
+                raise ValueError("DataLoader: batch_size=None (no batching) is mutually exclusive "
+                                 "with drop_last")
+            self._auto_batch = False
         elif (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
                 or batch_size <= 0):
-            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+            raise ValueError(f"DataLoader: batch_size must be a positive int or None, got "
+                             f"{batch_size!r}")
+        else:
+            self._auto_batch = True
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
         if iterable and (shuffle or sampler is not None or batch_sampler is not None):
@@ -149,10 +160,13 @@ class DataLoader:
         self._pool: Any = None
 
     def __len__(self) -> int:
-        """Number of batches per epoch: ``floor(n / batch_size)`` with ``drop_last``, else ceil."""
+        """Number of batches per epoch: ``floor(n / batch_size)`` with ``drop_last``, else ceil
+        (``n`` itself with ``batch_size=None``)."""
         if self.batch_sampler is not None:
             return len(self.batch_sampler)
         n = len(self.dataset) if self.sampler is None else len(self.sampler)
+        if not self._auto_batch:
+            return n
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self) -> Iterator[Any]:
@@ -180,6 +194,13 @@ class DataLoader:
     def _index_batches(self) -> Iterator[Any]:
         if self.batch_sampler is not None:
             return iter(self.batch_sampler)
+        if not self._auto_batch:  # one index at a time, wrapped so that it is never None
+            if self.sampler is not None:
+                return ((index,) for index in self.sampler)
+            n = len(self.dataset)
+            order = (_as_generator(self.generator, "DataLoader").permutation(n) if self.shuffle
+                     else range(n))
+            return ((int(index),) for index in order)
         if self.sampler is not None:
             return iter(BatchSampler(self.sampler, self.batch_size, self.drop_last))
         n = len(self.dataset)
@@ -191,10 +212,19 @@ class DataLoader:
         return (order[start:start + self.batch_size] for start in range(0, stop, self.batch_size))
 
     def _fetch(self, indices: Any) -> Any:
+        if not self._auto_batch:
+            return self._convert(self.dataset[indices[0]])
         source = _array_source(self.dataset) if self.collate_fn is None else None
         return self._batch(indices, source)
 
+    def _convert(self, sample: Any) -> Any:
+        """One sample without batching: ``collate_fn(sample)`` or :func:`default_convert`."""
+        return default_convert(sample) if self.collate_fn is None else self.collate_fn(sample)
+
     def _iterable_batches(self) -> Iterator[Any]:
+        if not self._auto_batch:
+            yield from (self._convert(sample) for sample in self.dataset)
+            return
         batch: list[Any] = []
         for sample in self.dataset:
             batch.append(sample)
@@ -269,6 +299,27 @@ def default_collate(samples: list[Any]) -> Any:
         ((2, 3), [0, 1])
     """
     return _to_tensors(_stack(samples))
+
+
+def default_convert(sample: Any) -> Any:
+    """One sample as torch's ``default_convert`` leaves it: NumPy arrays and scalars of numbers
+    become Tensors (no new batch axis), containers are converted field by field, anything else
+    is returned as it is.
+
+    Example:
+        >>> default_convert((np.zeros(2), 3))
+        (tensor([0., 0.], dtype=float64), 3)
+    """
+    if isinstance(sample, (np.ndarray, np.generic)) and np.asarray(sample).dtype.kind in "biuf":
+        return Tensor(np.asarray(sample))
+    if isinstance(sample, Mapping):
+        return {key: default_convert(value) for key, value in sample.items()}
+    if isinstance(sample, tuple):
+        fields = [default_convert(v) for v in sample]
+        return type(sample)(*fields) if hasattr(sample, "_fields") else tuple(fields)
+    if isinstance(sample, list):
+        return [default_convert(v) for v in sample]
+    return sample
 
 
 def _array_source(dataset: Any) -> tuple[tuple[np.ndarray, ...], np.ndarray | None] | None:

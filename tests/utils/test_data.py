@@ -48,3 +48,22 @@ def test_custom_collate_with_workers():
     loader = DataLoader(TensorDataset(np.arange(6)), batch_size=2, num_workers=2,
                         collate_fn=lambda samples: [int(s[0]) * 10 for s in samples])
     assert list(loader) == [[0, 10], [20, 30], [40, 50]]
+
+
+def test_batch_size_none_yields_single_converted_samples():
+    ds = TensorDataset(np.arange(6.0).reshape(3, 2), np.arange(3))
+    loader = DataLoader(ds, batch_size=None)
+    items = list(loader)
+    assert len(loader) == 3 and len(items) == 3
+    x, y = items[1]
+    assert x.shape == (2,) and x.tolist() == [2.0, 3.0] and int(y) == 1
+    with_workers = [tuple(t.tolist() for t in item)
+                    for item in DataLoader(ds, batch_size=None, num_workers=2)]
+    assert with_workers == [tuple(t.tolist() for t in item) for item in items]
+    assert list(DataLoader(ds, batch_size=None, sampler=[2, 0],
+                           collate_fn=lambda s: int(s[1]))) == [2, 0]
+    assert lamina.utils.data.default_convert({"a": np.ones(2), "b": "s"})["b"] == "s"
+    import pytest
+
+    with pytest.raises(ValueError, match="drop_last"):
+        DataLoader(ds, batch_size=None, drop_last=True)

@@ -24,6 +24,7 @@ from lamina.data import (
     WeightedRandomSampler,
     WorkerInfo,
     default_collate,
+    default_convert,
     get_worker_info,
     random_split,
 )
@@ -31,7 +32,8 @@ from lamina.data import DataLoader as _DataLoader
 
 __all__ = [
     "Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
-    "DataLoader", "default_collate", "Sampler", "SequentialSampler", "RandomSampler",
+    "DataLoader", "default_collate", "default_convert", "Sampler", "SequentialSampler",
+    "RandomSampler",
     "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler", "get_worker_info",
     "WorkerInfo",
 ]
