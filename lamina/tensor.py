@@ -19,7 +19,7 @@ from heapq import heappop, heappush
 import numpy as np
 
 from lamina import ops
-from lamina.ops import FRESH_GRADS, OPS
+from lamina.ops import ALL, DTYPES, FRESH_GRADS, OPS, SAVES, conform_dtypes
 
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
@@ -27,6 +27,9 @@ int64 = np.dtype(np.int64)
 
 _grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("lamina_grad_enabled",
                                                                    default=True)
+# the active anomaly detector (lamina.autograd.anomaly), or None: apply and backward call its
+# forward/record/backward hooks (per thread and asyncio task, as grad mode)
+_anomaly: contextvars.ContextVar = contextvars.ContextVar("lamina_anomaly", default=None)
 
 
 def is_grad_enabled() -> bool:
@@ -106,7 +109,7 @@ class Tensor:
     """
 
     __slots__ = ("_data", "grad", "requires_grad", "_parents", "_backward", "_seq", "_fresh",
-                 "_version", "__weakref__")
+                 "_version", "_op", "_saved", "_saved_versions", "__weakref__")
     __array_priority__ = 100  # make ndarray (op) Tensor defer to Tensor's reflected operators
 
     def __init__(self, data, dtype=None, requires_grad: bool = False):
@@ -121,6 +124,8 @@ class Tensor:
         self._seq = 0
         self._fresh = False
         self._version = 0
+        self._op = None
+        self._saved = ()
 
     @classmethod
     def _wrap(cls, data: np.ndarray, requires_grad: bool = False) -> Tensor:
@@ -133,6 +138,8 @@ class Tensor:
         t._seq = 0
         t._fresh = False
         t._version = 0
+        t._op = None
+        t._saved = ()
         return t
 
     @property
@@ -274,7 +281,9 @@ class Tensor:
                 backward may run several times (gradients accumulate).
 
         Raises:
-            RuntimeError: the tensor does not require grad, or is not a scalar and no ``grad``.
+            RuntimeError: the tensor does not require grad, or is not a scalar and no ``grad``;
+                or a tensor that an op saved for backward was changed in place since (its
+                version counter moved on), as in PyTorch.
         """
         if not self.requires_grad:
             raise RuntimeError("backward(): this tensor does not require grad and has no graph; "
@@ -297,15 +306,21 @@ class Tensor:
         # pending: seq -> [node, summed gradient]; heap: -seq of the pending nodes
         pending = {self._seq: [self, grad]}
         heap = [-self._seq]
+        anomaly = _anomaly.get()
         while heap:
             node, g = pending.pop(-heappop(heap))
+            if node._saved:
+                _check_saved(node)
             parents = node._parents
             if len(parents) == 1:
                 need = _NEED_ONE
             else:
                 need = tuple([p is not None for p in parents])
             fresh = node._fresh
-            for parent, pg in zip(parents, node._backward(g, need), strict=True):
+            grads = node._backward(g, need)
+            if anomaly is not None:
+                anomaly.backward(node, grads)
+            for parent, pg in zip(parents, grads, strict=True):
                 if parent is None or pg is None:
                     continue
                 if parent._backward is None:
@@ -343,8 +358,25 @@ def apply(op: Callable, *inputs, **options) -> Tensor:
     """Run ``op`` on the arrays of ``inputs`` and, when gradients are on, record it.
 
     Non-Tensor inputs (Python numbers, arrays) are constants: they get no gradient.
+    The op's dtype policy (:mod:`lamina.ops`) is applied first: an array input of a kind the
+    op does not take as it is is promoted or refused with a TypeError. A recorded node keeps
+    the version counters of the tensors its backward reads; backward checks them.
     """
     arrays = [x._data if isinstance(x, Tensor) else x for x in inputs]
+    spec = DTYPES.get(op)
+    if spec is not None:
+        if len(spec) == 1:
+            accepted = spec[0]
+            for a in arrays:
+                if type(a) is np.ndarray and a.dtype.kind not in accepted:
+                    arrays = conform_dtypes(op, arrays)
+                    break
+        else:
+            last = len(spec) - 1
+            for i, a in enumerate(arrays):
+                if type(a) is np.ndarray and a.dtype.kind not in spec[i if i < last else last]:
+                    arrays = conform_dtypes(op, arrays)
+                    break
     if options:
         for key, value in options.items():
             if isinstance(value, Tensor):
@@ -357,6 +389,11 @@ def apply(op: Callable, *inputs, **options) -> Tensor:
     t.grad = None
     t._fresh = False
     t._version = 0
+    t._op = op
+    t._saved = ()
+    anomaly = _anomaly.get()
+    if anomaly is not None:
+        anomaly.forward(op, t, inputs)
     if _grad_enabled.get():
         parents = tuple([x if isinstance(x, Tensor) and x.requires_grad else None
                          for x in inputs])
@@ -371,12 +408,63 @@ def apply(op: Callable, *inputs, **options) -> Tensor:
             t._backward = backward
             t._seq = next(_sequence)
             t._fresh = op in FRESH_GRADS
+            needs = SAVES.get(op, ALL)
+            if needs is not None:
+                _save(t, needs, inputs, parents)
+            if anomaly is not None:
+                anomaly.record(t)
             return t
     t.requires_grad = False
     t._parents = ()
     t._backward = None
     t._seq = 0
     return t
+
+
+def _save(node: Tensor, needs, inputs: tuple, parents: tuple) -> None:
+    """Keep on ``node`` the tensors its backward reads, for the inputs that need a gradient,
+    with their versions now (``None`` stands for the node's own output, at version 0)."""
+    if needs is ALL:
+        saved = [x for x in inputs if isinstance(x, Tensor)]
+        saved.append(None)
+    else:
+        last = len(needs) - 1
+        wanted: set[int] = set()
+        for i, parent in enumerate(parents):
+            if parent is not None:
+                wanted.update(needs[i if i < last else last])
+        saved = []
+        for j in sorted(wanted):
+            if j < 0:
+                saved.append(None)
+            elif j < len(inputs) and isinstance(inputs[j], Tensor):
+                saved.append(inputs[j])
+        if not saved:
+            return
+    node._saved = tuple(saved)
+    node._saved_versions = tuple([0 if x is None else x._version for x in saved])
+
+
+def _check_saved(node: Tensor) -> None:
+    """Raise RuntimeError (PyTorch's message) if a tensor ``node``'s backward reads was changed
+    in place after the forward pass recorded it."""
+    for x, version in zip(node._saved, node._saved_versions, strict=True):
+        now = (node if x is None else x)._version
+        if now != version:
+            target = node if x is None else x
+            which = "the output" if x is None else "an input"
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: [{target.dtype} tensor of shape {target.shape}], {which} "
+                f"saved by op '{_op_name(node._op)}', is at version {now}; expected version "
+                f"{version} instead. Hint: the tensor was changed in place (+=, -=, "
+                f"t[...] = ..., t.data = ..., an optimizer step) after the forward pass that "
+                f"saved it and before backward; change it after backward, or out of place "
+                f"(x = x + 1)")
+
+
+def _op_name(op) -> str:
+    return getattr(op, "__name__", type(op).__name__)
 
 
 def _const(x, like: Tensor):

@@ -49,8 +49,8 @@ class Sequential(Module):
             self.add_module(name, m)
 
     def forward(self, x):
-        if not is_grad_enabled() and isinstance(x, Tensor):
-            return Tensor._wrap(self._infer(x._data))
+        if not is_grad_enabled() and isinstance(x, Tensor) and x._data.dtype.kind == "f":
+            return Tensor._wrap(self._infer(x._data))  # (other dtypes: the ops' dtype policy)
         modules = list(self._modules.values())
         i, count = 0, len(modules)
         while i < count:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina.ops import register, weak
+from lamina.ops import FLOAT, NUMBER, OUTPUT, PROMOTE, register, weak
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -14,7 +14,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.asarray(np.where(x < 0, e, 1.0) / (1 + e))
 
 
-@register
+@register(dtypes=(NUMBER,), saves=((OUTPUT,),))
 def relu(x):
     """relu(x) = max(0, x) (eq 9.3); gradient 1 where x > 0, else 0."""
     out = np.maximum(x, 0)
@@ -25,7 +25,7 @@ def relu(x):
     return out, backward
 
 
-@register
+@register(dtypes=(FLOAT,), saves=((0,),))
 def leaky_relu(x, negative_slope=0.01):
     """lrelu(x) = max(alpha x, x) (eq 9.4, alpha = negative_slope)."""
     negative_slope = weak(negative_slope)
@@ -38,7 +38,7 @@ def leaky_relu(x, negative_slope=0.01):
     return out, backward
 
 
-@register
+@register(dtypes=(PROMOTE,), saves=((OUTPUT,),))
 def sigmoid(x):
     """sigmoid(x) = 1 / (1 + e^-x) (eq 9.1); derivative s (1 - s)."""
     out = _sigmoid(x)
@@ -49,7 +49,7 @@ def sigmoid(x):
     return out, backward
 
 
-@register
+@register(dtypes=(PROMOTE,), saves=((OUTPUT,),))
 def tanh(x):
     """tanh(x) (eq 9.2); derivative 1 - tanh^2."""
     out = np.tanh(x)
@@ -60,7 +60,7 @@ def tanh(x):
     return out, backward
 
 
-@register
+@register(dtypes=(FLOAT,), saves=((0,),))
 def swish(x):
     """swish(x) = x sigmoid(x) (eq 9.5, PyTorch's SiLU); derivative s + x s (1 - s)."""
     s = _sigmoid(x)
@@ -71,7 +71,7 @@ def swish(x):
     return x * s, backward
 
 
-@register
+@register(dtypes=(FLOAT,), saves=((0,),))
 def scaled_tanh(x, scale=1.7159, slope=2.0 / 3.0):
     """LeNet-5's squashing function f(x) = A tanh(S x) (LeCun et al. 1998, A = 1.7159, S = 2/3)."""
     scale, slope = weak(scale), weak(slope)
@@ -83,7 +83,7 @@ def scaled_tanh(x, scale=1.7159, slope=2.0 / 3.0):
     return scale * t, backward
 
 
-@register
+@register(dtypes=(FLOAT,), saves=((OUTPUT,),))
 def softmax(x, axis=-1):
     """softmax(x)_i = e^(x_i - max x) / sum_j e^(x_j - max x).
 
@@ -98,7 +98,7 @@ def softmax(x, axis=-1):
     return out, backward
 
 
-@register
+@register(dtypes=(FLOAT,), saves=((OUTPUT,),))
 def log_softmax(x, axis=-1):
     """log_softmax(x) = x - max x - log sum e^(x - max x) (log-sum-exp, never overflows).
 
