@@ -9,7 +9,7 @@ import numpy as np
 
 from lamina import functional as F
 from lamina.convsize import as_pair, check_window
-from lamina.nn import init
+from lamina.nn import arguments, init
 from lamina.nn.module import Module, Parameter
 from lamina.nn.pooling import MaxPool2d
 from lamina.ops import OPS
@@ -56,15 +56,14 @@ class Conv2d(Module):
                  bias: bool = True, dtype=None):
         super().__init__()
         name = type(self).__name__
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(f"{name}: in_channels and out_channels must be positive, got "
-                             f"({in_channels}, {out_channels})")
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.in_channels = arguments.positive_int(name, "in_channels", in_channels)
+        self.out_channels = arguments.positive_int(name, "out_channels", out_channels)
+        in_channels, out_channels = self.in_channels, self.out_channels
         self.kernel_size = as_pair(kernel_size, name, "kernel_size")
         self.stride = as_pair(stride, name, "stride")
         self.padding = as_pair(padding, name, "padding")
         check_window(name, self.kernel_size, self.stride, self.padding)
-        dtype = np.dtype(dtype or np.float32)
+        dtype = arguments.float_dtype(name, dtype)
         self.weight = Parameter(aligned_empty((out_channels, in_channels, *self.kernel_size),
                                               dtype))
         self.bias = Parameter(aligned_empty(out_channels, dtype)) if bias else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lamina import functional as F
+from lamina.nn import arguments
 from lamina.nn.module import Module
 from lamina.ops.loss import check_reduction
 
@@ -40,7 +41,9 @@ class CrossEntropyLoss(_Loss):
 
     def __init__(self, weight=None, reduction: str = "mean", label_smoothing: float = 0.0):
         super().__init__(reduction)
-        self.weight, self.label_smoothing = weight, label_smoothing
+        self.weight = weight
+        self.label_smoothing = arguments.real("CrossEntropyLoss", "label_smoothing",
+                                              label_smoothing, 0.0, 1.0)
 
     def forward(self, input, target):
         return F.cross_entropy(input, target, self.weight, self.reduction, self.label_smoothing)
