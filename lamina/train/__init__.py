@@ -11,10 +11,17 @@ from lamina.train.callbacks import (
     TerminateOnNaN,
 )
 from lamina.train.history import History
-from lamina.train.loop import Trainer, compute_loss, evaluate, fit, predict
+from lamina.train.loop import (
+    NonFiniteLossError,
+    Trainer,
+    compute_loss,
+    evaluate,
+    fit,
+    predict,
+)
 
 __all__ = [
     "fit", "evaluate", "predict", "compute_loss", "Trainer", "History", "Callback",
     "EarlyStopping", "ModelCheckpoint", "ProgressBar", "CSVLogger", "LearningRateScheduler",
-    "TerminateOnNaN", "save_checkpoint", "load_checkpoint", "Checkpoint",
+    "TerminateOnNaN", "save_checkpoint", "load_checkpoint", "Checkpoint", "NonFiniteLossError",
 ]
