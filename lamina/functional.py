@@ -134,8 +134,11 @@ def l1_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
 
 
 def _as_like(target, input: Tensor):
-    """A non-Tensor numeric target takes the input's dtype (no silent upcast)."""
+    """A numeric target takes the input's dtype (no silent upcast); a floating Tensor target
+    of another width is cast in the graph (a loss is computed in its input's dtype)."""
     if isinstance(target, Tensor):
+        if target.dtype.kind == "f" and input.dtype.kind == "f" and target.dtype != input.dtype:
+            return target.to(input.dtype)
         return target
     arr = np.asarray(target)
     return arr.astype(input.dtype) if arr.dtype.kind in "fbiu" else arr

@@ -497,14 +497,23 @@ def _cast(x, dtype: np.dtype):
 def _operands(a, b):
     """The operands of a two-operand op under PyTorch's type promotion: Python and 0-d NumPy
     scalars are weak (float32 * np.float64(2) is float32), and an integer or bool operand takes
-    the floating operand's dtype (float32 * int64 is float32; int64 * 0.5 is float32)."""
+    the floating operand's dtype (float32 * int64 is float32; int64 * 0.5 is float32). A bool
+    array operand stays bool against a floating array (NumPy then gives the float dtype, and
+    ``sub`` refuses bools, as PyTorch). Of two tensors of one kind, a 0-d one takes the other's
+    dtype (float32 (3,) + float64 () is float32, as PyTorch)."""
     like = a if isinstance(a, Tensor) else b
     a, b = _const(a, like), _const(b, like)
     kind_a, kind_b = _kind(a), _kind(b)
-    if kind_a == "f" and kind_b in "iub":
+    if kind_a == "f" and (kind_b in "iu" or (kind_b == "b" and not hasattr(a, "dtype"))):
         b = _cast(b, a.dtype if hasattr(a, "dtype") else float32)
-    elif kind_b == "f" and kind_a in "iub":
+    elif kind_b == "f" and (kind_a in "iu" or (kind_a == "b" and not hasattr(b, "dtype"))):
         a = _cast(a, b.dtype if hasattr(b, "dtype") else float32)
+    elif kind_a == kind_b and isinstance(a, Tensor) and isinstance(b, Tensor) \
+            and a.dtype != b.dtype and (a.ndim == 0) != (b.ndim == 0):
+        if a.ndim == 0:
+            a = a.to(b.dtype)
+        else:
+            b = b.to(a.dtype)
     return a, b
 
 

@@ -23,7 +23,7 @@ def add(a, b):
     return out, backward
 
 
-@register(saves=None)
+@register(dtypes=(NUMBER,), saves=None)
 def sub(a, b):
     """a - b."""
     out = a - b
@@ -47,19 +47,20 @@ def mul(a, b):
     return out, backward
 
 
-@register(saves=((1,), (1, OUTPUT)))
+@register(saves=((1,), (0, 1)))
 def div(a, b):
-    """a / b; d/da = 1/b, d/db = -a/b^2."""
+    """a / b; d/da = 1/b, d/db = -a/b^2 (from a and b, not the output: as PyTorch, an in-place
+    change of the output after the forward pass does not change the gradient)."""
     out = a / b
 
     def backward(grad, need):
         return (unbroadcast(grad / b, _shape(a)) if need[0] else None,
-                unbroadcast(-grad * out / b, _shape(b)) if need[1] else None)
+                unbroadcast(-grad * (a / b) / b, _shape(b)) if need[1] else None)
 
     return out, backward
 
 
-@register(saves=None)
+@register(dtypes=(NUMBER,), saves=None)
 def neg(a):
     """-a."""
 
@@ -69,7 +70,7 @@ def neg(a):
     return -a, backward
 
 
-@register(saves=((0, 1), (0, OUTPUT)))
+@register(saves=((0, 1), (0, 1, OUTPUT)))
 def power(a, b):
     """a ** b; d/da = b a^(b-1), d/db = a^b log a (defined for a > 0)."""
     out = a**b
