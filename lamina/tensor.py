@@ -19,7 +19,7 @@ from heapq import heappop, heappush
 import numpy as np
 
 from lamina import ops
-from lamina.ops import ALL, DTYPES, FRESH_GRADS, OPS, SAVES, conform_dtypes
+from lamina.ops import ALL, DTYPES, FRESH_GRADS, OPS, SAVES, VIEWS, conform_dtypes
 
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
@@ -109,7 +109,7 @@ class Tensor:
     """
 
     __slots__ = ("_data", "grad", "requires_grad", "_parents", "_backward", "_seq", "_fresh",
-                 "_version", "_op", "_saved", "_saved_versions", "__weakref__")
+                 "_version", "_op", "_saved", "_saved_versions", "_base", "__weakref__")
     __array_priority__ = 100  # make ndarray (op) Tensor defer to Tensor's reflected operators
 
     def __init__(self, data, dtype=None, requires_grad: bool = False):
@@ -126,6 +126,7 @@ class Tensor:
         self._version = 0
         self._op = None
         self._saved = ()
+        self._base = None
 
     @classmethod
     def _wrap(cls, data: np.ndarray, requires_grad: bool = False) -> Tensor:
@@ -140,6 +141,7 @@ class Tensor:
         t._version = 0
         t._op = None
         t._saved = ()
+        t._base = None
         return t
 
     @property
@@ -155,8 +157,11 @@ class Tensor:
         self._version += 1
 
     def _bump_version(self) -> None:
-        """Record an in-place change of the values (backward checks saved tensors' versions)."""
+        """Record an in-place change of the values (backward checks saved tensors' versions);
+        a view's change is also one of the tensor it views (PyTorch shares the counter)."""
         self._version += 1
+        if self._base is not None:
+            self._base._version += 1
 
     # ----------------------------------------------------------------- array facts
     @property
@@ -224,8 +229,11 @@ class Tensor:
         return self._data.tolist()
 
     def detach(self) -> Tensor:
-        """The same data, cut from the graph."""
-        return Tensor._wrap(self._data)
+        """The same data, cut from the graph (a view: in-place changes of either count as
+        changes of both for backward's version checks, as in PyTorch)."""
+        t = Tensor._wrap(self._data)
+        t._base = self._base if self._base is not None else self
+        return t
 
     def clone(self) -> Tensor:
         """A copy that stays in the graph (gradients flow back to ``self``)."""
@@ -391,6 +399,10 @@ def apply(op: Callable, *inputs, **options) -> Tensor:
     t._version = 0
     t._op = op
     t._saved = ()
+    t._base = None
+    if op in VIEWS and out.base is not None and isinstance(inputs[0], Tensor):
+        source = inputs[0]
+        t._base = source._base if source._base is not None else source
     anomaly = _anomaly.get()
     if anomaly is not None:
         anomaly.forward(op, t, inputs)
@@ -427,6 +439,7 @@ def _save(node: Tensor, needs, inputs: tuple, parents: tuple) -> None:
     if needs is ALL:
         saved = [x for x in inputs if isinstance(x, Tensor)]
         saved.append(None)
+        saved += [x._base for x in saved if x is not None and x._base is not None]
     else:
         last = len(needs) - 1
         wanted: set[int] = set()
@@ -439,6 +452,8 @@ def _save(node: Tensor, needs, inputs: tuple, parents: tuple) -> None:
                 saved.append(None)
             elif j < len(inputs) and isinstance(inputs[j], Tensor):
                 saved.append(inputs[j])
+                if inputs[j]._base is not None:  # a view: its base's changes are its own
+                    saved.append(inputs[j]._base)
         if not saved:
             return
     node._saved = tuple(saved)
@@ -576,7 +591,7 @@ def _inplace(ufunc: np.ufunc, name: str):
         in_graph = self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
         if not (in_graph and _grad_enabled.get()):
             ufunc(self._data, other._data if isinstance(other, Tensor) else other, out=self._data)
-            self._version += 1
+            self._bump_version()
             return self
         if self.requires_grad and self.is_leaf:
             raise RuntimeError(f"in-place {name} on a leaf tensor that requires grad would "
@@ -618,7 +633,7 @@ def __setitem__(self, index, value):
                            "its gradient; do it inside lm.no_grad() or on t.data")
     index = index._data if isinstance(index, Tensor) else index
     self._data[index] = value._data if isinstance(value, Tensor) else value
-    self._version += 1
+    self._bump_version()
 
 
 @_tensor_method

@@ -53,6 +53,7 @@ DTYPES: dict[Callable, tuple[str, ...]] = {}  # op -> accepted kinds per positio
 OUTPUT = -1  # in ``saves``: the op's own output
 ALL = "all"  # ``saves`` default: every input and the output
 SAVES: dict[Callable, tuple | None] = {}  # op -> per input, what its gradient reads; None: nothing
+VIEWS: set[Callable] = set()  # ops whose output may be a view of their first input
 
 _DESCRIBE = {FLOAT: "floating point (float16, float32 or float64)",
              PROMOTE: "floating point, integer or bool (integers and bools are promoted to "
@@ -63,7 +64,8 @@ _DESCRIBE = {FLOAT: "floating point (float16, float32 or float64)",
 
 
 def register(fn: Callable | None = None, *, fresh_grads: bool = False,
-             dtypes: tuple[str, ...] = (REAL,), saves: tuple | str | None = ALL):
+             dtypes: tuple[str, ...] = (REAL,), saves: tuple | str | None = ALL,
+             view: bool = False):
     """Add ``fn`` to the op registry under its name (``@register`` or
     ``@register(fresh_grads=True, dtypes=(FLOAT,), saves=((0,),))``, see the module docstring).
 
@@ -73,15 +75,20 @@ def register(fn: Callable | None = None, *, fresh_grads: bool = False,
         saves: per positional input, the inputs (indices, :data:`OUTPUT` for the output) its
             gradient reads (the last entry covers the rest); None when backward reads no
             values at all (only shapes); :data:`ALL` (default) for every input and the output.
+        view: the output may share the first input's memory (NumPy view): an in-place change
+            of either is then a change of both for the version checks.
     """
     if fn is None:
-        return lambda f: register(f, fresh_grads=fresh_grads, dtypes=dtypes, saves=saves)
+        return lambda f: register(f, fresh_grads=fresh_grads, dtypes=dtypes, saves=saves,
+                                  view=view)
     OPS[fn.__name__] = fn
     if fresh_grads:
         FRESH_GRADS.add(fn)
     DTYPES[fn] = tuple(dtypes)
     if saves != ALL:
         SAVES[fn] = saves
+    if view:
+        VIEWS.add(fn)
     return fn
 
 

@@ -7,7 +7,7 @@ import numpy as np
 from lamina.ops import register
 
 
-@register(saves=None)
+@register(saves=None, view=True)
 def reshape(a, shape):
     """View ``a`` with a new shape; the gradient is reshaped back."""
 
@@ -17,7 +17,7 @@ def reshape(a, shape):
     return np.reshape(a, shape), backward
 
 
-@register(saves=None)
+@register(saves=None, view=True)
 def transpose(a, axes=None):
     """Permute axes (reverse them when ``axes`` is None); the gradient is permuted back."""
     inverse = None if axes is None else tuple(np.argsort([ax % a.ndim for ax in axes]))
@@ -34,7 +34,7 @@ def _is_basic(index) -> bool:
     return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items)
 
 
-@register(saves=None)
+@register(saves=None, view=True)
 def getitem(a, index):
     """``a[index]`` with basic or fancy indexing; repeated indices accumulate their gradient."""
 
