@@ -37,8 +37,11 @@ def _non_finite(array) -> str | None:
     return "nan" if np.isnan(a).any() else "inf"
 
 
+FRAMES = 8  # innermost frames shown of a recorded call site
+
+
 def _where(stack: list) -> str:
-    return "".join(traceback.format_list(stack)).rstrip()
+    return "".join(traceback.format_list(stack[-FRAMES:])).rstrip()
 
 
 class _Detector:
