@@ -56,11 +56,12 @@ LOSS_NAMES = ("mse", "l1", "bce")
 
 def documented_promotion(name: str, dtypes: list) -> bool:
     """Where lamina computes and PyTorch 2.13 raises, giving PyTorch's value on the inputs
-    promoted to floating point (documented in lamina.ops and the README's Guarantees): the mean
-    of integers or bools (as NumPy; PyTorch asks for a float dtype), matmul of a floating
-    operand with an integer one or with a float of another width (the operators' promotion:
-    the integer operand takes the float dtype; float32 with float64 gives float64), a loss target of integers or bools (cast to the input's
-    floating dtype: PyTorch accepts that for MSE, refuses it for L1 and BCE)."""
+    promoted to floating point (documented in lamina.ops and the README's Guarantees):
+    the mean of integers or bools (as NumPy; PyTorch asks for a float dtype); matmul of a
+    floating operand with an integer one or with a float of another width (the operators'
+    promotion: the integer takes the float dtype, float32 with float64 gives float64); a loss
+    target of integers or bools (cast to the input's floating dtype: PyTorch accepts that for
+    MSE and refuses it for L1 and BCE)."""
     floats = [d.kind == "f" for d in dtypes]
     return (name == "mean" or (name == "matmul" and any(floats))
             or (name in LOSS_NAMES and floats[0]))
