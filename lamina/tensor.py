@@ -422,7 +422,7 @@ def apply(op: Callable, *inputs, **options) -> Tensor:
             t._fresh = op in FRESH_GRADS
             needs = SAVES.get(op, ALL)
             if needs is not None:
-                _save(t, needs, inputs, parents)
+                _save(t, op, needs, inputs, parents)
             if anomaly is not None:
                 anomaly.record(t)
             return t
@@ -433,31 +433,47 @@ def apply(op: Callable, *inputs, **options) -> Tensor:
     return t
 
 
-def _save(node: Tensor, needs, inputs: tuple, parents: tuple) -> None:
+def _save(node: Tensor, op: Callable, needs, inputs: tuple, parents: tuple) -> None:
     """Keep on ``node`` the tensors its backward reads, for the inputs that need a gradient,
-    with their versions now (``None`` stands for the node's own output, at version 0)."""
+    with their versions now (``None`` stands for the node's own output, at version 0); a saved
+    view brings its base along (an in-place change of either changes both)."""
+    mask, bit = 0, 1
+    for parent in parents:
+        if parent is not None:
+            mask |= bit
+        bit <<= 1
+    plan = _PLANS.get((op, mask))
+    if plan is None:
+        plan = _PLANS[(op, mask)] = _plan(needs, len(parents), mask)
+    saved = []
+    for j in plan:
+        if j < 0:
+            saved.append(None)
+        elif j < len(inputs):
+            x = inputs[j]
+            if isinstance(x, Tensor):
+                saved.append(x)
+                if x._base is not None:
+                    saved.append(x._base)
+    if saved:
+        node._saved = tuple(saved)
+        node._saved_versions = tuple([0 if x is None else x._version for x in saved])
+
+
+_PLANS: dict[tuple, tuple[int, ...]] = {}  # (op, mask of inputs needing grad) -> saved indices
+
+
+def _plan(needs, count: int, mask: int) -> tuple[int, ...]:
+    """The indices (-1: the output) that an op's backward reads when the inputs in ``mask``
+    need a gradient."""
     if needs is ALL:
-        saved = [x for x in inputs if isinstance(x, Tensor)]
-        saved.append(None)
-        saved += [x._base for x in saved if x is not None and x._base is not None]
-    else:
-        last = len(needs) - 1
-        wanted: set[int] = set()
-        for i, parent in enumerate(parents):
-            if parent is not None:
-                wanted.update(needs[i if i < last else last])
-        saved = []
-        for j in sorted(wanted):
-            if j < 0:
-                saved.append(None)
-            elif j < len(inputs) and isinstance(inputs[j], Tensor):
-                saved.append(inputs[j])
-                if inputs[j]._base is not None:  # a view: its base's changes are its own
-                    saved.append(inputs[j]._base)
-        if not saved:
-            return
-    node._saved = tuple(saved)
-    node._saved_versions = tuple([0 if x is None else x._version for x in saved])
+        return tuple(range(count)) + (-1,)
+    last = len(needs) - 1
+    wanted: set[int] = set()
+    for i in range(count):
+        if mask >> i & 1:
+            wanted.update(needs[i if i < last else last])
+    return tuple(sorted(wanted))
 
 
 def _check_saved(node: Tensor) -> None:
