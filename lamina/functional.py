@@ -179,9 +179,14 @@ def nll_loss(input: Tensor, target, weight=None, reduction: str = "mean") -> Ten
     Shape: input (N, C) float, target (N,) int, weight (C,) -> (N,) for 'none', else ().
 
     Raises:
+        TypeError: input not floating point (as PyTorch).
         ValueError: input not 2-D, batch sizes differ, or a class index outside [0, C).
     """
     check_reduction(reduction, "nll_loss")
+    if input.dtype.kind != "f":
+        raise TypeError(f"nll_loss: input (log-probabilities) must be floating point (float16, "
+                        f"float32 or float64), got dtype {input.dtype}; convert it first, e.g. "
+                        f"x.float()")
     if input.ndim != 2:
         raise ValueError(f"nll_loss: expected input of shape (N, C), got {input.shape}")
     _check_batch(input, target, "nll_loss")

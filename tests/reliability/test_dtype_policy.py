@@ -260,3 +260,52 @@ def test_every_registered_op_declares_a_policy():
     from lamina.ops import OPS
 
     assert all(fn in POLICIES for fn in OPS.values())
+
+
+LAYERS = ("linear", "conv2d", "max_pool2d", "avg_pool2d")
+
+
+def layer_pair(kind: str, channels: int, seed: int):
+    """A lamina layer and a PyTorch layer with the same float32 parameters."""
+    lm.manual_seed(seed)
+    if kind == "linear":
+        mine, theirs = nn.Linear(channels, 3), torch.nn.Linear(channels, 3)
+    elif kind == "conv2d":
+        mine, theirs = nn.Conv2d(channels, 2, 3, padding=1), torch.nn.Conv2d(channels, 2, 3,
+                                                                            padding=1)
+    elif kind == "max_pool2d":
+        return nn.MaxPool2d(2), torch.nn.MaxPool2d(2)
+    else:
+        return nn.AvgPool2d(2), torch.nn.AvgPool2d(2)
+    with torch.no_grad():
+        theirs.weight.copy_(torch.from_numpy(mine.weight.numpy().copy()))
+        theirs.bias.copy_(torch.from_numpy(mine.bias.numpy().copy()))
+    return mine, theirs
+
+
+@SETTINGS
+@given(kind=st.sampled_from(LAYERS), batch=st.integers(1, 3), channels=st.integers(1, 3),
+       side=st.integers(2, 5), dtype=st.sampled_from(DTYPES), grad=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_layers_match_torch_or_refuse(kind, batch, channels, side, dtype, grad, seed):
+    mine, theirs = layer_pair(kind, channels, seed)
+    shape = (batch, channels) if kind == "linear" else (batch, channels, side, side)
+    x = values(shape, dtype, seed)
+    with lm.enable_grad() if grad else lm.no_grad():
+        out, err = run(mine, lm.tensor(x))
+    expected, their_err = run(theirs, torch.from_numpy(x.copy()))
+    if err is not None:
+        assert isinstance(err, TypeError) and str(dtype) in str(err), repr(err)
+        # stricter than PyTorch: pooling takes floating images only (the message says to
+        # convert, e.g. images / 255.0), where PyTorch pools integers
+        assert their_err is not None or (dtype == "int64" and "pool" in kind), (
+            f"{kind} on {dtype}: torch computes, lamina raised {err!r}")
+        return
+    if their_err is None:
+        assert_same(out, expected)
+        return
+    # lamina computes a float64 input with float32 parameters in float64 (PyTorch asks for
+    # one dtype): the value is PyTorch's with the parameters in float64
+    assert dtype == "float64" and kind in ("linear", "conv2d"), (kind, dtype, their_err)
+    expected = theirs.double()(torch.from_numpy(x))
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-6, atol=1e-6)
