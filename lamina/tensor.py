@@ -250,12 +250,7 @@ class Tensor:
         dtype = _as_dtype(dtype)
         if dtype == self.dtype:
             return self
-        source = self.dtype
-
-        def cast(a):
-            return a.astype(dtype), lambda grad, need: (grad.astype(source),)
-
-        return apply(cast, self)
+        return apply(_astype, self, dtype=dtype)
 
     def float(self) -> Tensor:
         """This tensor as float32 (itself if already float32)."""
@@ -431,6 +426,15 @@ def apply(op: Callable, *inputs, **options) -> Tensor:
     t._backward = None
     t._seq = 0
     return t
+
+
+def _astype(a: np.ndarray, dtype: np.dtype):
+    """``a`` converted to ``dtype``; the gradient is converted back (reads no values)."""
+    source = a.dtype
+    return a.astype(dtype), lambda grad, need: (grad.astype(source),)
+
+
+SAVES[_astype] = None
 
 
 def _save(node: Tensor, op: Callable, needs, inputs: tuple, parents: tuple) -> None:
