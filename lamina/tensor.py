@@ -229,10 +229,13 @@ class Tensor:
         return self._data.tolist()
 
     def detach(self) -> Tensor:
-        """The same data, cut from the graph (a view: in-place changes of either count as
-        changes of both for backward's version checks, as in PyTorch)."""
+        """The same data, cut from the graph. Of a leaf (or a view of one) it is a view for
+        backward's version checks: an in-place change of either is one of both, as in PyTorch
+        (of a graph node it is not linked: the link would keep the whole graph alive)."""
         t = Tensor._wrap(self._data)
-        t._base = self._base if self._base is not None else self
+        base = self._base if self._base is not None else self
+        if base._backward is None:
+            t._base = base
         return t
 
     def clone(self) -> Tensor:
