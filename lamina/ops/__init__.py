@@ -28,7 +28,9 @@ declares, per positional input, the dtype kinds it accepts (``dtypes=``):
 Saved tensors (``saves=``): for each positional input, the inputs (and :data:`OUTPUT`) that its
 gradient reads. :func:`lamina.tensor.apply` records the version counter of each tensor saved for
 the inputs that need a gradient, and backward raises if one was changed in place since, as
-PyTorch does. The default, :data:`ALL`, saves every input and the output (always safe).
+PyTorch does. The default, :data:`ALL`, saves every input and the output (always safe). An op
+registered with ``view=True`` may return a view of its first input: the output then counts as
+that input's base, whose in-place changes are the view's too (PyTorch shares the counter).
 """
 
 from __future__ import annotations
