@@ -106,3 +106,21 @@ def test_detect_anomaly_passes_finite_graphs_and_is_a_decorator():
     assert all(np.isfinite(p.grad.numpy()).all() for p in net.parameters())
     with lm.autograd.set_detect_anomaly(False):
         assert not lm.autograd.is_anomaly_enabled()
+
+
+def test_lamina_train_exits_2_and_writes_no_model_when_the_loss_diverges(tmp_path, capsys):
+    from lamina.cli import main
+
+    rng = np.random.default_rng(0)
+    x = ", ".join(f"[{a:.3f}, {b:.3f}]" for a, b in rng.normal(size=(40, 2)))
+    y = ", ".join(str(v) for v in rng.integers(0, 2, 40))
+    config = tmp_path / "diverges.toml"
+    config.write_text(f'[data]\nsource = "inline"\nx = [{x}]\ny = [{y}]\n\n[model]\n'
+                      f'name = "mlp"\nhidden = [8]\n\n[optimizer]\nname = "sgd"\nlr = 1e30\n\n'
+                      f'[train]\nepochs = 3\nbatch_size = 8\n')
+    with np.errstate(all="ignore"):
+        code = main(["train", str(config), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("lamina: error: fit: the loss is ") and "at epoch 0, batch" in err
+    assert not (tmp_path / "out" / "model.safetensors").exists()
