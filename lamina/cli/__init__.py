@@ -35,7 +35,7 @@ EXIT_INTERNAL_ERROR = 1
 EXIT_INTERRUPTED = 130
 
 # What a user can cause and fix: bad paths and files, bad values, missing optional extras.
-USER_ERRORS = (ValueError, TypeError, KeyError, OSError, ImportError, FloatingPointError)
+USER_ERRORS = (ValueError, TypeError, KeyError, OSError, ImportError)
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,7 @@ def test_unseen_categories_are_an_error_unless_ignored(tmp_path):
 
 
 def test_the_cli_split_still_trains_with_a_category_only_in_test_rows(tmp_path):
-    from lamina.cli.inputs import csv_source
+    from lamina.workflow.sources import csv_source
 
     rows = "".join(f"{i},{'red' if i % 2 else 'blue'},{i % 2}\n" for i in range(40))
     path = write(tmp_path, "size,color,kind\n" + rows + "40,green,0\n")
