@@ -48,6 +48,8 @@ _SUBMODULES = {
     "experiments": "lamina.experiments",
     "random": "lamina.random",
     "autograd": "lamina.autograd",
+    "utils": "lamina.utils",
+    "vision": "lamina.vision",
     "workflow": "lamina.workflow",
 }
 # manual_seed is lazy too: lamina.random builds a NumPy Generator, and numpy.random costs

@@ -19,9 +19,11 @@ from lamina.train.loop import (
     fit,
     predict,
 )
+from lamina.train.tensorboard import TensorBoard
 
 __all__ = [
     "fit", "evaluate", "predict", "compute_loss", "Trainer", "History", "Callback",
     "EarlyStopping", "ModelCheckpoint", "ProgressBar", "CSVLogger", "LearningRateScheduler",
-    "TerminateOnNaN", "save_checkpoint", "load_checkpoint", "Checkpoint", "NonFiniteLossError",
+    "TerminateOnNaN", "TensorBoard", "save_checkpoint", "load_checkpoint", "Checkpoint",
+    "NonFiniteLossError",
 ]
