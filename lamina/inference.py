@@ -44,7 +44,9 @@ The code paths of Conv2d -> ReLU -> MaxPool2d (which one runs when):
       ``conv_relu_max_pool_direct``, one compiled call (batch-1 latency);
    b. pure NumPy, one image, stride 1, 2 x 2 pool: the NumPy steps on (C, H, W) arrays
       with everything but the arithmetic prepared (``_conv_relu_pool_one``);
-   c. otherwise the op's forward value (path 1).
+   c. pure NumPy otherwise: path 1b's NumPy steps, bias and ReLU in place (none of the
+      op's bookkeeping for a backward pass);
+   d. otherwise (``[fast]``, larger batches) the op's forward value (path 1).
 
 A Conv2d not followed by ReLU and MaxPool2d runs the op ``conv2d`` (path 1b without the
 pool). The sizes are in :mod:`lamina.kernels.thresholds`; every compiled kernel is
