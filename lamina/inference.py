@@ -127,10 +127,13 @@ class Pattern:
     step: Callable
 
 
-#: the grad-mode patterns, tried in order at each child (the no-grad plan fuses the same
-#: runs, and whole runs of Linear layers, see :func:`plan`)
+#: the conv block, a pattern of both modes
+CONV_BLOCK = ("conv2d", "relu", "max_pool2d")
+
+#: the grad-mode patterns, tried in order at each child (the no-grad plan fuses the conv
+#: block too, and whole runs of Linear layers each with its ReLU or not, see :func:`plan`)
 PATTERNS: tuple[Pattern, ...] = (
-    Pattern(("conv2d", "relu", "max_pool2d"), "conv2d_relu_max_pool2d",
+    Pattern(CONV_BLOCK, "conv2d_relu_max_pool2d",
             lambda conv, relu, pool: lambda x: conv_relu_max_pool(conv, pool, x)),
     Pattern(("linear", "relu"), "linear_relu",
             lambda linear, relu: lambda x: linear_relu(linear, x)),
@@ -233,7 +236,7 @@ class Plan:
         ops, steps, i = _ops(children), [], 0
         while i < len(children):
             m, op = children[i], ops[i]
-            if _matches(ops, i, ("conv2d", "relu", "max_pool2d")):
+            if _matches(ops, i, CONV_BLOCK):
                 steps.append(self._conv_block(m, children[i + 2]))
                 i += 3
             elif op == "linear":  # a run of Linear layers, each with its ReLU or not
