@@ -248,8 +248,9 @@ class Plan:
                     i += 1 + relu
                 arrays = [(self._array(layer, "weight"), self._array(layer, "bias"))
                           for layer in layers]
-                steps.append(LinearChain([w for w, _ in arrays], [b for _, b in arrays],
-                                         tuple(relus)))
+                chain = LinearChain([w for w, _ in arrays], [b for _, b in arrays],
+                                    tuple(relus))
+                steps.append(chain.bind(kernels.numba_kernels("linear")))
             elif op == "conv2d":
                 steps.append(_conv_step(m, self._array(m, "weight"), self._array(m, "bias")))
                 i += 1
