@@ -18,8 +18,10 @@ from heapq import heappop, heappush
 
 import numpy as np
 
-from lamina import ops
+from lamina import dtypes, ops
+from lamina.device import CPU, check_device, is_device
 from lamina.ops import FRESH_GRADS, OPS
+from lamina.size import Size
 
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
@@ -84,7 +86,7 @@ def _to_array(data, dtype=None) -> np.ndarray:
     arr = np.asarray(data)
     if isinstance(data, (float, int, list, tuple)) and not isinstance(data, np.generic):
         if arr.dtype == np.float64:
-            arr = arr.astype(np.float32)
+            arr = arr.astype(dtypes.get_default_dtype())
     if arr.dtype.kind in "iu" and dtype is None:
         arr = arr.astype(np.int64, copy=False)
     elif arr.dtype.kind == "O":
@@ -154,6 +156,7 @@ class Tensor:
     # ----------------------------------------------------------------- array facts
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape as a plain tuple (NumPy's; ``size()`` gives it as an ``lm.Size``)."""
         return self._data.shape
 
     @property
@@ -164,9 +167,18 @@ class Tensor:
     def ndim(self) -> int:
         return self._data.ndim
 
+    def size(self, dim: int | None = None) -> Size | int:
+        """The shape as an :class:`lm.Size` (a tuple), or the size of dimension ``dim``."""
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[dim]
+
     @property
-    def size(self) -> int:
-        return self._data.size
+    def device(self):
+        """Where the values live: always ``lm.device("cpu")`` (NumPy arrays)."""
+        return CPU
+
+    is_cuda = False
 
     def numel(self) -> int:
         return self._data.size
@@ -187,7 +199,8 @@ class Tensor:
 
     def __repr__(self) -> str:
         body = np.array2string(self._data, separator=", ", prefix="tensor(")
-        extra = "" if self.dtype == float32 or self.dtype == int64 else f", dtype={self.dtype}"
+        default = self.dtype == dtypes.get_default_dtype() or self.dtype == int64
+        extra = "" if default else f", dtype={self.dtype}"
         if self.requires_grad:
             extra += ", requires_grad=True"
         return f"tensor({body}{extra})"
@@ -228,13 +241,27 @@ class Tensor:
         """A copy converted to ``dtype`` (gradients flow back, cast to the source dtype)."""
         return self.to(dtype)
 
-    def to(self, dtype) -> Tensor:
-        """This tensor converted to ``dtype`` (itself if already so); ``"cpu"`` is a no-op."""
-        if isinstance(dtype, str) and dtype == "cpu":
-            return self
+    def to(self, *args, dtype=None, device=None, copy: bool = False,
+           non_blocking: bool = False) -> Tensor:
+        """This tensor on ``device`` with ``dtype`` (torch's ``.to``): ``t.to(lm.float64)``,
+        ``t.to("cpu")``, ``t.to(device, dtype)`` or ``t.to(other)`` (other's dtype). Returns
+        ``self`` when nothing changes (unless ``copy``); a dtype change stays in the graph
+        (gradients flow back, cast to the source dtype).
+
+        Raises:
+            RuntimeError: a device other than the CPU (lamina has no GPU).
+        """
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype = arg.dtype
+            elif is_device(arg) or (isinstance(arg, int) and not isinstance(arg, bool)):
+                device = arg
+            else:
+                dtype = arg
+        check_device(device, "Tensor.to")
         dtype = _as_dtype(dtype)
-        if dtype == self.dtype:
-            return self
+        if dtype is None or dtype == self.dtype:
+            return self.clone() if copy else self
         source = self.dtype
 
         def cast(a):
@@ -245,6 +272,15 @@ class Tensor:
     def float(self) -> Tensor:
         """This tensor as float32 (itself if already float32)."""
         return self.to(float32)
+
+    def cpu(self) -> Tensor:
+        """This tensor (lamina's tensors are always on the CPU)."""
+        return self
+
+    def cuda(self, device=None, non_blocking: bool = False) -> Tensor:
+        """Raises: RuntimeError: lamina has no GPU (check ``lm.cuda.is_available()``)."""
+        check_device("cuda" if device is None else device, "Tensor.cuda")
+        return self
 
     def double(self) -> Tensor:
         """This tensor as float64 (itself if already float64)."""
@@ -414,9 +450,9 @@ def _operands(a, b):
     a, b = _const(a, like), _const(b, like)
     kind_a, kind_b = _kind(a), _kind(b)
     if kind_a == "f" and kind_b in "iub":
-        b = _cast(b, a.dtype if hasattr(a, "dtype") else float32)
+        b = _cast(b, a.dtype if hasattr(a, "dtype") else dtypes.get_default_dtype())
     elif kind_b == "f" and kind_a in "iub":
-        a = _cast(a, b.dtype if hasattr(b, "dtype") else float32)
+        a = _cast(a, b.dtype if hasattr(b, "dtype") else dtypes.get_default_dtype())
     return a, b
 
 
@@ -427,7 +463,8 @@ def _binary(name: str, reflected: bool = False):
         a, b = (other, self) if reflected else (self, other)
         a, b = _operands(a, b)
         if name == "div" and _kind(a) in "iub" and _kind(b) in "iub":  # true division
-            a, b = (_cast(x, float32) if hasattr(x, "dtype") else float(x) for x in (a, b))
+            a, b = (_cast(x, dtypes.get_default_dtype()) if hasattr(x, "dtype") else float(x)
+                    for x in (a, b))
         return apply(fn, a, b)
 
     method.__name__ = f"__{'r' if reflected else ''}{name}__"
@@ -537,18 +574,6 @@ def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
 
 
 @_tensor_method
-def max(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
-    """Maximum values (NumPy semantics: values only; use ``argmax`` for indices)."""
-    return apply(OPS["max"], self, axis=_axis(axis, dim), keepdims=_keep(keepdims, keepdim))
-
-
-@_tensor_method
-def min(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
-    """Minimum values (NumPy semantics: values only; use ``argmin`` for indices)."""
-    return apply(OPS["min"], self, axis=_axis(axis, dim), keepdims=_keep(keepdims, keepdim))
-
-
-@_tensor_method
 def var(self, axis=None, keepdims=False, *, dim=None, keepdim=False, unbiased=True):
     """Variance (unbiased by default, as ``torch.var``), built from mean and power."""
     axis, keep = _axis(axis, dim), _keep(keepdims, keepdim)
@@ -572,7 +597,8 @@ def argmin(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
                                   keepdims=_keep(keepdims, keepdim)))
 
 
-del sum, max, min  # the Tensor methods keep them; this module needs the builtins
+del sum  # the Tensor method keeps it; this module needs the builtin
+# (max, min with torch's (values, indices) for a dim: lamina/selection.py)
 
 
 def _unary(name: str, op_name: str | None = None):
@@ -658,10 +684,15 @@ Tensor.T = property(lambda self: apply(OPS["transpose"], self, axes=None))
 
 
 @_tensor_method
-def squeeze(self, axis=None):
-    """Remove size-1 axes (only ``axis`` when given)."""
-    shape = np.squeeze(np.empty(self.shape, dtype=bool), axis=axis).shape
-    return self.reshape(shape)
+def squeeze(self, dim=None, *, axis=None):
+    """Remove size-1 axes: all of them, or those among ``dim`` (an int or tuple); as torch, a
+    named axis whose size is not 1 is kept."""
+    dim = axis if dim is None else dim
+    shape = self._data.shape
+    if dim is None:
+        return self.reshape(tuple(n for n in shape if n != 1))
+    dims = {d % max(len(shape), 1) for d in ((dim,) if isinstance(dim, int) else dim)}
+    return self.reshape(tuple(n for i, n in enumerate(shape) if not (i in dims and n == 1)))
 
 
 @_tensor_method
@@ -671,73 +702,123 @@ def unsqueeze(self, dim):
 
 
 # --------------------------------------------------------------------- constructors
-def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
-    """Build a Tensor (PyTorch: ``torch.tensor``).
+def tensor(data, dtype=None, device=None, requires_grad: bool = False,
+           pin_memory: bool = False) -> Tensor:
+    """Build a Tensor (PyTorch: ``torch.tensor``), always a copy of ``data``.
 
-    Floating NumPy input keeps its dtype, Python floats become float32, integers int64.
-    ``dtype`` accepts ``lm.float64``, ``np.float64`` or ``"float64"``.
+    Floating NumPy input keeps its dtype, Python floats take the default dtype (float32, see
+    ``lm.set_default_dtype``), integers int64. ``dtype`` accepts ``lm.float64``, ``np.float64``
+    or ``"float64"``; ``device`` must be the CPU.
     """
+    check_device(device, "lm.tensor")
     if isinstance(data, Tensor):
         data = data._data.copy()
+    elif isinstance(data, np.ndarray):
+        data = data.copy()
     return Tensor(data, dtype=dtype, requires_grad=requires_grad)
 
 
 def _default(dtype) -> np.dtype:
-    return _as_dtype(dtype) or float32
+    return _as_dtype(dtype) or dtypes.get_default_dtype()
 
 
-def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    """A tensor of zeros, ``lm.zeros(2, 3)`` or ``lm.zeros((2, 3))``; float32 by default."""
+def zeros(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros, ``lm.zeros(2, 3)`` or ``lm.zeros((2, 3))``; default dtype float32."""
+    check_device(device, "lm.zeros")
     return Tensor(np.zeros(_shape_arg(shape), _default(dtype)), requires_grad=requires_grad)
 
 
-def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    """A tensor of ones, ``lm.ones(2, 3)`` or ``lm.ones((2, 3))``; float32 by default."""
+def ones(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones, ``lm.ones(2, 3)`` or ``lm.ones((2, 3))``; default dtype float32."""
+    check_device(device, "lm.ones")
     return Tensor(np.ones(_shape_arg(shape), _default(dtype)), requires_grad=requires_grad)
 
 
-def full(shape, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
-    """A tensor of ``shape`` filled with ``fill_value``; float32 by default."""
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+def full(shape, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ``shape`` filled with ``fill_value``. The dtype, as torch, follows the
+    value: bool for a bool, int64 for an int, else the default dtype (float32)."""
+    check_device(device, "lm.full")
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    if dtype is None:
+        dtype = (np.bool_ if isinstance(fill_value, (bool, np.bool_))
+                 else np.int64 if isinstance(fill_value, (int, np.integer)) else None)
     return Tensor(np.full(shape, fill_value, _default(dtype)), requires_grad=requires_grad)
 
 
-def zeros_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
+def _like(t, dtype) -> tuple[tuple[int, ...], np.dtype]:
+    array = t._data if isinstance(t, Tensor) else np.asarray(t)
+    return array.shape, _as_dtype(dtype) or array.dtype
+
+
+def zeros_like(t, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Zeros of ``t``'s shape and (unless ``dtype`` is given) dtype."""
-    return Tensor(np.zeros_like(np.asarray(t), dtype=_as_dtype(dtype)),
-                  requires_grad=requires_grad)
+    check_device(device, "lm.zeros_like")
+    shape, dtype = _like(t, dtype)
+    return Tensor(np.zeros(shape, dtype), requires_grad=requires_grad)
 
 
-def ones_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
+def ones_like(t, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Ones of ``t``'s shape and (unless ``dtype`` is given) dtype."""
-    return Tensor(np.ones_like(np.asarray(t), dtype=_as_dtype(dtype)),
-                  requires_grad=requires_grad)
+    check_device(device, "lm.ones_like")
+    shape, dtype = _like(t, dtype)
+    return Tensor(np.ones(shape, dtype), requires_grad=requires_grad)
 
 
-def randn(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    """Standard normal samples from lamina's seeded generator (``lm.manual_seed``)."""
-    from lamina.random import generator
+def _rng(generator):
+    """The NumPy generator behind ``generator`` (an ``lm.Generator``), or the global one."""
+    if generator is not None:
+        return generator.rng
+    from lamina.random import generator as global_generator
 
-    data = generator().standard_normal(_shape_arg(shape), dtype=_default(dtype))
+    return global_generator()
+
+
+def _floating(dtype, where: str) -> np.dtype:
+    dtype = _default(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"{where}: expected a floating dtype, got {dtype}")
+    return dtype
+
+
+def randn(*shape, dtype=None, device=None, requires_grad: bool = False,
+          generator=None) -> Tensor:
+    """Standard normal samples from lamina's seeded generator (``lm.manual_seed``) or from
+    ``generator`` (an ``lm.Generator``)."""
+    check_device(device, "lm.randn")
+    dtype = _floating(dtype, "lm.randn")
+    rng = _rng(generator)
+    if dtype in (float32, float64):
+        data = rng.standard_normal(_shape_arg(shape), dtype=dtype)
+    else:
+        data = rng.standard_normal(_shape_arg(shape)).astype(dtype)
     return Tensor(data, requires_grad=requires_grad)
 
 
-def rand(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    """Uniform [0, 1) samples from lamina's seeded generator."""
-    from lamina.random import generator
-
-    data = generator().random(_shape_arg(shape), dtype=_default(dtype))
+def rand(*shape, dtype=None, device=None, requires_grad: bool = False,
+         generator=None) -> Tensor:
+    """Uniform [0, 1) samples from lamina's seeded generator or from ``generator``."""
+    check_device(device, "lm.rand")
+    dtype = _floating(dtype, "lm.rand")
+    rng = _rng(generator)
+    if dtype in (float32, float64):
+        data = rng.random(_shape_arg(shape), dtype=dtype)
+    else:
+        data = rng.random(_shape_arg(shape)).astype(dtype)
     return Tensor(data, requires_grad=requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None) -> Tensor:
+def arange(start, end=None, step=1, dtype=None, device=None,
+           requires_grad: bool = False) -> Tensor:
     """Evenly spaced values in [start, end); integer arguments give int64, as PyTorch."""
+    check_device(device, "lm.arange")
     if end is None:
         start, end = 0, start
     data = np.arange(start, end, step)
     if dtype is None and data.dtype.kind == "f":
-        dtype = float32
-    return Tensor(data, dtype=dtype)
+        dtype = dtypes.get_default_dtype()
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:

@@ -114,7 +114,7 @@ def layer_rows(model: Any, input_shape: tuple[int, ...]) -> list[LayerRow]:
             return x
         with no_grad():
             y = np.asarray(module(Tensor(x))._data)
-        params = sum(int(p.size) for p in module.parameters())
+        params = sum(p.numel() for p in module.parameters())
         rows.append(LayerRow(name or type(module).__name__, type(module).__name__,
                              tuple(y.shape[1:]), params, _arithmetic(module, x.shape)))
         return y

@@ -283,7 +283,7 @@ class Module:
 
     def num_parameters(self) -> int:
         """Total number of parameter elements."""
-        return sum(p.size for p in self.parameters())
+        return sum(p.numel() for p in self.parameters())
 
     # ---------------------------------------------------------------- call
     def forward(self, *args, **kwargs):
