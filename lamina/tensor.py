@@ -201,7 +201,9 @@ class Tensor:
         body = np.array2string(self._data, separator=", ", prefix="tensor(")
         default = self.dtype == dtypes.get_default_dtype() or self.dtype == int64
         extra = "" if default else f", dtype={self.dtype}"
-        if self.requires_grad:
+        if self._backward is not None and hasattr(self, "grad_fn"):
+            extra += f", grad_fn=<{self.grad_fn.name()}>"
+        elif self.requires_grad:
             extra += ", requires_grad=True"
         return f"tensor({body}{extra})"
 

@@ -674,3 +674,51 @@ T.__round__ = lambda self, ndigits=None: (self.round() if ndigits is None
                                           else Tensor._wrap(np.round(self._data, ndigits)))
 
 del type, all, any, pow  # the Tensor methods keep them; this module needs the builtins
+
+
+# ------------------------------------------------------------------ graph introspection
+class GradFn:
+    """What torch shows as ``t.grad_fn``: the node that made a tensor (``<MulBackward0 ...>``);
+    ``name()`` gives the name, ``next_functions`` the input nodes (None for constants,
+    ``AccumulateGrad`` for leaves that require grad)."""
+
+    __slots__ = ("_tensor",)
+
+    def __init__(self, tensor: Tensor) -> None:
+        self._tensor = tensor
+
+    def name(self) -> str:
+        op = getattr(self._tensor._backward, "__qualname__", "Function").split(".")[0]
+        return "".join(part.capitalize() for part in op.split("_")) + "Backward0"
+
+    @property
+    def next_functions(self) -> tuple:
+        out = []
+        for parent in self._tensor._parents:
+            if parent is None:
+                out.append((None, 0))
+            elif parent._backward is None:
+                out.append((_AccumulateGrad(parent), 0))
+            else:
+                out.append((GradFn(parent), 0))
+        return tuple(out)
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {hex(id(self._tensor))}>"
+
+
+class _AccumulateGrad:
+    __slots__ = ("variable",)
+
+    def __init__(self, variable: Tensor) -> None:
+        self.variable = variable
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {hex(id(self.variable))}>"
+
+
+T.grad_fn = property(lambda self: None if self._backward is None else GradFn(self),
+                     doc="The node that computed this tensor (None for a leaf), as torch's.")
