@@ -50,7 +50,8 @@ asarray = as_tensor
 def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """An uninitialised tensor of ``size`` (values are whatever the memory held)."""
     check_device(device, "lm.empty")
-    return Tensor(np.empty(_shape_arg(size), _default(dtype)), requires_grad=requires_grad)
+    dtype = _default(dtype)
+    return Tensor(np.empty(_shape_arg(size), dtype), dtype=dtype, requires_grad=requires_grad)
 
 
 def _like(t, dtype):
@@ -62,7 +63,7 @@ def empty_like(input, dtype=None, device=None, requires_grad: bool = False) -> T
     """An uninitialised tensor of ``input``'s shape and dtype."""
     check_device(device, "lm.empty_like")
     shape, dtype = _like(input, dtype)
-    return Tensor(np.empty(shape, dtype), requires_grad=requires_grad)
+    return Tensor(np.empty(shape, dtype), dtype=dtype, requires_grad=requires_grad)
 
 
 def full_like(input, fill_value, dtype=None, device=None,  # noqa: A002
@@ -70,7 +71,7 @@ def full_like(input, fill_value, dtype=None, device=None,  # noqa: A002
     """A tensor of ``input``'s shape and dtype filled with ``fill_value``."""
     check_device(device, "lm.full_like")
     shape, dtype = _like(input, dtype)
-    return Tensor(np.full(shape, fill_value, dtype), requires_grad=requires_grad)
+    return Tensor(np.full(shape, fill_value, dtype), dtype=dtype, requires_grad=requires_grad)
 
 
 def rand_like(input, dtype=None, device=None, requires_grad: bool = False,  # noqa: A002
@@ -107,7 +108,8 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
         low, high = 0, low
     size = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
     data = _rng(generator).integers(int(low), int(high), size)
-    return Tensor(data.astype(_as_dtype(dtype) or np.int64), requires_grad=requires_grad)
+    dtype = _as_dtype(dtype) or np.dtype(np.int64)
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
 
 
 def randint_like(input, low=0, high=None, *, dtype=None, generator=None) -> Tensor:  # noqa: A002
@@ -123,7 +125,8 @@ def randperm(n: int, *, generator=None, dtype=None, device=None,
     """A random permutation of 0..n-1 (int64), as ``torch.randperm``."""
     check_device(device, "lm.randperm")
     data = _rng(generator).permutation(int(n))
-    return Tensor(data.astype(_as_dtype(dtype) or np.int64), requires_grad=requires_grad)
+    dtype = _as_dtype(dtype) or np.dtype(np.int64)
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
 
 
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None,
@@ -197,7 +200,8 @@ def eye(n: int, m: int | None = None, *, dtype=None, device=None,
         requires_grad: bool = False) -> Tensor:
     """The n x m identity matrix (ones on the diagonal)."""
     check_device(device, "lm.eye")
-    return Tensor(np.eye(int(n), None if m is None else int(m), dtype=_default(dtype)),
+    dtype = _default(dtype)
+    return Tensor(np.eye(int(n), None if m is None else int(m), dtype=dtype), dtype=dtype,
                   requires_grad=requires_grad)
 
 

@@ -727,13 +727,15 @@ def _default(dtype) -> np.dtype:
 def zeros(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros, ``lm.zeros(2, 3)`` or ``lm.zeros((2, 3))``; default dtype float32."""
     check_device(device, "lm.zeros")
-    return Tensor(np.zeros(_shape_arg(shape), _default(dtype)), requires_grad=requires_grad)
+    dtype = _default(dtype)
+    return Tensor(np.zeros(_shape_arg(shape), dtype), dtype=dtype, requires_grad=requires_grad)
 
 
 def ones(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones, ``lm.ones(2, 3)`` or ``lm.ones((2, 3))``; default dtype float32."""
     check_device(device, "lm.ones")
-    return Tensor(np.ones(_shape_arg(shape), _default(dtype)), requires_grad=requires_grad)
+    dtype = _default(dtype)
+    return Tensor(np.ones(_shape_arg(shape), dtype), dtype=dtype, requires_grad=requires_grad)
 
 
 def full(shape, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -746,7 +748,8 @@ def full(shape, fill_value, dtype=None, device=None, requires_grad: bool = False
     if dtype is None:
         dtype = (np.bool_ if isinstance(fill_value, (bool, np.bool_))
                  else np.int64 if isinstance(fill_value, (int, np.integer)) else None)
-    return Tensor(np.full(shape, fill_value, _default(dtype)), requires_grad=requires_grad)
+    dtype = _default(dtype)
+    return Tensor(np.full(shape, fill_value, dtype), dtype=dtype, requires_grad=requires_grad)
 
 
 def _like(t, dtype) -> tuple[tuple[int, ...], np.dtype]:
@@ -758,14 +761,14 @@ def zeros_like(t, dtype=None, device=None, requires_grad: bool = False) -> Tenso
     """Zeros of ``t``'s shape and (unless ``dtype`` is given) dtype."""
     check_device(device, "lm.zeros_like")
     shape, dtype = _like(t, dtype)
-    return Tensor(np.zeros(shape, dtype), requires_grad=requires_grad)
+    return Tensor(np.zeros(shape, dtype), dtype=dtype, requires_grad=requires_grad)
 
 
 def ones_like(t, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Ones of ``t``'s shape and (unless ``dtype`` is given) dtype."""
     check_device(device, "lm.ones_like")
     shape, dtype = _like(t, dtype)
-    return Tensor(np.ones(shape, dtype), requires_grad=requires_grad)
+    return Tensor(np.ones(shape, dtype), dtype=dtype, requires_grad=requires_grad)
 
 
 def _rng(generator):
