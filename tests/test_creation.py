@@ -127,17 +127,17 @@ def test_generator_state_and_seed():
         g.manual_seed(1.5)
 
 
-def test_meshgrid_matches_torch(parity):
+@pytest.mark.parametrize("indexing", ["ij", "xy"])
+def test_meshgrid_matches_torch(parity, indexing):
     x, y, z = np.arange(3.0), np.arange(4.0) * 2, np.array([1.0, -1.0])
-    for indexing in ("ij", "xy"):
-        parity.call(lambda a, b: lm.meshgrid(a, b, indexing=indexing),
-                    lambda a, b: parity.torch.meshgrid(a, b, indexing=indexing), x, y)
-        parity.call(lambda a, b, c: lm.meshgrid([a, b, c], indexing=indexing),
-                    lambda a, b, c: parity.torch.meshgrid([a, b, c], indexing=indexing), x, y, z)
+    parity.call(lambda a, b: lm.meshgrid(a, b, indexing=indexing),
+                lambda a, b: parity.torch.meshgrid(a, b, indexing=indexing), x, y)
+    parity.call(lambda a, b, c: lm.meshgrid([a, b, c], indexing=indexing),
+                lambda a, b, c: parity.torch.meshgrid([a, b, c], indexing=indexing), x, y, z)
 
 
-def test_tril_triu_match_torch(parity):
+@pytest.mark.parametrize("k", [-1, 0, 2])
+def test_tril_triu_match_torch(parity, k):
     a = np.random.default_rng(0).standard_normal((2, 3, 4))
-    for k in (-1, 0, 2):
-        parity.call(lambda t: lm.tril(t, k), lambda t: parity.torch.tril(t, k), a)
-        parity.call(lambda t: lm.triu(t, k), lambda t: parity.torch.triu(t, k), a)
+    parity.call(lambda t: lm.tril(t, k), lambda t: parity.torch.tril(t, k), a)
+    parity.call(lambda t: lm.triu(t, k), lambda t: parity.torch.triu(t, k), a)

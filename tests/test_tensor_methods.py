@@ -139,7 +139,7 @@ def test_python_number_protocols():
 
 def test_format_of_zero_d_tensors(torch):
     w = lm.tensor(3.14159)
-    assert "{:+.2f}".format(w) == "{:+.2f}".format(torch.tensor(3.14159)) == "+3.14"
+    assert f"{w:+.2f}" == f"{torch.tensor(3.14159):+.2f}" == "+3.14"
     assert f"{lm.tensor(5):d}" == "5" and f"{lm.tensor([2.5]):.1f}" == "2.5"
     assert f"{lm.tensor([1.0, 2.0])}" == str(lm.tensor([1.0, 2.0]))
     with pytest.raises(TypeError, match="unsupported format string"):
