@@ -689,7 +689,7 @@ class GradFn:
 
     def name(self) -> str:
         op = getattr(self._tensor._backward, "__qualname__", "Function").split(".")[0]
-        return "".join(part.capitalize() for part in op.split("_")) + "Backward0"
+        return "".join(part[:1].upper() + part[1:] for part in op.split("_")) + "Backward0"
 
     @property
     def next_functions(self) -> tuple:

@@ -132,6 +132,7 @@ class Function:
                     out_grads.append(g.astype(arg.dtype, copy=False))
                 return tuple(out_grads)
 
+            backward.__qualname__ = name  # grad_fn shows "<NameBackward0>", as torch
             return value, backward
 
         op.__name__ = name
