@@ -280,8 +280,10 @@ class ModuleList(Module):
             self.append(m)
 
     def __setitem__(self, index: int, module: Module) -> None:
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleList: expected a Module, got {type(module).__name__}")
         keys = list(self._modules)
-        setattr(self, keys[index], module)
+        self._modules[keys[index]] = module  # (in place: keeps the order)
 
     def __delitem__(self, index) -> None:
         items = list(self._modules.values())

@@ -29,7 +29,10 @@ class ModuleDict(Module):
         return self._modules[key]
 
     def __setitem__(self, key: str, module: Module) -> None:
-        self.add_module(key, module)
+        if key in self._modules and isinstance(module, Module):
+            self._modules[key] = module  # (in place: keeps the order)
+        else:
+            self.add_module(key, module)
 
     def __delitem__(self, key: str) -> None:
         del self._modules[key]
@@ -90,7 +93,7 @@ class ParameterList(Module):
 
     def __setitem__(self, index: int, value) -> None:
         key = list(self._parameters)[index]
-        setattr(self, key, _parameter(value))
+        self._parameters[key] = _parameter(value)  # (in place: keeps the order)
 
     def __len__(self) -> int:
         return len(self._parameters)
@@ -127,7 +130,10 @@ class ParameterDict(Module):
         return self._parameters[key]
 
     def __setitem__(self, key: str, value) -> None:
-        setattr(self, key, _parameter(value))
+        if key in self._parameters:
+            self._parameters[key] = _parameter(value)  # (in place: keeps the order)
+        else:
+            setattr(self, key, _parameter(value))
 
     def __delitem__(self, key: str) -> None:
         del self._parameters[key]
