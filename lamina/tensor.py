@@ -293,8 +293,15 @@ class Tensor:
         return Tensor._wrap(self._data.astype(np.int64))
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        """Set ``requires_grad`` in place and return self."""
-        self.requires_grad = requires_grad
+        """Set ``requires_grad`` in place and return self.
+
+        Raises:
+            RuntimeError: a non-floating tensor asked to require grad (as torch).
+        """
+        if requires_grad and self._data.dtype.kind != "f":
+            raise RuntimeError(f"only Tensors of floating point dtype can require gradients, "
+                               f"got {self._data.dtype}")
+        self.requires_grad = bool(requires_grad)
         return self
 
     def zero_grad(self) -> None:

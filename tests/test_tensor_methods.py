@@ -190,3 +190,12 @@ def test_expand_repeat_errors():
         lm.zeros(5).split([1, 3])
     with pytest.raises(RuntimeError, match=r"t\(\) expects a tensor with <= 2"):
         lm.zeros(2, 2, 2).t()
+
+
+def test_requires_grad_rules(torch):
+    for lib in (lm, torch):
+        with pytest.raises(RuntimeError, match="only Tensors of floating point dtype"):
+            lib.ones(2, dtype=lib.long).requires_grad_()
+        x = lib.ones(2)
+        assert x.requires_grad_() is x and x.requires_grad
+        assert not x.requires_grad_(False).requires_grad
