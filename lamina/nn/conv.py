@@ -9,6 +9,8 @@ import numpy as np
 
 from lamina import functional as F
 from lamina.convsize import as_pair, check_window
+from lamina.device import check_device
+from lamina.dtypes import get_default_dtype
 from lamina.nn import init
 from lamina.nn.module import Module, Parameter
 from lamina.nn.pooling import MaxPool2d
@@ -53,9 +55,10 @@ class Conv2d(Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 bias: bool = True, dtype=None):
+                 bias: bool = True, dtype=None, *, device=None):
         super().__init__()
         name = type(self).__name__
+        check_device(device, name)
         if in_channels <= 0 or out_channels <= 0:
             raise ValueError(f"{name}: in_channels and out_channels must be positive, got "
                              f"({in_channels}, {out_channels})")
@@ -64,7 +67,7 @@ class Conv2d(Module):
         self.stride = as_pair(stride, name, "stride")
         self.padding = as_pair(padding, name, "padding")
         check_window(name, self.kernel_size, self.stride, self.padding)
-        dtype = np.dtype(dtype or np.float32)
+        dtype = np.dtype(dtype or get_default_dtype())
         self.weight = Parameter(aligned_empty((out_channels, in_channels, *self.kernel_size),
                                               dtype))
         self.bias = Parameter(aligned_empty(out_channels, dtype)) if bias else None

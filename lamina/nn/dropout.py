@@ -11,11 +11,11 @@ class Dropout(Module):
     each element is zeroed with probability p and survivors are scaled by 1/(1-p); in eval mode
     the identity. Masks come from lamina's seeded generator."""
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
-        self.p = p
+        self.p, self.inplace = p, inplace  # (inplace accepted; the output is a new tensor)
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training)

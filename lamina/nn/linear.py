@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from lamina import functional as F
+from lamina.device import check_device
+from lamina.dtypes import get_default_dtype
 from lamina.nn import init
 from lamina.nn.module import Module, Parameter
 from lamina.tensor import Tensor, aligned_empty
@@ -22,13 +24,15 @@ class Linear(Module):
         input (*, in_features) -> output (*, out_features); weight (out_features, in_features).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None,
+                 dtype=None):
         super().__init__()
+        check_device(device, "Linear")
         if in_features <= 0 or out_features <= 0:
             raise ValueError(f"Linear: in_features and out_features must be positive, got "
                              f"({in_features}, {out_features})")
         self.in_features, self.out_features = int(in_features), int(out_features)
-        dtype = np.dtype(dtype or np.float32)
+        dtype = np.dtype(dtype or get_default_dtype())
         self.weight = Parameter(aligned_empty((out_features, in_features), dtype))
         self.bias = Parameter(aligned_empty(out_features, dtype)) if bias else None
         init.default_layer_init_(self.weight, self.bias)

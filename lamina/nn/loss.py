@@ -38,24 +38,27 @@ class CrossEntropyLoss(_Loss):
     output () or (N,) for reduction='none'. ``weight`` (C,) rescales each class.
     """
 
-    def __init__(self, weight=None, reduction: str = "mean", label_smoothing: float = 0.0):
+    def __init__(self, weight=None, reduction: str = "mean", label_smoothing: float = 0.0, *,
+                 ignore_index: int = -100):
         super().__init__(reduction)
         self.weight, self.label_smoothing = weight, label_smoothing
+        self.ignore_index = ignore_index
 
     def forward(self, input, target):
-        return F.cross_entropy(input, target, self.weight, self.reduction, self.label_smoothing)
+        return F.cross_entropy(input, target, self.weight, self.reduction, self.label_smoothing,
+                               self.ignore_index)
 
 
 class NLLLoss(_Loss):
     """Negative log-likelihood of log-probabilities at class indices; ``weight`` (C,) rescales
     each class ('mean' then divides by the summed weights of the targets, as PyTorch)."""
 
-    def __init__(self, weight=None, reduction: str = "mean"):
+    def __init__(self, weight=None, reduction: str = "mean", *, ignore_index: int = -100):
         super().__init__(reduction)
-        self.weight = weight
+        self.weight, self.ignore_index = weight, ignore_index
 
     def forward(self, input, target):
-        return F.nll_loss(input, target, self.weight, self.reduction)
+        return F.nll_loss(input, target, self.weight, self.reduction, self.ignore_index)
 
 
 class BCEWithLogitsLoss(_Loss):

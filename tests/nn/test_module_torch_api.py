@@ -91,3 +91,29 @@ def test_add_module_none_and_register_module():
     assert [n for n, _ in m.named_children()] == ["a"] and m.b is None
     with pytest.raises(TypeError, match="must be a Module or None"):
         m.add_module("c", 3)
+
+
+def test_torch_constructor_arguments_are_accepted():
+    class Layer(nn.Linear):  # as the corpus's forward-forward script subclasses nn.Linear
+        def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
+            super().__init__(in_features, out_features, bias, device, dtype)
+
+    assert Layer(2, 3).weight.shape == (3, 2)
+    assert nn.Linear(2, 3, device="cpu", dtype=lm.float64).weight.dtype == lm.float64
+    assert nn.Conv2d(1, 2, 3, device="cpu").weight.shape == (2, 1, 3, 3)
+    with pytest.raises(RuntimeError, match="CPU only"):
+        nn.Linear(2, 3, device="cuda")
+    assert nn.ReLU(inplace=True)(lm.tensor([-1.0, 2.0])).tolist() == [0.0, 2.0]
+    assert nn.LeakyReLU(0.1, inplace=True)(lm.tensor([-1.0])).tolist() == pytest.approx([-0.1])
+    assert nn.Dropout(0.5, inplace=True).eval()(lm.ones(2)).tolist() == [1.0, 1.0]
+    logits, target = lm.randn(4, 3), lm.tensor([0, -100, 2, 1])
+    assert nn.CrossEntropyLoss(ignore_index=-100)(logits, target).item() == pytest.approx(
+        lm.nn.functional.cross_entropy(logits, target).item())
+    target = lm.tensor([0, 1, 2, 1])
+    assert nn.NLLLoss(ignore_index=1)(logits.log_softmax(1), target).item() == pytest.approx(
+        -(logits.log_softmax(1)[0, 0] + logits.log_softmax(1)[2, 2]).item() / 2)
+    try:
+        lm.set_default_dtype(lm.float64)
+        assert nn.Linear(2, 2).weight.dtype == lm.float64
+    finally:
+        lm.set_default_dtype(lm.float32)
