@@ -12,6 +12,12 @@ import importlib
 
 from lamina import inplace, selection, tensor_methods  # noqa: F401 - install Tensor methods
 from lamina.creation import (
+    BoolTensor,
+    ByteTensor,
+    DoubleTensor,
+    FloatTensor,
+    IntTensor,
+    LongTensor,
     as_tensor,
     asarray,
     bernoulli,
@@ -132,6 +138,7 @@ __all__ = [
     "set_grad_enabled", "as_tensor", "asarray", "bernoulli", "empty", "empty_like", "eye",
     "from_numpy", "full_like", "linspace", "logspace", "meshgrid", "multinomial", "normal",
     "rand_like", "randint", "randint_like", "randn_like", "randperm", "tril", "triu",
+    "FloatTensor", "DoubleTensor", "LongTensor", "IntTensor", "BoolTensor", "ByteTensor",
     *[n for n in _functions_all if not hasattr(_builtins, n)], "__version__", *_SUBMODULES,
     *_LAZY_NAMES,
 ]

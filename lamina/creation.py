@@ -252,3 +252,25 @@ def triu(input, diagonal: int = 0) -> Tensor:  # noqa: A002
 Tensor.tril = lambda self, diagonal=0: tril(self, diagonal)
 Tensor.triu = lambda self, diagonal=0: triu(self, diagonal)
 
+
+
+def _legacy_type(name: str, dtype):
+    def make(*args) -> Tensor:
+        if all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
+            return Tensor(np.empty(args, dtype), dtype=dtype)  # FloatTensor(2, 3): a shape
+        if len(args) != 1:
+            raise TypeError(f"{name}: expected sizes or one sequence of data, got {args!r}")
+        return Tensor(args[0], dtype=dtype)
+
+    make.__name__ = make.__qualname__ = name
+    make.__doc__ = (f"torch's legacy constructor: ``lm.{name}(2, 3)`` an uninitialised {dtype} "
+                    f"tensor of that shape, ``lm.{name}(data)`` a {dtype} tensor of ``data``.")
+    return make
+
+
+FloatTensor = _legacy_type("FloatTensor", np.dtype(np.float32))
+DoubleTensor = _legacy_type("DoubleTensor", np.dtype(np.float64))
+LongTensor = _legacy_type("LongTensor", np.dtype(np.int64))
+IntTensor = _legacy_type("IntTensor", np.dtype(np.int32))
+BoolTensor = _legacy_type("BoolTensor", np.dtype(np.bool_))
+ByteTensor = _legacy_type("ByteTensor", np.dtype(np.uint8))

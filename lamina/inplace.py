@@ -220,3 +220,72 @@ for _name, _fn in (("normal_", _normal), ("uniform_", _uniform),
                    ("exponential_", _exponential), ("bernoulli_", _bernoulli),
                    ("random_", _random), ("log_normal_", _log_normal)):
     _inplace(_name, _fn)
+
+
+# --------------------------------------------------------------------- scatter
+def _scatter_index(a, dim, index):
+    index = np.asarray(_array(index))
+    if index.dtype.kind not in "iu" or index.ndim != a.ndim:
+        raise RuntimeError(f"scatter_: index must be an integer tensor with {a.ndim} dimensions "
+                           f"like self, got dtype {index.dtype} and shape {index.shape}")
+    dim = dim % a.ndim
+    return tuple(index if axis == dim else
+                 np.arange(n).reshape((1,) * axis + (n,) + (1,) * (index.ndim - axis - 1))
+                 for axis, n in enumerate(index.shape)), index.shape
+
+
+def _source(src, shape):
+    src = np.asarray(_array(src))
+    return src[tuple(slice(0, n) for n in shape)] if src.ndim else src
+
+
+def _scatter(a, dim, index, src=None, *, value=None, reduce=None):
+    """self[index[i][j]][j] = src[i][j] for dim 0 (torch.Tensor.scatter_); ``src`` may be a
+    number (or ``value=``); ``reduce`` 'add' or 'multiply' combines instead of replacing."""
+    where, shape = _scatter_index(a, dim, index)
+    src = _source(value if src is None else src, shape)
+    if reduce is None:
+        a[where] = src
+    elif reduce == "add":
+        np.add.at(a, where, np.broadcast_to(src, shape))
+    elif reduce == "multiply":
+        np.multiply.at(a, where, np.broadcast_to(src, shape))
+    else:
+        raise RuntimeError(f"scatter_: reduce must be 'add' or 'multiply', got {reduce!r}")
+
+
+def _scatter_add(a, dim, index, src):
+    """self[index[i][j]][j] += src[i][j] for dim 0, repeated indices accumulating."""
+    where, shape = _scatter_index(a, dim, index)
+    np.add.at(a, where, np.broadcast_to(_source(src, shape), shape))
+
+
+def _index_fill(a, dim, index, value):
+    a[(slice(None),) * (dim % a.ndim) + (np.asarray(_array(index)).reshape(-1),)] = _array(value)
+
+
+_inplace("scatter_", _scatter)
+_inplace("scatter_add_", _scatter_add)
+_inplace("index_fill_", _index_fill)
+
+
+def _untracked(name: str, *tensors) -> None:
+    if _grad_enabled.get() and _tracked(tensors):
+        raise RuntimeError(f"{name}: lamina's scatter is not differentiable; an input requires "
+                           f"grad (use lm.no_grad(), or gather/index arithmetic instead)")
+
+
+def scatter(self: Tensor, dim: int, index, src=None, *, value=None, reduce=None) -> Tensor:
+    """Out-of-place :meth:`scatter_` on a copy (not differentiable: the inputs must not require
+    grad while grad mode is on)."""
+    _untracked("scatter", self, src)
+    return Tensor._wrap(self._data.copy()).scatter_(dim, index, src, value=value, reduce=reduce)
+
+
+def scatter_add(self: Tensor, dim: int, index, src) -> Tensor:
+    """Out-of-place :meth:`scatter_add_` on a copy (not differentiable)."""
+    _untracked("scatter_add", self, src)
+    return Tensor._wrap(self._data.copy()).scatter_add_(dim, index, src)
+
+
+Tensor.scatter, Tensor.scatter_add = scatter, scatter_add

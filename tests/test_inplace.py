@@ -146,3 +146,34 @@ def test_version_bumps_are_seen_by_saved_tensors():
     v = x._version
     x.zero_().fill_(1.0).add_(1.0)
     assert x._version == v + 3
+
+
+def test_scatter_family_matches_torch(torch):
+    labels = np.array([2, 0, 1, 2])
+    ours = lm.zeros(4, 3).scatter_(1, lm.tensor(labels).unsqueeze(1), 1.0)  # one-hot idiom
+    theirs = torch.zeros(4, 3).scatter_(1, torch.from_numpy(labels).unsqueeze(1), 1.0)
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    index = np.array([[0, 1, 2, 0], [1, 1, 0, 2]])
+    src = np.arange(8.0).reshape(2, 4)
+    for call in (lambda lib, x: x.scatter_(0, lib.tensor(index[:, :3]) if lib is lm else
+                                           lib.from_numpy(index[:, :3]), lib.tensor(src)),
+                 lambda lib, x: x.scatter_add_(0, lib.tensor(index[:1]) if lib is lm else
+                                               lib.from_numpy(index[:1]), lib.tensor(src)),
+                 lambda lib, x: x.scatter(0, lib.tensor(index[:1]) if lib is lm else
+                                          lib.from_numpy(index[:1]), lib.tensor(src),
+                                          reduce="add"),
+                 lambda lib, x: x.index_fill_(1, lib.tensor([0, 2]), -1.0)):
+        a, b = call(lm, lm.ones(3, 4, dtype=lm.float64)), call(torch, torch.ones(3, 4,
+                                                                            dtype=torch.float64))
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(RuntimeError, match="not differentiable"):
+        lm.zeros(2).scatter(0, lm.tensor([0]), lm.ones(1, requires_grad=True))
+
+
+def test_legacy_type_constructors(torch):
+    for name in ("FloatTensor", "DoubleTensor", "LongTensor", "IntTensor", "BoolTensor",
+                 "ByteTensor"):
+        ours, theirs = getattr(lm, name)([1, 0, 2]), getattr(torch, name)([1, 0, 2])
+        assert str(ours.dtype) == str(theirs.dtype).removeprefix("torch.")
+        assert ours.tolist() == theirs.tolist()
+        assert getattr(lm, name)(2, 3).shape == (2, 3)
