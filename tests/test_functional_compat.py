@@ -5,11 +5,11 @@ float64 parity with torch.nn.functional, values and gradients."""
 
 from __future__ import annotations
 
+import lamina.nn.functional as F
 import numpy as np
 import pytest
 
 import lamina as lm
-import lamina.nn.functional as F
 
 RNG = np.random.default_rng(0)
 Z = RNG.standard_normal((6, 4))
