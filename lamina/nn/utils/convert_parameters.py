@@ -15,7 +15,8 @@ def parameters_to_vector(parameters) -> Tensor:
 
 
 def vector_to_parameters(vec: Tensor, parameters) -> None:
-    """Copy consecutive slices of the 1-D ``vec`` into the parameters' values (in place).
+    """Copy consecutive slices of the 1-D ``vec`` into the parameters' values, in place (torch
+    rebinds ``param.data`` to views of ``vec``; the values are the same).
 
     Raises:
         TypeError: ``vec`` is not a Tensor.
@@ -31,6 +32,7 @@ def vector_to_parameters(vec: Tensor, parameters) -> None:
     start = 0
     for p in parameters:
         n = p.numel()
-        p._data = np.array(vec._data[start:start + n].reshape(p.shape), dtype=p.dtype)
+        # in place: an optimizer's flat buffer may hold the parameter's array as a view
+        np.copyto(p._data, vec._data[start:start + n].reshape(p.shape), casting="unsafe")
         p._bump_version()
         start += n
