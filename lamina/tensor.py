@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import itertools
+import weakref
 from collections.abc import Callable, Sequence
 from heapq import heappop, heappush
 
@@ -344,6 +345,8 @@ class Tensor:
         heap = [-self._seq]
         while heap:
             node, g = pending.pop(-heappop(heap))
+            if RETAINED and id(node) in RETAINED and RETAINED[id(node)]() is node:
+                _accumulate(node, g, False)  # t.retain_grad() on a non-leaf
             parents = node._parents
             if len(parents) == 1:
                 need = _NEED_ONE
@@ -364,6 +367,7 @@ class Tensor:
                     entry[1] = entry[1] + pg
 
 
+RETAINED: dict[int, weakref.ref] = {}  # non-leaf tensors whose .grad is kept (retain_grad)
 _NEED_ONE = (True,)  # a one-input node exists only because its input needs a gradient
 _new = object.__new__
 _sequence = itertools.count(1)

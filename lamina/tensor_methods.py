@@ -11,12 +11,13 @@ expand of an interleaved reshape, ``split`` a few slices.
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 
 from lamina import dtypes
 from lamina.ops import OPS
-from lamina.tensor import Tensor, _as_dtype, _operands, _shape_arg, apply, where
+from lamina.tensor import RETAINED, Tensor, _as_dtype, _operands, _shape_arg, apply, where
 from lamina.tensor import maximum as _maximum
 
 T = Tensor
@@ -722,3 +723,23 @@ class _AccumulateGrad:
 
 T.grad_fn = property(lambda self: None if self._backward is None else GradFn(self),
                      doc="The node that computed this tensor (None for a leaf), as torch's.")
+
+
+def _forget(key: int) -> None:
+    RETAINED.pop(key, None)
+
+
+@_method
+def retain_grad(self) -> None:
+    """Keep this non-leaf tensor's gradient in ``.grad`` at the next backward passes (leaves
+    keep theirs anyway), as torch."""
+    if not self.requires_grad:
+        raise RuntimeError("can't retain_grad on a tensor that has requires_grad=False")
+    if self._backward is not None and id(self) not in RETAINED:
+        key = id(self)
+        RETAINED[key] = weakref.ref(self, lambda _ref: _forget(key))
+
+
+T.retains_grad = property(lambda self: self._backward is not None and id(self) in RETAINED
+                          and RETAINED[id(self)]() is self,
+                          doc="Whether retain_grad() was called on this non-leaf tensor.")

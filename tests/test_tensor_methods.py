@@ -199,3 +199,24 @@ def test_requires_grad_rules(torch):
         x = lib.ones(2)
         assert x.requires_grad_() is x and x.requires_grad
         assert not x.requires_grad_(False).requires_grad
+
+
+def test_retain_grad_matches_torch(torch):
+    results = []
+    for lib in (lm, torch):
+        x = lib.tensor([1.0, -2.0, 3.0], dtype=lib.float64, requires_grad=True)
+        h = x * x
+        h.retain_grad()
+        y = (h * 3).sum()
+        y.retain_grad()
+        assert h.retains_grad and not x.retains_grad
+        x.retain_grad()  # a leaf: a no-op
+        y.backward(retain_graph=True)
+        y.backward()  # accumulates, as the leaves' do
+        results.append((h.grad.numpy().copy(), y.grad.item(), x.grad.numpy().copy()))
+    for ours, theirs in zip(*results, strict=True):
+        np.testing.assert_allclose(ours, theirs)
+    with pytest.raises(RuntimeError, match="requires_grad=False"):
+        lm.ones(2).retain_grad()
+    z = lm.ones(2, requires_grad=True) * 2
+    assert z.grad is None and not z.retains_grad
