@@ -44,14 +44,13 @@ def __index__(self) -> int:
 
 @_method
 def __format__(self, spec: str) -> str:
-    """``format(t, '+.2f')`` formats a one-element tensor's value; with an empty spec any
-    tensor prints as ``str(t)`` (torch's rule)."""
-    if self._data.ndim == 0 or (spec and self._data.size == 1):
+    """``format(t, '+.2f')`` formats a 0-d tensor's value (as its ``item()``); other tensors
+    format only with an empty spec, as ``str(t)`` (torch's rule)."""
+    if self._data.ndim == 0:
         return format(self._data.item(), spec)
     if spec:
         raise TypeError(f"unsupported format string {spec!r} passed to Tensor.__format__ "
-                        f"(only a one-element tensor formats as a number; shape "
-                        f"{tuple(self.shape)})")
+                        f"(only a 0-d tensor formats as a number; shape {tuple(self.shape)})")
     return str(self)
 
 
@@ -619,15 +618,11 @@ def _product(pieces):
 
 @_method
 def cumsum(self, dim: int, dtype=None) -> Tensor:
-    """Running sums along ``dim``: out[i] = sum_{j <= i} x[j] (a lower-triangular matmul, so
-    gradients flow: d out / d x is the triangle's transpose)."""
+    """Running sums along ``dim``: out[i] = sum_{j <= i} x[j] (op ``cumsum``, ops/scan.py)."""
     x = self if dtype is None else self.to(dtype)
     if x.dtype.kind != "f":
         return Tensor._wrap(np.cumsum(x._data, axis=dim))
-    n = x.shape[dim]
-    lower = np.tril(np.ones((n, n), x.dtype))
-    moved = x.movedim(dim, -1)
-    return (moved @ lower.T).movedim(-1, dim)
+    return apply(OPS["cumsum"], x, axis=dim)
 
 
 # ------------------------------------------------------------------ unary math

@@ -208,6 +208,9 @@ CASES: dict[str, list[Builder]] = {
     "log": [case("log", (3, 4), make=positive)],
     "sqrt": [case("sqrt", (3, 4), make=positive)],
     "absolute": [case("absolute", (3, 4), make=away_from_zero)],
+    # scans (lamina/ops/scan.py)
+    "cumsum": [case("cumsum", (5,)), case("cumsum", (3, 4), axis=1),
+               case("cumsum", (2, 3, 4), axis=-2)],
     # unary (lamina/ops/unary.py)
     **{name: [case(name, (3, 4)), case(name, ())]
        for name in ["sin", "cos", "tan", "arctan", "sinh", "cosh", "expm1"]},
