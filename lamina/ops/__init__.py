@@ -73,7 +73,8 @@ def relu_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
     return zeros
 
 
-FAMILIES = ("elementwise", "reduce", "shape", "linalg", "activation", "loss", "conv", "unary", "scan")
+FAMILIES = ("elementwise", "reduce", "shape", "linalg", "activation", "loss", "conv", "unary",
+            "scan")
 
 # Import the op families so that they register themselves.
 for _family in FAMILIES:
