@@ -576,7 +576,7 @@ def norm(self, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     'fro' and 2 are the Euclidean norm, ``inf`` the largest |x|, 0 the count of non-zeros."""
     x = self if dtype is None else self.to(dtype)
     if p == "fro" or p == 2:
-        return (x * x).sum(dim=dim, keepdim=keepdim).sqrt()
+        return _root((x * x).sum(dim=dim, keepdim=keepdim), 0.5)
     if p in (math.inf, "inf"):
         return x.abs().amax(dim, keepdim)
     if p == -math.inf:
@@ -588,7 +588,17 @@ def norm(self, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
                                        dtype=x.dtype))
     if isinstance(p, str):
         raise ValueError(f"norm: p must be a number, 'fro' or inf, got {p!r}")
-    return (x.abs() ** p).sum(dim=dim, keepdim=keepdim) ** (1.0 / p)
+    return _root((x.abs() ** p).sum(dim=dim, keepdim=keepdim), 1.0 / p)
+
+
+def _root(total: Tensor, power: float) -> Tensor:
+    """total ** power with gradient 0 where total is 0 (torch's subgradient for the norm of a
+    zero vector; the plain power would give inf * 0 = nan)."""
+    positive = total._data > 0
+    if positive.all():
+        return total ** power
+    return where(positive, total, np.ones((), total.dtype)) ** power * positive.astype(
+        total.dtype)
 
 
 @_method

@@ -221,3 +221,11 @@ def test_retain_grad_matches_torch(torch):
         lm.ones(2).retain_grad()
     z = lm.ones(2, requires_grad=True) * 2
     assert z.grad is None and not z.retains_grad
+
+
+@pytest.mark.parametrize("p", [2, "fro", 3])
+def test_norm_of_a_zero_row_has_zero_gradient_as_torch(parity, p):
+    x = np.array([[0.0, 0.0, 0.0], [1.0, -2.0, 2.0]])
+    parity.call(lambda t: t.norm(p, 1), lambda t: t.norm(p, 1), x)
+    parity.call(lambda t: lm.nn.functional.normalize(t),
+                lambda t: parity.torch.nn.functional.normalize(t), x)
