@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from lamina.tensor import Tensor, cat
+from lamina.ops import OPS
+from lamina.tensor import Tensor, apply, cat
 from lamina.tensor import where as _where
 
 # torch function name -> Tensor method name
@@ -29,7 +30,8 @@ METHOD_FUNCTIONS = {name: name for name in (
     "logical_xor", "flatten", "reshape", "squeeze", "unsqueeze", "transpose", "swapaxes",
     "swapdims", "permute", "movedim", "t", "split", "chunk", "tensor_split", "unbind",
     "narrow", "flip", "gather", "index_select", "masked_fill", "nonzero", "softmax",
-    "log_softmax", "numel", "clone", "detach")}
+    "log_softmax", "numel", "clone", "detach", "logsumexp", "diag", "trace", "roll",
+    "count_nonzero", "unique", "bincount")}
 METHOD_FUNCTIONS["absolute"] = "abs"
 
 
@@ -91,5 +93,36 @@ def broadcast_tensors(*tensors) -> tuple[Tensor, ...]:
     return tuple(t.expand(shape) for t in tensors)
 
 
-__all__ = [*FUNCTIONS, "where", "is_tensor", "is_floating_point", "concat", "concatenate",
-           "hstack", "vstack", "broadcast_tensors"]
+def einsum(equation: str, *operands) -> Tensor:
+    """Einstein summation (``torch.einsum('ij,jk->ik', a, b)``; operands may also be given
+    as one list); differentiable (op ``einsum``, lamina/ops/einsum.py)."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    operands = tuple(o if isinstance(o, Tensor) else Tensor(o) for o in operands)
+    return apply(OPS["einsum"], *operands, equation=equation)
+
+
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
+    """Pairwise p-norm distances between the rows of x1 (…, P, M) and x2 (…, R, M): (…, P, R)."""
+    diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)
+    return diff.norm(p, dim=-1)
+
+
+def var_mean(input, dim=None, unbiased: bool = True, keepdim: bool = False, *,  # noqa: A002
+             correction=None) -> tuple[Tensor, Tensor]:
+    """(variance, mean) along ``dim``."""
+    if correction is not None:
+        unbiased = bool(correction)
+    return (input.var(dim=dim, unbiased=unbiased, keepdim=keepdim),
+            input.mean(dim=dim, keepdim=keepdim))
+
+
+def std_mean(input, dim=None, unbiased: bool = True, keepdim: bool = False, *,  # noqa: A002
+             correction=None) -> tuple[Tensor, Tensor]:
+    """(standard deviation, mean) along ``dim``."""
+    var, mean = var_mean(input, dim, unbiased, keepdim, correction=correction)
+    return var.sqrt(), mean
+
+
+__all__ = [*FUNCTIONS, "einsum", "cdist", "var_mean", "std_mean", "where", "is_tensor",
+           "is_floating_point", "concat", "concatenate", "hstack", "vstack", "broadcast_tensors"]

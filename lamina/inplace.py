@@ -264,6 +264,11 @@ def _index_fill(a, dim, index, value):
     a[(slice(None),) * (dim % a.ndim) + (np.asarray(_array(index)).reshape(-1),)] = _array(value)
 
 
+def _fill_diagonal(a, fill_value, wrap=False):
+    np.fill_diagonal(a, _array(fill_value), wrap=wrap)
+
+
+_inplace("fill_diagonal_", _fill_diagonal)
 _inplace("scatter_", _scatter)
 _inplace("scatter_add_", _scatter_add)
 _inplace("index_fill_", _index_fill)

@@ -635,6 +635,96 @@ def cumsum(self, dim: int, dtype=None) -> Tensor:
     return apply(OPS["cumsum"], x, axis=dim)
 
 
+@_method
+def logsumexp(self, dim, keepdim: bool = False) -> Tensor:
+    """log sum_i e^{x_i} along ``dim``, computed shifted by the (constant) maximum so that it
+    never overflows; its gradient is the softmax along ``dim``."""
+    shift = Tensor._wrap(np.max(self._data, axis=dim, keepdims=True))
+    shift._data[~np.isfinite(shift._data)] = 0
+    out = (self - shift).exp().sum(dim=dim, keepdim=True).log() + shift
+    return out if keepdim else out.squeeze(dim)
+
+
+@_method
+def diag(self, diagonal: int = 0) -> Tensor:
+    """A 1-D tensor -> the square matrix with it on diagonal ``diagonal``; a 2-D tensor -> its
+    diagonal ``diagonal`` as a 1-D tensor (``torch.diag``); differentiable."""
+    if self.ndim == 1:
+        n = self.shape[0] + abs(diagonal)
+        rows = np.arange(self.shape[0]) + max(-diagonal, 0)
+        cols = np.arange(self.shape[0]) + max(diagonal, 0)
+        placed = np.zeros((n, self.shape[0]), self.dtype)
+        placed[rows, np.arange(self.shape[0])] = 1
+        picked = np.zeros((self.shape[0], n), self.dtype)
+        picked[np.arange(self.shape[0]), cols] = 1
+        return (Tensor._wrap(placed) * self) @ Tensor._wrap(picked)
+    if self.ndim != 2:
+        raise RuntimeError(f"diag: expected a 1-D or 2-D tensor, got {self.ndim} dimensions")
+    rows, cols = self.shape
+    start_r, start_c = max(-diagonal, 0), max(diagonal, 0)
+    length = max(min(rows - start_r, cols - start_c), 0)
+    return self[np.arange(length) + start_r, np.arange(length) + start_c]
+
+
+@_method
+def trace(self) -> Tensor:
+    """The sum of the main diagonal of a 2-D tensor."""
+    return self.diag().sum()
+
+
+@_method
+def roll(self, shifts, dims=None) -> Tensor:
+    """Shift elements cyclically by ``shifts`` along ``dims`` (the flattened tensor when
+    None), as ``torch.roll``; differentiable (a gather)."""
+    if dims is None:
+        return self.reshape(-1).roll(shifts, 0).reshape(self.shape)
+    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    out = self
+    for shift, dim in zip(shifts, dims, strict=True):
+        out = out.index_select(dim, np.roll(np.arange(self.shape[dim]), shift))
+    return out
+
+
+@_method
+def type_as(self, other: Tensor) -> Tensor:
+    """This tensor converted to ``other``'s dtype."""
+    return self.to(other.dtype)
+
+
+@_method
+def count_nonzero(self, dim=None) -> Tensor:
+    """The number of non-zero elements (along ``dim``), int64."""
+    return Tensor._wrap(np.asarray(np.count_nonzero(self._data, axis=dim), dtype=np.int64))
+
+
+@_method
+def unique(self, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
+           return_counts: bool = False, dim=None):
+    """The distinct elements, sorted (``torch.unique``); with ``return_inverse`` the index of
+    each element's value among them, with ``return_counts`` how often each occurs."""
+    if dim is not None:
+        raise NotImplementedError("unique: dim= is not supported by lamina")
+    values, inverse, counts = np.unique(self._data, return_inverse=True, return_counts=True)
+    out = [Tensor._wrap(values)]
+    if return_inverse:
+        out.append(Tensor._wrap(inverse.reshape(self.shape).astype(np.int64)))
+    if return_counts:
+        out.append(Tensor._wrap(counts.astype(np.int64)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+@_method
+def bincount(self, weights=None, minlength: int = 0) -> Tensor:
+    """Counts of each non-negative integer in a 1-D tensor (weighted sums with ``weights``)."""
+    if self.ndim != 1 or self.dtype.kind not in "iu":
+        raise RuntimeError(f"bincount: expected a 1-D integer tensor, got dtype {self.dtype} "
+                           f"and shape {tuple(self.shape)}")
+    w = None if weights is None else _array(weights)
+    out = np.bincount(self._data, weights=w, minlength=minlength)
+    return Tensor._wrap(out if w is not None else out.astype(np.int64))
+
+
 # ------------------------------------------------------------------ unary math
 def _unary(name: str, op: str):
     fn = OPS[op]

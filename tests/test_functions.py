@@ -62,6 +62,17 @@ CASES = [
     ("index_select", (0, np.array([2, 0])), {}, (A,)),
     ("gather", (1, np.array([[0, 0], [3, 1], [2, 2]])), {}, (A,)),
     ("masked_fill", (A > 0, 2.0), {}, (A,)),
+    ("logsumexp", (1,), {}, (A * 50,)), ("logsumexp", (0,), {"keepdim": True}, (A,)),
+    ("diag", (), {}, (V,)), ("diag", (1,), {}, (V,)), ("diag", (-2,), {}, (V,)),
+    ("diag", (), {}, (A,)), ("diag", (1,), {}, (A,)), ("diag", (-1,), {}, (A,)),
+    ("trace", (), {}, (A,)), ("roll", (1, 1), {}, (A,)), ("roll", (-2,), {}, (A,)),
+    ("roll", ((1, 2), (0, 1)), {}, (A,)), ("count_nonzero", (), {}, (OFF * (A > 0),)),
+    ("count_nonzero", (), {"dim": 1}, (OFF * (A > 0),)),
+    ("unique", (), {}, (np.array([3, 1, 3, 2, 1]),)),
+    ("unique", (), {"return_inverse": True, "return_counts": True},
+     (np.array([[3, 1], [3, 2]]),)),
+    ("bincount", (), {}, (np.array([0, 2, 2, 5]),)),
+    ("bincount", (), {"minlength": 8}, (np.array([0, 2, 2, 5]),)),
 ]
 
 
@@ -91,6 +102,35 @@ def test_functions_accept_numbers_and_lists(torch):
     assert lm.max(lm.tensor([1.0, 5.0]), lm.tensor([3.0, 2.0])).tolist() == [3.0, 5.0]
     x = lm.tensor([1.0], requires_grad=True)
     assert not lm.detach(x).requires_grad
+
+
+@pytest.mark.parametrize("equation, shapes", [
+    ("ij,jk->ik", [(3, 4), (4, 2)]), ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+    ("ij->j", [(3, 4)]), ("ij,j", [(3, 4), (4,)]), ("i,j->ij", [(3,), (4,)]),
+    ("ab,bc,cd->ad", [(2, 3), (3, 4), (4, 5)]), ("ij,ij->", [(2, 3), (2, 3)]),
+    ("bhqd,bhkd->bhqk", [(2, 2, 3, 4), (2, 2, 5, 4)]), ("ii->", [(3, 3)]),
+])
+def test_einsum_matches_torch(parity, equation, shapes):
+    arrays = [np.random.default_rng(i).standard_normal(s) for i, s in enumerate(shapes)]
+    grad = len(set(equation.split("->")[0])) == len(equation.split("->")[0])  # no 'ii'
+    parity.call(lambda *xs: lm.einsum(equation, *xs),
+                lambda *xs: parity.torch.einsum(equation, *xs), *arrays, grad=grad)
+
+
+def test_cdist_and_moments_match_torch(parity):
+    torch = parity.torch
+    x1, x2 = A, np.random.default_rng(9).standard_normal((5, 4))
+    parity.call(lambda a, b: lm.cdist(a, b), lambda a, b: torch.cdist(a, b), x1, x2)
+    parity.call(lambda a, b: lm.cdist(a, b, p=1.0), lambda a, b: torch.cdist(a, b, p=1.0),
+                x1, x2)
+    parity.call(lambda a: lm.var_mean(a, 1), lambda a: torch.var_mean(a, 1), A)
+    parity.call(lambda a: lm.std_mean(a, 0, keepdim=True),
+                lambda a: torch.std_mean(a, 0, keepdim=True), A)
+    x, t = lm.zeros(3, 3), torch.zeros(3, 3)
+    x.fill_diagonal_(2.0)
+    t.fill_diagonal_(2.0)
+    assert x.tolist() == t.tolist()
+    assert lm.ones(2).type_as(lm.zeros(1, dtype=lm.float64)).dtype == lm.float64
 
 
 def test_where_forms_and_stacking(parity):

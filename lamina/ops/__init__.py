@@ -74,7 +74,7 @@ def relu_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
 
 
 FAMILIES = ("elementwise", "reduce", "shape", "linalg", "activation", "loss", "conv", "unary",
-            "scan")
+            "scan", "einsum")
 
 # Import the op families so that they register themselves.
 for _family in FAMILIES:

@@ -208,6 +208,15 @@ CASES: dict[str, list[Builder]] = {
     "log": [case("log", (3, 4), make=positive)],
     "sqrt": [case("sqrt", (3, 4), make=positive)],
     "absolute": [case("absolute", (3, 4), make=away_from_zero)],
+    # einsum (lamina/ops/einsum.py)
+    "einsum": [case("einsum", (3, 4), (4, 2), equation="ij,jk->ik"),
+               case("einsum", (2, 3, 4), (2, 4, 5), equation="bij,bjk->bik"),
+               case("einsum", (3, 4), equation="ij->j"),
+               case("einsum", (3, 4), (4,), equation="ij,j"),
+               case("einsum", (3,), (4,), equation="i,j->ij"),
+               case("einsum", (2, 3), (3, 4), (4, 5), equation="ab,bc,cd->ad"),
+               case("einsum", (2, 3), (2, 3), equation="ij,ij->"),
+               case("einsum", (2, 3, 4), (4,), equation="abc,c->ba")],
     # scans (lamina/ops/scan.py)
     "cumsum": [case("cumsum", (5,)), case("cumsum", (3, 4), axis=1),
                case("cumsum", (2, 3, 4), axis=-2)],
