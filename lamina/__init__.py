@@ -49,9 +49,11 @@ from lamina.dtypes import (
     complex64,
     complex128,
     double,
+    finfo,
     float16,
     get_default_dtype,
     half,
+    iinfo,
     int8,
     int16,
     int32,
@@ -69,6 +71,7 @@ from lamina.dtypes import (
 from lamina.functions import *  # noqa: F403 - torch's functions mirroring Tensor methods
 from lamina.functions import __all__ as _functions_all
 from lamina.grad_mode import inference_mode, is_inference_mode_enabled, set_grad_enabled
+from lamina.printing import set_printoptions
 from lamina.size import Size
 from lamina.tensor import (
     Tensor,
@@ -116,7 +119,9 @@ _SUBMODULES = {
 # manual_seed is lazy too: lamina.random builds a NumPy Generator, and numpy.random costs
 # about 25 ms to import, half of what `import lamina` may add to `import numpy`
 _LAZY_NAMES = {"fit": "lamina.train", "save": "lamina.io", "load": "lamina.io",
-               "manual_seed": "lamina.random", "Generator": "lamina.random"}
+               "manual_seed": "lamina.random", "Generator": "lamina.random",
+               "initial_seed": "lamina.random", "seed": "lamina.random",
+               "get_rng_state": "lamina.random", "set_rng_state": "lamina.random"}
 
 
 def __getattr__(name: str):
@@ -134,7 +139,8 @@ __all__ = [
     "cat", "stack", "full", "no_grad", "enable_grad", "is_grad_enabled",
     "float32", "float64", "int64", "float16", "int8", "int16", "int32", "uint8", "complex64",
     "complex128", "double", "half", "short", "long", "cfloat", "cdouble", "get_default_dtype",
-    "set_default_dtype", "Size", "device", "inference_mode", "is_inference_mode_enabled",
+    "set_default_dtype", "finfo", "iinfo", "set_printoptions", "Size", "device",
+    "inference_mode", "is_inference_mode_enabled",
     "set_grad_enabled", "as_tensor", "asarray", "bernoulli", "empty", "empty_like", "eye",
     "from_numpy", "full_like", "linspace", "logspace", "meshgrid", "multinomial", "normal",
     "rand_like", "randint", "randint_like", "randn_like", "randperm", "tril", "triu",

@@ -24,6 +24,9 @@ NAMES = ("float16", "half", "float32", "float", "float64", "double", "int8", "in
          "int32", "int", "int64", "long", "uint8", "bool", "complex64", "cfloat", "complex128",
          "cdouble")
 
+finfo = np.finfo  # lm.finfo(lm.float32).eps, .max, .tiny: NumPy's, which torch's mirrors
+iinfo = np.iinfo
+
 _default = [float32]
 
 

@@ -20,6 +20,18 @@ def manual_seed(seed: int) -> np.random.Generator:
     return _state["rng"]
 
 
+def initial_seed() -> int:
+    """The seed the global generator was last seeded with (``torch.initial_seed``)."""
+    return _state["seed"]
+
+
+def seed() -> int:
+    """Reseed the global generator from fresh OS entropy and return the seed (``torch.seed``)."""
+    value = int(np.random.SeedSequence().entropy % (1 << 63))
+    manual_seed(value)
+    return value
+
+
 def generator() -> np.random.Generator:
     """The global generator that every random operation in lamina uses."""
     return _state["rng"]
