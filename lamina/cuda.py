@@ -35,3 +35,7 @@ def current_device() -> int:
     """Raises: RuntimeError, as torch without a GPU."""
     raise RuntimeError("lm.cuda.current_device(): lamina has no CUDA devices (it runs on the "
                        "CPU); check lm.cuda.is_available() first")
+
+
+def empty_cache() -> None:
+    """Nothing to release (no CUDA memory), as torch when CUDA was never initialised."""

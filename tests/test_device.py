@@ -41,7 +41,8 @@ def test_cuda_accelerator_backends_answer_as_torch_without_a_gpu():
     assert lm.accelerator.is_available() is False and lm.accelerator.current_accelerator() is None
     assert lm.accelerator.device_count() == 0
     assert lm.backends.mps.is_available() is False and lm.backends.mps.is_built() is False
-    assert lm.backends.cudnn.is_available() is False
+    assert lm.backends.cudnn.is_available() is False and lm.backends.cuda.is_built() is False
+    lm.cuda.empty_cache()
 
 
 def test_cudnn_flags_are_settable():
@@ -49,9 +50,12 @@ def test_cudnn_flags_are_settable():
     saved = cudnn.benchmark, cudnn.deterministic
     try:
         cudnn.benchmark, cudnn.deterministic = True, True
+        lm.backends.cuda.matmul.allow_tf32 = True
         assert lm.backends.cudnn.benchmark and lm.backends.cudnn.deterministic
+        assert lm.backends.cuda.matmul.allow_tf32
     finally:
         cudnn.benchmark, cudnn.deterministic = saved
+        lm.backends.cuda.matmul.allow_tf32 = False
 
 
 def test_device_boilerplate_of_published_scripts():
