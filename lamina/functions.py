@@ -66,6 +66,7 @@ def is_tensor(obj) -> bool:
 
 
 def is_floating_point(input) -> bool:  # noqa: A002
+    """Whether ``input``'s dtype is a floating type."""
     return input.is_floating_point()
 
 

@@ -115,6 +115,7 @@ def type(self, dtype=None, non_blocking: bool = False):  # noqa: A001 - torch's 
 
 @_method
 def is_floating_point(self) -> bool:
+    """Whether the dtype is a floating type."""
     return self._data.dtype.kind == "f"
 
 
@@ -126,11 +127,13 @@ def element_size(self) -> int:
 
 @_method
 def nelement(self) -> int:
+    """The number of elements (``numel``)."""
     return self._data.size
 
 
 @_method
 def ndimension(self) -> int:
+    """The number of dimensions (``dim``)."""
     return self._data.ndim
 
 
@@ -142,6 +145,7 @@ def contiguous(self, memory_format=None) -> Tensor:
 
 @_method
 def is_contiguous(self, memory_format=None) -> bool:
+    """Whether the array is C-contiguous."""
     return bool(self._data.flags.c_contiguous)
 
 
@@ -311,6 +315,7 @@ def expand(self, *sizes) -> Tensor:
 
 @_method
 def expand_as(self, other: Tensor) -> Tensor:
+    """This tensor broadcast to ``other``'s shape (see :meth:`expand`)."""
     return self.expand(other.shape)
 
 
@@ -411,6 +416,7 @@ T.mT = property(lambda self: self.transpose(-2, -1))
 
 @_method
 def swapaxes(self, axis0: int, axis1: int) -> Tensor:
+    """Swap two dimensions (``transpose(axis0, axis1)``)."""
     return self.transpose(axis0, axis1)
 
 
@@ -428,6 +434,7 @@ def movedim(self, source: int, destination: int) -> Tensor:
 # ------------------------------------------------------------------ linear algebra
 @_method
 def matmul(self, other) -> Tensor:
+    """Matrix product with NumPy's broadcasting rules (``self @ other``)."""
     return self @ other
 
 
@@ -487,6 +494,7 @@ T.subtract = sub
 
 @_method
 def mul(self, other) -> Tensor:
+    """self * other."""
     return self * other
 
 
@@ -520,6 +528,7 @@ def pow(self, exponent) -> Tensor:  # noqa: A001
 
 @_method
 def neg(self) -> Tensor:
+    """-self."""
     return -self
 
 
@@ -528,26 +537,31 @@ T.negative = neg
 
 @_method
 def reciprocal(self) -> Tensor:
+    """1 / self."""
     return 1.0 / self
 
 
 @_method
 def rsqrt(self) -> Tensor:
+    """1 / sqrt(self)."""
     return 1.0 / self.sqrt()
 
 
 @_method
 def square(self) -> Tensor:
+    """self * self."""
     return self * self
 
 
 @_method
 def maximum(self, other) -> Tensor:
+    """Elementwise maximum; ties split the gradient."""
     return _maximum(self, other)
 
 
 @_method
 def minimum(self, other) -> Tensor:
+    """Elementwise minimum, as -maximum(-self, -other)."""
     return -_maximum(-self, -other if isinstance(other, Tensor) else -np.asarray(other))
 
 
@@ -748,21 +762,25 @@ for _name, _op in (("sin", "sin"), ("cos", "cos"), ("tan", "tan"), ("asin", "arc
 
 @_method
 def frac(self) -> Tensor:
+    """The fractional part, self - trunc(self) (gradient 1)."""
     return self - self.trunc()
 
 
 @_method
 def exp2(self) -> Tensor:
+    """2 ** self."""
     return 2.0 ** self
 
 
 @_method
 def clamp_min(self, min) -> Tensor:  # noqa: A002
+    """self clamped from below at ``min``."""
     return self.clamp(min=min)
 
 
 @_method
 def clamp_max(self, max) -> Tensor:  # noqa: A002
+    """self clamped from above at ``max``."""
     return self.clamp(max=max)
 
 
@@ -784,6 +802,7 @@ class GradFn:
         self._tensor = tensor
 
     def name(self) -> str:
+        """The node's name: the op's, CamelCased, + ``Backward0`` (``MulBackward0``)."""
         op = getattr(self._tensor._backward, "__qualname__", "Function").split(".")[0]
         return "".join(part[:1].upper() + part[1:] for part in op.split("_")) + "Backward0"
 

@@ -249,6 +249,7 @@ class ModuleList(Module):
             self.append(m)
 
     def append(self, module: Module) -> ModuleList:
+        """Append ``module`` (named by its position); returns self."""
         self.add_module(str(len(self._modules)), module)
         return self
 

@@ -47,12 +47,15 @@ class ModuleDict(Module):
         return key in self._modules
 
     def keys(self):
+        """The keys, in insertion order."""
         return self._modules.keys()
 
     def values(self):
+        """The modules, in insertion order."""
         return self._modules.values()
 
     def items(self):
+        """(key, module) pairs, in insertion order."""
         return self._modules.items()
 
     def update(self, modules) -> None:
@@ -61,11 +64,13 @@ class ModuleDict(Module):
             self[key] = module
 
     def pop(self, key: str) -> Module:
+        """Remove and return the module under ``key``."""
         module = self._modules[key]
         del self[key]
         return module
 
     def clear(self) -> None:
+        """Remove every module."""
         self._modules.clear()
 
 
@@ -102,10 +107,12 @@ class ParameterList(Module):
         return iter(self._parameters.values())
 
     def append(self, value) -> ParameterList:
+        """Append ``value`` (wrapped as a Parameter); returns self."""
         setattr(self, str(len(self._parameters)), _parameter(value))
         return self
 
     def extend(self, values) -> ParameterList:
+        """Append each of ``values``; returns self."""
         for value in values:
             self.append(value)
         return self
@@ -114,6 +121,7 @@ class ParameterList(Module):
         return self.extend(values)
 
     def extra_repr(self) -> str:
+        """One line per parameter: its dtype and size."""
         return "\n".join(f"({i}): Parameter containing: [{p.dtype} of size {tuple(p.shape)}]"
                          for i, p in enumerate(self))
 
@@ -148,12 +156,15 @@ class ParameterDict(Module):
         return key in self._parameters
 
     def keys(self):
+        """The keys, in insertion order."""
         return self._parameters.keys()
 
     def values(self):
+        """The parameters, in insertion order."""
         return self._parameters.values()
 
     def items(self):
+        """(key, parameter) pairs, in insertion order."""
         return self._parameters.items()
 
     def update(self, parameters) -> None:
@@ -162,13 +173,16 @@ class ParameterDict(Module):
             self[key] = value
 
     def pop(self, key: str) -> Parameter:
+        """Remove and return the parameter under ``key``."""
         value = self._parameters[key]
         del self[key]
         return value
 
     def get(self, key: str, default=None):
+        """The parameter under ``key``, or ``default``."""
         return self._parameters.get(key, default)
 
     def extra_repr(self) -> str:
+        """One line per parameter: its dtype and size."""
         return "\n".join(f"({k}): Parameter containing: [{p.dtype} of size {tuple(p.shape)}]"
                          for k, p in self.items())
