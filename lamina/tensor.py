@@ -265,6 +265,8 @@ class Tensor:
         dtype = _as_dtype(dtype)
         if dtype is None or dtype == self.dtype:
             return self.clone() if copy else self
+        if dtype.kind != "f" or self.dtype.kind != "f":  # integers carry no gradient
+            return Tensor._wrap(self._data.astype(dtype))
         source = self.dtype
 
         def cast(a):

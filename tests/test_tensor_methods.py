@@ -229,3 +229,11 @@ def test_norm_of_a_zero_row_has_zero_gradient_as_torch(parity, p):
     parity.call(lambda t: t.norm(p, 1), lambda t: t.norm(p, 1), x)
     parity.call(lambda t: lm.nn.functional.normalize(t),
                 lambda t: parity.torch.nn.functional.normalize(t), x)
+
+
+def test_conversion_to_integers_leaves_the_graph(torch):
+    for lib in (lm, torch):
+        x = lib.tensor([1.5, 2.5], requires_grad=True)
+        for target in (lib.long, lib.int32, lib.bool):
+            assert not x.to(target).requires_grad
+        assert x.to(lib.float64).requires_grad
