@@ -449,13 +449,21 @@ def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "m
     if x.size and (x.min() < 0 or x.max() > 1):
         raise ValueError("binary_cross_entropy: input must hold probabilities in [0, 1] (use "
                          "binary_cross_entropy_with_logits for logits)")
-    with np.errstate(divide="ignore"):
-        log_x = input.log().clamp(min=-100.0)
-        log_1mx = (1.0 - input).log().clamp(min=-100.0)
+    log_x, log_1mx = _clamped_log(input), _clamped_log(1.0 - input)
     losses = -(target * log_x + (1.0 - target) * log_1mx)
     if weight is not None:
         losses = losses * _as_like(weight, input)
     return _reduce(losses, reduction)
+
+
+def _clamped_log(p: Tensor) -> Tensor:
+    """max(log p, -100) for p in [0, 1]; where p = 0 the value is -100 with gradient 0 (no
+    0/0 = nan from log's derivative, e.g. for a sigmoid output saturated at 0 or 1)."""
+    positive = p._data > 0
+    if positive.all():
+        return p.log().clamp(min=-100.0)
+    safe = where(positive, p, np.ones((), p.dtype)).log().clamp(min=-100.0)
+    return where(positive, safe, np.full((), -100.0, p.dtype))
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:

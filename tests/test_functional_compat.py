@@ -145,3 +145,18 @@ def test_legacy_reduction_flags(torch):
     assert F.cross_entropy(x, t, size_average=False).item() == pytest.approx(
         F.cross_entropy(x, t, reduction="sum").item())
     assert F.nll_loss(x, t, reduce=False).shape == (6,)
+
+
+def test_bce_of_a_saturated_sigmoid_has_finite_gradients(torch):
+    z = np.array([-200.0, -5.0, 0.0, 40.0], dtype=np.float32)  # sigmoid: 0, ..., 1 in float32
+    t = np.array([1.0, 0.0, 1.0, 0.0], dtype=np.float32)
+    ours = lm.tensor(z, requires_grad=True)
+    theirs = torch.tensor(z, requires_grad=True)
+    loss = F.binary_cross_entropy(ours.sigmoid(), lm.tensor(t), reduction="sum")
+    loss_t = torch.nn.functional.binary_cross_entropy(theirs.sigmoid(), torch.tensor(t),
+                                                      reduction="sum")
+    loss.backward()
+    loss_t.backward()
+    np.testing.assert_allclose(loss.item(), loss_t.item(), rtol=1e-5)
+    assert np.isfinite(ours.grad.numpy()).all()
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-5, atol=1e-6)
