@@ -32,17 +32,6 @@ def test_precision_profiles_and_sci_mode():
         lm.set_printoptions(profile="long")
 
 
-def test_small_helpers(torch):
+def test_finfo_iinfo(torch):
     assert lm.finfo(lm.float32).eps == torch.finfo(torch.float32).eps
     assert lm.iinfo(lm.int64).max == torch.iinfo(torch.int64).max
-    lm.manual_seed(5)
-    assert lm.initial_seed() == 5
-    seed = lm.seed()
-    assert lm.initial_seed() == seed
-    state = lm.get_rng_state()
-    a = lm.randn(3).tolist()
-    lm.set_rng_state(state)
-    assert lm.randn(3).tolist() == a
-    v = lm.autograd.Variable(lm.ones(2), requires_grad=True)
-    assert isinstance(v, lm.Tensor) and v.requires_grad
-    assert lm.autograd.Variable([1.0, 2.0]).tolist() == [1.0, 2.0]
