@@ -31,7 +31,9 @@ METHOD_FUNCTIONS = {name: name for name in (
     "swapdims", "permute", "movedim", "t", "split", "chunk", "tensor_split", "unbind",
     "narrow", "flip", "gather", "index_select", "masked_fill", "nonzero", "softmax",
     "log_softmax", "numel", "clone", "detach", "logsumexp", "diag", "trace", "roll",
-    "count_nonzero", "unique", "bincount")}
+    "count_nonzero", "unique", "bincount", "ravel", "diff", "lerp", "addmm",
+    "take_along_dim")}
+METHOD_FUNCTIONS["argwhere"] = "nonzero"
 METHOD_FUNCTIONS["absolute"] = "abs"
 
 

@@ -268,7 +268,19 @@ def _fill_diagonal(a, fill_value, wrap=False):
     np.fill_diagonal(a, _array(fill_value), wrap=wrap)
 
 
+def _index_add(a, dim, index, source, *, alpha=1):
+    """self[..., index[i], ...] += alpha * source[..., i, ...] along ``dim`` (repeats add up)."""
+    where = (slice(None),) * (dim % a.ndim) + (np.asarray(_array(index)).reshape(-1),)
+    np.add.at(a, where, np.asarray(_array(source)) * alpha)
+
+
+def _lerp(a, end, weight):
+    np.copyto(a, a + _array(weight) * (_array(end) - a), casting="unsafe")
+
+
 _inplace("fill_diagonal_", _fill_diagonal)
+_inplace("index_add_", _index_add)
+_inplace("lerp_", _lerp, lambda x, end, weight: x.lerp(end, weight))
 _inplace("scatter_", _scatter)
 _inplace("scatter_add_", _scatter_add)
 _inplace("index_fill_", _index_fill)

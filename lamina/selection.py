@@ -194,6 +194,20 @@ def gather(self: Tensor, dim: int, index) -> Tensor:
     return take_along(self, index, _dim(self, dim, "gather"))
 
 
+def take_along_dim(self: Tensor, indices, dim: int | None = None) -> Tensor:
+    """The elements at ``indices`` along ``dim`` (``torch.take_along_dim``; the flattened
+    tensor when ``dim`` is None), as the indices returned by ``argsort``/``argmax(keepdim)``."""
+    index = np.asarray(indices._data if isinstance(indices, Tensor) else indices)
+    if dim is None:
+        return apply(_GETITEM, self.reshape(-1), index=index.reshape(-1))
+    dim = _dim(self, dim, "take_along_dim")
+    shape = list(np.broadcast_shapes(
+        tuple(n if i != dim else 1 for i, n in enumerate(self.shape)),
+        tuple(n if i != dim else 1 for i, n in enumerate(index.shape))))
+    shape[dim] = index.shape[dim]
+    return take_along(self, np.broadcast_to(index, shape), dim)
+
+
 def index_select(self: Tensor, dim: int, index) -> Tensor:
     """The slices ``index`` (a 1-D integer tensor) along ``dim`` (``torch.index_select``)."""
     index = np.asarray(index._data if isinstance(index, Tensor) else index)
@@ -205,6 +219,6 @@ def index_select(self: Tensor, dim: int, index) -> Tensor:
 
 
 METHODS = (max, min, amax, amin, argsort, sort, topk, kthvalue, median, mode, gather,
-           index_select)
+           index_select, take_along_dim)
 for _fn in METHODS:
     setattr(Tensor, _fn.__name__, _fn)

@@ -650,6 +650,35 @@ def cumsum(self, dim: int, dtype=None) -> Tensor:
 
 
 @_method
+def ravel(self) -> Tensor:
+    """The elements as a 1-D tensor (``reshape(-1)``)."""
+    return self.reshape(-1)
+
+
+@_method
+def diff(self, n: int = 1, dim: int = -1) -> Tensor:
+    """The n-th forward difference along ``dim``: out[i] = x[i + 1] - x[i], applied n times."""
+    out = self
+    for _ in range(n):
+        size = out.shape[dim]
+        out = out.narrow(dim, 1, size - 1) - out.narrow(dim, 0, size - 1)
+    return out
+
+
+@_method
+def lerp(self, end, weight) -> Tensor:
+    """self + weight (end - self): linear interpolation (``torch.lerp``)."""
+    return self + weight * (end - self)
+
+
+@_method
+def addmm(self, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:
+    """beta self + alpha (mat1 @ mat2) (``torch.addmm``)."""
+    product = mat1 @ mat2
+    return (self if beta == 1 else self * beta) + (product if alpha == 1 else product * alpha)
+
+
+@_method
 def logsumexp(self, dim, keepdim: bool = False) -> Tensor:
     """log sum_i e^{x_i} along ``dim``, computed shifted by the (constant) maximum so that it
     never overflows; its gradient is the softmax along ``dim``."""

@@ -73,6 +73,13 @@ CASES = [
      (np.array([[3, 1], [3, 2]]),)),
     ("bincount", (), {}, (np.array([0, 2, 2, 5]),)),
     ("bincount", (), {"minlength": 8}, (np.array([0, 2, 2, 5]),)),
+    ("argwhere", (), {}, (A > 0,)), ("ravel", (), {}, (A,)), ("diff", (), {}, (A,)),
+    ("diff", (), {"n": 2, "dim": 0}, (A,)), ("lerp", (), {}, (A, B, POS)),
+    ("lerp", (0.25,), {}, (A, B)), ("addmm", (), {}, (V[:3], A, B.T.copy())),
+    ("addmm", (), {"beta": 0.5, "alpha": 2}, (A[:, :3], A, B.T.copy())),
+    ("take_along_dim", (np.array([[0, 3], [1, 1], [2, 0]]), 1), {}, (A,)),
+    ("take_along_dim", (np.array([[0], [2], [1]]), 1), {}, (A,)),
+    ("take_along_dim", (np.array([0, 5, 11]),), {}, (A,)),
 ]
 
 

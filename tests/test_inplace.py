@@ -176,3 +176,16 @@ def test_legacy_type_constructors(torch):
         assert str(ours.dtype) == str(theirs.dtype).removeprefix("torch.")
         assert ours.tolist() == theirs.tolist()
         assert getattr(lm, name)(2, 3).shape == (2, 3)
+
+
+def test_index_add_and_lerp_match_torch(torch):
+    src = np.arange(6.0).reshape(3, 2)
+    ours = lm.ones(3, 4, dtype=lm.float64).index_add_(1, lm.tensor([0, 0]), lm.tensor(src),
+                                                      alpha=2)
+    theirs = torch.ones(3, 4, dtype=torch.float64).index_add_(
+        1, torch.tensor([0, 0]), torch.from_numpy(src), alpha=2)
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    a = lm.zeros(3, dtype=lm.float64).lerp_(lm.tensor([1.0, 2.0, 4.0]), 0.25)
+    b = torch.zeros(3, dtype=torch.float64).lerp_(torch.tensor([1.0, 2.0, 4.0],
+                                                               dtype=torch.float64), 0.25)
+    np.testing.assert_allclose(a.numpy(), b.numpy())
