@@ -55,6 +55,24 @@ def __format__(self, spec: str) -> str:
 
 
 @_method
+def __iter__(self):
+    """The sub-tensors along dimension 0 (``for row in t``), each in the graph.
+
+    Raises:
+        TypeError: a 0-d tensor (as torch; Python's fallback would silently yield nothing).
+    """
+    if self._data.ndim == 0:
+        raise TypeError("iteration over a 0-d tensor")
+    return (self[i] for i in range(self._data.shape[0]))
+
+
+@_method
+def __contains__(self, element) -> bool:
+    """Whether some element equals ``element`` (``3 in t``)."""
+    return bool(np.any(self._data == _array(element)))
+
+
+@_method
 def __invert__(self) -> Tensor:
     if self._data.dtype.kind not in "biu":
         raise TypeError(f"~ (bitwise not) needs a bool or integer tensor, got {self.dtype}")

@@ -237,3 +237,16 @@ def test_conversion_to_integers_leaves_the_graph(torch):
         for target in (lib.long, lib.int32, lib.bool):
             assert not x.to(target).requires_grad
         assert x.to(lib.float64).requires_grad
+
+
+def test_iteration_and_membership(torch):
+    for lib in (lm, torch):
+        x = lib.tensor([[1.0, 2.0], [3.0, 4.0]])
+        rows = list(x)
+        assert len(rows) == 2 and rows[1].tolist() == [3.0, 4.0]
+        assert 3.0 in x and 5.0 not in x
+        with pytest.raises(TypeError, match="iteration over a 0-d tensor"):
+            list(lib.tensor(1.0))
+    w = lm.tensor([1.0, 2.0], requires_grad=True)
+    sum(v * v for v in w).backward()
+    assert w.grad.tolist() == [2.0, 4.0]
