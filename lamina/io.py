@@ -445,8 +445,12 @@ def _read(path: str | os.PathLike) -> tuple[str, dict[str, str], dict[str, np.nd
     with open(path, "rb") as f:
         data = f.read()
     where = f"lm.load({path!r})"
+    # a safetensors header length of 128 + 256 k starts with the pickle byte 0x80 (as arch-io's
+    # lamina/io/format.py checks too): the magics only name files that are not safetensors
+    size = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
+    looks_safetensors = 0 < size <= len(data) - 8 and data[8:9] == b"{"
     for magic, what in _MAGIC:
-        if data.startswith(magic):
+        if data.startswith(magic) and not looks_safetensors:
             raise ValueError(f"{where}: the file is {what}, not a lamina safetensors file")
     if len(data) < 8:
         raise ValueError(f"{where}: {len(data)} bytes is too short for a safetensors file "
