@@ -48,7 +48,7 @@ def _transplant(self: Tensor, out: Tensor) -> Tensor:
     self.requires_grad = out.requires_grad
     self._parents, self._backward, self._seq = out._parents, out._backward, out._seq
     self._fresh = out._fresh
-    self._version += 1
+    self._bump_version()
     return self
 
 
@@ -63,7 +63,7 @@ def _inplace(name: str, fast, graph=None):
                                    f"differentiable")
             return _transplant(self, graph(Tensor._wrap(self._data.copy()), *args, **kwargs))
         fast(self._data, *args, **kwargs)
-        self._version += 1
+        self._bump_version()
         return self
 
     method.__name__ = name
