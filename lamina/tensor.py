@@ -717,7 +717,7 @@ def unsqueeze(self, dim):
 
 
 # --------------------------------------------------------------------- constructors
-def tensor(data, dtype=None, device=None, requires_grad: bool = False,
+def tensor(data, dtype=None, requires_grad: bool = False, *, device=None,
            pin_memory: bool = False) -> Tensor:
     """Build a Tensor (PyTorch: ``torch.tensor``), always a copy of ``data``.
 
@@ -751,7 +751,7 @@ def ones(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     return Tensor(np.ones(_shape_arg(shape), dtype), dtype=dtype, requires_grad=requires_grad)
 
 
-def full(shape, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def full(shape, fill_value, dtype=None, requires_grad: bool = False, *, device=None) -> Tensor:
     """A tensor of ``shape`` filled with ``fill_value``. The dtype, as torch, follows the
     value: bool for a bool, int64 for an int, else the default dtype (float32)."""
     check_device(device, "lm.full")
@@ -770,14 +770,14 @@ def _like(t, dtype) -> tuple[tuple[int, ...], np.dtype]:
     return array.shape, _as_dtype(dtype) or array.dtype
 
 
-def zeros_like(t, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def zeros_like(t, dtype=None, requires_grad: bool = False, *, device=None) -> Tensor:
     """Zeros of ``t``'s shape and (unless ``dtype`` is given) dtype."""
     check_device(device, "lm.zeros_like")
     shape, dtype = _like(t, dtype)
     return Tensor(np.zeros(shape, dtype), dtype=dtype, requires_grad=requires_grad)
 
 
-def ones_like(t, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def ones_like(t, dtype=None, requires_grad: bool = False, *, device=None) -> Tensor:
     """Ones of ``t``'s shape and (unless ``dtype`` is given) dtype."""
     check_device(device, "lm.ones_like")
     shape, dtype = _like(t, dtype)
@@ -827,7 +827,7 @@ def rand(*shape, dtype=None, device=None, requires_grad: bool = False,
     return Tensor(data, requires_grad=requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, device=None,
+def arange(start, end=None, step=1, dtype=None, *, device=None,
            requires_grad: bool = False) -> Tensor:
     """Evenly spaced values in [start, end); integer arguments give int64, as PyTorch."""
     check_device(device, "lm.arange")
