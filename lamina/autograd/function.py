@@ -18,7 +18,9 @@ A subclass defines two static methods::
 ``forward`` runs with graph recording off (as torch); ``apply`` records one node whose backward
 calls the subclass's ``backward`` (with grad mode off too) and hands each returned gradient to
 the matching input (None for inputs that need none). ``ctx.needs_input_grad`` says which inputs
-need one. One Tensor output per Function.
+need one. ``forward`` may return a tuple: each floating output not marked with
+``ctx.mark_non_differentiable`` gets a gradient, and ``backward`` receives one gradient per
+output (zeros for outputs that were not used, as torch's default).
 """
 
 from __future__ import annotations
@@ -64,8 +66,7 @@ class FunctionCtx:
         return self.to_save
 
     def mark_non_differentiable(self, *tensors) -> None:
-        """Accepted for compatibility: lamina's Functions have one output, which is
-        differentiable when an input requires grad."""
+        """Outputs that get no gradient (returned as they are, outside the graph)."""
         self.non_differentiable.update(id(t) for t in tensors)
 
     def set_materialize_grads(self, value: bool) -> None:
@@ -92,51 +93,79 @@ class Function:
         """Run ``forward`` and record the node that runs ``backward`` (see the module docs).
 
         Raises:
-            TypeError: ``forward`` did not return a Tensor, or ``backward`` returned the wrong
-                number of gradients.
+            TypeError: ``forward`` returned neither a Tensor nor a tuple, or ``backward``
+                returned the wrong number of gradients.
             ValueError: a gradient's shape differs from its input's.
         """
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         ctx = FunctionCtx(needs)
         with _GradMode(False):
             out = cls.forward(ctx, *args, **kwargs)
-        if not isinstance(out, Tensor):
-            raise TypeError(f"{cls.__name__}.forward must return one Tensor, got "
-                            f"{type(out).__name__} (lamina's Functions have one Tensor output)")
+        outputs = out if isinstance(out, tuple) else (out,)
+        if not all(isinstance(o, Tensor) for o in outputs) and not isinstance(out, tuple):
+            raise TypeError(f"{cls.__name__}.forward must return a Tensor or a tuple, got "
+                            f"{type(out).__name__}")
+        # the differentiable outputs travel as one flat node; each output is a slice of it
+        live = [i for i, o in enumerate(outputs) if isinstance(o, Tensor)
+                and o.dtype.kind == "f" and id(o) not in ctx.non_differentiable]
+        if not live:
+            return out
+        shapes = [outputs[i].shape for i in live]
+        dtype = np.result_type(*[outputs[i].dtype for i in live])
+        bounds = np.cumsum([0] + [outputs[i]._data.size for i in live])
+        value = (outputs[live[0]]._data if not isinstance(out, tuple) else
+                 np.concatenate([outputs[i]._data.ravel().astype(dtype) for i in live]))
         name = cls.__name__
-        value = out._data
+
+        def grads_of(grad: np.ndarray) -> list[Tensor]:
+            if not isinstance(out, tuple):
+                return [Tensor._wrap(grad)]
+            pieces = [None] * len(outputs)
+            for k, i in enumerate(live):
+                piece = grad[bounds[k]:bounds[k + 1]].reshape(shapes[k])
+                pieces[i] = Tensor._wrap(piece.astype(outputs[i].dtype, copy=False))
+            return pieces
 
         def op(*arrays):
             def backward(grad, need):
                 with _GradMode(False):
-                    grads = cls.backward(ctx, Tensor._wrap(grad))
+                    grads = cls.backward(ctx, *grads_of(grad))
                 if not isinstance(grads, tuple):
                     grads = (grads,)
                 if len(grads) != len(args):
                     raise TypeError(f"{name}.backward returned {len(grads)} gradients, expected "
                                     f"one per forward input ({len(args)}); use None for inputs "
                                     f"without a gradient")
-                out_grads = []
-                for arg, g, wanted in zip(args, grads, need, strict=True):
-                    if g is None or not wanted:
-                        out_grads.append(None)
-                        continue
-                    g = np.asarray(g._data if isinstance(g, Tensor) else g)
-                    if g.shape != arg.shape:
-                        try:
-                            g = np.broadcast_to(g, arg.shape)
-                        except ValueError:
-                            raise ValueError(f"{name}.backward returned a gradient of shape "
-                                             f"{g.shape} for an input of shape "
-                                             f"{tuple(arg.shape)}") from None
-                    out_grads.append(g.astype(arg.dtype, copy=False))
-                return tuple(out_grads)
+                return tuple(_input_grad(name, arg, g, wanted)
+                             for arg, g, wanted in zip(args, grads, need, strict=True))
 
             backward.__qualname__ = name  # grad_fn shows "<NameBackward0>", as torch
             return value, backward
 
         op.__name__ = name
-        return apply(op, *args)
+        node = apply(op, *args)
+        if not isinstance(out, tuple):
+            return node
+        results = list(outputs)
+        for k, i in enumerate(live):
+            piece = node[int(bounds[k]):int(bounds[k + 1])].reshape(shapes[k])
+            results[i] = piece if piece.dtype == outputs[i].dtype else piece.to(outputs[i].dtype)
+        return tuple(results)
+
+
+def _input_grad(name: str, arg, g, wanted: bool):
+    """The gradient ``backward`` returned for input ``arg`` as an array of its shape and dtype
+    (None where it needs none)."""
+    if g is None or not wanted:
+        return None
+    g = np.asarray(g._data if isinstance(g, Tensor) else g)
+    if g.shape != arg.shape:
+        try:
+            g = np.broadcast_to(g, arg.shape)
+        except ValueError:
+            raise ValueError(f"{name}.backward returned a gradient of shape {g.shape} for an "
+                             f"input of shape {tuple(arg.shape)}") from None
+    return g.astype(arg.dtype, copy=False)
 
 
 class once_differentiable:  # noqa: N801 - torch's name

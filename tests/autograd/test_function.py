@@ -99,7 +99,7 @@ def test_errors_are_clear():
         def forward(ctx, x):
             return 3.0
 
-    with pytest.raises(TypeError, match="must return one Tensor"):
+    with pytest.raises(TypeError, match="must return a Tensor or a tuple"):
         NotTensor.apply(x)
     with pytest.raises(RuntimeError, match="Function subclasses are not instantiated"):
         Wrong()
@@ -132,3 +132,30 @@ def test_the_tutorial_loop_learns():
                 w -= 5e-5 * w.grad
                 w.grad = None
     assert losses[-1] < losses[0] / 4
+
+
+def _sin_cos(lib):
+    class SinCos(lib.autograd.Function):
+        """Two outputs and an integer output marked non-differentiable."""
+
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            index = (x > 0).long()
+            ctx.mark_non_differentiable(index)
+            return x.sin(), x.cos() * 2, index
+
+        @staticmethod
+        def backward(ctx, grad_sin, grad_cos, grad_index):
+            x, = ctx.saved_tensors
+            return grad_sin * x.cos() - grad_cos * 2 * x.sin()
+
+    return SinCos
+
+
+def test_several_outputs_match_torch(parity):
+    x = np.linspace(-1.0, 2.0, 5)
+    parity.call(lambda t: _sin_cos(lm).apply(t), lambda t: _sin_cos(parity.torch).apply(t), x)
+    # an unused output gets a zero gradient
+    parity.call(lambda t: _sin_cos(lm).apply(t)[1], lambda t: _sin_cos(parity.torch).apply(t)[1],
+                x)
