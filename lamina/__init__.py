@@ -10,7 +10,13 @@ from __future__ import annotations
 import builtins as _builtins
 import importlib
 
-from lamina import inplace, selection, tensor_methods  # noqa: F401 - install Tensor methods
+from lamina import (  # noqa: F401 - these install Tensor methods
+    inplace,
+    math_methods,
+    selection,
+    shape_methods,
+    tensor_methods,
+)
 from lamina.creation import (
     BoolTensor,
     ByteTensor,

@@ -1,9 +1,7 @@
-"""Tensor methods of torch's API (lamina/tensor_methods.py): float64 parity with torch, values
-and gradients, through one table of expressions written once for both libraries."""
+"""Tensor methods of lamina/tensor_methods.py (Python protocols, dtype conversions, new_*,
+comparisons and logic, grad_fn, retain_grad): float64 parity with torch."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pytest
@@ -25,73 +23,6 @@ OFF = np.round(_r(3, 4) * 3) + 0.25  # away from the steps of floor/round/sign
 
 # (name, expression used for both libraries, inputs)
 CASES = [
-    ("view_as", lambda x, y: x.view_as(y), (_r(12), A)),
-    ("reshape_as", lambda x, y: x.reshape_as(y), (_r(12), A)),
-    ("expand", lambda x: x.expand(2, 3, 4), (_r(3, 1),)),
-    ("expand_minus_one", lambda x: x.expand(-1, 5), (_r(3, 1),)),
-    ("expand_as", lambda x, y: x.expand_as(y), (V, A)),
-    ("repeat", lambda x: x.repeat(2, 3), (_r(2, 3),)),
-    ("repeat_new_dims", lambda x: x.repeat(2, 1, 2), (_r(3),)),
-    ("split_int", lambda x: x.split(2, dim=1), (_r(3, 5),)),
-    ("split_sizes", lambda x: x.split([1, 4], 1), (_r(3, 5),)),
-    ("split_dim0", lambda x: x.split(1), (A,)),
-    ("chunk", lambda x: x.chunk(3, 1), (_r(2, 7),)),
-    ("tensor_split", lambda x: x.tensor_split(3, 1), (_r(2, 7),)),
-    ("unbind", lambda x: x.unbind(1), (A,)),
-    ("narrow", lambda x: x.narrow(1, 1, 2), (A,)),
-    ("flip", lambda x: x.flip(0, 1), (A,)),
-    ("unsqueeze", lambda x: x.unsqueeze(-1), (A,)),
-    ("squeeze_dim", lambda x: x.squeeze(1), (_r(3, 1, 4),)),
-    ("squeeze_not_one", lambda x: x.squeeze(0), (_r(3, 1, 4),)),
-    ("squeeze_tuple", lambda x: x.squeeze((1, 3)), (_r(3, 1, 4, 1),)),
-    ("squeeze_all", lambda x: x.squeeze(), (_r(1, 3, 1),)),
-    ("t", lambda x: x.t(), (A,)),
-    ("t_1d", lambda x: x.t(), (V,)),
-    ("mT", lambda x: x.mT, (_r(2, 3, 4),)),
-    ("movedim", lambda x: x.movedim(0, 2), (_r(2, 3, 4),)),
-    ("swapaxes", lambda x: x.swapaxes(0, 2), (_r(2, 3, 4),)),
-    ("mm", lambda x, y: x.mm(y), (A, _r(4, 2))),
-    ("matmul", lambda x, y: x.matmul(y), (_r(2, 3, 4), _r(4, 2))),
-    ("bmm", lambda x, y: x.bmm(y), (_r(2, 3, 4), _r(2, 4, 5))),
-    ("mv", lambda x, y: x.mv(y), (A, V)),
-    ("dot", lambda x, y: x.dot(y), (V, W)),
-    ("outer", lambda x, y: x.outer(y), (V, _r(3))),
-    ("add_alpha", lambda x, y: x.add(y, alpha=0.5), (A, B)),
-    ("sub_alpha", lambda x, y: x.sub(y, alpha=2), (A, B)),
-    ("mul", lambda x, y: x.mul(y), (A, B)),
-    ("div", lambda x, y: x.div(y), (A, POS)),
-    ("div_floor", lambda x, y: x.div(y, rounding_mode="floor"), (A, POS)),
-    ("div_trunc", lambda x, y: x.div(y, rounding_mode="trunc"), (A, POS)),
-    ("pow", lambda x: x.pow(3), (A,)),
-    ("pow_tensor", lambda x, y: x.pow(y), (POS, B)),
-    ("neg", lambda x: x.neg(), (A,)),
-    ("reciprocal", lambda x: x.reciprocal(), (POS,)),
-    ("rsqrt", lambda x: x.rsqrt(), (POS,)),
-    ("square", lambda x: x.square(), (A,)),
-    ("maximum", lambda x, y: x.maximum(y), (A, B)),
-    ("minimum", lambda x, y: x.minimum(y), (A, B)),
-    ("masked_fill", lambda x: x.masked_fill(x > 0, 0.5), (A,)),
-    ("std", lambda x: x.std(), (A,)),
-    ("std_dim", lambda x: x.std(1, keepdim=True), (A,)),
-    ("std_correction0", lambda x: x.std(dim=0, correction=0), (A,)),
-    ("norm", lambda x: x.norm(), (A,)),
-    ("norm_dim", lambda x: x.norm(2, 1, keepdim=True), (A,)),
-    ("norm_1", lambda x: x.norm(1), (A,)),
-    ("norm_3", lambda x: x.norm(3, dim=0), (A,)),
-    ("norm_inf", lambda x: x.norm(math.inf, dim=1), (A,)),
-    ("dist", lambda x, y: x.dist(y), (A, B)),
-    ("prod", lambda x: x.prod(), (POS,)),
-    ("prod_dim", lambda x: x.prod(1, keepdim=True), (A,)),
-    ("cumsum", lambda x: x.cumsum(1), (A,)),
-    ("cumsum_dim0", lambda x: x.cumsum(0), (A,)),
-    ("clamp_min", lambda x: x.clamp_min(0.1), (A,)),
-    ("clamp_max", lambda x: x.clamp_max(0.1), (A,)),
-    ("frac", lambda x: x.frac(), (OFF,)),
-    ("exp2", lambda x: x.exp2(), (A,)),
-    ("amax", lambda x: x.amax(1), (A,)),
-    ("amin_tuple", lambda x: x.amin((0, 1)), (A,)),
-    ("tril", lambda x: x.tril(), (A,)),
-    ("triu_1", lambda x: x.triu(1), (A,)),
     ("all", lambda x: (x > -5).all(), (A,)),
     ("any_dim", lambda x: (x > 1).any(1), (A,)),
     ("nonzero", lambda x: (x > 0).nonzero(), (A,)),
@@ -102,12 +33,7 @@ CASES = [
     ("new_zeros", lambda x: x.new_zeros(2, 3), (A,)),
     ("new_full", lambda x: x.new_full((2,), 1.5), (A,)),
     ("new_tensor", lambda x: x.new_tensor([1, 2]), (A,)),
-] + [(f"unary_{name}", (lambda n: lambda x: getattr(x, n)())(name), (data,)) for name, data in [
-    ("sin", A), ("cos", A), ("tan", UNIT), ("asin", UNIT), ("arcsin", UNIT), ("acos", UNIT),
-    ("arccos", UNIT), ("atan", A), ("arctan", A), ("sinh", A), ("cosh", A), ("log1p", POS),
-    ("expm1", A), ("log2", POS), ("log10", POS), ("floor", OFF), ("ceil", OFF), ("round", OFF),
-    ("trunc", OFF), ("fix", OFF), ("sign", OFF), ("exp", A), ("log", POS), ("sqrt", POS),
-    ("abs", A), ("sigmoid", A), ("tanh", A), ("relu", OFF)]] + [
+] + [
     (f"compare_{name}", (lambda n: lambda x, y: getattr(x, n)(y))(name), (A, B))
     for name in ["eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less",
                  "less_equal", "not_equal"]]
@@ -182,17 +108,6 @@ def test_grad_fn_and_repr(torch):
     assert node.name() == "MulBackward0"
 
 
-def test_expand_repeat_errors():
-    with pytest.raises(RuntimeError, match="must match the existing size"):
-        lm.zeros(3, 2).expand(3, 4)
-    with pytest.raises(RuntimeError, match="at least the number of dimensions"):
-        lm.zeros(3, 2).repeat(2)
-    with pytest.raises(RuntimeError, match="sum to 4"):
-        lm.zeros(5).split([1, 3])
-    with pytest.raises(RuntimeError, match=r"t\(\) expects a tensor with <= 2"):
-        lm.zeros(2, 2, 2).t()
-
-
 def test_requires_grad_rules(torch):
     for lib in (lm, torch):
         with pytest.raises(RuntimeError, match="only Tensors of floating point dtype"):
@@ -221,14 +136,6 @@ def test_retain_grad_matches_torch(torch):
         lm.ones(2).retain_grad()
     z = lm.ones(2, requires_grad=True) * 2
     assert z.grad is None and not z.retains_grad
-
-
-@pytest.mark.parametrize("p", [2, "fro", 3])
-def test_norm_of_a_zero_row_has_zero_gradient_as_torch(parity, p):
-    x = np.array([[0.0, 0.0, 0.0], [1.0, -2.0, 2.0]])
-    parity.call(lambda t: t.norm(p, 1), lambda t: t.norm(p, 1), x)
-    parity.call(lambda t: lm.nn.functional.normalize(t),
-                lambda t: parity.torch.nn.functional.normalize(t), x)
 
 
 def test_conversion_to_integers_leaves_the_graph(torch):
