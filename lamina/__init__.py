@@ -117,6 +117,7 @@ _SUBMODULES = {
     "testing": "lamina.testing",
     "experiments": "lamina.experiments",
     "random": "lamina.random",
+    "workflow": "lamina.workflow",
     "autograd": "lamina.autograd",
     "cuda": "lamina.cuda",
     "accelerator": "lamina.accelerator",
@@ -125,9 +126,10 @@ _SUBMODULES = {
 # manual_seed is lazy too: lamina.random builds a NumPy Generator, and numpy.random costs
 # about 25 ms to import, half of what `import lamina` may add to `import numpy`
 _LAZY_NAMES = {"fit": "lamina.train", "save": "lamina.io", "load": "lamina.io",
-               "manual_seed": "lamina.random", "Generator": "lamina.random",
-               "initial_seed": "lamina.random", "seed": "lamina.random",
-               "get_rng_state": "lamina.random", "set_rng_state": "lamina.random"}
+               "manual_seed": "lamina.random", "predict_proba": "lamina.workflow.predictor",
+               "Generator": "lamina.random", "initial_seed": "lamina.random",
+               "seed": "lamina.random", "get_rng_state": "lamina.random",
+               "set_rng_state": "lamina.random"}
 
 
 def __getattr__(name: str):
