@@ -11,7 +11,7 @@ from lamina.convsize import as_pair
 from lamina.ops import OPS
 from lamina.ops.loss import check_reduction
 from lamina.random import generator
-from lamina.tensor import Tensor, apply, where
+from lamina.tensor import Tensor, apply
 
 
 def _tensor(x, like: Tensor | None = None) -> Tensor:
@@ -170,15 +170,15 @@ def cross_entropy(input: Tensor, target, weight=None, reduction: str = "mean",
     if weight is not None:
         weight = np.asarray(weight._data if isinstance(weight, Tensor) else weight,
                             dtype=input.dtype)
-    if input.ndim > 2:  # (N, C, d1, ...): each position is a row
+    if input.ndim > 2:  # (N, C, d1, ...)
         _check_positions(input, target, tdtype, "cross_entropy")
-        c = input.shape[1]
+        if tdtype.kind in "iu":
+            return _more.cross_entropy_ignore(input, target, weight, reduction, label_smoothing,
+                                              ignore_index)
+        c = input.shape[1]  # probabilities: each position is a row
         rows = input.movedim(1, -1).reshape(-1, c)
-        if tdtype.kind == "f":
-            flat = _tensor(target).movedim(1, -1).reshape(-1, c)
-        else:
-            flat = _array_of(target).reshape(-1)
-        out = cross_entropy(rows, flat, weight, reduction, label_smoothing, ignore_index)
+        out = cross_entropy(rows, _tensor(target).movedim(1, -1).reshape(-1, c), weight,
+                            reduction, label_smoothing)
         if reduction == "none":
             return out.reshape((input.shape[0],) + tuple(input.shape[2:]))
         return out
@@ -188,11 +188,9 @@ def cross_entropy(input: Tensor, target, weight=None, reduction: str = "mean",
         out = cross_entropy(input.reshape(1, -1), one, weight, reduction, label_smoothing,
                             ignore_index)
         return out.reshape(()) if reduction == "none" else out
-    if tdtype.kind in "iu":
-        indices = _array_of(target)
-        ignored = indices == ignore_index
-        if ignored.any():
-            return _ignoring(input, indices, ignored, weight, reduction, label_smoothing)
+    if tdtype.kind in "iu" and np.any(_array_of(target) == ignore_index):
+        return _more.cross_entropy_ignore(input, target, weight, reduction, label_smoothing,
+                                          ignore_index)
     return apply(OPS["cross_entropy"], input, target, weight=weight, reduction=reduction,
                  label_smoothing=label_smoothing)
 
@@ -219,24 +217,6 @@ def _legacy_reduction(size_average, reduce, reduction: str) -> str:
     if reduce is False:
         return "none"
     return "sum" if size_average is False else "mean"
-
-
-def _ignoring(input: Tensor, indices, ignored, weight, reduction: str,
-              label_smoothing: float) -> Tensor:
-    """Cross-entropy where the rows whose target is ``ignore_index`` count for nothing: the
-    per-row losses (targets of ignored rows replaced by 0) times a 0/1 mask; 'mean' divides
-    by the kept rows' total weight."""
-    safe = np.where(ignored, 0, indices)
-    rows = apply(OPS["cross_entropy"], input, safe, weight=weight, reduction="none",
-                 label_smoothing=label_smoothing)
-    keep = (~ignored).astype(input.dtype)
-    losses = rows * keep
-    if reduction == "none":
-        return losses
-    if reduction == "sum":
-        return losses.sum()
-    denominator = keep.sum() if weight is None else (weight[safe] * keep).sum()
-    return losses.sum() / np.asarray(denominator, dtype=input.dtype)
 
 
 def nll_loss(input: Tensor, target, weight=None, reduction: str = "mean",
@@ -398,91 +378,6 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
     return Tensor._wrap(out)
 
 
-def _reduce(losses: Tensor, reduction: str) -> Tensor:
-    if reduction == "none":
-        return losses
-    return losses.sum() if reduction == "sum" else losses.mean()
-
-
-def smooth_l1_loss(input: Tensor, target, reduction: str = "mean", beta: float = 1.0,
-                   size_average=None, reduce=None) -> Tensor:
-    """Smooth L1 (torch's): with d = input - target, 0.5 d^2 / beta where |d| < beta, else
-    |d| - 0.5 beta (beta = 0 is L1)."""
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    check_reduction(reduction, "smooth_l1_loss")
-    if beta < 0:
-        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
-    d = input - _as_like(target, input)
-    a = d.abs()
-    if beta == 0:
-        return _reduce(a, reduction)
-    return _reduce(where(a._data < beta, d * d * (0.5 / beta), a - 0.5 * beta), reduction)
-
-
-def huber_loss(input: Tensor, target, reduction: str = "mean", delta: float = 1.0) -> Tensor:
-    """Huber loss: with d = input - target, 0.5 d^2 where |d| <= delta, else
-    delta (|d| - 0.5 delta) (= delta * smooth_l1 with beta = delta)."""
-    check_reduction(reduction, "huber_loss")
-    if delta <= 0:
-        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
-    d = input - _as_like(target, input)
-    a = d.abs()
-    return _reduce(where(a._data <= delta, d * d * 0.5, (a - 0.5 * delta) * delta), reduction)
-
-
-def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "mean",
-                         size_average=None, reduce=None) -> Tensor:
-    """Binary cross-entropy of probabilities ``input`` in [0, 1]:
-    -w (t log x + (1 - t) log(1 - x)), each log clamped at -100 as torch does (so x = 0 or 1
-    gives a finite loss). For logits use :func:`binary_cross_entropy_with_logits` (stable).
-
-    Raises:
-        ValueError: input and target shapes differ, or input outside [0, 1].
-    """
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    check_reduction(reduction, "binary_cross_entropy")
-    target = _as_like(target, input)
-    if np.shape(_array_of(target)) != input.shape:
-        raise ValueError(f"binary_cross_entropy: target shape {np.shape(_array_of(target))} "
-                         f"must equal the input shape {input.shape}")
-    x = input._data
-    if x.size and (x.min() < 0 or x.max() > 1):
-        raise ValueError("binary_cross_entropy: input must hold probabilities in [0, 1] (use "
-                         "binary_cross_entropy_with_logits for logits)")
-    log_x, log_1mx = _clamped_log(input), _clamped_log(1.0 - input)
-    losses = -(target * log_x + (1.0 - target) * log_1mx)
-    if weight is not None:
-        losses = losses * _as_like(weight, input)
-    return _reduce(losses, reduction)
-
-
-def _clamped_log(p: Tensor) -> Tensor:
-    """max(log p, -100) for p in [0, 1]; where p = 0 the value is -100 with gradient 0 (no
-    0/0 = nan from log's derivative, e.g. for a sigmoid output saturated at 0 or 1)."""
-    positive = p._data > 0
-    if positive.all():
-        return p.log().clamp(min=-100.0)
-    safe = where(positive, p, np.ones((), p.dtype)).log().clamp(min=-100.0)
-    return where(positive, safe, np.full((), -100.0, p.dtype))
-
-
-def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    """log(1 + e^(beta x)) / beta, and x itself where beta x > threshold (torch's)."""
-    scaled = x * beta
-    smooth = (scaled.clamp(max=threshold)).exp().log1p() / beta
-    return where(scaled._data > threshold, x, smooth)
-
-
-def logsigmoid(x: Tensor) -> Tensor:
-    """log sigmoid(x) = -softplus(-x), computed stably as min(x, 0) - log(1 + e^-|x|)."""
-    return x.clamp(max=0.0) - (-x.abs()).exp().log1p()
-
-
-def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    """x where x > 0, else alpha (e^x - 1)."""
-    return where(x._data > 0, x, (x.clamp(max=0.0).expm1()) * alpha)
-
-
 def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0,
              inplace: bool = False) -> Tensor:
     """x clamped into [min_val, max_val]."""
@@ -503,3 +398,37 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     """sum(x1 x2) / max(||x1|| ||x2||, eps) along ``dim``."""
     dot = (x1 * x2).sum(dim=dim)
     return dot / (x1.norm(2, dim=dim) * x2.norm(2, dim=dim)).clamp(min=eps)
+
+# The functional forms of the layers added after the notes' models (normalisation, embedding,
+# more activations, losses, convolutions, pooling, interpolate) live in their own module.
+from lamina import functional_more as _more  # noqa: E402
+
+adaptive_avg_pool2d = _more.adaptive_avg_pool2d
+adaptive_max_pool2d = _more.adaptive_max_pool2d
+avg_pool1d = _more.avg_pool1d
+batch_norm = _more.batch_norm
+binary_cross_entropy = _more.binary_cross_entropy
+celu = _more.celu
+conv1d = _more.conv1d
+conv_transpose2d = _more.conv_transpose2d
+dropout1d = _more.dropout1d
+dropout2d = _more.dropout2d
+elu = _more.elu
+embedding = _more.embedding
+gelu = _more.gelu
+group_norm = _more.group_norm
+hardsigmoid = _more.hardsigmoid
+hardswish = _more.hardswish
+huber_loss = _more.huber_loss
+interpolate = _more.interpolate
+kl_div = _more.kl_div
+layer_norm = _more.layer_norm
+logsigmoid = _more.logsigmoid
+max_pool1d = _more.max_pool1d
+mish = _more.mish
+prelu = _more.prelu
+selu = _more.selu
+smooth_l1_loss = _more.smooth_l1_loss
+softplus = _more.softplus
+softsign = _more.softsign
+threshold = _more.threshold
