@@ -117,6 +117,8 @@ _SUBMODULES = {
     "testing": "lamina.testing",
     "experiments": "lamina.experiments",
     "random": "lamina.random",
+    "utils": "lamina.utils",
+    "vision": "lamina.vision",
     "workflow": "lamina.workflow",
     "autograd": "lamina.autograd",
     "cuda": "lamina.cuda",
