@@ -135,8 +135,11 @@ def l1_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
 
 
 def _as_like(target, input: Tensor):
-    """A non-Tensor numeric target takes the input's dtype (no silent upcast)."""
+    """A numeric target takes the input's dtype (no silent upcast); a floating Tensor target
+    of another width is cast in the graph (a loss is computed in its input's dtype)."""
     if isinstance(target, Tensor):
+        if target.dtype.kind == "f" and input.dtype.kind == "f" and target.dtype != input.dtype:
+            return target.to(input.dtype)
         return target
     arr = np.asarray(target)
     return arr.astype(input.dtype) if arr.dtype.kind in "fbiu" else arr
@@ -230,10 +233,15 @@ def nll_loss(input: Tensor, target, weight=None, reduction: str = "mean",
     also input (C,) with a 0-d target, and input (N, C, d1, ...) with target (N, d1, ...).
 
     Raises:
+        TypeError: input not floating point (as PyTorch).
         ValueError: batch sizes differ, or a class index outside [0, C) (not ignore_index).
     """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     check_reduction(reduction, "nll_loss")
+    if input.dtype.kind != "f":
+        raise TypeError(f"nll_loss: input (log-probabilities) must be floating point (float16, "
+                        f"float32 or float64), got dtype {input.dtype}; convert it first, e.g. "
+                        f"x.float()")
     idx = _array_of(target)
     if input.ndim == 1:
         out = nll_loss(input.reshape(1, -1), idx.reshape(1), weight, reduction, ignore_index)

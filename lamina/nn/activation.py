@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lamina import functional as F
+from lamina.nn import arguments
 from lamina.nn.module import Module
 
 
@@ -22,7 +23,8 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
-        self.negative_slope, self.inplace = negative_slope, inplace
+        self.negative_slope = arguments.real("LeakyReLU", "negative_slope", negative_slope)
+        self.inplace = inplace
 
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)
