@@ -80,3 +80,11 @@ def test_norm_of_a_zero_row_has_zero_gradient_as_torch(parity, p):
     parity.call(lambda t: t.norm(p, 1), lambda t: t.norm(p, 1), x)
     parity.call(lambda t: lm.nn.functional.normalize(t),
                 lambda t: parity.torch.nn.functional.normalize(t), x)
+
+
+@pytest.mark.parametrize("name", ["sin", "cos", "atan", "log1p", "expm1", "log2", "sinh"])
+def test_integer_input_is_promoted_as_torch(torch, name):
+    ours = getattr(lm, name)(lm.tensor([1, 2, 3]))
+    theirs = getattr(torch, name)(torch.tensor([1, 2, 3]))
+    assert str(ours.dtype) == str(theirs.dtype).removeprefix("torch.")
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)

@@ -1,15 +1,16 @@
 """Unary math beyond exp/log/sqrt (those are in elementwise.py): trigonometric, hyperbolic and
 log/exp variants, each with its derivative; and the step functions (floor, ceil, round, trunc,
-sign), whose derivative is zero wherever it exists (as torch defines it everywhere)."""
+sign), whose derivative is zero wherever it exists (as torch defines it everywhere).
+Integer and bool inputs of the smooth functions are promoted to floating point, as torch's."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from lamina.ops import register
+from lamina.ops import PROMOTE, register
 
 
-@register
+@register(dtypes=(PROMOTE,))
 def sin(a):
     """sin a; d/da = cos a."""
 
@@ -19,7 +20,7 @@ def sin(a):
     return np.sin(a), backward
 
 
-@register
+@register(dtypes=(PROMOTE,))
 def cos(a):
     """cos a; d/da = -sin a."""
 
@@ -29,7 +30,7 @@ def cos(a):
     return np.cos(a), backward
 
 
-@register
+@register(dtypes=(PROMOTE,))
 def tan(a):
     """tan a; d/da = 1 + tan^2 a."""
     out = np.tan(a)
@@ -40,7 +41,7 @@ def tan(a):
     return out, backward
 
 
-@register
+@register(dtypes=(PROMOTE,))
 def arcsin(a):
     """asin a; d/da = 1 / sqrt(1 - a^2)."""
 
@@ -50,7 +51,7 @@ def arcsin(a):
     return np.arcsin(a), backward
 
 
-@register
+@register(dtypes=(PROMOTE,))
 def arccos(a):
     """acos a; d/da = -1 / sqrt(1 - a^2)."""
 
@@ -60,7 +61,7 @@ def arccos(a):
     return np.arccos(a), backward
 
 
-@register
+@register(dtypes=(PROMOTE,))
 def arctan(a):
     """atan a; d/da = 1 / (1 + a^2)."""
 
@@ -70,7 +71,7 @@ def arctan(a):
     return np.arctan(a), backward
 
 
-@register
+@register(dtypes=(PROMOTE,))
 def sinh(a):
     """sinh a; d/da = cosh a."""
 
@@ -80,7 +81,7 @@ def sinh(a):
     return np.sinh(a), backward
 
 
-@register
+@register(dtypes=(PROMOTE,))
 def cosh(a):
     """cosh a; d/da = sinh a."""
 
@@ -90,7 +91,7 @@ def cosh(a):
     return np.cosh(a), backward
 
 
-@register
+@register(dtypes=(PROMOTE,))
 def log1p(a):
     """log(1 + a), accurate for small a; d/da = 1 / (1 + a)."""
 
@@ -100,7 +101,7 @@ def log1p(a):
     return np.log1p(a), backward
 
 
-@register
+@register(dtypes=(PROMOTE,))
 def expm1(a):
     """e^a - 1, accurate for small a; d/da = e^a."""
     out = np.expm1(a)
@@ -111,7 +112,7 @@ def expm1(a):
     return out, backward
 
 
-@register
+@register(dtypes=(PROMOTE,))
 def log2(a):
     """log2 a; d/da = 1 / (a ln 2)."""
 
@@ -121,7 +122,7 @@ def log2(a):
     return np.log2(a), backward
 
 
-@register
+@register(dtypes=(PROMOTE,))
 def log10(a):
     """log10 a; d/da = 1 / (a ln 10)."""
 
