@@ -14,7 +14,7 @@ from lamina.data.dataset import Dataset, Subset, TensorDataset, random_split
 from lamina.data.loader import DataLoader, default_collate
 
 _LAZY_MODULES = {"datasets": "lamina.data.datasets", "npz": "lamina.data.npz"}
-_LAZY_NAMES = {"load_npz": "lamina.data.npz"}
+_LAZY_NAMES = {"load_npz": "lamina.data.npz", "DistributedSampler": "lamina.data.distributed"}
 
 
 def __getattr__(name: str) -> Any:
@@ -31,5 +31,5 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Dataset", "TensorDataset", "Subset", "random_split", "DataLoader", "default_collate",
-    "transforms", "load_npz", "datasets", "npz",
+    "transforms", "load_npz", "datasets", "npz", "DistributedSampler",
 ]

@@ -3,7 +3,7 @@
 import sys
 
 from lamina import functional
-from lamina.nn import init
+from lamina.nn import init, parallel
 from lamina.nn.activation import (
     LeakyReLU,
     LogSoftmax,
@@ -28,7 +28,7 @@ from lamina.nn.regularization import l1_penalty, l2_penalty
 sys.modules[__name__ + ".functional"] = functional
 
 __all__ = [
-    "functional", "init", "Module", "Parameter", "Sequential", "ModuleList", "Linear",
+    "functional", "init", "parallel", "Module", "Parameter", "Sequential", "ModuleList", "Linear",
     "Identity", "Dropout", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Swish", "SiLU",
     "ScaledTanh", "Softmax", "LogSoftmax", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss",
     "BCEWithLogitsLoss", "l1_penalty", "l2_penalty", "Conv2d", "MaskedConv2d", "MaxPool2d",
