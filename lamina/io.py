@@ -670,7 +670,9 @@ def save_checkpoint(path: str | os.PathLike, model: Module, optimizer: Any, epoc
     """
     if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
         raise ValueError(f"save_checkpoint: epoch must be an int >= 0, got {epoch!r}")
-    info = {"epoch": int(epoch),
+    from lamina.distributed.launch import world_size
+
+    info = {"epoch": int(epoch), "world_size": world_size() or 1,
             "rng_state": _encode(generator().bit_generator.state, None, "", "save_checkpoint"),
             "history": history.to_dict() if history is not None else None}
     _write(model, path, optimizer, None, metadata, {"checkpoint": info},
@@ -704,6 +706,7 @@ def load_checkpoint(path: str | os.PathLike, model: Module, optimizer: Any = Non
     info = _json(metadata, "checkpoint", where)
     if not isinstance(info, dict) or not isinstance(info.get("epoch"), int):
         raise ValueError(f"{where}: malformed checkpoint metadata")
+    _check_world_size(info, where)
     _, optimizer_state = _optimizer_state(metadata, arrays, where)
     if optimizer is not None and optimizer_state is None:
         raise ValueError(f"{where}: the checkpoint holds no optimizer state")
@@ -725,6 +728,21 @@ def load_checkpoint(path: str | os.PathLike, model: Module, optimizer: Any = Non
     if "metadata" in metadata:
         user = _decode(_json(metadata, "metadata", where), None, set(), where)
     return Checkpoint(epoch=info["epoch"], history=history, metadata=user)
+
+
+def _check_world_size(info: dict, where: str) -> None:
+    """A checkpoint resumes with the number of processes that wrote it: each rank's random
+    stream (dropout) is derived from the rank, so another count would not continue the run."""
+    from lamina.distributed.launch import world_size
+
+    saved, now = info.get("world_size", 1), world_size()
+    if not isinstance(saved, int) or saved < 1:
+        raise ValueError(f"{where}: malformed checkpoint metadata (world_size {saved!r})")
+    if now is not None and saved != now:
+        raise ValueError(f"{where}: the checkpoint was written by a run of {saved} "
+                         f"process{'es' if saved > 1 else ''}, this run has {now}; resume it "
+                         f"with the same number (mpiexec -n {saved} ...), or load only the "
+                         f"weights with lm.load")
 
 
 # --------------------------------------------------------------------------- torch interop

@@ -11,7 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
-__all__ = ["launched_by_mpi", "find_mpiexec", "mpiexec_command"]
+__all__ = ["launched_by_mpi", "world_size", "find_mpiexec", "mpiexec_command"]
 
 _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
 
@@ -24,6 +24,20 @@ def launched_by_mpi() -> bool:
         if value.isdigit():
             return int(value) > 1
     return "PMIX_RANK" in os.environ
+
+
+def world_size() -> int | None:
+    """The job's number of processes: the process group's when one exists, else what the
+    launcher's environment says (1 outside mpiexec, None when it does not say)."""
+    from lamina.distributed import group
+
+    if group.is_initialized():
+        return group.rank_and_size()[1]
+    for name in _SIZE_VARIABLES:
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return None if "PMIX_RANK" in os.environ else 1
 
 
 def find_mpiexec() -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from lamina.tensor import Tensor, no_grad
+from lamina.train.distributed import GlobalBatches, data_parallel
 from lamina.train.history import History
 
 _LOGIT_LOSSES = ("CrossEntropyLoss", "BCEWithLogitsLoss")
@@ -315,6 +316,20 @@ def evaluate(model, loss_fn: Callable | None, data: Any, batch_size: int = 256,
     """
     where = "evaluate"
     resolved = resolve_metrics(metrics, loss_fn)
+    total, count, targets, outputs = evaluate_sums(model, loss_fn, data, batch_size, resolved)
+    if count == 0:
+        raise ValueError(f"{where}: data has no samples")
+    logs = {prefix + "loss": total / count} if loss_fn is not None else {}
+    logs.update(_metric_values(resolved, targets, outputs, prefix))
+    return logs
+
+
+def evaluate_sums(model, loss_fn: Callable | None, data: Any, batch_size: int,
+                  resolved: list) -> tuple[float, int, list, list]:
+    """The parts :func:`evaluate` combines: the sum of the per-sample losses, the number of
+    samples, and the targets and outputs of every batch (when ``resolved`` metrics need
+    them). In eval mode without a graph; the model's mode is restored."""
+    where = "evaluate"
     loader = _loader(data, batch_size, False, where, "data")
     dtype = _model_dtype(model)
     was_training = model.training
@@ -335,11 +350,7 @@ def evaluate(model, loss_fn: Callable | None, data: Any, batch_size: int = 256,
                     outputs.append(output._data)
     finally:
         model.train(was_training)
-    if count == 0:
-        raise ValueError(f"{where}: data has no samples")
-    logs = {prefix + "loss": total / count} if loss_fn is not None else {}
-    logs.update(_metric_values(resolved, targets, outputs, prefix))
-    return logs
+    return total, count, targets, outputs
 
 
 def predict(model, x: Any, batch_size: int = 256) -> np.ndarray:
@@ -447,12 +458,19 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
     resolved = resolve_metrics(metrics, loss_fn)
     train, val = _split_validation(train, val, sample_weight, validation_split)
 
+    parallel = data_parallel(model)  # None unless this process is one of an MPI job's
+    if parallel is not None:
+        model = parallel.model
     callbacks = list(callbacks)
     history = next((c for c in callbacks if isinstance(c, History)), None) or History()
     if verbose and not any(type(c).__name__ == "ProgressBar" for c in callbacks):
         from lamina.train.callbacks import ProgressBar
         callbacks.insert(0, ProgressBar(bar=None if verbose == 1 else False))
-    loader = _loader(train, batch_size, shuffle, where, "train")
+    if parallel is None:
+        loader = _loader(train, batch_size, shuffle, where, "train")
+    else:
+        callbacks = parallel.callbacks(callbacks)
+        loader = parallel.loader(train, batch_size, shuffle)
     steps = len(loader) if hasattr(loader, "__len__") else None
     trainer = Trainer(model, optimizer, loss_fn, history, {
         "epochs": int(epochs), "initial_epoch": int(initial_epoch), "steps": steps,
@@ -469,43 +487,93 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
         _call(callbacks, "on_epoch_begin", epoch, {})
         lr = _current_lr(optimizer)
         total, count, targets, outputs = 0.0, 0, [], []
+        if parallel is not None:
+            parallel.begin_epoch(loader)
         for step, batch in enumerate(loader):
-            x, y, w = _split_batch(batch, where)
-            batch_logs: dict[str, Any] = {"batch": step, "size": int(np.shape(_array(x))[0])}
-            _call(callbacks, "on_batch_begin", step, batch_logs)
-            output = model(_input(x, dtype))
-            loss = compute_loss(loss_fn, output, y, class_weight=class_weight, sample_weight=w)
-            zero_grad()
-            loss.backward()
-            optimizer.step()
-            value = float(loss.item())
-            n = output.shape[0]
+            if parallel is not None:
+                batch, global_size = batch if isinstance(loader, GlobalBatches) else (batch,
+                                                                                      None)
+                # a stop asked for after the previous batch travels with this batch's gradients
+                stop_requested = step > 0 and trainer.should_stop()
+                batch_logs: dict[str, Any] = {"batch": step, "size": global_size}
+                _call(callbacks, "on_batch_begin", step, batch_logs)
+                stopped, value, n, output, y = _parallel_step(
+                    parallel, model, loss_fn, optimizer, zero_grad, batch, global_size,
+                    class_weight, dtype, stop_requested)
+                if stopped:  # then this batch was not stepped
+                    break
+                batch_logs["size"] = n
+            else:
+                x, y, w = _split_batch(batch, where)
+                batch_logs = {"batch": step, "size": int(np.shape(_array(x))[0])}
+                _call(callbacks, "on_batch_begin", step, batch_logs)
+                output = model(_input(x, dtype))
+                loss = compute_loss(loss_fn, output, y, class_weight=class_weight,
+                                    sample_weight=w)
+                zero_grad()
+                loss.backward()
+                optimizer.step()
+                value = float(loss.item())
+                n = output.shape[0]
             total, count = total + value * n, count + n
-            if resolved:
+            if resolved and output is not None:
                 targets.append(_array(y))
                 outputs.append(output._data)
             batch_logs["loss"] = value
             for name, fn in resolved:
-                if getattr(fn, "_lamina_builtin", False):
+                if getattr(fn, "_lamina_builtin", False) and output is not None:
                     batch_logs[name] = fn(targets[-1], outputs[-1])
             _call(callbacks, "on_batch_end", step, batch_logs)
-            if trainer.should_stop():
+            if parallel is None and trainer.should_stop():
                 break
+        if parallel is not None:
+            # the last batch's stop request, and the targets/outputs of every rank
+            if parallel.sum(float(trainer.should_stop()))[0] > 0:
+                trainer.stop_training = True
+            if resolved:
+                targets, outputs = parallel.concat(targets), parallel.concat(outputs)
         if count == 0:
             raise ValueError(f"{where}: train has no samples")
         logs: dict[str, Any] = {"loss": total / count}
         logs.update(_metric_values(resolved, targets, outputs))
         del targets, outputs
         if val is not None:
-            logs.update(evaluate(model, loss_fn, val, batch_size, metrics, prefix="val_"))
+            validate = evaluate if parallel is None else parallel.evaluate
+            logs.update(validate(model, loss_fn, val, batch_size, metrics, prefix="val_"))
         if lr is not None:
             logs["lr"] = lr
         _call(callbacks, "on_epoch_end", epoch, logs)
         history.record(epoch, logs)
-        if trainer.should_stop():
+        stop = trainer.should_stop()
+        if parallel is not None:
+            stop = parallel.sum(float(stop))[0] > 0
+        if stop:
             break
     _call(callbacks, "on_train_end", {})
     return history
+
+
+def _parallel_step(parallel, model, loss_fn, optimizer, zero_grad, batch, global_size,
+                   class_weight, dtype, stop_requested: bool):
+    """One training step on this rank's part of a global batch (see
+    :mod:`lamina.train.distributed`). Returns ``(stopped, loss, n, output, y)``: whether a
+    rank had asked to stop (then nothing was stepped), the global batch's mean loss and size,
+    and this rank's outputs and targets (None for an empty part)."""
+    zero_grad()
+    output = y = None
+    local_sum, local_n = 0.0, 0
+    if batch is not None:
+        x, y, w = _split_batch(batch, "fit")
+        output = model(_input(x, dtype))
+        loss = compute_loss(loss_fn, output, y, class_weight=class_weight, sample_weight=w)
+        local_n = output.shape[0]
+        local_sum = float(loss.item()) * local_n
+        (loss * parallel.loss_scale(loss_fn, local_n, global_size)).backward()
+    total, n, stopped = parallel.reduce(local_sum, local_n, stop_requested)
+    if stopped:
+        return True, 0.0, 0, None, None
+    optimizer.step()
+    return False, total / max(n, 1), n, output, y
 
 
 def _split_validation(train: Any, val: Any, sample_weight: Any,
@@ -535,4 +603,5 @@ def _split_validation(train: Any, val: Any, sample_weight: Any,
     return tuple(a[:split] for a in arrays), tuple(a[split:] for a in arrays)
 
 
-__all__ = ["fit", "evaluate", "predict", "compute_loss", "resolve_metrics", "Trainer"]
+__all__ = ["fit", "evaluate", "evaluate_sums", "predict", "compute_loss", "resolve_metrics",
+           "Trainer"]
