@@ -34,8 +34,6 @@ SIZES_KB = [1, 4, 16, 64, 256, 1024, 4096, 16384]
 
 # ----------------------------------------------------------------------------- workers
 def worker_throughput(model_name: str, batch: int, seconds: float) -> None:
-    import numpy as np
-
     sys.path.insert(0, str(ROOT))
     import lamina as lm
     from bench.run import lamina_model, load_mnist
@@ -252,8 +250,59 @@ def write(path: Path, results: dict, allreduce: list[dict], started: str, load_b
         t = statistics.median(float(a[str(kb)]) for a in allreduce)
         size = f"{kb} KB" if kb < 1024 else f"{kb // 1024} MB"
         lines.append(f"| {size} | {t * 1e6:,.0f} us | {kb * 1024 / t / 1e9:.2f} GB/s |")
-    lines.append("")
+    lines += ["", *prediction(results), ""]
     path.write_text("\n".join(lines), encoding="utf-8")
+
+
+LATENCY_S = 30e-6  # one message step of MPI over TCP on 10/25 GbE (assumed, typical)
+
+
+def allreduce_model(size_bytes: float, nodes: int, gbit_s: float) -> float:
+    """Predicted Allreduce time on ``nodes`` machines: MPICH's large-message algorithm
+    (reduce-scatter then allgather, recursive halving/doubling), 2 log2(N) latency steps and
+    2 (N-1)/N of the message over each link."""
+    import math
+
+    bandwidth = gbit_s * 1e9 / 8
+    return 2 * math.log2(nodes) * LATENCY_S + 2 * (nodes - 1) / nodes * size_bytes / bandwidth
+
+
+def efficiency(compute: float, size_bytes: float, nodes: int, gbit_s: float) -> float:
+    """E(N) = C / (N (C / N + A(S, N)))."""
+    return compute / (nodes * (compute / nodes + allreduce_model(size_bytes, nodes, gbit_s)))
+
+
+def prediction(results: dict) -> list[str]:
+    """The scaling model of docs/distributed.md, from the measured one-thread step times."""
+    sys.path.insert(0, str(ROOT))
+    import lamina as lm
+
+    sizes = {"lenet5": sum(p.size for p in lm.models.lenet5().parameters()) * 4,
+             "mlp": sum(p.size for p in lm.models.mlp([784, 256, 256, 10]).parameters()) * 4}
+    nodes = [2, 4, 8, 16, 32, 64]
+    lines = [
+        "## Scaling model: predicted efficiency on N machines (a prediction, not a measurement)",
+        "",
+        "time per step T(N) = C / N + A(S, N), efficiency E(N) = C / (N T(N)), where C is the "
+        "measured one-process one-thread step time of the global batch above (`1p x 1t`), S "
+        "the float32 gradient size and A(S, N) = 2 log2(N) a + 2 (N-1)/N S / bandwidth (MPICH's "
+        f"reduce-scatter + allgather), with a = {LATENCY_S * 1e6:g} us per message step "
+        "(assumed: MPI over TCP). C / N assumes the step time shrinks in proportion to the "
+        "per-machine batch; below ~8 samples per machine lamina's per-operation overhead "
+        "dominates and the real efficiency is lower than predicted.", "",
+        "| model (S) | global batch | C | network | " + " | ".join(f"N={n}" for n in nodes)
+        + " |", "|---|---:|---:|---|" + "---:|" * len(nodes),
+    ]
+    for model in ("lenet5", "mlp"):
+        name = "LeNet-5" if model == "lenet5" else "MLP 784-256-256-10"
+        for batch in (64, 256):
+            compute = batch / _median(results[(model, batch, "1p x 1t")], "samples_per_s")
+            for gbit in (10, 25):
+                cells = [f"{efficiency(compute, sizes[model], n, gbit):.0%}" for n in nodes]
+                lines.append(f"| {name} ({sizes[model] / 1e6:.2f} MB) | {batch} | "
+                             f"{compute * 1e3:.1f} ms | {gbit} Gbit/s | " + " | ".join(cells)
+                             + " |")
+    return lines
 
 
 if __name__ == "__main__":
