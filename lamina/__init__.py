@@ -47,6 +47,7 @@ _SUBMODULES = {
     "testing": "lamina.testing",
     "experiments": "lamina.experiments",
     "random": "lamina.random",
+    "distributed": "lamina.distributed",
 }
 # manual_seed is lazy too: lamina.random builds a NumPy Generator, and numpy.random costs
 # about 25 ms to import, half of what `import lamina` may add to `import numpy`
