@@ -93,11 +93,16 @@ class DataParallel:
                                  f"{counts}; give each a DistributedSampler over the same dataset")
         return data
 
-    def begin_epoch(self, loader: Any) -> None:
+    def begin_epoch(self, loader: Any, epoch: int) -> None:
         """Copy rank 0's generator to every rank, draw the epoch's order, then give ranks > 0
-        their own streams (for dropout)."""
+        their own streams (for dropout). A DataLoader's ``DistributedSampler`` gets
+        ``set_epoch(epoch)``."""
         from lamina.distributed.group import comm
         from lamina.random import generator
+
+        set_epoch = getattr(getattr(loader, "sampler", None), "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(epoch)
 
         bit_generator = generator().bit_generator
         bit_generator.state = comm().bcast(bit_generator.state, root=0)

@@ -488,7 +488,7 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
         lr = _current_lr(optimizer)
         total, count, targets, outputs = 0.0, 0, [], []
         if parallel is not None:
-            parallel.begin_epoch(loader)
+            parallel.begin_epoch(loader, epoch)
         for step, batch in enumerate(loader):
             if parallel is not None:
                 batch, global_size = batch if isinstance(loader, GlobalBatches) else (batch,
@@ -568,7 +568,8 @@ def _parallel_step(parallel, model, loss_fn, optimizer, zero_grad, batch, global
         loss = compute_loss(loss_fn, output, y, class_weight=class_weight, sample_weight=w)
         local_n = output.shape[0]
         local_sum = float(loss.item()) * local_n
-        (loss * parallel.loss_scale(loss_fn, local_n, global_size)).backward()
+        scale = parallel.loss_scale(loss_fn, local_n, global_size)
+        (loss if scale == 1.0 else loss * scale).backward()
     total, n, stopped = parallel.reduce(local_sum, local_n, stop_requested)
     if stopped:
         return True, 0.0, 0, None, None

@@ -239,6 +239,35 @@ def test_checkpoint_records_the_world_size(tmp_path_factory):
     assert lm.train.load_checkpoint(path, build("mlp", 1)).epoch == 1
 
 
+def test_fit_resumed_from_a_checkpoint_continues_bit_for_bit(tmp_path_factory):
+    x, y = data("mlp", 90)
+
+    def fresh():
+        lm.manual_seed(8)
+        model = lm.nn.Sequential(lm.nn.Linear(12, 16), lm.nn.ReLU(), lm.nn.Dropout(0.3),
+                                 lm.nn.Linear(16, 3)).double()
+        return model, lm.optim.Adam(model.parameters(), lr=1e-2)
+
+    def train(model, optimizer, epochs, initial_epoch=0):
+        lm.fit(model, lm.nn.CrossEntropyLoss(), optimizer, (x, y), epochs=epochs,
+               initial_epoch=initial_epoch, batch_size=10)
+
+    straight, opt = fresh()
+    train(straight, opt, epochs=2)
+    first, opt = fresh()
+    train(first, opt, epochs=1)
+    path = mpi.COMM_WORLD.bcast(str(tmp_path_factory.mktemp("resume") / "c.safetensors"))
+    if RANK == 0:
+        lm.train.save_checkpoint(path, first, opt, epoch=1)
+    dist.barrier()
+    resumed, opt = fresh()
+    epoch = lm.train.load_checkpoint(path, resumed, opt).epoch
+    train(resumed, opt, epochs=2, initial_epoch=epoch)
+    for p, q in zip(resumed.parameters(), straight.parameters(), strict=True):
+        np.testing.assert_array_equal(p.numpy(), q.numpy())
+    assert_identical_across_ranks(resumed)
+
+
 # --------------------------------------------------------------------------- sampler
 @pytest.mark.parametrize("n, drop_last", [(10, False), (11, False), (11, True)])
 def test_distributed_sampler_shards_cover_the_dataset_once_per_epoch(n, drop_last):
