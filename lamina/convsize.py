@@ -48,15 +48,19 @@ def conv_output_size(n: int, kernel: int, stride: int = 1, padding: int = 0,
 
 def conv_arithmetic(n: int, kernel: int, stride: int = 1, padding: int = 0,
                     dilation: int = 1) -> str:
-    """The computation of :func:`conv_output_size` as text, e.g. ``(5 + 2*0 - 7)/1 + 1 = -1``.
+    """The computation of :func:`conv_output_size` as text, with the floor written out (eq
+    6.5-6.8 divide exactly only when the stride fits; lamina, like PyTorch, rounds down), e.g.
+    ``floor((5 + 2*0 - 7)/1) + 1 = -1``.
 
     Example:
         >>> conv_arithmetic(32, 5, 1, 0)
-        '(32 + 2*0 - 5)/1 + 1 = 28'
+        'floor((32 + 2*0 - 5)/1) + 1 = 28'
+        >>> conv_arithmetic(10, 3, 2, 0)
+        'floor((10 + 2*0 - 3)/2) + 1 = 4'
     """
     k = _effective_kernel(kernel, dilation)
     out = conv_output_size(n, kernel, stride, padding, dilation)
-    return f"({n} + 2*{padding} - {k})/{stride} + 1 = {out}"
+    return f"floor(({n} + 2*{padding} - {k})/{stride}) + 1 = {out}"
 
 
 def spatial_output_shape(where: str, shape: Sequence[int], kernel_size: tuple[int, int],

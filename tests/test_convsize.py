@@ -32,15 +32,15 @@ def test_the_notes_formula_when_the_stride_fits():
 
 
 def test_arithmetic_text():
-    assert conv_arithmetic(5, 7) == "(5 + 2*0 - 7)/1 + 1 = -1"
-    assert conv_arithmetic(28, 5, 1, 2) == "(28 + 2*2 - 5)/1 + 1 = 28"
-    assert conv_arithmetic(10, 3, 1, 0, dilation=2) == "(10 + 2*0 - 5)/1 + 1 = 6"
+    assert conv_arithmetic(5, 7) == "floor((5 + 2*0 - 7)/1) + 1 = -1"
+    assert conv_arithmetic(28, 5, 1, 2) == "floor((28 + 2*2 - 5)/1) + 1 = 28"
+    assert conv_arithmetic(10, 3, 1, 0, dilation=2) == "floor((10 + 2*0 - 5)/1) + 1 = 6"
 
 
 def test_spatial_output_shape_and_errors():
     assert spatial_output_shape("L", (2, 3, 28, 20), (5, 3), (1, 2), (2, 0)) == (28, 9)
     with pytest.raises(ValueError, match=r"^L: input of shape \(1, 1, 9, 2\) is too small: "
-                                         r"width \(2 \+ 2\*0 - 3\)/1 \+ 1 = 0$"):
+                                         r"width floor\(\(2 \+ 2\*0 - 3\)/1\) \+ 1 = 0$"):
         spatial_output_shape("L", (1, 1, 9, 2), (3, 3), (1, 1), (0, 0))
     with pytest.raises(ValueError, match=r"L: expected a 4-D input \(N, C, H, W\), got shape "
                                          r"\(9, 9\) with 2 dimensions"):

@@ -1,4 +1,7 @@
-"""lamina.metrics against scikit-learn: identical numbers, dtypes, text and errors."""
+"""lamina.metrics against scikit-learn: identical numbers, dtypes, text and errors.
+
+The comparisons need scikit-learn (a test extra) and skip without it; the checks of the notes' own
+numbers (eq 7.3, 7.4), the warnings, the errors and the docstring examples run without it."""
 
 import doctest
 import warnings
@@ -9,7 +12,12 @@ import pytest
 import lamina as lm
 from lamina import metrics
 
-sk = pytest.importorskip("sklearn.metrics")
+
+@pytest.fixture
+def sk():
+    """scikit-learn's metrics module (the test skips without scikit-learn)."""
+    return pytest.importorskip("sklearn.metrics")
+
 
 AVERAGES = [None, "binary", "micro", "macro", "weighted"]
 ZERO_DIVISIONS = ["warn", 0, 1, np.nan]
@@ -34,7 +42,7 @@ def assert_same(ours, theirs):
 def both(name, *args, **kwargs):
     """Run ``name`` in sklearn and lamina; both succeed with equal results or both ValueError."""
     results = []
-    for module in (sk, metrics):
+    for module in (pytest.importorskip("sklearn.metrics"), metrics):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -165,7 +173,7 @@ def test_edge_inputs_match_sklearn(y_true, y_pred):
     both("accuracy_score", y_true, y_pred)
 
 
-def test_accepts_tensors_and_column_vectors():
+def test_accepts_tensors_and_column_vectors(sk):
     y_true, y_pred = np.array([0, 1, 2, 2, 1]), np.array([0, 2, 2, 2, 1])
     expected = sk.f1_score(y_true, y_pred, average="macro")
     assert metrics.f1_score(lm.tensor(y_true), lm.tensor(y_pred), average="macro") == expected
@@ -225,7 +233,8 @@ def test_errors_name_the_problem(call, message):
 
 
 def test_type_of_target_and_unique_labels_match_sklearn():
-    from sklearn.utils.multiclass import type_of_target, unique_labels
+    multiclass = pytest.importorskip("sklearn.utils.multiclass")
+    type_of_target, unique_labels = multiclass.type_of_target, multiclass.unique_labels
 
     for y in ([0, 1], [1, 2, 3], ["a", "b"], [[1, 0], [0, 1]], [0.5, 1.0], [[1, 2], [3, 4]],
               [[1], [2], [3]], [], np.array([1.0, 2.0, 3.0])):

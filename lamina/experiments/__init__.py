@@ -9,7 +9,7 @@ matplotlib is installed). ``lamina experiments list`` / ``lamina experiments run
 Example:
     >>> from lamina import experiments
     >>> experiments.names()[:2]
-    ['capacity', 'universal-approximation']
+    ['capacity', 'no-free-lunch']
 """
 
 from __future__ import annotations
@@ -26,10 +26,14 @@ __all__ = ["EXPERIMENTS", "Result", "claims", "get", "names", "run"]
 # NAME -> module, in the order of the notes' chapters.
 EXPERIMENTS: dict[str, str] = {
     "capacity": "lamina.experiments.capacity",
+    "no-free-lunch": "lamina.experiments.no_free_lunch",
     "universal-approximation": "lamina.experiments.universal_approximation",
+    "minibatch-gradient": "lamina.experiments.minibatch_gradient",
     "optimizers": "lamina.experiments.optimizers",
     "activations": "lamina.experiments.activations",
+    "activation-features": "lamina.experiments.activation_features",
     "regularization": "lamina.experiments.regularization",
+    "convolution": "lamina.experiments.convolution",
     "cnn-properties": "lamina.experiments.cnn_properties",
     "metrics-imbalance": "lamina.experiments.metrics_imbalance",
     "ml-process": "lamina.experiments.ml_process",

@@ -16,6 +16,13 @@ rather than eq 3.10's sum) and ``Adam``:
     is fastest in the steep direction); the adaptive methods use their own customary rates.
 (b) A 784-64-10 ReLU MLP trained on the embedded MNIST subset with each optimizer (minibatch 64,
     eq 3.3): the loss of every minibatch, and AdaGrad's median effective step over the weights.
+(c) Stationary noisy gradients: ``L(theta) = 1/2 ||theta - z||^2`` with a fresh ``z ~ N(0, I)``
+    (100 coordinates) at every one of 1,000 steps (lr 0.1), so the squared gradients stay about
+    the same size. AdaGrad sums them (eq 3.9's diagonal), so its effective step must fall as
+    ``1/sqrt(t)``: the log-log slope of its median step over the second half of the run is
+    about -1/2. RMSProp's moving
+    average levels off (slope about 0). This check can fail: an AdaGrad that averaged instead of
+    summing would show RMSProp's slope (see the tests).
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ CLAIM = ("momentum and Nesterov beat plain SGD on an ill-conditioned quadratic, 
 OPTIMIZERS = ("SGD", "momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam")
 CONDITION = 100.0
 ANGLE = np.deg2rad(30.0)
+NOISY_STEPS = 1000
+"""Part (c)'s steps: RMSProp's un-corrected average reaches (1 - 0.99^500) = 99.3% of its level
+by the second half, so its slope there measures the level, not the warm-up."""
 
 
 @dataclass(frozen=True)
@@ -169,6 +179,29 @@ def minimise(function: str, name: str, steps: int) -> dict[str, Any]:
             "step_grew": tracker.grew}
 
 
+def noisy_steps(name: str, steps: int, rng: np.random.Generator) -> list[float]:
+    """AdaGrad's or RMSProp's median effective step on stationary noisy gradients (part (c))."""
+    import lamina as lm
+
+    theta = lm.nn.Parameter(lm.zeros(100, dtype=lm.float64))
+    optimizer = make_optimizer(name, [theta], 0.1)
+    tracker = StepTracker(optimizer, [theta])
+    for _ in range(steps):
+        z = lm.tensor(rng.standard_normal(100))
+        optimizer.zero_grad()
+        (0.5 * ((theta - z) ** 2).sum()).backward()
+        optimizer.step()
+        tracker.record()
+    return tracker.medians
+
+
+def decay_slope(medians: list[float]) -> float:
+    """Log-log slope of a step-size series against the step count, over its second half."""
+    t = np.arange(1, len(medians) + 1)
+    half = slice(len(medians) // 2, None)
+    return float(np.polyfit(np.log(t[half]), np.log(np.asarray(medians)[half]), 1)[0])
+
+
 class _BatchRecorder(common.EpochTicker):
     """Records each minibatch's loss and the optimizer's effective step (:class:`StepTracker`)."""
 
@@ -220,6 +253,9 @@ def run(quick: bool = False, out: str | Path | None = None, seed: int = 0,
     common.seed_all(seed)
     data = common.mnist_arrays(s.n_train, 1000, flat=True)
     runs: dict[str, dict[str, dict[str, Any]]] = {"quadratic": {}, "rosenbrock": {}, "mlp": {}}
+    noise_rng = np.random.default_rng(seed)
+    noisy = {name: decay_slope(noisy_steps(name, NOISY_STEPS, noise_rng))
+             for name in ("AdaGrad", "RMSProp")}
     with common.progress_bar(len(OPTIMIZERS) * (2 + s.epochs), NAME, progress) as bar:
         for name in OPTIMIZERS:
             runs["quadratic"][name] = minimise("quadratic", name, s.quadratic_steps)
@@ -248,6 +284,7 @@ def run(quick: bool = False, out: str | Path | None = None, seed: int = 0,
             "step_grew"], "mlp": runs["mlp"]["AdaGrad"]["step_grew"]},
         "rmsprop_step_quadratic_min_max": [min(rms_quad), max(rms_quad)],
         "rmsprop_any_coordinate_step_grew": runs["quadratic"]["RMSProp"]["step_grew"],
+        "noisy_gradients_step_decay_slope": noisy,
     }
     steps = s.quadratic_steps
     checks = {
@@ -261,6 +298,8 @@ def run(quick: bool = False, out: str | Path | None = None, seed: int = 0,
         "AdaGrad's effective step never grows in any coordinate and its median ends below half "
         "its start (MLP on MNIST)": not runs["mlp"]["AdaGrad"]["step_grew"]
             and ada_mlp[-1] <= 0.5 * ada_mlp[0],
+        "on stationary noisy gradients AdaGrad's step falls as 1/sqrt(t) (slope -0.5 +- 0.1) "
+        "and RMSProp's levels off (|slope| < 0.1)": judge_decay(noisy),
     }
     conclusion = (
         f"after {steps} steps on the quadratic of condition number {CONDITION:g} (same lr "
@@ -275,7 +314,9 @@ def run(quick: bool = False, out: str | Path | None = None, seed: int = 0,
         f"{s.rosenbrock_steps} steps: "
         + ", ".join(f"{k} {v:.3g}" for k, v in rosen.items())
         + ". MNIST MLP test accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in mlp_acc.items())
-        + "."
+        + f". On stationary noisy gradients the effective step's log-log slope was "
+        f"{noisy['AdaGrad']:.3f} for AdaGrad (1/sqrt(t): -0.5) and {noisy['RMSProp']:.3f} for "
+        f"RMSProp."
     )
     plots = [
         common.save_figure(out_dir, f"{NAME}.png", lambda fig, axes: _draw_2d(axes, runs),
@@ -286,6 +327,11 @@ def run(quick: bool = False, out: str | Path | None = None, seed: int = 0,
                            figsize=(12.0, 4.5), title="Optimizers on a 784-64-10 MLP (MNIST)"),
     ]
     return common.finish(NAME, CLAIM, numbers, checks, conclusion, plots, size, timer, out_dir)
+
+
+def judge_decay(slopes: dict[str, float]) -> bool:
+    """Part (c)'s check: AdaGrad's slope near -1/2, RMSProp's near 0."""
+    return abs(slopes["AdaGrad"] + 0.5) < 0.1 and abs(slopes["RMSProp"]) < 0.1
 
 
 def _contour(ax: Any, function: str, box: tuple[float, float, float, float]) -> None:

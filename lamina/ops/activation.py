@@ -27,7 +27,9 @@ def relu(x):
 
 @register
 def leaky_relu(x, negative_slope=0.01):
-    """lrelu(x) = max(alpha x, x) (eq 9.4, alpha = negative_slope)."""
+    """lrelu(x) = x for x > 0, alpha x otherwise (alpha = negative_slope). The notes' eq 9.4
+    writes max(alpha x, x), which is the same only for alpha <= 1 (for alpha > 1 the max would
+    pick alpha x on the positive side); this is PyTorch's definition, for any alpha."""
     negative_slope = weak(negative_slope)
     positive = x > 0
     out = np.where(positive, x, negative_slope * x)

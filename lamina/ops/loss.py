@@ -41,7 +41,11 @@ def _check_same_shape(input, target, where: str) -> None:
 
 @register
 def mse_loss(input, target, reduction="mean"):
-    """Mean squared error (eq 4.2): mean((input - target)^2); d/dinput = 2 (input - target)."""
+    """Mean squared error (eq 4.2): mean((input - target)^2); d/dinput = 2 (input - target) / n,
+    i.e. -2 e / n with e = target - input, the error of eq 4.1.
+
+    The notes' eq 4.2 and 4.3 sum from i = 0 to n (n + 1 terms) but divide by n; lamina sums the n
+    elements and divides by n (the mean), as PyTorch and scikit-learn do."""
     _check_same_shape(input, target, "MSELoss")
     diff = input - target
     out, scale = _reduce(diff * diff, reduction)
@@ -55,7 +59,8 @@ def mse_loss(input, target, reduction="mean"):
 
 @register
 def l1_loss(input, target, reduction="mean"):
-    """Mean absolute error (eq 4.3, labelled "MSE" in the notes): mean|input - target|."""
+    """Mean absolute error (eq 4.3, labelled "MSE" in the notes): mean|input - target| (a mean
+    over the n elements; the notes' sum from i = 0 to n has one term too many, see mse)."""
     _check_same_shape(input, target, "L1Loss")
     diff = input - target
     out, scale = _reduce(np.abs(diff), reduction)

@@ -21,10 +21,10 @@ def test_lenet5_config_shows_the_conv_and_pool_arithmetic(cli):
     run = cli("summary", EXAMPLES / "configs" / "mnist_lenet5.toml")
     assert run.code == 0, run.err
     out = run.out
-    assert "(28 + 2*2 - 5)/1 + 1 = 28" in out  # C1: padding 2 keeps 28x28
-    assert "(28 + 2*0 - 2)/2 + 1 = 14" in out  # S2
-    assert "(14 + 2*0 - 5)/1 + 1 = 10" in out  # C3
-    assert "(10 + 2*0 - 2)/2 + 1 = 5" in out   # S4
+    assert "floor((28 + 2*2 - 5)/1) + 1 = 28" in out  # C1: padding 2 keeps 28x28
+    assert "floor((28 + 2*0 - 2)/2) + 1 = 14" in out  # S2
+    assert "floor((14 + 2*0 - 5)/1) + 1 = 10" in out  # C3
+    assert "floor((10 + 2*0 - 2)/2) + 1 = 5" in out   # S4
     assert "16*5*5 = 400" in out
     assert "(N, 16, 5, 5)" in out and "(N, 10)" in out
     assert out.strip().endswith("Total params: 61,706")
@@ -41,7 +41,8 @@ def test_rows_match_a_forward_pass():
                              MaxPool2d(2), lm.nn.Flatten(), lm.nn.Linear(4 * 4 * 3, 5))
     rows = layer_rows(model, (3, 15, 12))
     assert [r.output_shape for r in rows] == [(4, 8, 6), (4, 8, 6), (4, 4, 3), (48,), (5,)]
-    assert rows[0].arithmetic == "H: (15 + 2*1 - 3)/2 + 1 = 8; W: (12 + 2*1 - 3)/2 + 1 = 6"
+    assert rows[0].arithmetic == ("H: floor((15 + 2*1 - 3)/2) + 1 = 8; "
+                                  "W: floor((12 + 2*1 - 3)/2) + 1 = 6")
     assert [r.parameters for r in rows] == [3 * 4 * 9 + 4, 0, 0, 0, 48 * 5 + 5]
 
 

@@ -6,7 +6,8 @@ import pytest
 
 from lamina import experiments
 
-NAMES = ["capacity", "universal-approximation", "optimizers", "activations", "regularization",
+NAMES = ["capacity", "no-free-lunch", "universal-approximation", "minibatch-gradient",
+         "optimizers", "activations", "activation-features", "regularization", "convolution",
          "cnn-properties", "metrics-imbalance", "ml-process"]
 
 

@@ -44,3 +44,25 @@ def test_runs_without_an_output_directory():
     result = ml_process.run(tiny=True, progress=False)
     assert result.claim_holds and result.plots == []
     assert any("no output directory" in note for note in result.notes)
+
+
+def test_every_step_check_is_measured(tiny_result):
+    checks = tiny_result.checks
+    assert sum(text.startswith("step ") for text in checks) == len(checks) >= 6
+    mean, std = tiny_result.numbers["train_numeric_mean_std"]
+    assert mean < 1e-6 and std < 1e-6
+    assert tiny_result.numbers["split_disjoint"] and tiny_result.numbers["features_finite"]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # a class never predicted: precision 0
+def test_checks_fail_when_the_labels_are_shuffled(tmp_path):
+    """A broken variant: species unrelated to the measurements. The pipeline steps still pass,
+    but learning and prediction checks (steps 7, 9) fail."""
+    from lamina.experiments import common, ml_process
+
+    bar = common.progress_bar(1, "test", False)
+    result = ml_process._steps(ml_process.SETTINGS["tiny"], "tiny", 0, None, tmp_path, bar,
+                               shuffle_labels=True)
+    failed = [text for text, ok in result.checks.items() if not ok]
+    assert any(text.startswith("step 9") for text in failed), result.report()
+    assert result.numbers["test_accuracy"] < 0.7

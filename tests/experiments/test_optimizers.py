@@ -37,3 +37,21 @@ def test_quadratic_has_the_stated_condition_number():
     assert np.isclose(eigenvalues.max() / eigenvalues.min(), CONDITION)
     theta = np.array([0.3, -1.2])
     assert np.isclose(quadratic(theta), 0.5 * theta @ quadratic_matrix() @ theta)
+
+
+def test_adagrad_step_falls_as_one_over_sqrt_t_and_rmsprop_levels_off(tiny_result):
+    slopes = tiny_result.numbers["noisy_gradients_step_decay_slope"]
+    assert abs(slopes["AdaGrad"] + 0.5) < 0.1
+    assert abs(slopes["RMSProp"]) < 0.1
+
+
+def test_the_decay_check_fails_for_an_averaging_adagrad():
+    """A broken AdaGrad that averaged its squared gradients (RMSProp's rule) fails check (c)."""
+    from lamina.experiments.optimizers import NOISY_STEPS, decay_slope, judge_decay, noisy_steps
+
+    rng = np.random.default_rng(0)
+    averaging = decay_slope(noisy_steps("RMSProp", NOISY_STEPS, rng))
+    honest = decay_slope(noisy_steps("RMSProp", NOISY_STEPS, rng))
+    assert not judge_decay({"AdaGrad": averaging, "RMSProp": honest})
+    # and a step that never moves would not pass as AdaGrad either
+    assert not judge_decay({"AdaGrad": 0.0, "RMSProp": honest})

@@ -6,7 +6,23 @@ EXPERIMENT = "universal-approximation"
 def test_error_falls_as_the_width_grows(tiny_result):
     mse = np.array(tiny_result.numbers["mse"])
     assert mse[-1] * 100 < mse[0]
-    assert np.all(mse[1:] <= 1.5 * np.minimum.accumulate(mse)[:-1])
+    assert np.all(np.diff(mse) < 0)
+    assert np.all(np.diff(tiny_result.numbers["sup_error"]) < 0)
+
+
+def test_checks_fail_when_a_wider_network_is_not_better(tiny_result):
+    """A broken variant: widening without training the new units (errors stay where they were)
+    or a width whose error rises fails the strict checks."""
+    from lamina.experiments.universal_approximation import judge
+
+    mse, sup = tiny_result.numbers["mse"], tiny_result.numbers["sup_error"]
+    assert all(judge(mse, sup).values())
+    frozen = [mse[0]] * len(mse)
+    assert not all(judge(frozen, [sup[0]] * len(sup)).values())
+    bumped = list(mse)
+    bumped[-1] = bumped[-2] * 1.01  # a rise between the last two widths
+    assert not judge(bumped, sup)["the MSE falls at every step of width (each wider network is "
+                                  "strictly better)"]
 
 
 def test_sup_error_is_small_at_the_largest_width(tiny_result):

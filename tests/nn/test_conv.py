@@ -82,11 +82,11 @@ def test_too_small_input_names_layer_shape_and_arithmetic():
     layer = Conv2d(1, 6, 7)
     with pytest.raises(ValueError, match=r"^Conv2d\(1, 6, kernel_size=\(7, 7\)\): input of shape "
                                          r"\(8, 1, 5, 5\) is too small: height "
-                                         r"\(5 \+ 2\*0 - 7\)/1 \+ 1 = -1$"):
+                                         r"floor\(\(5 \+ 2\*0 - 7\)/1\) \+ 1 = -1$"):
         layer(lm.zeros(8, 1, 5, 5))
     with pytest.raises(ValueError, match=r"Conv2d\(1, 6, kernel_size=\(7, 7\), stride=\(2, 2\), "
                                          r"padding=\(1, 1\)\): .* width "
-                                         r"\(4 \+ 2\*1 - 7\)/2 \+ 1 = 0"):
+                                         r"floor\(\(4 \+ 2\*1 - 7\)/2\) \+ 1 = 0"):
         Conv2d(1, 6, 7, stride=2, padding=1)(lm.zeros(8, 1, 20, 4))
 
 

@@ -233,3 +233,12 @@ def test_unknown_reduction(cls):
 def test_unknown_reduction_functional(fn):
     with pytest.raises(ValueError, match=rf"{fn.__name__}: reduction must be one of .*'avg'"):
         fn(lm.randn(2, 2), np.zeros(2, dtype=np.int64), reduction="avg")
+
+
+def test_mse_gradient_is_the_eq_4_1_error():
+    """Eq 4.1's error e = y - y' drives the MSE (eq 4.2): d MSE / d y' = -2 e / n."""
+    y = np.array([1.0, -2.0, 0.5, 3.0])
+    prediction = lm.tensor(np.array([0.5, -1.0, 0.5, 2.0]), requires_grad=True)
+    nn.MSELoss()(prediction, lm.tensor(y)).backward()
+    error = y - prediction.numpy()  # eq 4.1
+    np.testing.assert_allclose(prediction.grad.numpy(), -2 * error / len(y), rtol=1e-15)
