@@ -77,8 +77,8 @@ class GradientReducer:
         """Replace every gradient by its mean over the ranks (in place; see the module).
 
         Args:
-            extra: numbers to sum over the ranks in the same messages (``fit`` sends its loss
-                and stop flag this way); they travel in the last bucket's dtype.
+            extra: numbers to sum over the ranks along with the gradients (``fit`` sends its
+                loss and stop flag this way), in float64.
 
         Returns:
             The ranks' sum of ``extra`` as a float64 array, or None without ``extra``.
@@ -89,13 +89,10 @@ class GradientReducer:
         world = c.Get_size()
         if self._layout() != self.layout:
             self._plan()
-        extra_values = None if extra is None else np.asarray(extra, dtype=np.float64)
         buffers, requests = [], []
-        for i, bucket in enumerate(self.buckets):
-            n_extra = len(extra_values) if extra_values is not None and i == len(
-                self.buckets) - 1 else 0
-            buffer = np.empty(bucket.size + len(bucket.params) + n_extra, dtype=bucket.dtype)
-            flags = buffer[bucket.size:bucket.size + len(bucket.params)]
+        for bucket in self.buckets:
+            buffer = np.empty(bucket.size + len(bucket.params), dtype=bucket.dtype)
+            flags = buffer[bucket.size:]
             for j, p in enumerate(bucket.params):
                 part = buffer[bucket.offsets[j]:bucket.offsets[j + 1]]
                 if p.grad is None:
@@ -104,14 +101,12 @@ class GradientReducer:
                 else:
                     part[...] = p.grad._data.reshape(-1)
                     flags[j] = 1
-            if n_extra:
-                buffer[-n_extra:] = extra_values
             buffers.append(buffer)
             requests.append(c.Iallreduce(MPI.IN_PLACE, buffer, op=MPI.SUM))
-        if extra_values is not None and not self.buckets:
-            total = extra_values.copy()
-            c.Allreduce(MPI.IN_PLACE, total, op=MPI.SUM)
-            return total
+        totals = None
+        if extra is not None:  # in float64 whatever the gradients' dtype, in flight together
+            totals = np.array(extra, dtype=np.float64)
+            requests.append(c.Iallreduce(MPI.IN_PLACE, totals, op=MPI.SUM))
         MPI.Request.Waitall(requests)
         for bucket, buffer in zip(self.buckets, buffers, strict=True):
             flags = buffer[bucket.size:bucket.size + len(bucket.params)]
@@ -125,6 +120,4 @@ class GradientReducer:
                 else:
                     np.copyto(p.grad._data, mean)
                     p.grad._bump_version()
-        if extra_values is None:
-            return None
-        return buffers[-1][-len(extra_values):].astype(np.float64)
+        return totals
