@@ -129,7 +129,13 @@ class MaskedConv2d(Conv2d):
     d(W * M)/dW = M. Initialised like Conv2d (fan_in = C_in * kh * kw), then masked.
 
     Args:
-        in_channels, out_channels, kernel_size, stride, padding, bias, dtype: as Conv2d.
+        in_channels: input channels C_in, as Conv2d.
+        out_channels: output channels C_out, as Conv2d.
+        kernel_size: as Conv2d.
+        stride: as Conv2d.
+        padding: as Conv2d.
+        bias: as Conv2d.
+        dtype: as Conv2d.
         connection_table: one list of input-channel indices per output channel.
 
     Shape:
