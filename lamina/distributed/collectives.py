@@ -69,12 +69,12 @@ def all_reduce(tensor: Any, op: ReduceOp = ReduceOp.SUM, group: Any = None,
     """Combine ``tensor`` over all ranks, elementwise, and give every rank the result in place.
 
     ``SUM``: x <- sum_r x_r; ``AVG``: x <- (1/N) sum_r x_r (floating dtypes only);
-    ``MAX``/``MIN``/``PRODUCT`` likewise, over the N ranks.
+    ``MAX``/``MIN``/``PRODUCT`` likewise, over the N ranks. ``group`` and ``async_op`` are
+    accepted for PyTorch scripts; the call is synchronous, on the whole group.
 
     Args:
         tensor: a lamina Tensor or NumPy array; same shape and dtype on every rank.
         op: a :class:`ReduceOp`.
-        group, async_op: accepted for PyTorch scripts; the call is synchronous on the world.
 
     Raises:
         TypeError: not a Tensor/array, a non-numeric dtype, or ``AVG`` of integers.

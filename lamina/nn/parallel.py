@@ -47,11 +47,12 @@ class DistributedDataParallel(Module):
     ``state_dict()`` keys carry the ``module.`` prefix, as in PyTorch; save ``ddp.module`` for
     keys that load into the bare model.
 
+    PyTorch's ``device_ids``, ``output_device``, ``dim``, ``process_group``,
+    ``find_unused_parameters``, ``gradient_as_bucket_view`` and ``static_graph`` are accepted
+    and ignored (CPU only, one group of all ranks).
+
     Args:
         module: the model (the same architecture on every rank).
-        device_ids, output_device, dim, process_group, find_unused_parameters,
-            gradient_as_bucket_view, static_graph: accepted for PyTorch scripts (CPU only, one
-            world group); ignored.
         broadcast_buffers: copy rank 0's buffers to every rank at each training forward.
         init_sync: copy rank 0's parameters and buffers at construction.
         bucket_cap_mb: megabytes of gradients per Allreduce (default 4).
