@@ -54,7 +54,7 @@ def worker_throughput(model_name: str, batch: int, seconds: float) -> None:
     optimizer = lm.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = lm.nn.CrossEntropyLoss()
     batches = []
-    for start in range(0, 64 * batch, batch):  # 64 global batches, cycled
+    for start in range(0, min(64, len(x) // batch) * batch, batch):  # <= 64 batches, cycled
         rows = slice(start + rank, start + batch, world)
         batches.append((lm.tensor(x[rows]), lm.tensor(y[rows])))
 
