@@ -40,8 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true",
                         help="no progress bar; print only the final lines")
     parser.add_argument("--nproc", type=int, metavar="N",
-                        help="train data-parallel in N processes (runs 'mpiexec -n N'; needs "
-                             "lamina[mpi]); the same result as one process")
+                        help="train data-parallel in N processes (runs 'mpiexec -n N', each with "
+                             "cores/N BLAS threads unless set; needs lamina[mpi]); the same "
+                             "result as one process")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,7 +99,19 @@ def _launch(args: argparse.Namespace) -> int:
     if not is_available():
         raise ImportError('--nproc needs mpi4py and MPI: pip install "lamina[mpi]"')
     argv = _without_nproc(list(getattr(args, "_argv", None) or sys.argv[1:]))
-    return subprocess.call(mpiexec_command(args.nproc, argv))
+    return subprocess.call(mpiexec_command(args.nproc, argv), env=_thread_env(args.nproc))
+
+
+def _thread_env(nproc: int) -> dict[str, str]:
+    """The environment for N processes: unless set, each gets its share of the cores as BLAS
+    threads (OpenBLAS would start one thread per core in every process)."""
+    import os
+
+    env = dict(os.environ)
+    share = str(max(1, (os.cpu_count() or 1) // nproc))
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(name, share)
+    return env
 
 
 def _without_nproc(argv: list[str]) -> list[str]:

@@ -31,8 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from lamina.tensor import Tensor
-
 __all__ = ["DataParallel", "data_parallel"]
 
 
@@ -216,7 +214,3 @@ class GlobalBatches:
                 continue
             part = DataLoader(Subset(self.dataset, mine), batch_size=len(mine))
             yield next(iter(part)), len(indices)
-
-
-def _count(x: Any) -> int:
-    return int(np.shape(x._data if isinstance(x, Tensor) else np.asarray(x))[0])

@@ -73,6 +73,18 @@ def test_nproc_launches_mpiexec_with_the_other_arguments(monkeypatch):
                                         "-m", "lamina", *argv]
 
 
+def test_nproc_shares_the_cores_unless_the_thread_counts_are_set(monkeypatch):
+    import os
+
+    from lamina.cli import train
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    env = train._thread_env(2)
+    assert env["OPENBLAS_NUM_THREADS"] == "3"
+    assert env["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))
+
+
 def test_fit_in_one_process_is_untouched_by_the_launcher_environment(monkeypatch):
     monkeypatch.setenv("PMI_SIZE", "1")  # mpiexec -n 1: one process, no group needed
     x, y = np.random.default_rng(0).normal(size=(8, 3)), np.arange(8) % 2
