@@ -76,15 +76,17 @@ def worker_throughput(model_name: str, batch: int, seconds: float) -> None:
         from mpi4py import MPI
 
         steps = MPI.COMM_WORLD.bcast(steps, root=0)
-    rates = []
+    rates, cpu = [], []
     for _ in range(3):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for i in range(steps // 3):
             step(i)
         rates.append(batch * (steps // 3) / (time.perf_counter() - t))
+        cpu.append((time.process_time() - c) / (steps // 3))
     if rank == 0:
         print(json.dumps({"samples_per_s": statistics.median(rates),
-                          "step_s": batch / statistics.median(rates)}))
+                          "step_s": batch / statistics.median(rates),
+                          "cpu_step_s": statistics.median(cpu)}))
 
 
 def worker_allreduce(repeat_s: float) -> None:
@@ -231,8 +233,8 @@ def write(path: Path, results: dict, allreduce: list[dict], started: str, load_b
         "global batch per rank, `DistributedDataParallel` averaging the gradients (one "
         "Allreduce per step). Samples/s count global samples.", "",
         "| model | global batch | 1p x 2t samples/s | 2r x 1t samples/s | 2r x 1t / 1p x 2t | "
-        "1p x 1t samples/s | 1p x 1t step |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "1p x 1t samples/s | 1p x 1t step (wall) | 1p x 1t step (CPU) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for model in ("lenet5", "mlp"):
         for batch in (64, 256):
@@ -240,8 +242,9 @@ def write(path: Path, results: dict, allreduce: list[dict], started: str, load_b
             b = _median(results[(model, batch, "2r x 1t")], "samples_per_s")
             c = _median(results[(model, batch, "1p x 1t")], "samples_per_s")
             name = "LeNet-5" if model == "lenet5" else "MLP 784-256-256-10"
+            cpu = _median(results[(model, batch, "1p x 1t")], "cpu_step_s")
             lines.append(f"| {name} | {batch} | {a:,.0f} | {b:,.0f} | {b / a:.2f}x | {c:,.0f} "
-                         f"| {1e3 * batch / c:.2f} ms |")
+                         f"| {1e3 * batch / c:.2f} ms | {1e3 * cpu:.2f} ms |")
     lines += ["", "## MPI Allreduce, 2 ranks on this machine (shared memory)", "",
               "`comm.Allreduce(MPI.IN_PLACE, float32 array)`, median of many calls after a "
               "barrier, slowest rank; median over rounds.", "",
@@ -284,7 +287,8 @@ def prediction(results: dict) -> list[str]:
         "## Scaling model: predicted efficiency on N machines (a prediction, not a measurement)",
         "",
         "time per step T(N) = C / N + A(S, N), efficiency E(N) = C / (N T(N)), where C is the "
-        "measured one-process one-thread step time of the global batch above (`1p x 1t`), S "
+        "measured one-process one-thread step time of the global batch above (`1p x 1t`, its "
+        "CPU time: on a loaded machine the wall time counts the waits for a core too), S "
         "the float32 gradient size and A(S, N) = 2 log2(N) a + 2 (N-1)/N S / bandwidth (MPICH's "
         f"reduce-scatter + allgather), with a = {LATENCY_S * 1e6:g} us per message step "
         "(assumed: MPI over TCP). C / N assumes the step time shrinks in proportion to the "
@@ -296,7 +300,7 @@ def prediction(results: dict) -> list[str]:
     for model in ("lenet5", "mlp"):
         name = "LeNet-5" if model == "lenet5" else "MLP 784-256-256-10"
         for batch in (64, 256):
-            compute = batch / _median(results[(model, batch, "1p x 1t")], "samples_per_s")
+            compute = _median(results[(model, batch, "1p x 1t")], "cpu_step_s")
             for gbit in (10, 25):
                 cells = [f"{efficiency(compute, sizes[model], n, gbit):.0%}" for n in nodes]
                 lines.append(f"| {name} ({sizes[model] / 1e6:.2f} MB) | {batch} | "
