@@ -27,7 +27,7 @@ ranks' gradients with equal weights (PyTorch's DistributedDataParallel).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -153,7 +153,7 @@ class DataParallel:
             _check_arrays,
             _is_array_tuple,
             _metric_values,
-            evaluate_sums,
+            evaluate,
             resolve_metrics,
         )
 
@@ -161,8 +161,6 @@ class DataParallel:
             data = TensorDataset(*_check_arrays(data, "evaluate", "data"))
         if isinstance(data, DataLoader) or not (hasattr(data, "__getitem__")
                                                  and hasattr(data, "__len__")):
-            from lamina.train.loop import evaluate
-
             return evaluate(model, loss_fn, data, batch_size, metrics, prefix)
         n = len(data)
         if n == 0:
@@ -170,14 +168,49 @@ class DataParallel:
         bounds = np.linspace(0, n, self.world + 1).round().astype(np.int64)
         share = Subset(data, np.arange(bounds[self.rank], bounds[self.rank + 1]))
         resolved = resolve_metrics(metrics, loss_fn)
-        total, count, targets, outputs = evaluate_sums(model, loss_fn, share, batch_size,
-                                                       resolved)
+        total, count, targets, outputs = _evaluation_sums(model, loss_fn, share, batch_size,
+                                                          bool(resolved))
         total, count = self.sum(total, count)
         logs = {prefix + "loss": float(total / count)} if loss_fn is not None else {}
         if resolved:
             logs.update(_metric_values(resolved, self.concat(targets), self.concat(outputs),
                                        prefix))
         return logs
+
+
+def _evaluation_sums(model: Any, loss_fn: Any, data: Any, batch_size: int,
+                     keep: bool) -> tuple[float, int, list, list]:
+    """The sum of the per-sample losses of ``data``, its size and (with ``keep``) the
+    targets and outputs of each batch: what ``evaluate`` combines, for one rank's share."""
+    from lamina.tensor import no_grad
+    from lamina.train.loop import _array, _input, _loader, _model_dtype, _split_batch, compute_loss
+
+    dtype = _model_dtype(model)
+    was_training = model.training
+    model.eval()
+    total, count, targets, outputs = 0.0, 0, [], []
+    try:
+        with no_grad():
+            for batch in _loader(data, batch_size, False, "evaluate", "data"):
+                x, y, w = _split_batch(batch, "evaluate")
+                output = model(_input(x, dtype))
+                n = output.shape[0]
+                if loss_fn is not None:
+                    total += float(compute_loss(loss_fn, output, y, sample_weight=w).item()) * n
+                count += n
+                if keep:
+                    targets.append(_array(y))
+                    outputs.append(output._data)
+    finally:
+        model.train(was_training)
+    return total, count, targets, outputs
+
+
+class _GlobalBatch(NamedTuple):
+    """This rank's part of a global batch (None when empty) and the global batch's size."""
+
+    part: Any
+    size: int
 
 
 class GlobalBatches:
@@ -201,7 +234,7 @@ class GlobalBatches:
         n = len(self.dataset)
         self.order = generator().permutation(n) if self.shuffle else np.arange(n)
 
-    def __iter__(self) -> Iterator[tuple[Any, int]]:
+    def __iter__(self) -> Iterator[_GlobalBatch]:
         from lamina.data import DataLoader, Subset
 
         order = self.order if self.order is not None else np.arange(len(self.dataset))
@@ -210,7 +243,7 @@ class GlobalBatches:
             indices = order[start:start + self.batch_size]
             mine = indices[self.rank::self.world]
             if len(mine) == 0:
-                yield None, len(indices)
+                yield _GlobalBatch(None, len(indices))
                 continue
             part = DataLoader(Subset(self.dataset, mine), batch_size=len(mine))
-            yield next(iter(part)), len(indices)
+            yield _GlobalBatch(next(iter(part)), len(indices))

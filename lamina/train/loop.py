@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from lamina.tensor import Tensor, no_grad
-from lamina.train.distributed import GlobalBatches, data_parallel
+from lamina.train.distributed import _GlobalBatch, data_parallel
 from lamina.train.history import History
 
 _LOGIT_LOSSES = ("CrossEntropyLoss", "BCEWithLogitsLoss")
@@ -316,20 +316,6 @@ def evaluate(model, loss_fn: Callable | None, data: Any, batch_size: int = 256,
     """
     where = "evaluate"
     resolved = resolve_metrics(metrics, loss_fn)
-    total, count, targets, outputs = evaluate_sums(model, loss_fn, data, batch_size, resolved)
-    if count == 0:
-        raise ValueError(f"{where}: data has no samples")
-    logs = {prefix + "loss": total / count} if loss_fn is not None else {}
-    logs.update(_metric_values(resolved, targets, outputs, prefix))
-    return logs
-
-
-def evaluate_sums(model, loss_fn: Callable | None, data: Any, batch_size: int,
-                  resolved: list) -> tuple[float, int, list, list]:
-    """The parts :func:`evaluate` combines: the sum of the per-sample losses, the number of
-    samples, and the targets and outputs of every batch (when ``resolved`` metrics need
-    them). In eval mode without a graph; the model's mode is restored."""
-    where = "evaluate"
     loader = _loader(data, batch_size, False, where, "data")
     dtype = _model_dtype(model)
     was_training = model.training
@@ -350,7 +336,11 @@ def evaluate_sums(model, loss_fn: Callable | None, data: Any, batch_size: int,
                     outputs.append(output._data)
     finally:
         model.train(was_training)
-    return total, count, targets, outputs
+    if count == 0:
+        raise ValueError(f"{where}: data has no samples")
+    logs = {prefix + "loss": total / count} if loss_fn is not None else {}
+    logs.update(_metric_values(resolved, targets, outputs, prefix))
+    return logs
 
 
 def predict(model, x: Any, batch_size: int = 256) -> np.ndarray:
@@ -491,40 +481,36 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
             parallel.begin_epoch(loader, epoch)
         for step, batch in enumerate(loader):
             if parallel is not None:
-                batch, global_size = batch if isinstance(loader, GlobalBatches) else (batch,
-                                                                                      None)
-                # a stop asked for after the previous batch travels with this batch's gradients
-                stop_requested = step > 0 and trainer.should_stop()
-                batch_logs: dict[str, Any] = {"batch": step, "size": global_size}
-                _call(callbacks, "on_batch_begin", step, batch_logs)
-                stopped, value, n, output, y = _parallel_step(
-                    parallel, model, loss_fn, optimizer, zero_grad, batch, global_size,
-                    class_weight, dtype, stop_requested)
-                if stopped:  # then this batch was not stepped
+                taken = _parallel_batch(parallel, trainer, callbacks, step, batch, loss_fn,
+                                        optimizer, zero_grad, class_weight, dtype, resolved)
+                if taken is None:  # a rank asked to stop after the previous batch
                     break
-                batch_logs["size"] = n
-            else:
-                x, y, w = _split_batch(batch, where)
-                batch_logs = {"batch": step, "size": int(np.shape(_array(x))[0])}
-                _call(callbacks, "on_batch_begin", step, batch_logs)
-                output = model(_input(x, dtype))
-                loss = compute_loss(loss_fn, output, y, class_weight=class_weight,
-                                    sample_weight=w)
-                zero_grad()
-                loss.backward()
-                optimizer.step()
-                value = float(loss.item())
-                n = output.shape[0]
+                value, n, y, output = taken
+                total, count = total + value * n, count + n
+                if resolved and output is not None:
+                    targets.append(_array(y))
+                    outputs.append(output)
+                continue
+            x, y, w = _split_batch(batch, where)
+            batch_logs: dict[str, Any] = {"batch": step, "size": int(np.shape(_array(x))[0])}
+            _call(callbacks, "on_batch_begin", step, batch_logs)
+            output = model(_input(x, dtype))
+            loss = compute_loss(loss_fn, output, y, class_weight=class_weight, sample_weight=w)
+            zero_grad()
+            loss.backward()
+            optimizer.step()
+            value = float(loss.item())
+            n = output.shape[0]
             total, count = total + value * n, count + n
-            if resolved and output is not None:
+            if resolved:
                 targets.append(_array(y))
                 outputs.append(output._data)
             batch_logs["loss"] = value
             for name, fn in resolved:
-                if getattr(fn, "_lamina_builtin", False) and output is not None:
+                if getattr(fn, "_lamina_builtin", False):
                     batch_logs[name] = fn(targets[-1], outputs[-1])
             _call(callbacks, "on_batch_end", step, batch_logs)
-            if parallel is None and trainer.should_stop():
+            if trainer.should_stop():
                 break
         if parallel is not None:
             # the last batch's stop request, and the targets/outputs of every rank
@@ -553,28 +539,43 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
     return history
 
 
-def _parallel_step(parallel, model, loss_fn, optimizer, zero_grad, batch, global_size,
-                   class_weight, dtype, stop_requested: bool):
-    """One training step on this rank's part of a global batch (see
-    :mod:`lamina.train.distributed`). Returns ``(stopped, loss, n, output, y)``: whether a
-    rank had asked to stop (then nothing was stepped), the global batch's mean loss and size,
-    and this rank's outputs and targets (None for an empty part)."""
+def _parallel_batch(parallel, trainer: Trainer, callbacks: list, step: int, batch: Any,
+                    loss_fn, optimizer, zero_grad, class_weight, dtype, resolved: list):
+    """One training step of a multi-process ``fit`` on this rank's part of a global batch (see
+    :mod:`lamina.train.distributed`), with its batch callbacks.
+
+    A stop requested on any rank after the previous batch travels with this batch's gradients;
+    then nothing is stepped and the result is None. Otherwise returns ``(loss, n, y, output)``:
+    the global batch's mean loss and size, and this rank's targets and outputs (None for an
+    empty part)."""
+    batch, global_size = batch if isinstance(batch, _GlobalBatch) else (batch, None)
+    stop_requested = step > 0 and trainer.should_stop()
+    batch_logs: dict[str, Any] = {"batch": step, "size": global_size}
+    _call(callbacks, "on_batch_begin", step, batch_logs)
     zero_grad()
     output = y = None
     local_sum, local_n = 0.0, 0
     if batch is not None:
         x, y, w = _split_batch(batch, "fit")
-        output = model(_input(x, dtype))
-        loss = compute_loss(loss_fn, output, y, class_weight=class_weight, sample_weight=w)
-        local_n = output.shape[0]
+        model_output = parallel.model(_input(x, dtype))
+        loss = compute_loss(loss_fn, model_output, y, class_weight=class_weight,
+                            sample_weight=w)
+        local_n = model_output.shape[0]
         local_sum = float(loss.item()) * local_n
         scale = parallel.loss_scale(loss_fn, local_n, global_size)
         (loss if scale == 1.0 else loss * scale).backward()
+        output = model_output._data
     total, n, stopped = parallel.reduce(local_sum, local_n, stop_requested)
     if stopped:
-        return True, 0.0, 0, None, None
+        return None
     optimizer.step()
-    return False, total / max(n, 1), n, output, y
+    value = total / max(n, 1)
+    batch_logs.update(size=n, loss=value)
+    for name, fn in resolved:
+        if getattr(fn, "_lamina_builtin", False) and output is not None:
+            batch_logs[name] = fn(_array(y), output)
+    _call(callbacks, "on_batch_end", step, batch_logs)
+    return value, n, y, output
 
 
 def _split_validation(train: Any, val: Any, sample_weight: Any,
@@ -604,5 +605,4 @@ def _split_validation(train: Any, val: Any, sample_weight: Any,
     return tuple(a[:split] for a in arrays), tuple(a[split:] for a in arrays)
 
 
-__all__ = ["fit", "evaluate", "evaluate_sums", "predict", "compute_loss", "resolve_metrics",
-           "Trainer"]
+__all__ = ["fit", "evaluate", "predict", "compute_loss", "resolve_metrics", "Trainer"]
