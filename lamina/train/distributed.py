@@ -118,6 +118,46 @@ class DataParallel:
             return 1.0
         return local * self.world / total
 
+    def train_batch(self, trainer: Any, callbacks: list, step: int, batch: Any, loss_fn: Any,
+                    optimizer: Any, zero_grad: Any, class_weight: Any, dtype: Any,
+                    resolved: list) -> tuple[float, int, Any, Any] | None:
+        """One training step on this rank's part of a global batch, with its batch callbacks.
+
+        A stop requested on any rank after the previous batch travels with this batch's
+        gradients; then nothing is stepped and the result is None. Otherwise returns
+        ``(loss, n, y, output)``: the global batch's mean loss and size, and this rank's
+        targets and output array (None for an empty part)."""
+        from lamina.train.loop import _array, _call, _input, _split_batch, compute_loss
+
+        batch, global_size = batch if isinstance(batch, _GlobalBatch) else (batch, None)
+        stop_requested = step > 0 and trainer.should_stop()
+        batch_logs: dict[str, Any] = {"batch": step, "size": global_size}
+        _call(callbacks, "on_batch_begin", step, batch_logs)
+        zero_grad()
+        output = y = None
+        local_sum, local_n = 0.0, 0
+        if batch is not None:
+            x, y, w = _split_batch(batch, "fit")
+            model_output = self.model(_input(x, dtype))
+            loss = compute_loss(loss_fn, model_output, y, class_weight=class_weight,
+                                sample_weight=w)
+            local_n = model_output.shape[0]
+            local_sum = float(loss.item()) * local_n
+            scale = self.loss_scale(loss_fn, local_n, global_size)
+            (loss if scale == 1.0 else loss * scale).backward()
+            output = model_output._data
+        total, n, stopped = self.reduce(local_sum, local_n, stop_requested)
+        if stopped:
+            return None
+        optimizer.step()
+        value = total / max(n, 1)
+        batch_logs.update(size=n, loss=value)
+        for name, fn in resolved:
+            if getattr(fn, "_lamina_builtin", False) and output is not None:
+                batch_logs[name] = fn(_array(y), output)
+        _call(callbacks, "on_batch_end", step, batch_logs)
+        return value, n, y, output
+
     def reduce(self, loss_sum: float, count: int, stop: bool) -> tuple[float, int, bool]:
         """Average the gradients; return the ranks' summed ``loss_sum`` and ``count`` and
         whether any rank asked to stop."""

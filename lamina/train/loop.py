@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from lamina.tensor import Tensor, no_grad
-from lamina.train.distributed import _GlobalBatch, data_parallel
+from lamina.train.distributed import data_parallel
 from lamina.train.history import History
 
 _LOGIT_LOSSES = ("CrossEntropyLoss", "BCEWithLogitsLoss")
@@ -481,8 +481,8 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
             parallel.begin_epoch(loader, epoch)
         for step, batch in enumerate(loader):
             if parallel is not None:
-                taken = _parallel_batch(parallel, trainer, callbacks, step, batch, loss_fn,
-                                        optimizer, zero_grad, class_weight, dtype, resolved)
+                taken = parallel.train_batch(trainer, callbacks, step, batch, loss_fn, optimizer,
+                                             zero_grad, class_weight, dtype, resolved)
                 if taken is None:  # a rank asked to stop after the previous batch
                     break
                 value, n, y, output = taken
@@ -537,45 +537,6 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
             break
     _call(callbacks, "on_train_end", {})
     return history
-
-
-def _parallel_batch(parallel, trainer: Trainer, callbacks: list, step: int, batch: Any,
-                    loss_fn, optimizer, zero_grad, class_weight, dtype, resolved: list):
-    """One training step of a multi-process ``fit`` on this rank's part of a global batch (see
-    :mod:`lamina.train.distributed`), with its batch callbacks.
-
-    A stop requested on any rank after the previous batch travels with this batch's gradients;
-    then nothing is stepped and the result is None. Otherwise returns ``(loss, n, y, output)``:
-    the global batch's mean loss and size, and this rank's targets and outputs (None for an
-    empty part)."""
-    batch, global_size = batch if isinstance(batch, _GlobalBatch) else (batch, None)
-    stop_requested = step > 0 and trainer.should_stop()
-    batch_logs: dict[str, Any] = {"batch": step, "size": global_size}
-    _call(callbacks, "on_batch_begin", step, batch_logs)
-    zero_grad()
-    output = y = None
-    local_sum, local_n = 0.0, 0
-    if batch is not None:
-        x, y, w = _split_batch(batch, "fit")
-        model_output = parallel.model(_input(x, dtype))
-        loss = compute_loss(loss_fn, model_output, y, class_weight=class_weight,
-                            sample_weight=w)
-        local_n = model_output.shape[0]
-        local_sum = float(loss.item()) * local_n
-        scale = parallel.loss_scale(loss_fn, local_n, global_size)
-        (loss if scale == 1.0 else loss * scale).backward()
-        output = model_output._data
-    total, n, stopped = parallel.reduce(local_sum, local_n, stop_requested)
-    if stopped:
-        return None
-    optimizer.step()
-    value = total / max(n, 1)
-    batch_logs.update(size=n, loss=value)
-    for name, fn in resolved:
-        if getattr(fn, "_lamina_builtin", False) and output is not None:
-            batch_logs[name] = fn(_array(y), output)
-    _call(callbacks, "on_batch_end", step, batch_logs)
-    return value, n, y, output
 
 
 def _split_validation(train: Any, val: Any, sample_weight: Any,
