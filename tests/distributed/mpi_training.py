@@ -198,6 +198,29 @@ def test_fit_equals_one_process_with_the_same_global_batch(kind):
     assert abs(history.history["loss"][0] - sum(losses) / n) <= 1e-12 * sum(losses) / n
 
 
+def test_fit_with_a_dataloader_per_rank_averages_equal_shares():
+    from lamina.data import DataLoader, Subset, TensorDataset
+
+    x, y = data("mlp", 6 * 16)
+    dataset = TensorDataset(x, y)
+    reference = build("mlp", 6)
+    ref_opt = lm.optim.SGD(reference.parameters(), lr=0.1)
+    for start in range(0, len(x), 16):
+        reference_step(reference, ref_opt, lm.nn.CrossEntropyLoss(), x[start:start + 16],
+                       y[start:start + 16])
+    share = list(DistributedSampler(dataset, shuffle=False))  # rank r: r, r + N, ...
+    loader = DataLoader(Subset(dataset, share), batch_size=16 // WORLD)
+    model = build("mlp", 6)
+    lm.fit(model, lm.nn.CrossEntropyLoss(), lm.optim.SGD(model.parameters(), lr=0.1), loader,
+           epochs=1)
+    assert_same_parameters(model, reference)
+    assert_identical_across_ranks(model)
+    uneven = DataLoader(Subset(dataset, share[:8 + 8 * RANK]), batch_size=8)
+    with pytest.raises(ValueError, match="different numbers of batches"):
+        lm.fit(model, lm.nn.CrossEntropyLoss(), lm.optim.SGD(model.parameters(), lr=0.1),
+               uneven, epochs=1)
+
+
 def test_fit_validation_and_metrics_cover_all_ranks():
     x, y = data("mlp", 101)
     model = build("mlp", 4)
