@@ -409,6 +409,11 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
     callback sets ``trainer.stop_training`` or ``model.stop_training``; that epoch still ends
     with validation and ``on_epoch_end``.
 
+    Started by ``mpiexec -n N`` (or after ``lamina.distributed.init_process_group``), ``fit``
+    trains data-parallel: every rank takes 1/N of each batch, the gradients are averaged, and
+    the result is one process's with the same ``batch_size``; only rank 0 runs the callbacks
+    that print or write (see :mod:`lamina.train.distributed`).
+
     Args:
         model: a lamina Module.
         loss_fn: a loss module (``nn.CrossEntropyLoss()``) or ``(output, target) -> Tensor``.
