@@ -89,7 +89,7 @@ def stop_server(process: subprocess.Popen) -> None:
 def save_model(directory: str) -> str:
     """A seeded LeNet-5 saved with the metadata ``lamina train`` writes."""
     import lamina as lm
-    from lamina.cli.inputs import ImagePipeline
+    from lamina.workflow.pipelines import ImagePipeline
 
     lm.manual_seed(0)
     path = os.path.join(directory, "lenet5.safetensors")

@@ -47,12 +47,13 @@ _SUBMODULES = {
     "testing": "lamina.testing",
     "experiments": "lamina.experiments",
     "random": "lamina.random",
+    "workflow": "lamina.workflow",
     "distributed": "lamina.distributed",
 }
 # manual_seed is lazy too: lamina.random builds a NumPy Generator, and numpy.random costs
 # about 25 ms to import, half of what `import lamina` may add to `import numpy`
 _LAZY_NAMES = {"fit": "lamina.train", "save": "lamina.io", "load": "lamina.io",
-               "manual_seed": "lamina.random"}
+               "manual_seed": "lamina.random", "predict_proba": "lamina.workflow.predictor"}
 
 
 def __getattr__(name: str):

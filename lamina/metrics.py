@@ -1,4 +1,5 @@
-"""Classification metrics with scikit-learn's names, arguments and numbers (notes chapter 7).
+"""Classification metrics with scikit-learn's names, arguments and numbers (notes chapter 7), and
+the two regression errors ``fit`` logs (``mean_squared_error``, ``mean_absolute_error``).
 
 Every function accepts lists, NumPy arrays or lamina Tensors of int, bool or string labels,
 and returns the same numbers as ``sklearn.metrics`` (1.x). With ``TP``, ``FP``, ``FN``, ``TN``
@@ -24,6 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from lamina.labels import as_array as _as_array
+from lamina.labels import is_integral_float as _is_integral_float
+from lamina.labels import label_indices as _label_indices
+from lamina.labels import type_of_target, unique_labels
+from lamina.labels import unique_labels_of as _unique_labels_of
+
 __all__ = [
     "UndefinedMetricWarning",
     "accuracy_score",
@@ -31,6 +38,8 @@ __all__ = [
     "confusion_matrix",
     "f1_score",
     "fbeta_score",
+    "mean_absolute_error",
+    "mean_squared_error",
     "multilabel_confusion_matrix",
     "precision_recall_fscore_support",
     "precision_score",
@@ -48,134 +57,6 @@ class UndefinedMetricWarning(UserWarning):
 
 
 # --------------------------------------------------------------------------- label inspection
-
-
-def _as_array(y: ArrayLike, func: str, name: str) -> np.ndarray:
-    """``np.asarray(y)`` (Tensors too); ragged nested lists become an object array."""
-    if isinstance(y, (str, bytes)):
-        raise TypeError(f"{func}: {name} must be an array-like of labels, got a {type(y).__name__}")
-    try:
-        return np.asarray(y)
-    except ValueError:
-        return np.asarray(y, dtype=object)
-
-
-def _unique(y: np.ndarray) -> list:
-    """The distinct values of ``y`` (any dtype, mixed objects included)."""
-    try:
-        return list(np.unique(y))
-    except TypeError:
-        return list(set(y.ravel().tolist()))
-
-
-def _is_integral_float(values: np.ndarray) -> bool:
-    with np.errstate(invalid="ignore"):
-        return values.dtype.kind == "f" and bool(
-            np.all(values.astype(np.int64).astype(values.dtype) == values)
-        )
-
-
-def _is_multilabel(y: np.ndarray) -> bool:
-    if not (y.ndim == 2 and y.shape[1] > 1 and y.dtype.kind in "biuf"):
-        return False
-    values = np.unique(y)
-    return values.shape[0] < 3 and (y.dtype.kind in "biu" or _is_integral_float(values))
-
-
-def type_of_target(y: ArrayLike) -> str:
-    """The kind of target ``y`` holds, as ``sklearn.utils.multiclass.type_of_target``.
-
-    Args:
-        y: labels, shape ``(n_samples,)``, ``(n_samples, 1)`` or ``(n_samples, n_labels)``.
-
-    Returns:
-        ``"binary"`` (at most two distinct values), ``"multiclass"``, ``"multilabel-indicator"``
-        (2-D 0/1 matrix), ``"continuous"`` (non-integral floats), ``"multiclass-multioutput"``,
-        ``"continuous-multioutput"`` or ``"unknown"``.
-
-    Raises:
-        ValueError: nested sequences of labels, or NaN/infinity in float labels.
-        TypeError: bytes labels.
-
-    Example:
-        >>> type_of_target([0, 1, 1]), type_of_target(["a", "b", "c"])
-        ('binary', 'multiclass')
-        >>> type_of_target([[1, 0], [0, 1]]), type_of_target([0.5, 1.0])
-        ('multilabel-indicator', 'continuous')
-    """
-    y = _as_array(y, "type_of_target", "y")
-    if _is_multilabel(y):
-        return "multilabel-indicator"
-    if y.ndim >= 1 and y.shape[0] > 0:
-        first = y[0]
-        if isinstance(first, bytes):
-            raise TypeError("type_of_target: bytes labels are not supported; decode them to str")
-        if isinstance(first, Sequence) and not isinstance(first, str):
-            raise ValueError(
-                "type_of_target: got a sequence of sequences of labels; for multilabel targets "
-                "pass a 2-D 0/1 indicator array (MultiLabelBinarizer converts to it)"
-            )
-    if y.ndim not in (1, 2):
-        return "unknown"
-    if min(y.shape) == 0:
-        return "binary" if y.ndim == 1 else "unknown"
-    if y.dtype == object and not isinstance(y.flat[0], str):
-        return "unknown"
-    suffix = "-multioutput" if y.ndim == 2 and y.shape[1] > 1 else ""
-    if y.dtype.kind == "f" and not _is_integral_float(y):
-        if not np.all(np.isfinite(y)):
-            raise ValueError("type_of_target: labels contain NaN or infinity")
-        return "continuous" + suffix
-    if len(_unique(y)) > 2 or suffix:
-        return "multiclass" + suffix
-    return "binary"
-
-
-def _unique_labels_of(arrays: list[np.ndarray], label_type: str) -> np.ndarray:
-    if label_type == "multilabel-indicator":
-        widths = {y.shape[1] for y in arrays}
-        if len(widths) > 1:
-            raise ValueError(
-                f"Multi-label binary indicator input with different numbers of labels: {widths}"
-            )
-        return np.arange(widths.pop())
-    if label_type not in ("binary", "multiclass"):
-        raise ValueError(f"Unknown label type: {label_type!r}")
-    labels: set = set()
-    for y in arrays:
-        labels.update(_unique(y))
-    if len({isinstance(label, str) for label in labels}) > 1:
-        got = " and ".join(str(np.asarray(_unique(y))) for y in arrays)
-        raise ValueError(f"Mix of label input types (string and number); got {got}")
-    return np.asarray(sorted(labels))
-
-
-def unique_labels(*ys: ArrayLike) -> np.ndarray:
-    """The sorted union of the labels in ``ys`` (``sklearn.utils.multiclass.unique_labels``).
-
-    Args:
-        *ys: label arrays; for multilabel indicator matrices the labels are column indices.
-
-    Returns:
-        Sorted array of distinct labels, shape ``(n_labels,)``.
-
-    Raises:
-        ValueError: no input, a mix of string and number labels, or of multilabel and
-            single-label targets.
-
-    Example:
-        >>> unique_labels([3, 5, 5], [7, 3]).tolist()
-        [3, 5, 7]
-    """
-    if not ys:
-        raise ValueError("unique_labels: no label array was passed")
-    arrays = [_as_array(y, "unique_labels", "y") for y in ys]
-    types = {type_of_target(y) for y in arrays}
-    if types == {"binary", "multiclass"}:
-        types = {"multiclass"}
-    if len(types) > 1:
-        raise ValueError(f"unique_labels: mix type of y not allowed, got types {sorted(types)}")
-    return _unique_labels_of(arrays, types.pop())
 
 
 def _num_samples(y: np.ndarray, func: str, name: str) -> int:
@@ -236,20 +117,6 @@ def _check_targets(
     if y_type == "binary" and labels.shape[0] > 2:
         y_type = "multiclass"
     return y_type, labels, y_true, y_pred, sample_weight
-
-
-def _label_indices(y: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Position of each ``y`` in ``labels`` (-1 where absent); labels need not be sorted."""
-    n = labels.shape[0]
-    comparable = (y.dtype.kind in "biuf" and labels.dtype.kind in "biuf") or (
-        y.dtype.kind in "U" and labels.dtype.kind in "U"
-    )
-    if comparable and len(np.unique(labels)) == n:
-        order = np.argsort(labels, kind="stable")
-        pos = np.clip(np.searchsorted(labels[order], y), 0, n - 1)
-        return np.where(labels[order][pos] == y, order[pos], -1)
-    table = {label: i for i, label in enumerate(labels.tolist())}
-    return np.array([table.get(v, -1) for v in y.tolist()], dtype=np.intp)
 
 
 # --------------------------------------------------------------------------- counting
@@ -896,3 +763,89 @@ def classification_report(
 def _report_row(name: str, values: list, width: int, digits: int) -> str:
     scores = "".join(f" {v:>9.{digits}f}" for v in values[:3])
     return f"{name:>{width}s} {scores} {values[3]:>9}\n"
+
+
+# --------------------------------------------------------------------------- regression
+def _regression_targets(y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike,
+                        func: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Both as float ``(n_samples, n_outputs)`` arrays of the same shape, and the weights, in
+    scikit-learn's dtype: the common type of the floating inputs (float32 stays float32), else
+    float64."""
+    arrays = []
+    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
+        a = _as_array(y, func, name)
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"{func}: {name} must hold numbers, got dtype {a.dtype}")
+        if a.ndim not in (1, 2):
+            raise ValueError(f"{func}: {name} must be 1-D (n_samples,) or 2-D (n_samples, "
+                             f"n_outputs), got shape {a.shape}")
+        arrays.append(a.reshape(-1, 1) if a.ndim == 1 else a)
+    weights = None if sample_weight is None else \
+        _check_sample_weight(sample_weight, arrays[0].shape[0], func)
+    floats = [a.dtype for a in (*arrays, weights) if a is not None and a.dtype.kind == "f"]
+    dtype = np.result_type(*floats) if floats else np.float64
+    t, p = (a.astype(dtype) for a in arrays)
+    if t.shape != p.shape:
+        raise ValueError(f"{func}: y_true and y_pred must have the same number of samples and "
+                         f"outputs, got shapes {np.shape(y_true)} and {np.shape(y_pred)}")
+    if t.shape[0] == 0:
+        raise ValueError(f"{func}: y_true and y_pred hold no samples")
+    return t, p, None if weights is None else weights.astype(dtype)
+
+
+def _regression_error(errors: np.ndarray, weights: np.ndarray | None, multioutput: Any,
+                      func: str) -> float | np.ndarray:
+    if weights is None:
+        per_output = errors.mean(axis=0)
+    else:
+        per_output = (errors * weights[:, None]).sum(axis=0) / weights.sum()
+    if isinstance(multioutput, str):
+        if multioutput == "raw_values":
+            return per_output
+        if multioutput == "uniform_average":
+            return float(np.average(per_output))
+        raise ValueError(f"{func}: multioutput must be 'raw_values', 'uniform_average' or an "
+                         f"array of weights, got {multioutput!r}")
+    if per_output.shape[0] == 1:
+        raise ValueError(f"{func}: multioutput weights are useful only with several outputs; "
+                         f"y has one")
+    output_weights = np.asarray(multioutput, dtype=np.float64)
+    if output_weights.shape != per_output.shape:
+        raise ValueError(f"{func}: multioutput weights must have shape {per_output.shape}, got "
+                         f"{output_weights.shape}")
+    return float(np.average(per_output, weights=output_weights))
+
+
+def mean_squared_error(y_true: ArrayLike, y_pred: ArrayLike, *, sample_weight: ArrayLike = None,
+                       multioutput: Any = "uniform_average") -> float | np.ndarray:
+    """Mean squared error, ``MSE = (1/n) sum_i (y_i - yhat_i)^2`` (the loss of eq 2.3), per output
+    and then averaged over outputs (scikit-learn's ``mean_squared_error``).
+
+    Args:
+        y_true: targets ``(n_samples,)`` or ``(n_samples, n_outputs)``.
+        y_pred: predictions of the same shape.
+        sample_weight: weights ``(n_samples,)`` of the mean over samples.
+        multioutput: ``"uniform_average"`` (default), ``"raw_values"`` (one error per output)
+            or weights ``(n_outputs,)``.
+
+    Example:
+        >>> mean_squared_error([3, -0.5, 2, 7], [2.5, 0.0, 2, 8])
+        0.375
+    """
+    t, p, w = _regression_targets(y_true, y_pred, sample_weight, "mean_squared_error")
+    return _regression_error((t - p) ** 2, w, multioutput, "mean_squared_error")
+
+
+def mean_absolute_error(y_true: ArrayLike, y_pred: ArrayLike, *,
+                        sample_weight: ArrayLike = None,
+                        multioutput: Any = "uniform_average") -> float | np.ndarray:
+    """Mean absolute error, ``MAE = (1/n) sum_i |y_i - yhat_i|``, per output and then averaged
+    over outputs (scikit-learn's ``mean_absolute_error``); arguments as
+    :func:`mean_squared_error`.
+
+    Example:
+        >>> mean_absolute_error([3, -0.5, 2, 7], [2.5, 0.0, 2, 8])
+        0.5
+    """
+    t, p, w = _regression_targets(y_true, y_pred, sample_weight, "mean_absolute_error")
+    return _regression_error(np.abs(t - p), w, multioutput, "mean_absolute_error")

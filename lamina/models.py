@@ -1,8 +1,13 @@
-"""Ready-made architectures: a multilayer perceptron and LeNet-5 (LeCun et al. 1998)."""
+"""Ready-made architectures (a multilayer perceptron, LeNet-5 of LeCun et al. 1998) and what
+can be read off a model: its leaf layers in execution order, its dtype and the input shape its
+first layer implies (used by ``lamina serve``, ``lamina predict`` and the ONNX export)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterator, Sequence
+
+import numpy as np
 
 from lamina import nn
 from lamina.nn.conv import LENET5_C3_TABLE, Conv2d, MaskedConv2d
@@ -116,3 +121,86 @@ def lenet5(classic: bool = False) -> nn.Sequential:
         nn.Linear(120, 84), nn.ScaledTanh(),                             # F6
         nn.Linear(84, 10),                                               # output (see above)
     )
+
+
+# --------------------------------------------------------------------------- model shapes
+DEFAULT_IMAGE_SIZE = (28, 28)
+# One sample may hold at most this many numbers (64 MiB in float32; a 4096 x 4096 grayscale image):
+# a larger input_shape in a model file or on the command line is refused before anything of that
+# size is allocated (serve and summary pass one sample through the model).
+MAX_SAMPLE_SIZE = 2**24
+
+
+def leaf_layers(module: nn.Module, prefix: str = "") -> Iterator[tuple[str, nn.Module]]:
+    """``(name, layer)`` of the leaf layers in execution order: plain ``Sequential`` containers
+    are opened; any other module (a subclass with its own ``forward`` included) is a leaf."""
+    if type(module) is nn.Sequential or (isinstance(module, nn.Sequential)
+                                         and type(module).forward is nn.Sequential.forward):
+        for name, child in module.named_children():
+            yield from leaf_layers(child, f"{prefix}.{name}" if prefix else name)
+    else:
+        yield (prefix or type(module).__name__), module
+
+
+def model_dtype(model: nn.Module) -> np.dtype:
+    """The dtype of the model's first floating parameter (float32 for a model without any)."""
+    for p in model.parameters():
+        if p.dtype.kind == "f":
+            return np.dtype(p.dtype)
+    return np.dtype(np.float32)
+
+
+def check_input_shape(input_shape, where: str) -> tuple[int, ...]:
+    """One sample's shape as a tuple of positive ints of at most :data:`MAX_SAMPLE_SIZE` numbers.
+
+    Raises:
+        TypeError: not a sequence of integers.
+        ValueError: empty, a size <= 0, or more than ``MAX_SAMPLE_SIZE`` numbers per sample.
+    """
+    if isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, bool):
+        input_shape = (int(input_shape),)
+    try:
+        if any(isinstance(d, (bool, float)) for d in input_shape):
+            raise TypeError
+        shape = tuple(int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        raise TypeError(f"{where}: input_shape must be a tuple of ints (one sample's shape, "
+                        f"e.g. (784,) or (1, 28, 28)), got {input_shape!r}") from None
+    if not shape or any(d <= 0 for d in shape):
+        raise ValueError(f"{where}: input_shape must be one sample's shape with positive sizes "
+                         f"(e.g. (784,) or (1, 28, 28)), got {input_shape!r}")
+    if math.prod(shape) > MAX_SAMPLE_SIZE:
+        raise ValueError(f"{where}: input_shape {shape} holds {math.prod(shape):,} numbers per "
+                         f"sample, more than the limit of {MAX_SAMPLE_SIZE:,}")
+    return shape
+
+
+def infer_input_shape(model: nn.Module, metadata: dict | None = None,
+                      image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE
+                      ) -> tuple[tuple[int, ...], str | None]:
+    """One sample's input shape for ``model``, and a note when it had to be guessed.
+
+    ``metadata["input_shape"]`` (as stored by ``lm.save``) wins; otherwise the first layer
+    decides: ``Linear(in_features)`` -> ``(in_features,)``, ``Conv2d(in_channels)`` ->
+    ``(in_channels, *image_size)`` (MNIST's 28 x 28 by default, with a note saying so).
+
+    Raises:
+        ValueError: neither the metadata nor the first layer tell the shape, or the stored shape
+            is not a valid one (see :func:`check_input_shape`).
+    """
+    if metadata and metadata.get("input_shape"):
+        try:
+            return check_input_shape(metadata["input_shape"], "infer_input_shape"), None
+        except TypeError as err:
+            raise ValueError(str(err)) from None
+    for _, layer in leaf_layers(model):
+        if hasattr(layer, "in_features"):
+            return (int(layer.in_features),), None
+        if hasattr(layer, "in_channels"):
+            shape = (int(layer.in_channels), *image_size)
+            return shape, (f"input shape not stored in the model file; assuming {shape} "
+                           f"(pass --input-shape to change it)")
+        if any(True for _ in layer.parameters()):
+            break
+    raise ValueError(f"infer_input_shape: cannot tell the input shape of {type(model).__name__} "
+                     f"from its first layer; pass it explicitly (--input-shape 1,28,28)")

@@ -27,18 +27,23 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from lamina.models import (
+    check_input_shape,
+    infer_input_shape,
+    leaf_layers,
+    model_dtype,
+)
 from lamina.nn.module import Module
 from lamina.tensor import Tensor, no_grad
 
 OPSET = 17
 IR_VERSION = 8  # the IR version that goes with opset 17; readable by older runtimes too
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
-DEFAULT_IMAGE_SIZE = (28, 28)
 
 
 def _onnx():
@@ -234,41 +239,6 @@ def _converter_for(layer: Module) -> Converter | None:
     return None
 
 
-def _layers(module: Module, prefix: str = "") -> Iterator[tuple[str, Module]]:
-    """Leaf layers in execution order; ``Sequential`` containers are opened, anything else is
-    a leaf (exported by its converter or rejected)."""
-    from lamina.nn import Sequential
-
-    if type(module) is Sequential or (isinstance(module, Sequential)
-                                      and type(module).forward is Sequential.forward):
-        for name, child in module.named_children():
-            yield from _layers(child, f"{prefix}.{name}" if prefix else name)
-    else:
-        yield (prefix or type(module).__name__), module
-
-
-def model_dtype(model: Module) -> np.dtype:
-    """The dtype of the model's first floating parameter (float32 for a model without any)."""
-    for p in model.parameters():
-        if p.dtype.kind == "f":
-            return np.dtype(p.dtype)
-    return np.dtype(np.float32)
-
-
-def _check_input_shape(input_shape, where: str) -> tuple[int, ...]:
-    if isinstance(input_shape, (int, np.integer)):
-        input_shape = (int(input_shape),)
-    try:
-        shape = tuple(int(d) for d in input_shape)
-    except (TypeError, ValueError):
-        raise TypeError(f"{where}: input_shape must be a tuple of ints (one sample's shape, "
-                        f"e.g. (784,) or (1, 28, 28)), got {input_shape!r}") from None
-    if not shape or any(d <= 0 for d in shape):
-        raise ValueError(f"{where}: input_shape must be one sample's shape with positive sizes "
-                         f"(e.g. (784,) or (1, 28, 28)), got {input_shape!r}")
-    return shape
-
-
 def build_model_proto(model: Module, input_shape: Sequence[int]):
     """The ``onnx.ModelProto`` of ``model`` for samples of shape ``input_shape``.
 
@@ -286,9 +256,9 @@ def build_model_proto(model: Module, input_shape: Sequence[int]):
     onnx = _onnx()
     from onnx import helper
 
-    shape = _check_input_shape(input_shape, "lm.onnx.export")
+    shape = check_input_shape(input_shape, "lm.onnx.export")
     dtype = model_dtype(model)
-    layers = list(_layers(model))
+    layers = list(leaf_layers(model))
     for name, layer in layers:
         if _converter_for(layer) is None:
             raise TypeError(f"lm.onnx.export: layer {name!r} ({type(layer).__name__}) has no ONNX "
@@ -377,40 +347,13 @@ def export(model: Module, path: str | os.PathLike, input_shape: Sequence[int]) -
     return path
 
 
-def infer_input_shape(model: Module, metadata: dict | None = None,
-                      image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE
-                      ) -> tuple[tuple[int, ...], str | None]:
-    """One sample's input shape for ``model``, and a note when it had to be guessed.
-
-    ``metadata["input_shape"]`` (as stored by ``lm.save``) wins; otherwise the first layer
-    decides: ``Linear(in_features)`` -> ``(in_features,)``, ``Conv2d(in_channels)`` ->
-    ``(in_channels, *image_size)`` (MNIST's 28 x 28 by default, with a note saying so).
-
-    Raises:
-        ValueError: neither the metadata nor the first layer tell the shape.
-    """
-    if metadata and metadata.get("input_shape"):
-        return _check_input_shape(metadata["input_shape"], "infer_input_shape"), None
-    for _, layer in _layers(model):
-        if hasattr(layer, "in_features"):
-            return (int(layer.in_features),), None
-        if hasattr(layer, "in_channels"):
-            shape = (int(layer.in_channels), *image_size)
-            return shape, (f"input shape not stored in the model file; assuming {shape} "
-                           f"(pass --input-shape to change it)")
-        if any(True for _ in layer.parameters()):
-            break
-    raise ValueError(f"infer_input_shape: cannot tell the input shape of {type(model).__name__} "
-                     f"from its first layer; pass it explicitly (--input-shape 1,28,28)")
-
-
 def parse_shape(text: str | Sequence[int]) -> tuple[int, ...]:
     """``"1,28,28"``, ``"1x28x28"`` or ``(1, 28, 28)`` -> ``(1, 28, 28)``."""
     if not isinstance(text, str):
-        return _check_input_shape(text, "parse_shape")
+        return check_input_shape(text, "parse_shape")
     parts = [p for p in text.replace("x", ",").replace(" ", ",").strip("()[]").split(",") if p]
     try:
-        return _check_input_shape([int(p) for p in parts], "parse_shape")
+        return check_input_shape([int(p) for p in parts], "parse_shape")
     except ValueError:
         raise ValueError(f"--input-shape: expected sizes separated by commas, e.g. 1,28,28 or "
                          f"784, got {text!r}") from None

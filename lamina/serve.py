@@ -13,14 +13,17 @@ model, objects by column name or lists in column order), PNG images (``image/png
 ``multipart/form-data`` with one or more ``file`` fields; grayscale pixels 0..255) for image
 models, or CSV rows (``text/csv``, one sample per row, optional header). The model file's input
 pipeline (saved by ``lamina train``) turns them into model inputs as in training. Probabilities
-are the softmax of the logits, p_k = exp(z_k - max z) / sum_j exp(z_j - max z) (eq 4.5); labels
-are the argmax, as the original class names when the file stores them.
+come from :class:`lamina.workflow.predictor.Predictor`, the one inference path that ``lamina
+predict`` and ``lamina evaluate`` use too (a final Softmax, LogSoftmax or Sigmoid is respected;
+logits get the softmax p_k = exp(z_k - max z) / sum_j exp(z_j - max z), eq 4.5); labels are the
+argmax, as the original class names when the file stores them.
 
 Bad requests get a 4xx answer ``{"detail": "..."}`` saying what was wrong; bodies over 10 MB get
-413. The model is loaded once; predictions run with frozen parameters (no graph is built and
-lamina's process-wide grad mode is never touched) under a lock, since the compiled kernels
-behind some ops are not re-entrant. FastAPI and uvicorn are imported only by the functions
-here, so ``import lamina`` does not need them.
+413. The model is loaded once (a model with NaN or infinite weights is refused at start);
+predictions run in eval mode under ``no_grad`` (grad mode is per thread, so no graph is built and
+the layers' no-grad fast paths run) one at a time, since the compiled kernels behind some ops
+are not re-entrant. FastAPI and uvicorn are imported only by the functions here, so ``import
+lamina`` does not need them.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations (Request,
@@ -37,14 +40,24 @@ from typing import Any
 
 import numpy as np
 
+from lamina.models import check_input_shape, infer_input_shape, model_dtype
 from lamina.nn.module import Module
-from lamina.tensor import Tensor
+from lamina.workflow import predictor as inference
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_BATCH = 1024
 # Over-limit bodies are read (and dropped) up to this size so the client gets its 413 rather
 # than a reset connection; a larger body is cut off.
 _DRAIN_BYTES = 64 * 1024 * 1024
+# Connection limits (seconds): an idle keep-alive connection is closed after KEEP_ALIVE_S; a
+# client must send a request's complete headers within HEADER_TIMEOUT_S of connecting (or of
+# the previous response); on SIGTERM / Ctrl-C, requests in flight get SHUTDOWN_S to finish,
+# then the server exits whatever the clients do.
+KEEP_ALIVE_S = 5.0
+HEADER_TIMEOUT_S = 10.0
+SHUTDOWN_S = 5.0
+# The HTTP parser's limit on one request's headers.
+MAX_HEADER_BYTES = 64 * 1024
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CONTENT_TYPES = ("application/json", "image/png", "text/csv", "multipart/form-data")
 
@@ -60,7 +73,8 @@ class RequestError(ValueError):
 # ----------------------------------------------------------------------------- the model
 class Predictor:
     """A loaded model and what turns raw request data into its inputs and its outputs into
-    answers.
+    answers: the server's side of :class:`lamina.workflow.predictor.Predictor` (attribute
+    ``predictor``), which runs the model and gives the probabilities.
 
     Requests carry *raw* samples, as the training data had them: pixels 0..255 for a model
     trained with an image pipeline, table rows for a tabular one. The model file's fitted input
@@ -71,7 +85,7 @@ class Predictor:
     Args:
         model: the network; a private copy is put in eval mode with frozen parameters.
         input_shape: one model input's shape; ``None`` takes the pipeline's, else infers it
-            from the first layer (``lm.onnx.infer_input_shape``).
+            from the first layer (``lm.models.infer_input_shape``).
         classes: the original labels, ``classes[i]`` for output ``i``; ``None`` for indices.
         pipeline: a fitted input pipeline (``transform``; ``kind`` ``"image"``, ``"array"`` or
             ``"tabular"`` with ``features``), or ``None``.
@@ -81,9 +95,9 @@ class Predictor:
     def __init__(self, model: Module, input_shape: Sequence[int] | None = None,
                  classes: Sequence | None = None, pipeline: Any = None,
                  metadata: dict | None = None):
-        from lamina.onnx import infer_input_shape, model_dtype
-
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        inference.check_finite_weights(self.model, "serve: refusing a model whose training "
+                                                   "diverged")
         self.metadata = dict(metadata or {})
         self.pipeline = pipeline
         self.kind = getattr(pipeline, "kind", None) if pipeline is not None else None
@@ -91,25 +105,20 @@ class Predictor:
             input_shape = pipeline.input_shape
         if input_shape is None:
             input_shape, _ = infer_input_shape(self.model, self.metadata)
-        self.input_shape = tuple(int(d) for d in input_shape)
+        self.input_shape = check_input_shape(input_shape, "serve")
         self.columns = [str(c) for c in pipeline.features] if self.kind == "tabular" else None
         self.sample_shape = (len(self.columns),) if self.columns else self.input_shape
         self.features = math.prod(self.sample_shape)
         self.dtype = model_dtype(self.model)
-        self._lock = threading.Lock()
-        self.output_kind = _output_kind(self.model)
-        self.num_outputs = int(self._forward(np.zeros((1, *self.input_shape))).shape[1])
+        self.predictor = inference.Predictor(self.model)
+        self.output_kind = self.predictor.kind
+        self.num_outputs = int(self.predictor.outputs(np.zeros((1, *self.input_shape),
+                                                               self.dtype)).shape[1])
         self.classes = None if classes is None else _json_list(classes)
         if self.classes is not None and len(self.classes) != max(self.num_outputs, 2):
             raise ValueError(f"Predictor: {len(self.classes)} class names for a model with "
                              f"{self.num_outputs} outputs")
         self.image_size = None if self.columns else _image_size(self.input_shape)
-
-    def _forward(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, dtype=self.dtype)
-        with self._lock:
-            out = self.model(Tensor(x))._data
-        return np.asarray(out, dtype=np.float64).reshape(len(x), -1)
 
     def model_inputs(self, raw) -> np.ndarray:
         """Raw samples (an array, or a DataFrame for a tabular model) -> model inputs.
@@ -120,13 +129,18 @@ class Predictor:
         if self.pipeline is None:
             return np.asarray(raw, dtype=np.float64).reshape(len(raw), *self.input_shape)
         try:
-            x = np.asarray(self.pipeline.transform(raw), dtype=np.float64)
+            with np.errstate(over="ignore"):  # overflow to infinity is answered below
+                x = np.asarray(self.pipeline.transform(raw), dtype=np.float64)
         except (ValueError, TypeError, KeyError) as exc:
             raise RequestError(422, f"the model's input pipeline rejected the inputs: "
                                     f"{str(exc).strip(chr(34) + chr(39))}") from None
-        if not np.all(np.isfinite(x)):
-            raise RequestError(422, "the inputs hold NaN or infinity after the model's input "
-                                    "pipeline (a missing value?)")
+        if np.isnan(x).any():
+            raise RequestError(422, "the inputs hold NaN after the model's input pipeline (a "
+                                    "missing value?)")
+        if np.isinf(x).any() or _overflows(x, self.dtype):
+            raise RequestError(422, f"the inputs hold a number too large for the model's "
+                                    f"{self.dtype} after its input pipeline (it would overflow "
+                                    f"to infinity)")
         return x.reshape(len(x), *self.input_shape)
 
     def predict(self, raw) -> dict[str, list]:
@@ -134,17 +148,9 @@ class Predictor:
 
         Returns:
             ``{"labels": [N labels], "probabilities": [N lists of C floats]}``; probabilities
-            are softmax(logits) (eq 4.5), or sigmoid for a single output.
+            as :func:`lamina.workflow.predictor.probabilities` gives them.
         """
-        out = self._forward(self.model_inputs(raw))
-        if out.shape[1] == 1:  # one logit: binary classifier, p(class 1) = sigmoid(z)
-            p1 = 1.0 / (1.0 + np.exp(-out[:, 0])) if self.output_kind == "logits" else out[:, 0]
-            probabilities = np.stack([1.0 - p1, p1], axis=1)
-        elif self.output_kind == "probabilities":
-            probabilities = out
-        else:  # softmax(log p) = p, so log-softmax outputs need no special case
-            z = np.exp(out - out.max(axis=1, keepdims=True))
-            probabilities = z / z.sum(axis=1, keepdims=True)
+        probabilities = self.predictor.predict_proba(self.model_inputs(raw))
         indices = probabilities.argmax(axis=1)
         labels = indices.tolist() if self.classes is None else [self.classes[i] for i in indices]
         return {"labels": labels, "probabilities": probabilities.tolist()}
@@ -186,11 +192,10 @@ class Predictor:
         }
 
 
-def _output_kind(model: Module) -> str:
-    """"probabilities" when the last layer is a Softmax (or Sigmoid), else "logits"."""
-    leaves = [m for m in model.modules() if not m._modules]
-    last = type(leaves[-1]).__name__ if leaves else ""
-    return "probabilities" if last in ("Softmax", "Sigmoid") else "logits"
+def _overflows(x: np.ndarray, dtype: np.dtype) -> bool:
+    """Whether finite float64 values would become infinite in the model's float ``dtype``."""
+    return bool(x.size) and np.dtype(dtype).kind == "f" and \
+        float(np.abs(x).max()) > float(np.finfo(dtype).max)
 
 
 def _image_size(input_shape: tuple[int, ...]) -> tuple[int, int] | None:
@@ -218,14 +223,14 @@ def _json_safe(value):
 
 def load_predictor(model_path) -> Predictor:
     """A :class:`Predictor` for a file written by ``lm.save`` or ``lamina train``, read as
-    ``lamina predict`` reads it (``lamina.cli.artifacts.load_model``): metadata
+    ``lamina predict`` reads it (:func:`lamina.workflow.model_file.load_model`): metadata
     ``input_shape``, ``classes`` and ``pipeline``, or the stored label encoder.
 
     Raises:
         FileNotFoundError: no such file.
         ValueError: the file is corrupt or not a lamina model (``lm.load``'s message).
     """
-    from lamina.cli.artifacts import load_model
+    from lamina.workflow.model_file import load_model
 
     loaded = load_model(model_path)
     return Predictor(loaded.model, loaded.input_shape, loaded.classes, loaded.pipeline,
@@ -360,6 +365,8 @@ def parse_png(images: Sequence[bytes], predictor: Predictor) -> np.ndarray:
         raise RequestError(415, f"this model takes samples of shape {predictor.sample_shape}, "
                                 f"not images; send JSON or CSV")
     _check_batch_size(len(images))
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     height, width = predictor.image_size
@@ -369,7 +376,18 @@ def parse_png(images: Sequence[bytes], predictor: Predictor) -> np.ndarray:
             raise RequestError(422, f"image {number} is not a PNG file (it does not start with "
                                     f"the PNG signature)")
         try:
-            with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
+            with warnings.catch_warnings():
+                # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that: both refused
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image = Image.open(io.BytesIO(data), formats=["PNG"])
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise RequestError(413, f"image {number} declares more pixels than Pillow's "
+                                    f"decompression-bomb limit ({Image.MAX_IMAGE_PIXELS:,}); the "
+                                    f"model takes {width}x{height} images") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise RequestError(422, f"image {number} is not a readable PNG: {exc}") from None
+        try:
+            with image:
                 if image.size != (width, height):
                     raise RequestError(422, f"image {number} is {image.size[0]}x{image.size[1]} "
                                             f"pixels, expected {width}x{height} (grayscale)")
@@ -410,6 +428,13 @@ def _check_batch(array: np.ndarray, predictor: Predictor, what: str) -> np.ndarr
         bad = np.argwhere(~np.isfinite(array.reshape(len(array), -1)))[0]
         raise RequestError(422, f"{what}: sample {bad[0]} holds NaN or infinity (at flat index "
                                 f"{bad[1]}); only finite numbers are accepted")
+    if predictor.pipeline is None and _overflows(array, predictor.dtype):
+        limit = float(np.finfo(predictor.dtype).max)
+        bad = np.argwhere(np.abs(array.reshape(len(array), -1)) > limit)[0]
+        value = array.reshape(len(array), -1)[bad[0], bad[1]]
+        raise RequestError(422, f"{what}: sample {bad[0]} holds {value:g} (at flat index "
+                                f"{bad[1]}), beyond the range of the model's {predictor.dtype} "
+                                f"(largest {limit:.4g}): it would overflow to infinity")
     return array.reshape(len(array), *shape)
 
 
@@ -597,13 +622,74 @@ def _version() -> str:
 
 
 # ----------------------------------------------------------------------------- running it
+def uvicorn_config(app, **options):
+    """A ``uvicorn.Config`` for ``app`` with the server's connection limits: keep-alive
+    (:data:`KEEP_ALIVE_S`), header (:data:`HEADER_TIMEOUT_S`) and shutdown (:data:`SHUTDOWN_S`)
+    timeouts and :data:`MAX_HEADER_BYTES`; ``options`` go to ``uvicorn.Config``."""
+    import uvicorn
+
+    options = {"timeout_keep_alive": KEEP_ALIVE_S, "timeout_graceful_shutdown": SHUTDOWN_S,
+               "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+               "http": _header_timeout_protocol(HEADER_TIMEOUT_S), **options}
+    return uvicorn.Config(app, **options)
+
+
+def _header_timeout_protocol(seconds: float):
+    """uvicorn's h11 protocol, closing a connection that has not sent a request's complete
+    headers ``seconds`` after it opened or after its last response (uvicorn's own keep-alive
+    timer stops at the first byte, so a client sending headers slowly would hold it forever)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderTimeoutH11Protocol(H11Protocol):
+        _header_timer = None
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm_header_timer()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self._handling_request():
+                self._cancel_header_timer()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm_header_timer()
+
+        def connection_lost(self, exc) -> None:
+            self._cancel_header_timer()
+            super().connection_lost(exc)
+
+        def _handling_request(self) -> bool:
+            return self.cycle is not None and not self.cycle.response_complete
+
+        def _arm_header_timer(self) -> None:
+            self._cancel_header_timer()
+            if not self.transport.is_closing():
+                self._header_timer = self.loop.call_later(seconds, self._header_timeout)
+
+        def _cancel_header_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _header_timeout(self) -> None:
+            self._header_timer = None
+            if not self._handling_request() and not self.transport.is_closing():
+                self.transport.close()
+
+    return HeaderTimeoutH11Protocol
+
+
 def serve(model_path, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """``lamina serve MODEL [--host 127.0.0.1] [--port 8000]``: serve until interrupted."""
+    """``lamina serve MODEL [--host 127.0.0.1] [--port 8000]``: serve until interrupted (SIGTERM
+    or Ctrl-C: requests in flight get :data:`SHUTDOWN_S` seconds, then the server exits)."""
     import uvicorn
 
     app = create_app(model_path)
-    print(f"serving {model_path} on http://{host}:{port} (docs: http://{host}:{port}/docs)")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    print(f"serving {model_path} on http://{host}:{port} (docs: http://{host}:{port}/docs)",
+          flush=True)
+    uvicorn.Server(uvicorn_config(app, host=host, port=port, log_level="info")).run()
 
 
 class BackgroundServer:
@@ -623,7 +709,7 @@ class BackgroundServer:
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind((host, 0))
         self.url = f"http://{host}:{self.socket.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off")
+        config = uvicorn_config(app, log_level=log_level, access_log=False, lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run,
                                        kwargs={"sockets": [self.socket]}, daemon=True)

@@ -48,15 +48,15 @@ import json
 import math
 import numbers
 import os
-import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lamina.config import Config, ConfigError, parse_config
 from lamina.train.callbacks import Callback
+from lamina.workflow.config import Config, ConfigError, parse_config
+from lamina.workflow.training import TrainingDiverged
 
 __all__ = ["DISTRIBUTIONS", "Range", "TuneConfig", "TuneResult", "load_tune_config",
            "search_space", "substitute", "to_toml", "tune"]
@@ -502,7 +502,10 @@ def tune(
             values = {r.name: r.suggest(trial) for r in tune_config.ranges}
             _, trial_config = tune_config.config(values)
             reporter = _TrialReporter(trial, metric, optuna.TrialPruned)
-            _train(trial_config, None, [reporter])
+            try:
+                _train(trial_config, None, [reporter])
+            except TrainingDiverged as err:  # a non-finite loss: pruned, as a non-finite metric
+                raise optuna.TrialPruned(str(err)) from None
             return reporter.value
 
         with _Progress(n_trials, metric, progress) as bar:
@@ -556,7 +559,7 @@ def _warn_if_tuning_on_test(tune_config: TuneConfig) -> None:
 
 def _train(config: Config, out_dir: Path | None, callbacks: list[Any]) -> Any:
     """``run_training`` of ``lamina train`` with extra callbacks; files only with ``out_dir``."""
-    from lamina.cli.train import run_training
+    from lamina.workflow.training import run_training
 
     return run_training(config, out_dir or ".", progress=False, log=lambda _: None,
                         write_files=out_dir is not None, callbacks=callbacks)
@@ -634,7 +637,7 @@ def _finish(tune_config: TuneConfig, study: Any, metric: str, direction: str, ou
     files["config"].write_text(header + to_toml(document), encoding="utf-8")
     metrics: dict[str, float] = {}
     if save_model:
-        from lamina.config import load_config
+        from lamina.workflow.config import load_config
 
         result = _train(load_config(files["config"]), out_dir / "best_model", [])
         files.update(result.files)
@@ -648,31 +651,25 @@ def _finish(tune_config: TuneConfig, study: Any, metric: str, direction: str, ou
 
 
 def _one_line(err: BaseException) -> str:
-    from lamina.cli import error_message
+    from lamina.workflow.errors import error_message
 
     return error_message(err)
 
 
 # --------------------------------------------------------------------------- TOML writing
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_WIDTH = 100
-
-
 def to_toml(document: Mapping[str, Any]) -> str:
-    """Write a document of config values as TOML (``tomllib`` only reads).
-
-    Top-level tables become ``[table]`` sections; tables inside them are inline tables; a list
-    longer than a line (data rows) is wrapped, its items packed into lines.
+    """Write a document of config values as TOML (``tomllib`` only reads; ``tomli-w`` writes).
 
     Args:
-        document: str keys to strings, booleans, integers, floats (``inf``/``nan`` too), lists
-            and tables of these.
+        document: str keys to strings, booleans, integers, floats (``inf``/``nan`` too, NumPy
+            scalars included), lists and tables of these.
 
     Returns:
         TOML text that ``tomllib.loads`` reads back as ``document``.
 
     Raises:
-        TypeError: a value of another type (dates, None, objects).
+        TypeError: a value of another type (dates, None, objects) or a key that is not a string.
+        ImportError: ``tomli-w`` is not installed.
 
     Example:
         >>> print(to_toml({"optimizer": {"name": "adam", "lr": 0.001},
@@ -681,62 +678,29 @@ def to_toml(document: Mapping[str, Any]) -> str:
         name = "adam"
         lr = 0.001
         <BLANKLINE>
-        [callbacks]
-        early_stopping = { patience = 2 }
+        [callbacks.early_stopping]
+        patience = 2
     """
-    lines = [f"{_key(k)} = {_value(v, top=True)}" for k, v in document.items()
-             if not isinstance(v, Mapping)]
-    for table, options in document.items():
-        if isinstance(options, Mapping):
-            if lines:
-                lines.append("")
-            lines.append(f"[{_key(table)}]")
-            lines.extend(f"{_key(k)} = {_value(v, top=True)}" for k, v in options.items())
-    return "\n".join(lines) + "\n"
+    try:
+        import tomli_w
+    except ModuleNotFoundError:
+        raise ImportError("writing TOML needs tomli-w: pip install 'lamina[tune]'") from None
+    return tomli_w.dumps(_config_value(document))
 
 
-def _key(key: Any) -> str:
-    if not isinstance(key, str):
-        raise TypeError(f"to_toml: keys must be strings, received {key!r}")
-    return key if _BARE_KEY.fullmatch(key) else _string(key)
-
-
-def _string(text: str) -> str:
-    # JSON's escapes (\" \\ \n \t \uXXXX ...) are TOML's too; TOML also forbids a raw DEL
-    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
-
-
-def _value(value: Any, top: bool = False) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
+def _config_value(value: Any) -> Any:
+    """``value`` as the plain Python types TOML has (NumPy scalars become int/float)."""
+    if isinstance(value, (bool, str)):
+        return value
     if isinstance(value, numbers.Integral):
-        return str(int(value))
+        return int(value)
     if isinstance(value, numbers.Real):
-        number = float(value)
-        if math.isnan(number):
-            return "nan"
-        return repr(number)  # 'inf', '-inf', '1e-05', '0.1': all TOML floats
-    if isinstance(value, str):
-        return _string(value)
+        return float(value)
     if isinstance(value, (list, tuple)):
-        items = [_value(v) for v in value]
-        return _array(items) if top else f"[{', '.join(items)}]"
+        return [_config_value(v) for v in value]
     if isinstance(value, Mapping):
-        items = ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items())
-        return f"{{ {items} }}" if items else "{}"
+        for key in value:
+            if not isinstance(key, str):
+                raise TypeError(f"to_toml: keys must be strings, received {key!r}")
+        return {k: _config_value(v) for k, v in value.items()}
     raise TypeError(f"to_toml: cannot write {type(value).__name__} {value!r} as a config value")
-
-
-def _array(items: list[str]) -> str:
-    """One line when it fits (always inside inline tables), else wrapped items."""
-    line = f"[{', '.join(items)}]"
-    if len(line) <= _WIDTH:
-        return line
-    wrapped, current = [], ""
-    for item in items:
-        if current and len(current) + len(item) + 2 > _WIDTH - 4:
-            wrapped.append(current)
-            current = ""
-        current += f"{item}, "
-    wrapped.append(current)
-    return "[\n" + "".join(f"    {chunk.rstrip()}\n" for chunk in wrapped) + "]"

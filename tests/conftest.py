@@ -22,6 +22,18 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
 
+@pytest.fixture(params=["numpy", "numba"])
+def backend(request, monkeypatch) -> str:
+    """Run the test on the pure-NumPy path and on the compiled kernels (skipped without
+    Numba), switched at run time as ``LAMINA_NO_NUMBA=1`` switches them at start."""
+    import lamina.kernels
+
+    if request.param == "numba":
+        pytest.importorskip("numba")
+    monkeypatch.setattr(lamina.kernels, "numba_available", lambda: request.param == "numba")
+    return request.param
+
+
 @pytest.fixture
 def torch():
     """PyTorch, a test-only dependency: tests that use it are skipped where it is missing."""

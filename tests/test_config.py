@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-import lamina.config
+import lamina.workflow.config
 from lamina.config import ConfigError, Registry, load_config, parse_config, registry
 
 BASE = '[data]\nsource = "mnist"\n[model]\nname = "mlp"\n'
 
 
 def test_doctests():
-    assert doctest.testmod(lamina.config).failed == 0
+    assert doctest.testmod(lamina.workflow.config).failed == 0
 
 
 def test_defaults_are_filled_in():

@@ -245,3 +245,54 @@ def test_type_of_target_and_unique_labels_match_sklearn():
 
 def test_docstring_examples():
     assert doctest.testmod(metrics).failed == 0
+
+
+# --------------------------------------------------------------------------- regression
+@pytest.mark.parametrize("name", ["mean_squared_error", "mean_absolute_error"])
+@pytest.mark.parametrize("seed", range(4))
+def test_regression_errors_match_sklearn(sk, name, seed):
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(1, 30)), int(rng.integers(1, 4))
+    y = rng.normal(size=(n, k))
+    p = y + rng.normal(size=(n, k))
+    w = rng.random(n) + 0.1
+    ours, theirs = getattr(metrics, name), getattr(sk, name)
+    cases = [((y[:, 0], p[:, 0]), {}), ((y, p), {}), ((y, p), {"sample_weight": w}),
+             ((y.tolist(), p.tolist()), {}), ((y, p), {"multioutput": "raw_values"}),
+             ((y[:, 0], p[:, :1]), {}),
+             ((y.astype(np.float32), p.astype(np.float32)), {"sample_weight": w}),
+             ((y.astype(np.float32), p), {}), ((np.rint(y).astype(int), p), {})]
+    if k > 1:
+        cases.append(((y, p), {"multioutput": rng.random(k)}))
+    for args, kwargs in cases:
+        expected = theirs(*args, **kwargs)
+        got = ours(*args, **kwargs)
+        assert type(got) is type(expected) or isinstance(got, float)
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_regression_errors_reject_what_sklearn_rejects(sk):
+    for name in ("mean_squared_error", "mean_absolute_error"):
+        for args, kwargs in [(([1, 2], [1, 2, 3]), {}), (([[1, 2]], [[1, 2, 3]]), {}),
+                             (([1, 2], [1, 2]), {"multioutput": "bad"}),
+                             (([1, 2], [1, 2]), {"sample_weight": [1, 2, 3]}),
+                             (([1, 2], [1, 2]), {"multioutput": [0.5]})]:
+            with pytest.raises(ValueError):
+                getattr(sk, name)(*args, **kwargs)
+            with pytest.raises(ValueError, match=name):
+                getattr(metrics, name)(*args, **kwargs)
+
+
+def test_fit_logs_mse_and_mae_as_the_metrics_functions(sk):
+    lm.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20, 3)).astype(np.float32)
+    y = rng.normal(size=(20, 2)).astype(np.float32)
+    model = lm.nn.Linear(3, 2)
+    history = lm.fit(model, lm.nn.MSELoss(), lm.optim.SGD(model.parameters(), lr=0.0),
+                     (x, y), val=(x, y), epochs=1, batch_size=20, shuffle=False,
+                     metrics=["mse", "mae"])
+    out = lm.train.predict(model, x)
+    assert history.history["val_mse"] == [sk.mean_squared_error(y, out)]
+    assert history.history["val_mae"] == [sk.mean_absolute_error(y, out)]
+    assert history.history["mse"] == history.history["val_mse"]  # lr 0: the same weights

@@ -122,3 +122,41 @@ def test_mlp_errors():
 def test_conv_layers_are_the_documented_classes():
     model = lenet5()
     assert isinstance(model[0], Conv2d) and isinstance(model[2], MaxPool2d)
+
+
+# --------------------------------------------------------------------------- model shapes
+def test_infer_input_shape_from_metadata_or_first_layer():
+    from lamina.models import infer_input_shape
+
+    assert infer_input_shape(mlp([5, 3])) == ((5,), None)
+    shape, note = infer_input_shape(lenet5())
+    assert shape == (1, 28, 28) and "assuming (1, 28, 28)" in note
+    assert infer_input_shape(mlp([5, 3]), {"input_shape": [1, 2, 3]}) == ((1, 2, 3), None)
+    with pytest.raises(ValueError, match="cannot tell the input shape of Sequential"):
+        infer_input_shape(nn.Sequential(nn.ReLU()))
+    with pytest.raises(ValueError, match="more than the limit"):
+        infer_input_shape(mlp([5, 3]), {"input_shape": [1, 60000, 60000]})
+    with pytest.raises(ValueError, match="tuple of ints"):
+        infer_input_shape(mlp([5, 3]), {"input_shape": ["a"]})
+    assert lm.onnx.infer_input_shape is infer_input_shape
+
+
+def test_check_input_shape_limits():
+    from lamina.models import MAX_SAMPLE_SIZE, check_input_shape
+
+    assert check_input_shape(784, "x") == (784,)
+    assert check_input_shape([MAX_SAMPLE_SIZE], "x") == (MAX_SAMPLE_SIZE,)
+    for bad, error in [((0, 3), ValueError), ((), ValueError), ((2.5,), TypeError),
+                       ((True,), TypeError), ((MAX_SAMPLE_SIZE + 1,), ValueError)]:
+        with pytest.raises(error, match="^here: input_shape"):
+            check_input_shape(bad, "here")
+
+
+def test_leaf_layers_and_dtype():
+    from lamina.models import leaf_layers, model_dtype
+
+    model = nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.ReLU(), nn.Linear(3, 1)))
+    assert [(name, type(m).__name__) for name, m in leaf_layers(model)] == [
+        ("0", "Linear"), ("1.0", "ReLU"), ("1.1", "Linear")]
+    assert model_dtype(model) == np.float32 and model_dtype(model.double()) == np.float64
+    assert model_dtype(nn.ReLU()) == np.float32

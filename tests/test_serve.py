@@ -20,8 +20,8 @@ httpx = pytest.importorskip("httpx")
 Image = pytest.importorskip("PIL.Image")
 
 from lamina.cli import main as lamina_main  # noqa: E402
-from lamina.cli.inputs import ArrayPipeline, ImagePipeline  # noqa: E402
 from lamina.serve import BackgroundServer, Predictor, create_app  # noqa: E402
+from lamina.workflow.pipelines import ArrayPipeline, ImagePipeline  # noqa: E402
 
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 IRIS = ["setosa", "versicolor", "virginica"]
@@ -347,3 +347,171 @@ def test_importing_lamina_serve_does_not_import_fastapi():
             "assert not {'fastapi', 'uvicorn', 'starlette'} & set(sys.modules)")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
+
+
+# ----------------------------------------------------------------------------- inference path
+_GRAD_SEEN: list[tuple[bool, bool]] = []  # module level: the server works on a deep copy
+
+
+class _GradProbe(nn.Module):
+    """Records, at each forward pass, whether grad mode is on and its input needs a graph."""
+
+    def forward(self, x):
+        _GRAD_SEEN.append((lm.is_grad_enabled(), x.requires_grad))
+        return x
+
+
+def test_served_requests_run_without_a_graph():
+    model = nn.Sequential(nn.Linear(2, 3), _GradProbe())
+    assert lm.is_grad_enabled()
+    _GRAD_SEEN.clear()
+    with BackgroundServer(create_app(model=model)) as url:
+        for _ in range(3):
+            response = httpx.post(url + "/predict", json={"inputs": [[1.0, 2.0], [3.0, 4.0]]})
+            assert response.status_code == 200, response.text
+    assert len(_GRAD_SEEN) == 4  # the start's trial pass and three requests
+    assert _GRAD_SEEN == [(False, False)] * 4
+    assert lm.is_grad_enabled()  # the server's threads never changed this thread's mode
+
+
+def test_served_probabilities_are_the_python_apis():
+    lm.manual_seed(3)
+    model = nn.Sequential(nn.Linear(2, 3), nn.LogSoftmax(dim=1))
+    x = np.array([[0.5, -1.0], [2.0, 1.0]], dtype=np.float32)
+    with BackgroundServer(create_app(model=model)) as url:
+        answer = httpx.post(url + "/predict", json={"inputs": x.tolist()}).json()
+    assert np.array_equal(np.array(answer["probabilities"]), lm.predict_proba(model, x))
+
+
+# ----------------------------------------------------------------------------- hostile inputs
+def test_numbers_beyond_float32_get_an_overflow_message():
+    app = create_app(model=nn.Sequential(nn.Linear(2, 2)))
+    with BackgroundServer(app) as url:
+        response = httpx.post(url + "/predict", json={"inputs": [[1e300, -1e300]]})
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert "overflow to infinity" in detail and "float32" in detail and "1e+300" in detail
+    assert "missing" not in detail
+
+
+def test_overflow_after_the_input_pipeline_is_not_called_a_missing_value(table_server):
+    response = table_server.post("/predict", json={"inputs": [[1e300, 0.0, 0.0, 0.0]]})
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert "overflow to infinity" in detail and "missing" not in detail
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height 8-bit grayscale pixels, with no pixel data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + \
+            struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("side", [100_000, 10_000])  # over 2x and over 1x Pillow's limit
+def test_png_decompression_bomb_gets_413(image_server, side):
+    bomb = _png_header_only(side, side)
+    assert len(bomb) < 100
+    response = image_server.post("/predict", content=bomb,
+                                 headers={"Content-Type": "image/png"})
+    assert response.status_code == 413, response.text
+    assert "decompression-bomb limit" in response.json()["detail"]
+    assert image_server.get("/health").status_code == 200
+
+
+def test_lamina_predict_refuses_a_png_bomb(image_model, tmp_path, capsys):
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header_only(100_000, 100_000))
+    assert lamina_main(["predict", image_model, str(bomb)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lamina: error: ") and "decompression-bomb limit" in err
+
+
+def test_a_model_with_non_finite_weights_is_refused_at_start(tmp_path, capsys):
+    lm.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 2))
+    model[0].weight.data[0, 1] = np.inf
+    with pytest.raises(ValueError, match=r"refusing a model whose training diverged: the "
+                                         r"model's 0.weight holds 1 NaN or infinite value"):
+        create_app(model=model)
+    path = tmp_path / "nan.safetensors"
+    lm.save(model, path)
+    assert lamina_main(["serve", str(path), "--port", "1"]) == 2
+    assert "0.weight holds 1 NaN or infinite value" in capsys.readouterr().err
+
+
+def test_absurd_input_shape_metadata_is_refused_before_allocating(tmp_path, capsys):
+    path = tmp_path / "huge.safetensors"
+    lm.save(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), path,
+            metadata={"input_shape": [1, 60000, 60000]})
+    with pytest.raises(ValueError, match=r"input_shape \(1, 60000, 60000\) holds "
+                                         r"3,600,000,000 numbers per sample, more than the limit"):
+        create_app(path)
+    assert lamina_main(["serve", str(path), "--port", "1"]) == 2
+    assert "more than the limit" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- connections
+def test_headers_sent_too_slowly_close_the_connection(monkeypatch):
+    import socket
+
+    import lamina.serve
+
+    monkeypatch.setattr(lamina.serve, "HEADER_TIMEOUT_S", 0.3)
+    with BackgroundServer(create_app(model=nn.Sequential(nn.Linear(2, 2)))) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=20) as slow:
+            slow.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")  # never finishes
+            assert slow.recv(1024) == b""  # closed by the server, not by our 20 s timeout
+        assert httpx.get(url + "/health").status_code == 200
+
+
+def test_sigterm_stops_the_server_whatever_the_clients_do(tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    path = tmp_path / "m.safetensors"
+    lm.save(nn.Sequential(nn.Linear(2, 2)), path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    server = subprocess.Popen([sys.executable, "-m", "lamina", "serve", str(path), "--port",
+                               str(port)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    clients = []
+    try:
+        for _ in range(600):  # wait for it to answer (up to a minute)
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                threading_wait(0.1)
+        idle = socket.create_connection(("127.0.0.1", port))
+        partial = socket.create_connection(("127.0.0.1", port))
+        partial.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        clients = [idle, partial]
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)  # SHUTDOWN_S is 5 s; it must not wait for the clients
+    finally:
+        for client in clients:
+            client.close()
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert server.returncode is not None
+
+
+def threading_wait(seconds: float) -> None:
+    import threading
+
+    threading.Event().wait(seconds)

@@ -16,8 +16,8 @@ from lamina.tune import Range, load_tune_config, search_space, to_toml
 optuna = pytest.importorskip("optuna")
 
 from lamina.cli import main  # noqa: E402
-from lamina.cli.train import run_training  # noqa: E402
 from lamina.tune import _TrialReporter, tune  # noqa: E402
+from lamina.workflow.training import run_training  # noqa: E402
 
 
 def _inline_data(n: int = 48, seed: int = 0) -> tuple[str, str]:
@@ -357,3 +357,15 @@ def test_cli_without_optuna(config_file, monkeypatch, capsys):
     assert main(["tune", str(config_file), "--trials", "1"]) == 2
     _one_line_error(capsys.readouterr().err,
                     "lamina tune needs optuna: pip install 'lamina[tune]'")
+
+
+def test_a_diverging_trial_is_pruned(document, tmp_path, monkeypatch):
+    import lamina.tune
+    from lamina.workflow.training import TrainingDiverged
+
+    def diverge(config, out_dir, callbacks):
+        raise TrainingDiverged("training diverged: fit: the loss is nan at epoch 1, batch 1")
+
+    monkeypatch.setattr(lamina.tune, "_train", diverge)
+    with pytest.raises(ValueError, match=r"no trial of study 'lamina-tune' completed \(2 pruned\)"):
+        tune(document, 2, out_dir=tmp_path, save_model=False)

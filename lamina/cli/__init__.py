@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import NoReturn
 
-__all__ = ["COMMANDS", "Command", "build_parser", "main"]
+from lamina.workflow.errors import error_message
+
+__all__ = ["COMMANDS", "Command", "build_parser", "error_message", "main"]
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
@@ -60,7 +62,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("inspect", "observe a data set: shapes, types, nulls, class balance",
             "lamina.cli.inspect_data"),
     Command("experiments", "list and run the experiments of the course notes",
-            "lamina.experiments.cli"),
+            "lamina.cli.experiments"),
     Command("tune", "search hyperparameters of a config", "lamina.cli.tune"),
     Command("serve", "serve a model over HTTP", "lamina.cli.serve"),
     Command("export", "export a model (ONNX)", "lamina.cli.export"),
@@ -174,26 +176,6 @@ def _end_mpi_job(code: int) -> None:
     group = sys.modules.get("lamina.distributed.group")
     if group is not None:
         group.abort(code)
-
-
-def error_message(err: BaseException) -> str:
-    """An exception as one readable line (no quotes around KeyError text, no errno noise).
-
-    Example:
-        >>> error_message(FileNotFoundError(2, "No such file or directory", "x.toml"))
-        "No such file or directory: 'x.toml'"
-        >>> error_message(KeyError("no column 'age'"))
-        "no column 'age'"
-    """
-    if isinstance(err, OSError) and err.strerror and err.filename is not None:
-        text = f"{err.strerror}: '{err.filename}'"
-    elif isinstance(err, KeyError) and len(err.args) == 1 and isinstance(err.args[0], str):
-        text = err.args[0]
-    else:
-        text = str(err) or type(err).__name__
-    lines = [line.strip() for line in text.splitlines()]
-    lines = [line[2:] if line.startswith("- ") else line for line in lines]
-    return " ".join(line for line in lines if line)
 
 
 def _silence_stdout() -> None:

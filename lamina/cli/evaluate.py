@@ -29,7 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lamina import metrics as M
-    from lamina.cli.artifacts import load_model, read_labelled
+    from lamina.workflow.data_files import read_labelled
+    from lamina.workflow.evaluation import classification_scores
+    from lamina.workflow.model_file import load_model
 
     loaded = load_model(args.model)
     x, y_raw, description = read_labelled(args.data, loaded, args.label)
@@ -42,12 +44,7 @@ def run(args: argparse.Namespace) -> int:
                          f"{n_classes} outputs")
     labels = list(range(n_classes))
     names = [str(c) for c in (loaded.classes or labels)]
-    scores = {"accuracy": float(M.accuracy_score(y, predicted))}
-    for name, fn in (("precision", M.precision_score), ("recall", M.recall_score),
-                     ("f1", M.f1_score)):
-        scores[f"macro_{name}"] = float(fn(y, predicted, labels=labels, average="macro",
-                                           zero_division=0))
-    matrix = np.asarray(M.confusion_matrix(y, predicted, labels=labels))
+    scores, matrix = classification_scores(y, predicted, n_classes)
     if args.format == "json":
         report = M.classification_report(y, predicted, labels=labels, target_names=names,
                                          output_dict=True, zero_division=0)

@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lamina.cli.artifacts import load_model, read_unlabelled
+    from lamina.workflow.data_files import read_unlabelled
+    from lamina.workflow.model_file import load_model
 
     loaded = load_model(args.model)
     x, names = read_unlabelled(args.inputs, loaded)

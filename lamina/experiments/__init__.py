@@ -4,7 +4,7 @@ Each module (``lamina/experiments/<name>.py``) exposes ``NAME``, ``CLAIM`` (one 
 ``run(quick=False, out=None, seed=0, progress=True, *, tiny=False) -> Result``: it measures the
 claim with lamina, prints nothing itself, and draws its figures into ``out`` (PNG, when
 matplotlib is installed). ``lamina experiments list`` / ``lamina experiments run NAME [--quick]
-[--out DIR]`` is the command line (:mod:`lamina.experiments.cli`).
+[--out DIR]`` is the command line (:mod:`lamina.cli.experiments`).
 
 Example:
     >>> from lamina import experiments

@@ -14,8 +14,6 @@ a file, as it would for a learner's own data. It needs pandas (``pip install 'la
 from __future__ import annotations
 
 import contextlib
-import io
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,15 +109,14 @@ def judge(numbers: dict[str, Any]) -> dict[str, bool]:
 
 
 def _serve(model_path: Path, csv_path: Path) -> list[str]:
-    """Run ``lamina predict MODEL CSV`` in this process and return the labels it prints."""
-    from lamina.cli import main
+    """The labels ``lamina predict MODEL CSV`` prints: the saved file read back with its input
+    pipeline and classes, predicted through the one inference path."""
+    from lamina.workflow.data_files import read_unlabelled
+    from lamina.workflow.model_file import load_model
 
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        status = main(["predict", str(model_path), str(csv_path)])
-    if status != 0:
-        raise RuntimeError(f"lamina predict exited with status {status}")
-    return json.loads(buffer.getvalue())["labels"]
+    loaded = load_model(model_path)
+    x, _ = read_unlabelled([str(csv_path)], loaded)
+    return loaded.label_of(loaded.predictor.predict(x))
 
 
 def run(quick: bool = False, out: str | Path | None = None, seed: int = 0,
@@ -153,9 +150,9 @@ def _steps(s: Settings, size: str, seed: int, out_dir: Path | None, work: Path,
            bar: Any, shuffle_labels: bool = False) -> common.Result:
     import lamina as lm
     from lamina import metrics
-    from lamina.cli.inspect_data import inspect_csv
     from lamina.preprocessing import LabelEncoder, train_test_split
     from lamina.tabular import TabularPipeline, drop_missing, read_csv
+    from lamina.workflow.inspection import inspect_csv
 
     timer = common.Timer()
     rng = common.seed_all(seed)

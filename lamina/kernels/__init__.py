@@ -7,6 +7,11 @@ never by ``import lamina``; the first call in a fresh environment compiles the k
 (a few seconds for all of LeNet-5's) and caches them on disk (``cache=True``), so later
 processes load them in ~0.1 s.
 
+Every kernel is registered, with the op it speeds up and its eligibility check, in
+:mod:`lamina.kernels.registry` (the ops ask :func:`lamina.kernels.registry.select` for it);
+every size threshold that picks a path is in :mod:`lamina.kernels.thresholds`, with the
+measurement that chose it. Layer patterns and the no-grad plan are in :mod:`lamina.inference`.
+
 Set the environment variable ``LAMINA_NO_NUMBA=1`` to force the pure-NumPy path, e.g. to
 compare the two. The kernels are serial (no threads of their own): the matrix products around
 them stay in the BLAS library, whose threads they would otherwise fight, and results stay

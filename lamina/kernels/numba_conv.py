@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from lamina.kernels import thresholds as T
+
 _JIT = {"cache": True, "nogil": True, "fastmath": False, "parallel": False}
 
 
@@ -43,7 +45,7 @@ def max_pool_forward(xp, kh, kw, sh, sw, best, index):
     # chosen here, not in compiled code, so that only the kernel in use gets compiled
     if kh == 2 and kw == 2:
         _max_pool_2x2(xp, sh, sw, best, index)
-    elif xp.shape[3] < 8:
+    elif xp.shape[3] < T.POOL_ROWS_FROM_BATCH:
         _max_pool_scalar(xp, kh, kw, sh, sw, best, index)
     else:
         _max_pool_rows(xp, kh, kw, sh, sw, best, index)

@@ -8,12 +8,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from lamina import functional as F
+from lamina import inference
 from lamina.convsize import as_pair, check_window
 from lamina.nn import init
 from lamina.nn.module import Module, Parameter
 from lamina.nn.pooling import MaxPool2d
-from lamina.ops import OPS
-from lamina.tensor import Tensor, aligned_empty, apply
+from lamina.tensor import Tensor, aligned_empty
 
 
 class Conv2d(Module):
@@ -87,7 +87,8 @@ def conv_relu_max_pool(conv: Conv2d, pool: MaxPool2d, x) -> Tensor:
     """``pool(relu(conv(x)))`` as one op, the same values and gradients, faster: the bias
     and ReLU are applied after the max-pool, to a quarter of the numbers for a 2x2 pool
     (they commute with it; see :func:`lamina.ops.conv.conv2d_relu_max_pool2d`).
-    ``nn.Sequential`` calls it for every Conv2d, ReLU, MaxPool2d run of its children.
+    ``nn.Sequential`` runs it for every Conv2d, ReLU, MaxPool2d run of its children (the
+    pattern of :data:`lamina.inference.PATTERNS`).
 
     Args:
         conv: a ``Conv2d`` (exactly; a subclass may change its forward).
@@ -103,12 +104,7 @@ def conv_relu_max_pool(conv: Conv2d, pool: MaxPool2d, x) -> Tensor:
         >>> conv_relu_max_pool(conv, pool, lm.zeros(8, 1, 28, 28)).shape
         (8, 6, 14, 14)
     """
-    name = "MaxPool2d"
-    kernel = as_pair(pool.kernel_size, name, "kernel_size")
-    return apply(OPS["conv2d_relu_max_pool2d"], x if isinstance(x, Tensor) else Tensor(x),
-                 conv.weight, conv.bias, stride=conv.stride, padding=conv.padding,
-                 pool_kernel_size=kernel, pool_stride=as_pair(pool.stride, name, "stride"),
-                 pool_padding=as_pair(pool.padding, name, "padding"))
+    return inference.conv_relu_max_pool(conv, pool, x)
 
 
 # LeCun et al. 1998, Table I: the S2 maps (0-5) that feed each C3 map (0-15).

@@ -214,6 +214,7 @@ class Module:
             values[key] = value
         for key, value in values.items():
             own[key]._data[...] = value.astype(own[key].dtype, copy=False)
+            own[key]._bump_version()  # (as PyTorch's copy_: cached plans rebuild)
         return IncompatibleKeys(missing, unexpected)
 
     # ---------------------------------------------------------------- modes and dtypes
@@ -263,6 +264,7 @@ class Module:
                 for t in table.values():
                     if t is not None and t.dtype.kind == "f":
                         t._data = t._data.astype(dtype)
+                        t._bump_version()  # a new array: cached plans rebuild
                         t.grad = None
         return self
 

@@ -8,8 +8,11 @@ the batch, channels or pixels. The optional compiled kernels (``lamina[fast]``) 
 window max, its scatter and col2im, with the same results, and where BLAS is slowest they
 replace products too (up to rounding): convolutions with few weights run without an im2col
 matrix (SMALL_WEIGHT_GRAD), and inference on one or two images convolves directly
-(:func:`conv2d_relu_max_pool2d_infer`). Small batches with stride 1 build their im2col matrix
-from whole padded rows (:func:`lamina.ops.im2col.wide_im2col`). float32 stays float32.
+(:func:`conv2d_relu_max_pool2d_infer`). Each kernel is picked through
+:func:`lamina.kernels.registry.select`, by its eligibility check; the sizes that choose
+between paths are in :mod:`lamina.kernels.thresholds`. Small batches with stride 1 build
+their im2col matrix from whole padded rows (:func:`lamina.ops.im2col.wide_im2col`). float32
+stays float32.
 
 ``conv2d_relu_max_pool2d`` fuses the common block conv -> ReLU -> max-pool: max-pooling
 commutes with adding a per-channel bias and with ReLU (both are non-decreasing), so
@@ -26,6 +29,8 @@ import numpy as np
 
 from lamina import kernels
 from lamina.convsize import check_window, spatial_output_shape
+from lamina.kernels import registry
+from lamina.kernels import thresholds as T
 from lamina.ops import im2col as L
 from lamina.ops import register, relu_zeros
 
@@ -121,12 +126,12 @@ def _conv_forward(xp, w2d, kernel, stride, out_hw):
     oh, ow = out_hw
     c_out, n = w2d.shape[0], xp.shape[3]
     dtype = np.result_type(w2d, xp)
-    small = _small_conv_kernels(w2d, xp, stride)
+    small = registry.select("small_conv_forward", w2d, xp, stride)
     if small is not None:
         z = np.empty((c_out, oh, ow, n), dtype)
-        small.small_conv_forward(xp, w2d, kernel[0], kernel[1], stride[0], z)
+        small(xp, w2d, kernel[0], kernel[1], stride[0], z)
         return z, None
-    if stride == (1, 1) and ow * n < L.WIDE_RUN:
+    if stride == (1, 1) and ow * n < T.WIDE_RUN:
         wp = xp.shape[2]
         col = L.wide_im2col(xp, kernel, out_hw)
         z = np.empty((c_out, oh * wp * n), dtype)
@@ -156,11 +161,12 @@ def _conv_backward(g2d, xp, col, w2d, kernel, stride, out_hw, need_x: bool, need
         blocks = L.row_blocks(oh, w2d.shape[1] * ow * n * xp.dtype.itemsize)
     grad_xp = np.zeros(xp.shape, g2d.dtype) if need_x else None
     grad_w = None
-    small = _small_conv_kernels(w2d, xp, stride) if need_w and col is None else None
-    if small is not None and g2d.dtype == xp.dtype:
+    small = (registry.select("small_conv_weight_grad", w2d, xp, stride, g2d)
+             if need_w and col is None else None)
+    if small is not None:
         grad_w = np.empty(w2d.shape, g2d.dtype)
         g4d = np.ascontiguousarray(g2d).reshape(w2d.shape[0], oh, ow, n)
-        small.small_conv_weight_grad(xp, g4d, kh, kw, stride[0], grad_w)
+        small(xp, g4d, kh, kw, stride[0], grad_w)
         need_w = False
     buffer = None
     if col is None and need_w:
@@ -179,49 +185,24 @@ def _conv_backward(g2d, xp, col, w2d, kernel, stride, out_hw, need_x: bool, need
     return grad_xp, grad_w
 
 
-# a weight gradient with at most this many entries (C_out * K) goes to the compiled kernel
-SMALL_WEIGHT_GRAD = 512
-
-
-def _small_conv_kernels(w2d, xp, stride):
-    """The compiled kernels (``lamina[fast]``) when they compute this convolution and its
-    weight gradient without an im2col matrix (at most SMALL_WEIGHT_GRAD weights, horizontal
-    stride 1, one dtype, see :func:`lamina.kernels.numba_conv.small_conv_forward`), else
-    None."""
-    if (stride[1] != 1 or w2d.shape[0] * w2d.shape[1] > SMALL_WEIGHT_GRAD
-            or w2d.dtype != xp.dtype or not xp.flags.c_contiguous):
-        return None
-    return kernels.numba_kernels()
-
-
-# the weight gradient of an im2col matrix with this many times more rows than g is computed
-# as (col @ g^T)^T, see _weight_product
-TALL_COL = 8
-# otherwise it is summed over pieces of M (pixels times batch) of at most this many columns
-WEIGHT_CHUNK = 4096
-
-
 def _weight_product(g, col):
-    """g @ col^T (C_out x K): by the compiled kernel (``lamina[fast]``) when the result is
-    small (at most SMALL_WEIGHT_GRAD entries), where BLAS is slowest; otherwise by BLAS:
-    as (col @ g^T)^T when col has at least TALL_COL times more rows than g (LeNet-5's conv2
-    at batch 32: 196 us against 228 us for g @ col^T, and 264 us summed over 512 KiB pieces of
-    M as before; measured A/B in one process, 2 BLAS threads), else as g @ col^T summed over
-    pieces of WEIGHT_CHUNK columns: OpenBLAS is 4x slower on one product with a long M and
-    a small result (LeNet-5's conv1 without ``[fast]``, 6 x 25 over M = 25,088 at batch 32:
-    386 us in one call, 90 us in pieces of 4,096; 8,192 is as slow as one call)."""
-    compiled = kernels.numba_kernels()
-    if (compiled is not None and g.shape[0] * col.shape[0] <= SMALL_WEIGHT_GRAD
-            and g.dtype == col.dtype):
+    """g @ col^T (C_out x K): by the compiled kernel ``weight_grad`` where it is eligible
+    (a result of at most SMALL_WEIGHT_GRAD entries, where BLAS is slowest); otherwise by
+    BLAS: as (col @ g^T)^T when col has at least TALL_COL times more rows than g, else as
+    g @ col^T summed over pieces of WEIGHT_CHUNK columns (the measurements are with the
+    thresholds, :mod:`lamina.kernels.thresholds`)."""
+    compiled = registry.select("weight_grad", g, col)
+    if compiled is not None:
         out = np.empty((g.shape[0], col.shape[0]), g.dtype)
         # contiguous rows (a block of g is a strided view): the kernel's loops vectorise
-        compiled.weight_grad(np.ascontiguousarray(g), np.ascontiguousarray(col), out)
+        compiled(np.ascontiguousarray(g), np.ascontiguousarray(col), out)
         return out
-    if col.shape[0] >= TALL_COL * g.shape[0]:
+    if col.shape[0] >= T.TALL_COL * g.shape[0]:
         return (col @ g.T).T
-    out = g[:, :WEIGHT_CHUNK] @ col[:, :WEIGHT_CHUNK].T
-    for start in range(WEIGHT_CHUNK, g.shape[1], WEIGHT_CHUNK):
-        out += g[:, start:start + WEIGHT_CHUNK] @ col[:, start:start + WEIGHT_CHUNK].T
+    chunk = T.WEIGHT_CHUNK
+    out = g[:, :chunk] @ col[:, :chunk].T
+    for start in range(chunk, g.shape[1], chunk):
+        out += g[:, start:start + chunk] @ col[:, start:start + chunk].T
     return out
 
 
@@ -306,15 +287,13 @@ def conv2d_relu_max_pool2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
     pooled_hw = _pool_geometry("MaxPool2d", (n, c_out, *out_hw), x.dtype, *pool)
     xp = L.internal(x, padding)
     w2d = weight.reshape(c_out, -1)
-    small = _small_conv_kernels(w2d, xp, stride)
-    if (small is not None and pool == ((2, 2), (2, 2), (0, 0))
-            and (bias is None or bias.dtype == xp.dtype)):
+    fused = registry.select("small_conv_relu_pool_2x2", w2d, xp, stride, pool, bias)
+    if fused is not None:
         # one compiled pass: the conv rows of each window row are pooled as they come
         out = np.empty((c_out, *pooled_hw, n), xp.dtype)
         index = np.empty(out.shape, np.uint8)
-        small.small_conv_relu_pool_2x2(xp, w2d, kh, kw, stride[0],
-                                       np.empty(0, xp.dtype) if bias is None else bias, out,
-                                       index)
+        fused(xp, w2d, kh, kw, stride[0], np.empty(0, xp.dtype) if bias is None else bias,
+              out, index)
         zp = pre = col = None
         padded_shape = (c_out, *out_hw, n)
     else:
@@ -348,10 +327,6 @@ def conv2d_relu_max_pool2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
     return out.transpose(L.TO_NCHW), backward
 
 
-# images up to which inference uses the compiled direct kernel rather than im2col and BLAS
-DIRECT_MAX_BATCH = 2
-
-
 def conv2d_relu_max_pool2d_infer(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
                                   pool_kernel_size=(2, 2), pool_stride=(2, 2),
                                   pool_padding=(0, 0)) -> np.ndarray:
@@ -370,21 +345,25 @@ def conv2d_relu_max_pool2d_program(x, weight, bias=None, stride=(1, 1), padding=
     only the arithmetic (batch-1 latency: the checks cost as much as a small convolution).
     A program reads ``weight`` and ``bias`` when it runs, through views made here, so it
     stays right while they are the same arrays (in place updates included); the caller
-    (:class:`lamina.nn.Sequential`'s no-grad plan) builds a new one when an array, a
-    setting, the input's shape or dtype, or ``compiled`` changes.
+    (the no-grad plan of :mod:`lamina.inference`) builds a new one when a parameter's
+    version, a setting, the input's shape or dtype, or ``compiled`` changes.
 
-    ``compiled``: the module of :func:`lamina.kernels.numba_kernels`, or None. With it, a
-    batch of at most DIRECT_MAX_BATCH images, stride 1 and no pool padding runs one compiled
-    call that convolves directly (:func:`lamina.kernels.numba_conv.conv_relu_max_pool_direct`):
-    no im2col copy, no BLAS call and no Python steps between them; equal to the op's value up
-    to rounding (the sums run in another order). Otherwise it is the op's value: without the
-    compiled kernels, the op's NumPy steps, bias and ReLU in place, and none of its
-    bookkeeping for the backward pass.
+    Three programs:
+
+    - ``compiled`` (the module of :func:`lamina.kernels.numba_kernels`) is not None and the
+      registered kernel ``conv_relu_max_pool_direct`` is eligible (at most DIRECT_MAX_BATCH
+      images, stride 1, no pool padding, one dtype): one compiled call that convolves
+      directly, no im2col copy, no BLAS call, no Python steps between them; equal to the
+      op's value up to rounding (the sums run in another order);
+    - without compiled kernels, one image, stride 1, 2 x 2 pooling of stride 2 and outputs
+      narrower than WIDE_RUN: :func:`_conv_relu_pool_one`, the op's NumPy steps on (C, H, W)
+      arrays with everything but the arithmetic worked out here (bitwise the op's value);
+    - otherwise the op itself (its forward value; the closure it returns is dropped).
     """
     stride, padding = tuple(stride), tuple(padding)
     pool = tuple(pool_kernel_size), tuple(pool_stride), tuple(pool_padding)
 
-    def op_value(x):  # the op itself, where neither faster path applies
+    def op_value(x):  # the op itself, where neither faster program applies
         return conv2d_relu_max_pool2d(x, weight, bias, stride, padding, *pool)[0]
 
     if pool[2] != (0, 0):
@@ -394,25 +373,19 @@ def conv2d_relu_max_pool2d_program(x, weight, bias=None, stride=(1, 1), padding=
     pooled_hw = _pool_geometry("MaxPool2d", (x.shape[0], c_out, *out_hw), x.dtype, *pool)
     if compiled is None:
         if (x.shape[0] == 1 and stride == (1, 1) and pool[0] == pool[1] == (2, 2)
-                and out_hw[1] < L.WIDE_RUN):
+                and out_hw[1] < T.WIDE_RUN):
             return _conv_relu_pool_one(x, weight, bias, padding, out_hw, pooled_hw)
-        w2d = weight.reshape(c_out, -1)
-
-        def numpy_steps(x):
-            z, _ = _conv_forward(L.internal(x, padding), w2d, weight.shape[2:], stride, out_hw)
-            out, _ = L.max_windows(z, pool[0], pool[1], pooled_hw)
-            return _bias_relu(out, bias).transpose(L.TO_NCHW)
-
-        return numpy_steps
-    if (x.shape[0] > DIRECT_MAX_BATCH or stride != (1, 1) or x.dtype != weight.dtype
-            or (bias is not None and bias.dtype != x.dtype)):
+        return op_value
+    if not registry.KERNELS["conv_relu_max_pool_direct"].eligible(x, weight, bias, stride,
+                                                                   pool):
         return op_value
     shape = (x.shape[0], c_out, *pooled_hw)
     settings = (np.empty(0, x.dtype) if bias is None else bias, *padding, *pool[0], *pool[1])
+    kernel = compiled.conv_relu_max_pool_direct
 
     def direct(x):
         out = np.empty(shape, x.dtype)
-        compiled.conv_relu_max_pool_direct(x, weight, *settings, out)
+        kernel(x, weight, *settings, out)
         return out
 
     return direct
@@ -454,20 +427,11 @@ def _conv_relu_pool_one(x, weight, bias, padding, out_hw, pooled_hw):
         z = z.reshape(c_out, oh, wp)
         rows = np.maximum(z[even], z[odd])
         out = np.maximum(rows[left], rows[right])
-        if bias3 is not None:  # _bias_relu's steps, with the bias view and zeros made above
+        if bias3 is not None:  # the op's bias and ReLU, with the bias view and zeros made above
             out = np.add(out, bias3, out=out if same else None)
         return np.maximum(out, zeros, out=out)[None]
 
     return program
-
-
-def _bias_relu(out: np.ndarray, bias) -> np.ndarray:
-    """relu(out + bias) for channel-first ``out`` (C, ...), in place where the dtypes allow
-    (a bias of a wider dtype promotes, as ``out + bias`` would)."""
-    if bias is not None:
-        out = np.add(out, bias.reshape((-1,) + (1,) * (out.ndim - 1)),
-                     out=out if bias.dtype == out.dtype else None)
-    return np.maximum(out, 0, out=out)
 
 
 @register

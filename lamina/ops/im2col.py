@@ -24,16 +24,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina import kernels
+from lamina.kernels import registry
+from lamina.kernels import thresholds as T
 
 TO_INTERNAL = (1, 2, 3, 0)  # (N, C, H, W) -> (C, H, W, N)
 TO_NCHW = (3, 0, 1, 2)  # (C, H, W, N) -> (N, C, H, W)
 
-FULL_COL_BYTES = 4 << 20  # a larger im2col matrix is built in blocks of output rows...
-BLOCK_BYTES = 3 << 19  # ...of about this size (1.5 MiB: GEMM operands stay in L2/L3)
-# a stride-1 convolution whose im2col rows would be runs of fewer numbers than this (W_out*N:
-# small batches) reads whole padded rows instead, see wide_im2col
-WIDE_RUN = 32
+# (the sizes that choose between paths here, FULL_COL_BYTES, BLOCK_BYTES, WIDE_RUN and
+# PAD_FILL_BELOW, are in lamina.kernels.thresholds)
 
 
 def internal(x: np.ndarray, padding: tuple[int, int], value: float = 0.0) -> np.ndarray:
@@ -48,7 +46,7 @@ def pad(xt: np.ndarray, padding: tuple[int, int], value: float = 0.0) -> np.ndar
     ph, pw = padding
     c, h, w, n = xt.shape
     shape = (c, h + 2 * ph, w + 2 * pw, n)
-    if xt.size < 1 << 16:  # small: fewer calls; large: write each element once
+    if xt.size < T.PAD_FILL_BELOW:  # small: fewer calls; large: write each element once
         # (np.zeros: memory the allocator hands out zeroed, faster than filling it)
         out = np.zeros(shape, xt.dtype) if value == 0 else np.full(shape, value, xt.dtype)
         out[:, ph:ph + h, pw:pw + w] = xt
@@ -84,10 +82,10 @@ def window(xp: np.ndarray, i: int, j: int, out_hw: tuple[int, int],
 # --------------------------------------------------------------------- im2col and col2im
 def row_blocks(rows: int, row_bytes: int) -> list[tuple[int, int]]:
     """Split output rows 0..rows-1 into blocks whose im2col matrix is about BLOCK_BYTES;
-    one block when the whole matrix is at most FULL_COL_BYTES."""
-    if rows * row_bytes <= FULL_COL_BYTES:
+    one block when the whole matrix is at most FULL_COL_BYTES (both thresholds)."""
+    if rows * row_bytes <= T.FULL_COL_BYTES:
         return [(0, rows)]
-    step = max(1, BLOCK_BYTES // row_bytes)
+    step = max(1, T.BLOCK_BYTES // row_bytes)
     return [(r, min(rows, r + step)) for r in range(0, rows, step)]
 
 
@@ -142,9 +140,9 @@ def col2im(cols: np.ndarray, row0: int, stride: tuple[int, int], out: np.ndarray
     """Add ``cols`` (C, kh, kw, R, W_out, N), the gradient of the im2col block of output rows
     ``row0 .. row0 + R - 1``, into the padded image gradient ``out`` (C, Hp, Wp, N): each
     kernel offset's slice goes back where it was read, offsets in order."""
-    compiled = kernels.numba_kernels()
+    compiled = registry.select("col2im", cols, out)
     if compiled is not None:
-        compiled.col2im(cols, row0, stride[0], stride[1], out)
+        compiled(cols, row0, stride[0], stride[1], out)
         return
     _, kh, kw, rows, ow, _ = cols.shape
     for i in range(kh):
@@ -163,11 +161,11 @@ def max_windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]
     rule).
     """
     (kh, kw), (sh, sw) = kernel, stride
-    compiled = kernels.numba_kernels()
-    if compiled is not None and kh * kw <= 256:
+    compiled = registry.select("max_pool_forward", xp, kernel)
+    if compiled is not None:
         shape = (xp.shape[0], *out_hw, xp.shape[3])
         best, index = np.empty(shape, xp.dtype), np.empty(shape, np.uint8)
-        compiled.max_pool_forward(xp, kh, kw, sh, sw, best, index)
+        compiled(xp, kh, kw, sh, sw, best, index)
         return best, index
     # separably: the max over each window's rows, then over its columns (kh + kw - 2
     # ufunc calls instead of kh * kw; max is exact, so the same values)
@@ -192,13 +190,12 @@ def max_windows_bias_relu(xp: np.ndarray, kernel: tuple[int, int], stride: tuple
     first maxima (compiled kernels, else None) or the maxima themselves (NumPy path, for
     :func:`first_max` in the backward pass, else None)."""
     (kh, kw), (sh, sw) = kernel, stride
-    compiled = kernels.numba_kernels()
-    if compiled is not None and kh * kw <= 256 and (bias is None or bias.dtype == xp.dtype):
+    compiled = registry.select("max_pool_bias_relu", xp, kernel, bias)
+    if compiled is not None:
         shape = (xp.shape[0], *out_hw, xp.shape[3])
         out, index = np.empty(shape, xp.dtype), np.empty(shape, np.uint8)
         none = np.empty(0, xp.dtype)
-        compiled.max_pool_bias_relu(xp, kh, kw, sh, sw, none if bias is None else bias, out,
-                                    index)
+        compiled(xp, kh, kw, sh, sw, none if bias is None else bias, out, index)
         return out, index, None
     best, _ = max_windows(xp, kernel, stride, out_hw)
     out = best.copy() if bias is None else best + bias[:, None, None, None]
@@ -228,11 +225,11 @@ def max_scatter(grad: np.ndarray, index: np.ndarray, shape: tuple[int, ...],
     """Route ``grad`` (C, H_out, W_out, N) to the window maxima given by ``index``, in a new
     (C, Hp, Wp, N) array ``shape``: the adjoint of taking the window max."""
     (kh, kw), out_hw = kernel, grad.shape[1:3]
-    compiled = kernels.numba_kernels()
-    if compiled is not None and index.dtype == np.uint8:
+    compiled = registry.select("max_pool_backward", grad, index)
+    if compiled is not None:
         out = np.empty(shape, grad.dtype)
-        compiled.max_pool_backward(np.ascontiguousarray(grad), np.ascontiguousarray(index),
-                                   kh, kw, stride[0], stride[1], out)
+        compiled(np.ascontiguousarray(grad), np.ascontiguousarray(index), kh, kw, stride[0],
+                 stride[1], out)
         return out
     return scatter(lambda k: (index == k) * grad, shape, grad.dtype, kernel, out_hw, stride)
 
@@ -244,11 +241,10 @@ def relu_max_scatter(grad: np.ndarray, out: np.ndarray, index: np.ndarray,
     ``out`` (both (C, H_out, W_out, N)): ``(g, dz)`` with g = grad * (out > 0), the gradient
     of the bias and of the maxima, and dz, g routed to the window maxima by ``index`` in a
     new (C, Hp, Wp, N) array ``shape``. One compiled call with ``lamina[fast]``."""
-    compiled = kernels.numba_kernels()
-    if compiled is not None and index.dtype == np.uint8 and grad.dtype == out.dtype:
+    compiled = registry.select("relu_max_pool_backward", grad, out, index)
+    if compiled is not None:
         g, dz = np.empty_like(out), np.empty(shape, out.dtype)
-        compiled.relu_max_pool_backward(grad, out, index, kernel[0], kernel[1], stride[0],
-                                        stride[1], g, dz)
+        compiled(grad, out, index, kernel[0], kernel[1], stride[0], stride[1], g, dz)
         return g, dz
     g = np.multiply(grad, out > 0, out=np.empty_like(out))
     return g, max_scatter(g, index, shape, kernel, stride)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from lamina import kernels
+from lamina.kernels import registry
+from lamina.kernels import thresholds as T
 from lamina.ops import register, relu_zeros, unbroadcast
 
 
@@ -63,26 +65,20 @@ def _linear_backward(x, weight, bias, grad, need):
     return (grad_x, grad_w, grad_b)[:len(need)]  # linear(x, w) has no bias input at all
 
 
-# a weight matrix up to this size, applied to a row or two, goes to the compiled kernel
-SMALL_LINEAR = 1 << 18  # 1 MiB of float32: the MLP's 784 x 256 layer included
-
-
 def linear_forward(x, weight, bias=None, relu: bool = False) -> np.ndarray:
     """The value of :func:`linear` (or of :func:`linear_relu` when ``relu``) alone, for
     inference: same checks, no backward closure (batch-1 latency, see nn.Sequential).
 
     With the compiled kernels (``lamina[fast]``), one or two rows through a weight matrix of
-    at most SMALL_LINEAR entries take one compiled call for product, bias and ReLU
-    (:func:`lamina.kernels.numba_linear.linear_rows`; equal up to rounding)."""
+    at most SMALL_LINEAR entries take one compiled call for product, bias and ReLU (the
+    registered kernel ``linear_rows``, :func:`lamina.kernels.numba_linear.linear_rows`;
+    equal up to rounding)."""
     _check_linear(x, weight)
-    if x.ndim == 2 and x.shape[0] <= 2 and weight.size <= SMALL_LINEAR:
-        compiled = kernels.numba_kernels("linear")
-        if compiled is not None and x.dtype == weight.dtype and (
-                bias is None or (bias.dtype == x.dtype and bias.shape == weight.shape[:1])):
-            out = np.empty((x.shape[0], weight.shape[0]), x.dtype)
-            compiled.linear_rows(x, weight, np.empty(0, x.dtype) if bias is None else bias, relu,
-                                 out)
-            return out
+    compiled = registry.select("linear_rows", x, weight, bias)
+    if compiled is not None:
+        out = np.empty((x.shape[0], weight.shape[0]), x.dtype)
+        compiled(x, weight, np.empty(0, x.dtype) if bias is None else bias, relu, out)
+        return out
     return _affine(x, weight, bias, relu)
 
 
@@ -103,14 +99,16 @@ class LinearChain:
     (``weights``, ``biases`` and ``relus`` have one entry per layer; a bias may be None).
 
     With the compiled kernels (``lamina[fast]``), one or two rows go through all the layers
-    in one compiled call (:func:`lamina.kernels.numba_linear.linear_chain`) when every layer
-    takes the compiled path of :func:`linear_forward` (one dtype, C-contiguous weights of at
-    most SMALL_LINEAR entries, shapes that chain): the same values as layer by layer, without
-    the Python steps and calls between layers (MLP batch-1 latency); without them, such a
-    chain runs the NumPy steps of :func:`linear_forward` without checking each layer again
-    (the same values). The layers are checked once, here; a chain holds the arrays it was
-    given, so build a new one when a parameter array is replaced (:class:`lamina.nn.Sequential`
-    does). Otherwise, and to raise the usual errors, it runs layer by layer.
+    in one compiled call (:func:`lamina.kernels.numba_linear.linear_chain`) when the
+    registered kernel ``linear_chain`` is eligible (two layers or more, one dtype,
+    C-contiguous weights of at most SMALL_LINEAR entries, shapes that chain): the same
+    values as layer by layer, without the Python steps and calls between layers (MLP
+    batch-1 latency); without them, such a chain runs the NumPy steps of
+    :func:`linear_forward` without checking each layer again (the same values). The layers
+    are checked once, here; a chain holds the arrays it was given, so build a new one when
+    a parameter array is replaced (the no-grad plan of :mod:`lamina.inference` does, when a
+    parameter's version changes). Otherwise, and to raise the usual errors, it runs layer
+    by layer.
     """
 
     def __init__(self, weights, biases, relus) -> None:
@@ -118,7 +116,7 @@ class LinearChain:
         first = self.layers[0][0]
         self.width, self.dtype = first.shape[-1], first.dtype
         self.packed = None  # the compiled call's (weights, biases, relus) tuples, if it fits
-        if len(self.layers) > 1 and _chains(self.width, self.dtype, weights, biases):
+        if registry.KERNELS["linear_chain"].eligible(self.width, self.dtype, weights, biases):
             empty = np.empty(0, self.dtype)
             self.packed = (tuple(weights), tuple(empty if b is None else b for b in biases),
                            tuple(bool(r) for r in relus))
@@ -143,27 +141,13 @@ class LinearChain:
                 for weight, bias, relu in self.layers:
                     x = _affine(x, weight, bias, relu)
                 return x
-            if x.shape[0] <= 2:
+            if x.shape[0] <= T.LINEAR_MAX_ROWS:
                 out = np.empty((x.shape[0], self.packed[0][-1].shape[0]), x.dtype)
                 compiled.linear_chain(np.ascontiguousarray(x), *self.packed, out)
                 return out
         for weight, bias, relu in self.layers:
             x = linear_forward(x, weight, bias, relu)
         return x
-
-
-def _chains(width: int, dtype, weights, biases) -> bool:
-    """Whether every layer fits the compiled call of :class:`LinearChain` for input rows of
-    ``width`` numbers of ``dtype``."""
-    for weight, bias in zip(weights, biases, strict=True):
-        if (weight.ndim != 2 or weight.shape[1] != width or weight.dtype != dtype
-                or weight.size > SMALL_LINEAR or not weight.flags.c_contiguous):
-            return False
-        width = weight.shape[0]
-        if bias is not None and (bias.shape != (width,) or bias.dtype != dtype
-                                 or not bias.flags.c_contiguous):
-            return False
-    return True
 
 
 @register(fresh_grads=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from lamina.kernels import thresholds as T
 from lamina.optim.flat import FlatGroup
 from lamina.optim.kernels import adam_kernel
 from lamina.optim.optimizer import (
@@ -20,11 +21,6 @@ from lamina.optim.optimizer import (
     check_non_negative,
     grad_with_decay,
 )
-
-# with the compiled kernel, a group whose parameters average fewer elements than this has its
-# gradients gathered into one array and updated in one call (LeNet-5: 10 parameters, 62k
-# elements); larger ones are updated where they lie, one call each (no copy)
-GATHER_BELOW = 16384
 
 
 class Adam(Optimizer):
@@ -152,7 +148,7 @@ class Adam(Optimizer):
         kernel = adam_kernel()
         if kernel is None:
             super().update_group(flat, grads, state, group)
-        elif flat.param.size < GATHER_BELOW * len(grads):
+        elif flat.param.size < T.GATHER_BELOW * len(grads):
             # small parameters: one copy of the gradients and one kernel call beat a call
             # per parameter (each costs a few microseconds to dispatch)
             self._kernel_step(kernel, flat.param, [flat.gather(grads)], [slice(None)], state,

@@ -24,6 +24,10 @@ A group whose parameters differ in dtype, a step where some parameter has no gra
 skipped, as PyTorch skips it) and parameters whose states differ (different step counts) fall
 back to the per-parameter update, which runs the same rule on the views.
 
+Rebinding a parameter's array bumps its version (``p._version``, as ``p.data = x`` does):
+that is how the cached no-grad plans of :mod:`lamina.inference`, which hold parameter
+arrays, learn that they must be rebuilt; nothing compares arrays across the two.
+
 Caveat: a parameter's array changes identity once, at its first step; code that kept a
 reference to the old array (``w = layer.weight._data`` before training) no longer sees updates.
 Keep the Parameter, not its array. Two Parameters sharing one array, or one Parameter in two
@@ -69,6 +73,7 @@ class FlatGroup:
             view = self.param[part].reshape(p.shape)
             view[...] = p._data
             p._data = view
+            p._bump_version()  # a new array: plans holding the old one rebuild
             self.views.append(view)
         self.state: dict[str, Any] | None = None
         self._dicts: list[dict] = []  # the per-parameter state dicts handed to the optimizer

@@ -1,6 +1,5 @@
 """Training: the ``fit`` loop, callbacks, history and resumable checkpoints (``lm.train``)."""
 
-from lamina.io import Checkpoint, load_checkpoint, save_checkpoint
 from lamina.train.callbacks import (
     Callback,
     CSVLogger,
@@ -10,6 +9,7 @@ from lamina.train.callbacks import (
     ProgressBar,
     TerminateOnNaN,
 )
+from lamina.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from lamina.train.history import History
 from lamina.train.loop import Trainer, compute_loss, evaluate, fit, predict
 

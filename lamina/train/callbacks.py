@@ -2,10 +2,13 @@
 
 A callback is any object with some of the hooks ``on_train_begin(logs)``,
 ``on_train_end(logs)``, ``on_epoch_begin(epoch, logs)``, ``on_epoch_end(epoch, logs)``,
-``on_batch_begin(batch, logs)``, ``on_batch_end(batch, logs)``. The loop calls only the hooks a
-callback defines, in the order of the ``callbacks`` list, so put loggers before
-:class:`EarlyStopping` and :class:`ModelCheckpoint`. :class:`Callback` therefore defines no hook
-(a subclass must not call ``super().on_epoch_end``); it only receives the loop's context.
+``on_epoch_complete(epoch, logs)``, ``on_batch_begin(batch, logs)``, ``on_batch_end(batch, logs)``.
+Callbacks with state that resuming needs have ``state_dict()`` / ``load_state_dict(state)``,
+which :func:`lamina.train.save_checkpoint` and :func:`lamina.train.load_checkpoint` use.
+The loop calls only the hooks a callback defines, in the order of the ``callbacks`` list, so
+put loggers before :class:`EarlyStopping` and :class:`ModelCheckpoint`. :class:`Callback`
+therefore defines no hook (a subclass must not call ``super().on_epoch_end``); it only
+receives the loop's context.
 """
 
 from __future__ import annotations
@@ -155,7 +158,27 @@ class EarlyStopping(_Monitor):
             self.best = math.inf if self.mode == "min" else -math.inf
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        if getattr(self, "_restored", False):
+            self._restored = False  # resumed from a checkpoint: keep the restored state
+            return
         self._reset()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The counters, best value and (with ``restore_best_weights``) the best weights."""
+        return {"wait": self.wait, "best": self.best, "best_epoch": self.best_epoch,
+                "stopped_epoch": self.stopped_epoch, "best_weights": self.best_weights}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`; the next ``on_train_begin`` keeps it (a resumed run)."""
+        try:
+            self.wait, self.best = int(state["wait"]), float(state["best"])
+            self.best_epoch, self.stopped_epoch = state["best_epoch"], state["stopped_epoch"]
+            weights = state["best_weights"]
+            self.best_weights = None if weights is None else {
+                str(k): np.asarray(v) for k, v in weights.items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"EarlyStopping.load_state_dict: malformed state ({exc})") from None
+        self._restored = True
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         current = _monitor_value(logs, self.monitor, "EarlyStopping")
@@ -178,8 +201,15 @@ class EarlyStopping(_Monitor):
 class ModelCheckpoint(_Monitor):
     """Save the model after every epoch, or only when ``monitor`` improves.
 
-    Files are written with :func:`lamina.save` (a temporary file in the same directory, then
-    ``os.replace``), so a crash never leaves a half-written checkpoint at ``path``.
+    Files are written atomically (a temporary file in the same directory, then ``os.replace``),
+    so a crash never leaves a half-written checkpoint at ``path``. Each file is a resumable
+    checkpoint (:func:`lamina.train.save_checkpoint`): the model (loadable with ``lm.load``
+    when lamina can describe it), the epoch, lamina's RNG state, the History, the states of the
+    run's LR schedulers, of the training DataLoader's own generator and of every callback with
+    ``state_dict()``, and with ``include_optimizer`` the optimizer's state. Inside ``fit`` the
+    file is written after every callback's ``on_epoch_end`` and the History record, so
+    :func:`lamina.train.load_checkpoint` with the same objects, then
+    ``fit(..., initial_epoch=checkpoint.epoch)``, continues bit for bit (kill -9 included).
 
     Args:
         path: file path; may hold ``str.format`` fields filled from the epoch (1-based, as Keras)
@@ -187,7 +217,7 @@ class ModelCheckpoint(_Monitor):
         monitor: the logged name compared with ``save_best_only``.
         save_best_only: write only when ``monitor`` improves on the best value so far.
         mode: ``"min"``, ``"max"`` or ``"auto"``.
-        include_optimizer: also store the optimizer's state.
+        include_optimizer: also store the optimizer's state (needed to resume).
 
     Attributes:
         best: the best monitored value saved so far.
@@ -208,6 +238,21 @@ class ModelCheckpoint(_Monitor):
         self.save_best_only = bool(save_best_only)
         self.include_optimizer = bool(include_optimizer)
         self.last_saved: str | None = None
+        self._pending: tuple[int, dict] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        """The best value so far and the last path written."""
+        return {"best": self.best, "last_saved": self.last_saved}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        try:
+            self.best = float(state["best"])
+            last = state["last_saved"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"ModelCheckpoint.load_state_dict: malformed state ({exc})") \
+                from None
+        self.last_saved = None if last is None else str(last)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
@@ -216,13 +261,29 @@ class ModelCheckpoint(_Monitor):
             if not self._improves(current, self.best):
                 return
             self.best = current
-        from lamina.io import save
+        self._pending = (epoch, dict(logs))
+        if self.trainer is None:  # called by hand, outside fit: write now
+            self.on_epoch_complete(epoch, logs)
 
+    def on_epoch_complete(self, epoch: int, logs: dict | None = None) -> None:
+        if self._pending is None:
+            return
+        from lamina.train.checkpoint import save_checkpoint
+
+        epoch, logs = self._pending
+        self._pending = None
         path = self.path.format(epoch=epoch + 1, **logs) if "{" in self.path else self.path
-        optimizer = self.optimizer if self.include_optimizer else None
-        save(self.model, path, optimizer=optimizer,
-             metadata={"epoch": epoch + 1, "logs": {k: float(v) for k, v in logs.items()}})
+        trainer = self.trainer
+        callbacks = list(getattr(trainer, "callbacks", None) or [])
+        schedulers = [c.schedule for c in callbacks if isinstance(c, LearningRateScheduler)
+                      and hasattr(c.schedule, "state_dict")]
         self.last_saved = path
+        save_checkpoint(path, self.model,
+                        self.optimizer if self.include_optimizer else None, epoch + 1,
+                        getattr(trainer, "history", None),
+                        {"epoch": epoch + 1, "logs": {k: float(v) for k, v in logs.items()}},
+                        scheduler=schedulers, callbacks=callbacks,
+                        loader=getattr(trainer, "loader", None))
 
 
 class ProgressBar(Callback):
@@ -367,6 +428,16 @@ class LearningRateScheduler(Callback):
             raise TypeError(f"LearningRateScheduler: schedule must be a function epoch -> lr or "
                             f"an lr_scheduler, got {type(schedule).__name__}")
         self.schedule, self.monitor = schedule, monitor
+
+    def state_dict(self) -> dict[str, Any]:
+        """The scheduler's ``state_dict()`` (empty for a function schedule)."""
+        getter = getattr(self.schedule, "state_dict", None)
+        return {"schedule": getter()} if callable(getter) else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` into the scheduler."""
+        if "schedule" in state:
+            self.schedule.load_state_dict(state["schedule"])
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if hasattr(self.schedule, "step"):

@@ -11,9 +11,10 @@ Plain training loops stay easy: nothing here is needed to train a lamina model b
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,8 +22,6 @@ import numpy as np
 from lamina.tensor import Tensor, no_grad
 from lamina.train.distributed import data_parallel
 from lamina.train.history import History
-
-_LOGIT_LOSSES = ("CrossEntropyLoss", "BCEWithLogitsLoss")
 
 
 class Trainer:
@@ -37,6 +36,8 @@ class Trainer:
         epoch: the current (0-based) epoch.
         stop_training: set it to True to stop: the loop leaves the epoch after the current
             batch, validates, calls ``on_epoch_end`` and ends training.
+        callbacks: the callbacks of the run, in order (set by ``fit``).
+        loader: the training batches (set by ``fit``).
     """
 
     def __init__(self, model, optimizer, loss_fn, history: History, params: dict) -> None:
@@ -44,6 +45,8 @@ class Trainer:
         self.history, self.params = history, params
         self.epoch = int(params.get("initial_epoch", 0))
         self.stop_training = False
+        self.callbacks: list = []
+        self.loader: Any = None
 
     def should_stop(self) -> bool:
         return bool(self.stop_training or getattr(self.model, "stop_training", False))
@@ -200,7 +203,11 @@ def compute_loss(loss_fn: Callable, output: Tensor, target: Any, *,
 
 # --------------------------------------------------------------------------- metrics
 def _accuracy(threshold: float) -> Callable[[np.ndarray, np.ndarray], float]:
+    """Accuracy (eq 7.3, :func:`lamina.metrics.accuracy_score`) of raw outputs: the argmax of
+    (N, C) outputs, else outputs above ``threshold``, against labels or one-hot targets."""
     def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        from lamina.metrics import accuracy_score
+
         if y_pred.ndim == 2 and y_pred.shape[1] > 1:
             predicted = y_pred.argmax(axis=1)
         else:
@@ -209,21 +216,37 @@ def _accuracy(threshold: float) -> Callable[[np.ndarray, np.ndarray], float]:
             truth = y_true.argmax(axis=1)
         else:
             truth = y_true.reshape(y_true.shape[0])
-            truth = np.rint(truth) if truth.dtype.kind == "f" else truth
-        return float(np.mean(predicted == truth))
+            truth = np.rint(truth).astype(np.int64) if truth.dtype.kind == "f" else truth
+        return float(accuracy_score(truth, predicted))
     accuracy._lamina_builtin = True
     return accuracy
 
 
+def _rows(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Targets and outputs as (N, K) arrays of the outputs' size."""
+    n = y_pred.shape[0]
+    return y_true.reshape(n, -1), y_pred.reshape(n, -1)
+
+
 def _mse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    return float(np.mean((y_pred - y_true.reshape(y_pred.shape)) ** 2))
+    from lamina.metrics import mean_squared_error
+
+    return float(mean_squared_error(*_rows(y_true, y_pred)))
 
 
 def _mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    return float(np.mean(np.abs(y_pred - y_true.reshape(y_pred.shape))))
+    from lamina.metrics import mean_absolute_error
+
+    return float(mean_absolute_error(*_rows(y_true, y_pred)))
 
 
 _mse._lamina_builtin = _mae._lamina_builtin = True  # cheap enough to log per batch too
+
+
+def _is_logit_loss(loss_fn: Any) -> bool:
+    from lamina.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss
+
+    return isinstance(loss_fn, (CrossEntropyLoss, BCEWithLogitsLoss))
 
 
 def resolve_metrics(metrics: Iterable, loss_fn: Any = None) -> list[tuple[str, Callable]]:
@@ -238,7 +261,7 @@ def resolve_metrics(metrics: Iterable, loss_fn: Any = None) -> list[tuple[str, C
         ValueError: an unknown metric name.
         TypeError: a metric that is neither a name nor callable.
     """
-    threshold = 0.0 if type(loss_fn).__name__ in _LOGIT_LOSSES else 0.5
+    threshold = 0.0 if _is_logit_loss(loss_fn) else 0.5
     named = {"accuracy": _accuracy(threshold), "acc": _accuracy(threshold), "mse": _mse,
              "mae": _mae}
     out = []
@@ -293,6 +316,20 @@ def _current_lr(optimizer) -> float | None:
 
 
 # --------------------------------------------------------------------------- public
+@contextlib.contextmanager
+def evaluation(model) -> Iterator[None]:
+    """Run the model for inference inside the block: eval mode and ``no_grad`` (no graph, the
+    layers' no-grad fast paths); its train/eval mode is restored on leaving. :func:`evaluate`,
+    :func:`predict` (and so every prediction of ``lamina``) run the model inside it."""
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
 def evaluate(model, loss_fn: Callable | None, data: Any, batch_size: int = 256,
              metrics: Iterable = (), prefix: str = "") -> dict[str, float]:
     """Loss and metrics of ``model`` over the whole of ``data``, in eval mode without a graph.
@@ -318,24 +355,19 @@ def evaluate(model, loss_fn: Callable | None, data: Any, batch_size: int = 256,
     resolved = resolve_metrics(metrics, loss_fn)
     loader = _loader(data, batch_size, False, where, "data")
     dtype = _model_dtype(model)
-    was_training = model.training
-    model.eval()
     total, count, targets, outputs = 0.0, 0, [], []
-    try:
-        with no_grad():
-            for batch in loader:
-                x, y, w = _split_batch(batch, where)
-                output = model(_input(x, dtype))
-                n = output.shape[0]
-                if loss_fn is not None:
-                    loss = compute_loss(loss_fn, output, y, sample_weight=w)
-                    total += float(loss.item()) * n
-                count += n
-                if resolved:
-                    targets.append(_array(y))
-                    outputs.append(output._data)
-    finally:
-        model.train(was_training)
+    with evaluation(model):
+        for batch in loader:
+            x, y, w = _split_batch(batch, where)
+            output = model(_input(x, dtype))
+            n = output.shape[0]
+            if loss_fn is not None:
+                loss = compute_loss(loss_fn, output, y, sample_weight=w)
+                total += float(loss.item()) * n
+            count += n
+            if resolved:
+                targets.append(_array(y))
+                outputs.append(output._data)
     if count == 0:
         raise ValueError(f"{where}: data has no samples")
     logs = {prefix + "loss": total / count} if loss_fn is not None else {}
@@ -358,25 +390,23 @@ def predict(model, x: Any, batch_size: int = 256) -> np.ndarray:
     Raises:
         ValueError: ``x`` has no samples.
     """
-    from lamina.data import DataLoader, TensorDataset
+    from lamina.data import DataLoader
 
     if isinstance(x, (np.ndarray, Tensor, list)):
-        loader: Iterable = DataLoader(TensorDataset(_array(x)), batch_size=batch_size)
+        array = _array(x)
+        if array.ndim == 0:
+            raise ValueError("predict: x is a 0-d scalar; expected one row per sample")
+        loader: Iterable = (array[i:i + batch_size] for i in range(0, len(array), batch_size))
     elif hasattr(x, "__getitem__") and hasattr(x, "__len__"):
         loader = DataLoader(x, batch_size=batch_size)
     else:
         loader = x
     dtype = _model_dtype(model)
-    was_training = model.training
-    model.eval()
     outputs = []
-    try:
-        with no_grad():
-            for batch in loader:
-                inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
-                outputs.append(model(_input(inputs, dtype))._data)
-    finally:
-        model.train(was_training)
+    with evaluation(model):
+        for batch in loader:
+            inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
+            outputs.append(model(_input(inputs, dtype))._data)
     if not outputs:
         raise ValueError("predict: x has no samples")
     return np.concatenate(outputs)
@@ -403,8 +433,10 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
     ``set_context`` (or as attributes) before training; the loop then calls, where the callback
     defines them and in list order, ``on_train_begin(logs)``, ``on_epoch_begin(epoch, logs)``,
     ``on_batch_begin(batch, logs)``, ``on_batch_end(batch, logs)``, ``on_epoch_end(epoch, logs)``
-    (after validation) and ``on_train_end(logs)``. Batch logs hold ``"batch"``, ``"size"``,
-    ``"loss"`` and the built-in metrics on that batch; epoch logs are what History records.
+    (after validation), ``on_epoch_complete(epoch, logs)`` (after every ``on_epoch_end`` and the
+    History record: the state a checkpoint must hold) and ``on_train_end(logs)``. Batch logs
+    hold ``"batch"``, ``"size"``, ``"loss"`` and the built-in metrics on that batch; epoch logs
+    are what History records.
     Training stops after the batch during which a
     callback sets ``trainer.stop_training`` or ``model.stop_training``; that epoch still ends
     with validation and ``on_epoch_end``.
@@ -458,8 +490,9 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
         model = parallel.model
     callbacks = list(callbacks)
     history = next((c for c in callbacks if isinstance(c, History)), None) or History()
-    if verbose and not any(type(c).__name__ == "ProgressBar" for c in callbacks):
-        from lamina.train.callbacks import ProgressBar
+    from lamina.train.callbacks import ProgressBar
+
+    if verbose and not any(isinstance(c, ProgressBar) for c in callbacks):
         callbacks.insert(0, ProgressBar(bar=None if verbose == 1 else False))
     if parallel is None:
         loader = _loader(train, batch_size, shuffle, where, "train")
@@ -470,6 +503,7 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
     trainer = Trainer(model, optimizer, loss_fn, history, {
         "epochs": int(epochs), "initial_epoch": int(initial_epoch), "steps": steps,
         "batch_size": int(batch_size), "metrics": [name for name, _ in resolved]})
+    trainer.callbacks, trainer.loader = callbacks, loader
     _set_context(callbacks, model, optimizer, trainer)
     model.stop_training = False
     dtype = _model_dtype(model)
@@ -535,6 +569,7 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
             logs["lr"] = lr
         _call(callbacks, "on_epoch_end", epoch, logs)
         history.record(epoch, logs)
+        _call(callbacks, "on_epoch_complete", epoch, logs)
         stop = trainer.should_stop()
         if parallel is not None:
             stop = parallel.sum(float(stop))[0] > 0
@@ -571,4 +606,5 @@ def _split_validation(train: Any, val: Any, sample_weight: Any,
     return tuple(a[:split] for a in arrays), tuple(a[split:] for a in arrays)
 
 
-__all__ = ["fit", "evaluate", "predict", "compute_loss", "resolve_metrics", "Trainer"]
+__all__ = ["fit", "evaluate", "evaluation", "predict", "compute_loss", "resolve_metrics",
+           "Trainer"]

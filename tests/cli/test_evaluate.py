@@ -10,7 +10,7 @@ import pytest
 
 import lamina as lm
 import lamina.cli.evaluate
-from lamina.cli.artifacts import load_model
+from lamina.workflow.model_file import load_model
 
 from .conftest import PENGUINS, assert_one_line_error
 

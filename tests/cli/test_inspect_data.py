@@ -7,14 +7,14 @@ import doctest
 import numpy as np
 import pytest
 
-import lamina.cli.inspect_data
+import lamina.workflow.inspection
 from lamina.cli.inspect_data import class_balance
 
 from .conftest import PENGUINS, assert_one_line_error
 
 
 def test_doctests():
-    assert doctest.testmod(lamina.cli.inspect_data).failed == 0
+    assert doctest.testmod(lamina.workflow.inspection).failed == 0
 
 
 def test_csv_report(cli):

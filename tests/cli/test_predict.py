@@ -85,3 +85,50 @@ def test_model_saved_by_hand_predicts_class_indices(cli, tmp_path):
     assert run.code == 0, run.err
     out = json.loads(run.out)
     assert all(label in (0, 1, 2) for label in out["labels"])
+
+
+def test_non_finite_inputs_are_refused(cli, tmp_path):
+    lm.manual_seed(0)
+    model = lm.nn.Sequential(lm.nn.Linear(2, 3))
+    path = tmp_path / "m.safetensors"
+    lm.save(model, path)
+    x = np.array([[1.0, 2.0], [np.nan, 0.0], [np.inf, 1.0]])
+    np.savez(tmp_path / "x.npz", x=x, y=np.array([0, 1, 2]))
+    for command in ("predict", "evaluate"):
+        run = cli(command, path, tmp_path / "x.npz")
+        assert run.code == 2, (command, run.out)
+        assert_one_line_error(run.err, "input sample 1", "NaN or infinity")
+        assert run.out == ""
+
+
+def test_class_list_shorter_than_the_outputs_is_a_clear_error(cli, tmp_path):
+    lm.manual_seed(0)
+    path = tmp_path / "m.safetensors"
+    lm.save(lm.nn.Sequential(lm.nn.Linear(2, 3)), path, metadata={"classes": ["a", "b"]})
+    np.savez(tmp_path / "x.npz", x=np.zeros((2, 2)))
+    run = cli("predict", path, tmp_path / "x.npz")
+    assert run.code == 2
+    assert_one_line_error(run.err, "2 class names for a model with 3 outputs")
+
+
+def test_absurd_input_shape_metadata_is_a_clear_error(cli, tmp_path):
+    path = tmp_path / "m.safetensors"
+    lm.save(lm.nn.Sequential(lm.nn.Linear(2, 3)), path,
+            metadata={"input_shape": [1, 60000, 60000]})
+    np.savez(tmp_path / "x.npz", x=np.zeros((2, 2)))
+    run = cli("predict", path, tmp_path / "x.npz")
+    assert run.code == 2
+    assert_one_line_error(run.err, "3,600,000,000 numbers per sample", "more than the limit")
+
+
+def test_a_model_with_nan_weights_is_an_error_not_nan_output(cli, tmp_path):
+    lm.manual_seed(0)
+    model = lm.nn.Sequential(lm.nn.Linear(2, 3))
+    model[0].weight.data[1, 0] = np.nan
+    path = tmp_path / "m.safetensors"
+    lm.save(model, path)
+    np.savez(tmp_path / "x.npz", x=np.ones((2, 2)), y=np.array([0, 1]))
+    for command in ("predict", "evaluate"):
+        run = cli(command, path, tmp_path / "x.npz")
+        assert run.code == 2 and run.out == ""
+        assert_one_line_error(run.err, "0.weight holds 1 NaN or infinite value")

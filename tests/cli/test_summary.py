@@ -53,3 +53,10 @@ def test_input_shape_that_does_not_fit_is_one_line(cli, mnist_run):
     run = cli("summary", mnist_run / "model.safetensors", "--input-shape", "one")
     assert run.code == 2
     assert_one_line_error(run.err, "--input-shape")
+
+
+def test_absurd_input_shape_is_refused_before_allocating(cli, mnist_run):
+    run = cli("summary", mnist_run / "model.safetensors", "--input-shape", "100000,100000,4")
+    assert run.code == 2
+    assert_one_line_error(run.err, "--input-shape", "40,000,000,000 numbers per sample",
+                          "more than the limit")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import lamina as lm
-from lamina.cli.train import run_training
 from lamina.config import load_config, parse_config
+from lamina.workflow.training import run_training
 
 from .conftest import EXAMPLES, TINY_MNIST, assert_one_line_error, assert_png
 
@@ -165,3 +165,36 @@ def test_self_contained_config_with_scheduler_and_class_weight(tmp_path):
     assert result.classes == ["large", "small"]
     assert result.metrics["accuracy"] >= 0.8
     assert (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_diverging_training_exits_non_zero_and_writes_no_model(cli, tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 2)) * 100
+    labels = [0] * 20 + [1] * 20
+    text = INLINE.format(x=", ".join(f"[{a:.3f}, {b:.3f}]" for a, b in x),
+                         y=", ".join(str(v) for v in labels)).replace("lr = 0.2", "lr = 1e30")
+    config = tmp_path / "diverge.toml"
+    config.write_text(text)
+    with np.errstate(all="ignore"):
+        run = cli("train", config, "--out", tmp_path / "out", "--quiet")
+    assert run.code == 2
+    assert_one_line_error(run.err, "training diverged", "no model was written")
+    assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_a_floating_point_error_from_fit_is_a_diverged_training(tmp_path, monkeypatch):
+    from lamina.workflow.training import TrainingDiverged
+
+    def diverge(*args, **kwargs):
+        raise FloatingPointError("fit: the loss is nan at epoch 1, batch 3")
+
+    monkeypatch.setattr(lm.train, "fit", diverge)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20, 2))
+    text = INLINE.format(x=", ".join(f"[{a:.3f}, {b:.3f}]" for a, b in x),
+                         y=", ".join(str(v % 2) for v in range(20)))
+    config = parse_config(text, "inline.toml", tmp_path)
+    with pytest.raises(TrainingDiverged, match="training diverged: fit: the loss is nan at "
+                                               "epoch 1, batch 3; no model was written"):
+        run_training(config, tmp_path / "out", progress=False, log=lambda _: None)
+    assert not (tmp_path / "out" / "model.safetensors").exists()

@@ -16,6 +16,7 @@ import lamina as lm
 import lamina.kernels
 from lamina import functional as F
 from lamina.convsize import as_pair
+from lamina.kernels import thresholds
 from lamina.ops import OPS
 from lamina.ops import im2col as im2col_module
 from lamina.tensor import apply
@@ -39,8 +40,8 @@ def backend(request, monkeypatch):
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Build every im2col matrix above 2 KiB in blocks of about 1 KiB of output rows."""
-    monkeypatch.setattr(im2col_module, "FULL_COL_BYTES", 2048)
-    monkeypatch.setattr(im2col_module, "BLOCK_BYTES", 1024)
+    monkeypatch.setattr(thresholds, "FULL_COL_BYTES", 2048)
+    monkeypatch.setattr(thresholds, "BLOCK_BYTES", 1024)
 
 
 def fused(x, weight, bias=None, stride=1, padding=0, pool=2, pool_stride=None, pool_padding=0):
@@ -308,10 +309,10 @@ def test_im2col_row_blocks_match_the_whole_matrix(monkeypatch, rng, dtype):
     x = rng.standard_normal((3, 2, 11, 9)).astype(dtype)
     w = rng.standard_normal((4, 2, 3, 2)).astype(dtype)
     b = rng.standard_normal(4).astype(dtype)
-    monkeypatch.setattr(im2col_module, "BLOCK_BYTES", 1024)
+    monkeypatch.setattr(thresholds, "BLOCK_BYTES", 1024)
     grads = []
     for limit in (1 << 30, 2048):
-        monkeypatch.setattr(im2col_module, "FULL_COL_BYTES", limit)
+        monkeypatch.setattr(thresholds, "FULL_COL_BYTES", limit)
         inputs = [lm.tensor(a, requires_grad=True) for a in (x, w, b)]
         out = F.conv2d(*inputs, stride=(1, 1), padding=(0, 1))
         out.backward(np.ones(out.shape, dtype))
@@ -419,7 +420,7 @@ def test_wide_im2col_matches_the_standard_matrix(monkeypatch, rng, batch, name):
     b = rng.standard_normal(3)
     results = []
     for wide_run in (0, 1 << 30):  # never wide, always wide
-        monkeypatch.setattr(im2col_module, "WIDE_RUN", wide_run)
+        monkeypatch.setattr(thresholds, "WIDE_RUN", wide_run)
         inputs = [lm.tensor(a, requires_grad=True) for a in (x, w, b)]
         if name == "conv2d":
             out = F.conv2d(*inputs, padding=(1, 2))
@@ -470,7 +471,7 @@ def test_inference_forward_equals_the_op(backend, rng, batch, dtype, case, kerne
     got = conv_ops.conv2d_relu_max_pool2d_infer(x, w, b, (1, 1), padding, window, stride)
     assert got.shape == expected.shape and got.dtype == dtype
     assert np.array_equal(np.isnan(got), np.isnan(expected))
-    if backend == "numba" and batch <= conv_ops.DIRECT_MAX_BATCH:
+    if backend == "numba" and batch <= thresholds.DIRECT_MAX_BATCH:
         tol = 1e-5 if dtype == np.float32 else 1e-12
         np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
     else:
@@ -522,14 +523,13 @@ def test_small_convolutions_without_im2col_match_blas(monkeypatch, rng, case):
     """Convolutions with at most SMALL_WEIGHT_GRAD weights run without an im2col matrix
     when compiled ([fast]): the same output and gradients as im2col + BLAS, up to rounding
     (odd channel counts, vertical stride and padding included)."""
-    from lamina.ops import conv as conv_ops
 
     x_shape, w_shape, stride, padding = case
     x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(
         w_shape[0])
     results = []
     for limit in (0, 512):
-        monkeypatch.setattr(conv_ops, "SMALL_WEIGHT_GRAD", limit)
+        monkeypatch.setattr(thresholds, "SMALL_WEIGHT_GRAD", limit)
         inputs = [lm.tensor(a, requires_grad=True) for a in (x, w, b)]
         out = F.conv2d(*inputs, stride=stride, padding=padding)
         out.backward(np.sin(np.arange(out.size)).reshape(out.shape))

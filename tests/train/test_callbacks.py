@@ -154,7 +154,7 @@ def test_model_checkpoint_best_only_writes_atomically_on_improvement(tmp_path, m
         assert os.path.getsize(src) > 0
         real_replace(src, dst)
 
-    monkeypatch.setattr(lamina.io.os, "replace", spy)
+    monkeypatch.setattr(lamina.io.atomic.os, "replace", spy)
     checkpoint = ModelCheckpoint(path, save_best_only=True)
     checkpoint.set_context(model=model, optimizer=None, trainer=None)
     saved = {}
@@ -191,7 +191,7 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path, monk
     def broken_fsync(fd):
         raise OSError("disk full")
 
-    monkeypatch.setattr(lamina.io.os, "fsync", broken_fsync)
+    monkeypatch.setattr(lamina.io.atomic.os, "fsync", broken_fsync)
     for p in model.parameters():
         p.data[...] = 42
     with pytest.raises(OSError, match="disk full"):

@@ -1,27 +1,24 @@
-"""Data sources and input pipelines of configs (``lamina.cli.inputs``)."""
+"""Data sources and input pipelines of configs (``lamina.workflow.sources``, ``.pipelines``)."""
 
 from __future__ import annotations
 
 import doctest
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-import lamina.cli.inputs
-from lamina.cli.inputs import (
-    ArrayPipeline,
-    ImagePipeline,
-    inline_source,
-    mnist_source,
-    npz_source,
-    pipeline_from_config,
-)
+import lamina.workflow.pipelines
+import lamina.workflow.sources
+from lamina.workflow.pipelines import ArrayPipeline, ImagePipeline, pipeline_from_config
+from lamina.workflow.sources import inline_source, mnist_source, npz_source
 
-from .conftest import PENGUINS
+PENGUINS = Path(__file__).resolve().parents[2] / "examples" / "data" / "synthetic_penguins.csv"
 
 
 def test_doctests():
-    assert doctest.testmod(lamina.cli.inputs).failed == 0
+    assert doctest.testmod(lamina.workflow.sources).failed == 0
+    assert doctest.testmod(lamina.workflow.pipelines).failed == 0
 
 
 def test_image_pipeline_normalises_and_checks_size():
@@ -93,8 +90,8 @@ def test_npz_source_with_x_y_and_images(tmp_path):
 
 def test_csv_source_drop_and_impute():
     pytest.importorskip("pandas")
-    dropped = lamina.cli.inputs.csv_source(str(PENGUINS), "species", nulls="drop", seed=0)
-    imputed = lamina.cli.inputs.csv_source(str(PENGUINS), "species", nulls="median", seed=0)
+    dropped = lamina.workflow.sources.csv_source(str(PENGUINS), "species", nulls="drop", seed=0)
+    imputed = lamina.workflow.sources.csv_source(str(PENGUINS), "species", nulls="median", seed=0)
     assert dropped.info["rows_dropped"] == {"no_label": 1, "null_features": 58}
     assert len(imputed.x_train) + len(imputed.x_test) == 299
     assert len(dropped.x_train) + len(dropped.x_test) == 241

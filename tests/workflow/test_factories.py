@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lamina import nn
-from lamina.cli.factories import checkpoint, cross_entropy, early_stopping, lenet5, mlp
+from lamina.workflow.factories import checkpoint, cross_entropy, early_stopping, lenet5, mlp
 
 
 def test_mlp_sizes_follow_the_data():

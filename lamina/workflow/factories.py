@@ -1,8 +1,9 @@
 """The built-in factories that configs name: models, the loss and the callbacks.
 
-Each is registered in :mod:`lamina.config`; its keyword arguments are the keys its config table
-allows, and its defaults give the value types the config is checked against. Arguments after
-``*`` are supplied by the runner (from the data or the output directory), never by a config.
+Each is registered in :mod:`lamina.workflow.config`; its keyword arguments are the keys its
+config table allows, and its defaults give the value types the config is checked against.
+Arguments after ``*`` are supplied by the runner (from the data or the output directory), never
+by a config.
 """
 
 from __future__ import annotations

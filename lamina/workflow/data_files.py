@@ -1,193 +1,24 @@
-"""The model file ``lamina train`` writes, and data files turned into that model's inputs.
+"""Data files read as a model's inputs: what ``lamina evaluate`` and ``lamina predict`` read.
 
-A trained model is saved with ``lm.save`` together with
-
-* ``preprocessing``: ``{"label_encoder": LabelEncoder}`` (class index -> original label);
-* ``metadata``: ``input_shape``, ``classes``, ``pipeline`` (the input pipeline's JSON
-  description, rebuilt by :func:`lamina.cli.inputs.pipeline_from_config`), the data source, the
-  config and the final metrics.
-
-:func:`load_model` reads any ``lm.save`` file: without that metadata, inputs are given to the
-model as they are and predictions are class indices.
+Raw inputs (PNG pixels, ``.npz`` arrays, CSV rows) go through the model file's input pipeline
+(:meth:`LoadedModel.inputs`), exactly as in training.
 """
 
 from __future__ import annotations
 
-import math
-import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["LoadedModel", "load_model", "read_images", "read_labelled", "read_unlabelled",
-           "save_model"]
+from lamina.workflow.model_file import LoadedModel
+
+__all__ = ["read_images", "read_labelled", "read_unlabelled"]
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _MNIST_NAMES = {"mnist": "full", "mnist-small": "small"}
 
 
-def save_model(model: Any, path: Path, data: Any, config: Any, summary: dict[str, Any]) -> None:
-    """``lm.save`` the trained model with its preprocessing and metadata (see module doc)."""
-    import lamina as lm
-    from lamina.preprocessing import LabelEncoder
-
-    preprocessing = {"label_encoder": LabelEncoder().fit(data.classes)}
-    metadata = {
-        "task": "classification",
-        "input_shape": list(data.input_shape),
-        "classes": list(data.classes),
-        "pipeline": data.pipeline.to_config(),
-        "data": data.info,
-        "model_name": config["model"]["name"],
-        "config": config.to_dict(),
-        "metrics": summary["metrics"],
-    }
-    lm.save(model, path, preprocessing=preprocessing, metadata=metadata)
-
-
-@dataclass
-class LoadedModel:
-    """A model file opened for evaluation or prediction.
-
-    Attributes:
-        model: the network, in eval mode.
-        path: the file.
-        pipeline: the input pipeline, or None (inputs are used as they are).
-        classes: ``classes[i]`` is the label of output ``i``, or None (labels are indices).
-        input_shape: one sample's shape, or None when unknown.
-        metadata: the file's metadata (``{}`` when it has none).
-    """
-
-    model: Any
-    path: Path
-    pipeline: Any = None
-    classes: list[Any] | None = None
-    input_shape: tuple[int, ...] | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def label_of(self, indices: np.ndarray) -> list[Any]:
-        """The original labels of class indices."""
-        if self.classes is None:
-            return [int(i) for i in indices]
-        return [self.classes[int(i)] for i in indices]
-
-    def index_of(self, labels: np.ndarray, where: str) -> np.ndarray:
-        """Class indices of original labels.
-
-        Raises:
-            ValueError: a label the model does not know.
-        """
-        if self.classes is None:
-            values = np.asarray(labels)
-            if values.dtype.kind not in "iu":
-                raise ValueError(f"{where}: labels must be class indices for this model (it "
-                                 f"stores no class names), received {values.dtype} values")
-            return values.astype(np.int64)
-        lookup = {_key(c): i for i, c in enumerate(self.classes)}
-        unknown = sorted({str(v) for v in labels if _key(v) not in lookup})
-        if unknown:
-            raise ValueError(
-                f"{where}: labels {unknown[:10]} are not classes of the model "
-                f"({', '.join(map(str, self.classes))})"
-            )
-        return np.array([lookup[_key(v)] for v in labels], dtype=np.int64)
-
-    def inputs(self, raw: Any) -> np.ndarray:
-        """Raw inputs (pixels, arrays, table rows) -> the model's inputs."""
-        if self.pipeline is not None and self.pipeline.kind == "tabular" and \
-                not hasattr(raw, "columns"):
-            raw = self._as_table(np.asarray(raw))
-        if self.pipeline is not None:
-            return self.pipeline.transform(raw)
-        x = np.asarray(raw)
-        if self.input_shape is not None and x.shape[1:] != self.input_shape:
-            if math.prod(x.shape[1:]) != math.prod(self.input_shape):
-                raise ValueError(f"expected samples of shape {self.input_shape}, received an "
-                                 f"array of shape {x.shape}")
-            x = x.reshape(len(x), *self.input_shape)
-        return x.astype(np.float32)
-
-    def _as_table(self, x: np.ndarray) -> Any:
-        """An array's rows as a table with the model's (numeric) feature columns."""
-        from lamina.tabular import require_pandas
-
-        pipe = self.pipeline
-        if pipe.categories_:
-            raise ValueError(f"this model reads table rows with string columns "
-                             f"({', '.join(pipe.categories_)}); give a .csv file")
-        if x.ndim != 2 or x.shape[1] != len(pipe.numeric_):
-            raise ValueError(f"expected rows of {len(pipe.numeric_)} features "
-                             f"({', '.join(pipe.numeric_)}), received an array of shape {x.shape}")
-        return require_pandas().DataFrame(x, columns=pipe.numeric_)
-
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
-        """Softmax of the model's outputs (one logit per class), shape ``(N, C)``."""
-        from lamina.train.loop import predict
-
-        logits = np.asarray(predict(self.model, x), dtype=np.float64).reshape(len(x), -1)
-        if logits.shape[1] == 1:
-            p1 = 1.0 / (1.0 + np.exp(-logits[:, 0]))
-            return np.stack([1.0 - p1, p1], axis=1)
-        z = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return z / z.sum(axis=1, keepdims=True)
-
-
-def _key(value: Any) -> Any:
-    """Compare labels across types read from CSV/JSON: 3, 3.0 and np.int64(3) are equal."""
-    if isinstance(value, (bool, np.bool_)):
-        return str(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return int(value)
-    return str(value)
-
-
-def load_model(path: str | os.PathLike[str]) -> LoadedModel:
-    """Open a file written by ``lm.save`` (by ``lamina train`` or by hand).
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file is corrupt or not a lamina model (``lm.load``'s message).
-    """
-    from lamina.cli.inputs import pipeline_from_config
-    from lamina.io import load_bundle
-
-    file = Path(path)
-    if not file.is_file():
-        kind = "is a directory" if file.is_dir() else "no such file"
-        raise FileNotFoundError(f"model file '{file}': {kind}")
-    bundle = load_bundle(file)
-    metadata = bundle.metadata if isinstance(bundle.metadata, dict) else {}
-    pipeline = None
-    if isinstance(metadata.get("pipeline"), dict):
-        pipeline = pipeline_from_config(metadata["pipeline"])
-    classes = metadata.get("classes")
-    if classes is None:
-        encoder = (bundle.preprocessing or {}).get("label_encoder") \
-            if isinstance(bundle.preprocessing, dict) else None
-        if encoder is not None and hasattr(encoder, "classes_"):
-            classes = np.asarray(encoder.classes_).tolist()
-    shape = metadata.get("input_shape")
-    if shape is None:
-        shape = _first_layer_shape(bundle.model)
-    return LoadedModel(bundle.model, file, pipeline, classes,
-                       None if shape is None else tuple(int(d) for d in shape), metadata)
-
-
-def _first_layer_shape(model: Any) -> tuple[int, ...] | None:
-    """The input shape the first layer implies (``lm.onnx.infer_input_shape``), or None."""
-    from lamina.onnx import infer_input_shape
-
-    try:
-        return infer_input_shape(model)[0]
-    except ValueError:
-        return None
-
-
-# --------------------------------------------------------------------------- data files
 def read_labelled(source: str, loaded: LoadedModel, label: str | None) -> tuple[Any, Any, str]:
     """Inputs and labels for ``lamina evaluate``.
 
@@ -296,9 +127,17 @@ def _read_png(path: Path) -> np.ndarray:
     except ImportError:
         Image = None
     if Image is not None:
+        import warnings
+
         try:
-            with Image.open(path, formats=["PNG"]) as image:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image = Image.open(path, formats=["PNG"])
+            with image:
                 return np.asarray(image.convert("L"), dtype=np.float64)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ValueError(f"'{path}' declares more pixels than Pillow's decompression-bomb "
+                             f"limit ({Image.MAX_IMAGE_PIXELS:,}); not read") from None
         except (OSError, SyntaxError, ValueError) as err:
             raise ValueError(f"'{path}' is not a readable PNG ({err})") from None
     try:

@@ -1,8 +1,8 @@
-"""`lamina experiments list|run` (lamina/experiments/cli.py)."""
+"""`lamina experiments list|run` (lamina/cli/experiments.py)."""
 
 from lamina.cli import main
+from lamina.cli.experiments import run_cli
 from lamina.experiments import claims, names
-from lamina.experiments.cli import run_cli
 
 
 def test_list_prints_name_two_spaces_claim(capsys):

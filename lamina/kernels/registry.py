@@ -1,0 +1,181 @@
+"""The compiled kernels, each registered against the op it speeds up, with its eligibility check.
+
+Every op in :mod:`lamina.ops` has a plain NumPy forward and backward, the reference. A
+compiled kernel (``lamina[fast]``, Numba) replaces one step of an op where it is faster; the
+op asks :func:`select` for it by name, with the arrays it would pass, and gets the compiled
+function when Numba is in use (:func:`lamina.kernels.numba_kernels`, ``LAMINA_NO_NUMBA=1``
+turns them all off) and the kernel's eligibility check accepts them, else None: the op then
+runs its NumPy steps. The checks are plain functions of the arguments (dtype, contiguity,
+sizes, batch); the sizes they compare against live in :mod:`lamina.kernels.thresholds`.
+
+This table is the one place that lists them. Layer patterns (Conv2d -> ReLU -> MaxPool2d,
+Linear -> ReLU, runs of Linear layers), which name layers rather than ops, are registered
+in :data:`lamina.inference.PATTERNS`; the fused ops they run are ordinary ops of
+:mod:`lamina.ops` and pick their kernels here.
+
+``exact``: the kernel gives the reference's bits (it adds in the same order), or only equal
+values up to rounding (it sums in another order, e.g. instead of a BLAS product).
+
+Example:
+    >>> import numpy as np
+    >>> from lamina.kernels import registry
+    >>> sorted(registry.KERNELS)[:2]
+    ['col2im', 'conv_relu_max_pool_direct']
+    >>> registry.KERNELS["linear_rows"].op
+    'linear'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from lamina.kernels import numba_kernels
+from lamina.kernels import thresholds as T
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One compiled kernel: ``lamina.kernels.numba_<family>.<name>``.
+
+    Attributes:
+        name: the kernel function's name in its module.
+        family: "conv" or "linear" (the module :func:`lamina.kernels.numba_kernels` loads).
+        op: the op of :data:`lamina.ops.OPS` whose step it replaces.
+        replaces: the NumPy code it stands in for.
+        exact: bitwise the reference's values (else equal up to rounding).
+        eligible: the check on the arguments the op passes to :func:`select`.
+    """
+
+    name: str
+    family: str
+    op: str
+    replaces: str
+    exact: bool
+    eligible: Callable[..., bool]
+
+
+KERNELS: dict[str, Kernel] = {}
+
+
+def kernel(family: str, op: str, replaces: str, exact: bool):
+    """Register the decorated eligibility check as that of kernel ``check.__name__``."""
+    def add(check: Callable[..., bool]) -> Callable[..., bool]:
+        name = check.__name__
+        KERNELS[name] = Kernel(name, family, op, replaces, exact, check)
+        return check
+    return add
+
+
+def select(name: str, *args) -> Callable | None:
+    """The compiled kernel ``name`` when Numba is in use and its eligibility check accepts
+    ``args``, else None (the caller runs the NumPy reference)."""
+    entry = KERNELS[name]
+    if not entry.eligible(*args):  # first: in training most checks fail at once (batch)
+        return None
+    module = numba_kernels(entry.family)
+    return None if module is None else getattr(module, name)
+
+
+# ------------------------------------------------------------------ convolution
+
+
+def _few_weights(w2d: np.ndarray, xp: np.ndarray, stride) -> bool:
+    """At most SMALL_WEIGHT_GRAD weights, horizontal stride 1, one dtype, contiguous input:
+    the convolutions the ``small_conv_*`` kernels compute without an im2col matrix."""
+    return (stride[1] == 1 and w2d.shape[0] * w2d.shape[1] <= T.SMALL_WEIGHT_GRAD
+            and w2d.dtype == xp.dtype and xp.flags.c_contiguous)
+
+
+@kernel("conv", "conv2d", "im2col + GEMM (_conv_forward)", exact=False)
+def small_conv_forward(w2d, xp, stride) -> bool:
+    return _few_weights(w2d, xp, stride)
+
+
+@kernel("conv", "conv2d_relu_max_pool2d",
+        "im2col + GEMM, then max_windows_bias_relu (2 x 2 windows, stride 2)", exact=False)
+def small_conv_relu_pool_2x2(w2d, xp, stride, pool, bias) -> bool:
+    return (pool == ((2, 2), (2, 2), (0, 0)) and _few_weights(w2d, xp, stride)
+            and (bias is None or bias.dtype == xp.dtype))
+
+
+@kernel("conv", "conv2d", "im2col + g @ col^T (_conv_backward)", exact=False)
+def small_conv_weight_grad(w2d, xp, stride, g) -> bool:
+    return g.dtype == xp.dtype and _few_weights(w2d, xp, stride)
+
+
+@kernel("conv", "conv2d", "g @ col^T by BLAS (_weight_product)", exact=False)
+def weight_grad(g, col) -> bool:
+    return g.shape[0] * col.shape[0] <= T.SMALL_WEIGHT_GRAD and g.dtype == col.dtype
+
+
+@kernel("conv", "conv2d", "col2im's strided adds, offset by offset", exact=True)
+def col2im(cols, out) -> bool:
+    return cols.flags.c_contiguous and out.flags.c_contiguous
+
+
+@kernel("conv", "conv2d_relu_max_pool2d",
+        "the op's value, im2col + GEMM + pool (inference on a few images)", exact=False)
+def conv_relu_max_pool_direct(x, weight, bias, stride, pool) -> bool:
+    return (x.shape[0] <= T.DIRECT_MAX_BATCH and tuple(stride) == (1, 1)
+            and tuple(pool[2]) == (0, 0) and x.dtype == weight.dtype
+            and (bias is None or bias.dtype == x.dtype))
+
+
+# ------------------------------------------------------------------ window max
+
+
+@kernel("conv", "max_pool2d", "separable np.maximum over the window (max_windows)",
+        exact=True)
+def max_pool_forward(xp, kernel) -> bool:
+    return kernel[0] * kernel[1] <= T.MAX_WINDOW_AREA  # (any strides: the wide conv's z)
+
+
+@kernel("conv", "conv2d_relu_max_pool2d", "max_windows, then bias and ReLU", exact=True)
+def max_pool_bias_relu(xp, kernel, bias) -> bool:
+    return max_pool_forward(xp, kernel) and (bias is None or bias.dtype == xp.dtype)
+
+
+@kernel("conv", "max_pool2d", "scatter of (index == k) * grad, offset by offset", exact=True)
+def max_pool_backward(grad, index) -> bool:
+    return index.dtype == np.uint8
+
+
+@kernel("conv", "conv2d_relu_max_pool2d", "grad * (out > 0), then max_pool_backward",
+        exact=True)
+def relu_max_pool_backward(grad, out, index) -> bool:
+    return index.dtype == np.uint8 and grad.dtype == out.dtype
+
+
+# ------------------------------------------------------------------ linear
+
+
+@kernel("linear", "linear", "x @ W.T + b (+ ReLU) by BLAS and NumPy (_affine)", exact=False)
+def linear_rows(x, weight, bias) -> bool:
+    return (x.ndim == 2 and x.shape[0] <= T.LINEAR_MAX_ROWS and weight.size <= T.SMALL_LINEAR
+            and x.dtype == weight.dtype
+            and (bias is None or (bias.dtype == x.dtype and bias.shape == weight.shape[:1])))
+
+
+@kernel("linear", "linear", "linear_forward layer after layer (LinearChain)", exact=False)
+def linear_chain(width: int, dtype, weights, biases) -> bool:
+    """Every layer fits one compiled call for input rows of ``width`` numbers of ``dtype``:
+    2-D C-contiguous weights of ``dtype`` and at most SMALL_LINEAR entries whose shapes
+    chain, biases None or of the layer's width, dtype and contiguous. (Rows are checked at
+    each call: at most LINEAR_MAX_ROWS.)"""
+    if len(weights) < 2:
+        return False
+    for weight, bias in zip(weights, biases, strict=True):
+        if (weight.ndim != 2 or weight.shape[1] != width or weight.dtype != dtype
+                or weight.size > T.SMALL_LINEAR or not weight.flags.c_contiguous):
+            return False
+        width = weight.shape[0]
+        if bias is not None and (bias.shape != (width,) or bias.dtype != dtype
+                                 or not bias.flags.c_contiguous):
+            return False
+    return True
+
+
+__all__ = ["KERNELS", "Kernel", "kernel", "select"]

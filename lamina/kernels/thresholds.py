@@ -1,0 +1,96 @@
+"""Every size threshold that picks between two implementations of the same computation.
+
+The ops, the kernel registry (:mod:`lamina.kernels.registry`), the inference plan
+(:mod:`lamina.inference`) and the optimizers read these names here, at call time (tests may
+monkeypatch them on this module). Each one says what it decides and the measurement that
+chose it, with the commit that made it; "no recorded measurement" means that the commit gave
+none. Times are from the bench machine of that day (2 vCPUs, OpenBLAS), A/B in one process.
+None of them changes a result beyond rounding: both sides of every threshold compute the same
+function (the tests run both).
+"""
+
+from __future__ import annotations
+
+# ------------------------------------------------------------------ convolution (ops/conv.py)
+
+# A convolution whose weight matrix has at most this many entries (C_out x C_in*kh*kw) runs
+# forward and weight gradient in the compiled kernels without an im2col matrix
+# (``small_conv_*``, ``weight_grad``; [fast] only). 142d738, a27f180 (2026-11-25): LeNet-5's
+# conv1 (6 x 25) weight gradient 3.6x faster than BLAS at batch 32; conv2 (16 x 150 = 2400)
+# stays on BLAS, where the GEMM has enough to tile.
+SMALL_WEIGHT_GRAD = 512
+
+# The weight gradient g @ col^T of an im2col matrix with at least this many times more rows
+# than g is computed as (col @ g^T)^T. a4de012 (2026-11-25): LeNet-5's conv2 at batch 32
+# 196 us against 228 us for g @ col^T and 264 us over 512 KiB pieces of M.
+TALL_COL = 8
+
+# Otherwise g @ col^T is summed over pieces of M of this many columns. c002c0d (2026-12-03):
+# OpenBLAS is 4x slower on one product with a long M and a small result; LeNet-5's conv1
+# without [fast] (6 x 25 over M = 25,088 at batch 32) 386 us in one call, 90 us in pieces
+# of 4,096 (batch 128: 1,635 -> 347 us); pieces of 8,192 are as slow as one call.
+WEIGHT_CHUNK = 4096
+
+# Inference on at most this many images convolves directly in one compiled call
+# (``conv_relu_max_pool_direct``) rather than by im2col and BLAS. d80f4bb (2026-11-25),
+# batch-1 latency; no recorded measurement of the crossing point beyond "1 and 2 images
+# faster" (the kernel is serial, BLAS uses both threads from a few images on).
+DIRECT_MAX_BATCH = 2
+
+# ------------------------------------------------------------------ im2col (ops/im2col.py)
+
+# A stride-1 convolution whose im2col rows would be runs of fewer numbers than this
+# (W_out * N: small batches) builds its matrix from whole padded rows (wide_im2col).
+# d80f4bb (2026-11-25, batch-1 latency) and c5e068e (2026-12-03): LeNet-5 batch 1 without
+# [fast] 47.3 -> 45.8 us with the one-image program that relies on it.
+WIDE_RUN = 32
+
+# An im2col matrix larger than this is built in blocks of output rows of about BLOCK_BYTES,
+# each used by its GEMM while it is in cache and rebuilt in the backward pass instead of
+# kept. 62352cc (2026-11-25): 10 MB for LeNet-5's first layer at batch 128 otherwise; no
+# recorded measurement of the two sizes (1.5 MiB keeps a GEMM's operands in L2/L3).
+FULL_COL_BYTES = 4 << 20
+BLOCK_BYTES = 3 << 19
+
+# Padding an array of fewer elements than this writes zeros everywhere then the interior
+# (fewer NumPy calls); larger ones write each element once. 62352cc (2026-11-25); no
+# recorded measurement.
+PAD_FILL_BELOW = 1 << 16
+
+# ------------------------------------------------------------------ window max (kernels)
+
+# The compiled window max keeps the offset of each window's maximum in a uint8: windows of
+# more than this many elements take the NumPy path (a limit of the index type, not a speed
+# choice).
+MAX_WINDOW_AREA = 256
+
+# The compiled max-pool over any window (not 2 x 2) loops element by element below this
+# batch and over whole output rows from it (numba_conv.max_pool_forward); the row loop
+# vectorises over the batch, which needs a few lanes. No recorded measurement.
+POOL_ROWS_FROM_BATCH = 8
+
+# ------------------------------------------------------------------ linear (ops/linalg.py)
+
+# One or two rows (at most LINEAR_MAX_ROWS) through a weight matrix of at most SMALL_LINEAR
+# entries take one compiled call for product, bias and ReLU (``linear_rows``,
+# ``linear_chain``; [fast] only). b9cbefc, f1efae8 (2026-11-25): 1 MiB of float32 takes the
+# MLP's 784 x 256 layer; the serial kernel beats the two-thread BLAS call in a whole batch-1
+# pass, MLP batch 1 12% faster with the chain.
+SMALL_LINEAR = 1 << 18
+LINEAR_MAX_ROWS = 2
+
+# ------------------------------------------------------------------ inference plan
+
+# Programs a fused conv block of the no-grad plan keeps, for as many input shapes (a last,
+# smaller batch, or requests of a few sizes when serving). c45be72 (2026-12-03): batch-1
+# A/B 1.005-1.008x against one program; 4 covers a training run's last batch and served
+# sizes without rebuilding at every change.
+KEPT_PROGRAMS = 4
+
+# ------------------------------------------------------------------ optimizers (optim/adam.py)
+
+# With the compiled Adam kernel, a group whose parameters average fewer elements than this
+# has its gradients gathered into one array and updated in one call; larger ones are
+# updated where they lie, one call each. a27f180 (2026-11-25): LeNet-5 (10 parameters, 62k
+# elements) gathers; no recorded measurement of the crossing point.
+GATHER_BELOW = 16384
