@@ -13,7 +13,7 @@ import numpy as np
 
 import lamina as lm
 import lamina.distributed as dist
-from lamina.data import DataLoader, DistributedSampler, Subset, TensorDataset
+from lamina.data import DataLoader, DistributedSampler, TensorDataset
 from lamina.nn.parallel import DistributedDataParallel
 
 dist.init_process_group("mpi")
@@ -32,7 +32,7 @@ loss_fn = lm.nn.CrossEntropyLoss()
 for epoch in range(2):
     sampler.set_epoch(epoch)
     # this rank's share of the epoch, in batches of 32 (64 over the two ranks)
-    for xb, yb in DataLoader(Subset(train_set, list(sampler)), batch_size=32):
+    for xb, yb in DataLoader(train_set, batch_size=32, sampler=sampler):
         optimizer.zero_grad()
         loss = loss_fn(model(xb), yb)
         loss.backward()  # ends with the gradients averaged over the ranks

@@ -134,8 +134,11 @@ def l1_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
 
 
 def _as_like(target, input: Tensor):
-    """A non-Tensor numeric target takes the input's dtype (no silent upcast)."""
+    """A numeric target takes the input's dtype (no silent upcast); a floating Tensor target
+    of another width is cast in the graph (a loss is computed in its input's dtype)."""
     if isinstance(target, Tensor):
+        if target.dtype.kind == "f" and input.dtype.kind == "f" and target.dtype != input.dtype:
+            return target.to(input.dtype)
         return target
     arr = np.asarray(target)
     return arr.astype(input.dtype) if arr.dtype.kind in "fbiu" else arr
@@ -176,9 +179,14 @@ def nll_loss(input: Tensor, target, weight=None, reduction: str = "mean") -> Ten
     Shape: input (N, C) float, target (N,) int, weight (C,) -> (N,) for 'none', else ().
 
     Raises:
+        TypeError: input not floating point (as PyTorch).
         ValueError: input not 2-D, batch sizes differ, or a class index outside [0, C).
     """
     check_reduction(reduction, "nll_loss")
+    if input.dtype.kind != "f":
+        raise TypeError(f"nll_loss: input (log-probabilities) must be floating point (float16, "
+                        f"float32 or float64), got dtype {input.dtype}; convert it first, e.g. "
+                        f"x.float()")
     if input.ndim != 2:
         raise ValueError(f"nll_loss: expected input of shape (N, C), got {input.shape}")
     _check_batch(input, target, "nll_loss")
@@ -255,3 +263,39 @@ def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
     s = k if stride is None else as_pair(stride, "avg_pool2d", "stride")
     return apply(OPS["avg_pool2d"], _tensor(x), kernel_size=k, stride=s,
                  padding=as_pair(padding, "avg_pool2d", "padding"))
+
+
+
+# The functional forms of the layers added after the notes' models (normalisation, embedding,
+# more activations, losses, convolutions, pooling, interpolate) live in their own module.
+from lamina import functional_more as _more  # noqa: E402
+
+adaptive_avg_pool2d = _more.adaptive_avg_pool2d
+adaptive_max_pool2d = _more.adaptive_max_pool2d
+avg_pool1d = _more.avg_pool1d
+batch_norm = _more.batch_norm
+binary_cross_entropy = _more.binary_cross_entropy
+celu = _more.celu
+conv1d = _more.conv1d
+conv_transpose2d = _more.conv_transpose2d
+dropout1d = _more.dropout1d
+dropout2d = _more.dropout2d
+elu = _more.elu
+embedding = _more.embedding
+gelu = _more.gelu
+group_norm = _more.group_norm
+hardsigmoid = _more.hardsigmoid
+hardswish = _more.hardswish
+huber_loss = _more.huber_loss
+interpolate = _more.interpolate
+kl_div = _more.kl_div
+layer_norm = _more.layer_norm
+logsigmoid = _more.logsigmoid
+max_pool1d = _more.max_pool1d
+mish = _more.mish
+prelu = _more.prelu
+selu = _more.selu
+smooth_l1_loss = _more.smooth_l1_loss
+softplus = _more.softplus
+softsign = _more.softsign
+threshold = _more.threshold

@@ -68,10 +68,12 @@ def test_plan_is_rebuilt_after_the_optimizers_flat_buffer(backend):
     assert not np.allclose(before, after)
     assert_like_recorded(model, x, backend)
     plan = inference.plan(model)
+    assert inference.plan(model) is plan  # nothing changed: the plan stays
     opt.zero_grad()
     model(x).sum().backward()
-    opt.step()  # later steps update the flat buffer in place: the plan stays
-    assert inference.plan(model) is plan
+    opt.step()  # an in-place update of the flat buffer, but a step moves the parameters'
+    # versions on (backward through a graph from before the step must raise, as PyTorch)
+    assert inference.plan(model) is not plan
     assert_like_recorded(model, x, backend)
 
 
@@ -191,3 +193,20 @@ def test_a_deep_copy_runs_its_own_parameters(backend, grad):
     with lm.enable_grad() if grad else lm.no_grad():
         np.testing.assert_array_equal(twin(x).numpy(), np.zeros((2, 10), np.float32))
         np.testing.assert_allclose(model(x).numpy(), original, rtol=1e-5, atol=1e-6)
+
+
+def test_a_recurrent_layer_in_a_sequential_runs_under_no_grad():
+    """An LSTM returns (output, (h, c)): the no-grad plan hands that tuple on, as grad mode does."""
+    import numpy as np
+
+    import lamina as lm
+    from lamina import nn
+
+    lm.manual_seed(0)
+    model = nn.Sequential(nn.LSTM(3, 4, batch_first=True))
+    x = lm.tensor(np.random.default_rng(0).normal(size=(2, 5, 3)).astype(np.float32))
+    with_grad = model(x)
+    with lm.no_grad():
+        without = model(x)
+    np.testing.assert_array_equal(without[0].numpy(), with_grad[0].numpy())
+    np.testing.assert_array_equal(without[1][0].numpy(), with_grad[1][0].numpy())

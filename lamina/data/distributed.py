@@ -17,10 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from lamina.data.sampler import Sampler
+
 __all__ = ["DistributedSampler"]
 
 
-class DistributedSampler:
+class DistributedSampler(Sampler):
     """Indices of one rank's share of ``dataset``; call :meth:`set_epoch` every epoch.
 
     ``num_samples = ceil(n / num_replicas)``, or ``floor(n / num_replicas)`` with

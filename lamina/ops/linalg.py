@@ -8,7 +8,7 @@ import numpy as np
 from lamina import kernels
 from lamina.kernels import registry
 from lamina.kernels import thresholds as T
-from lamina.ops import register, relu_zeros, unbroadcast
+from lamina.ops import FLOAT, NUMBER, OUTPUT, register, relu_zeros, unbroadcast
 
 
 def _check_matmul(a, b, where: str) -> None:
@@ -23,7 +23,7 @@ def _check_matmul(a, b, where: str) -> None:
             f"{'only' if b.ndim == 1 else 'second-to-last'} dimension ({k_b})")
 
 
-@register(fresh_grads=True)
+@register(fresh_grads=True, dtypes=(NUMBER,), saves=((1,), (0,)))
 def matmul(a, b):
     """a @ b. Gradients: grad_a = grad @ b^T, grad_b = a^T @ grad (batch axes unbroadcast)."""
     _check_matmul(a, b, "matmul")
@@ -150,7 +150,7 @@ class LinearChain:
         return x
 
 
-@register(fresh_grads=True)
+@register(fresh_grads=True, dtypes=(FLOAT,), saves=((1,), (0,), ()))
 def linear(x, weight, bias=None):
     """Fused affine map y = x W^T + b (one GEMM each way, bias added in place).
 
@@ -165,7 +165,8 @@ def linear(x, weight, bias=None):
     return out, backward
 
 
-@register(fresh_grads=True)
+@register(fresh_grads=True, dtypes=(FLOAT,),
+          saves=((1, OUTPUT), (0, OUTPUT), (OUTPUT,)))
 def linear_relu(x, weight, bias=None):
     """relu(x W^T + b) as one op (eq 9.3 after the affine map). Fused for speed: the ReLU runs
     in place on the GEMM's output, so a hidden layer costs one graph node and one array, not two.

@@ -45,3 +45,19 @@ def test_sampler_bad_arguments():
         DistributedSampler(range(4), num_replicas=0, rank=0)
     with pytest.raises(RuntimeError, match="init_process_group"):
         DistributedSampler(range(4))  # no process group to ask
+
+
+def test_sampler_drives_a_dataloader_and_has_torch_import_paths():
+    import numpy as np
+
+    from lamina.data import DataLoader, Sampler, TensorDataset
+    from lamina.utils.data import DistributedSampler as UtilsSampler
+    from lamina.utils.data.distributed import DistributedSampler as TorchPathSampler
+
+    assert UtilsSampler is TorchPathSampler is DistributedSampler
+    dataset = TensorDataset(np.arange(10.0)[:, None], np.arange(10))
+    sampler = DistributedSampler(dataset, num_replicas=3, rank=1, shuffle=False)
+    assert isinstance(sampler, Sampler)
+    labels = [yb.tolist() for _, yb in DataLoader(dataset, batch_size=2, sampler=sampler)]
+    assert labels == [[1, 4], [7, 0]]  # 1, 4, 7 and the padding's first index
+

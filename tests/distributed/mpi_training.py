@@ -215,6 +215,11 @@ def test_fit_with_a_dataloader_per_rank_averages_equal_shares():
            epochs=1)
     assert_same_parameters(model, reference)
     assert_identical_across_ranks(model)
+    sampler = DistributedSampler(dataset, shuffle=True, seed=1)
+    lm.fit(model, lm.nn.CrossEntropyLoss(), lm.optim.SGD(model.parameters(), lr=0.1),
+           DataLoader(dataset, batch_size=8, sampler=sampler), epochs=3)
+    assert sampler.epoch == 2  # fit called set_epoch before each epoch
+    assert_identical_across_ranks(model)
     uneven = DataLoader(Subset(dataset, share[:8 + 8 * RANK]), batch_size=8)
     with pytest.raises(ValueError, match="different numbers of batches"):
         lm.fit(model, lm.nn.CrossEntropyLoss(), lm.optim.SGD(model.parameters(), lr=0.1),
