@@ -26,6 +26,7 @@ ranks' gradients with equal weights (PyTorch's DistributedDataParallel).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
@@ -120,14 +121,23 @@ class DataParallel:
 
     def train_batch(self, trainer: Any, callbacks: list, step: int, batch: Any, loss_fn: Any,
                     optimizer: Any, zero_grad: Any, class_weight: Any, dtype: Any,
-                    resolved: list) -> tuple[float, int, Any, Any] | None:
+                    resolved: list, check_finite: bool = False,
+                    epoch: int = 0) -> tuple[float, int, Any, Any] | None:
         """One training step on this rank's part of a global batch, with its batch callbacks.
 
         A stop requested on any rank after the previous batch travels with this batch's
-        gradients; then nothing is stepped and the result is None. Otherwise returns
-        ``(loss, n, y, output)``: the global batch's mean loss and size, and this rank's
-        targets and output array (None for an empty part)."""
-        from lamina.train.loop import _array, _call, _input, _split_batch, compute_loss
+        gradients; then nothing is stepped and the result is None. With ``check_finite``, a
+        NaN or infinite global batch loss raises ``NonFiniteLossError`` on every rank before
+        the step. Otherwise returns ``(loss, n, y, output)``: the global batch's mean loss and
+        size, and this rank's targets and output array (None for an empty part)."""
+        from lamina.train.loop import (
+            _array,
+            _call,
+            _input,
+            _non_finite,
+            _split_batch,
+            compute_loss,
+        )
 
         batch, global_size = batch if isinstance(batch, _GlobalBatch) else (batch, None)
         stop_requested = step > 0 and trainer.should_stop()
@@ -149,8 +159,11 @@ class DataParallel:
         total, n, stopped = self.reduce(local_sum, local_n, stop_requested)
         if stopped:
             return None
-        optimizer.step()
         value = total / max(n, 1)
+        if check_finite and not math.isfinite(value):  # the same value on every rank
+            raise _non_finite(value, epoch, step, _array(x) if batch is not None else
+                              np.zeros(0))
+        optimizer.step()
         batch_logs.update(size=n, loss=value)
         for name, fn in resolved:
             if getattr(fn, "_lamina_builtin", False) and output is not None:

@@ -543,7 +543,8 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
         for step, batch in enumerate(loader):
             if parallel is not None:
                 taken = parallel.train_batch(trainer, callbacks, step, batch, loss_fn, optimizer,
-                                             zero_grad, class_weight, dtype, resolved)
+                                             zero_grad, class_weight, dtype, resolved,
+                                             check_finite=check_finite, epoch=epoch)
                 if taken is None:  # a rank asked to stop after the previous batch
                     break
                 value, n, y, output = taken

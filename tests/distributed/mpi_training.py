@@ -226,6 +226,24 @@ def test_fit_with_a_dataloader_per_rank_averages_equal_shares():
                uneven, epochs=1)
 
 
+def test_fit_nonfinite_loss_on_one_rank_raises_on_every_rank_before_the_step():
+    x, y = data("mlp", 64)
+    x[17] = np.nan  # in the second global batch of 16, on one rank's share
+    model = build("mlp", 7)
+    optimizer = lm.optim.SGD(model.parameters(), lr=0.1)
+    before = []
+
+    class Keep(lm.train.Callback):
+        def on_batch_end(self, batch, logs):
+            before[:] = [p.numpy().copy() for p in model.parameters()]
+
+    with pytest.raises(lm.train.loop.NonFiniteLossError, match="batch 1"):
+        lm.fit(model, lm.nn.CrossEntropyLoss(), optimizer, (x, y), epochs=1, batch_size=16,
+               shuffle=False, callbacks=[Keep()])
+    for p, q in zip(model.parameters(), before, strict=True):
+        np.testing.assert_array_equal(p.numpy(), q)
+
+
 def test_fit_validation_and_metrics_cover_all_ranks():
     x, y = data("mlp", 101)
     model = build("mlp", 4)
