@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import time
 from typing import Any
 
 __all__ = ["init_process_group", "destroy_process_group", "is_initialized", "is_available",
            "get_rank", "get_world_size", "get_backend", "barrier", "abort"]
 
 INSTALL_HINT = 'pip install "lamina[mpi]"'
+ABORT_GRACE_S = 0.5  # seconds between printing the error and MPI_Abort
 
 _state: dict[str, Any] = {"comm": None, "previous_hook": None}
 
@@ -94,6 +96,9 @@ def abort(code: int = 1) -> None:
                 stream.flush()
             except (OSError, ValueError, AttributeError):
                 pass
+        # the launcher forwards our output through a pipe; the abort stops it reading, so give
+        # it a moment to pass on the traceback first
+        time.sleep(ABORT_GRACE_S)
         comm.Abort(int(code))
 
 

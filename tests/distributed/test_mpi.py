@@ -65,8 +65,7 @@ def test_a_rank_that_raises_ends_the_job(launcher):
     done = run_job(sys.executable, *launcher, str(HERE / "mpi_fail.py"), "raise", timeout=60)
     assert done.returncode != 0
     assert done.returncode != 137, "killed by the timeout: the job hung"
-    # the traceback, or at least MPICH's abort line (the abort may cut rank 1's output short)
-    assert "rank 1 fails on purpose" in done.stderr or "MPI_Abort" in done.stderr, done.stderr
+    assert "rank 1 fails on purpose" in done.stderr, done.stderr  # the traceback got out
 
 
 CONFIG = """
