@@ -23,7 +23,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "lamina"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("random", "convsize", "kernels", "metrics", "plots"),    # 0 foundations
     ("tensor", "ops"),                                        # 1 arrays with autograd, the ops
-    ("functional", "nn", "optim", "data", "testing",
+    ("functional", "inference", "nn", "optim", "data", "testing",
      "distributed"),                                          # 2 the PyTorch-like library
     ("models", "preprocessing", "tabular", "io"),             # 3 architectures, features, files
     ("train",),                                               # 4 fit, callbacks, checkpoints

@@ -3,6 +3,9 @@ fused linear layer + ReLU."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import numpy as np
 
 from lamina import kernels
@@ -125,9 +128,18 @@ class LinearChain:
                                  for w, b, r in self.layers]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self._run(kernels.numba_kernels("linear"), x)
+
+    def bind(self, compiled) -> Callable[[np.ndarray], np.ndarray]:
+        """``self(x)`` with the kernels in use fixed now: ``compiled`` is
+        ``lamina.kernels.numba_kernels("linear")``, or None for the NumPy steps. For callers
+        that notice a change of kernels themselves (the no-grad plan of
+        :mod:`lamina.inference`): a batch-1 call without the look-up."""
+        return partial(self._run, compiled)
+
+    def _run(self, compiled, x: np.ndarray) -> np.ndarray:
         if (self.packed is not None and x.ndim == 2 and x.shape[1] == self.width
                 and x.dtype == self.dtype):
-            compiled = kernels.numba_kernels("linear")
             if compiled is None:  # checked once: linear_forward's NumPy steps alone
                 if x.shape[0] == 1:  # on the one row as a vector: fewer NumPy calls
                     row = x[0]
