@@ -124,6 +124,7 @@ _SUBMODULES = {
     "cuda": "lamina.cuda",
     "accelerator": "lamina.accelerator",
     "backends": "lamina.backends",
+    "distributed": "lamina.distributed",
 }
 # manual_seed is lazy too: lamina.random builds a NumPy Generator, and numpy.random costs
 # about 25 ms to import, half of what `import lamina` may add to `import numpy`

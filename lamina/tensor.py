@@ -357,6 +357,8 @@ class Tensor:
         if self._backward is None:
             _accumulate(self, grad, False)
             return
+        if _backward_callbacks:  # left by a pass that raised: not this pass's
+            _backward_callbacks.clear()
         # pending: seq -> [node, summed gradient]; heap: -seq of the pending nodes
         pending = {self._seq: [self, grad]}
         heap = [-self._seq]
@@ -388,6 +390,31 @@ class Tensor:
                     heappush(heap, -parent._seq)
                 else:
                     entry[1] = entry[1] + pg
+        if _backward_callbacks:
+            _run_backward_callbacks()
+
+
+# callables to run once when the backward pass in progress ends (queue_backward_callback)
+_backward_callbacks: list[Callable[[], None]] = []
+
+
+def queue_backward_callback(callback: Callable[[], None]) -> None:
+    """Run ``callback()`` once when the backward pass in progress has filled every leaf's
+    gradient (PyTorch's ``Variable._execution_engine.queue_callback``).
+
+    Meant to be called from an op's backward: ``DistributedDataParallel`` marks its outputs
+    with an identity op whose backward queues the gradient averaging. A callback queued twice
+    in one pass (equal callables) runs once; a pass that raises runs none.
+    """
+    if callback not in _backward_callbacks:
+        _backward_callbacks.append(callback)
+
+
+def _run_backward_callbacks() -> None:
+    callbacks = _backward_callbacks[:]
+    _backward_callbacks.clear()
+    for callback in callbacks:
+        callback()
 
 
 RETAINED: dict[int, weakref.ref] = {}  # non-leaf tensors whose .grad is kept (retain_grad)
@@ -1023,4 +1050,4 @@ def as_tensor(x) -> Tensor:
 
 __all__ = ["Tensor", "tensor", "apply", "no_grad", "enable_grad", "is_grad_enabled", "zeros",
            "ones", "full", "zeros_like", "ones_like", "randn", "rand", "arange", "cat", "stack",
-           "where", "maximum", "float32", "float64", "int64", "ops"]
+           "where", "maximum", "float32", "float64", "int64", "ops", "queue_backward_callback"]

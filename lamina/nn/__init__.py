@@ -3,7 +3,7 @@
 import sys
 
 from lamina import functional
-from lamina.nn import init, utils
+from lamina.nn import init, parallel, utils
 from lamina.nn.activation import (
     LeakyReLU,
     LogSoftmax,
@@ -56,7 +56,7 @@ from lamina.nn.regularization import l1_penalty, l2_penalty
 sys.modules[__name__ + ".functional"] = functional
 
 __all__ = [
-    "functional", "init", "utils", "Module", "Parameter", "Sequential", "ModuleList",
+    "functional", "init", "parallel", "utils", "Module", "Parameter", "Sequential", "ModuleList",
     "ModuleDict", "ParameterList", "ParameterDict", "Linear",
     "Identity", "Dropout", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Swish", "SiLU",
     "ScaledTanh", "Softmax", "LogSoftmax", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss",
