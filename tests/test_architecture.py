@@ -23,7 +23,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "lamina"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("random", "convsize", "kernels", "labels", "metrics", "plots"),  # 0 foundations
     ("tensor", "ops"),                                        # 1 arrays with autograd, the ops
-    ("functional", "inference", "nn", "optim", "data", "testing", "codec"),  # 2 the library
+    ("functional", "inference", "nn", "optim", "data", "testing", "distributed",
+     "codec"),                                                # 2 the PyTorch-like library
     ("models", "preprocessing", "tabular", "io"),             # 3 architectures, features, files
     ("train",),                                               # 4 fit, callbacks, checkpoints
     ("workflow", "config", "onnx"),                           # 5 the application layer
