@@ -47,6 +47,8 @@ _SUBMODULES = {
     "testing": "lamina.testing",
     "experiments": "lamina.experiments",
     "random": "lamina.random",
+    "utils": "lamina.utils",
+    "vision": "lamina.vision",
     "workflow": "lamina.workflow",
 }
 # manual_seed is lazy too: lamina.random builds a NumPy Generator, and numpy.random costs

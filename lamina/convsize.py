@@ -63,6 +63,31 @@ def conv_arithmetic(n: int, kernel: int, stride: int = 1, padding: int = 0,
     return f"floor(({n} + 2*{padding} - {k})/{stride}) + 1 = {out}"
 
 
+def conv_transpose_output_size(n: int, kernel: int, stride: int = 1, padding: int = 0,
+                               dilation: int = 1, output_padding: int = 0) -> int:
+    """Output size of a transposed convolution (the input size of the convolution it
+    reverses): n_out = (n - 1) s - 2p + d (k - 1) + output_padding + 1.
+
+    Example:
+        >>> conv_transpose_output_size(5, 3, stride=2, padding=1, output_padding=1)
+        10
+    """
+    return (n - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def conv_transpose_arithmetic(n: int, kernel: int, stride: int = 1, padding: int = 0,
+                              dilation: int = 1, output_padding: int = 0) -> str:
+    """The computation of :func:`conv_transpose_output_size` as text.
+
+    Example:
+        >>> conv_transpose_arithmetic(5, 3, 2, 1, 1, 1)
+        '(5 - 1)*2 - 2*1 + 1*(3 - 1) + 1 + 1 = 10'
+    """
+    out = conv_transpose_output_size(n, kernel, stride, padding, dilation, output_padding)
+    return (f"({n} - 1)*{stride} - 2*{padding} + {dilation}*({kernel} - 1) + {output_padding}"
+            f" + 1 = {out}")
+
+
 def spatial_output_shape(where: str, shape: Sequence[int], kernel_size: tuple[int, int],
                          stride: tuple[int, int], padding: tuple[int, int]) -> tuple[int, int]:
     """Check that ``shape`` is a 4-D (N, C, H, W) input the window fits, and return (H_out, W_out).

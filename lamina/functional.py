@@ -255,3 +255,39 @@ def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
     s = k if stride is None else as_pair(stride, "avg_pool2d", "stride")
     return apply(OPS["avg_pool2d"], _tensor(x), kernel_size=k, stride=s,
                  padding=as_pair(padding, "avg_pool2d", "padding"))
+
+
+
+# The functional forms of the layers added after the notes' models (normalisation, embedding,
+# more activations, losses, convolutions, pooling, interpolate) live in their own module.
+from lamina import functional_more as _more  # noqa: E402
+
+adaptive_avg_pool2d = _more.adaptive_avg_pool2d
+adaptive_max_pool2d = _more.adaptive_max_pool2d
+avg_pool1d = _more.avg_pool1d
+batch_norm = _more.batch_norm
+binary_cross_entropy = _more.binary_cross_entropy
+celu = _more.celu
+conv1d = _more.conv1d
+conv_transpose2d = _more.conv_transpose2d
+dropout1d = _more.dropout1d
+dropout2d = _more.dropout2d
+elu = _more.elu
+embedding = _more.embedding
+gelu = _more.gelu
+group_norm = _more.group_norm
+hardsigmoid = _more.hardsigmoid
+hardswish = _more.hardswish
+huber_loss = _more.huber_loss
+interpolate = _more.interpolate
+kl_div = _more.kl_div
+layer_norm = _more.layer_norm
+logsigmoid = _more.logsigmoid
+max_pool1d = _more.max_pool1d
+mish = _more.mish
+prelu = _more.prelu
+selu = _more.selu
+smooth_l1_loss = _more.smooth_l1_loss
+softplus = _more.softplus
+softsign = _more.softsign
+threshold = _more.threshold

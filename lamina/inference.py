@@ -66,6 +66,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter, is_
 
+import numpy as np
+
 from lamina import functional as F
 from lamina import kernels
 from lamina.convsize import as_pair
@@ -136,7 +138,10 @@ PATTERNS: tuple[Pattern, ...] = (
 
 
 def _ops(children) -> list[str | None]:
-    return [LAYER_OPS.get(type(m)) for m in children]
+    # a layer whose op cannot express its settings (a dilated or grouped Conv2d) says so by
+    # ``plain_op = False`` and is called as a module
+    return [LAYER_OPS.get(type(m)) if getattr(m, "plain_op", True) else None
+            for m in children]
 
 
 def _matches(ops: list, i: int, pattern: tuple[str, ...]) -> bool:
@@ -170,7 +175,8 @@ def forward(module, x):
     runs them: through :func:`plan` under ``lm.no_grad()`` (for a Tensor input), else
     through :func:`layer_steps`."""
     if isinstance(x, Tensor) and not is_grad_enabled():
-        return Tensor._wrap(plan(module).run(x._data))
+        out = plan(module).run(x._data)
+        return Tensor._wrap(out) if isinstance(out, np.ndarray) else out
     for step in layer_steps(module):
         x = step(x)
     return x
@@ -356,7 +362,15 @@ def _flatten_step(layer) -> Callable:
 
 
 def _module_step(module) -> Callable:
-    return lambda x: module(Tensor._wrap(x))._data
+    """A child the plan has no step for, called as a module. A layer that returns something
+    else than a Tensor (a recurrent layer's ``(output, states)``) hands it on unchanged, as
+    ``Sequential`` does with grad on."""
+
+    def step(x):
+        out = module(Tensor._wrap(x) if isinstance(x, np.ndarray) else x)
+        return out._data if isinstance(out, Tensor) else out
+
+    return step
 
 
 _SINGLE_STEPS: dict[str, Callable] = {"conv2d": None, "relu": _relu_step,

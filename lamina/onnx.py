@@ -11,6 +11,8 @@ one ONNX node group per layer:
     ReLU, Sigmoid, Tanh, LeakyReLU(alpha), Softmax(axis), LogSoftmax(axis)
     Swish       -> Mul(x, Sigmoid(x));  ScaledTanh -> Mul(Tanh(Mul(x, slope)), scale)
     Dropout, Identity -> nothing (inference graph)
+    BatchNorm, LayerNorm, GroupNorm, RNN/LSTM/GRU, Conv1d, ConvTranspose2d, 1-D and adaptive
+    pooling, Upsample, GELU and the other activations: see :mod:`lamina.onnx_layers`
 
 The graph has one input ``"input"`` of shape ``("batch", *input_shape)`` and one output
 ``"logits"`` of shape ``("batch", ...)``; weights are initializers in the model's dtype. The
@@ -39,6 +41,7 @@ from lamina.models import (
     model_dtype,
 )
 from lamina.nn.module import Module
+from lamina.onnx_layers import CONVERTERS as _MORE_CONVERTERS
 from lamina.tensor import Tensor, no_grad
 
 OPSET = 17
@@ -227,6 +230,7 @@ _CONVERTERS: dict[str, Converter] = {
     "Dropout": _skip,
     "Identity": _skip,
 }
+_CONVERTERS.update(_MORE_CONVERTERS)  # normalisation, recurrent, more conv/pool/activations
 
 
 def _converter_for(layer: Module) -> Converter | None:
@@ -269,9 +273,15 @@ def build_model_proto(model: Module, input_shape: Sequence[int]):
     try:
         value, current = INPUT_NAME, np.zeros((1, *shape), dtype)
         with no_grad():
-            for name, layer in layers:
+            for i, (name, layer) in enumerate(layers):
                 try:
-                    following = np.asarray(layer(Tensor(current))._data)
+                    result = layer(Tensor(current))
+                    if isinstance(result, tuple):  # RNN/LSTM/GRU: (output, states)
+                        if i != len(layers) - 1:
+                            raise TypeError(f"{type(layer).__name__} returns a tuple (output, "
+                                            f"states), which the next layer cannot take")
+                        result = result[0]
+                    following = np.asarray(result._data)
                 except (ValueError, TypeError) as exc:
                     raise ValueError(f"lm.onnx.export: input_shape {shape} does not fit layer "
                                      f"{name!r} ({type(layer).__name__}) receiving "

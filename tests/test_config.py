@@ -78,7 +78,8 @@ def test_a_table_that_is_not_a_table():
 def test_missing_tables_and_selectors():
     with pytest.raises(ConfigError, match=r"missing table \[data\]"):
         parse_config('[model]\nname = "mlp"')
-    with pytest.raises(ConfigError, match=r"\[model\] needs name = one of 'lenet5', 'mlp'"):
+    with pytest.raises(ConfigError, match=r"\[model\] needs name = one of 'layers', 'lenet5', "
+                                          r"'mlp', 'vgg'"):
         parse_config('[data]\nsource = "mnist"\n[model]\nhidden = [3]')
     with pytest.raises(ConfigError, match=r"\[data\] \(source = \"csv\"\) needs key 'path'"):
         parse_config('[data]\nsource = "csv"\n[model]\nname = "mlp"')

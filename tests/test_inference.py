@@ -191,3 +191,20 @@ def test_a_deep_copy_runs_its_own_parameters(backend, grad):
     with lm.enable_grad() if grad else lm.no_grad():
         np.testing.assert_array_equal(twin(x).numpy(), np.zeros((2, 10), np.float32))
         np.testing.assert_allclose(model(x).numpy(), original, rtol=1e-5, atol=1e-6)
+
+
+def test_a_recurrent_layer_in_a_sequential_runs_under_no_grad():
+    """An LSTM returns (output, (h, c)): the no-grad plan hands that tuple on, as grad mode does."""
+    import numpy as np
+
+    import lamina as lm
+    from lamina import nn
+
+    lm.manual_seed(0)
+    model = nn.Sequential(nn.LSTM(3, 4, batch_first=True))
+    x = lm.tensor(np.random.default_rng(0).normal(size=(2, 5, 3)).astype(np.float32))
+    with_grad = model(x)
+    with lm.no_grad():
+        without = model(x)
+    np.testing.assert_array_equal(without[0].numpy(), with_grad[0].numpy())
+    np.testing.assert_array_equal(without[1][0].numpy(), with_grad[1][0].numpy())

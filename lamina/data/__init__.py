@@ -10,8 +10,24 @@ import importlib
 from typing import Any
 
 from lamina.data import transforms
-from lamina.data.dataset import Dataset, Subset, TensorDataset, random_split
-from lamina.data.loader import DataLoader, default_collate
+from lamina.data.dataset import (
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    Subset,
+    TensorDataset,
+    random_split,
+)
+from lamina.data.loader import DataLoader, default_collate, default_convert
+from lamina.data.sampler import (
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)
+from lamina.data.worker import WorkerInfo, get_worker_info
 
 _LAZY_MODULES = {"datasets": "lamina.data.datasets", "npz": "lamina.data.npz"}
 _LAZY_NAMES = {"load_npz": "lamina.data.npz"}
@@ -30,6 +46,10 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "Dataset", "TensorDataset", "Subset", "random_split", "DataLoader", "default_collate",
+    "Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
+    "DataLoader", "default_collate", "default_convert", "Sampler", "SequentialSampler",
+    "RandomSampler",
+    "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler", "get_worker_info",
+    "WorkerInfo",
     "transforms", "load_npz", "datasets", "npz",
 ]

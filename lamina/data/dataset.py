@@ -16,7 +16,8 @@ import numpy as np
 from lamina.random import generator as _global_generator
 from lamina.tensor import Tensor
 
-__all__ = ["Dataset", "TensorDataset", "Subset", "random_split"]
+__all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset",
+           "random_split"]
 
 
 class Dataset:
@@ -38,9 +39,67 @@ class Dataset:
     def __len__(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must define __len__")
 
+    def __add__(self, other: Dataset) -> ConcatDataset:
+        return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset):
+    """Base class of iterable-style datasets: subclasses define ``__iter__`` yielding samples.
+
+    A :class:`~lamina.data.DataLoader` with ``num_workers > 0`` gives every worker its own copy;
+    split the stream with :func:`~lamina.data.get_worker_info` to avoid duplicates (as in torch).
+    """
+
+    def __iter__(self) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+    def __getitem__(self, index: Any) -> Any:
+        raise TypeError(f"{type(self).__name__} is an IterableDataset: iterate over it instead "
+                        f"of indexing it")
+
+
+class ConcatDataset(Dataset):
+    """The samples of several datasets one after the other.
+
+    Item ``i`` comes from the first dataset whose cumulative size exceeds ``i``.
+
+    Raises:
+        ValueError: no datasets, or an IterableDataset among them.
+
+    Example:
+        >>> ds = ConcatDataset([TensorDataset(np.arange(3)), TensorDataset(np.arange(10, 12))])
+        >>> len(ds), int(ds[3][0])
+        (5, 10)
+    """
+
+    def __init__(self, datasets: Sequence[Any]):
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset: expected at least one dataset, got none")
+        for d in self.datasets:
+            if isinstance(d, IterableDataset):
+                raise ValueError("ConcatDataset: IterableDatasets cannot be concatenated by index")
+        self.cumulative_sizes: list[int] = np.cumsum([len(d) for d in self.datasets]).tolist()
+
+    def __len__(self) -> int:
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, index: int) -> Any:
+        n = len(self)
+        if index < 0:
+            if -index > n:
+                raise IndexError(f"ConcatDataset: index {index} out of range for {n} samples")
+            index += n
+        if index >= n:
+            raise IndexError(f"ConcatDataset: index {index} out of range for {n} samples")
+        which = int(np.searchsorted(self.cumulative_sizes, index, side="right"))
+        start = self.cumulative_sizes[which - 1] if which else 0
+        return self.datasets[which][index - start]
+
 
 class TensorDataset(Dataset):
-    """Samples are rows of equally long arrays: item ``i`` is ``(arrays[0][i], arrays[1][i], ...)``.
+    """Samples are rows of equally long arrays: item ``i`` is ``(arrays[0][i], arrays[1][i], ...)``,
+    each a Tensor as in torch (sharing memory with the array for a slice).
 
     Args:
         *arrays: NumPy arrays, lamina Tensors or array-likes, all with the same first dimension
@@ -79,7 +138,7 @@ class TensorDataset(Dataset):
         return tuple(Tensor(array) for array in self.arrays)
 
     def __getitem__(self, index: Any) -> tuple[Any, ...]:
-        return tuple(array[index] for array in self.arrays)
+        return tuple(Tensor._wrap(np.asarray(array[index])) for array in self.arrays)
 
     def __len__(self) -> int:
         return self.arrays[0].shape[0]
@@ -199,5 +258,8 @@ def _as_generator(generator: np.random.Generator | int | None, caller: str) -> n
         return generator
     if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
         return np.random.default_rng(int(generator))
-    raise TypeError(f"{caller}: generator must be a numpy.random.Generator, an int seed or None, "
-                    f"got {type(generator).__name__}")
+    inner = getattr(generator, "rng", None)  # lm.Generator (torch.Generator) wraps a NumPy one
+    if isinstance(inner, np.random.Generator):
+        return inner
+    raise TypeError(f"{caller}: generator must be an lm.Generator, a numpy.random.Generator, an "
+                    f"int seed or None, got {type(generator).__name__}")

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from lamina import functional as F
+from lamina import functional_more as FM
 from lamina import inference
 from lamina.convsize import as_pair, check_window
 from lamina.nn import init
@@ -31,6 +32,9 @@ class Conv2d(Module):
         kernel_size: kh x kw, an int or a pair.
         stride: step between windows, an int or a pair.
         padding: zeros added on each side, an int or a pair.
+        dilation: spacing between kernel taps, an int or a pair.
+        groups: split the channels into this many independent convolutions (``groups =
+            in_channels``: depthwise); the weight is (C_out, C_in / groups, kh, kw).
         bias: learn one additive bias per output channel.
         dtype: parameter dtype (float32 by default).
 
@@ -38,8 +42,9 @@ class Conv2d(Module):
         - input: (N, C_in, H, W)
         - output: (N, C_out, H_out, W_out) with
           H_out = floor((H + 2 * padding[0] - kernel_size[0]) / stride[0]) + 1 and
-          W_out = floor((W + 2 * padding[1] - kernel_size[1]) / stride[1]) + 1 (eq 6.5-6.6).
-        - weight: (C_out, C_in, kh, kw); bias: (C_out,).
+          W_out = floor((W + 2 * padding[1] - kernel_size[1]) / stride[1]) + 1 (eq 6.5-6.6),
+          with kernel_size[i] replaced by dilation[i] * (kernel_size[i] - 1) + 1 when dilated.
+        - weight: (C_out, C_in / groups, kh, kw); bias: (C_out,).
 
     Raises:
         ValueError: at call time, for an input that is not 4-D, has the wrong number of
@@ -53,24 +58,40 @@ class Conv2d(Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 bias: bool = True, dtype=None):
+                 dilation=1, groups: int = 1, bias: bool = True, dtype=None):
         super().__init__()
         name = type(self).__name__
         if in_channels <= 0 or out_channels <= 0:
             raise ValueError(f"{name}: in_channels and out_channels must be positive, got "
                              f"({in_channels}, {out_channels})")
+        if groups <= 0 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels "
+                             f"({out_channels}) must be divisible by groups ({groups})")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = as_pair(kernel_size, name, "kernel_size")
         self.stride = as_pair(stride, name, "stride")
         self.padding = as_pair(padding, name, "padding")
+        self.dilation = as_pair(dilation, name, "dilation")
+        self.groups = int(groups)
         check_window(name, self.kernel_size, self.stride, self.padding)
+        check_window(name, self.dilation, (1, 1), (0, 0))
         dtype = np.dtype(dtype or np.float32)
-        self.weight = Parameter(aligned_empty((out_channels, in_channels, *self.kernel_size),
-                                              dtype))
+        self.weight = Parameter(aligned_empty(
+            (out_channels, in_channels // self.groups, *self.kernel_size), dtype))
         self.bias = Parameter(aligned_empty(out_channels, dtype)) if bias else None
         init.default_layer_init_(self.weight, self.bias)
 
+    @property
+    def plain_op(self) -> bool:
+        """Whether the ``conv2d`` op (stride and padding only) computes this layer: False with
+        dilation or groups, so that ``nn.Sequential``'s fused and no-grad paths
+        (:mod:`lamina.inference`) call the layer instead of the op."""
+        return self.dilation == (1, 1) and self.groups == 1
+
     def forward(self, x):
+        if not self.plain_op:
+            return FM.conv2d_general(x, self.weight, self.bias, self.stride, self.padding,
+                                     self.dilation, self.groups)
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
 
     def extra_repr(self) -> str:
@@ -78,6 +99,10 @@ class Conv2d(Module):
                 f"stride={self.stride}")
         if self.padding != (0, 0):
             text += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
         if self.bias is None:
             text += ", bias=False"
         return text
@@ -145,7 +170,8 @@ class MaskedConv2d(Conv2d):
     def __init__(self, in_channels: int, out_channels: int, kernel_size,
                  connection_table: Sequence[Sequence[int]], stride=1, padding=0,
                  bias: bool = True, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias, dtype)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias=bias,
+                         dtype=dtype)
         table = [sorted(int(c) for c in row) for row in connection_table]
         if len(table) != out_channels:
             raise ValueError(f"MaskedConv2d: connection_table needs one row per output channel "

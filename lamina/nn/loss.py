@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lamina import functional as F
+from lamina import functional_more as FM
 from lamina.nn.module import Module
 from lamina.ops.loss import check_reduction
 
@@ -34,28 +35,36 @@ class L1Loss(_Loss):
 class CrossEntropyLoss(_Loss):
     """Cross-entropy (eq 4.4-4.5) of softmax(logits) against class indices or probabilities.
 
-    Shape: logits (N, C); target (N,) integer class indices or (N, C) float probabilities;
-    output () or (N,) for reduction='none'. ``weight`` (C,) rescales each class.
+    Shape: logits (N, C) or (N, C, *); target (N,) / (N, *) integer class indices or (N, C)
+    float probabilities; output () or target's shape for reduction='none'. ``weight`` (C,)
+    rescales each class; targets equal to ``ignore_index`` contribute nothing (and do not
+    count in the 'mean'); ``label_smoothing`` mixes the target with the uniform distribution
+    (PyTorch's formula: (1 - eps) nll + eps / C * sum_c -w_c log q_c).
     """
 
-    def __init__(self, weight=None, reduction: str = "mean", label_smoothing: float = 0.0):
+    def __init__(self, weight=None, reduction: str = "mean", label_smoothing: float = 0.0,
+                 ignore_index: int = -100):
         super().__init__(reduction)
         self.weight, self.label_smoothing = weight, label_smoothing
+        self.ignore_index = ignore_index
 
     def forward(self, input, target):
-        return F.cross_entropy(input, target, self.weight, self.reduction, self.label_smoothing)
+        return FM.cross_entropy_ignore(input, target, self.weight, self.reduction,
+                                       self.label_smoothing, self.ignore_index)
 
 
 class NLLLoss(_Loss):
-    """Negative log-likelihood of log-probabilities at class indices; ``weight`` (C,) rescales
-    each class ('mean' then divides by the summed weights of the targets, as PyTorch)."""
+    """Negative log-likelihood of log-probabilities (N, C) or (N, C, *) at class indices
+    (N,) / (N, *); ``weight`` (C,) rescales each class and targets equal to ``ignore_index``
+    are skipped ('mean' divides by the summed weights of the kept targets, as PyTorch; see
+    :func:`lamina.ops.loss_more.nll_loss`)."""
 
-    def __init__(self, weight=None, reduction: str = "mean"):
+    def __init__(self, weight=None, reduction: str = "mean", ignore_index: int = -100):
         super().__init__(reduction)
-        self.weight = weight
+        self.weight, self.ignore_index = weight, ignore_index
 
     def forward(self, input, target):
-        return F.nll_loss(input, target, self.weight, self.reduction)
+        return FM.nll_loss_ignore(input, target, self.weight, self.reduction, self.ignore_index)
 
 
 class BCEWithLogitsLoss(_Loss):

@@ -73,7 +73,8 @@ def relu_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
     return zeros
 
 
-FAMILIES = ("elementwise", "reduce", "shape", "linalg", "activation", "loss", "conv")
+FAMILIES = ("elementwise", "reduce", "shape", "linalg", "activation", "loss", "conv", "norm",
+            "activation_more", "loss_more", "embedding", "recurrent")
 
 # Import the op families so that they register themselves.
 for _family in FAMILIES:

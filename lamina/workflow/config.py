@@ -189,7 +189,7 @@ for _name, _class in (("step", "StepLR"), ("multistep", "MultiStepLR"),
     registry.schedulers.register(_name, f"{_OPT}.lr_scheduler:{_class}",
                                  inject=("optimizer", "last_epoch"))
 _FACTORIES = "lamina.workflow.factories"
-for _name in ("lenet5", "mlp"):
+for _name in ("lenet5", "mlp", "vgg", "layers"):
     registry.models.register(_name, f"{_FACTORIES}:{_name}",
                              inject=("input_shape", "num_classes"))
 registry.losses.register("cross_entropy", f"{_FACTORIES}:cross_entropy")

@@ -94,6 +94,97 @@ def mlp(
     return nn.Sequential(nn.Flatten(), *layers)
 
 
+def vgg(
+    widths: tuple[int, ...] | list[int] = (16, 32),
+    convs_per_block: int = 2,
+    batch_norm: bool = True,
+    dropout: float = 0.0,
+    *,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+) -> nn.Module:
+    """A small VGG-style CNN (Simonyan and Zisserman 2015) for (C, H, W) images: per width w,
+    ``convs_per_block`` times Conv2d(3x3, padding 1) [+ BatchNorm2d] + ReLU, then
+    MaxPool2d(2); then AdaptiveAvgPool2d(1), Flatten, [Dropout], Linear(w_last, classes).
+
+    Args:
+        widths: output channels of each block.
+        convs_per_block: 3x3 convolutions per block.
+        batch_norm: a BatchNorm2d after each convolution (whose bias is then dropped).
+        dropout: dropout probability before the classifier.
+        input_shape: one sample's shape (C, H, W), from the data.
+        num_classes: the number of classes, from the data.
+
+    Raises:
+        ValueError: the data are not images, the images are too small for the blocks, or a
+            width is not a positive integer.
+    """
+    if len(input_shape) != 3:
+        raise ValueError(f"vgg takes images of shape (C, H, W); the data gives samples of shape "
+                         f"{tuple(input_shape)}: use name = \"mlp\"")
+    widths = list(widths)
+    if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
+        raise ValueError(f"vgg widths must be positive integers, received {widths}")
+    if min(input_shape[1:]) < 2 ** len(widths):
+        raise ValueError(f"vgg: {len(widths)} blocks halve the image {len(widths)} times; "
+                         f"{input_shape[1]}x{input_shape[2]} images are too small")
+    layers: list[nn.Module] = []
+    channels = input_shape[0]
+    for width in widths:
+        for _ in range(convs_per_block):
+            layers.append(nn.Conv2d(channels, width, 3, padding=1, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(width))
+            layers.append(nn.ReLU())
+            channels = width
+        layers.append(nn.MaxPool2d(2))
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    if dropout:
+        layers.append(nn.Dropout(dropout))
+    layers.append(nn.Linear(channels, num_classes))
+    return nn.Sequential(*layers)
+
+
+def layers(
+    layers: list[dict[str, Any]] | None = None,
+    *,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+) -> nn.Module:
+    """A ``Sequential`` of any lamina layers, each a table ``{ type = "Conv2d", args = {...} }``
+    (the architecture format of ``lm.save``), e.g.
+    ``layers = [{ type = "Flatten" }, { type = "Linear", args = { in_features = 784,
+    out_features = 10 } }]``.
+
+    Raises:
+        ValueError: an unknown layer or bad arguments, or the network does not map one sample
+            of ``input_shape`` to ``num_classes`` outputs.
+    """
+    import numpy as np
+
+    from lamina.io import build_module
+    from lamina.tensor import Tensor, no_grad
+
+    if not layers:
+        raise ValueError("layers: give the network as layers = [{ type = ..., args = {...} }]")
+    children = [{"name": str(i), **dict(layer)} for i, layer in enumerate(layers)]
+    model = build_module({"type": "Sequential", "children": children}, "[model] layers")
+    model.eval()
+    try:
+        with no_grad():
+            out = model(Tensor(np.zeros((1, *input_shape), np.float32)))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"[model] layers do not take samples of shape {tuple(input_shape)}: "
+                         f"{exc}") from None
+    finally:
+        model.train()
+    if tuple(out.shape) != (1, num_classes):
+        raise ValueError(f"[model] layers map one sample to shape {tuple(out.shape[1:])}; the "
+                         f"data has {num_classes} classes, so the last layer must give "
+                         f"({num_classes},)")
+    return model
+
+
 def cross_entropy(label_smoothing: float = 0.0) -> nn.Module:
     """``nn.CrossEntropyLoss`` on logits and class indices (eq 4.4-4.5).
 

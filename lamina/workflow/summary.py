@@ -112,27 +112,36 @@ def layer_rows(model: Any, input_shape: tuple[int, ...]) -> list[LayerRow]:
     return rows
 
 
-def _pair(value: Any) -> tuple[int, int]:
+def _ints(value: Any, dims: int) -> tuple[int, ...]:
     if isinstance(value, (tuple, list)):
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
+        return tuple(int(v) for v in value)
+    return (int(value),) * dims
 
 
 def _arithmetic(module: Any, in_shape: tuple[int, ...]) -> str:
-    """eq 6.5-6.8 for a layer with a sliding window over (H, W); Flatten's product."""
-    from lamina.convsize import conv_arithmetic
+    """eq 6.5-6.8 for a layer with a sliding window over (H, W) or L (Conv1d, MaxPool1d), the
+    transposed form for ConvTranspose2d; Flatten's product."""
+    from lamina.convsize import conv_arithmetic, conv_transpose_arithmetic
     from lamina.nn import Flatten
 
     if isinstance(module, Flatten) and len(in_shape) > 2:
         return f"{'*'.join(map(str, in_shape[1:]))} = {math.prod(in_shape[1:])}"
-    if not hasattr(module, "kernel_size") or len(in_shape) != 4:
+    if not hasattr(module, "kernel_size") or len(in_shape) not in (3, 4):
         return ""
-    kernel = _pair(module.kernel_size)
-    stride = _pair(getattr(module, "stride", None) or module.kernel_size)
-    padding = _pair(getattr(module, "padding", 0) or 0)
-    dilation = _pair(getattr(module, "dilation", 1) or 1)
-    parts = [conv_arithmetic(n, k, s, p, d) for n, k, s, p, d
-             in zip(in_shape[2:], kernel, stride, padding, dilation, strict=True)]
-    if parts[0] == parts[1]:
+    dims = len(in_shape) - 2
+    kernel = _ints(module.kernel_size, dims)
+    if len(kernel) != dims:
+        return ""
+    stride = _ints(getattr(module, "stride", None) or module.kernel_size, dims)
+    padding = _ints(getattr(module, "padding", 0) or 0, dims)
+    dilation = _ints(getattr(module, "dilation", 1) or 1, dims)
+    if hasattr(module, "output_padding"):  # ConvTranspose2d
+        extra = _ints(module.output_padding, dims)
+        parts = [conv_transpose_arithmetic(*args) for args
+                 in zip(in_shape[2:], kernel, stride, padding, dilation, extra, strict=True)]
+    else:
+        parts = [conv_arithmetic(n, k, s, p, d) for n, k, s, p, d
+                 in zip(in_shape[2:], kernel, stride, padding, dilation, strict=True)]
+    if len(parts) == 1 or parts[0] == parts[1]:
         return parts[0]
     return f"H: {parts[0]}; W: {parts[1]}"

@@ -136,7 +136,7 @@ def test_default_collate_structures():
     xb, yb = default_collate([(np.zeros(3, np.float32), 1), (np.ones(3, np.float32), 0)])
     assert xb.dtype == np.float32 and xb.shape == (2, 3) and yb.dtype == np.int64
     floats = default_collate([0.5, 1.5])
-    assert floats.dtype == np.float32
+    assert floats.dtype == np.float64  # torch: Python floats collate to float64
     batch = default_collate([{"x": lm.tensor([1.0, 2.0]), "name": "a"},
                              {"x": lm.tensor([3.0, 4.0]), "name": "b"}])
     assert batch["name"] == ["a", "b"] and batch["x"].shape == (2, 2)

@@ -209,7 +209,9 @@ def test_out_of_range_class_index(bad):
 
 
 def test_bad_shapes_and_target_types():
-    with pytest.raises(ValueError, match=r"expected logits of shape \(N, C\), got \(2, 3, 4\)"):
+    # (N, C, d) logits take (N, d) targets, as PyTorch
+    with pytest.raises(ValueError, match=r"target must have shape \(2, 4\) for input of shape "
+                                         r"\(2, 3, 4\), got \(2,\)"):
         nn.CrossEntropyLoss()(lm.randn(2, 3, 4), np.zeros(2, dtype=np.int64))
     with pytest.raises(ValueError, match=r"class-index target must have shape \(2,\)"):
         nn.CrossEntropyLoss()(lm.randn(2, 3), np.zeros((2, 1), dtype=np.int64))

@@ -2,7 +2,8 @@
 
 ``CASES`` maps each op name to input builders; each builder takes a NumPy generator and returns
 ``(fn, inputs)``. An op registered without a case fails ``test_every_op_has_a_case``. Ops from
-``lamina/ops/conv.py`` are checked in ``tests/ops/test_conv.py``.
+``lamina/ops/conv.py`` are checked in ``tests/ops/test_conv.py``, those of the modules in
+``CHECKED_ELSEWHERE`` in ``tests/ops/test_gradcheck_layers.py``.
 """
 
 from __future__ import annotations
@@ -283,9 +284,14 @@ CASES: dict[str, list[Builder]] = {
 }
 
 
+CHECKED_ELSEWHERE = {"lamina.ops.conv", "lamina.ops.norm", "lamina.ops.activation_more",
+                     "lamina.ops.loss_more", "lamina.ops.embedding", "lamina.ops.recurrent"}
+
+
 def conv_ops() -> set[str]:
-    """Ops registered from lamina/ops/conv.py: gradchecked in tests/ops/test_conv.py."""
-    return {name for name, fn in OPS.items() if fn.__module__ == "lamina.ops.conv"}
+    """Ops registered from lamina/ops/conv.py (gradchecked in tests/ops/test_conv.py) and the
+    other CHECKED_ELSEWHERE modules (tests/ops/test_gradcheck_layers.py)."""
+    return {name for name, fn in OPS.items() if fn.__module__ in CHECKED_ELSEWHERE}
 
 
 def test_every_op_has_a_case():

@@ -20,6 +20,14 @@ SCHEDULERS = [
     ("CosineAnnealingLR", dict(T_max=10, eta_min=0.01)),  # 30 epochs: past T_max and back
     ("CosineAnnealingLR", dict(T_max=EPOCHS)),
     ("CosineAnnealingLR", dict(T_max=1)),
+    ("LambdaLR", dict(lr_lambda=lambda epoch: 0.95 ** epoch + 0.01 * (epoch % 3))),
+    ("LinearLR", dict()),
+    ("LinearLR", dict(start_factor=0.1, end_factor=0.9, total_iters=12)),
+    ("LinearLR", dict(start_factor=1.0, end_factor=0.0, total_iters=EPOCHS)),
+    ("OneCycleLR", dict(max_lr=0.5, total_steps=EPOCHS)),
+    ("OneCycleLR", dict(max_lr=[0.5, 0.2], epochs=3, steps_per_epoch=10, pct_start=0.25,
+                        anneal_strategy="linear", div_factor=10.0, final_div_factor=100.0)),
+    ("OneCycleLR", dict(max_lr=0.5, total_steps=EPOCHS, three_phase=True)),
 ]
 IDS = [f"{name}-{i}" for i, (name, _) in enumerate(SCHEDULERS)]
 
@@ -210,3 +218,77 @@ def test_reduce_on_plateau_by_hand():
     restored = lr_scheduler.ReduceLROnPlateau(lamina_optimizer(), patience=9)
     restored.load_state_dict(state)
     assert restored.patience == 2 and restored.best == 1.0
+
+
+def _momentum_values(make, torch_module, opt, epochs=EPOCHS):
+    sched = make(torch_module, opt)
+    rows = []
+    for _ in range(epochs):
+        rows.append([g["lr"] for g in opt.param_groups]
+                    + [g["momentum"] if "momentum" in g and "betas" not in g
+                       else g["betas"][0] for g in opt.param_groups])
+        opt.step()
+        sched.step()
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
+def test_one_cycle_cycles_momentum_or_beta1_like_torch(optimizer):
+    torch = pytest.importorskip("torch")
+
+    def make(module, opt):
+        return module.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.3, total_steps=EPOCHS)
+
+    options = dict(momentum=0.9) if optimizer == "SGD" else {}
+    ours = getattr(optim, optimizer)([nn.Parameter(lm.zeros(2))], lr=0.1, **options)
+    theirs = getattr(torch.optim, optimizer)([torch.nn.Parameter(torch.zeros(2))], lr=0.1,
+                                             **options)
+    np.testing.assert_allclose(_momentum_values(make, lm, ours),
+                               _momentum_values(make, torch, theirs), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("parts", [
+    ([("LinearLR", dict(start_factor=0.1, total_iters=4)), ("ExponentialLR", dict(gamma=0.9))],
+     [5]),
+    ([("ConstantStep", None), ("CosineAnnealingLR", dict(T_max=8, eta_min=0.001)),
+      ("StepLR", dict(step_size=3, gamma=0.5))], [4, 15]),
+    ([("MultiStepLR", dict(milestones=[2, 6])),
+      ("LambdaLR", dict(lr_lambda=lambda e: 1 / (e + 1)))], [10]),
+], ids=["warmup-exponential", "three", "multistep-lambda"])
+def test_sequential_lr_matches_torch(parts):
+    torch = pytest.importorskip("torch")
+    specs, milestones = parts
+    specs = [("ExponentialLR", dict(gamma=1.0)) if name == "ConstantStep" else (name, options)
+             for name, options in specs]
+
+    def run(module, opt):
+        scheds = [getattr(module.optim.lr_scheduler, name)(opt, **options)
+                  for name, options in specs]
+        seq = module.optim.lr_scheduler.SequentialLR(opt, scheds, milestones=milestones)
+        rows = []
+        for _ in range(EPOCHS):
+            rows.append(seq.get_last_lr() + [g["lr"] for g in opt.param_groups])
+            opt.step()
+            seq.step()
+        return np.array(rows)
+
+    np.testing.assert_allclose(run(lm, lamina_optimizer()), run(torch, torch_optimizer(torch)),
+                               rtol=0, atol=1e-12)
+
+
+def test_new_scheduler_arguments_are_checked():
+    opt = lamina_optimizer()
+    with pytest.raises(ValueError, match="start_factor"):
+        lr_scheduler.LinearLR(opt, start_factor=0)
+    with pytest.raises(ValueError, match="total_steps"):
+        lr_scheduler.OneCycleLR(opt, max_lr=0.1)
+    with pytest.raises(ValueError, match="lr_lambdas"):
+        lr_scheduler.LambdaLR(opt, [lambda e: 1.0])
+    sched = lr_scheduler.ExponentialLR(opt, gamma=0.5)
+    with pytest.raises(ValueError, match="milestones"):
+        lr_scheduler.SequentialLR(opt, [sched], milestones=[3])
+    one_cycle = lr_scheduler.OneCycleLR(lamina_optimizer(), max_lr=0.1, total_steps=2)
+    one_cycle.step()
+    one_cycle.step()
+    with pytest.raises(ValueError, match="total_steps"):
+        one_cycle.step()

@@ -49,6 +49,20 @@ CASES = [
     (optim.AdamW, "AdamW", dict(lr=0.01)),
     (optim.AdamW, "AdamW", dict(lr=0.01, weight_decay=0.1)),
     (optim.AdamW, "AdamW", dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
+    (optim.Adadelta, "Adadelta", dict()),
+    (optim.Adadelta, "Adadelta", dict(lr=0.5, rho=0.8, eps=1e-5, weight_decay=0.1)),
+    (optim.Adadelta, "Adadelta", dict(lr=0.5, maximize=True)),
+    (optim.Adamax, "Adamax", dict(lr=0.01)),
+    (optim.Adamax, "Adamax", dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)),
+    (optim.Adamax, "Adamax", dict(lr=0.01, maximize=True)),
+    (optim.NAdam, "NAdam", dict(lr=0.01)),
+    (optim.NAdam, "NAdam", dict(lr=0.01, weight_decay=0.1, momentum_decay=0.01)),
+    (optim.NAdam, "NAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+    (optim.NAdam, "NAdam", dict(lr=0.01, betas=(0.8, 0.99), maximize=True)),
+    (optim.RAdam, "RAdam", dict(lr=0.01)),
+    (optim.RAdam, "RAdam", dict(lr=0.01, weight_decay=0.1)),
+    (optim.RAdam, "RAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+    (optim.RAdam, "RAdam", dict(lr=0.01, betas=(0.5, 0.9), maximize=True)),  # rho_t > 5 early
 ]
 
 
@@ -206,3 +220,49 @@ def test_add_param_group_matches_torch():
     train_lamina(model, opt, x, y, "mse", 20)
     train_torch(torch_model, torch_opt, x, y, "mse", 20)
     assert_close_to_torch(model, torch_model)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+@pytest.mark.parametrize("options", [
+    dict(),
+    dict(line_search_fn="strong_wolfe"),
+    dict(lr=0.5, max_iter=5, history_size=3),
+    dict(max_iter=7, history_size=4, line_search_fn="strong_wolfe", tolerance_change=1e-12),
+], ids=["fixed", "strong_wolfe", "short-history", "wolfe-short-history"])
+def test_lbfgs_matches_torch_over_several_steps(options, loss):
+    model, torch_model = make_models()
+    x, y = make_data(loss)
+    opt = optim.LBFGS(model.parameters(), **options)
+    torch_opt = torch.optim.LBFGS(torch_model.parameters(), **options)
+
+    def closure():
+        opt.zero_grad()
+        out = lamina_loss(model, x, y, loss)
+        out.backward()
+        return out
+
+    def torch_closure():
+        torch_opt.zero_grad()
+        out = torch_loss(torch_model, x, y, loss)
+        out.backward()
+        return out
+
+    for _ in range(4):  # the history carries over between steps
+        ours, theirs = opt.step(closure), torch_opt.step(torch_closure)
+        assert float(ours.numpy()) == pytest.approx(float(theirs.detach()), rel=1e-9)
+    state = opt.state[next(iter(model.parameters()))]
+    torch_state = next(iter(torch_opt.state.values()))
+    assert state["func_evals"] == torch_state["func_evals"]
+    assert state["n_iter"] == torch_state["n_iter"]
+    assert_close_to_torch(model, torch_model, tol=1e-7)
+
+
+def test_lbfgs_needs_a_closure_and_one_group():
+    model, _ = make_models()
+    with pytest.raises(TypeError, match="closure"):
+        optim.LBFGS(model.parameters()).step()
+    params = list(model.parameters())
+    with pytest.raises(ValueError, match="parameter groups"):
+        optim.LBFGS([{"params": params[:2]}, {"params": params[2:]}])
+    with pytest.raises(ValueError, match="line_search_fn"):
+        optim.LBFGS(params, line_search_fn="armijo")

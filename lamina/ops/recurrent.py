@@ -1,0 +1,183 @@
+"""Recurrent layers as one op per layer and direction: the time loop of RNN, LSTM and GRU runs
+inside the op and its backward is backpropagation through time, written out.
+
+The input projection of every time step, P = x W_ih^T + b_ih of shape (T, B, G*H), is one
+GEMM done before the op (``F.linear``); the op runs the recurrence on P with W_hh. Gate
+layouts are PyTorch's: LSTM (i, f, g, o), GRU (r, z, n). ``reverse=True`` runs t = T-1..0
+(the backward direction of a bidirectional layer); outputs stay indexed by t.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lamina.ops import register
+from lamina.ops.activation import _sigmoid
+
+
+def _hh(h: np.ndarray, w_hh: np.ndarray, b_hh) -> np.ndarray:
+    out = h @ w_hh.T
+    return out if b_hh is None else out + b_hh
+
+
+def _steps(n: int, reverse: bool) -> range:
+    return range(n - 1, -1, -1) if reverse else range(n)
+
+
+def _hh_grads(da: np.ndarray, h_prev: np.ndarray, need_w: bool, need_b: bool):
+    """dL/dW_hh and dL/db_hh summed over time: sum_t da_t^T h_{t-1}, sum_t da_t."""
+    gw = da.reshape(-1, da.shape[2]).T @ h_prev.reshape(-1, h_prev.shape[2]) if need_w else None
+    gb = da.sum(axis=(0, 1)) if need_b else None
+    return gw, gb
+
+
+@register
+def lstm_layer(proj, h0, c0, w_hh, b_hh=None, reverse=False):
+    """One LSTM layer in one direction (Hochreiter and Schmidhuber 1997, PyTorch's form):
+
+        a_t = P_t + h_{t-1} W_hh^T + b_hh;  i, f, o = sigmoid(a_i, a_f, a_o);  g = tanh(a_g)
+        c_t = f * c_{t-1} + i * g;          h_t = o * tanh(c_t)
+
+    Returns an array (T + 1, B, H): rows 0..T-1 are h_t, row T is the last cell state c_n
+    (c_{T-1}, or c_0 when ``reverse``). Backward, from t = last to first, with dh_t = the
+    output gradient + the gradient arriving from step t+1:
+    dc_t += dh_t o (1 - tanh^2 c_t); da = (dc_t g, dc_t c_{t-1}, dc_t i, dh_t tanh c_t) times
+    the gate derivatives; dh_{t-1} = da W_hh; dc_{t-1} = dc_t f.
+
+    Shape: proj (T, B, 4H); h0, c0 (B, H); w_hh (4H, H); b_hh (4H,).
+    """
+    t_len, batch, four_h = proj.shape
+    hidden = four_h // 4
+    gates = np.empty((t_len, batch, four_h), proj.dtype)  # i, f, g, o after activation
+    cells = np.empty((t_len, batch, hidden), proj.dtype)
+    out = np.empty((t_len + 1, batch, hidden), proj.dtype)
+    h_prev = np.empty((t_len, batch, hidden), proj.dtype)
+    h, c = h0, c0
+    for t in _steps(t_len, reverse):
+        h_prev[t] = h
+        a = proj[t] + _hh(h, w_hh, b_hh)
+        act = gates[t]
+        act[:, :2 * hidden] = _sigmoid(a[:, :2 * hidden])
+        act[:, 2 * hidden:3 * hidden] = np.tanh(a[:, 2 * hidden:3 * hidden])
+        act[:, 3 * hidden:] = _sigmoid(a[:, 3 * hidden:])
+        i, f, g, o = np.split(act, 4, axis=1)
+        c = f * c + i * g
+        cells[t] = c
+        h = o * np.tanh(c)
+        out[t] = h
+    out[t_len] = c
+    tanh_c = np.tanh(cells)
+
+    def backward(grad, need):
+        da = np.empty_like(gates)
+        dh_next = np.zeros((batch, hidden), grad.dtype)
+        dc = grad[t_len].copy()
+        order = list(_steps(t_len, reverse))
+        for k, t in enumerate(reversed(order)):
+            i, f, g, o = np.split(gates[t], 4, axis=1)
+            dh = grad[t] + dh_next
+            dc = dc + dh * o * (1 - tanh_c[t] * tanh_c[t])
+            c_prev = c0 if k == t_len - 1 else cells[order[t_len - 2 - k]]
+            d = da[t]
+            d[:, :hidden] = dc * g * i * (1 - i)
+            d[:, hidden:2 * hidden] = dc * c_prev * f * (1 - f)
+            d[:, 2 * hidden:3 * hidden] = dc * i * (1 - g * g)
+            d[:, 3 * hidden:] = dh * tanh_c[t] * o * (1 - o)
+            dh_next = d @ w_hh
+            dc = dc * f
+        gw, gb = _hh_grads(da, h_prev, need[3], b_hh is not None and need[4])
+        return (da if need[0] else None, dh_next if need[1] else None,
+                dc if need[2] else None, gw, gb)
+
+    return out, backward
+
+
+@register
+def gru_layer(proj, h0, w_hh, b_hh=None, reverse=False):
+    """One GRU layer in one direction (Cho et al. 2014, PyTorch's form), with
+    P_t = (x_r, x_z, x_n) and h_{t-1} W_hh^T + b_hh = (u_r, u_z, u_n):
+
+        r = sigmoid(x_r + u_r);  z = sigmoid(x_z + u_z);  n = tanh(x_n + r * u_n)
+        h_t = (1 - z) * n + z * h_{t-1}
+
+    Returns h_t for every t, (T, B, H). Backward: dn = dh (1 - z), dz = dh (h_{t-1} - n),
+    da_n = dn (1 - n^2), du_n = da_n r, da_r = da_n u_n r (1 - r), da_z = dz z (1 - z);
+    dh_{t-1} = dh z + (da_r, da_z, du_n) W_hh.
+
+    Shape: proj (T, B, 3H); h0 (B, H); w_hh (3H, H); b_hh (3H,).
+    """
+    t_len, batch, three_h = proj.shape
+    hidden = three_h // 3
+    r_all = np.empty((t_len, batch, hidden), proj.dtype)
+    z_all = np.empty_like(r_all)
+    n_all = np.empty_like(r_all)
+    un_all = np.empty_like(r_all)
+    h_prev = np.empty_like(r_all)
+    out = np.empty_like(r_all)
+    h = h0
+    for t in _steps(t_len, reverse):
+        h_prev[t] = h
+        u = _hh(h, w_hh, b_hh)
+        x = proj[t]
+        r = _sigmoid(x[:, :hidden] + u[:, :hidden])
+        z = _sigmoid(x[:, hidden:2 * hidden] + u[:, hidden:2 * hidden])
+        un = u[:, 2 * hidden:]
+        n = np.tanh(x[:, 2 * hidden:] + r * un)
+        h = (1 - z) * n + z * h
+        r_all[t], z_all[t], n_all[t], un_all[t], out[t] = r, z, n, un, h
+
+    def backward(grad, need):
+        dproj = np.empty_like(proj)
+        du = np.empty_like(proj)
+        dh_next = np.zeros((batch, hidden), grad.dtype)
+        for t in reversed(list(_steps(t_len, reverse))):
+            r, z, n = r_all[t], z_all[t], n_all[t]
+            dh = grad[t] + dh_next
+            da_n = dh * (1 - z) * (1 - n * n)
+            da_r = da_n * un_all[t] * r * (1 - r)
+            da_z = dh * (h_prev[t] - n) * z * (1 - z)
+            dx, dut = dproj[t], du[t]
+            dx[:, :hidden] = da_r
+            dx[:, hidden:2 * hidden] = da_z
+            dx[:, 2 * hidden:] = da_n
+            dut[:, :2 * hidden] = dx[:, :2 * hidden]
+            dut[:, 2 * hidden:] = da_n * r
+            dh_next = dh * z + dut @ w_hh
+        gw, gb = _hh_grads(du, h_prev, need[2], b_hh is not None and need[3])
+        return (dproj if need[0] else None, dh_next if need[1] else None, gw, gb)
+
+    return out, backward
+
+
+@register
+def rnn_layer(proj, h0, w_hh, b_hh=None, reverse=False, nonlinearity="tanh"):
+    """One Elman RNN layer in one direction: h_t = act(P_t + h_{t-1} W_hh^T + b_hh), act tanh
+    or relu. Returns h_t for every t, (T, B, H). Backward: da_t = dh_t act'(a_t) with
+    act' = 1 - h_t^2 (tanh) or [h_t > 0] (relu); dh_{t-1} = da_t W_hh.
+
+    Shape: proj (T, B, H); h0 (B, H); w_hh (H, H); b_hh (H,).
+    """
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    t_len, batch, hidden = proj.shape
+    out = np.empty_like(proj)
+    h_prev = np.empty_like(proj)
+    h = h0
+    for t in _steps(t_len, reverse):
+        h_prev[t] = h
+        a = proj[t] + _hh(h, w_hh, b_hh)
+        h = np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
+        out[t] = h
+
+    def backward(grad, need):
+        da = np.empty_like(proj)
+        dh_next = np.zeros((batch, hidden), grad.dtype)
+        for t in reversed(list(_steps(t_len, reverse))):
+            dh = grad[t] + dh_next
+            h = out[t]
+            da[t] = dh * (1 - h * h) if nonlinearity == "tanh" else dh * (h > 0)
+            dh_next = da[t] @ w_hh
+        gw, gb = _hh_grads(da, h_prev, need[2], b_hh is not None and need[3])
+        return (da if need[0] else None, dh_next if need[1] else None, gw, gb)
+
+    return out, backward
