@@ -23,10 +23,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "lamina"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("random", "convsize", "kernels", "labels", "metrics", "plots"),  # 0 foundations
     ("tensor", "ops"),                                        # 1 arrays with autograd, the ops
-    ("functional", "inference", "nn", "optim", "data", "codec", "testing"),  # 2 the library
+    ("functional", "functional_more", "inference", "nn", "optim", "data", "utils", "vision",
+     "codec", "testing"),                                     # 2 the library
     ("models", "preprocessing", "tabular", "io"),             # 3 architectures, features, files
     ("train",),                                               # 4 fit, callbacks, checkpoints
-    ("workflow", "config", "onnx"),                           # 5 the application layer
+    ("workflow", "config", "onnx", "onnx_layers"),            # 5 the application layer
     ("serve", "tune", "experiments", "quickstart"),           # 6 applications
     ("cli", "__main__"),                                      # 7 the command line
 )
