@@ -47,6 +47,7 @@ _SUBMODULES = {
     "testing": "lamina.testing",
     "experiments": "lamina.experiments",
     "random": "lamina.random",
+    "autograd": "lamina.autograd",
     "utils": "lamina.utils",
     "vision": "lamina.vision",
     "workflow": "lamina.workflow",

@@ -134,8 +134,11 @@ def l1_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
 
 
 def _as_like(target, input: Tensor):
-    """A non-Tensor numeric target takes the input's dtype (no silent upcast)."""
+    """A numeric target takes the input's dtype (no silent upcast); a floating Tensor target
+    of another width is cast in the graph (a loss is computed in its input's dtype)."""
     if isinstance(target, Tensor):
+        if target.dtype.kind == "f" and input.dtype.kind == "f" and target.dtype != input.dtype:
+            return target.to(input.dtype)
         return target
     arr = np.asarray(target)
     return arr.astype(input.dtype) if arr.dtype.kind in "fbiu" else arr
@@ -176,9 +179,14 @@ def nll_loss(input: Tensor, target, weight=None, reduction: str = "mean") -> Ten
     Shape: input (N, C) float, target (N,) int, weight (C,) -> (N,) for 'none', else ().
 
     Raises:
+        TypeError: input not floating point (as PyTorch).
         ValueError: input not 2-D, batch sizes differ, or a class index outside [0, C).
     """
     check_reduction(reduction, "nll_loss")
+    if input.dtype.kind != "f":
+        raise TypeError(f"nll_loss: input (log-probabilities) must be floating point (float16, "
+                        f"float32 or float64), got dtype {input.dtype}; convert it first, e.g. "
+                        f"x.float()")
     if input.ndim != 2:
         raise ValueError(f"nll_loss: expected input of shape (N, C), got {input.shape}")
     _check_batch(input, target, "nll_loss")

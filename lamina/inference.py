@@ -44,7 +44,9 @@ The code paths of Conv2d -> ReLU -> MaxPool2d (which one runs when):
       ``conv_relu_max_pool_direct``, one compiled call (batch-1 latency);
    b. pure NumPy, one image, stride 1, 2 x 2 pool: the NumPy steps on (C, H, W) arrays
       with everything but the arithmetic prepared (``_conv_relu_pool_one``);
-   c. otherwise the op's forward value (path 1).
+   c. pure NumPy otherwise: path 1b's NumPy steps, bias and ReLU in place (none of the
+      op's bookkeeping for a backward pass);
+   d. otherwise (``[fast]``, larger batches) the op's forward value (path 1).
 
 A Conv2d not followed by ReLU and MaxPool2d runs the op ``conv2d`` (path 1b without the
 pool). The sizes are in :mod:`lamina.kernels.thresholds`; every compiled kernel is
@@ -127,10 +129,13 @@ class Pattern:
     step: Callable
 
 
-#: the grad-mode patterns, tried in order at each child (the no-grad plan fuses the same
-#: runs, and whole runs of Linear layers, see :func:`plan`)
+#: the conv block, a pattern of both modes
+CONV_BLOCK = ("conv2d", "relu", "max_pool2d")
+
+#: the grad-mode patterns, tried in order at each child (the no-grad plan fuses the conv
+#: block too, and whole runs of Linear layers each with its ReLU or not, see :func:`plan`)
 PATTERNS: tuple[Pattern, ...] = (
-    Pattern(("conv2d", "relu", "max_pool2d"), "conv2d_relu_max_pool2d",
+    Pattern(CONV_BLOCK, "conv2d_relu_max_pool2d",
             lambda conv, relu, pool: lambda x: conv_relu_max_pool(conv, pool, x)),
     Pattern(("linear", "relu"), "linear_relu",
             lambda linear, relu: lambda x: linear_relu(linear, x)),
@@ -237,7 +242,7 @@ class Plan:
         ops, steps, i = _ops(children), [], 0
         while i < len(children):
             m, op = children[i], ops[i]
-            if _matches(ops, i, ("conv2d", "relu", "max_pool2d")):
+            if _matches(ops, i, CONV_BLOCK):
                 steps.append(self._conv_block(m, children[i + 2]))
                 i += 3
             elif op == "linear":  # a run of Linear layers, each with its ReLU or not
@@ -249,8 +254,9 @@ class Plan:
                     i += 1 + relu
                 arrays = [(self._array(layer, "weight"), self._array(layer, "bias"))
                           for layer in layers]
-                steps.append(LinearChain([w for w, _ in arrays], [b for _, b in arrays],
-                                         tuple(relus)))
+                chain = LinearChain([w for w, _ in arrays], [b for _, b in arrays],
+                                    tuple(relus))
+                steps.append(chain.bind(kernels.numba_kernels("linear")))
             elif op == "conv2d":
                 steps.append(_conv_step(m, self._array(m, "weight"), self._array(m, "bias")))
                 i += 1

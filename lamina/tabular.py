@@ -8,8 +8,12 @@ training rows only (so nothing about the test rows leaks into training):
 * nulls in the features are dropped (``nulls="drop"``) or imputed with ``SimpleImputer``
   (``"mean"``, ``"median"`` or ``"most_frequent"``; string columns always use the most
   frequent value);
-* string feature columns are one-hot encoded over the categories seen in training (an unseen
-  category gives an all-zero row, as scikit-learn's ``handle_unknown="ignore"``);
+* string feature columns are one-hot encoded over the categories seen in training; a category
+  unseen in training is an error at transform time (``handle_unknown="error"``, the default,
+  as scikit-learn's ``OneHotEncoder``) or an all-zero row (``handle_unknown="ignore"``);
+* a column whose values are mostly numbers is numeric: a cell there that is not a number is
+  an error naming the column, the row and the value (it is not one-hot encoded silently);
+* a label column with a single class in the training rows is an error (nothing to learn);
 * numeric features are standardised with ``StandardScaler``;
 * string labels become class indices with ``LabelEncoder`` (kept to turn predictions back into
   names).
@@ -27,11 +31,12 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "NULL_STRATEGIES", "TabularPipeline", "drop_missing", "read_csv", "require_pandas",
-    "select_columns",
+    "HANDLE_UNKNOWN", "NULL_STRATEGIES", "TabularPipeline", "drop_missing", "read_csv",
+    "require_pandas", "select_columns",
 ]
 
 NULL_STRATEGIES = ("drop", "mean", "median", "most_frequent")
+HANDLE_UNKNOWN = ("error", "ignore")
 _INSTALL_HINT = "install lamina[tabular] (pip install 'lamina[tabular]', or pip install pandas)"
 
 
@@ -61,7 +66,8 @@ def read_csv(path: str | os.PathLike[str]) -> Any:
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: the file is empty, not valid CSV or not text.
+        ValueError: the file is empty, not valid CSV or not text, or two columns have the same
+            name (pandas would rename the second one silently).
         ImportError: pandas is missing.
     """
     pd = require_pandas()
@@ -78,6 +84,15 @@ def read_csv(path: str | os.PathLike[str]) -> Any:
         raise ValueError(f"read_csv: '{file}' is not a valid CSV file: {reason}") from None
     if frame.shape[1] == 0:
         raise ValueError(f"read_csv: '{file}' has no columns")
+    header = pd.read_csv(file, header=None, nrows=1, dtype=str, keep_default_na=False)
+    names = [str(v) for v in header.iloc[0].tolist()] if len(header) else []
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            raise ValueError(f"read_csv: '{file}' has two columns named {name!r} (columns "
+                             f"{seen[name] + 1} and {i + 1}): rename one so that every column "
+                             f"has its own name")
+        seen[name] = i
     return frame
 
 
@@ -126,6 +141,9 @@ class TabularPipeline:
         nulls: ``"drop"`` (rows with nulls must be removed before :meth:`transform`, which
             rejects them) or an imputation strategy, ``"mean"``, ``"median"``, ``"most_frequent"``.
         standardize: standardise numeric columns to zero mean and unit variance.
+        handle_unknown: what :meth:`transform` does with a category not seen in training:
+            ``"error"`` (ValueError naming column, row and value) or ``"ignore"`` (an all-zero
+            one-hot row, as scikit-learn's ``OneHotEncoder(handle_unknown="ignore")``).
 
     Attributes:
         numeric_: the numeric feature columns.
@@ -151,11 +169,16 @@ class TabularPipeline:
         features: Sequence[str] | None = None,
         nulls: str = "drop",
         standardize: bool = True,
+        handle_unknown: str = "error",
     ) -> None:
         if nulls not in NULL_STRATEGIES:
             raise ValueError(
                 f"TabularPipeline(nulls={nulls!r}): expected one of {', '.join(NULL_STRATEGIES)}"
             )
+        if handle_unknown not in HANDLE_UNKNOWN:
+            raise ValueError(f"TabularPipeline(handle_unknown={handle_unknown!r}): expected one "
+                             f"of {', '.join(HANDLE_UNKNOWN)}")
+        self.handle_unknown = handle_unknown
         self.label = label
         self.features = None if features is None else [str(f) for f in features]
         self.nulls = nulls
@@ -177,7 +200,9 @@ class TabularPipeline:
             self.
 
         Raises:
-            ValueError: a feature column is missing, or there are no feature columns.
+            ValueError: a feature column is missing, there are no feature columns, a mostly
+                numeric column holds a value that is not a number (the message names column,
+                row and value), or the label column (when ``frame`` has it) holds one class.
         """
         from lamina.preprocessing import SimpleImputer, StandardScaler
 
@@ -189,8 +214,13 @@ class TabularPipeline:
             raise ValueError(f"TabularPipeline: the label {self.label!r} is also a feature")
         select_columns(frame, self.features, "TabularPipeline.fit")
         pd = require_pandas()
+        if self.label is not None and self.label in frame.columns:
+            _check_classes(frame[self.label], self.label)
         self.numeric_ = [c for c in self.features
                          if pd.api.types.is_numeric_dtype(frame[c].dtype)]
+        for column in self.features:
+            if column not in self.numeric_:
+                _reject_stray_text(frame[column], column, "TabularPipeline.fit")
         strings = [c for c in self.features if c not in self.numeric_]
         self.categories_ = {}
         self._category_fill = {}
@@ -221,11 +251,13 @@ class TabularPipeline:
         return (len(self.feature_names_),)
 
     # ------------------------------------------------------------------ transforming
-    def transform(self, frame: Any) -> np.ndarray:
+    def transform(self, frame: Any, handle_unknown: str | None = None) -> np.ndarray:
         """The feature matrix of ``frame``'s rows.
 
         Args:
             frame: a ``DataFrame`` with (at least) the feature columns; others are ignored.
+            handle_unknown: overrides the pipeline's ``handle_unknown`` for this call (e.g.
+                ``"ignore"`` for held-out rows of the training file).
 
         Returns:
             float32 array.
@@ -234,8 +266,10 @@ class TabularPipeline:
             ``(len(frame), len(feature_names_))``.
 
         Raises:
-            ValueError: a feature column is missing, or a row has nulls when ``nulls="drop"``
-                (the message names the first such row and column).
+            ValueError: a feature column is missing, a row has nulls when ``nulls="drop"``
+                (the message names the first such row and column), a numeric column holds a
+                value that is not a number, or (``handle_unknown="error"``) a category was not
+                seen in training; the messages name the column, the row and the value.
         """
         if self.features is None:
             raise ValueError("TabularPipeline.transform: call fit first")
@@ -253,6 +287,8 @@ class TabularPipeline:
             if column in self._category_fill:
                 values = values.fillna(self._category_fill[column])
             text = values.astype(str).to_numpy()
+            if (handle_unknown or self.handle_unknown) == "error":
+                _reject_unknown(text, categories, column, frame.index)
             blocks.append((text[:, None] == np.asarray(categories, dtype=object)[None, :])
                           .astype(np.float64))
         return np.concatenate(blocks, axis=1).astype(np.float32)
@@ -267,6 +303,9 @@ class TabularPipeline:
         try:
             return frame[self.numeric_].to_numpy(dtype=np.float64, na_value=np.nan)
         except (TypeError, ValueError) as err:
+            for column in self.numeric_:
+                _reject_stray_text(frame[column], column, "TabularPipeline.transform",
+                                   numeric=True)
             raise ValueError(
                 f"TabularPipeline: numeric columns {self.numeric_} hold non-numbers ({err})"
             ) from None
@@ -291,6 +330,7 @@ class TabularPipeline:
             "features": self.features,
             "nulls": self.nulls,
             "standardize": self.standardize,
+            "handle_unknown": self.handle_unknown,
             "numeric": self.numeric_,
             "categories": self.categories_,
             "category_fill": self._category_fill,
@@ -309,7 +349,7 @@ class TabularPipeline:
 
         try:
             pipe = cls(config["label"], config["features"], config["nulls"],
-                       config["standardize"])
+                       config["standardize"], config.get("handle_unknown", "error"))
             pipe.numeric_ = [str(c) for c in config["numeric"]]
             pipe.categories_ = {str(k): [str(c) for c in v]
                                 for k, v in config["categories"].items()}
@@ -325,4 +365,57 @@ class TabularPipeline:
 
     def __repr__(self) -> str:
         return (f"TabularPipeline(label={self.label!r}, features={self.features!r}, "
-                f"nulls={self.nulls!r}, standardize={self.standardize})")
+                f"nulls={self.nulls!r}, standardize={self.standardize}, "
+                f"handle_unknown={self.handle_unknown!r})")
+
+
+def _row(index, position: int) -> str:
+    """A row as messages name it: its 1-based number (the frame's own index label when that is
+    an integer, as after ``read_csv``)."""
+    label = index[position]
+    return f"row {label + 1}" if isinstance(label, (int, np.integer)) else f"row {label!r}"
+
+
+def _check_classes(labels: Any, column: str) -> None:
+    values = labels.dropna().unique()
+    if len(values) == 1:
+        raise ValueError(f"TabularPipeline.fit: the label column '{column}' has a single class "
+                         f"({values[0]!r}) in the {int(labels.notna().sum())} training rows; a "
+                         f"classifier needs at least two classes to learn anything")
+
+
+def _reject_stray_text(values: Any, column: str, where: str, numeric: bool = False) -> None:
+    """Raise ValueError when a text column is mostly numbers (or ``numeric``): it names the
+    first cell that is not a number. A column decides by majority: more than half of its
+    non-empty cells numbers -> a numeric column with bad cells, else a categorical column."""
+    pd = require_pandas()
+    present = values.dropna()
+    if not len(present):
+        return
+    as_numbers = pd.to_numeric(present, errors="coerce")
+    good = int(as_numbers.notna().sum())
+    if not numeric and 2 * good <= len(present):
+        return  # mostly text: a categorical column
+    bad = np.flatnonzero(as_numbers.isna().to_numpy())
+    if not len(bad):
+        return
+    position = values.index.get_loc(present.index[bad[0]])
+    raise ValueError(
+        f"{where}: column '{column}' is numeric ({good} of its {len(present)} non-empty values "
+        f"are numbers) but {_row(values.index, position)} holds {present.iloc[bad[0]]!r}, which "
+        f"is not a number ({len(bad)} such cell{'s' * (len(bad) != 1)}); fix or empty those "
+        f"cells (an empty cell is a null, see nulls=)")
+
+
+def _reject_unknown(text: np.ndarray, categories: list[str], column: str, index: Any) -> None:
+    known = np.isin(text, np.asarray(categories, dtype=object))
+    if known.all():
+        return
+    position = int(np.argmin(known))
+    shown = ", ".join(repr(c) for c in categories[:10]) + (", ..." if len(categories) > 10 else "")
+    raise ValueError(
+        f"TabularPipeline.transform: column '{column}' holds {text[position]!r} at "
+        f"{_row(index, position)}, a category not seen in training (known: {shown}; "
+        f"{int((~known).sum())} such cell{'s' * (int((~known).sum()) != 1)}); pass "
+        f"handle_unknown=\"ignore\" to encode unseen categories as all-zero one-hot rows"
+    )

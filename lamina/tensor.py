@@ -19,7 +19,7 @@ from heapq import heappop, heappush
 import numpy as np
 
 from lamina import ops
-from lamina.ops import FRESH_GRADS, OPS
+from lamina.ops import ALL, DTYPES, FRESH_GRADS, OPS, SAVES, VIEWS, conform_dtypes
 
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
@@ -27,6 +27,9 @@ int64 = np.dtype(np.int64)
 
 _grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("lamina_grad_enabled",
                                                                    default=True)
+# the active anomaly detector (lamina.autograd.anomaly), or None: apply and backward call its
+# forward/record/backward hooks (per thread and asyncio task, as grad mode)
+_anomaly: contextvars.ContextVar = contextvars.ContextVar("lamina_anomaly", default=None)
 
 
 def is_grad_enabled() -> bool:
@@ -106,7 +109,7 @@ class Tensor:
     """
 
     __slots__ = ("_data", "grad", "requires_grad", "_parents", "_backward", "_seq", "_fresh",
-                 "_version", "__weakref__")
+                 "_version", "_op", "_saved", "_saved_versions", "_base", "__weakref__")
     __array_priority__ = 100  # make ndarray (op) Tensor defer to Tensor's reflected operators
 
     def __init__(self, data, dtype=None, requires_grad: bool = False):
@@ -121,6 +124,9 @@ class Tensor:
         self._seq = 0
         self._fresh = False
         self._version = 0
+        self._op = None
+        self._saved = ()
+        self._base = None
 
     @classmethod
     def _wrap(cls, data: np.ndarray, requires_grad: bool = False) -> Tensor:
@@ -133,6 +139,9 @@ class Tensor:
         t._seq = 0
         t._fresh = False
         t._version = 0
+        t._op = None
+        t._saved = ()
+        t._base = None
         return t
 
     @property
@@ -148,8 +157,11 @@ class Tensor:
         self._version += 1
 
     def _bump_version(self) -> None:
-        """Record an in-place change of the values (backward checks saved tensors' versions)."""
+        """Record an in-place change of the values (backward checks saved tensors' versions);
+        a view's change is also one of the tensor it views (PyTorch shares the counter)."""
         self._version += 1
+        if self._base is not None:
+            self._base._version += 1
 
     # ----------------------------------------------------------------- array facts
     @property
@@ -217,8 +229,14 @@ class Tensor:
         return self._data.tolist()
 
     def detach(self) -> Tensor:
-        """The same data, cut from the graph."""
-        return Tensor._wrap(self._data)
+        """The same data, cut from the graph. Of a leaf (or a view of one) it is a view for
+        backward's version checks: an in-place change of either is one of both, as in PyTorch
+        (of a graph node it is not linked: the link would keep the whole graph alive)."""
+        t = Tensor._wrap(self._data)
+        base = self._base if self._base is not None else self
+        if base._backward is None:
+            t._base = base
+        return t
 
     def clone(self) -> Tensor:
         """A copy that stays in the graph (gradients flow back to ``self``)."""
@@ -235,12 +253,7 @@ class Tensor:
         dtype = _as_dtype(dtype)
         if dtype == self.dtype:
             return self
-        source = self.dtype
-
-        def cast(a):
-            return a.astype(dtype), lambda grad, need: (grad.astype(source),)
-
-        return apply(cast, self)
+        return apply(_astype, self, dtype=dtype)
 
     def float(self) -> Tensor:
         """This tensor as float32 (itself if already float32)."""
@@ -274,7 +287,9 @@ class Tensor:
                 backward may run several times (gradients accumulate).
 
         Raises:
-            RuntimeError: the tensor does not require grad, or is not a scalar and no ``grad``.
+            RuntimeError: the tensor does not require grad, or is not a scalar and no ``grad``;
+                or a tensor that an op saved for backward was changed in place since (its
+                version counter moved on), as in PyTorch.
         """
         if not self.requires_grad:
             raise RuntimeError("backward(): this tensor does not require grad and has no graph; "
@@ -297,15 +312,21 @@ class Tensor:
         # pending: seq -> [node, summed gradient]; heap: -seq of the pending nodes
         pending = {self._seq: [self, grad]}
         heap = [-self._seq]
+        anomaly = _anomaly.get()
         while heap:
             node, g = pending.pop(-heappop(heap))
+            if node._saved:
+                _check_saved(node)
             parents = node._parents
             if len(parents) == 1:
                 need = _NEED_ONE
             else:
                 need = tuple([p is not None for p in parents])
             fresh = node._fresh
-            for parent, pg in zip(parents, node._backward(g, need), strict=True):
+            grads = node._backward(g, need)
+            if anomaly is not None:
+                anomaly.backward(node, grads)
+            for parent, pg in zip(parents, grads, strict=True):
                 if parent is None or pg is None:
                     continue
                 if parent._backward is None:
@@ -343,8 +364,25 @@ def apply(op: Callable, *inputs, **options) -> Tensor:
     """Run ``op`` on the arrays of ``inputs`` and, when gradients are on, record it.
 
     Non-Tensor inputs (Python numbers, arrays) are constants: they get no gradient.
+    The op's dtype policy (:mod:`lamina.ops`) is applied first: an array input of a kind the
+    op does not take as it is is promoted or refused with a TypeError. A recorded node keeps
+    the version counters of the tensors its backward reads; backward checks them.
     """
     arrays = [x._data if isinstance(x, Tensor) else x for x in inputs]
+    spec = DTYPES.get(op)
+    if spec is not None:
+        if len(spec) == 1:
+            accepted = spec[0]
+            for a in arrays:
+                if type(a) is np.ndarray and a.dtype.kind not in accepted:
+                    arrays = conform_dtypes(op, arrays)
+                    break
+        else:
+            last = len(spec) - 1
+            for i, a in enumerate(arrays):
+                if type(a) is np.ndarray and a.dtype.kind not in spec[i if i < last else last]:
+                    arrays = conform_dtypes(op, arrays)
+                    break
     if options:
         for key, value in options.items():
             if isinstance(value, Tensor):
@@ -357,6 +395,15 @@ def apply(op: Callable, *inputs, **options) -> Tensor:
     t.grad = None
     t._fresh = False
     t._version = 0
+    t._op = op
+    t._saved = ()
+    t._base = None
+    if op in VIEWS and out.base is not None and isinstance(inputs[0], Tensor):
+        source = inputs[0]
+        t._base = source._base if source._base is not None else source
+    anomaly = _anomaly.get()
+    if anomaly is not None:
+        anomaly.forward(op, t, inputs)
     if _grad_enabled.get():
         parents = tuple([x if isinstance(x, Tensor) and x.requires_grad else None
                          for x in inputs])
@@ -371,12 +418,91 @@ def apply(op: Callable, *inputs, **options) -> Tensor:
             t._backward = backward
             t._seq = next(_sequence)
             t._fresh = op in FRESH_GRADS
+            needs = SAVES.get(op, ALL)
+            if needs is not None:
+                _save(t, op, needs, inputs, parents)
+            if anomaly is not None:
+                anomaly.record(t)
             return t
     t.requires_grad = False
     t._parents = ()
     t._backward = None
     t._seq = 0
     return t
+
+
+def _astype(a: np.ndarray, dtype: np.dtype):
+    """``a`` converted to ``dtype``; the gradient is converted back (reads no values)."""
+    source = a.dtype
+    return a.astype(dtype), lambda grad, need: (grad.astype(source),)
+
+
+SAVES[_astype] = None
+
+
+def _save(node: Tensor, op: Callable, needs, inputs: tuple, parents: tuple) -> None:
+    """Keep on ``node`` the tensors its backward reads, for the inputs that need a gradient,
+    with their versions now (``None`` stands for the node's own output, at version 0); a saved
+    view brings its base along (an in-place change of either changes both)."""
+    mask, bit = 0, 1
+    for parent in parents:
+        if parent is not None:
+            mask |= bit
+        bit <<= 1
+    plan = _PLANS.get((op, mask))
+    if plan is None:
+        plan = _PLANS[(op, mask)] = _plan(needs, len(parents), mask)
+    saved = []
+    for j in plan:
+        if j < 0:
+            saved.append(None)
+        elif j < len(inputs):
+            x = inputs[j]
+            if isinstance(x, Tensor):
+                saved.append(x)
+                if x._base is not None:
+                    saved.append(x._base)
+    if saved:
+        node._saved = tuple(saved)
+        node._saved_versions = tuple([0 if x is None else x._version for x in saved])
+
+
+_PLANS: dict[tuple, tuple[int, ...]] = {}  # (op, mask of inputs needing grad) -> saved indices
+
+
+def _plan(needs, count: int, mask: int) -> tuple[int, ...]:
+    """The indices (-1: the output) that an op's backward reads when the inputs in ``mask``
+    need a gradient."""
+    if needs is ALL:
+        return tuple(range(count)) + (-1,)
+    last = len(needs) - 1
+    wanted: set[int] = set()
+    for i in range(count):
+        if mask >> i & 1:
+            wanted.update(needs[i if i < last else last])
+    return tuple(sorted(wanted))
+
+
+def _check_saved(node: Tensor) -> None:
+    """Raise RuntimeError (PyTorch's message) if a tensor ``node``'s backward reads was changed
+    in place after the forward pass recorded it."""
+    for x, version in zip(node._saved, node._saved_versions, strict=True):
+        now = (node if x is None else x)._version
+        if now != version:
+            target = node if x is None else x
+            which = "the output" if x is None else "an input"
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: [{target.dtype} tensor of shape {target.shape}], {which} "
+                f"saved by op '{_op_name(node._op)}', is at version {now}; expected version "
+                f"{version} instead. Hint: the tensor was changed in place (+=, -=, "
+                f"t[...] = ..., t.data = ..., an optimizer step) after the forward pass that "
+                f"saved it and before backward; change it after backward, or out of place "
+                f"(x = x + 1)")
+
+
+def _op_name(op) -> str:
+    return getattr(op, "__name__", type(op).__name__)
 
 
 def _const(x, like: Tensor):
@@ -409,14 +535,23 @@ def _cast(x, dtype: np.dtype):
 def _operands(a, b):
     """The operands of a two-operand op under PyTorch's type promotion: Python and 0-d NumPy
     scalars are weak (float32 * np.float64(2) is float32), and an integer or bool operand takes
-    the floating operand's dtype (float32 * int64 is float32; int64 * 0.5 is float32)."""
+    the floating operand's dtype (float32 * int64 is float32; int64 * 0.5 is float32). A bool
+    array operand stays bool against a floating array (NumPy then gives the float dtype, and
+    ``sub`` refuses bools, as PyTorch). Of two tensors of one kind, a 0-d one takes the other's
+    dtype (float32 (3,) + float64 () is float32, as PyTorch)."""
     like = a if isinstance(a, Tensor) else b
     a, b = _const(a, like), _const(b, like)
     kind_a, kind_b = _kind(a), _kind(b)
-    if kind_a == "f" and kind_b in "iub":
+    if kind_a == "f" and (kind_b in "iu" or (kind_b == "b" and not hasattr(a, "dtype"))):
         b = _cast(b, a.dtype if hasattr(a, "dtype") else float32)
-    elif kind_b == "f" and kind_a in "iub":
+    elif kind_b == "f" and (kind_a in "iu" or (kind_a == "b" and not hasattr(b, "dtype"))):
         a = _cast(a, b.dtype if hasattr(b, "dtype") else float32)
+    elif kind_a == kind_b and isinstance(a, Tensor) and isinstance(b, Tensor) \
+            and a.dtype != b.dtype and (a.ndim == 0) != (b.ndim == 0):
+        if a.ndim == 0:
+            a = a.to(b.dtype)
+        else:
+            b = b.to(a.dtype)
     return a, b
 
 
@@ -479,7 +614,7 @@ def _inplace(ufunc: np.ufunc, name: str):
         in_graph = self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
         if not (in_graph and _grad_enabled.get()):
             ufunc(self._data, other._data if isinstance(other, Tensor) else other, out=self._data)
-            self._version += 1
+            self._bump_version()
             return self
         if self.requires_grad and self.is_leaf:
             raise RuntimeError(f"in-place {name} on a leaf tensor that requires grad would "
@@ -521,7 +656,7 @@ def __setitem__(self, index, value):
                            "its gradient; do it inside lm.no_grad() or on t.data")
     index = index._data if isinstance(index, Tensor) else index
     self._data[index] = value._data if isinstance(value, Tensor) else value
-    self._version += 1
+    self._bump_version()
 
 
 @_tensor_method

@@ -23,8 +23,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "lamina"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("random", "convsize", "kernels", "labels", "metrics", "plots"),  # 0 foundations
     ("tensor", "ops"),                                        # 1 arrays with autograd, the ops
-    ("functional", "functional_more", "inference", "nn", "optim", "data", "utils", "vision",
-     "codec", "testing"),                                     # 2 the library
+    ("autograd", "functional", "functional_more", "inference", "nn", "optim", "data", "utils",
+     "vision", "codec", "testing"),                           # 2 the library
     ("models", "preprocessing", "tabular", "io"),             # 3 architectures, features, files
     ("train",),                                               # 4 fit, callbacks, checkpoints
     ("workflow", "config", "onnx", "onnx_layers"),            # 5 the application layer

@@ -48,7 +48,8 @@ def test_impute_mean_then_standardise(frame):
 
 
 def test_statistics_come_from_the_training_rows_only(frame):
-    pipe = TabularPipeline(label="kind", nulls="median", standardize=False).fit(frame.iloc[:2])
+    pipe = TabularPipeline(label="kind", nulls="median", standardize=False,
+                           handle_unknown="ignore").fit(frame.iloc[:2])
     x = pipe.transform(pd.DataFrame({"size": [np.nan], "weight": [np.nan], "color": ["green"]}))
     np.testing.assert_allclose(x[0, :2], [1.0, 15.0])  # medians of rows 0-1
     np.testing.assert_array_equal(x[0, 2:], [0, 0])    # unseen category: all zeros

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lamina import functional as F
+from lamina.nn import arguments
 from lamina.nn.module import Module
 
 
@@ -18,7 +19,7 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01):
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope = arguments.real("LeakyReLU", "negative_slope", negative_slope)
 
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)

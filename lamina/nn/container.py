@@ -49,7 +49,8 @@ class Sequential(Module):
             self.add_module(name, m)
 
     def forward(self, x):
-        if isinstance(x, Tensor) and not is_grad_enabled():
+        if isinstance(x, Tensor) and not is_grad_enabled() and x._data.dtype.kind == "f":
+            # (other dtypes go through the ops, whose dtype policy promotes or refuses them)
             return Tensor._wrap(inference.plan(self).run(x._data))
         for step in inference.layer_steps(self):
             x = step(x)

@@ -11,7 +11,7 @@ from lamina import functional as F
 from lamina import functional_more as FM
 from lamina import inference
 from lamina.convsize import as_pair, check_window
-from lamina.nn import init
+from lamina.nn import arguments, init
 from lamina.nn.module import Module, Parameter
 from lamina.nn.pooling import MaxPool2d
 from lamina.tensor import Tensor, aligned_empty
@@ -61,13 +61,13 @@ class Conv2d(Module):
                  dilation=1, groups: int = 1, bias: bool = True, dtype=None):
         super().__init__()
         name = type(self).__name__
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(f"{name}: in_channels and out_channels must be positive, got "
-                             f"({in_channels}, {out_channels})")
-        if groups <= 0 or in_channels % groups or out_channels % groups:
+        self.in_channels = arguments.positive_int(name, "in_channels", in_channels)
+        self.out_channels = arguments.positive_int(name, "out_channels", out_channels)
+        in_channels, out_channels = self.in_channels, self.out_channels
+        groups = arguments.positive_int(name, "groups", groups)
+        if in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels "
                              f"({out_channels}) must be divisible by groups ({groups})")
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = as_pair(kernel_size, name, "kernel_size")
         self.stride = as_pair(stride, name, "stride")
         self.padding = as_pair(padding, name, "padding")
@@ -75,7 +75,7 @@ class Conv2d(Module):
         self.groups = int(groups)
         check_window(name, self.kernel_size, self.stride, self.padding)
         check_window(name, self.dilation, (1, 1), (0, 0))
-        dtype = np.dtype(dtype or np.float32)
+        dtype = arguments.float_dtype(name, dtype)
         self.weight = Parameter(aligned_empty(
             (out_channels, in_channels // self.groups, *self.kernel_size), dtype))
         self.bias = Parameter(aligned_empty(out_channels, dtype)) if bias else None

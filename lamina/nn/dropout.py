@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lamina import functional as F
+from lamina.nn import arguments
 from lamina.nn.module import Module
 
 
@@ -13,9 +14,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
-        self.p = p
+        self.p = arguments.real(type(self).__name__, "p", p, 0.0, 1.0)
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training)
@@ -29,7 +28,8 @@ class Flatten(Module):
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
-        self.start_dim, self.end_dim = start_dim, end_dim
+        self.start_dim = arguments.int_arg("Flatten", "start_dim", start_dim)
+        self.end_dim = arguments.int_arg("Flatten", "end_dim", end_dim)
 
     def forward(self, x):
         return x.flatten(self.start_dim, self.end_dim)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from lamina import functional as F
-from lamina.nn import init
+from lamina.nn import arguments, init
 from lamina.nn.module import Module, Parameter
 from lamina.tensor import Tensor, aligned_empty
 
@@ -20,15 +18,18 @@ class Linear(Module):
 
     Shape:
         input (*, in_features) -> output (*, out_features); weight (out_features, in_features).
+
+    Raises:
+        TypeError: ``in_features``/``out_features`` not ints, or ``dtype`` not floating point.
+        ValueError: ``in_features``/``out_features`` below 1.
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
         super().__init__()
-        if in_features <= 0 or out_features <= 0:
-            raise ValueError(f"Linear: in_features and out_features must be positive, got "
-                             f"({in_features}, {out_features})")
-        self.in_features, self.out_features = int(in_features), int(out_features)
-        dtype = np.dtype(dtype or np.float32)
+        in_features = arguments.positive_int("Linear", "in_features", in_features)
+        out_features = arguments.positive_int("Linear", "out_features", out_features)
+        self.in_features, self.out_features = in_features, out_features
+        dtype = arguments.float_dtype("Linear", dtype)
         self.weight = Parameter(aligned_empty((out_features, in_features), dtype))
         self.bias = Parameter(aligned_empty(out_features, dtype)) if bias else None
         init.default_layer_init_(self.weight, self.bias)

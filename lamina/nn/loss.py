@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lamina import functional as F
 from lamina import functional_more as FM
+from lamina.nn import arguments
 from lamina.nn.module import Module
 from lamina.ops.loss import check_reduction
 
@@ -45,7 +46,9 @@ class CrossEntropyLoss(_Loss):
     def __init__(self, weight=None, reduction: str = "mean", label_smoothing: float = 0.0,
                  ignore_index: int = -100):
         super().__init__(reduction)
-        self.weight, self.label_smoothing = weight, label_smoothing
+        self.weight = weight
+        self.label_smoothing = arguments.real("CrossEntropyLoss", "label_smoothing",
+                                              label_smoothing, 0.0, 1.0)
         self.ignore_index = ignore_index
 
     def forward(self, input, target):

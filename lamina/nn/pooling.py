@@ -6,6 +6,7 @@ import numpy as np
 
 from lamina import functional as F
 from lamina.convsize import as_pair, check_window
+from lamina.nn import arguments
 from lamina.nn.module import Module, Parameter
 
 
@@ -110,9 +111,7 @@ class Subsampling(Module):
 
     def __init__(self, channels: int, kernel_size=2, dtype=None):
         super().__init__()
-        if channels <= 0:
-            raise ValueError(f"Subsampling: channels must be positive, got {channels}")
-        self.channels = int(channels)
+        self.channels = channels = arguments.positive_int("Subsampling", "channels", channels)
         self.kernel_size = kernel_size
         as_pair(kernel_size, "Subsampling", "kernel_size")
         dtype = np.dtype(dtype or np.float32)

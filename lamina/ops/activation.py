@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina.ops import register, weak
+from lamina.ops import FLOAT, NUMBER, OUTPUT, PROMOTE, register, weak
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -14,7 +14,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.asarray(np.where(x < 0, e, 1.0) / (1 + e))
 
 
-@register
+@register(dtypes=(NUMBER,), saves=((OUTPUT,),))
 def relu(x):
     """relu(x) = max(0, x) (eq 9.3); gradient 1 where x > 0, else 0."""
     out = np.maximum(x, 0)
@@ -25,7 +25,7 @@ def relu(x):
     return out, backward
 
 
-@register
+@register(dtypes=(FLOAT,), saves=((0,),))
 def leaky_relu(x, negative_slope=0.01):
     """lrelu(x) = x for x > 0, alpha x otherwise (alpha = negative_slope). The notes' eq 9.4
     writes max(alpha x, x), which is the same only for alpha <= 1 (for alpha > 1 the max would
@@ -40,7 +40,7 @@ def leaky_relu(x, negative_slope=0.01):
     return out, backward
 
 
-@register
+@register(dtypes=(PROMOTE,), saves=((OUTPUT,),))
 def sigmoid(x):
     """sigmoid(x) = 1 / (1 + e^-x) (eq 9.1); derivative s (1 - s)."""
     out = _sigmoid(x)
@@ -51,7 +51,7 @@ def sigmoid(x):
     return out, backward
 
 
-@register
+@register(dtypes=(PROMOTE,), saves=((OUTPUT,),))
 def tanh(x):
     """tanh(x) (eq 9.2); derivative 1 - tanh^2."""
     out = np.tanh(x)
@@ -62,7 +62,7 @@ def tanh(x):
     return out, backward
 
 
-@register
+@register(dtypes=(FLOAT,), saves=((0,),))
 def swish(x):
     """swish(x) = x sigmoid(x) (eq 9.5, PyTorch's SiLU); derivative s + x s (1 - s)."""
     s = _sigmoid(x)
@@ -73,7 +73,7 @@ def swish(x):
     return x * s, backward
 
 
-@register
+@register(dtypes=(FLOAT,), saves=((0,),))
 def scaled_tanh(x, scale=1.7159, slope=2.0 / 3.0):
     """LeNet-5's squashing function f(x) = A tanh(S x) (LeCun et al. 1998, A = 1.7159, S = 2/3)."""
     scale, slope = weak(scale), weak(slope)
@@ -85,7 +85,7 @@ def scaled_tanh(x, scale=1.7159, slope=2.0 / 3.0):
     return scale * t, backward
 
 
-@register
+@register(dtypes=(FLOAT,), saves=((OUTPUT,),))
 def softmax(x, axis=-1):
     """softmax(x)_i = e^(x_i - max x) / sum_j e^(x_j - max x).
 
@@ -100,7 +100,7 @@ def softmax(x, axis=-1):
     return out, backward
 
 
-@register
+@register(dtypes=(FLOAT,), saves=((OUTPUT,),))
 def log_softmax(x, axis=-1):
     """log_softmax(x) = x - max x - log sum e^(x - max x) (log-sum-exp, never overflows).
 

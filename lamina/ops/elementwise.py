@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina.ops import register, unbroadcast, weak
+from lamina.ops import NUMBER, OUTPUT, PROMOTE, register, unbroadcast, weak
 
 
 def _shape(x) -> tuple[int, ...]:
     return np.shape(x)
 
 
-@register
+@register(saves=None)
 def add(a, b):
     """a + b."""
     out = a + b
@@ -23,7 +23,7 @@ def add(a, b):
     return out, backward
 
 
-@register
+@register(dtypes=(NUMBER,), saves=None)
 def sub(a, b):
     """a - b."""
     out = a - b
@@ -35,7 +35,7 @@ def sub(a, b):
     return out, backward
 
 
-@register
+@register(saves=((1,), (0,)))
 def mul(a, b):
     """a * b; d/da = b, d/db = a."""
     out = a * b
@@ -47,19 +47,20 @@ def mul(a, b):
     return out, backward
 
 
-@register
+@register(saves=((1,), (0, 1)))
 def div(a, b):
-    """a / b; d/da = 1/b, d/db = -a/b^2."""
+    """a / b; d/da = 1/b, d/db = -a/b^2 (from a and b, not the output: as PyTorch, an in-place
+    change of the output after the forward pass does not change the gradient)."""
     out = a / b
 
     def backward(grad, need):
         return (unbroadcast(grad / b, _shape(a)) if need[0] else None,
-                unbroadcast(-grad * out / b, _shape(b)) if need[1] else None)
+                unbroadcast(-grad * (a / b) / b, _shape(b)) if need[1] else None)
 
     return out, backward
 
 
-@register
+@register(dtypes=(NUMBER,), saves=None)
 def neg(a):
     """-a."""
 
@@ -69,7 +70,7 @@ def neg(a):
     return -a, backward
 
 
-@register
+@register(saves=((0, 1), (0, 1, OUTPUT)))
 def power(a, b):
     """a ** b; d/da = b a^(b-1), d/db = a^b log a (defined for a > 0)."""
     out = a**b
@@ -87,7 +88,7 @@ def power(a, b):
     return out, backward
 
 
-@register
+@register(dtypes=(PROMOTE,), saves=((OUTPUT,),))
 def exp(a):
     """e^a; d/da = e^a."""
     out = np.exp(a)
@@ -98,7 +99,7 @@ def exp(a):
     return out, backward
 
 
-@register
+@register(dtypes=(PROMOTE,), saves=((0,),))
 def log(a):
     """Natural log; d/da = 1/a."""
     out = np.log(a)
@@ -109,7 +110,7 @@ def log(a):
     return out, backward
 
 
-@register
+@register(dtypes=(PROMOTE,), saves=((OUTPUT,),))
 def sqrt(a):
     """Square root; d/da = 1 / (2 sqrt a)."""
     out = np.sqrt(a)
@@ -120,7 +121,7 @@ def sqrt(a):
     return out, backward
 
 
-@register
+@register(dtypes=(NUMBER,), saves=((0,),))
 def absolute(a):
     """|a|; d/da = sign(a) (0 at 0, as PyTorch)."""
 
@@ -130,7 +131,7 @@ def absolute(a):
     return np.abs(a), backward
 
 
-@register
+@register(saves=((0,),))
 def clip(a, min=None, max=None):  # noqa: A002 - PyTorch's argument names
     """Clamp to [min, max]; the gradient passes where the input was inside the range."""
     min, max = weak(min), weak(max)  # noqa: A001
@@ -147,7 +148,7 @@ def clip(a, min=None, max=None):  # noqa: A002 - PyTorch's argument names
     return out, backward
 
 
-@register
+@register(saves=((0, 1),))
 def maximum(a, b):
     """Elementwise max; ties split the gradient evenly, as PyTorch."""
     out = np.maximum(a, b)
@@ -160,7 +161,7 @@ def maximum(a, b):
     return out, backward
 
 
-@register
+@register(saves=((0,),))
 def where(condition, a, b):
     """``a`` where ``condition`` else ``b``; no gradient to the condition."""
     out = np.where(condition, a, b)

@@ -3,12 +3,15 @@ fused linear layer + ReLU."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import numpy as np
 
 from lamina import kernels
 from lamina.kernels import registry
 from lamina.kernels import thresholds as T
-from lamina.ops import register, relu_zeros, unbroadcast
+from lamina.ops import FLOAT, NUMBER, OUTPUT, register, relu_zeros, unbroadcast
 
 
 def _check_matmul(a, b, where: str) -> None:
@@ -23,7 +26,7 @@ def _check_matmul(a, b, where: str) -> None:
             f"{'only' if b.ndim == 1 else 'second-to-last'} dimension ({k_b})")
 
 
-@register(fresh_grads=True)
+@register(fresh_grads=True, dtypes=(NUMBER,), saves=((1,), (0,)))
 def matmul(a, b):
     """a @ b. Gradients: grad_a = grad @ b^T, grad_b = a^T @ grad (batch axes unbroadcast)."""
     _check_matmul(a, b, "matmul")
@@ -125,9 +128,18 @@ class LinearChain:
                                  for w, b, r in self.layers]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self._run(kernels.numba_kernels("linear"), x)
+
+    def bind(self, compiled) -> Callable[[np.ndarray], np.ndarray]:
+        """``self(x)`` with the kernels in use fixed now: ``compiled`` is
+        ``lamina.kernels.numba_kernels("linear")``, or None for the NumPy steps. For callers
+        that notice a change of kernels themselves (the no-grad plan of
+        :mod:`lamina.inference`): a batch-1 call without the look-up."""
+        return partial(self._run, compiled)
+
+    def _run(self, compiled, x: np.ndarray) -> np.ndarray:
         if (self.packed is not None and x.ndim == 2 and x.shape[1] == self.width
                 and x.dtype == self.dtype):
-            compiled = kernels.numba_kernels("linear")
             if compiled is None:  # checked once: linear_forward's NumPy steps alone
                 if x.shape[0] == 1:  # on the one row as a vector: fewer NumPy calls
                     row = x[0]
@@ -150,7 +162,7 @@ class LinearChain:
         return x
 
 
-@register(fresh_grads=True)
+@register(fresh_grads=True, dtypes=(FLOAT,), saves=((1,), (0,), ()))
 def linear(x, weight, bias=None):
     """Fused affine map y = x W^T + b (one GEMM each way, bias added in place).
 
@@ -165,7 +177,8 @@ def linear(x, weight, bias=None):
     return out, backward
 
 
-@register(fresh_grads=True)
+@register(fresh_grads=True, dtypes=(FLOAT,),
+          saves=((1, OUTPUT), (0, OUTPUT), (OUTPUT,)))
 def linear_relu(x, weight, bias=None):
     """relu(x W^T + b) as one op (eq 9.3 after the affine map). Fused for speed: the ReLU runs
     in place on the GEMM's output, so a hidden layer costs one graph node and one array, not two.

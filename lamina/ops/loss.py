@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina.ops import register, weak
+from lamina.ops import FLOAT, INDEX_OR_FLOAT, PROMOTE, register, weak
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -26,6 +26,8 @@ def _reduce(values: np.ndarray, reduction: str, denominator=None):
     if reduction == "sum":
         return values.sum(), 1.0
     count = values.size if denominator is None else denominator
+    if count == 0:  # an empty batch (or zero total weight): NaN, as PyTorch's mean
+        return np.full((), np.nan, values.dtype), float("nan")
     return values.sum() / count, 1.0 / count
 
 
@@ -39,7 +41,7 @@ def _check_same_shape(input, target, where: str) -> None:
                          f"{np.shape(input)} and target {np.shape(target)}")
 
 
-@register
+@register(dtypes=(FLOAT, PROMOTE), saves=((0, 1),))
 def mse_loss(input, target, reduction="mean"):
     """Mean squared error (eq 4.2): mean((input - target)^2); d/dinput = 2 (input - target) / n,
     i.e. -2 e / n with e = target - input, the error of eq 4.1.
@@ -57,7 +59,7 @@ def mse_loss(input, target, reduction="mean"):
     return np.asarray(out, dtype=diff.dtype), backward
 
 
-@register
+@register(dtypes=(FLOAT, PROMOTE), saves=((0, 1),))
 def l1_loss(input, target, reduction="mean"):
     """Mean absolute error (eq 4.3, labelled "MSE" in the notes): mean|input - target| (a mean
     over the n elements; the notes' sum from i = 0 to n has one term too many, see mse)."""
@@ -72,7 +74,7 @@ def l1_loss(input, target, reduction="mean"):
     return np.asarray(out, dtype=diff.dtype), backward
 
 
-@register
+@register(dtypes=(FLOAT, INDEX_OR_FLOAT), saves=((1,),))
 def cross_entropy(logits, target, weight=None, reduction="mean", label_smoothing=0.0):
     """Cross-entropy H(p, q) = -sum_x p(x) log q(x) (eq 4.4-4.5) with q = softmax(logits).
 
@@ -163,7 +165,7 @@ def _cross_entropy_indices(shifted, target, reduction):
     return np.asarray(out, dtype=shifted.dtype), backward
 
 
-@register
+@register(dtypes=(FLOAT, PROMOTE), saves=((0, 1),))
 def binary_cross_entropy_with_logits(logits, target, weight=None, pos_weight=None,
                                      reduction="mean"):
     """Binary cross-entropy on logits x with targets y in [0, 1], stable for any x:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina.ops import register
+from lamina.ops import OUTPUT, PROMOTE, register
 
 
 def _expand(grad: np.ndarray, shape: tuple[int, ...], axis, keepdims: bool) -> np.ndarray:
@@ -17,7 +17,7 @@ def _expand(grad: np.ndarray, shape: tuple[int, ...], axis, keepdims: bool) -> n
     return grad
 
 
-@register
+@register(saves=None)
 def sum(a, axis=None, keepdims=False):  # noqa: A001 - the op's public name
     """Sum over ``axis``; the gradient is copied to every summed element."""
 
@@ -27,7 +27,7 @@ def sum(a, axis=None, keepdims=False):  # noqa: A001 - the op's public name
     return np.sum(a, axis=axis, keepdims=keepdims), backward
 
 
-@register
+@register(dtypes=(PROMOTE,), saves=None)
 def mean(a, axis=None, keepdims=False):
     """Mean over ``axis``; each element gets grad / count."""
     out = np.mean(a, axis=axis, keepdims=keepdims)
@@ -52,13 +52,13 @@ def _extreme(a, axis, keepdims, np_fn):
     return out, backward
 
 
-@register
+@register(saves=((0, OUTPUT),))
 def max(a, axis=None, keepdims=False):  # noqa: A001
     """Maximum over ``axis``; the gradient goes to the maximal elements (split on ties)."""
     return _extreme(a, axis, keepdims, np.max)
 
 
-@register
+@register(saves=((0, OUTPUT),))
 def min(a, axis=None, keepdims=False):  # noqa: A001
     """Minimum over ``axis``; the gradient goes to the minimal elements (split on ties)."""
     return _extreme(a, axis, keepdims, np.min)

@@ -7,7 +7,7 @@ import numpy as np
 from lamina.ops import register
 
 
-@register
+@register(saves=None, view=True)
 def reshape(a, shape):
     """View ``a`` with a new shape; the gradient is reshaped back."""
 
@@ -17,7 +17,7 @@ def reshape(a, shape):
     return np.reshape(a, shape), backward
 
 
-@register
+@register(saves=None, view=True)
 def transpose(a, axes=None):
     """Permute axes (reverse them when ``axes`` is None); the gradient is permuted back."""
     inverse = None if axes is None else tuple(np.argsort([ax % a.ndim for ax in axes]))
@@ -34,7 +34,7 @@ def _is_basic(index) -> bool:
     return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items)
 
 
-@register
+@register(saves=None, view=True)
 def getitem(a, index):
     """``a[index]`` with basic or fancy indexing; repeated indices accumulate their gradient."""
 
@@ -49,7 +49,7 @@ def getitem(a, index):
     return a[index], backward
 
 
-@register
+@register(saves=None)
 def concatenate(*arrays, axis=0):
     """Join arrays along ``axis``; the gradient is split at the same offsets."""
     ends = np.cumsum([x.shape[axis] for x in arrays])
@@ -60,7 +60,7 @@ def concatenate(*arrays, axis=0):
     return np.concatenate(arrays, axis=axis), backward
 
 
-@register
+@register(saves=None)
 def stack(*arrays, axis=0):
     """Stack arrays along a new ``axis``; the gradient is unstacked."""
 
@@ -70,7 +70,7 @@ def stack(*arrays, axis=0):
     return np.stack(arrays, axis=axis), backward
 
 
-@register
+@register(saves=None)
 def pad(a, pad_width, value=0.0):
     """Constant padding (``pad_width`` in np.pad's form); the gradient is cropped."""
     crop = tuple(slice(lo, lo + n) for (lo, _), n in zip(pad_width, a.shape, strict=True))

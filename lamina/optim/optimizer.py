@@ -168,6 +168,8 @@ class Optimizer:
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient (parameters with ``grad`` None are skipped).
+        Each updated parameter's version counter moves on (an in-place change): backward
+        through a graph built before the step then raises RuntimeError, as in PyTorch.
 
         Args:
             closure: optional function that re-evaluates the model and returns the loss (it
@@ -193,6 +195,7 @@ class Optimizer:
                 if state is not None:
                     self.update_group(flat, grads, state, options)
                     flat.sync(self.state)
+                    _bump_versions(params)
                     continue
             for p in params:  # parameter by parameter (see lamina.optim.flat for when)
                 if p.grad is None:
@@ -202,6 +205,7 @@ class Optimizer:
                 if state is None:
                     state = self.state[p] = self.init_state(p._data, options)
                 self.update(p._data, grad, state, options)
+            _bump_versions(params)
         return loss
 
     def state_dict(self) -> dict[str, Any]:
@@ -345,3 +349,11 @@ def grad_with_decay(param: np.ndarray, grad: np.ndarray, weight_decay: float,
         return np.negative(grad, out=out)
     g = np.multiply(param, weight_decay, out=out)
     return np.subtract(g, grad, out=g) if maximize else np.add(g, grad, out=g)
+
+
+def _bump_versions(params) -> None:
+    """Record the in-place update of each parameter that had a gradient (its version
+    counter), so that backward through a graph built before the step raises, as PyTorch."""
+    for p in params:
+        if p.grad is not None:
+            p._version += 1

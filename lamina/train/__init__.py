@@ -11,11 +11,19 @@ from lamina.train.callbacks import (
 )
 from lamina.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from lamina.train.history import History
-from lamina.train.loop import Trainer, compute_loss, evaluate, fit, predict
+from lamina.train.loop import (
+    NonFiniteLossError,
+    Trainer,
+    compute_loss,
+    evaluate,
+    fit,
+    predict,
+)
 from lamina.train.tensorboard import TensorBoard
 
 __all__ = [
     "fit", "evaluate", "predict", "compute_loss", "Trainer", "History", "Callback",
     "EarlyStopping", "ModelCheckpoint", "ProgressBar", "CSVLogger", "LearningRateScheduler",
     "TerminateOnNaN", "TensorBoard", "save_checkpoint", "load_checkpoint", "Checkpoint",
+    "NonFiniteLossError",
 ]

@@ -23,6 +23,21 @@ from lamina.tensor import Tensor, no_grad
 from lamina.train.history import History
 
 
+class NonFiniteLossError(FloatingPointError):
+    """``fit`` met a NaN or infinite batch loss (raised before that batch's backward and
+    optimizer step, so the model keeps the parameters of the previous step).
+
+    Attributes:
+        epoch: the epoch (0-based, as in the History and the callbacks).
+        batch: the batch within the epoch (0-based).
+        loss: the loss value (nan, inf or -inf).
+    """
+
+    def __init__(self, message: str, epoch: int, batch: int, loss: float) -> None:
+        super().__init__(message)
+        self.epoch, self.batch, self.loss = epoch, batch, loss
+
+
 class Trainer:
     """What callbacks see of a running ``fit``.
 
@@ -415,7 +430,7 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
         batch_size: int = 32, callbacks: Iterable = (), class_weight: dict | None = None,
         metrics: Iterable = (), shuffle: bool = True, sample_weight: Any = None,
         validation_split: float | None = None, initial_epoch: int = 0,
-        verbose: int = 0) -> History:
+        verbose: int = 0, stop_on_nonfinite: bool = True) -> History:
     """Train ``model`` on ``train`` for epochs ``initial_epoch .. epochs - 1`` (Keras' ``fit``).
 
     Per batch: ``loss = loss_fn(model(x), y)`` (weighted per sample with ``class_weight`` /
@@ -459,6 +474,10 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
             shuffling) held out as validation data.
         initial_epoch: epoch to start from (after :func:`lamina.train.load_checkpoint`).
         verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+        stop_on_nonfinite: raise :class:`NonFiniteLossError` at the first batch whose loss is
+            NaN or infinite, before its backward and step (default). False trains on, as does
+            a :class:`lamina.train.callbacks.TerminateOnNaN` among ``callbacks`` (which then
+            stops the training quietly, as Keras).
 
     Returns:
         The :class:`History`.
@@ -467,6 +486,7 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
         ValueError: bad ``epochs``/``batch_size``/``initial_epoch``/``validation_split``, data
             with mismatched lengths, or an unknown metric name.
         TypeError: unsupported data, or weights with a loss without ``reduction='none'``.
+        NonFiniteLossError: a batch loss is NaN or infinite (see ``stop_on_nonfinite``).
     """
     where = "fit"
     for name, value, low in (("epochs", epochs, 0), ("batch_size", batch_size, 1),
@@ -495,6 +515,8 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
     model.stop_training = False
     dtype = _model_dtype(model)
     zero_grad = getattr(optimizer, "zero_grad", model.zero_grad)
+    check_finite = bool(stop_on_nonfinite) and not any(
+        type(c).__name__ == "TerminateOnNaN" for c in callbacks)
 
     _call(callbacks, "on_train_begin", {})
     for epoch in range(initial_epoch, epochs):
@@ -509,10 +531,12 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
             _call(callbacks, "on_batch_begin", step, batch_logs)
             output = model(_input(x, dtype))
             loss = compute_loss(loss_fn, output, y, class_weight=class_weight, sample_weight=w)
+            value = float(loss.item())
+            if check_finite and not math.isfinite(value):
+                raise _non_finite(value, epoch, step, _array(x))
             zero_grad()
             loss.backward()
             optimizer.step()
-            value = float(loss.item())
             n = output.shape[0]
             total, count = total + value * n, count + n
             if resolved:
@@ -543,6 +567,16 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
     return history
 
 
+def _non_finite(value: float, epoch: int, step: int, x: np.ndarray) -> NonFiniteLossError:
+    cause = ("the batch's inputs hold NaN or infinite values: clean the data (np.isfinite)"
+             if x.dtype.kind == "f" and not np.isfinite(x).all() else
+             "the training diverged: lower the learning rate, or normalise the inputs")
+    return NonFiniteLossError(
+        f"fit: the loss is {value} at epoch {epoch}, batch {step} (0-based; stopped before "
+        f"that batch's backward and step, the model keeps the previous step's parameters); "
+        f"{cause}. Pass stop_on_nonfinite=False to train on regardless", epoch, step, value)
+
+
 def _split_validation(train: Any, val: Any, sample_weight: Any,
                       validation_split: float | None) -> tuple[Any, Any]:
     """Attach ``sample_weight`` to array ``train`` and carve out ``validation_split``."""
@@ -571,4 +605,4 @@ def _split_validation(train: Any, val: Any, sample_weight: Any,
 
 
 __all__ = ["fit", "evaluate", "evaluation", "predict", "compute_loss", "resolve_metrics",
-           "Trainer"]
+           "Trainer", "NonFiniteLossError"]

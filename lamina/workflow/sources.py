@@ -208,7 +208,9 @@ def csv_source(
     dropped = f", {n_dropped} row{'s' * (n_dropped != 1)} with nulls dropped" if n_dropped else ""
     return PreparedData(
         pipeline.transform(train_rows), y_train,
-        pipeline.transform(test_rows) if len(test_idx) else None, y_test, pipeline, classes,
+        # held-out rows of the training file may hold categories the split left out of training
+        pipeline.transform(test_rows, handle_unknown="ignore") if len(test_idx) else None,
+        y_test, pipeline, classes,
         f"{path}: {len(train_idx)} training and {len(test_idx)} test rows, "
         f"{pipeline.input_shape[0]} features, {len(classes)} classes{dropped}",
         {"source": "csv", "path": path, "label": label, "features": feature_columns,

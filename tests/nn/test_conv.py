@@ -101,7 +101,7 @@ def test_wrong_channels_and_wrong_ndim():
 
 
 def test_bad_constructor_arguments():
-    with pytest.raises(ValueError, match="in_channels and out_channels must be positive"):
+    with pytest.raises(ValueError, match="Conv2d: in_channels must be positive, got 0"):
         Conv2d(0, 3, 3)
     with pytest.raises(ValueError, match=r"Conv2d: stride must be >= 1 .* got \(0, 1\)"):
         Conv2d(1, 3, 3, stride=(0, 1))

@@ -73,8 +73,10 @@ def test_input_shape_mismatch_names_layer_expected_and_received():
 
 
 def test_invalid_sizes():
-    with pytest.raises(ValueError, match=r"Linear: .*positive, got \(0, 2\)"):
+    with pytest.raises(ValueError, match=r"^Linear: in_features must be positive, got 0$"):
         nn.Linear(0, 2)
+    with pytest.raises(ValueError, match=r"^Linear: out_features must be positive, got -1$"):
+        nn.Linear(2, -1)
 
 
 def test_repr():
