@@ -63,13 +63,13 @@ def linear_relu(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor
     return apply(OPS["linear_relu"], x, weight, bias)
 
 
-def relu(x: Tensor) -> Tensor:
-    """max(0, x) (eq 9.3)."""
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
+    """max(0, x) (eq 9.3). (``inplace`` is accepted; the result is always a new tensor.)"""
     return apply(OPS["relu"], x)
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
-    """max(negative_slope * x, x) (eq 9.4)."""
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """max(negative_slope * x, x) (eq 9.4). (``inplace`` is accepted; the result is new.)"""
     return apply(OPS["leaky_relu"], x, negative_slope=negative_slope)
 
 
@@ -106,9 +106,10 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     return apply(OPS["log_softmax"], x, axis=dim)
 
 
-def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Inverted dropout (Srivastava et al. 2014): zero each element with probability p and
-    scale the survivors by 1/(1-p), so the expectation is unchanged and eval is the identity."""
+    scale the survivors by 1/(1-p), so the expectation is unchanged and eval is the identity.
+    (``inplace`` is accepted; the result is always a new tensor.)"""
     if not 0.0 <= p < 1.0:
         if p == 1.0 and training:
             return x * 0.0
@@ -152,9 +153,14 @@ def _check_batch(input: Tensor, target, where: str) -> None:
 
 
 def cross_entropy(input: Tensor, target, weight=None, reduction: str = "mean",
-                  label_smoothing: float = 0.0) -> Tensor:
+                  label_smoothing: float = 0.0, ignore_index: int = -100,
+                  size_average=None, reduce=None) -> Tensor:
     """Cross-entropy of softmax(input) against class indices (N,) or probabilities (N, C)
-    (eq 4.4-4.5), by log-sum-exp."""
+    (eq 4.4-4.5), by log-sum-exp. As torch: input (N, C, d1, ...) with target (N, d1, ...)
+    works per position; index targets equal to ``ignore_index`` add nothing to the loss and
+    are not counted by 'mean' (which divides by sum_i w[t_i] over the kept i).
+    (``size_average``/``reduce`` are torch's deprecated forms of ``reduction``.)"""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     check_reduction(reduction, "cross_entropy")
     _check_batch(input, target, "cross_entropy")
     target = target if isinstance(target, Tensor) else np.asarray(target)
@@ -167,48 +173,112 @@ def cross_entropy(input: Tensor, target, weight=None, reduction: str = "mean",
     if weight is not None:
         weight = np.asarray(weight._data if isinstance(weight, Tensor) else weight,
                             dtype=input.dtype)
+    if input.ndim > 2:  # (N, C, d1, ...)
+        _check_positions(input, target, tdtype, "cross_entropy")
+        if tdtype.kind in "iu":
+            return _more.cross_entropy_ignore(input, target, weight, reduction, label_smoothing,
+                                              ignore_index)
+        c = input.shape[1]  # probabilities: each position is a row
+        rows = input.movedim(1, -1).reshape(-1, c)
+        out = cross_entropy(rows, _tensor(target).movedim(1, -1).reshape(-1, c), weight,
+                            reduction, label_smoothing)
+        if reduction == "none":
+            return out.reshape((input.shape[0],) + tuple(input.shape[2:]))
+        return out
+    if input.ndim == 1:  # one sample of C classes
+        one = (_tensor(target).reshape(1, -1) if tdtype.kind == "f"
+               else _array_of(target).reshape(1))
+        out = cross_entropy(input.reshape(1, -1), one, weight, reduction, label_smoothing,
+                            ignore_index)
+        return out.reshape(()) if reduction == "none" else out
+    if tdtype.kind in "iu" and np.any(_array_of(target) == ignore_index):
+        return _more.cross_entropy_ignore(input, target, weight, reduction, label_smoothing,
+                                          ignore_index)
     return apply(OPS["cross_entropy"], input, target, weight=weight, reduction=reduction,
                  label_smoothing=label_smoothing)
 
 
-def nll_loss(input: Tensor, target, weight=None, reduction: str = "mean") -> Tensor:
+def _check_positions(input: Tensor, target, tdtype, where: str) -> None:
+    """For input (N, C, d1, ...): an index target must be (N, d1, ...), probabilities the
+    input's shape."""
+    expected = (input.shape if tdtype.kind == "f"
+                else (input.shape[0],) + tuple(input.shape[2:]))
+    if tuple(target.shape) != tuple(expected):
+        raise ValueError(f"{where}: expected logits of shape (N, C), got {tuple(input.shape)} "
+                         f"with a target of shape {tuple(target.shape)} (for input "
+                         f"(N, C, d1, ...) the target must be {tuple(expected)})")
+
+
+def _array_of(x) -> np.ndarray:
+    return np.asarray(x._data if isinstance(x, Tensor) else x)
+
+
+def _legacy_reduction(size_average, reduce, reduction: str) -> str:
+    """torch's deprecated ``size_average``/``reduce`` flags as a ``reduction``."""
+    if size_average is None and reduce is None:
+        return reduction
+    if reduce is False:
+        return "none"
+    return "sum" if size_average is False else "mean"
+
+
+def nll_loss(input: Tensor, target, weight=None, reduction: str = "mean",
+             ignore_index: int = -100, size_average=None, reduce=None) -> Tensor:
     """Negative log-likelihood of log-probabilities ``input`` at class indices ``target``:
     l_i = -w[t_i] * input[i, t_i]; 'mean' divides by sum_i w[t_i] (N without weights), as
-    PyTorch. ``cross_entropy(z, t) == nll_loss(log_softmax(z), t)``.
+    PyTorch; targets equal to ``ignore_index`` add nothing and are not counted.
+    ``cross_entropy(z, t) == nll_loss(log_softmax(z), t)``.
 
-    Shape: input (N, C) float, target (N,) int, weight (C,) -> (N,) for 'none', else ().
+    Shape: input (N, C) float, target (N,) int, weight (C,) -> (N,) for 'none', else ();
+    also input (C,) with a 0-d target, and input (N, C, d1, ...) with target (N, d1, ...).
 
     Raises:
         TypeError: input not floating point (as PyTorch).
-        ValueError: input not 2-D, batch sizes differ, or a class index outside [0, C).
+        ValueError: batch sizes differ, or a class index outside [0, C) (not ignore_index).
     """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     check_reduction(reduction, "nll_loss")
     if input.dtype.kind != "f":
         raise TypeError(f"nll_loss: input (log-probabilities) must be floating point (float16, "
                         f"float32 or float64), got dtype {input.dtype}; convert it first, e.g. "
                         f"x.float()")
+    idx = _array_of(target)
+    if input.ndim == 1:
+        out = nll_loss(input.reshape(1, -1), idx.reshape(1), weight, reduction, ignore_index)
+        return out.reshape(()) if reduction == "none" else out
+    if input.ndim > 2:
+        _check_positions(input, idx, idx.dtype, "nll_loss")
+        rows = input.movedim(1, -1).reshape(-1, input.shape[1])
+        out = nll_loss(rows, idx.reshape(-1), weight, reduction, ignore_index)
+        return out.reshape(idx.shape) if reduction == "none" else out
     if input.ndim != 2:
         raise ValueError(f"nll_loss: expected input of shape (N, C), got {input.shape}")
     _check_batch(input, target, "nll_loss")
-    idx = np.asarray(target._data if isinstance(target, Tensor) else target)
     if idx.dtype.kind not in "iu" or idx.shape != input.shape[:1]:
         raise ValueError(f"nll_loss: target must hold integer class indices of shape "
                          f"({input.shape[0]},), got dtype {idx.dtype} and shape {idx.shape}")
     n_classes = input.shape[1]
-    if idx.size and (idx.min() < 0 or idx.max() >= n_classes):
-        bad = idx[(idx < 0) | (idx >= n_classes)][0]
+    ignored = idx == ignore_index
+    safe = np.where(ignored, 0, idx)
+    if safe.size and (safe.min() < 0 or safe.max() >= n_classes):
+        bad = safe[(safe < 0) | (safe >= n_classes)][0]
         raise ValueError(f"nll_loss: target class index {bad} is out of range for {n_classes} "
                          f"classes (expected 0 <= target < {n_classes})")
-    picked = -input[np.arange(len(idx)), idx]
-    if weight is not None:
-        w = np.asarray(weight._data if isinstance(weight, Tensor) else weight,
-                       dtype=input.dtype)[idx]
-        picked = picked * w
+    picked = -input[np.arange(len(safe)), safe]
+    masked = bool(ignored.any())
+    if weight is None and not masked:
+        if reduction == "none":
+            return picked
+        return picked.sum() if reduction == "sum" else picked.mean()
+    w = (np.ones(len(safe), dtype=input.dtype) if weight is None
+         else np.asarray(_array_of(weight), dtype=input.dtype)[safe])
+    w = np.where(ignored, 0, w).astype(input.dtype)
+    picked = picked * w
     if reduction == "none":
         return picked
-    if reduction == "sum" or weight is None:
-        return picked.sum() if reduction == "sum" else picked.mean()
-    return picked.sum() / w.sum()
+    if reduction == "sum":
+        return picked.sum()
+    return picked.sum() / np.asarray(w.sum(), dtype=input.dtype)
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target, weight=None, pos_weight=None,
@@ -226,15 +296,43 @@ def flatten(x: Tensor, start_dim: int = 1, end_dim: int = -1) -> Tensor:
     return x.flatten(start_dim, end_dim)
 
 
-def pad(x: Tensor, padding, value: float = 0.0) -> Tensor:
-    """Constant padding of the last dims; ``padding`` = (left, right, top, bottom, ...) as
-    PyTorch orders it (last dimension first)."""
+_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def pad(x: Tensor, padding, mode: str = "constant", value: float | None = None) -> Tensor:
+    """Pad the last dims; ``padding`` = (left, right, top, bottom, ...) as PyTorch orders it
+    (last dimension first). ``mode``: 'constant' (``value``, default 0), 'reflect' (mirror
+    without the edge), 'replicate' (repeat the edge) or 'circular' (wrap around); the last
+    three gather the input by index, so gradients add up where an element is reused.
+
+    Raises:
+        ValueError: an odd number of pads, more pairs than dims, or an unknown mode.
+    """
+    if isinstance(mode, (int, float)) and not isinstance(mode, bool):  # lamina's pad(x, p, 0.5)
+        mode, value = "constant", mode
     if len(padding) % 2:
         raise ValueError(f"pad: padding needs pairs, got {padding}")
+    if len(padding) // 2 > x.ndim:
+        raise ValueError(f"pad: {len(padding) // 2} pairs of padding for a tensor of only "
+                         f"{x.ndim} dims")
     widths = [(0, 0)] * x.ndim
     for i in range(len(padding) // 2):
-        widths[x.ndim - 1 - i] = (padding[2 * i], padding[2 * i + 1])
-    return apply(OPS["pad"], x, pad_width=tuple(widths), value=value)
+        widths[x.ndim - 1 - i] = (int(padding[2 * i]), int(padding[2 * i + 1]))
+    if mode == "constant":
+        return apply(OPS["pad"], x, pad_width=tuple(widths),
+                     value=0.0 if value is None else value)
+    if mode not in _PAD_MODES:
+        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', "
+                         f"got {mode!r}")
+    for dim, (left, right) in enumerate(widths):
+        if left or right:
+            n = x.shape[dim]
+            if mode == "reflect" and max(left, right) >= n:
+                raise ValueError(f"pad: reflect padding ({left}, {right}) must be smaller than "
+                                 f"the dimension's size {n}")
+            index = np.pad(np.arange(n), (left, right), mode=_PAD_MODES[mode])
+            x = x.index_select(dim, index)
+    return x
 
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
@@ -265,6 +363,49 @@ def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
                  padding=as_pair(padding, "avg_pool2d", "padding"))
 
 
+def one_hot(tensor, num_classes: int = -1) -> Tensor:
+    """Class indices (int, any shape) as one-hot rows: shape (*, num_classes), int64, with a 1
+    at each index (``num_classes=-1``: one more than the largest index).
+
+    Raises:
+        RuntimeError: a non-integer tensor, a negative index, or one >= num_classes.
+    """
+    idx = _array_of(tensor)
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(f"one_hot: expected an integer (class index) tensor, got dtype "
+                           f"{idx.dtype}")
+    if idx.size and idx.min() < 0:
+        raise RuntimeError("one_hot: class values must be non-negative")
+    if num_classes == -1:
+        num_classes = int(idx.max()) + 1 if idx.size else 0
+    if idx.size and idx.max() >= num_classes:
+        raise RuntimeError(f"one_hot: class values must be smaller than num_classes "
+                           f"({num_classes}), got {int(idx.max())}")
+    out = np.zeros(idx.shape + (num_classes,), np.int64)
+    np.put_along_axis(out, idx[..., None].astype(np.int64), 1, axis=-1)
+    return Tensor._wrap(out)
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
+    """x clamped into [min_val, max_val]."""
+    return x.clamp(min_val, max_val)
+
+
+def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(0, x), 6)."""
+    return x.clamp(0.0, 6.0)
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """input / max(||input||_p along dim, eps) (unit vectors along ``dim``)."""
+    return input / input.norm(p, dim=dim, keepdim=True).clamp(min=eps)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """sum(x1 x2) / max(||x1|| ||x2||, eps) along ``dim``."""
+    dot = (x1 * x2).sum(dim=dim)
+    return dot / (x1.norm(2, dim=dim) * x2.norm(2, dim=dim)).clamp(min=eps)
 
 # The functional forms of the layers added after the notes' models (normalisation, embedding,
 # more activations, losses, convolutions, pooling, interpolate) live in their own module.

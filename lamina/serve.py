@@ -158,7 +158,7 @@ class Predictor:
     def describe(self) -> dict[str, Any]:
         """What ``GET /model`` answers."""
         layers = [{"name": name, "type": type(m).__name__, "repr": repr(m),
-                   "parameters": int(sum(p.size for p in m.parameters()))}
+                   "parameters": int(sum(p.numel() for p in m.parameters()))}
                   for name, m in self.model.named_modules() if not m._modules]
         accepts = ["application/json", "text/csv"]
         if self.image_size is not None:
@@ -183,7 +183,7 @@ class Predictor:
             "num_outputs": self.num_outputs,
             "classes": self.classes if self.classes is not None
             else list(range(max(self.num_outputs, 2))),
-            "parameters": int(sum(p.size for p in self.model.parameters())),
+            "parameters": int(sum(p.numel() for p in self.model.parameters())),
             "dtype": str(self.dtype),
             "accepts": accepts,
             "max_batch": MAX_BATCH,

@@ -13,13 +13,16 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import itertools
+import weakref
 from collections.abc import Callable, Sequence
 from heapq import heappop, heappush
 
 import numpy as np
 
-from lamina import ops
+from lamina import dtypes, ops
+from lamina.device import CPU, check_device, is_device
 from lamina.ops import ALL, DTYPES, FRESH_GRADS, OPS, SAVES, VIEWS, conform_dtypes
+from lamina.size import Size
 
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
@@ -87,7 +90,7 @@ def _to_array(data, dtype=None) -> np.ndarray:
     arr = np.asarray(data)
     if isinstance(data, (float, int, list, tuple)) and not isinstance(data, np.generic):
         if arr.dtype == np.float64:
-            arr = arr.astype(np.float32)
+            arr = arr.astype(dtypes.get_default_dtype())
     if arr.dtype.kind in "iu" and dtype is None:
         arr = arr.astype(np.int64, copy=False)
     elif arr.dtype.kind == "O":
@@ -166,6 +169,7 @@ class Tensor:
     # ----------------------------------------------------------------- array facts
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape as a plain tuple (NumPy's; ``size()`` gives it as an ``lm.Size``)."""
         return self._data.shape
 
     @property
@@ -176,9 +180,18 @@ class Tensor:
     def ndim(self) -> int:
         return self._data.ndim
 
+    def size(self, dim: int | None = None) -> Size | int:
+        """The shape as an :class:`lm.Size` (a tuple), or the size of dimension ``dim``."""
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[dim]
+
     @property
-    def size(self) -> int:
-        return self._data.size
+    def device(self):
+        """Where the values live: always ``lm.device("cpu")`` (NumPy arrays)."""
+        return CPU
+
+    is_cuda = False
 
     def numel(self) -> int:
         return self._data.size
@@ -199,8 +212,11 @@ class Tensor:
 
     def __repr__(self) -> str:
         body = np.array2string(self._data, separator=", ", prefix="tensor(")
-        extra = "" if self.dtype == float32 or self.dtype == int64 else f", dtype={self.dtype}"
-        if self.requires_grad:
+        default = self.dtype == dtypes.get_default_dtype() or self.dtype == int64
+        extra = "" if default else f", dtype={self.dtype}"
+        if self._backward is not None and hasattr(self, "grad_fn"):
+            extra += f", grad_fn=<{self.grad_fn.name()}>"
+        elif self.requires_grad:
             extra += ", requires_grad=True"
         return f"tensor({body}{extra})"
 
@@ -246,18 +262,43 @@ class Tensor:
         """A copy converted to ``dtype`` (gradients flow back, cast to the source dtype)."""
         return self.to(dtype)
 
-    def to(self, dtype) -> Tensor:
-        """This tensor converted to ``dtype`` (itself if already so); ``"cpu"`` is a no-op."""
-        if isinstance(dtype, str) and dtype == "cpu":
-            return self
+    def to(self, *args, dtype=None, device=None, copy: bool = False,
+           non_blocking: bool = False) -> Tensor:
+        """This tensor on ``device`` with ``dtype`` (torch's ``.to``): ``t.to(lm.float64)``,
+        ``t.to("cpu")``, ``t.to(device, dtype)`` or ``t.to(other)`` (other's dtype). Returns
+        ``self`` when nothing changes (unless ``copy``); a dtype change stays in the graph
+        (gradients flow back, cast to the source dtype).
+
+        Raises:
+            RuntimeError: a device other than the CPU (lamina has no GPU).
+        """
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype = arg.dtype
+            elif is_device(arg) or (isinstance(arg, int) and not isinstance(arg, bool)):
+                device = arg
+            else:
+                dtype = arg
+        check_device(device, "Tensor.to")
         dtype = _as_dtype(dtype)
-        if dtype == self.dtype:
-            return self
+        if dtype is None or dtype == self.dtype:
+            return self.clone() if copy else self
+        if dtype.kind != "f" or self.dtype.kind != "f":  # integers carry no gradient
+            return Tensor._wrap(self._data.astype(dtype))
         return apply(_astype, self, dtype=dtype)
 
     def float(self) -> Tensor:
         """This tensor as float32 (itself if already float32)."""
         return self.to(float32)
+
+    def cpu(self) -> Tensor:
+        """This tensor (lamina's tensors are always on the CPU)."""
+        return self
+
+    def cuda(self, device=None, non_blocking: bool = False) -> Tensor:
+        """Raises: RuntimeError: lamina has no GPU (check ``lm.cuda.is_available()``)."""
+        check_device("cuda" if device is None else device, "Tensor.cuda")
+        return self
 
     def double(self) -> Tensor:
         """This tensor as float64 (itself if already float64)."""
@@ -268,8 +309,15 @@ class Tensor:
         return Tensor._wrap(self._data.astype(np.int64))
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        """Set ``requires_grad`` in place and return self."""
-        self.requires_grad = requires_grad
+        """Set ``requires_grad`` in place and return self.
+
+        Raises:
+            RuntimeError: a non-floating tensor asked to require grad (as torch).
+        """
+        if requires_grad and self._data.dtype.kind != "f":
+            raise RuntimeError(f"only Tensors of floating point dtype can require gradients, "
+                               f"got {self._data.dtype}")
+        self.requires_grad = bool(requires_grad)
         return self
 
     def zero_grad(self) -> None:
@@ -309,6 +357,8 @@ class Tensor:
         if self._backward is None:
             _accumulate(self, grad, False)
             return
+        if _backward_callbacks:  # left by a pass that raised: not this pass's
+            _backward_callbacks.clear()
         # pending: seq -> [node, summed gradient]; heap: -seq of the pending nodes
         pending = {self._seq: [self, grad]}
         heap = [-self._seq]
@@ -317,6 +367,8 @@ class Tensor:
             node, g = pending.pop(-heappop(heap))
             if node._saved:
                 _check_saved(node)
+            if RETAINED and id(node) in RETAINED and RETAINED[id(node)]() is node:
+                _accumulate(node, g, False)  # t.retain_grad() on a non-leaf
             parents = node._parents
             if len(parents) == 1:
                 need = _NEED_ONE
@@ -338,8 +390,34 @@ class Tensor:
                     heappush(heap, -parent._seq)
                 else:
                     entry[1] = entry[1] + pg
+        if _backward_callbacks:
+            _run_backward_callbacks()
 
 
+# callables to run once when the backward pass in progress ends (queue_backward_callback)
+_backward_callbacks: list[Callable[[], None]] = []
+
+
+def queue_backward_callback(callback: Callable[[], None]) -> None:
+    """Run ``callback()`` once when the backward pass in progress has filled every leaf's
+    gradient (PyTorch's ``Variable._execution_engine.queue_callback``).
+
+    Meant to be called from an op's backward: ``DistributedDataParallel`` marks its outputs
+    with an identity op whose backward queues the gradient averaging. A callback queued twice
+    in one pass (equal callables) runs once; a pass that raises runs none.
+    """
+    if callback not in _backward_callbacks:
+        _backward_callbacks.append(callback)
+
+
+def _run_backward_callbacks() -> None:
+    callbacks = _backward_callbacks[:]
+    _backward_callbacks.clear()
+    for callback in callbacks:
+        callback()
+
+
+RETAINED: dict[int, weakref.ref] = {}  # non-leaf tensors whose .grad is kept (retain_grad)
 _NEED_ONE = (True,)  # a one-input node exists only because its input needs a gradient
 _new = object.__new__
 _sequence = itertools.count(1)
@@ -543,9 +621,9 @@ def _operands(a, b):
     a, b = _const(a, like), _const(b, like)
     kind_a, kind_b = _kind(a), _kind(b)
     if kind_a == "f" and (kind_b in "iu" or (kind_b == "b" and not hasattr(a, "dtype"))):
-        b = _cast(b, a.dtype if hasattr(a, "dtype") else float32)
+        b = _cast(b, a.dtype if hasattr(a, "dtype") else dtypes.get_default_dtype())
     elif kind_b == "f" and (kind_a in "iu" or (kind_a == "b" and not hasattr(b, "dtype"))):
-        a = _cast(a, b.dtype if hasattr(b, "dtype") else float32)
+        a = _cast(a, b.dtype if hasattr(b, "dtype") else dtypes.get_default_dtype())
     elif kind_a == kind_b and isinstance(a, Tensor) and isinstance(b, Tensor) \
             and a.dtype != b.dtype and (a.ndim == 0) != (b.ndim == 0):
         if a.ndim == 0:
@@ -562,7 +640,8 @@ def _binary(name: str, reflected: bool = False):
         a, b = (other, self) if reflected else (self, other)
         a, b = _operands(a, b)
         if name == "div" and _kind(a) in "iub" and _kind(b) in "iub":  # true division
-            a, b = (_cast(x, float32) if hasattr(x, "dtype") else float(x) for x in (a, b))
+            a, b = (_cast(x, dtypes.get_default_dtype()) if hasattr(x, "dtype") else float(x)
+                    for x in (a, b))
         return apply(fn, a, b)
 
     method.__name__ = f"__{'r' if reflected else ''}{name}__"
@@ -672,18 +751,6 @@ def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
 
 
 @_tensor_method
-def max(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
-    """Maximum values (NumPy semantics: values only; use ``argmax`` for indices)."""
-    return apply(OPS["max"], self, axis=_axis(axis, dim), keepdims=_keep(keepdims, keepdim))
-
-
-@_tensor_method
-def min(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
-    """Minimum values (NumPy semantics: values only; use ``argmin`` for indices)."""
-    return apply(OPS["min"], self, axis=_axis(axis, dim), keepdims=_keep(keepdims, keepdim))
-
-
-@_tensor_method
 def var(self, axis=None, keepdims=False, *, dim=None, keepdim=False, unbiased=True):
     """Variance (unbiased by default, as ``torch.var``), built from mean and power."""
     axis, keep = _axis(axis, dim), _keep(keepdims, keepdim)
@@ -707,7 +774,8 @@ def argmin(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
                                   keepdims=_keep(keepdims, keepdim)))
 
 
-del sum, max, min  # the Tensor methods keep them; this module needs the builtins
+del sum  # the Tensor method keeps it; this module needs the builtin
+# (max, min with torch's (values, indices) for a dim: lamina/selection.py)
 
 
 def _unary(name: str, op_name: str | None = None):
@@ -793,10 +861,15 @@ Tensor.T = property(lambda self: apply(OPS["transpose"], self, axes=None))
 
 
 @_tensor_method
-def squeeze(self, axis=None):
-    """Remove size-1 axes (only ``axis`` when given)."""
-    shape = np.squeeze(np.empty(self.shape, dtype=bool), axis=axis).shape
-    return self.reshape(shape)
+def squeeze(self, dim=None, *, axis=None):
+    """Remove size-1 axes: all of them, or those among ``dim`` (an int or tuple); as torch, a
+    named axis whose size is not 1 is kept."""
+    dim = axis if dim is None else dim
+    shape = self._data.shape
+    if dim is None:
+        return self.reshape(tuple(n for n in shape if n != 1))
+    dims = {d % max(len(shape), 1) for d in ((dim,) if isinstance(dim, int) else dim)}
+    return self.reshape(tuple(n for i, n in enumerate(shape) if not (i in dims and n == 1)))
 
 
 @_tensor_method
@@ -806,73 +879,126 @@ def unsqueeze(self, dim):
 
 
 # --------------------------------------------------------------------- constructors
-def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
-    """Build a Tensor (PyTorch: ``torch.tensor``).
+def tensor(data, dtype=None, requires_grad: bool = False, *, device=None,
+           pin_memory: bool = False) -> Tensor:
+    """Build a Tensor (PyTorch: ``torch.tensor``), always a copy of ``data``.
 
-    Floating NumPy input keeps its dtype, Python floats become float32, integers int64.
-    ``dtype`` accepts ``lm.float64``, ``np.float64`` or ``"float64"``.
+    Floating NumPy input keeps its dtype, Python floats take the default dtype (float32, see
+    ``lm.set_default_dtype``), integers int64. ``dtype`` accepts ``lm.float64``, ``np.float64``
+    or ``"float64"``; ``device`` must be the CPU.
     """
+    check_device(device, "lm.tensor")
     if isinstance(data, Tensor):
         data = data._data.copy()
+    elif isinstance(data, np.ndarray):
+        data = data.copy()
     return Tensor(data, dtype=dtype, requires_grad=requires_grad)
 
 
 def _default(dtype) -> np.dtype:
-    return _as_dtype(dtype) or float32
+    return _as_dtype(dtype) or dtypes.get_default_dtype()
 
 
-def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    """A tensor of zeros, ``lm.zeros(2, 3)`` or ``lm.zeros((2, 3))``; float32 by default."""
-    return Tensor(np.zeros(_shape_arg(shape), _default(dtype)), requires_grad=requires_grad)
+def zeros(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros, ``lm.zeros(2, 3)`` or ``lm.zeros((2, 3))``; default dtype float32."""
+    check_device(device, "lm.zeros")
+    dtype = _default(dtype)
+    return Tensor(np.zeros(_shape_arg(shape), dtype), dtype=dtype, requires_grad=requires_grad)
 
 
-def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    """A tensor of ones, ``lm.ones(2, 3)`` or ``lm.ones((2, 3))``; float32 by default."""
-    return Tensor(np.ones(_shape_arg(shape), _default(dtype)), requires_grad=requires_grad)
+def ones(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones, ``lm.ones(2, 3)`` or ``lm.ones((2, 3))``; default dtype float32."""
+    check_device(device, "lm.ones")
+    dtype = _default(dtype)
+    return Tensor(np.ones(_shape_arg(shape), dtype), dtype=dtype, requires_grad=requires_grad)
 
 
-def full(shape, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
-    """A tensor of ``shape`` filled with ``fill_value``; float32 by default."""
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return Tensor(np.full(shape, fill_value, _default(dtype)), requires_grad=requires_grad)
+def full(shape, fill_value, dtype=None, requires_grad: bool = False, *, device=None) -> Tensor:
+    """A tensor of ``shape`` filled with ``fill_value``. The dtype, as torch, follows the
+    value: bool for a bool, int64 for an int, else the default dtype (float32)."""
+    check_device(device, "lm.full")
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    if dtype is None:
+        dtype = (np.bool_ if isinstance(fill_value, (bool, np.bool_))
+                 else np.int64 if isinstance(fill_value, (int, np.integer)) else None)
+    dtype = _default(dtype)
+    return Tensor(np.full(shape, fill_value, dtype), dtype=dtype, requires_grad=requires_grad)
 
 
-def zeros_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
+def _like(t, dtype) -> tuple[tuple[int, ...], np.dtype]:
+    array = t._data if isinstance(t, Tensor) else np.asarray(t)
+    return array.shape, _as_dtype(dtype) or array.dtype
+
+
+def zeros_like(t, dtype=None, requires_grad: bool = False, *, device=None) -> Tensor:
     """Zeros of ``t``'s shape and (unless ``dtype`` is given) dtype."""
-    return Tensor(np.zeros_like(np.asarray(t), dtype=_as_dtype(dtype)),
-                  requires_grad=requires_grad)
+    check_device(device, "lm.zeros_like")
+    shape, dtype = _like(t, dtype)
+    return Tensor(np.zeros(shape, dtype), dtype=dtype, requires_grad=requires_grad)
 
 
-def ones_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
+def ones_like(t, dtype=None, requires_grad: bool = False, *, device=None) -> Tensor:
     """Ones of ``t``'s shape and (unless ``dtype`` is given) dtype."""
-    return Tensor(np.ones_like(np.asarray(t), dtype=_as_dtype(dtype)),
-                  requires_grad=requires_grad)
+    check_device(device, "lm.ones_like")
+    shape, dtype = _like(t, dtype)
+    return Tensor(np.ones(shape, dtype), dtype=dtype, requires_grad=requires_grad)
 
 
-def randn(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    """Standard normal samples from lamina's seeded generator (``lm.manual_seed``)."""
-    from lamina.random import generator
+def _rng(generator):
+    """The NumPy generator behind ``generator`` (an ``lm.Generator``), or the global one."""
+    if generator is not None:
+        return generator.rng
+    from lamina.random import generator as global_generator
 
-    data = generator().standard_normal(_shape_arg(shape), dtype=_default(dtype))
+    return global_generator()
+
+
+def _floating(dtype, where: str) -> np.dtype:
+    dtype = _default(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"{where}: expected a floating dtype, got {dtype}")
+    return dtype
+
+
+def randn(*shape, dtype=None, device=None, requires_grad: bool = False,
+          generator=None) -> Tensor:
+    """Standard normal samples from lamina's seeded generator (``lm.manual_seed``) or from
+    ``generator`` (an ``lm.Generator``)."""
+    check_device(device, "lm.randn")
+    dtype = _floating(dtype, "lm.randn")
+    rng = _rng(generator)
+    if dtype in (float32, float64):
+        data = rng.standard_normal(_shape_arg(shape), dtype=dtype)
+    else:
+        data = rng.standard_normal(_shape_arg(shape)).astype(dtype)
     return Tensor(data, requires_grad=requires_grad)
 
 
-def rand(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    """Uniform [0, 1) samples from lamina's seeded generator."""
-    from lamina.random import generator
-
-    data = generator().random(_shape_arg(shape), dtype=_default(dtype))
+def rand(*shape, dtype=None, device=None, requires_grad: bool = False,
+         generator=None) -> Tensor:
+    """Uniform [0, 1) samples from lamina's seeded generator or from ``generator``."""
+    check_device(device, "lm.rand")
+    dtype = _floating(dtype, "lm.rand")
+    rng = _rng(generator)
+    if dtype in (float32, float64):
+        data = rng.random(_shape_arg(shape), dtype=dtype)
+    else:
+        data = rng.random(_shape_arg(shape)).astype(dtype)
     return Tensor(data, requires_grad=requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None) -> Tensor:
+def arange(start, end=None, step=1, dtype=None, *, device=None,
+           requires_grad: bool = False) -> Tensor:
     """Evenly spaced values in [start, end); integer arguments give int64, as PyTorch."""
+    check_device(device, "lm.arange")
     if end is None:
         start, end = 0, start
     data = np.arange(start, end, step)
     if dtype is None and data.dtype.kind == "f":
-        dtype = float32
-    return Tensor(data, dtype=dtype)
+        dtype = dtypes.get_default_dtype()
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
@@ -924,4 +1050,4 @@ def as_tensor(x) -> Tensor:
 
 __all__ = ["Tensor", "tensor", "apply", "no_grad", "enable_grad", "is_grad_enabled", "zeros",
            "ones", "full", "zeros_like", "ones_like", "randn", "rand", "arange", "cat", "stack",
-           "where", "maximum", "float32", "float64", "int64", "ops"]
+           "where", "maximum", "float32", "float64", "int64", "ops", "queue_backward_callback"]

@@ -63,6 +63,45 @@ class Parity:
         np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol)
 
 
+    def call(self, fn_l, fn_t, *arrays, seed: int = 0, grad: bool = True):
+        """Run ``fn_l`` on lamina leaves and ``fn_t`` on torch leaves made from ``arrays``
+        (floating ones require grad), compare the outputs (a tensor, or a tuple of them such
+        as a (values, indices) named tuple, or a Python value), then back-propagate the same
+        random gradient through every floating output and compare the inputs' gradients.
+        Returns the lamina output."""
+        leaves_l = [lm.tensor(a, requires_grad=grad and np.asarray(a).dtype.kind == "f")
+                    for a in arrays]
+        leaves_t = [self.to_torch(a, grad and np.asarray(a).dtype.kind == "f") for a in arrays]
+        out_l, out_t = fn_l(*leaves_l), fn_t(*leaves_t)
+        outs_l = list(out_l) if isinstance(out_l, tuple) else [out_l]
+        outs_t = list(out_t) if isinstance(out_t, tuple) else [out_t]
+        assert len(outs_l) == len(outs_t)
+        rng = np.random.default_rng(seed)
+        total_l, total_t = None, None
+        for a, b in zip(outs_l, outs_t, strict=True):
+            if not isinstance(a, lm.Tensor):
+                assert a == (b.item() if hasattr(b, "item") and not isinstance(b, bool) else b)
+                continue
+            assert tuple(a.shape) == tuple(b.shape), (a.shape, b.shape)
+            expected = b.detach().numpy()
+            if expected.dtype.kind == "f":
+                self.assert_close(a, expected)
+            else:
+                np.testing.assert_array_equal(a.numpy(), expected)
+                assert a.dtype == expected.dtype, (a.dtype, expected.dtype)
+            if grad and a.requires_grad:
+                g = rng.standard_normal(a.shape)
+                term_l, term_t = (a * g).sum(), (b * self.torch.from_numpy(g)).sum()
+                total_l = term_l if total_l is None else total_l + term_l
+                total_t = term_t if total_t is None else total_t + term_t
+        if total_l is not None:
+            total_l.backward()
+            total_t.backward()
+            for x_l, x_t in zip(leaves_l, leaves_t, strict=True):
+                if x_t.grad is not None:
+                    self.assert_close(x_l.grad, x_t.grad)
+        return out_l
+
     def torch_dtype(self, dtype):
         return {np.dtype(np.float32): self.torch.float32,
                 np.dtype(np.float64): self.torch.float64}[np.dtype(dtype)]

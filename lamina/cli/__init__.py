@@ -142,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = parser.parse_args(argv)
         except SystemExit as exit_:
             return exit_.code if isinstance(exit_.code, int) else EXIT_USER_ERROR
+        args._argv = argv
         if args._run is None:
             raise ValueError(
                 f"'lamina {args._command.name}' is not available yet in this installation "
@@ -150,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
         print("lamina: interrupted", file=sys.stderr)
+        _end_mpi_job(EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader of our output went away (`lamina predict ... | head`): not an error.
@@ -160,10 +162,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         if isinstance(err, USER_ERRORS):
             print(f"lamina: error: {error_message(err)}", file=sys.stderr)
+            _end_mpi_job(EXIT_USER_ERROR)
             return EXIT_USER_ERROR
         print(f"lamina: internal error: {type(err).__name__}: {error_message(err)} "
               "(set LAMINA_DEBUG=1 to see the traceback)", file=sys.stderr)
+        _end_mpi_job(EXIT_INTERNAL_ERROR)
         return EXIT_INTERNAL_ERROR
+
+
+def _end_mpi_job(code: int) -> None:
+    """In an MPI job of several processes, a failing one ends them all (the others would wait
+    for it in their next collective for ever)."""
+    group = sys.modules.get("lamina.distributed.group")
+    if group is not None:
+        group.abort(code)
 
 
 def _silence_stdout() -> None:

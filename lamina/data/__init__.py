@@ -30,7 +30,7 @@ from lamina.data.sampler import (
 from lamina.data.worker import WorkerInfo, get_worker_info
 
 _LAZY_MODULES = {"datasets": "lamina.data.datasets", "npz": "lamina.data.npz"}
-_LAZY_NAMES = {"load_npz": "lamina.data.npz"}
+_LAZY_NAMES = {"load_npz": "lamina.data.npz", "DistributedSampler": "lamina.data.distributed"}
 
 
 def __getattr__(name: str) -> Any:
@@ -51,5 +51,5 @@ __all__ = [
     "RandomSampler",
     "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler", "get_worker_info",
     "WorkerInfo",
-    "transforms", "load_npz", "datasets", "npz",
+    "transforms", "load_npz", "datasets", "npz", "DistributedSampler",
 ]

@@ -3,7 +3,7 @@
 import sys
 
 from lamina import functional
-from lamina.nn import init
+from lamina.nn import init, parallel, utils
 from lamina.nn.activation import (
     LeakyReLU,
     LogSoftmax,
@@ -30,6 +30,7 @@ from lamina.nn.activation_more import (
     Threshold,
 )
 from lamina.nn.container import ModuleList, Sequential
+from lamina.nn.containers import ModuleDict, ParameterDict, ParameterList
 from lamina.nn.conv import Conv2d, MaskedConv2d
 from lamina.nn.conv_more import Conv1d, ConvTranspose2d
 from lamina.nn.dropout import Dropout, Flatten
@@ -55,7 +56,8 @@ from lamina.nn.regularization import l1_penalty, l2_penalty
 sys.modules[__name__ + ".functional"] = functional
 
 __all__ = [
-    "functional", "init", "Module", "Parameter", "Sequential", "ModuleList", "Linear",
+    "functional", "init", "parallel", "utils", "Module", "Parameter", "Sequential", "ModuleList",
+    "ModuleDict", "ParameterList", "ParameterDict", "Linear",
     "Identity", "Dropout", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Swish", "SiLU",
     "ScaledTanh", "Softmax", "LogSoftmax", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss",
     "BCEWithLogitsLoss", "l1_penalty", "l2_penalty", "Conv2d", "MaskedConv2d", "MaxPool2d",

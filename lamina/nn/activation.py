@@ -8,7 +8,11 @@ from lamina.nn.module import Module
 
 
 class ReLU(Module):
-    """max(0, x) (eq 9.3)."""
+    """max(0, x) (eq 9.3). (``inplace`` is accepted as torch's; the output is a new tensor.)"""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
 
     def forward(self, x):
         return F.relu(x)
@@ -17,9 +21,10 @@ class ReLU(Module):
 class LeakyReLU(Module):
     """max(negative_slope * x, x) (eq 9.4)."""
 
-    def __init__(self, negative_slope: float = 0.01):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
         self.negative_slope = arguments.real("LeakyReLU", "negative_slope", negative_slope)
+        self.inplace = inplace
 
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)

@@ -81,14 +81,56 @@ class ModuleList(Module):
             self.append(m)
 
     def append(self, module: Module) -> ModuleList:
+        """Append ``module`` (named by its position); returns self."""
         self.add_module(str(len(self._modules)), module)
         return self
 
-    def __getitem__(self, index: int) -> Module:
-        return list(self._modules.values())[index]
+    def __getitem__(self, index: int | slice) -> Module | ModuleList:
+        items = list(self._modules.values())
+        return ModuleList(items[index]) if isinstance(index, slice) else items[index]
 
     def __len__(self) -> int:
         return len(self._modules)
 
     def __iter__(self):
         return iter(self._modules.values())
+
+    def extend(self, modules) -> ModuleList:
+        """Append each of ``modules``; returns self."""
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        """Insert ``module`` before position ``index`` (the names are renumbered)."""
+        items = list(self._modules.values())
+        items.insert(index, module)
+        self._renumber(items)
+
+    def _renumber(self, items: list) -> None:
+        self._modules.clear()
+        for m in items:
+            self.append(m)
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleList: expected a Module, got {type(module).__name__}")
+        keys = list(self._modules)
+        self._modules[keys[index]] = module  # (in place: keeps the order)
+
+    def __delitem__(self, index) -> None:
+        items = list(self._modules.values())
+        del items[index]
+        self._renumber(items)
+
+    def __iadd__(self, modules) -> ModuleList:
+        return self.extend(modules)
+
+    def __add__(self, other) -> ModuleList:
+        return ModuleList([*self, *other])
+
+    def pop(self, index: int = -1) -> Module:
+        """Remove and return the module at ``index``."""
+        module = self[index]
+        del self[index]
+        return module

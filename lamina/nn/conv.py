@@ -11,6 +11,8 @@ from lamina import functional as F
 from lamina import functional_more as FM
 from lamina import inference
 from lamina.convsize import as_pair, check_window
+from lamina.device import check_device
+from lamina.dtypes import get_default_dtype
 from lamina.nn import arguments, init
 from lamina.nn.module import Module, Parameter
 from lamina.nn.pooling import MaxPool2d
@@ -58,9 +60,10 @@ class Conv2d(Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, groups: int = 1, bias: bool = True, dtype=None):
+                 dilation=1, groups: int = 1, bias: bool = True, dtype=None, *, device=None):
         super().__init__()
         name = type(self).__name__
+        check_device(device, name)
         self.in_channels = arguments.positive_int(name, "in_channels", in_channels)
         self.out_channels = arguments.positive_int(name, "out_channels", out_channels)
         in_channels, out_channels = self.in_channels, self.out_channels
@@ -75,7 +78,7 @@ class Conv2d(Module):
         self.groups = int(groups)
         check_window(name, self.kernel_size, self.stride, self.padding)
         check_window(name, self.dilation, (1, 1), (0, 0))
-        dtype = arguments.float_dtype(name, dtype)
+        dtype = arguments.float_dtype(name, dtype or get_default_dtype())
         self.weight = Parameter(aligned_empty(
             (out_channels, in_channels // self.groups, *self.kernel_size), dtype))
         self.bias = Parameter(aligned_empty(out_channels, dtype)) if bias else None

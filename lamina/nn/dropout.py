@@ -12,9 +12,10 @@ class Dropout(Module):
     each element is zeroed with probability p and survivors are scaled by 1/(1-p); in eval mode
     the identity. Masks come from lamina's seeded generator."""
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         self.p = arguments.real(type(self).__name__, "p", p, 0.0, 1.0)
+        self.inplace = inplace  # (accepted as torch's; the output is a new tensor)
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from lamina import functional as F
+from lamina.device import check_device
+from lamina.dtypes import get_default_dtype
 from lamina.nn import arguments, init
 from lamina.nn.module import Module, Parameter
 from lamina.tensor import Tensor, aligned_empty
@@ -24,12 +26,14 @@ class Linear(Module):
         ValueError: ``in_features``/``out_features`` below 1.
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None,
+                 dtype=None):
         super().__init__()
+        check_device(device, "Linear")
         in_features = arguments.positive_int("Linear", "in_features", in_features)
         out_features = arguments.positive_int("Linear", "out_features", out_features)
         self.in_features, self.out_features = in_features, out_features
-        dtype = arguments.float_dtype("Linear", dtype)
+        dtype = arguments.float_dtype("Linear", dtype or get_default_dtype())
         self.weight = Parameter(aligned_empty((out_features, in_features), dtype))
         self.bias = Parameter(aligned_empty(out_features, dtype)) if bias else None
         init.default_layer_init_(self.weight, self.bias)

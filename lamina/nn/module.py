@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lamina.device import check_device, is_device
 from lamina.tensor import Tensor, _as_dtype
 
 
@@ -52,6 +53,7 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "training", True)
 
     # ---------------------------------------------------------------- registration
@@ -99,14 +101,55 @@ class Module:
         else:
             setattr(self, name, param)
 
-    def register_buffer(self, name: str, value) -> None:
-        """A non-trainable tensor saved in ``state_dict`` (e.g. running statistics)."""
+    def register_buffer(self, name: str, value, persistent: bool = True) -> None:
+        """A non-trainable tensor (e.g. running statistics), moved by ``to()`` and, unless
+        ``persistent=False``, saved in ``state_dict``.
+
+        Raises:
+            KeyError: ``name`` is empty, contains ".", or is already a parameter or module.
+        """
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"register_buffer: invalid buffer name {name!r} (a non-empty string "
+                           f"without '.')")
+        if name in self._parameters or name in self._modules:
+            raise KeyError(f"register_buffer: attribute {name!r} already exists as a "
+                           f"{'parameter' if name in self._parameters else 'module'}")
         self.__dict__.pop(name, None)
         self._buffers[name] = value if value is None or isinstance(value, Tensor) else Tensor(value)
+        non_persistent = self.__dict__.setdefault("_non_persistent_buffers_set", set())
+        if persistent:
+            non_persistent.discard(name)
+        else:
+            non_persistent.add(name)
 
-    def add_module(self, name: str, module: Module) -> None:
-        """Register a child module under ``name`` (same as attribute assignment)."""
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Register a child module under ``name`` (same as attribute assignment; None keeps
+        the name as an empty slot, as torch)."""
+        if module is None:
+            self.__dict__.pop(name, None)
+            self._modules[name] = None
+            return
+        if not isinstance(module, Module):
+            raise TypeError(f"add_module: {name!r} must be a Module or None, got "
+                            f"{type(module).__name__}")
         setattr(self, name, module)
+
+    register_module = add_module
+
+    def get_submodule(self, target: str) -> Module:
+        """The descendant at dotted path ``target`` (``""`` is self).
+
+        Raises:
+            AttributeError: no module at that path.
+        """
+        module = self
+        for part in target.split(".") if target else []:
+            child = module._modules.get(part)
+            if child is None:
+                raise AttributeError(f"{type(module).__name__} has no submodule {part!r} "
+                                     f"(looking up {target!r})")
+            module = child
+        return module
 
     # ---------------------------------------------------------------- traversal
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
@@ -137,37 +180,54 @@ class Module:
         """(name, module) of the direct child modules."""
         yield from ((k, m) for k, m in self._modules.items() if m is not None)
 
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        """(name, parameter) pairs in registration order, each parameter once."""
+    def named_parameters(self, prefix: str = "",
+                         recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(name, parameter) pairs in registration order, each parameter once (only this
+        module's own with ``recurse=False``)."""
         seen: set[int] = set()
-        for mod_name, module in self.named_modules(prefix):
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mod_name, module in modules:
             for name, p in module._parameters.items():
                 if p is None or id(p) in seen:
                     continue
                 seen.add(id(p))
                 yield (f"{mod_name}.{name}" if mod_name else name), p
 
-    def parameters(self) -> Iterator[Parameter]:
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         """Every parameter once (shared ones are not repeated), as :meth:`named_parameters`."""
-        for _, p in self.named_parameters():
+        for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self) -> Iterator[tuple[str, Tensor]]:
-        """(dotted name, buffer) for every registered buffer."""
-        for mod_name, module in self.named_modules():
+    def named_buffers(self, prefix: str = "",
+                      recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, buffer) for every registered buffer (persistent or not)."""
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mod_name, module in modules:
             for name, b in module._buffers.items():
                 if b is not None:
                     yield (f"{mod_name}.{name}" if mod_name else name), b
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        """Every registered buffer, as :meth:`named_buffers`."""
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def _state_items(self) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, tensor) of what ``state_dict`` holds: parameters and persistent
+        buffers, in registration order."""
+        for mod_name, module in self.named_modules():
+            skip = module.__dict__.get("_non_persistent_buffers_set", ())
+            for table in (module._parameters, module._buffers):
+                for name, t in table.items():
+                    if t is not None and not (table is module._buffers and name in skip):
+                        yield (f"{mod_name}.{name}" if mod_name else name), t
 
     # ---------------------------------------------------------------- state
     def state_dict(self) -> OrderedDict[str, np.ndarray]:
         """Parameters and buffers by dotted name, as NumPy arrays (views, not copies)."""
         out: OrderedDict[str, np.ndarray] = OrderedDict()
-        for mod_name, module in self.named_modules():
-            for table in (module._parameters, module._buffers):
-                for name, t in table.items():
-                    if t is not None:
-                        out[f"{mod_name}.{name}" if mod_name else name] = t._data
+        for key, t in self._state_items():
+            out[key] = t._data
         return out
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
@@ -187,12 +247,7 @@ class Module:
                 missing or unexpected; or an array's shape differs from its parameter's.
         """
         where = f"{type(self).__name__}.load_state_dict"
-        own: dict[str, Tensor] = {}
-        for mod_name, module in self.named_modules():
-            for table in (module._parameters, module._buffers):
-                for name, t in table.items():
-                    if t is not None:
-                        own[f"{mod_name}.{name}" if mod_name else name] = t
+        own: dict[str, Tensor] = dict(self._state_items())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
@@ -243,17 +298,28 @@ class Module:
             p.requires_grad = requires_grad
         return self
 
-    def to(self, dtype) -> Module:
-        """Convert floating parameters and buffers to ``dtype`` in place; returns self.
+    def to(self, *args, dtype=None, device=None, non_blocking: bool = False) -> Module:
+        """Move to ``device`` and/or convert floating parameters and buffers to ``dtype``, in
+        place; returns self. As torch: ``m.to(lm.float64)``, ``m.to("cpu")``,
+        ``m.to(device, dtype)``, ``m.to(tensor)`` (its dtype).
 
-        A device string (``"cpu"``) is accepted and ignored: NumPy arrays live on the CPU.
-        Each tensor gets a new array (its ``grad`` is cleared); an optimizer that already holds
-        the parameters notices at its next step and rebuilds its buffers in the new dtype.
+        The CPU is the only device (NumPy arrays live there). Each converted tensor gets a new
+        array (its ``grad`` is cleared); an optimizer that already holds the parameters notices
+        at its next step and rebuilds its buffers in the new dtype.
 
         Raises:
             TypeError: ``dtype`` is not a floating dtype.
+            RuntimeError: a device other than the CPU.
         """
-        if isinstance(dtype, str) and dtype == "cpu":
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype = arg.dtype
+            elif is_device(arg) or (isinstance(arg, int) and not isinstance(arg, bool)):
+                device = arg
+            else:
+                dtype = arg
+        check_device(device, f"{type(self).__name__}.to")
+        if dtype is None:
             return self
         dtype = _as_dtype(dtype)
         if dtype.kind != "f":
@@ -262,10 +328,19 @@ class Module:
         for m in self.modules():
             for table in (m._parameters, m._buffers):
                 for t in table.values():
-                    if t is not None and t.dtype.kind == "f":
+                    if t is not None and t.dtype.kind == "f" and t.dtype != dtype:
                         t._data = t._data.astype(dtype)
                         t._bump_version()  # a new array: cached plans rebuild
                         t.grad = None
+        return self
+
+    def cpu(self) -> Module:
+        """Self (lamina's modules always live on the CPU)."""
+        return self
+
+    def cuda(self, device=None) -> Module:
+        """Raises: RuntimeError: lamina has no GPU (check ``lm.cuda.is_available()``)."""
+        check_device("cuda" if device is None else device, f"{type(self).__name__}.cuda")
         return self
 
     def double(self) -> Module:
@@ -285,7 +360,7 @@ class Module:
 
     def num_parameters(self) -> int:
         """Total number of parameter elements."""
-        return sum(p.size for p in self.parameters())
+        return sum(p.numel() for p in self.parameters())
 
     # ---------------------------------------------------------------- call
     def forward(self, *args, **kwargs):

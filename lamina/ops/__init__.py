@@ -174,7 +174,7 @@ def relu_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
 
 
 FAMILIES = ("elementwise", "reduce", "shape", "linalg", "activation", "loss", "conv", "norm",
-            "activation_more", "loss_more", "embedding", "recurrent")
+            "activation_more", "loss_more", "embedding", "recurrent", "unary", "scan", "einsum")
 
 # Import the op families so that they register themselves.
 for _family in FAMILIES:

@@ -62,7 +62,7 @@ class FlatGroup:
 
     def __init__(self, params: list[Tensor]) -> None:
         dtype = params[0].dtype
-        bounds = np.cumsum([0] + [p.size for p in params])
+        bounds = np.cumsum([0] + [p.numel() for p in params])
         self.params = list(params)
         self.slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         self.param = aligned_empty(int(bounds[-1]), dtype)  # (see aligned_empty)

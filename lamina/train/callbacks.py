@@ -53,6 +53,9 @@ class Callback:
     optimizer: Any = None
     trainer: Any = None
     params: dict = {}
+    #: in a multi-process ``fit`` (MPI), run only on rank 0: set it on callbacks that print or
+    #: write files; the others run on every rank with the same logs
+    rank_zero_only: bool = False
 
     def set_context(self, model: Any = None, optimizer: Any = None, trainer: Any = None) -> None:
         """Receive the loop's model, optimizer and trainer (called by ``fit``)."""
@@ -225,6 +228,8 @@ class ModelCheckpoint(_Monitor):
             logs.
     """
 
+    rank_zero_only = True
+
     def __init__(self, path: str | os.PathLike, monitor: str = "val_loss",
                  save_best_only: bool = False, mode: str = "auto",
                  include_optimizer: bool = False) -> None:
@@ -288,6 +293,8 @@ class ProgressBar(Callback):
         bar: True for a tqdm bar, False for plain lines, None for tqdm when it is installed.
         file: where to write (default ``sys.stderr``).
     """
+
+    rank_zero_only = True
 
     def __init__(self, bar: bool | None = None, file: TextIO | None = None) -> None:
         if bar is None or bar:
@@ -357,6 +364,8 @@ class CSVLogger(Callback):
         append: append to an existing file (its header is kept) instead of overwriting it.
         separator: the field separator.
     """
+
+    rank_zero_only = True
 
     def __init__(self, path: str | os.PathLike, append: bool = False,
                  separator: str = ",") -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from lamina.codec import decode, encode
+from lamina.distributed.launch import world_size
 from lamina.io.format import Source, read_file
 from lamina.io.model import (
     check_weights,
@@ -117,6 +118,7 @@ def save_checkpoint(path: Source, model: Module, optimizer: Any = None, epoch: i
     rng = _loader_generator(loader)
     info = {
         "epoch": int(epoch),
+        "world_size": world_size() or 1,
         "rng_state": encode(get_rng_state(), where=where),
         "history": encode(history.to_dict(), where=where) if history is not None else None,
         "schedulers": [encode(_scheduler_state(s), tensors, f"{_PREFIX}schedulers.{i}", where)
@@ -146,6 +148,20 @@ def _restore_rng(state: Any, where: str) -> None:
         set_rng_state(state)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise ValueError(f"{where}: bad RNG state ({exc})") from None
+
+
+def _check_world_size(info: dict, where: str) -> None:
+    """A checkpoint resumes with the number of processes that wrote it: each rank's random
+    stream (dropout) in a multi-process ``fit`` is derived from the rank, so another count
+    would not continue the run."""
+    saved, now = info.get("world_size", 1), world_size()
+    if isinstance(saved, bool) or not isinstance(saved, int) or saved < 1:
+        raise ValueError(f"{where}: malformed checkpoint metadata (world_size {saved!r})")
+    if now is not None and saved != now:
+        raise ValueError(f"{where}: the checkpoint was written by a run of {saved} "
+                         f"process{'es' if saved > 1 else ''}, this run has {now}; resume it "
+                         f"with the same number (mpiexec -n {saved} ...), or load only the "
+                         f"weights with lm.load")
 
 
 def load_checkpoint(path: Source, model: Module, optimizer: Any = None, *,
@@ -181,6 +197,7 @@ def load_checkpoint(path: Source, model: Module, optimizer: Any = None, *,
     if not isinstance(info, dict) or isinstance(info.get("epoch"), bool) \
             or not isinstance(info.get("epoch"), int) or info["epoch"] < 0:
         raise ValueError(f"{where}: malformed checkpoint metadata")
+    _check_world_size(info, where)
     _, opt_state = optimizer_state(raw, where)
     if optimizer is not None and opt_state is None:
         raise ValueError(f"{where}: the checkpoint holds no optimizer state")

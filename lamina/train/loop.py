@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from lamina.tensor import Tensor, no_grad
+from lamina.train.distributed import data_parallel
 from lamina.train.history import History
 
 
@@ -455,6 +456,11 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
     callback sets ``trainer.stop_training`` or ``model.stop_training``; that epoch still ends
     with validation and ``on_epoch_end``.
 
+    Started by ``mpiexec -n N`` (or after ``lamina.distributed.init_process_group``), ``fit``
+    trains data-parallel: every rank takes 1/N of each batch, the gradients are averaged, and
+    the result is one process's with the same ``batch_size``; only rank 0 runs the callbacks
+    that print or write (see :mod:`lamina.train.distributed`).
+
     Args:
         model: a lamina Module.
         loss_fn: a loss module (``nn.CrossEntropyLoss()``) or ``(output, target) -> Tensor``.
@@ -499,13 +505,20 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
     resolved = resolve_metrics(metrics, loss_fn)
     train, val = _split_validation(train, val, sample_weight, validation_split)
 
+    parallel = data_parallel(model)  # None unless this process is one of an MPI job's
+    if parallel is not None:
+        model = parallel.model
     callbacks = list(callbacks)
     history = next((c for c in callbacks if isinstance(c, History)), None) or History()
     from lamina.train.callbacks import ProgressBar, TerminateOnNaN
 
     if verbose and not any(isinstance(c, ProgressBar) for c in callbacks):
         callbacks.insert(0, ProgressBar(bar=None if verbose == 1 else False))
-    loader = _loader(train, batch_size, shuffle, where, "train")
+    if parallel is None:
+        loader = _loader(train, batch_size, shuffle, where, "train")
+    else:
+        callbacks = parallel.callbacks(callbacks)
+        loader = parallel.loader(train, batch_size, shuffle)
     steps = len(loader) if hasattr(loader, "__len__") else None
     trainer = Trainer(model, optimizer, loss_fn, history, {
         "epochs": int(epochs), "initial_epoch": int(initial_epoch), "steps": steps,
@@ -525,7 +538,21 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
         _call(callbacks, "on_epoch_begin", epoch, {})
         lr = _current_lr(optimizer)
         total, count, targets, outputs = 0.0, 0, [], []
+        if parallel is not None:
+            parallel.begin_epoch(loader, epoch)
         for step, batch in enumerate(loader):
+            if parallel is not None:
+                taken = parallel.train_batch(trainer, callbacks, step, batch, loss_fn, optimizer,
+                                             zero_grad, class_weight, dtype, resolved,
+                                             check_finite=check_finite, epoch=epoch)
+                if taken is None:  # a rank asked to stop after the previous batch
+                    break
+                value, n, y, output = taken
+                total, count = total + value * n, count + n
+                if resolved and output is not None:
+                    targets.append(_array(y))
+                    outputs.append(output)
+                continue
             x, y, w = _split_batch(batch, where)
             batch_logs: dict[str, Any] = {"batch": step, "size": int(np.shape(_array(x))[0])}
             _call(callbacks, "on_batch_begin", step, batch_logs)
@@ -549,19 +576,29 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
             _call(callbacks, "on_batch_end", step, batch_logs)
             if trainer.should_stop():
                 break
+        if parallel is not None:
+            # the last batch's stop request, and the targets/outputs of every rank
+            if parallel.sum(float(trainer.should_stop()))[0] > 0:
+                trainer.stop_training = True
+            if resolved:
+                targets, outputs = parallel.concat(targets), parallel.concat(outputs)
         if count == 0:
             raise ValueError(f"{where}: train has no samples")
         logs: dict[str, Any] = {"loss": total / count}
         logs.update(_metric_values(resolved, targets, outputs))
         del targets, outputs
         if val is not None:
-            logs.update(evaluate(model, loss_fn, val, batch_size, metrics, prefix="val_"))
+            validate = evaluate if parallel is None else parallel.evaluate
+            logs.update(validate(model, loss_fn, val, batch_size, metrics, prefix="val_"))
         if lr is not None:
             logs["lr"] = lr
         _call(callbacks, "on_epoch_end", epoch, logs)
         history.record(epoch, logs)
         _call(callbacks, "on_epoch_complete", epoch, logs)
-        if trainer.should_stop():
+        stop = trainer.should_stop()
+        if parallel is not None:
+            stop = parallel.sum(float(stop))[0] > 0
+        if stop:
             break
     _call(callbacks, "on_train_end", {})
     return history

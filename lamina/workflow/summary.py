@@ -105,7 +105,7 @@ def layer_rows(model: Any, input_shape: tuple[int, ...]) -> list[LayerRow]:
             if isinstance(out, tuple):  # a recurrent layer: (output, states)
                 out = out[0]
             y = np.asarray(out._data)
-            params = sum(int(p.size) for p in layer.parameters())
+            params = sum(p.numel() for p in layer.parameters())
             rows.append(LayerRow(name, type(layer).__name__, tuple(y.shape[1:]), params,
                                  _arithmetic(layer, x.shape)))
             x = y

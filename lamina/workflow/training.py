@@ -117,7 +117,7 @@ def run_training(
     log(f"data: {data.description}")
     model = build_from_config(config, "model", input_shape=data.input_shape,
                               num_classes=len(data.classes))
-    n_params = sum(int(p.size) for p in model.parameters())
+    n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {config['model']['name']} ({n_params:,} parameters)")
     loss_fn = build_from_config(config, "loss")
     optimizer = build_from_config(config, "optimizer", params=list(model.parameters()))

@@ -46,24 +46,9 @@ _spec = importlib.util.spec_from_file_location("compat_corpus",
 corpus = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(corpus)
 
-# Scripts that need what this branch does not have yet (named), expected to fail until it lands.
-_TENSOR_API = "compat-tensor's Tensor methods and top-level functions"
-MISSING: dict[str, str] = {
-    "01_regression.py": f"{_TENSOR_API} (Tensor.size(0), Tensor.__format__)",
-    "03_time_sequence_prediction.py": "nn.LSTMCell (layers)",
-    "04_mnist_rnn.py": "nn.LSTM, nn.BatchNorm1d, nn.Dropout2d (layers); torch.device",
-    "05_vae.py": "torch.accelerator, torch.randn_like (compat-tensor)",
-    "06_mnist_forward_forward.py": "torch.accelerator, nn.Linear(device, dtype) (compat-tensor)",
-    "07_tensor_basics.py": f"{_TENSOR_API} (torch.empty, from_numpy, add_)",
-    "08_autograd_basics.py": "Tensor.grad_fn, requires_grad_, grad.zero_ (compat-tensor)",
-    "09_polynomial_custom_function.py": "torch.autograd.Function, torch.linspace (compat-tensor)",
-    "10_polynomial_optim.py": "torch.linspace (compat-tensor)",
-    "11_dynamic_net.py": "torch.linspace (compat-tensor)",
-    "13_batch_train.py": "torch.linspace (compat-tensor)",
-    "14_feedforward_mnist.py": "torch.device, torch.max(x, 1) (compat-tensor)",
-    "15_cnn_batchnorm_mnist.py": "nn.BatchNorm2d (layers), torch.device (compat-tensor)",
-    "16_logistic_regression_mnist.py": "torch.max(x, 1) (compat-tensor)",
-}
+# Scripts that need what this branch does not have yet (named), expected to fail until it lands
+# (none since compat-tensor's and layers' work landed).
+MISSING: dict[str, str] = {}
 # Scripts too slow for the default run (seconds measured on lamina, 2 shared cores).
 SLOW: dict[str, str] = {
     "03_time_sequence_prediction.py": "LBFGS over a 999-step LSTMCell unroll: > 5 min here",
@@ -77,8 +62,9 @@ _NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 
 
 def _numbers(text: str) -> list[float]:
-    """The numbers of a printed line, leaving out a ``dtype=...`` suffix (float64's 64)."""
-    return [float(n) for n in _NUMBER.findall(text.split("dtype")[0])]
+    """The numbers of a printed line, leaving out a ``dtype=...`` or ``grad_fn=<...>`` suffix
+    (float64's 64, SumBackward0's 0)."""
+    return [float(n) for n in _NUMBER.findall(text.split("dtype")[0].split("grad_fn")[0])]
 
 
 def _last(pattern: str, out: str) -> re.Match:

@@ -176,7 +176,7 @@ def _fused(x, weight, bias, pool=(2, 2), pool_stride=(2, 2)):
 def _forward_backward(fn, *arrays, **options):
     tensors = [lm.tensor(a, requires_grad=True) for a in arrays]
     out = fn(*tensors, **options)
-    out.backward(np.cos(np.arange(out.size)).reshape(out.shape).astype(out.dtype))
+    out.backward(np.cos(np.arange(out.numel())).reshape(out.shape).astype(out.dtype))
     return [out.numpy()] + [t.grad.numpy() for t in tensors]
 
 

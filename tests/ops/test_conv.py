@@ -426,7 +426,7 @@ def test_wide_im2col_matches_the_standard_matrix(monkeypatch, rng, batch, name):
             out = F.conv2d(*inputs, padding=(1, 2))
         else:
             out = fused(*inputs, padding=(1, 2))
-        out.backward(np.cos(np.arange(out.size)).reshape(out.shape))
+        out.backward(np.cos(np.arange(out.numel())).reshape(out.shape))
         results.append([out.numpy()] + [t.grad.numpy() for t in inputs])
     for standard, wide in zip(*results, strict=True):
         np.testing.assert_allclose(wide, standard, rtol=1e-12, atol=1e-12)
@@ -532,7 +532,7 @@ def test_small_convolutions_without_im2col_match_blas(monkeypatch, rng, case):
         monkeypatch.setattr(thresholds, "SMALL_WEIGHT_GRAD", limit)
         inputs = [lm.tensor(a, requires_grad=True) for a in (x, w, b)]
         out = F.conv2d(*inputs, stride=stride, padding=padding)
-        out.backward(np.sin(np.arange(out.size)).reshape(out.shape))
+        out.backward(np.sin(np.arange(out.numel())).reshape(out.shape))
         results.append([out.numpy()] + [t.grad.numpy() for t in inputs])
     for blas, small in zip(*results, strict=True):
         np.testing.assert_allclose(small, blas, rtol=1e-12, atol=1e-12)

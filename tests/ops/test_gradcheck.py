@@ -39,6 +39,16 @@ def away_from_zero(rng, *shape, margin: float = 0.1) -> lm.Tensor:
     return leaf(np.where(rng.random(shape) < 0.5, -magnitude, magnitude))
 
 
+def _inside_unit(rng, *shape) -> lm.Tensor:
+    """Values in (-0.9, 0.9), inside the domain of asin and acos with room for eps."""
+    return leaf(rng.uniform(-0.9, 0.9, shape))
+
+
+def _off_integers(rng, *shape) -> lm.Tensor:
+    """Values at least 0.1 from any integer or half-integer (the steps of floor, round, sign)."""
+    return leaf(rng.integers(-3, 3, shape) + rng.choice([0.2, 0.3, 0.7, 0.8], size=shape))
+
+
 def op(name: str, **options) -> Callable:
     return lambda *inputs: apply(OPS[name], *inputs, **options)
 
@@ -199,6 +209,25 @@ CASES: dict[str, list[Builder]] = {
     "log": [case("log", (3, 4), make=positive)],
     "sqrt": [case("sqrt", (3, 4), make=positive)],
     "absolute": [case("absolute", (3, 4), make=away_from_zero)],
+    # einsum (lamina/ops/einsum.py)
+    "einsum": [case("einsum", (3, 4), (4, 2), equation="ij,jk->ik"),
+               case("einsum", (2, 3, 4), (2, 4, 5), equation="bij,bjk->bik"),
+               case("einsum", (3, 4), equation="ij->j"),
+               case("einsum", (3, 4), (4,), equation="ij,j"),
+               case("einsum", (3,), (4,), equation="i,j->ij"),
+               case("einsum", (2, 3), (3, 4), (4, 5), equation="ab,bc,cd->ad"),
+               case("einsum", (2, 3), (2, 3), equation="ij,ij->"),
+               case("einsum", (2, 3, 4), (4,), equation="abc,c->ba")],
+    # scans (lamina/ops/scan.py)
+    "cumsum": [case("cumsum", (5,)), case("cumsum", (3, 4), axis=1),
+               case("cumsum", (2, 3, 4), axis=-2)],
+    # unary (lamina/ops/unary.py)
+    **{name: [case(name, (3, 4)), case(name, ())]
+       for name in ["sin", "cos", "tan", "arctan", "sinh", "cosh", "expm1"]},
+    **{name: [case(name, (3, 4), make=_inside_unit)] for name in ["arcsin", "arccos"]},
+    **{name: [case(name, (3, 4), make=positive)] for name in ["log1p", "log2", "log10"]},
+    **{name: [case(name, (3, 4), make=_off_integers)]
+       for name in ["floor", "ceil", "rint", "trunc", "sign"]},
     "clip": [_clip(min=-1.0, max=1.0), _clip(min=0.0), _clip(max=0.5)],
     "maximum": [_maximum_no_ties((3, 4), (3, 4)), _maximum_no_ties((3, 4), (4,)),
                 _maximum_no_ties((2, 1), (1, 3)), _maximum_const],

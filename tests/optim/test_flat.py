@@ -76,7 +76,7 @@ def test_parameters_and_state_are_views_of_flat_buffers():
     step(model, opt, *make_batch())
     flat = opt._flat[0]
     params = list(model.parameters())
-    assert flat.param.size == sum(p.size for p in params)
+    assert flat.param.size == sum(p.numel() for p in params)
     for p, part in zip(params, flat.slices, strict=True):
         assert np.shares_memory(p._data, flat.param)
         np.testing.assert_array_equal(p._data.reshape(-1), flat.param[part])

@@ -25,7 +25,7 @@ def test_mlp_rejects_sizes_that_do_not_fit():
 
 
 def test_lenet5_needs_mnist_shapes():
-    assert sum(p.size for p in lenet5(input_shape=(1, 28, 28), num_classes=10)
+    assert sum(p.numel() for p in lenet5(input_shape=(1, 28, 28), num_classes=10)
                .parameters()) == 61706
     with pytest.raises(ValueError, match="lenet5 takes 1x28x28 images"):
         lenet5(input_shape=(4,), num_classes=10)

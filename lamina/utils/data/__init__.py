@@ -29,13 +29,14 @@ from lamina.data import (
     random_split,
 )
 from lamina.data import DataLoader as _DataLoader
+from lamina.data.distributed import DistributedSampler
 
 __all__ = [
     "Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
     "DataLoader", "default_collate", "default_convert", "Sampler", "SequentialSampler",
     "RandomSampler",
     "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler", "get_worker_info",
-    "WorkerInfo",
+    "WorkerInfo", "DistributedSampler",
 ]
 
 
