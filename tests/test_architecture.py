@@ -21,13 +21,15 @@ PACKAGE = Path(__file__).resolve().parents[1] / "lamina"
 # (without a cycle) and of lower layers, never of higher ones. A new top-level module or package
 # belongs in this table and in the page; until it is listed, only the cycle check applies to it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("random", "convsize", "kernels", "labels", "metrics", "plots"),  # 0 foundations
-    ("tensor", "ops"),                                        # 1 arrays with autograd, the ops
-    ("functional", "inference", "nn", "optim", "data", "testing", "distributed",
-     "codec"),                                                # 2 the PyTorch-like library
+    ("random", "convsize", "kernels", "labels", "metrics", "plots", "device", "dtypes", "size",
+     "return_types", "printing", "cuda", "backends", "accelerator"),  # 0 foundations
+    ("tensor", "ops", "creation", "functions", "grad_mode", "inplace", "math_methods",
+     "shape_methods", "selection", "tensor_methods"),         # 1 the Tensor, its ops and methods
+    ("autograd", "functional", "functional_more", "inference", "nn", "optim", "data", "utils",
+     "vision", "codec", "testing", "distributed"),            # 2 the library
     ("models", "preprocessing", "tabular", "io"),             # 3 architectures, features, files
     ("train",),                                               # 4 fit, callbacks, checkpoints
-    ("workflow", "config", "onnx"),                           # 5 the application layer
+    ("workflow", "config", "onnx", "onnx_layers"),            # 5 the application layer
     ("serve", "tune", "experiments", "quickstart"),           # 6 applications
     ("cli", "__main__"),                                      # 7 the command line
 )

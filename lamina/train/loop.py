@@ -510,7 +510,7 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
         model = parallel.model
     callbacks = list(callbacks)
     history = next((c for c in callbacks if isinstance(c, History)), None) or History()
-    from lamina.train.callbacks import ProgressBar
+    from lamina.train.callbacks import ProgressBar, TerminateOnNaN
 
     if verbose and not any(isinstance(c, ProgressBar) for c in callbacks):
         callbacks.insert(0, ProgressBar(bar=None if verbose == 1 else False))
@@ -529,7 +529,7 @@ def fit(model, loss_fn: Callable, optimizer, train: Any, val: Any = None, epochs
     dtype = _model_dtype(model)
     zero_grad = getattr(optimizer, "zero_grad", model.zero_grad)
     check_finite = bool(stop_on_nonfinite) and not any(
-        type(c).__name__ == "TerminateOnNaN" for c in callbacks)
+        isinstance(c, TerminateOnNaN) for c in callbacks)
 
     _call(callbacks, "on_train_begin", {})
     for epoch in range(initial_epoch, epochs):
