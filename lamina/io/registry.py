@@ -136,12 +136,12 @@ def module_config(module: Module) -> dict[str, Any]:
     return {"type": cls.__name__, "args": args}
 
 
-def build_module(config: Any, where: str = "build_module", depth: int = 0) -> Module:
-    """Rebuild a Module from :func:`module_config`'s output (fresh parameters).
+def layer_class(config: Any, where: str, depth: int) -> tuple[str, type]:
+    """The type name and registered class of one layer config (from a file: untrusted).
 
     Raises:
-        ValueError: an unknown layer type, malformed config or arguments the layer rejects;
-            the message starts with ``where``.
+        ValueError: nested deeper than ``MAX_DEPTH``, not a dict with a string ``'type'``, or a
+            type no class is registered for; the message starts with ``where``.
     """
     if depth > MAX_DEPTH:
         raise ValueError(f"{where}: architecture nested deeper than {MAX_DEPTH} levels")
@@ -154,6 +154,17 @@ def build_module(config: Any, where: str = "build_module", depth: int = 0) -> Mo
         raise ValueError(f"{where}: unknown layer type {name!r} in the architecture (not a "
                          f"lamina layer; register your class with lamina.io.register_module "
                          f"before loading)")
+    return name, cls
+
+
+def build_module(config: Any, where: str = "build_module", depth: int = 0) -> Module:
+    """Rebuild a Module from :func:`module_config`'s output (fresh parameters).
+
+    Raises:
+        ValueError: an unknown layer type, malformed config or arguments the layer rejects;
+            the message starts with ``where``.
+    """
+    name, cls = layer_class(config, where, depth)
     args = config.get("args", {})
     if not isinstance(args, dict):
         raise ValueError(f"{where}: {name} 'args' must be a dict, got {type(args).__name__}")

@@ -21,8 +21,14 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from lamina.codec import MAX_DEPTH, decode
-from lamina.io.registry import as_list, build_module, is_container, lookup, rng_untouched
+from lamina.codec import decode
+from lamina.io.registry import (
+    as_list,
+    build_module,
+    is_container,
+    layer_class,
+    rng_untouched,
+)
 
 __all__ = ["expected_shapes", "register_shapes"]
 
@@ -297,17 +303,7 @@ def expected_shapes(config: Any, elements: int, where: str, depth: int = 0) -> S
         ValueError: a malformed config, an unknown layer type, arguments a layer rejects, or a
             layer without a shape rule whose arguments are out of proportion to the file.
     """
-    if depth > MAX_DEPTH:
-        raise ValueError(f"{where}: architecture nested deeper than {MAX_DEPTH} levels")
-    if not isinstance(config, dict) or not isinstance(config.get("type"), str):
-        raise ValueError(f"{where}: each layer config must be a dict with a string 'type', got "
-                         f"{config!r:.80}")
-    name = config["type"]
-    cls = lookup(name)
-    if cls is None:
-        raise ValueError(f"{where}: unknown layer type {name!r} in the architecture (not a "
-                         f"lamina layer; register your class with lamina.io.register_module "
-                         f"before loading)")
+    name, cls = layer_class(config, where, depth)
     if not is_container(cls):
         if "children" in config:
             raise ValueError(f"{where}: {name} is not a container but its config has "
