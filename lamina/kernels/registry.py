@@ -124,6 +124,34 @@ def conv_relu_max_pool_direct(x, weight, bias, stride, pool) -> bool:
             and (bias is None or bias.dtype == x.dtype))
 
 
+# ------------------------------------------------------------------ Winograd F(4x4, 3x3)
+
+
+@kernel("winograd", "conv2d", "B^T d B by two NumPy matrix products (winograd.input_tiles)",
+        exact=False)
+def winograd_input(xp) -> bool:
+    return xp.flags.c_contiguous
+
+
+@kernel("winograd", "conv2d", "A^T M A by two NumPy matrix products and a strided copy "
+        "(winograd.output_tiles)", exact=False)
+def winograd_output(m, z) -> bool:
+    return m.dtype == z.dtype and m.flags.c_contiguous and z.flags.c_contiguous
+
+
+@kernel("winograd", "conv2d", "A dY A^T by a copy and two NumPy matrix products "
+        "(winograd.output_grad_tiles)", exact=False)
+def winograd_output_grad(g) -> bool:
+    return g.flags.c_contiguous
+
+
+@kernel("winograd", "conv2d", "B dV B^T by two NumPy matrix products and four strided adds "
+        "(winograd.input_grad_tiles)", exact=False)
+def winograd_input_grad(dv, grad_xp) -> bool:
+    return (dv.dtype == grad_xp.dtype and dv.flags.c_contiguous
+            and grad_xp.flags.c_contiguous)
+
+
 # ------------------------------------------------------------------ window max
 
 

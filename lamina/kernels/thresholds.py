@@ -37,6 +37,17 @@ WEIGHT_CHUNK = 4096
 # faster" (the kernel is serial, BLAS uses both threads from a few images on).
 DIRECT_MAX_BATCH = 2
 
+# A 3 x 3 stride-1 convolution runs by Winograd F(4x4, 3x3) (ops/winograd.py) from this
+# batch and when C_in * C_out / (C_in + C_out) is at least WINOGRAD_MIN_CHANNELS. Not yet
+# measured.
+WINOGRAD_MIN_BATCH = 8
+WINOGRAD_MIN_CHANNELS = 8
+
+# The Winograd path (ops/winograd.py) transforms the input and output tiles in blocks of tile
+# rows whose transformed arrays (36 x (C_in + C_out) numbers a tile) take about this many
+# bytes (at least one tile row a block). Not yet measured.
+WINOGRAD_BLOCK_BYTES = 4 << 20
+
 # ------------------------------------------------------------------ im2col (ops/im2col.py)
 
 # A stride-1 convolution whose im2col rows would be runs of fewer numbers than this

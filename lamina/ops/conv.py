@@ -33,6 +33,7 @@ from lamina.kernels import registry
 from lamina.kernels import thresholds as T
 from lamina.ops import im2col as L
 from lamina.ops import register, relu_zeros
+from lamina.ops import winograd
 
 # ------------------------------------------------------------------ checks and messages
 
@@ -231,6 +232,8 @@ def conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
     """
     stride, padding = tuple(stride), tuple(padding)
     out_hw = _conv_geometry(x, weight, bias, stride, padding)
+    if winograd.eligible(x, weight, stride):  # 3 x 3, stride 1, many channels: F(4x4, 3x3)
+        return winograd.conv2d(x, weight, bias, padding, out_hw)
     c_out, c_in, kh, kw = weight.shape
     hw = x.shape[2:]
     xp = L.internal(x, padding)

@@ -1,0 +1,223 @@
+"""The official PyTorch MNIST example's Net, trained in lamina and PyTorch, interleaved.
+
+    python -m bench.mnist_net                       # batch 64 and 128, wall clock
+    python -m bench.mnist_net --clock cpu           # CPU time of the process (busy machine)
+    python -m bench.mnist_net --profile             # also: where lamina's step spends its time
+
+The model is written as users write it (a Module subclass calling the functional API):
+
+    Conv2d(1, 32, 3, 1) -> relu -> Conv2d(32, 64, 3, 1) -> relu -> max_pool2d(2) -> dropout
+    -> flatten -> Linear(9216, 128) -> relu -> dropout -> Linear(128, 10) -> log_softmax,
+    nll_loss, Adam.
+
+Both frameworks train on the same MNIST batches with the same thread count (BENCH_THREADS);
+blocks of steps alternate (:func:`bench.run.interleaved`) and the ratio is the median over
+rounds of torch's time over lamina's (> 1: lamina faster), with quartiles. The float32 GEMM
+peak of the machine (one large ``np.matmul``) is printed beside it, and the MFLOP of a step.
+Writes bench/RESULTS_mnist_net.md. Not a test: nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime
+import os
+import pstats
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench import run
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "RESULTS_mnist_net.md"
+
+# multiply-adds of one image's forward pass: conv1, conv2, fc1, fc2
+FORWARD_MACS = 26 * 26 * 32 * 9 + 24 * 24 * 64 * 32 * 9 + 9216 * 128 + 128 * 10
+
+
+def lamina_net():
+    import lamina as lm
+    from lamina import nn
+    from lamina.nn import functional as F
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 32, 3, 1)
+            self.conv2 = nn.Conv2d(32, 64, 3, 1)
+            self.dropout1 = nn.Dropout(0.25)
+            self.dropout2 = nn.Dropout(0.5)
+            self.fc1 = nn.Linear(9216, 128)
+            self.fc2 = nn.Linear(128, 10)
+
+        def forward(self, x):
+            x = F.relu(self.conv1(x))
+            x = F.relu(self.conv2(x))
+            x = F.max_pool2d(x, 2)
+            x = self.dropout1(x)
+            x = lm.flatten(x, 1)
+            x = F.relu(self.fc1(x))
+            x = self.dropout2(x)
+            return F.log_softmax(self.fc2(x), dim=1)
+
+    return Net()
+
+
+def torch_net():
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 32, 3, 1)
+            self.conv2 = nn.Conv2d(32, 64, 3, 1)
+            self.dropout1 = nn.Dropout(0.25)
+            self.dropout2 = nn.Dropout(0.5)
+            self.fc1 = nn.Linear(9216, 128)
+            self.fc2 = nn.Linear(128, 10)
+
+        def forward(self, x):
+            x = F.relu(self.conv1(x))
+            x = F.relu(self.conv2(x))
+            x = F.max_pool2d(x, 2)
+            x = self.dropout1(x)
+            x = torch.flatten(x, 1)
+            x = F.relu(self.fc1(x))
+            x = self.dropout2(x)
+            return F.log_softmax(self.fc2(x), dim=1)
+
+    return Net()
+
+
+def lamina_step(data):
+    import lamina as lm
+
+    lm.manual_seed(0)
+    model = lamina_net().train()
+    body = run.train_body(model, lm.optim.Adam(model.parameters(), lr=1e-3),
+                          lm.nn.functional.nll_loss)
+    return run.cycling([(lm.tensor(xb), lm.tensor(yb)) for xb, yb in data], body)
+
+
+def torch_step(data):
+    import torch
+
+    torch.manual_seed(0)
+    model = torch_net().train()
+    body = run.train_body(model, torch.optim.Adam(model.parameters(), lr=1e-3),
+                          torch.nn.functional.nll_loss)
+    return run.cycling([(torch.from_numpy(xb), torch.from_numpy(yb)) for xb, yb in data],
+                       body)
+
+
+def cpu_time_block(step, n: int) -> float:
+    """CPU seconds of the whole process per call of ``step`` over ``n`` calls (all threads:
+    with BENCH_THREADS=1 and OPENBLAS_NUM_THREADS=1 the time the step itself used)."""
+    start = time.process_time()
+    for _ in range(n):
+        step()
+    return (time.process_time() - start) / n
+
+
+def gemm_peak(threads_note: str) -> dict:
+    """GFLOP/s of one large float32 np.matmul (2048 x 2048), best of 5."""
+    a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
+    b = a.T.copy()
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(5))
+    return {"gflops": 2 * 2048 ** 3 / best / 1e9, "note": threads_note}
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def measure(batch: int, x, y, rounds: int, per_block: float) -> dict:
+    data = run.batches(x, y, "lenet", batch, 8)
+    steps = {"lamina": lamina_step(data), "torch": torch_step(data)}
+    for step in steps.values():  # first calls compile or load kernels: not timed
+        run.time_block(step, 3)
+    probe = min(run.time_block(steps["lamina"], 2) for _ in range(3))
+    n = max(2, int(per_block / max(probe, 1e-6)))
+    result = run.interleaved(steps, n, rounds, warmup=max(2, n // 2))
+    result["batch"] = batch
+    return result
+
+
+def profile(batch: int, x, y, steps: int = 20, top: int = 25) -> str:
+    """cProfile of ``steps`` lamina training steps: the functions with the most own time."""
+    data = run.batches(x, y, "lenet", batch, 8)
+    step = lamina_step(data)
+    run.time_block(step, 3)
+    prof = cProfile.Profile(time.process_time)
+    prof.enable()
+    for _ in range(steps):
+        step()
+    prof.disable()
+    stats = pstats.Stats(prof)
+    rows = []
+    total = stats.total_tt / steps
+    for (file, line, name), (_, calls, own, cum, _) in stats.stats.items():
+        rows.append((own / steps, cum / steps, calls // steps, f"{Path(file).name}:{line}({name})"))
+    rows.sort(reverse=True)
+    lines = [f"lamina training step, batch {batch}: {total * 1e3:.2f} ms per step (profiled)",
+             f"{'own ms':>8} {'cum ms':>8} {'calls':>6}  function"]
+    lines += [f"{own * 1e3:8.3f} {cum * 1e3:8.3f} {calls:6d}  {where}"
+              for own, cum, calls, where in rows[:top]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--block", type=float, default=0.4, help="seconds per block, roughly")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+
+    import lamina
+    import torch
+
+    torch.set_num_threads(run.THREADS)
+    if args.clock == "cpu":
+        run.time_block = cpu_time_block  # interleaved() looks it up at call time
+    x, y = run.load_mnist()
+    peak = gemm_peak(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
+    header = [f"# PyTorch MNIST example Net, training ({datetime.datetime.now():%Y-%m-%d %H:%M})",
+              "",
+              f"threads {run.THREADS}, clock {args.clock}, numba "
+              f"{'on' if lamina.kernels.numba_available() else 'off'}, torch {torch.__version__}, "
+              f"float32 GEMM peak {peak['gflops']:.1f} GFLOP/s ({peak['note']}), "
+              f"{6 * FORWARD_MACS / 1e6:.0f} MFLOP per image per step (fwd + bwd)", "",
+              "| batch | lamina ms | torch ms | torch/lamina | quartiles | lamina GFLOP/s |",
+              "|---|---|---|---|---|---|"]
+    print("\n".join(header), flush=True)
+    lines = list(header)
+    for batch in args.batch:
+        r = measure(batch, x, y, args.rounds, args.block)
+        gflops = 6 * FORWARD_MACS * batch / r["lamina"] / 1e9
+        line = (f"| {batch} | {r['lamina'] * 1e3:.2f} | {r['torch'] * 1e3:.2f} | "
+                f"{r['ratio']:.2f}x | {r['spread'][0]:.2f}-{r['spread'][1]:.2f} | {gflops:.1f} |")
+        print(line, flush=True)
+        lines.append(line)
+    if args.profile:
+        for batch in args.batch:
+            text = profile(batch, x, y)
+            print("\n" + text, flush=True)
+            lines += ["", "```", text, "```"]
+    if not args.no_write:
+        RESULTS.write_text("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

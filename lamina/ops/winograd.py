@@ -1,0 +1,253 @@
+"""Winograd's minimal filtering F(4x4, 3x3) for 3 x 3 stride-1 convolutions (a path of
+:func:`lamina.ops.conv.conv2d`, no op of its own).
+
+A 3 x 3 correlation of a 6 x 6 input tile ``d`` gives a 4 x 4 output tile ``Y``; Winograd's
+algorithm (Lavin and Gray 2016, "Fast algorithms for convolutional neural networks") writes it
+with 36 multiplications instead of 144:
+
+    Y = A^T [ (G w G^T) * (B^T d B) ] A        (* elementwise, 6 x 6)
+
+with the fixed matrices B^T (6 x 6), G (6 x 3), A^T (4 x 6) below (interpolation points
+0, +-1, +-2, infinity). Over channels the elementwise products become, at each of the 36
+positions xi of the 6 x 6 tile, one matrix product:
+
+    U[xi] = (G w[k, c] G^T)[xi]   (C_out, C_in)     the transformed kernel
+    V[xi] = (B^T d[c, t] B)[xi]   (C_in, T)         the transformed input tiles, T = tiles * N
+    M[xi] = U[xi] @ V[xi]         (C_out, T)
+    z[k, tile t] = A^T M[:, :, k, t] A
+
+so a convolution is an input transform, 36 GEMMs of 1/36 of the work each, and an output
+transform: 2.25x fewer multiply-adds than im2col + GEMM (144 / 64 per output pair... 4x for
+the products alone, less the transforms).
+
+The backward pass is the adjoint of the same three linear steps (exact gradients of this
+computation, equal to the convolution's up to rounding):
+
+    dM[xi] = (A dY A^T)[xi]                      the output gradient's tiles
+    dU[xi] = dM[xi] @ V[xi]^T,  grad_w = G^T dU G
+    dV[xi] = U[xi]^T @ dM[xi],  grad_x tile += B dV B^T   (neighbouring tiles overlap by 2)
+
+The tiles of a (C, Hp, Wp, N) input (the ops' internal layout, batch innermost) start every 4
+rows and columns; an output whose height or width is not a multiple of 4 gets zero rows and
+columns added to the input and its extra outputs dropped. The tiles are processed in blocks
+of tile rows (WINOGRAD_BLOCK_BYTES) so that the transformed arrays stay small.
+
+Rounding: the transforms multiply by up to 8 and divide by 24, so float32 results are less
+accurate than im2col's (relative error ~1e-6 of the output's scale instead of ~1e-7; the tests
+record the bound); float64 stays at ~1e-15. The transforms are NumPy matrix products here
+(serving the pure NumPy path) and compiled kernels with ``lamina[fast]`` (registered as
+``winograd_*`` in :mod:`lamina.kernels.registry`).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from lamina.kernels import registry
+from lamina.kernels import thresholds as T
+from lamina.ops import im2col as L
+
+M_OUT = 4  # output tile side
+ALPHA = 6  # input tile side: M_OUT + 3 - 1
+
+_F = Fraction
+BT = np.array([[4, 0, -5, 0, 1, 0],
+               [0, -4, -4, 1, 1, 0],
+               [0, 4, -4, -1, 1, 0],
+               [0, -2, -1, 2, 1, 0],
+               [0, 2, -1, -2, 1, 0],
+               [0, 4, 0, -5, 0, 1]], dtype=np.float64)
+G = np.array([[_F(1, 4), 0, 0],
+              [_F(-1, 6), _F(-1, 6), _F(-1, 6)],
+              [_F(-1, 6), _F(1, 6), _F(-1, 6)],
+              [_F(1, 24), _F(1, 12), _F(1, 6)],
+              [_F(1, 24), _F(-1, 12), _F(1, 6)],
+              [0, 0, 1]], dtype=np.float64)
+AT = np.array([[1, 1, 1, 1, 1, 0],
+               [0, 1, -1, 2, -2, 0],
+               [0, 1, 1, 4, 4, 0],
+               [0, 1, -1, 8, -8, 1]], dtype=np.float64)
+
+
+def tile_counts(out_hw: tuple[int, int]) -> tuple[int, int]:
+    """(tile rows, tile columns) covering an output of ``out_hw``: ceil(H_out / 4), ..."""
+    return -(-out_hw[0] // M_OUT), -(-out_hw[1] // M_OUT)
+
+
+def weight_transform(weight: np.ndarray) -> np.ndarray:
+    """U = G w G^T per (C_out, C_in) pair, as (36, C_out, C_in) in the weight's dtype
+    (computed in float64, then rounded once)."""
+    u = np.einsum("pi,kcij,qj->pqkc", G, weight.astype(np.float64, copy=False), G,
+                  optimize=True)
+    return u.reshape(ALPHA * ALPHA, *weight.shape[:2]).astype(weight.dtype)
+
+
+def weight_grad_transform(grad_u: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """grad_w = G^T dU G, the adjoint of :func:`weight_transform`, for dU (36, C_out, C_in);
+    (C_out, C_in, 3, 3) in dU's dtype."""
+    du = grad_u.reshape(ALPHA, ALPHA, *shape[:2]).astype(np.float64, copy=False)
+    return np.einsum("pi,pqkc,qj->kcij", G, du, G, optimize=True).astype(grad_u.dtype)
+
+
+def _matrix(a: np.ndarray, dtype) -> np.ndarray:
+    """``a`` as a C-contiguous array of ``dtype``."""
+    return np.ascontiguousarray(a, dtype)
+
+
+def input_tiles(xp: np.ndarray, rows: tuple[int, int], tx: int) -> np.ndarray:
+    """V = B^T d B of the 6 x 6 input tiles of tile rows ``rows = (r0, r1)``, ``tx`` tiles a
+    row, as (36, C, R*tx*N) (R = r1 - r0); ``xp`` is (C, Hp, Wp, N), C-contiguous, with at
+    least 4 * r1 + 2 rows and 4 * tx + 2 columns."""
+    c, n = xp.shape[0], xp.shape[3]
+    r0, r1 = rows
+    compiled = registry.select("winograd_input", xp)
+    if compiled is not None:
+        v = np.empty((ALPHA * ALPHA, c, r1 - r0, tx, n), xp.dtype)
+        compiled(xp, _matrix(BT, xp.dtype), r0, v)
+        return v.reshape(ALPHA * ALPHA, c, -1)
+    s_c, s_h, s_w, s_n = xp.strides
+    # (6, 6, C, R, tx, N): element (i, j) of every tile
+    patches = np.ndarray((ALPHA, ALPHA, c, r1 - r0, tx, n), xp.dtype, xp,
+                         r0 * M_OUT * s_h, (s_h, s_w, s_c, M_OUT * s_h, M_OUT * s_w, s_n))
+    bt = _matrix(BT, xp.dtype)
+    rows_done = bt @ np.ascontiguousarray(patches).reshape(ALPHA, -1)  # (p, j, ...)
+    v = np.matmul(bt, rows_done.reshape(ALPHA, ALPHA, -1))  # (p, q, ...)
+    return v.reshape(ALPHA * ALPHA, c, -1)
+
+
+def output_tiles(m: np.ndarray, rows: tuple[int, int], tx: int, z: np.ndarray) -> None:
+    """Write Y = A^T M A, the 4 x 4 output tiles of tile rows ``rows`` from M (36, C_out,
+    R*tx*N), into ``z`` (C_out, 4 * ty, 4 * tx, N) (whole tiles: the caller crops)."""
+    k, n = z.shape[0], z.shape[3]
+    r0, r1 = rows
+    compiled = registry.select("winograd_output", m, z)
+    if compiled is not None:
+        compiled(m.reshape(ALPHA * ALPHA, k, r1 - r0, tx, n), _matrix(AT, m.dtype), r0, z)
+        return
+    at = _matrix(AT, m.dtype)
+    cols_done = at @ m.reshape(ALPHA, -1)  # (i, q, ...)
+    y = np.matmul(at, cols_done.reshape(M_OUT, ALPHA, -1))  # (i, j, ...)
+    y = y.reshape(M_OUT, M_OUT, k, r1 - r0, tx, n)
+    target = z[:, r0 * M_OUT:r1 * M_OUT].reshape(k, r1 - r0, M_OUT, tx, M_OUT, n)
+    target[...] = y.transpose(2, 3, 0, 4, 1, 5)
+
+
+def output_grad_tiles(g: np.ndarray, rows: tuple[int, int], tx: int) -> np.ndarray:
+    """dM = A dY A^T, the adjoint of :func:`output_tiles`, for the output gradient ``g``
+    (C_out, 4 * ty, 4 * tx, N): (36, C_out, R*tx*N)."""
+    k, n = g.shape[0], g.shape[3]
+    r0, r1 = rows
+    compiled = registry.select("winograd_output_grad", g)
+    if compiled is not None:
+        dm = np.empty((ALPHA * ALPHA, k, r1 - r0, tx, n), g.dtype)
+        compiled(g, _matrix(AT.T, g.dtype), r0, dm)
+        return dm.reshape(ALPHA * ALPHA, k, -1)
+    tiles = g[:, r0 * M_OUT:r1 * M_OUT].reshape(k, r1 - r0, M_OUT, tx, M_OUT, n)
+    a = _matrix(AT.T, g.dtype)
+    rows_done = a @ np.ascontiguousarray(tiles.transpose(2, 4, 0, 1, 3, 5)).reshape(M_OUT, -1)
+    dm = np.matmul(a, rows_done.reshape(ALPHA, M_OUT, -1))  # (p, q, ...)
+    return dm.reshape(ALPHA * ALPHA, k, -1)
+
+
+def input_grad_tiles(dv: np.ndarray, rows: tuple[int, int], tx: int, grad_xp: np.ndarray) -> None:
+    """Add B dV B^T, the adjoint of :func:`input_tiles` for dV (36, C, R*tx*N), into the
+    padded input gradient ``grad_xp`` (C, Hp, Wp, N) (tiles overlap by two rows and
+    columns: their sums add up there)."""
+    c, n = grad_xp.shape[0], grad_xp.shape[3]
+    r0, r1 = rows
+    compiled = registry.select("winograd_input_grad", dv, grad_xp)
+    if compiled is not None:
+        compiled(dv.reshape(ALPHA * ALPHA, c, r1 - r0, tx, n), _matrix(BT.T, dv.dtype), r0,
+                 grad_xp)
+        return
+    b = _matrix(BT.T, dv.dtype)
+    rows_done = b @ dv.reshape(ALPHA, -1)  # (i, q, ...)
+    d = np.matmul(b, rows_done.reshape(ALPHA, ALPHA, -1))  # (i, j, ...)
+    d = d.reshape(ALPHA, ALPHA, c, r1 - r0, tx, n)
+    s_c, s_h, s_w, s_n = grad_xp.strides
+    # the 4 x 4 core of every tile, then its two extra rows, columns and corner: each view
+    # is free of overlaps, so one += adds every tile's share
+    for i0, i1 in ((0, M_OUT), (M_OUT, ALPHA)):
+        for j0, j1 in ((0, M_OUT), (M_OUT, ALPHA)):
+            view = np.ndarray((c, r1 - r0, i1 - i0, tx, j1 - j0, n), grad_xp.dtype, grad_xp,
+                              (r0 * M_OUT + i0) * s_h + j0 * s_w,
+                              (s_c, M_OUT * s_h, s_h, M_OUT * s_w, s_w, s_n))
+            view += d[i0:i1, j0:j1].transpose(2, 3, 0, 4, 1, 5)
+
+
+def tile_blocks(ty: int, tile_row_bytes: int) -> list[tuple[int, int]]:
+    """Split tile rows 0..ty-1 into blocks of about WINOGRAD_BLOCK_BYTES of transformed
+    arrays (at least one tile row a block)."""
+    step = max(1, T.WINOGRAD_BLOCK_BYTES // max(tile_row_bytes, 1))
+    return [(r, min(ty, r + step)) for r in range(0, ty, step)]
+
+
+def _extend(xp: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``xp`` with zero rows and columns added at the bottom and right up to ``shape``."""
+    if xp.shape == shape:
+        return xp
+    out = np.zeros(shape, xp.dtype)
+    out[:, :xp.shape[1], :xp.shape[2]] = xp
+    return out
+
+
+def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
+           padding: tuple[int, int], out_hw: tuple[int, int]):
+    """The forward value and backward function of :func:`lamina.ops.conv.conv2d` (same
+    contract) for a 3 x 3 kernel of stride 1, by F(4x4, 3x3); the caller has checked the
+    arguments (``out_hw`` is the output's (H_out, W_out))."""
+    c_out, c_in = weight.shape[:2]
+    hw = x.shape[2:]
+    xp = L.internal(x, padding)
+    n = xp.shape[3]
+    ty, tx = tile_counts(out_hw)
+    ext = (c_in, M_OUT * ty + 2, M_OUT * tx + 2, n)
+    xe = _extend(xp, ext)
+    u = weight_transform(weight)
+    dtype = np.result_type(weight, x)
+    blocks = tile_blocks(ty, ALPHA * ALPHA * (c_in + c_out) * tx * n * x.dtype.itemsize)
+    ze = np.empty((c_out, M_OUT * ty, M_OUT * tx, n), dtype)
+    for block in blocks:
+        output_tiles(np.matmul(u, input_tiles(xe, block, tx)), block, tx, ze)
+    z = ze[:, :out_hw[0], :out_hw[1]] if ze.shape[1:3] != out_hw else ze
+    if bias is not None:
+        z += bias[:, None, None, None]
+    out = z.transpose(L.TO_NCHW)
+
+    def backward(grad, need):
+        gt = grad.transpose(L.TO_INTERNAL)
+        grad_b = gt.sum(axis=(1, 2, 3)) if bias is not None and need[2] else None
+        if not (need[0] or need[1]):
+            return None, None, grad_b
+        ge = _extend(np.ascontiguousarray(gt), (c_out, *ze.shape[1:3], n))
+        grad_u = np.zeros(u.shape, dtype) if need[1] else None
+        grad_xe = np.zeros(ext, dtype) if need[0] else None
+        u_t = u.transpose(0, 2, 1)
+        for block in blocks:
+            dm = output_grad_tiles(ge, block, tx)
+            if need[1]:
+                v = input_tiles(xe, block, tx)
+                grad_u += np.matmul(dm, v.transpose(0, 2, 1))
+            if need[0]:
+                input_grad_tiles(np.matmul(u_t, dm), block, tx, grad_xe)
+        grad_x = None
+        if need[0]:
+            grad_xp = grad_xe[:, :xp.shape[1], :xp.shape[2]]
+            grad_x = L.to_nchw(grad_xp, padding, hw)
+        grad_w = weight_grad_transform(grad_u, weight.shape) if need[1] else None
+        return grad_x, grad_w, grad_b
+
+    return out, backward
+
+
+def eligible(x: np.ndarray, weight: np.ndarray, stride: tuple[int, int]) -> bool:
+    """Whether :func:`lamina.ops.conv.conv2d` runs by Winograd: a 3 x 3 kernel of stride 1
+    on a batch of at least WINOGRAD_MIN_BATCH images, with enough channels that the 36 GEMMs
+    save more than the transforms cost, C_in * C_out / (C_in + C_out) >= WINOGRAD_MIN_CHANNELS
+    (:mod:`lamina.kernels.thresholds`), and one floating dtype."""
+    c_out, c_in, kh, kw = weight.shape
+    return (kh == 3 and kw == 3 and stride == (1, 1) and x.shape[0] >= T.WINOGRAD_MIN_BATCH
+            and c_in * c_out >= T.WINOGRAD_MIN_CHANNELS * (c_in + c_out)
+            and x.dtype == weight.dtype)
