@@ -129,8 +129,8 @@ def conv_relu_max_pool_direct(x, weight, bias, stride, pool) -> bool:
 
 @kernel("winograd", "conv2d", "B^T d B by two NumPy matrix products (winograd.input_tiles)",
         exact=False)
-def winograd_input(xp) -> bool:
-    return xp.flags.c_contiguous
+def winograd_input(xp, v) -> bool:
+    return xp.dtype == v.dtype and xp.flags.c_contiguous
 
 
 @kernel("winograd", "conv2d", "A^T M A by two NumPy matrix products and a strided copy "
@@ -141,8 +141,8 @@ def winograd_output(m, z) -> bool:
 
 @kernel("winograd", "conv2d", "A dY A^T by a copy and two NumPy matrix products "
         "(winograd.output_grad_tiles)", exact=False)
-def winograd_output_grad(g) -> bool:
-    return g.flags.c_contiguous
+def winograd_output_grad(g, dm) -> bool:
+    return g.dtype == dm.dtype and g.flags.c_contiguous
 
 
 @kernel("winograd", "conv2d", "B dV B^T by two NumPy matrix products and four strided adds "

@@ -96,15 +96,22 @@ def _matrix(a: np.ndarray, dtype) -> np.ndarray:
     return np.ascontiguousarray(a, dtype)
 
 
-def input_tiles(xp: np.ndarray, rows: tuple[int, int], tx: int) -> np.ndarray:
+def _take(buffer: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The first numbers of the 1-D ``buffer`` as a C-contiguous array of ``shape`` (one
+    buffer serves every block: large arrays made anew cost page faults each time)."""
+    return buffer[:int(np.prod(shape))].reshape(shape)
+
+
+def input_tiles(xp: np.ndarray, rows: tuple[int, int], tx: int,
+                buffer: np.ndarray) -> np.ndarray:
     """V = B^T d B of the 6 x 6 input tiles of tile rows ``rows = (r0, r1)``, ``tx`` tiles a
-    row, as (36, C, R*tx*N) (R = r1 - r0); ``xp`` is (C, Hp, Wp, N), C-contiguous, with at
-    least 4 * r1 + 2 rows and 4 * tx + 2 columns."""
+    row, as (36, C, R*tx*N) (R = r1 - r0) in ``buffer``'s memory; ``xp`` is (C, Hp, Wp, N),
+    C-contiguous, with at least 4 * r1 + 2 rows and 4 * tx + 2 columns."""
     c, n = xp.shape[0], xp.shape[3]
     r0, r1 = rows
-    compiled = registry.select("winograd_input", xp)
+    v = _take(buffer, (ALPHA * ALPHA, c, r1 - r0, tx, n))
+    compiled = registry.select("winograd_input", xp, v)
     if compiled is not None:
-        v = np.empty((ALPHA * ALPHA, c, r1 - r0, tx, n), xp.dtype)
         compiled(xp, _matrix(BT, xp.dtype), r0, v)
         return v.reshape(ALPHA * ALPHA, c, -1)
     s_c, s_h, s_w, s_n = xp.strides
@@ -113,7 +120,7 @@ def input_tiles(xp: np.ndarray, rows: tuple[int, int], tx: int) -> np.ndarray:
                          r0 * M_OUT * s_h, (s_h, s_w, s_c, M_OUT * s_h, M_OUT * s_w, s_n))
     bt = _matrix(BT, xp.dtype)
     rows_done = bt @ np.ascontiguousarray(patches).reshape(ALPHA, -1)  # (p, j, ...)
-    v = np.matmul(bt, rows_done.reshape(ALPHA, ALPHA, -1))  # (p, q, ...)
+    np.matmul(bt, rows_done.reshape(ALPHA, ALPHA, -1), out=v.reshape(ALPHA, ALPHA, -1))
     return v.reshape(ALPHA * ALPHA, c, -1)
 
 
@@ -134,20 +141,21 @@ def output_tiles(m: np.ndarray, rows: tuple[int, int], tx: int, z: np.ndarray) -
     target[...] = y.transpose(2, 3, 0, 4, 1, 5)
 
 
-def output_grad_tiles(g: np.ndarray, rows: tuple[int, int], tx: int) -> np.ndarray:
+def output_grad_tiles(g: np.ndarray, rows: tuple[int, int], tx: int,
+                      buffer: np.ndarray) -> np.ndarray:
     """dM = A dY A^T, the adjoint of :func:`output_tiles`, for the output gradient ``g``
-    (C_out, 4 * ty, 4 * tx, N): (36, C_out, R*tx*N)."""
+    (C_out, 4 * ty, 4 * tx, N): (36, C_out, R*tx*N) in ``buffer``'s memory."""
     k, n = g.shape[0], g.shape[3]
     r0, r1 = rows
-    compiled = registry.select("winograd_output_grad", g)
+    dm = _take(buffer, (ALPHA * ALPHA, k, r1 - r0, tx, n))
+    compiled = registry.select("winograd_output_grad", g, dm)
     if compiled is not None:
-        dm = np.empty((ALPHA * ALPHA, k, r1 - r0, tx, n), g.dtype)
         compiled(g, _matrix(AT.T, g.dtype), r0, dm)
         return dm.reshape(ALPHA * ALPHA, k, -1)
     tiles = g[:, r0 * M_OUT:r1 * M_OUT].reshape(k, r1 - r0, M_OUT, tx, M_OUT, n)
     a = _matrix(AT.T, g.dtype)
     rows_done = a @ np.ascontiguousarray(tiles.transpose(2, 4, 0, 1, 3, 5)).reshape(M_OUT, -1)
-    dm = np.matmul(a, rows_done.reshape(ALPHA, M_OUT, -1))  # (p, q, ...)
+    np.matmul(a, rows_done.reshape(ALPHA, M_OUT, -1), out=dm.reshape(ALPHA, ALPHA, -1))
     return dm.reshape(ALPHA * ALPHA, k, -1)
 
 
@@ -206,11 +214,16 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     ext = (c_in, M_OUT * ty + 2, M_OUT * tx + 2, n)
     xe = _extend(xp, ext)
     u = weight_transform(weight)
-    dtype = np.result_type(weight, x)
-    blocks = tile_blocks(ty, ALPHA * ALPHA * (c_in + c_out) * tx * n * x.dtype.itemsize)
+    dtype = x.dtype
+    blocks = tile_blocks(ty, ALPHA * ALPHA * (c_in + c_out) * tx * n * dtype.itemsize)
+    most = ALPHA * ALPHA * max(r1 - r0 for r0, r1 in blocks) * tx * n  # tiles of a block
     ze = np.empty((c_out, M_OUT * ty, M_OUT * tx, n), dtype)
+    v_buffer, m_buffer = np.empty(most * c_in, dtype), np.empty(most * c_out, dtype)
     for block in blocks:
-        output_tiles(np.matmul(u, input_tiles(xe, block, tx)), block, tx, ze)
+        v = input_tiles(xe, block, tx, v_buffer)
+        m = np.matmul(u, v, out=_take(m_buffer, (ALPHA * ALPHA, c_out, v.shape[2])))
+        output_tiles(m, block, tx, ze)
+    del v_buffer, m_buffer
     z = ze[:, :out_hw[0], :out_hw[1]] if ze.shape[1:3] != out_hw else ze
     if bias is not None:
         z += bias[:, None, None, None]
@@ -221,17 +234,20 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
         grad_b = gt.sum(axis=(1, 2, 3)) if bias is not None and need[2] else None
         if not (need[0] or need[1]):
             return None, None, grad_b
-        ge = _extend(np.ascontiguousarray(gt), (c_out, *ze.shape[1:3], n))
+        ge = _extend(np.ascontiguousarray(gt, dtype), (c_out, *ze.shape[1:3], n))
         grad_u = np.zeros(u.shape, dtype) if need[1] else None
         grad_xe = np.zeros(ext, dtype) if need[0] else None
         u_t = u.transpose(0, 2, 1)
+        # one buffer for V, then for dV (V is no longer needed once dU has its share)
+        v_buffer, dm_buffer = np.empty(most * c_in, dtype), np.empty(most * c_out, dtype)
         for block in blocks:
-            dm = output_grad_tiles(ge, block, tx)
+            dm = output_grad_tiles(ge, block, tx, dm_buffer)
             if need[1]:
-                v = input_tiles(xe, block, tx)
+                v = input_tiles(xe, block, tx, v_buffer)
                 grad_u += np.matmul(dm, v.transpose(0, 2, 1))
             if need[0]:
-                input_grad_tiles(np.matmul(u_t, dm), block, tx, grad_xe)
+                dv = np.matmul(u_t, dm, out=_take(v_buffer, (ALPHA * ALPHA, c_in, dm.shape[2])))
+                input_grad_tiles(dv, block, tx, grad_xe)
         grad_x = None
         if need[0]:
             grad_xp = grad_xe[:, :xp.shape[1], :xp.shape[2]]
