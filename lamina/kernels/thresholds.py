@@ -37,16 +37,28 @@ WEIGHT_CHUNK = 4096
 # faster" (the kernel is serial, BLAS uses both threads from a few images on).
 DIRECT_MAX_BATCH = 2
 
-# A 3 x 3 stride-1 convolution runs by Winograd F(4x4, 3x3) (ops/winograd.py) from this
-# batch and when C_in * C_out / (C_in + C_out) is at least WINOGRAD_MIN_CHANNELS. Not yet
-# measured.
-WINOGRAD_MIN_BATCH = 8
-WINOGRAD_MIN_CHANNELS = 8
+# A 3 x 3 stride-1 convolution runs by Winograd F(4x4, 3x3) (ops/winograd.py) when
+# C_in * C_out / (C_in + C_out) >= WINOGRAD_MIN_CHANNELS and N * H_out * W_out >=
+# WINOGRAD_MIN_OUTPUTS. 2026-12-07 (1 thread, CPU time, min of 3-50 calls, float32, padding 1,
+# /tmp sweep over C_in x C_out in 1x32 .. 32x64, N in 1..64, 28x28 and 14x14), im2col time
+# over Winograd time, forward + backward / forward only, compiled kernels:
+#   28x28: 32x64 N=16 2.03/1.66, N=64 2.12/1.92; 16x32 N=16 1.58/0.94, N=64 1.77/1.65;
+#          16x16 (ratio 8) N=16 1.14/0.98; 8x16 N=64 1.70/1.36 but N=8 0.64/0.58;
+#   14x14: 32x64 N=64 1.39/1.13, N=16 0.99/0.81; 16x32 N=64 1.15/0.80; 16x16 N=64 0.87/0.95;
+#   N=1: 0.1-0.36 everywhere (the transforms vectorise over the batch);
+# the NumPy path alike (28x28 32x64 N=16 1.55/1.34; 14x14 32x64 N=64 1.35/1.06, N=16
+# 1.14/0.79; 16x16 N=64 1.02/0.75). 10 and 12,000 take 28x28 from N=16 and 14x14 from N=64
+# with 16 or more channels on both sides (the MNIST example's conv2, 32x64 on 26x26, from
+# N=21), where fewer channels or outputs lose.
+WINOGRAD_MIN_CHANNELS = 10
+WINOGRAD_MIN_OUTPUTS = 12000
 
-# The Winograd path (ops/winograd.py) transforms the input and output tiles in blocks of tile
-# rows whose transformed arrays (36 x (C_in + C_out) numbers a tile) take about this many
-# bytes (at least one tile row a block). Not yet measured.
-WINOGRAD_BLOCK_BYTES = 4 << 20
+# The Winograd path transforms the input and output tiles in blocks of tile rows whose
+# transformed arrays (36 x (C_in + C_out) x N numbers a tile) take about this many bytes, at
+# least one tile row a block. 2026-12-07, the MNIST example's conv2 (32x64, 26x26) forward +
+# backward, 1 thread, CPU time: one tile row a block (5.3 MB at N=64) 25-28 ms, two 32-35,
+# three 34-37, all six 34-39 ms (N=128: 60-64, 66-71, 65-74, 73-82 ms); so at most one row.
+WINOGRAD_BLOCK_BYTES = 1 << 20
 
 # ------------------------------------------------------------------ im2col (ops/im2col.py)
 

@@ -232,7 +232,7 @@ def conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
     """
     stride, padding = tuple(stride), tuple(padding)
     out_hw = _conv_geometry(x, weight, bias, stride, padding)
-    if winograd.eligible(x, weight, stride):  # 3 x 3, stride 1, many channels: F(4x4, 3x3)
+    if winograd.eligible(x, weight, stride, out_hw):  # 3 x 3, stride 1, many channels: F(4x4, 3x3)
         return winograd.conv2d(x, weight, bias, padding, out_hw)
     c_out, c_in, kh, kw = weight.shape
     hw = x.shape[2:]

@@ -15,6 +15,7 @@ from lamina.kernels import thresholds as T
 from lamina.ops import OPS
 from lamina.ops import conv as conv_ops
 from lamina.ops import im2col as L
+from lamina.ops import winograd
 from lamina.ops.linalg import LinearChain
 from lamina.tensor import apply
 
@@ -53,13 +54,21 @@ CHECKS = {
                     (arr(T.LINEAR_MAX_ROWS + 1, 8), arr(4, 8), arr(4))),
     "linear_chain": ((8, np.dtype(f32), [arr(4, 8), arr(3, 4)], [arr(4), None]),
                      (8, np.dtype(f32), [arr(4, 8), arr(3, 4)], [arr(4, dtype=float), None])),
+    "winograd_input": ((arr(2, 10, 10, 3), arr(36, 2, 2, 2, 3)),
+                       (arr(2, 10, 10, 3), arr(36, 2, 2, 2, 3, dtype=float))),
+    "winograd_output": ((arr(36, 2, 2, 2, 3), arr(2, 8, 8, 3)),
+                        (arr(36, 2, 2, 2, 3), arr(2, 8, 8, 3, dtype=float))),
+    "winograd_output_grad": ((arr(2, 8, 8, 3), arr(36, 2, 2, 2, 3)),
+                             (arr(2, 8, 8, 3), arr(36, 2, 2, 2, 3, dtype=float))),
+    "winograd_input_grad": ((arr(36, 2, 2, 2, 3), arr(2, 10, 10, 3)),
+                            (arr(36, 2, 2, 2, 3), arr(2, 10, 10, 3, dtype=float))),
 }
 
 
 def test_every_kernel_is_registered_against_an_op_with_a_check():
     assert set(CHECKS) == set(registry.KERNELS)
     for name, entry in registry.KERNELS.items():
-        assert entry.name == name and entry.family in ("conv", "linear")
+        assert entry.name == name and entry.family in ("conv", "linear", "winograd")
         assert entry.op in OPS, f"{name}: unknown op {entry.op}"
         assert callable(entry.eligible) and entry.replaces
 
@@ -157,6 +166,19 @@ def chain_wide_bias(dtype):
     return [chain(arr(1, 8, dtype=dtype))]
 
 
+def winograd_transforms(dtype):
+    """The four Winograd transforms (tile rows 1..2 of 2 x 2 tiles) into buffers of the
+    other dtype: every winograd_* kernel refused, the NumPy products write (and cast) there."""
+    xp, g = arr(2, 10, 10, 3, dtype=dtype), arr(2, 8, 8, 3, dtype=dtype, seed=1)
+    wide = other(dtype)
+    v = winograd.input_tiles(xp, (1, 2), 2, np.empty(36 * 2 * 6, wide))
+    dm = winograd.output_grad_tiles(g, (1, 2), 2, np.empty(36 * 2 * 6, wide))
+    z, grad_xp = np.zeros((2, 8, 8, 3), wide), np.zeros((2, 10, 10, 3), wide)
+    winograd.output_tiles(arr(36, 2, 6, dtype=dtype, seed=4), (1, 2), 2, z)
+    winograd.input_grad_tiles(arr(36, 2, 6, dtype=dtype, seed=5), (1, 2), 2, grad_xp)
+    return [v, dm, z, grad_xp]
+
+
 REFUSED = {
     "small_conv_forward": conv_stride_2, "small_conv_weight_grad": conv_stride_2,
     "weight_grad": conv_many_weights, "small_conv_relu_pool_2x2": fused_pool_3,
@@ -164,6 +186,8 @@ REFUSED = {
     "max_pool_backward": pool_large_window, "relu_max_pool_backward": fused_large_window,
     "col2im": col2im_strided, "conv_relu_max_pool_direct": direct_large_batch,
     "linear_rows": linear_three_rows, "linear_chain": chain_wide_bias,
+    "winograd_input": winograd_transforms, "winograd_output": winograd_transforms,
+    "winograd_output_grad": winograd_transforms, "winograd_input_grad": winograd_transforms,
 }
 
 
