@@ -1,0 +1,218 @@
+"""Winograd F(4x4, 3x3) (lamina/ops/winograd.py), the path conv2d takes for 3 x 3 stride-1
+convolutions with many channels: its matrices compute a 3-tap correlation, and its forward
+value and both gradients equal the im2col path's (the reference) in float64 to rounding and
+in float32 within a documented bound, on both kernel paths, for padded, odd-sized, batch-1
+and multi-block inputs; finite differences agree with its gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lamina as lm
+from lamina import functional as F
+from lamina.kernels import thresholds as T
+from lamina.ops import conv as conv_ops
+from lamina.ops import winograd
+from lamina.testing import gradcheck
+
+# float32: the transforms multiply by up to 8 and divide by 24, so Winograd's rounding is
+# larger than im2col's. Measured (seeded shapes below and the MNIST example's conv2 at batch
+# 5): at most 8e-6 of the largest |value| of the output or gradient; the bound leaves 2.5x.
+F32_TOLERANCE = 2e-5
+F64_TOLERANCE = 1e-12
+
+
+def arr(rng, *shape, dtype=np.float64):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def conv_values(monkeypatch, use_winograd, x, w, b, padding, grad, need=(True, True, True)):
+    """conv2d's output and (grad_x, grad_w, grad_b) for ``grad``, by Winograd or im2col."""
+    monkeypatch.setattr(winograd, "eligible", lambda *args: use_winograd)
+    out, backward = conv_ops.conv2d(x, w, b, padding=padding)
+    return [np.array(out), *backward(grad, need)]
+
+
+def assert_close_to_scale(got, expected, tolerance):
+    """|got - expected| <= tolerance * max |expected| (errors scale with the sums, not with
+    each element)."""
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    scale = max(float(np.abs(expected).max()), 1e-30)
+    error = float(np.abs(got - expected).max()) / scale
+    assert error <= tolerance, f"relative error {error:.2e} > {tolerance:.0e}"
+
+
+def compare(monkeypatch, rng, n, c_in, c_out, hw, padding, dtype, bias=True):
+    x = arr(rng, n, c_in, *hw, dtype=dtype)
+    w, b = arr(rng, c_out, c_in, 3, 3, dtype=dtype), arr(rng, c_out, dtype=dtype)
+    out_hw = (hw[0] + 2 * padding[0] - 2, hw[1] + 2 * padding[1] - 2)
+    grad = arr(rng, n, c_out, *out_hw, dtype=dtype)
+    b = b if bias else None
+    reference = conv_values(monkeypatch, False, x, w, b, padding, grad)
+    got = conv_values(monkeypatch, True, x, w, b, padding, grad)
+    tolerance = F64_TOLERANCE if dtype == np.float64 else F32_TOLERANCE
+    for g, r in zip(got, reference, strict=True):
+        if r is None:
+            assert g is None
+        else:
+            assert_close_to_scale(g, r, tolerance)
+
+
+# ------------------------------------------------------------------ the matrices
+
+
+def test_the_matrices_compute_a_three_tap_correlation(rng):
+    """y = A^T [(G g) * (B^T d)] is the 4-output correlation of d (6) with g (3), and the
+    2-D nesting A^T [(G w G^T) * (B^T d B)] A the 4 x 4 one of a 6 x 6 tile."""
+    d, g = rng.standard_normal(6), rng.standard_normal(3)
+    direct = np.array([d[i:i + 3] @ g for i in range(4)])
+    np.testing.assert_allclose(winograd.AT @ ((winograd.G @ g) * (winograd.BT @ d)), direct,
+                               rtol=1e-13, atol=1e-13)
+    tile, w = rng.standard_normal((6, 6)), rng.standard_normal((3, 3))
+    direct = np.array([[np.sum(tile[i:i + 3, j:j + 3] * w) for j in range(4)]
+                       for i in range(4)])
+    u, v = winograd.G @ w @ winograd.G.T, winograd.BT @ tile @ winograd.BT.T
+    np.testing.assert_allclose(winograd.AT @ (u * v) @ winograd.AT.T, direct, rtol=1e-13,
+                               atol=1e-13)
+
+
+# ------------------------------------------------------------------ against im2col
+
+SHAPES = [  # n, c_in, c_out, (H, W), padding
+    (2, 3, 4, (8, 8), (0, 0)),      # 6 x 6 outputs: two tiles a side, cropped
+    (1, 2, 5, (7, 9), (1, 1)),      # batch 1, odd sizes, padding
+    (3, 4, 2, (11, 6), (1, 0)),     # padding on one axis only
+    (2, 3, 3, (3, 3), (0, 0)),      # one output pixel
+    (1, 1, 1, (5, 4), (2, 2)),      # one channel, padding 2
+    (4, 6, 7, (13, 10), (0, 2)),
+    (5, 32, 64, (26, 26), (0, 0)),  # the MNIST example's conv2
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_winograd_equals_im2col(monkeypatch, backend, rng, shape, dtype):
+    compare(monkeypatch, rng, *shape, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blocks_of_one_tile_row_give_the_same_values(monkeypatch, backend, rng, dtype):
+    """Every tile row in a block of its own (the smallest WINOGRAD_BLOCK_BYTES) and all rows
+    in one block: both equal im2col's values."""
+    for block_bytes in (1, 1 << 40):
+        monkeypatch.setattr(T, "WINOGRAD_BLOCK_BYTES", block_bytes)
+        compare(monkeypatch, rng, 3, 5, 6, (19, 17), (1, 1), dtype)
+
+
+def test_without_bias_and_in_float32(monkeypatch, backend, rng):
+    compare(monkeypatch, rng, 2, 4, 3, (10, 9), (1, 1), np.float32, bias=False)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(n=st.integers(1, 4), c_in=st.integers(1, 5), c_out=st.integers(1, 5),
+       h=st.integers(1, 14), w=st.integers(1, 14), ph=st.integers(0, 2), pw=st.integers(0, 2))
+def test_random_shapes_equal_im2col_in_float64(n, c_in, c_out, h, w, ph, pw):
+    if h + 2 * ph < 3 or w + 2 * pw < 3:
+        return  # the kernel does not fit: conv2d raises before any path is chosen
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        rng = np.random.default_rng(n * 1000 + c_in * 100 + c_out * 10 + h + w)
+        compare(monkeypatch, rng, n, c_in, c_out, (h, w), (ph, pw), np.float64)
+
+
+@pytest.mark.parametrize("need", [(True, False, False), (False, True, False),
+                                  (False, False, True), (False, False, False)])
+def test_only_the_gradients_asked_for(monkeypatch, backend, rng, need):
+    x, w, b = arr(rng, 2, 3, 9, 7), arr(rng, 4, 3, 3, 3), arr(rng, 4)
+    grad = arr(rng, 2, 4, 9, 7)
+    full = conv_values(monkeypatch, True, x, w, b, (1, 1), grad)
+    some = conv_values(monkeypatch, True, x, w, b, (1, 1), grad, need)
+    for wanted, value, reference in zip(need, some[1:], full[1:], strict=True):
+        if wanted:
+            np.testing.assert_array_equal(value, reference)
+        else:
+            assert value is None
+
+
+def test_compiled_transforms_equal_the_numpy_products(monkeypatch, rng):
+    """Each of the four compiled transforms against its NumPy matrix products, float64."""
+    import lamina.kernels
+
+    pytest.importorskip("numba")
+    xp, g = arr(rng, 3, 14, 18, 5), arr(rng, 4, 12, 16, 5)
+    m, dv = arr(rng, 36, 4, 2 * 4 * 5), arr(rng, 36, 3, 2 * 4 * 5)
+
+    def transforms():
+        v = winograd.input_tiles(xp, (1, 3), 4, np.empty(36 * 3 * 40))
+        dm = winograd.output_grad_tiles(g, (1, 3), 4, np.empty(36 * 4 * 40))
+        z, grad_xp = np.zeros((4, 12, 16, 5)), np.zeros(xp.shape)
+        winograd.output_tiles(m, (1, 3), 4, z)
+        winograd.input_grad_tiles(dv, (1, 3), 4, grad_xp)
+        return [v.copy(), dm.copy(), z, grad_xp]
+
+    monkeypatch.setattr(lamina.kernels, "numba_available", lambda: False)
+    reference = transforms()
+    monkeypatch.setattr(lamina.kernels, "numba_available", lambda: True)
+    for got, expected in zip(transforms(), reference, strict=True):
+        assert_close_to_scale(got, expected, F64_TOLERANCE)
+
+
+# ------------------------------------------------------------------ gradients, dispatch
+
+
+def test_gradcheck_through_winograd(monkeypatch, backend, rng):
+    monkeypatch.setattr(winograd, "eligible", lambda *args: True)
+    x = lm.tensor(arr(rng, 2, 3, 7, 6), requires_grad=True)
+    w = lm.tensor(arr(rng, 4, 3, 3, 3), requires_grad=True)
+    b = lm.tensor(arr(rng, 4), requires_grad=True)
+    assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=1), [x, w, b])
+
+
+def test_which_convolutions_take_winograd():
+    """3 x 3, stride 1, one dtype, enough channels and outputs (the thresholds)."""
+    x, w = np.zeros((32, 32, 26, 26), np.float32), np.zeros((64, 32, 3, 3), np.float32)
+    assert winograd.eligible(x, w, (1, 1), (24, 24))  # the MNIST example's conv2, batch 32
+    assert not winograd.eligible(x[:8], w, (1, 1), (24, 24))  # too few outputs
+    assert not winograd.eligible(x, w, (2, 2), (12, 12))
+    assert not winograd.eligible(x, np.zeros((64, 32, 5, 5), np.float32), (1, 1), (22, 22))
+    assert not winograd.eligible(x, w.astype(np.float64), (1, 1), (24, 24))
+    assert not winograd.eligible(x[:, :1], w[:, :1], (1, 1), (24, 24))  # conv1: one channel
+
+
+def test_conv2d_dispatches_eligible_convolutions_to_winograd(monkeypatch, rng):
+    calls = []
+    original = winograd.conv2d
+
+    def spy(*args):
+        calls.append(args[1].shape)
+        return original(*args)
+
+    monkeypatch.setattr(winograd, "conv2d", spy)
+    layer = lm.nn.Conv2d(16, 32, 3, padding=1)
+    layer(lm.tensor(arr(rng, 16, 16, 28, 28, dtype=np.float32)))
+    assert calls == [(32, 16, 3, 3)]
+    layer(lm.tensor(arr(rng, 2, 16, 28, 28, dtype=np.float32)))  # too few outputs
+    assert len(calls) == 1
+
+
+def test_a_layer_on_the_winograd_path_matches_torch(torch, rng):
+    """nn.Conv2d(16, 32, 3, padding=1) at batch 16 on 28 x 28 (eligible by the default
+    thresholds): float64 values and gradients equal PyTorch's."""
+    assert winograd.eligible(np.zeros((16, 16, 28, 28)), np.zeros((32, 16, 3, 3)), (1, 1),
+                             (28, 28))
+    layer = lm.nn.Conv2d(16, 32, 3, padding=1).double()
+    reference = torch.nn.Conv2d(16, 32, 3, padding=1).double()
+    with torch.no_grad():
+        reference.weight.copy_(torch.from_numpy(layer.weight.numpy()))
+        reference.bias.copy_(torch.from_numpy(layer.bias.numpy()))
+    x = arr(rng, 16, 16, 28, 28)
+    grad = arr(rng, 16, 32, 28, 28)
+    xl, xt = lm.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out_l, out_t = layer(xl), reference(xt)
+    out_l.backward(lm.tensor(grad))
+    out_t.backward(torch.from_numpy(grad))
+    for a, b in [(out_l, out_t), (xl.grad, xt.grad), (layer.weight.grad, reference.weight.grad),
+                 (layer.bias.grad, reference.bias.grad)]:
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-10, atol=1e-10)
