@@ -184,8 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
 
-    import lamina
     import torch
+
+    import lamina
 
     torch.set_num_threads(run.THREADS)
     if args.clock == "cpu":

@@ -138,7 +138,8 @@ def winograd_output_grad(g, a, r0, dm):
                 for q in range(6):
                     o = (((6 * p + q) * k_out + k) * rows + r) * run
                     for t in range(tx):
-                        _combine4(dst[o + t * n:o + (t + 1) * n], band, p * row + 4 * t * n, n, a[q])
+                        _combine4(dst[o + t * n:o + (t + 1) * n], band, p * row + 4 * t * n, n,
+                                  a[q])
 
 
 @njit(**_JIT)

@@ -32,8 +32,7 @@ from lamina.convsize import check_window, spatial_output_shape
 from lamina.kernels import registry
 from lamina.kernels import thresholds as T
 from lamina.ops import im2col as L
-from lamina.ops import register, relu_zeros
-from lamina.ops import winograd
+from lamina.ops import register, relu_zeros, winograd
 
 # ------------------------------------------------------------------ checks and messages
 

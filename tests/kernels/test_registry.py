@@ -12,10 +12,9 @@ import lamina.kernels
 from lamina import functional as F
 from lamina.kernels import registry
 from lamina.kernels import thresholds as T
-from lamina.ops import OPS
+from lamina.ops import OPS, winograd
 from lamina.ops import conv as conv_ops
 from lamina.ops import im2col as L
-from lamina.ops import winograd
 from lamina.ops.linalg import LinearChain
 from lamina.tensor import apply
 
