@@ -24,6 +24,8 @@ import cProfile
 import datetime
 import os
 import pstats
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -174,6 +176,47 @@ def profile(batch: int, x, y, steps: int = 20, top: int = 25) -> str:
     return "\n".join(lines)
 
 
+_MEMORY_SCRIPT = """
+import sys
+sys.path.insert(0, {root!r})
+from bench import mnist_net, run
+
+
+def kib(field):
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+
+
+batch, framework = int(sys.argv[1]), sys.argv[2]
+x, y = run.load_mnist()
+data = run.batches(x, y, "lenet", batch, 4)
+if framework == "torch":
+    import torch
+    torch.set_num_threads({threads})
+else:
+    import lamina
+base = kib("VmRSS")
+step = (mnist_net.lamina_step if framework == "lamina" else mnist_net.torch_step)(data)
+for _ in range(10):
+    step()
+print(kib("VmHWM") - base)
+"""
+
+
+def peak_memory(batch: int) -> dict[str, float]:
+    """MiB that the peak RSS of a fresh process grows by over 10 training steps at ``batch``
+    (from after loading the data and importing the framework), per framework."""
+    result = {}
+    for framework in ("lamina", "torch"):
+        script = _MEMORY_SCRIPT.format(root=str(ROOT), threads=run.THREADS)
+        proc = subprocess.run([sys.executable, "-c", script, str(batch), framework],
+                              capture_output=True, text=True, check=True)
+        result[framework] = int(proc.stdout.split()[-1]) / 1024
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, nargs="+", default=[64, 128])
@@ -181,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--block", type=float, default=0.4, help="seconds per block, roughly")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--memory", action="store_true", help="also peak RSS per framework")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
 
@@ -210,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['ratio']:.2f}x | {r['spread'][0]:.2f}-{r['spread'][1]:.2f} | {gflops:.1f} |")
         print(line, flush=True)
         lines.append(line)
+    if args.memory:
+        lines += ["", "| batch | lamina peak RSS growth MiB | torch MiB |", "|---|---|---|"]
+        for batch in args.batch:
+            mem = peak_memory(batch)
+            lines.append(f"| {batch} | {mem['lamina']:.1f} | {mem['torch']:.1f} |")
+            print(lines[-1], flush=True)
     if args.profile:
         for batch in args.batch:
             text = profile(batch, x, y)

@@ -85,12 +85,13 @@ def winograd_input(xp, bt, r0, v):
 
 
 @njit(**_JIT)
-def winograd_output(m, at, r0, z):
-    """Y = A^T M A: write the 4 x 4 output tiles of tile rows r0 .. r0 + R - 1.
+def winograd_output(m, at, bias, r0, z):
+    """Y = A^T M A + b: write the 4 x 4 output tiles of tile rows r0 .. r0 + R - 1.
 
     Args:
         m: (36, K, R, TX, N) the products M.
         at: (4, 6) the matrix A^T, in z's dtype.
+        bias: (K,) added to each output channel after the sums, or empty: none.
         r0: the first tile row.
         z: (K, 4 TY, 4 TX, N) output (whole tiles).
     """
@@ -111,7 +112,12 @@ def winograd_output(m, at, r0, z):
                 for t in range(tx):
                     for j in range(4):
                         o = ((k * h + y + i) * w + 4 * t + j) * n
-                        _combine6(dst[o:o + n], band, 6 * i * run + t * n, run, at[j], False)
+                        out = dst[o:o + n]
+                        _combine6(out, band, 6 * i * run + t * n, run, at[j], False)
+                        if len(bias):
+                            shift = bias[k]
+                            for s in range(n):
+                                out[s] += shift
 
 
 @njit(**_JIT)

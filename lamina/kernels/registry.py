@@ -133,10 +133,11 @@ def winograd_input(xp, v) -> bool:
     return xp.dtype == v.dtype and xp.flags.c_contiguous
 
 
-@kernel("winograd", "conv2d", "A^T M A by two NumPy matrix products and a strided copy "
-        "(winograd.output_tiles)", exact=False)
-def winograd_output(m, z) -> bool:
-    return m.dtype == z.dtype and m.flags.c_contiguous and z.flags.c_contiguous
+@kernel("winograd", "conv2d", "A^T M A (+ bias) by two NumPy matrix products and a strided "
+        "copy (winograd.output_tiles)", exact=False)
+def winograd_output(m, z, bias) -> bool:
+    return (m.dtype == z.dtype and m.flags.c_contiguous and z.flags.c_contiguous
+            and (bias is None or bias.dtype == z.dtype))
 
 
 @kernel("winograd", "conv2d", "A dY A^T by a copy and two NumPy matrix products "

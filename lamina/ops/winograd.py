@@ -41,6 +41,7 @@ record the bound); float64 stays at ~1e-15. The transforms are NumPy matrix prod
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -99,7 +100,7 @@ def _matrix(a: np.ndarray, dtype) -> np.ndarray:
 def _take(buffer: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """The first numbers of the 1-D ``buffer`` as a C-contiguous array of ``shape`` (one
     buffer serves every block: large arrays made anew cost page faults each time)."""
-    return buffer[:int(np.prod(shape))].reshape(shape)
+    return buffer[:math.prod(shape)].reshape(shape)
 
 
 def input_tiles(xp: np.ndarray, rows: tuple[int, int], tx: int,
@@ -124,14 +125,17 @@ def input_tiles(xp: np.ndarray, rows: tuple[int, int], tx: int,
     return v.reshape(ALPHA * ALPHA, c, -1)
 
 
-def output_tiles(m: np.ndarray, rows: tuple[int, int], tx: int, z: np.ndarray) -> None:
-    """Write Y = A^T M A, the 4 x 4 output tiles of tile rows ``rows`` from M (36, C_out,
-    R*tx*N), into ``z`` (C_out, 4 * ty, 4 * tx, N) (whole tiles: the caller crops)."""
+def output_tiles(m: np.ndarray, rows: tuple[int, int], tx: int, z: np.ndarray,
+                 bias: np.ndarray | None = None) -> None:
+    """Write Y = A^T M A (+ bias per channel), the 4 x 4 output tiles of tile rows ``rows``
+    from M (36, C_out, R*tx*N), into ``z`` (C_out, 4 * ty, 4 * tx, N) (whole tiles: the
+    caller crops)."""
     k, n = z.shape[0], z.shape[3]
     r0, r1 = rows
-    compiled = registry.select("winograd_output", m, z)
+    compiled = registry.select("winograd_output", m, z, bias)
     if compiled is not None:
-        compiled(m.reshape(ALPHA * ALPHA, k, r1 - r0, tx, n), _matrix(AT, m.dtype), r0, z)
+        compiled(m.reshape(ALPHA * ALPHA, k, r1 - r0, tx, n), _matrix(AT, m.dtype),
+                 np.empty(0, z.dtype) if bias is None else bias, r0, z)
         return
     at = _matrix(AT, m.dtype)
     cols_done = at @ m.reshape(ALPHA, -1)  # (i, q, ...)
@@ -139,6 +143,8 @@ def output_tiles(m: np.ndarray, rows: tuple[int, int], tx: int, z: np.ndarray) -
     y = y.reshape(M_OUT, M_OUT, k, r1 - r0, tx, n)
     target = z[:, r0 * M_OUT:r1 * M_OUT].reshape(k, r1 - r0, M_OUT, tx, M_OUT, n)
     target[...] = y.transpose(2, 3, 0, 4, 1, 5)
+    if bias is not None:
+        target += bias[:, None, None, None, None, None]
 
 
 def output_grad_tiles(g: np.ndarray, rows: tuple[int, int], tx: int,
@@ -222,11 +228,9 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     for block in blocks:
         v = input_tiles(xe, block, tx, v_buffer)
         m = np.matmul(u, v, out=_take(m_buffer, (ALPHA * ALPHA, c_out, v.shape[2])))
-        output_tiles(m, block, tx, ze)
+        output_tiles(m, block, tx, ze, bias)
     del v_buffer, m_buffer
     z = ze[:, :out_hw[0], :out_hw[1]] if ze.shape[1:3] != out_hw else ze
-    if bias is not None:
-        z += bias[:, None, None, None]
     out = z.transpose(L.TO_NCHW)
 
     def backward(grad, need):

@@ -55,8 +55,8 @@ CHECKS = {
                      (8, np.dtype(f32), [arr(4, 8), arr(3, 4)], [arr(4, dtype=float), None])),
     "winograd_input": ((arr(2, 10, 10, 3), arr(36, 2, 2, 2, 3)),
                        (arr(2, 10, 10, 3), arr(36, 2, 2, 2, 3, dtype=float))),
-    "winograd_output": ((arr(36, 2, 2, 2, 3), arr(2, 8, 8, 3)),
-                        (arr(36, 2, 2, 2, 3), arr(2, 8, 8, 3, dtype=float))),
+    "winograd_output": ((arr(36, 2, 2, 2, 3), arr(2, 8, 8, 3), arr(2)),
+                        (arr(36, 2, 2, 2, 3), arr(2, 8, 8, 3), arr(2, dtype=float))),
     "winograd_output_grad": ((arr(2, 8, 8, 3), arr(36, 2, 2, 2, 3)),
                              (arr(2, 8, 8, 3), arr(36, 2, 2, 2, 3, dtype=float))),
     "winograd_input_grad": ((arr(36, 2, 2, 2, 3), arr(2, 10, 10, 3)),
@@ -173,7 +173,7 @@ def winograd_transforms(dtype):
     v = winograd.input_tiles(xp, (1, 2), 2, np.empty(36 * 2 * 6, wide))
     dm = winograd.output_grad_tiles(g, (1, 2), 2, np.empty(36 * 2 * 6, wide))
     z, grad_xp = np.zeros((2, 8, 8, 3), wide), np.zeros((2, 10, 10, 3), wide)
-    winograd.output_tiles(arr(36, 2, 6, dtype=dtype, seed=4), (1, 2), 2, z)
+    winograd.output_tiles(arr(36, 2, 6, dtype=dtype, seed=4), (1, 2), 2, z, arr(2))
     winograd.input_grad_tiles(arr(36, 2, 6, dtype=dtype, seed=5), (1, 2), 2, grad_xp)
     return [v, dm, z, grad_xp]
 

@@ -142,13 +142,13 @@ def test_compiled_transforms_equal_the_numpy_products(monkeypatch, rng):
 
     pytest.importorskip("numba")
     xp, g = arr(rng, 3, 14, 18, 5), arr(rng, 4, 12, 16, 5)
-    m, dv = arr(rng, 36, 4, 2 * 4 * 5), arr(rng, 36, 3, 2 * 4 * 5)
+    m, dv, bias = arr(rng, 36, 4, 2 * 4 * 5), arr(rng, 36, 3, 2 * 4 * 5), arr(rng, 4)
 
     def transforms():
         v = winograd.input_tiles(xp, (1, 3), 4, np.empty(36 * 3 * 40))
         dm = winograd.output_grad_tiles(g, (1, 3), 4, np.empty(36 * 4 * 40))
         z, grad_xp = np.zeros((4, 12, 16, 5)), np.zeros(xp.shape)
-        winograd.output_tiles(m, (1, 3), 4, z)
+        winograd.output_tiles(m, (1, 3), 4, z, bias)
         winograd.input_grad_tiles(dv, (1, 3), 4, grad_xp)
         return [v.copy(), dm.copy(), z, grad_xp]
 
