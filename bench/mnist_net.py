@@ -141,9 +141,27 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def measure(batch: int, x, y, rounds: int, per_block: float) -> dict:
+def without_winograd(step):
+    """``step`` run with the Winograd path switched off (its thresholds out of reach): the
+    im2col + GEMM convolution lamina used before it."""
+    from lamina.kernels import thresholds as T
+
+    def im2col_step():
+        saved = T.WINOGRAD_MIN_OUTPUTS
+        T.WINOGRAD_MIN_OUTPUTS = 1 << 62
+        try:
+            step()
+        finally:
+            T.WINOGRAD_MIN_OUTPUTS = saved
+
+    return im2col_step
+
+
+def measure(batch: int, x, y, rounds: int, per_block: float, im2col: bool = False) -> dict:
     data = run.batches(x, y, "lenet", batch, 8)
     steps = {"lamina": lamina_step(data), "torch": torch_step(data)}
+    if im2col:
+        steps["im2col"] = without_winograd(lamina_step(data))
     for step in steps.values():  # first calls compile or load kernels: not timed
         run.time_block(step, 3)
     probe = min(run.time_block(steps["lamina"], 2) for _ in range(3))
@@ -225,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--memory", action="store_true", help="also peak RSS per framework")
+    parser.add_argument("--im2col", action="store_true",
+                        help="also time lamina with the Winograd path off (before/after)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
 
@@ -243,15 +263,18 @@ def main(argv: list[str] | None = None) -> int:
               f"{'on' if lamina.kernels.numba_available() else 'off'}, torch {torch.__version__}, "
               f"float32 GEMM peak {peak['gflops']:.1f} GFLOP/s ({peak['note']}), "
               f"{6 * FORWARD_MACS / 1e6:.0f} MFLOP per image per step (fwd + bwd)", "",
-              "| batch | lamina ms | torch ms | torch/lamina | quartiles | lamina GFLOP/s |",
-              "|---|---|---|---|---|---|"]
+              "| batch | lamina ms | torch ms | torch/lamina | quartiles | lamina GFLOP/s "
+              "| lamina im2col ms (torch/it, medians) |", "|---|---|---|---|---|---|---|"]
     print("\n".join(header), flush=True)
     lines = list(header)
     for batch in args.batch:
-        r = measure(batch, x, y, args.rounds, args.block)
+        r = measure(batch, x, y, args.rounds, args.block, args.im2col)
         gflops = 6 * FORWARD_MACS * batch / r["lamina"] / 1e9
+        old = (f"{r['im2col'] * 1e3:.2f} ({r['torch'] / r['im2col']:.2f}x)" if args.im2col
+               else "-")
         line = (f"| {batch} | {r['lamina'] * 1e3:.2f} | {r['torch'] * 1e3:.2f} | "
-                f"{r['ratio']:.2f}x | {r['spread'][0]:.2f}-{r['spread'][1]:.2f} | {gflops:.1f} |")
+                f"{r['ratio']:.2f}x | {r['spread'][0]:.2f}-{r['spread'][1]:.2f} | {gflops:.1f} "
+                f"| {old} |")
         print(line, flush=True)
         lines.append(line)
     if args.memory:
