@@ -42,7 +42,8 @@ class Kernel:
 
     Attributes:
         name: the kernel function's name in its module.
-        family: "conv" or "linear" (the module :func:`lamina.kernels.numba_kernels` loads).
+        family: "conv", "linear" or "winograd" (the module :func:`lamina.kernels.numba_kernels`
+            loads).
         op: the op of :data:`lamina.ops.OPS` whose step it replaces.
         replaces: the NumPy code it stands in for.
         exact: bitwise the reference's values (else equal up to rounding).
