@@ -45,7 +45,6 @@ record the bound); float64 stays at ~1e-15. The transforms are NumPy matrix prod
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 import numpy as np
 
@@ -56,18 +55,17 @@ from lamina.ops import im2col as L
 M_OUT = 4  # output tile side
 ALPHA = 6  # input tile side: M_OUT + 3 - 1
 
-_F = Fraction
 BT = np.array([[4, 0, -5, 0, 1, 0],
                [0, -4, -4, 1, 1, 0],
                [0, 4, -4, -1, 1, 0],
                [0, -2, -1, 2, 1, 0],
                [0, 2, -1, -2, 1, 0],
                [0, 4, 0, -5, 0, 1]], dtype=np.float64)
-G = np.array([[_F(1, 4), 0, 0],
-              [_F(-1, 6), _F(-1, 6), _F(-1, 6)],
-              [_F(-1, 6), _F(1, 6), _F(-1, 6)],
-              [_F(1, 24), _F(1, 12), _F(1, 6)],
-              [_F(1, 24), _F(-1, 12), _F(1, 6)],
+G = np.array([[1 / 4, 0, 0],
+              [-1 / 6, -1 / 6, -1 / 6],
+              [-1 / 6, 1 / 6, -1 / 6],
+              [1 / 24, 1 / 12, 1 / 6],
+              [1 / 24, -1 / 12, 1 / 6],
               [0, 0, 1]], dtype=np.float64)
 AT = np.array([[1, 1, 1, 1, 1, 0],
                [0, 1, -1, 2, -2, 0],
