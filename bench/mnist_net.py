@@ -126,19 +126,19 @@ def cpu_time_block(step, n: int) -> float:
     return (time.process_time() - start) / n
 
 
-def gemm_peak(threads_note: str) -> dict:
-    """GFLOP/s of one large float32 np.matmul (2048 x 2048), best of 5."""
+def gemm_peak(threads_note: str, clock) -> dict:
+    """GFLOP/s of one large float32 np.matmul (2048 x 2048), best of 5, by ``clock``."""
     a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
     b = a.T.copy()
     a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(5))
+    best = min(_timed(lambda: a @ b, clock) for _ in range(5))
     return {"gflops": 2 * 2048 ** 3 / best / 1e9, "note": threads_note}
 
 
-def _timed(fn) -> float:
-    start = time.perf_counter()
+def _timed(fn, clock) -> float:
+    start = clock()
     fn()
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def without_winograd(step):
@@ -235,12 +235,41 @@ def peak_memory(batch: int) -> dict[str, float]:
     return result
 
 
+def table(args, x, y, path: str) -> list[str]:
+    """One table of lamina vs torch on kernel path ``path`` ("fast": the compiled kernels
+    where Numba is installed; "numpy": switched off at run time, as LAMINA_NO_NUMBA=1)."""
+    import lamina.kernels
+
+    lines = [f"kernel path: {path}", "",
+             "| batch | lamina ms | torch ms | torch/lamina | quartiles | lamina GFLOP/s "
+             "| lamina im2col ms (torch/it, medians) |", "|---|---|---|---|---|---|---|"]
+    print("\n".join(lines), flush=True)
+    saved = lamina.kernels.numba_available
+    if path == "numpy":
+        lamina.kernels.numba_available = lambda: False
+    try:
+        for batch in args.batch:
+            r = measure(batch, x, y, args.rounds, args.block, args.im2col)
+            gflops = 6 * FORWARD_MACS * batch / r["lamina"] / 1e9
+            old = (f"{r['im2col'] * 1e3:.2f} ({r['torch'] / r['im2col']:.2f}x)"
+                   if args.im2col else "-")
+            lines.append(f"| {batch} | {r['lamina'] * 1e3:.2f} | {r['torch'] * 1e3:.2f} | "
+                         f"{r['ratio']:.2f}x | {r['spread'][0]:.2f}-{r['spread'][1]:.2f} | "
+                         f"{gflops:.1f} | {old} |")
+            print(lines[-1], flush=True)
+    finally:
+        lamina.kernels.numba_available = saved
+    return lines + [""]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--block", type=float, default=0.4, help="seconds per block, roughly")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    parser.add_argument("--paths", choices=("fast", "numpy", "both"), default="both",
+                        help="kernel paths to time (both: fast, then pure NumPy)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--memory", action="store_true", help="also peak RSS per framework")
     parser.add_argument("--im2col", action="store_true",
@@ -256,29 +285,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.clock == "cpu":
         run.time_block = cpu_time_block  # interleaved() looks it up at call time
     x, y = run.load_mnist()
-    peak = gemm_peak(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
-    header = [f"# PyTorch MNIST example Net, training ({datetime.datetime.now():%Y-%m-%d %H:%M})",
-              "",
-              f"threads {run.THREADS}, clock {args.clock}, numba "
-              f"{'on' if lamina.kernels.numba_available() else 'off'}, torch {torch.__version__}, "
-              f"float32 GEMM peak {peak['gflops']:.1f} GFLOP/s ({peak['note']}), "
-              f"{6 * FORWARD_MACS / 1e6:.0f} MFLOP per image per step (fwd + bwd)", "",
-              "| batch | lamina ms | torch ms | torch/lamina | quartiles | lamina GFLOP/s "
-              "| lamina im2col ms (torch/it, medians) |", "|---|---|---|---|---|---|---|"]
-    print("\n".join(header), flush=True)
-    lines = list(header)
-    for batch in args.batch:
-        r = measure(batch, x, y, args.rounds, args.block, args.im2col)
-        gflops = 6 * FORWARD_MACS * batch / r["lamina"] / 1e9
-        old = (f"{r['im2col'] * 1e3:.2f} ({r['torch'] / r['im2col']:.2f}x)" if args.im2col
-               else "-")
-        line = (f"| {batch} | {r['lamina'] * 1e3:.2f} | {r['torch'] * 1e3:.2f} | "
-                f"{r['ratio']:.2f}x | {r['spread'][0]:.2f}-{r['spread'][1]:.2f} | {gflops:.1f} "
-                f"| {old} |")
-        print(line, flush=True)
-        lines.append(line)
+    peak = gemm_peak(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}",
+                     time.process_time if args.clock == "cpu" else time.perf_counter)
+    env = " ".join(f"{k}={os.environ[k]}" for k in ("OPENBLAS_NUM_THREADS", "BENCH_THREADS",
+                                                     "LAMINA_NO_NUMBA") if k in os.environ)
+    flags = " ".join(argv if argv is not None else sys.argv[1:])
+    lines = [f"# PyTorch MNIST example Net, training ({datetime.datetime.now():%Y-%m-%d %H:%M})",
+             "", f"`{env} python -m bench.mnist_net {flags}`".replace("` ", "`"),
+             "", f"threads {run.THREADS}, clock {args.clock}, numba "
+             f"{'installed' if lamina.kernels._load() is not None else 'not installed'}, "
+             f"torch {torch.__version__}, float32 GEMM peak {peak['gflops']:.1f} GFLOP/s "
+             f"({peak['note']}), {6 * FORWARD_MACS / 1e6:.0f} MFLOP per image per step "
+             "(fwd + bwd)", ""]
+    print("\n".join(lines), flush=True)
+    paths = ("fast", "numpy") if args.paths == "both" else (args.paths,)
+    for path in paths:
+        lines += table(args, x, y, path)
     if args.memory:
-        lines += ["", "| batch | lamina peak RSS growth MiB | torch MiB |", "|---|---|---|"]
+        lines += ["| batch | lamina peak RSS growth MiB | torch MiB |", "|---|---|---|"]
         for batch in args.batch:
             mem = peak_memory(batch)
             lines.append(f"| {batch} | {mem['lamina']:.1f} | {mem['torch']:.1f} |")
