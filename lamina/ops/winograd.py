@@ -94,6 +94,7 @@ def weight_grad_transform(grad_u: np.ndarray, shape: tuple[int, ...]) -> np.ndar
 
 
 _MATRICES: dict = {}
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _matrix(name: str, dtype) -> np.ndarray:
@@ -274,11 +275,12 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
 def eligible(x: np.ndarray, weight: np.ndarray, stride: tuple[int, int],
              out_hw: tuple[int, int]) -> bool:
     """Whether :func:`lamina.ops.conv.conv2d` runs by Winograd: a 3 x 3 kernel of stride 1,
-    one dtype, enough channels that the 36 GEMMs save more than the transforms cost
+    one dtype, float32 or float64 (in float16 the transforms' rounding is too large), enough
+    channels that the 36 GEMMs save more than the transforms cost
     (C_in * C_out / (C_in + C_out) >= WINOGRAD_MIN_CHANNELS) and enough outputs to amortise
     the per-tile work (N * H_out * W_out >= WINOGRAD_MIN_OUTPUTS; both in
     :mod:`lamina.kernels.thresholds`)."""
     c_out, c_in, kh, kw = weight.shape
     return (kh == 3 and kw == 3 and stride == (1, 1) and x.dtype == weight.dtype
-            and c_in * c_out >= T.WINOGRAD_MIN_CHANNELS * (c_in + c_out)
+            and x.dtype in _FLOATS and c_in * c_out >= T.WINOGRAD_MIN_CHANNELS * (c_in + c_out)
             and x.shape[0] * out_hw[0] * out_hw[1] >= T.WINOGRAD_MIN_OUTPUTS)

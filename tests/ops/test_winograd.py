@@ -178,6 +178,8 @@ def test_which_convolutions_take_winograd():
     assert not winograd.eligible(x, w, (2, 2), (12, 12))
     assert not winograd.eligible(x, np.zeros((64, 32, 5, 5), np.float32), (1, 1), (22, 22))
     assert not winograd.eligible(x, w.astype(np.float64), (1, 1), (24, 24))
+    assert not winograd.eligible(x.astype(np.float16), w.astype(np.float16), (1, 1), (24, 24))
+    assert winograd.eligible(x.astype(np.float64), w.astype(np.float64), (1, 1), (24, 24))
     assert not winograd.eligible(x[:, :1], w[:, :1], (1, 1), (24, 24))  # conv1: one channel
 
 
