@@ -225,30 +225,33 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     c_out, c_in = weight.shape[:2]
     hw = x.shape[2:]
     xp = L.internal(x, padding)
-    n = xp.shape[3]
+    n, padded_hw = xp.shape[3], xp.shape[1:3]
     ty, tx = tile_counts(out_hw)
     ext = (c_in, M_OUT * ty + 2, M_OUT * tx + 2, n)
-    xe = _extend(xp, ext)
+    xe = _extend(xp, ext)  # the input the backward pass keeps
+    del xp
     u = weight_transform(weight)
     dtype = x.dtype
     blocks = tile_blocks(ty, ALPHA * ALPHA * (c_in + c_out) * tx * n * dtype.itemsize)
     most = ALPHA * ALPHA * max(r1 - r0 for r0, r1 in blocks) * tx * n  # tiles of a block
-    ze = np.empty((c_out, M_OUT * ty, M_OUT * tx, n), dtype)
+    whole = (c_out, M_OUT * ty, M_OUT * tx, n)  # the output in whole tiles
+    ze = np.empty(whole, dtype)
     v_buffer, m_buffer = np.empty(most * c_in, dtype), np.empty(most * c_out, dtype)
     for block in blocks:
         v = input_tiles(xe, block, tx, v_buffer)
         m = np.matmul(u, v, out=_take(m_buffer, (ALPHA * ALPHA, c_out, v.shape[2])))
         output_tiles(m, block, tx, ze, bias)
     del v_buffer, m_buffer
-    z = ze[:, :out_hw[0], :out_hw[1]] if ze.shape[1:3] != out_hw else ze
+    z = ze[:, :out_hw[0], :out_hw[1]] if whole[1:3] != out_hw else ze
     out = z.transpose(L.TO_NCHW)
+    del ze, z
 
     def backward(grad, need):
         gt = grad.transpose(L.TO_INTERNAL)
         grad_b = gt.sum(axis=(1, 2, 3)) if bias is not None and need[2] else None
         if not (need[0] or need[1]):
             return None, None, grad_b
-        ge = _extend(np.ascontiguousarray(gt, dtype), (c_out, *ze.shape[1:3], n))
+        ge = _extend(np.ascontiguousarray(gt, dtype), whole)
         grad_u = np.zeros(u.shape, dtype) if need[1] else None
         grad_xe = np.zeros(ext, dtype) if need[0] else None
         u_t = u.transpose(0, 2, 1)
@@ -264,7 +267,7 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
                 input_grad_tiles(dv, block, tx, grad_xe)
         grad_x = None
         if need[0]:
-            grad_xp = grad_xe[:, :xp.shape[1], :xp.shape[2]]
+            grad_xp = grad_xe[:, :padded_hw[0], :padded_hw[1]]
             grad_x = L.to_nchw(grad_xp, padding, hw)
         grad_w = weight_grad_transform(grad_u, weight.shape) if need[1] else None
         return grad_x, grad_w, grad_b
