@@ -302,7 +302,10 @@ def main(argv: list[str] | None = None) -> int:
     for path in paths:
         lines += table(args, x, y, path)
     if args.memory:
-        lines += ["| batch | lamina peak RSS growth MiB | torch MiB |", "|---|---|---|"]
+        head = ["peak RSS growth over 10 training steps, fresh process (MiB)", "",
+                "| batch | lamina | torch |", "|---|---|---|"]
+        print("\n".join(head), flush=True)
+        lines += head
         for batch in args.batch:
             mem = peak_memory(batch)
             lines.append(f"| {batch} | {mem['lamina']:.1f} | {mem['torch']:.1f} |")
