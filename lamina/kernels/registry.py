@@ -125,35 +125,6 @@ def conv_relu_max_pool_direct(x, weight, bias, stride, pool) -> bool:
             and (bias is None or bias.dtype == x.dtype))
 
 
-# ------------------------------------------------------------------ Winograd F(4x4, 3x3)
-
-
-@kernel("winograd", "conv2d", "B^T d B by two NumPy matrix products (winograd.input_tiles)",
-        exact=False)
-def winograd_input(xp, v) -> bool:
-    return xp.dtype == v.dtype and xp.flags.c_contiguous
-
-
-@kernel("winograd", "conv2d", "A^T M A (+ bias) by two NumPy matrix products and a strided "
-        "copy (winograd.output_tiles)", exact=False)
-def winograd_output(m, z, bias) -> bool:
-    return (m.dtype == z.dtype and m.flags.c_contiguous and z.flags.c_contiguous
-            and (bias is None or bias.dtype == z.dtype))
-
-
-@kernel("winograd", "conv2d", "A dY A^T by a copy and two NumPy matrix products "
-        "(winograd.output_grad_tiles)", exact=False)
-def winograd_output_grad(g, dm) -> bool:
-    return g.dtype == dm.dtype and g.flags.c_contiguous
-
-
-@kernel("winograd", "conv2d", "B dV B^T by two NumPy matrix products and four strided adds "
-        "(winograd.input_grad_tiles)", exact=False)
-def winograd_input_grad(dv, grad_xp) -> bool:
-    return (dv.dtype == grad_xp.dtype and dv.flags.c_contiguous
-            and grad_xp.flags.c_contiguous)
-
-
 # ------------------------------------------------------------------ window max
 
 
@@ -206,6 +177,35 @@ def linear_chain(width: int, dtype, weights, biases) -> bool:
                                  or not bias.flags.c_contiguous):
             return False
     return True
+
+
+# ------------------------------------------------------------------ Winograd F(4x4, 3x3)
+
+
+@kernel("winograd", "conv2d", "B^T d B by two NumPy matrix products (winograd.input_tiles)",
+        exact=False)
+def winograd_input(xp, v) -> bool:
+    return xp.dtype == v.dtype and xp.flags.c_contiguous
+
+
+@kernel("winograd", "conv2d", "A^T M A (+ bias) by two NumPy matrix products and a strided "
+        "copy (winograd.output_tiles)", exact=False)
+def winograd_output(m, z, bias) -> bool:
+    return (m.dtype == z.dtype and m.flags.c_contiguous and z.flags.c_contiguous
+            and (bias is None or bias.dtype == z.dtype))
+
+
+@kernel("winograd", "conv2d", "A dY A^T by a copy and two NumPy matrix products "
+        "(winograd.output_grad_tiles)", exact=False)
+def winograd_output_grad(g, dm) -> bool:
+    return g.dtype == dm.dtype and g.flags.c_contiguous
+
+
+@kernel("winograd", "conv2d", "B dV B^T by two NumPy matrix products and four strided adds "
+        "(winograd.input_grad_tiles)", exact=False)
+def winograd_input_grad(dv, grad_xp) -> bool:
+    return (dv.dtype == grad_xp.dtype and dv.flags.c_contiguous
+            and grad_xp.flags.c_contiguous)
 
 
 __all__ = ["KERNELS", "Kernel", "kernel", "select"]

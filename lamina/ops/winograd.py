@@ -38,9 +38,11 @@ of tile rows (WINOGRAD_BLOCK_BYTES) so that the transformed arrays stay small.
 Rounding: the transforms multiply by up to 8 and divide by 24, so float32 results are less
 accurate than im2col's: against float64, 3-4e-6 of the largest |value| of the output and of
 both gradients, im2col 2-5e-7 (the MNIST example's conv2 at batch 16); the tests bound the
-difference from im2col by 2e-5. float64 stays within ~1e-14. The transforms are NumPy matrix products here
-(serving the pure NumPy path) and compiled kernels with ``lamina[fast]`` (registered as
-``winograd_*`` in :mod:`lamina.kernels.registry`).
+difference from im2col by 2e-5. float64 stays within ~1e-14.
+
+The transforms are NumPy matrix products here (serving the pure NumPy path) and compiled
+kernels with ``lamina[fast]`` (registered as ``winograd_*`` in
+:mod:`lamina.kernels.registry`).
 """
 
 from __future__ import annotations

@@ -152,19 +152,6 @@ def direct_large_batch(dtype):
     return [conv_ops.conv2d_relu_max_pool2d_infer(x, w, b.astype(dtype), padding=(2, 2))]
 
 
-def linear_three_rows(dtype):
-    """Linear on LINEAR_MAX_ROWS + 1 rows: linear_rows refused."""
-    x, w, b = arr(T.LINEAR_MAX_ROWS + 1, 8, dtype=dtype), arr(4, 8, dtype=dtype), arr(4)
-    return _forward_backward(F.linear, x, w, b.astype(dtype))
-
-
-def chain_wide_bias(dtype):
-    """A LinearChain with a bias of another dtype: linear_chain refused, layer by layer."""
-    chain = LinearChain([arr(4, 8, dtype=dtype), arr(3, 4, dtype=dtype)],
-                        [arr(4, dtype=other(dtype)), None], (True, False))
-    return [chain(arr(1, 8, dtype=dtype))]
-
-
 def winograd_transforms(dtype):
     """The four Winograd transforms (tile rows 1..2 of 2 x 2 tiles) into buffers of the
     other dtype: every winograd_* kernel refused, the NumPy products write (and cast) there."""
@@ -176,6 +163,19 @@ def winograd_transforms(dtype):
     winograd.output_tiles(arr(36, 2, 6, dtype=dtype, seed=4), (1, 2), 2, z, arr(2))
     winograd.input_grad_tiles(arr(36, 2, 6, dtype=dtype, seed=5), (1, 2), 2, grad_xp)
     return [v, dm, z, grad_xp]
+
+
+def linear_three_rows(dtype):
+    """Linear on LINEAR_MAX_ROWS + 1 rows: linear_rows refused."""
+    x, w, b = arr(T.LINEAR_MAX_ROWS + 1, 8, dtype=dtype), arr(4, 8, dtype=dtype), arr(4)
+    return _forward_backward(F.linear, x, w, b.astype(dtype))
+
+
+def chain_wide_bias(dtype):
+    """A LinearChain with a bias of another dtype: linear_chain refused, layer by layer."""
+    chain = LinearChain([arr(4, 8, dtype=dtype), arr(3, 4, dtype=dtype)],
+                        [arr(4, dtype=other(dtype)), None], (True, False))
+    return [chain(arr(1, 8, dtype=dtype))]
 
 
 REFUSED = {
