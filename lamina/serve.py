@@ -1033,14 +1033,16 @@ def serve(model_path, host: str = "127.0.0.1", port: int = 8000, *,
 
 
 class BackgroundServer:
-    """Run an app with uvicorn in a daemon thread on a free port of ``host`` (tests, benches).
+    """Run an app with uvicorn in a daemon thread on a free port of ``host`` (tests, benches),
+    with :func:`uvicorn_config`'s limits over the HTTP ``parser`` of :func:`http_protocol`.
 
     Example:
         >>> with BackgroundServer(create_app(model=net)) as url:  # doctest: +SKIP
         ...     httpx.get(url + "/health")
     """
 
-    def __init__(self, app, host: str = "127.0.0.1", log_level: str = "warning"):
+    def __init__(self, app, host: str = "127.0.0.1", log_level: str = "warning",
+                 parser: str = "auto"):
         import uvicorn
 
         # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP;
@@ -1049,7 +1051,8 @@ class BackgroundServer:
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind((host, 0))
         self.url = f"http://{host}:{self.socket.getsockname()[1]}"
-        config = uvicorn_config(app, log_level=log_level, access_log=False, lifespan="off")
+        config = uvicorn_config(app, log_level=log_level, access_log=False, lifespan="off",
+                                http=http_protocol(parser))
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run,
                                        kwargs={"sockets": [self.socket]}, daemon=True)

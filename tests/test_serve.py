@@ -519,3 +519,215 @@ def threading_wait(seconds: float) -> None:
     import threading
 
     threading.Event().wait(seconds)
+
+
+# ----------------------------------------------------------------------------- throughput paths
+def _ask_concurrently(client, requests: list[dict], workers: int = 16) -> list:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda r: client.post("/predict", **r), requests))
+
+
+def test_micro_batching_answers_as_one_by_one_under_concurrent_requests(image_model, pixels):
+    """Requests of 1 to 3 images, JSON and PNG, from 16 threads: batched with others, each
+    gets the probabilities it gets alone."""
+    requests = []
+    for i in range(48):
+        if i % 3 == 0:
+            requests.append({"content": _png(pixels[i % 3]),
+                             "headers": {"Content-Type": "image/png"}})
+        else:
+            requests.append({"json": {"inputs": pixels[:1 + i % 3].tolist()}})
+    with BackgroundServer(create_app(image_model)) as url, \
+            httpx.Client(base_url=url, timeout=30) as client:
+        alone = [client.post("/predict", **r).json() for r in requests]
+    app = create_app(image_model, batch_window_ms=20, max_batch=8)
+    with BackgroundServer(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        batched = _ask_concurrently(client, requests)
+    for answer, expected in zip(batched, alone, strict=True):
+        assert answer.status_code == 200, answer.text
+        _assert_same(answer.json(), expected)
+    batches = app.state.predict_service.batcher.batches
+    assert batches < len(requests)  # some requests shared a forward pass
+
+
+def test_micro_batched_bad_requests_still_get_their_own_4xx(image_model, pixels):
+    app = create_app(image_model, batch_window_ms=20, max_batch=4)
+    good = {"json": {"inputs": [pixels[0].tolist()]}}
+    bad = {"json": {"inputs": [[1.0, 2.0]]}}
+    with BackgroundServer(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        answers = _ask_concurrently(client, [good, bad] * 6, workers=12)
+    assert [a.status_code for a in answers] == [200, 422] * 6
+    for answer in answers[2::2]:  # batchmates' rounding aside, one answer
+        _assert_same(answer.json(), answers[0].json())
+    assert all("received a batch of shape (1, 2)" in a.json()["detail"] for a in answers[1::2])
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"batch_window_ms": -1}, "batch window must be a number of milliseconds from 0"),
+    ({"batch_window_ms": float("nan")}, "batch window"),
+    ({"batch_window_ms": 5000}, r"to 1000, received 5000"),
+    ({"batch_window_ms": 2, "max_batch": 0}, "largest micro-batch must be an int from 1 to 1024"),
+    ({"batch_window_ms": 2, "max_batch": 2000}, "received 2000"),
+    ({"batch_window_ms": 2, "max_batch": 4.0}, "received 4.0"),
+])
+def test_bad_batching_settings_are_refused(image_model, settings, message):
+    with pytest.raises(ValueError, match=message):
+        create_app(image_model, **settings)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--batch-window-ms", "-1"], "batch window must be a number of milliseconds"),
+    (["--batch-window-ms", "nan"], "batch window must be a number of milliseconds"),
+    (["--batch-window-ms", "2", "--max-batch", "0"], "largest micro-batch must be an int"),
+    (["--max-batch", "8"], "--max-batch sets the size of micro-batches; it needs "
+                           "--batch-window-ms"),
+    (["--batch-window-ms", "fast"], "invalid float value: 'fast'"),
+    (["--max-batch", "many"], "invalid int value: 'many'"),
+])
+def test_bad_batching_flags_are_one_line_errors(image_model, capsys, flags, message):
+    capsys.readouterr()
+    status = lamina_main(["serve", image_model, "--port", "1", *flags])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith("lamina: error: ") and err.count("\n") == 1, err
+    assert message in err and "Traceback" not in err
+
+
+_THREADS: list[int] = []
+
+
+class _ThreadProbe(nn.Module):
+    """Records the thread each forward pass runs in."""
+
+    def forward(self, x):
+        import threading
+
+        _THREADS.append(threading.get_ident())
+        return x
+
+
+@pytest.mark.parametrize("offload", [False, True], ids=["on the loop", "in a worker thread"])
+def test_requests_run_on_the_loop_or_in_a_thread_with_the_same_answers(monkeypatch, offload):
+    import lamina.serve
+
+    lm.manual_seed(5)
+    model = nn.Sequential(nn.Linear(2, 3), _ThreadProbe())
+    x = [[0.5, -1.0], [2.0, 1.0]]
+    expected = lm.predict_proba(model, np.array(x, dtype=np.float32))
+    if offload:
+        monkeypatch.setattr(lamina.serve, "INLINE_MAX_BODY_BYTES", 0)
+        monkeypatch.setattr(lamina.serve, "INLINE_MAX_SECONDS", 0.0)
+    server = BackgroundServer(create_app(model=model))
+    _THREADS.clear()
+    with server as url:
+        answers = [httpx.post(url + "/predict", json={"inputs": x}).json() for _ in range(3)]
+    for answer in answers:
+        assert np.array_equal(np.array(answer["probabilities"]), expected)
+    loop_thread = server.thread.ident
+    assert len(_THREADS) == 3
+    assert all((t != loop_thread) == offload for t in _THREADS)
+
+
+def test_served_lenet_runs_the_no_grad_inference_plan(image_server, pixels, monkeypatch):
+    import lamina.inference
+
+    calls = []
+    original = lamina.inference.plan
+
+    def spy(module):
+        calls.append(lm.is_grad_enabled())
+        return original(module)
+
+    monkeypatch.setattr(lamina.inference, "plan", spy)
+    for image in pixels:
+        assert image_server.post("/predict", content=_png(image),
+                                 headers={"Content-Type": "image/png"}).status_code == 200
+    assert calls == [False] * 3  # one plan per request (LeNet-5 is one Sequential), no grad
+
+
+def test_predict_goes_through_middleware_that_a_user_adds(image_model, pixels):
+    app = create_app(image_model)
+    with BackgroundServer(app) as url:
+        direct = httpx.post(url + "/predict", json={"inputs": [pixels[0].tolist()]})
+
+    @app.middleware("http")
+    async def tag(request, call_next):
+        response = await call_next(request)
+        response.headers["x-seen"] = "yes"
+        return response
+
+    with BackgroundServer(app) as url:
+        through = httpx.post(url + "/predict", json={"inputs": [pixels[0].tolist()]})
+        refused = httpx.post(url + "/predict", json={"inputs": [[1.0]]})
+        assert httpx.get(url + "/predict").status_code == 405
+    assert through.headers["x-seen"] == "yes" and through.json() == direct.json()
+    assert refused.status_code == 422 and refused.headers["x-seen"] == "yes"
+
+
+def _parsers() -> list:
+    import importlib.util
+
+    return ["h11", pytest.param("httptools", marks=pytest.mark.skipif(
+        importlib.util.find_spec("httptools") is None, reason="httptools not installed"))]
+
+
+@pytest.mark.parametrize("parser", _parsers())
+def test_each_parser_keeps_the_header_limits(monkeypatch, parser):
+    import socket
+
+    import lamina.serve
+
+    monkeypatch.setattr(lamina.serve, "HEADER_TIMEOUT_S", 0.3)
+    app = create_app(model=nn.Sequential(nn.Linear(2, 2)))
+    with BackgroundServer(app, parser=parser) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=20) as slow:
+            slow.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")  # never finishes
+            assert slow.recv(1024) == b""  # closed by the server, not by our 20 s timeout
+        monkeypatch.setattr(lamina.serve, "HEADER_TIMEOUT_S", 30.0)  # not what stops it
+        with socket.create_connection((host, int(port)), timeout=20) as flood:
+            flood.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            line = b"X-Filler: " + b"a" * 1000 + b"\r\n"
+            try:
+                for _ in range(200):  # 200 kB of headers, over MAX_HEADER_BYTES (64 kB)
+                    flood.sendall(line)
+                flood.sendall(b"\r\n")  # a complete request: without the limit, 200
+            except OSError:  # the server closed the connection while we were still sending
+                pass
+            answer = b""
+            try:
+                while chunk := flood.recv(65536):
+                    answer += chunk
+            except OSError:
+                pass
+            assert answer == b"" or answer.startswith(b"HTTP/1.1 400"), answer[:80]
+        assert httpx.get(url + "/health").status_code == 200
+
+
+@pytest.mark.parametrize("parser", _parsers())
+def test_pipelined_requests_get_their_answers_in_order(image_model, pixels, parser):
+    """Two requests sent in one write on one connection: two whole answers, in order (each
+    answer's head and body leave the server in one write)."""
+    import socket
+
+    bodies = [json.dumps({"inputs": [pixels[i].tolist()]}).encode() for i in (0, 1)]
+    with BackgroundServer(create_app(image_model), parser=parser) as url:
+        expected = [httpx.post(url + "/predict", content=b,
+                               headers={"Content-Type": "application/json"}).json()
+                    for b in bodies]
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=20) as connection:
+            connection.sendall(b"".join(
+                b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: " + str(len(b)).encode() + b"\r\n\r\n" + b for b in bodies))
+            stream = connection.makefile("rb")
+            answers = []
+            for _ in bodies:
+                assert stream.readline().startswith(b"HTTP/1.1 200")
+                length = 0
+                while (line := stream.readline()) != b"\r\n":
+                    name, _, value = line.decode().partition(":")
+                    if name.lower() == "content-length":
+                        length = int(value)
+                answers.append(json.loads(stream.read(length)))
+    assert answers == expected

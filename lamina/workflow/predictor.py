@@ -120,9 +120,10 @@ class Predictor:
         if eval_only:
             training = [name or "the model" for name, m in model.named_modules() if m.training]
             if training:
+                more = ", ..." if len(training) > 3 else ""
                 raise ValueError(f"Predictor: eval_only needs a model in eval mode; "
-                                 f"{', '.join(training[:3])} in training mode (call "
-                                 f"model.eval() first)")
+                                 f"{len(training)} of its modules are in training mode "
+                                 f"({', '.join(training[:3])}{more}): call model.eval() first")
         self.model = model
         self.batch_size = batch_size
         self.eval_only = eval_only
