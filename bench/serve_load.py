@@ -4,14 +4,15 @@
     python -m bench.serve_load --requests 500 --concurrency 4 --formats json --no-write
     python -m bench.serve_load --baseline ../old-checkout --rounds 5   # A/B, alternating
     python -m bench.serve_load --batch-window-ms 2 --max-batch 32      # micro-batching
+    python -m bench.serve_load --workers 2                             # two server processes
 
 It saves a LeNet-5 as ``lamina train`` would (image pipeline, class names) in a temporary
 directory, starts the server in a child process on a free port of 127.0.0.1 as ``lamina serve``
-runs it (``create_app`` + ``uvicorn_config``; so the clients do not compete with the server for
-the GIL), sends the requests from client threads that each hold one keep-alive connection, stops
-the server and prints the throughput, the p50/p90/p99 latencies and the server process's CPU
-time per request (user + system, from /proc: a measure that other load on a shared machine
-disturbs less than the wall clock).
+runs it (``lamina.serve.serve``, access log off; in its own process so that the clients do not
+compete with the server for the GIL), sends the requests from client threads that each hold one
+keep-alive connection, stops the server and prints the throughput, the p50/p90/p99 latencies and
+the server's CPU time per request (user + system of the server and its worker processes, from
+/proc: a measure that other load on a shared machine disturbs less than the wall clock).
 
 ``--baseline TREE`` also serves the same model from another checkout of lamina (its
 ``lamina.serve.create_app``, run by ``uvicorn.run`` with h11 and asyncio, as this bench ran the
@@ -65,16 +66,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _child_serve(model_path: str, port: int, batch_window_ms: float, max_batch: int) -> None:
-    """Entry point of the server process: ``lamina serve``'s app and uvicorn settings, quiet
-    logs."""
-    import uvicorn
+def _child_serve(model_path: str, port: int, args: argparse.Namespace) -> None:
+    """Entry point of the server process: ``lamina serve``'s ``serve`` (its app and uvicorn
+    settings), without logs."""
+    from lamina.serve import serve
 
-    from lamina.serve import create_app, uvicorn_config
-
-    app = create_app(model_path, batch_window_ms=batch_window_ms, max_batch=max_batch)
-    uvicorn.Server(uvicorn_config(app, host="127.0.0.1", port=port, log_level="warning",
-                                  access_log=False)).run()
+    serve(model_path, port=port, batch_window_ms=args.batch_window_ms,
+          max_batch=args.max_batch, workers=args.workers, log_level="warning",
+          access_log=False)
 
 
 def server_command(model_path: str, port: int, args: argparse.Namespace,
@@ -86,7 +85,7 @@ def server_command(model_path: str, port: int, args: argparse.Namespace,
                 args.baseline_http], Path(baseline)
     return [sys.executable, "-m", "bench.serve_load", "--child", model_path, str(port),
             "--batch-window-ms", str(args.batch_window_ms), "--max-batch",
-            str(args.max_batch)], ROOT
+            str(args.max_batch), "--workers", str(args.workers)], ROOT
 
 
 def start_server(command: list[str], cwd: Path, port: int,
@@ -122,12 +121,26 @@ def stop_server(process: subprocess.Popen) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (Linux /proc; NaN elsewhere)."""
+    """User + system CPU seconds so far of process ``pid`` and its descendants (the worker
+    processes of ``--workers``); Linux /proc, NaN elsewhere."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        stats = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
     except OSError:
         return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    if pid not in stats:
+        return float("nan")
+    family = {pid}
+    for _ in range(4):  # parents are listed before their children only by chance
+        family |= {p for p, (parent, _) in stats.items() if parent in family}
+    ticks = sum(stats[p][1] for p in family)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # ----------------------------------------------------------------------------- model and inputs
@@ -287,6 +300,7 @@ def summarise(rounds: list[list[dict]]) -> list[dict]:
 def section(rows: list[dict], args: argparse.Namespace) -> list[str]:
     batching = (f"micro-batching on ({args.batch_window_ms:g} ms window, up to "
                 f"{args.max_batch} samples)" if args.batch_window_ms else "no micro-batching")
+    processes = "one process" if args.workers == 1 else f"{args.workers} worker processes"
     command = "python -m bench.serve_load" + (" " + " ".join(args.argv) if args.argv else "")
     baseline = (f" The baseline is the checkout {args.baseline_name} serving the same model "
                 f"(uvicorn.run(create_app(model)), http={args.baseline_http}); the servers took "
@@ -296,7 +310,7 @@ def section(rows: list[dict], args: argparse.Namespace) -> list[str]:
     lines = [
         SECTION, "",
         f"`{command}` on {time.strftime('%Y-%m-%d %H:%M')}: LeNet-5 behind `lamina serve` "
-        f"(create_app + uvicorn_config, one process, {batching}) on 127.0.0.1, "
+        f"(`lamina.serve.serve`: {processes}, {batching}) on 127.0.0.1, "
         f"{args.requests:,} POST /predict requests per format and round from "
         f"{args.concurrency} client threads with keep-alive connections (the server in its "
         f"own process), batch {args.batch} per request, after a warm-up; {os.cpu_count()} "
@@ -348,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the server's micro-batching window (lamina serve's flag)")
     parser.add_argument("--max-batch", type=int, default=32,
                         help="the server's largest micro-batch (lamina serve's flag)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="the server's worker processes (lamina serve's flag)")
     parser.add_argument("--baseline", metavar="TREE",
                         help="another lamina checkout to serve the same model, in turns")
     parser.add_argument("--baseline-http", default="h11", choices=["h11", "httptools", "auto"],
@@ -357,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", nargs=2, metavar=("MODEL", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        _child_serve(args.child[0], int(args.child[1]), args.batch_window_ms, args.max_batch)
+        _child_serve(args.child[0], int(args.child[1]), args)
         return 0
     args.argv = list(sys.argv[1:] if argv is None else argv)
     args.load = os.getloadavg()[0]

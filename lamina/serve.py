@@ -28,12 +28,14 @@ lamina`` does not need them.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import functools
 import io
 import json
 import math
+import os
 import socket
 import threading
 import time
@@ -303,6 +305,10 @@ def parse_json(body: bytes, predictor: Predictor):
         raise RequestError(422, f'"inputs" is ragged: every sample must have shape '
                                 f"{predictor.sample_shape} (or {predictor.features} numbers)"
                            ) from None
+    if array.dtype == object and all(type(v) in (int, float, bool) for v in array.flat):
+        # integers beyond 64 bits (orjson reads them as floats: the same answer either way)
+        with contextlib.suppress(OverflowError):
+            array = array.astype(np.float64)
     if array.dtype.kind not in "iuf":
         raise RequestError(422, '"inputs" must hold only numbers (no strings, booleans, null '
                                 "or ragged lists)")
@@ -882,17 +888,21 @@ def _version() -> str:
 
 # ----------------------------------------------------------------------------- running it
 def uvicorn_config(app, **options):
-    """A ``uvicorn.Config`` for ``app`` with the server's connection limits: keep-alive
-    (:data:`KEEP_ALIVE_S`), header (:data:`HEADER_TIMEOUT_S`) and shutdown (:data:`SHUTDOWN_S`)
-    timeouts and :data:`MAX_HEADER_BYTES`, over the fastest HTTP parser installed
-    (:func:`http_protocol`); ``options`` go to ``uvicorn.Config`` (its ``loop="auto"`` takes
-    uvloop when installed)."""
+    """A ``uvicorn.Config`` for ``app`` with the server's connection limits
+    (:func:`_limits`); ``options`` go to ``uvicorn.Config`` (its ``loop="auto"`` takes uvloop
+    when installed)."""
     import uvicorn
 
-    options = {"timeout_keep_alive": KEEP_ALIVE_S, "timeout_graceful_shutdown": SHUTDOWN_S,
-               "h11_max_incomplete_event_size": MAX_HEADER_BYTES, "http": http_protocol(),
-               **options}
-    return uvicorn.Config(app, **options)
+    return uvicorn.Config(app, **{**_limits(), **options})
+
+
+def _limits() -> dict[str, Any]:
+    """uvicorn's settings for the server's connection limits: keep-alive
+    (:data:`KEEP_ALIVE_S`), header (:data:`HEADER_TIMEOUT_S`) and shutdown (:data:`SHUTDOWN_S`)
+    timeouts and :data:`MAX_HEADER_BYTES`, over the fastest HTTP parser installed
+    (:func:`http_protocol`)."""
+    return {"timeout_keep_alive": KEEP_ALIVE_S, "timeout_graceful_shutdown": SHUTDOWN_S,
+            "h11_max_incomplete_event_size": MAX_HEADER_BYTES, "http": http_protocol()}
 
 
 def http_protocol(parser: str = "auto"):
@@ -1017,19 +1027,63 @@ class _CoalescingTransport:
 
 
 def serve(model_path, host: str = "127.0.0.1", port: int = 8000, *,
-          batch_window_ms: float = 0.0, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+          batch_window_ms: float = 0.0, max_batch: int = DEFAULT_MAX_BATCH, workers: int = 1,
+          log_level: str = "info", access_log: bool = True) -> None:
     """``lamina serve MODEL [--host 127.0.0.1] [--port 8000] [--batch-window-ms W]
-    [--max-batch B]``: serve until interrupted (SIGTERM or Ctrl-C: requests in flight get
-    :data:`SHUTDOWN_S` seconds, then the server exits). ``batch_window_ms`` and ``max_batch``
-    micro-batch concurrent requests (see :class:`PredictService`)."""
+    [--max-batch B] [--workers N] [--no-access-log]``: serve until interrupted (SIGTERM or
+    Ctrl-C: requests in flight get :data:`SHUTDOWN_S` seconds, then the server exits).
+
+    ``batch_window_ms`` and ``max_batch`` micro-batch concurrent requests (see
+    :class:`PredictService`). ``workers > 1`` runs that many server processes on one socket
+    (uvicorn's supervisor: the kernel spreads connections over them and a worker that dies is
+    replaced), each with its own copy of the model: one Python process runs one thing at a
+    time, so this is how the server uses several cores. The model is loaded (and checked) here
+    first, so a bad file is one error before any worker starts.
+
+    Raises:
+        ValueError: a bad model file or setting (``workers`` not an int >= 1).
+    """
     import uvicorn
 
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"serve: workers must be an int >= 1 (server processes), received "
+                         f"{workers!r}")
     app = create_app(model_path, batch_window_ms=batch_window_ms, max_batch=max_batch)
     batching = (f", micro-batching: {batch_window_ms:g} ms window, up to {max_batch} samples"
                 if batch_window_ms else "")
+    processes = f", {workers} worker processes" if workers > 1 else ""
     print(f"serving {model_path} on http://{host}:{port} (docs: http://{host}:{port}/docs"
-          f"{batching})", flush=True)
-    uvicorn.Server(uvicorn_config(app, host=host, port=port, log_level="info")).run()
+          f"{batching}{processes})", flush=True)
+    options = {"host": host, "port": port, "log_level": log_level, "access_log": access_log}
+    if workers == 1:
+        uvicorn.Server(uvicorn_config(app, **options)).run()
+        return
+    del app  # each worker builds its own from these settings (uvicorn's app factory)
+    os.environ[_WORKER_SETTINGS] = json.dumps({
+        "model_path": os.fspath(model_path), "batch_window_ms": batch_window_ms,
+        "max_batch": max_batch})
+    uvicorn.run(f"{__name__}:_worker_app", factory=True, workers=workers,
+                **{**_limits(), **options})
+
+
+_WORKER_SETTINGS = "LAMINA_SERVE_WORKER_SETTINGS"
+
+
+def _worker_app():
+    """The app of one worker process of ``serve(..., workers=N)``, from the settings that
+    :func:`serve` left in the environment."""
+    settings = json.loads(os.environ[_WORKER_SETTINGS])
+    return create_app(settings["model_path"], batch_window_ms=settings["batch_window_ms"],
+                      max_batch=settings["max_batch"])
+
+
+def __getattr__(name: str):
+    # The protocol classes are built on first use (they subclass uvicorn's); naming them here
+    # lets a worker process find them when it unpickles uvicorn's config.
+    parsers = {"LimitedH11Protocol": "h11", "LimitedHttpToolsProtocol": "httptools"}
+    if name in parsers:
+        return http_protocol(parsers[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class BackgroundServer:

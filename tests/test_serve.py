@@ -731,3 +731,75 @@ def test_pipelined_requests_get_their_answers_in_order(image_model, pixels, pars
                         length = int(value)
                 answers.append(json.loads(stream.read(length)))
     assert answers == expected
+
+
+def test_workers_serve_the_same_answers_and_stop_on_sigterm(image_model, pixels):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    with BackgroundServer(create_app(image_model)) as url:
+        expected = httpx.post(url + "/predict", json={"inputs": pixels.tolist()}).json()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    server = subprocess.Popen([sys.executable, "-m", "lamina", "serve", image_model, "--port",
+                               str(port), "--workers", "2", "--no-access-log"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(1200):  # wait for a worker to answer (up to two minutes)
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                threading_wait(0.1)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            answers = _ask_concurrently(client, [{"json": {"inputs": pixels.tolist()}}] * 8,
+                                        workers=8)
+        for answer in answers:
+            assert answer.status_code == 200
+            _assert_same(answer.json(), expected)
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert "2 worker processes" in output and "Traceback" not in output
+    assert server.returncode is not None
+
+
+@pytest.mark.parametrize("workers", ["0", "-2"])
+def test_bad_workers_flag_is_a_one_line_error(image_model, capsys, workers):
+    capsys.readouterr()
+    assert lamina_main(["serve", image_model, "--port", "1", "--workers", workers]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lamina: error: ") and err.count("\n") == 1
+    assert f"workers must be an int >= 1 (server processes), received {workers}" in err
+
+
+@pytest.mark.parametrize("body", [
+    b'{"inputs": [[1.5, 2]]}', b'{"inputs": [[NaN, 0]]}', b'{"inputs": [[1e999, 0]]}',
+    b'{"inputs": [[123456789012345678901234567890, 0]]}', '{"inputs": [[1, 2]]}'.encode("utf-16"),
+    b'{"inputs": [[18446744073709551616, true]]}', b'{"inputs": [[18446744073709551616, null]]}',
+    b'{"inputs": [[1' + b"0" * 400 + b', 0]]}', b'{"inputs": [[9223372036854775808, -1]]}',
+    b'{"inputs": [[1, 2]], "inputs": [[3, 4]]}', b'{"inputs": ["\\ud800"]}', b"[" * 5000,
+    b'{"inputs": [[1, 2]]', b"\xff\xfe\x00",
+])
+def test_json_bodies_read_the_same_with_and_without_orjson(monkeypatch, body):
+    import lamina.serve
+
+    predictor = Predictor(nn.Sequential(nn.Linear(2, 2)), input_shape=(2,))
+
+    def outcome():
+        try:
+            return "ok", lamina.serve.parse_json(body, predictor).tolist()
+        except lamina.serve.RequestError as exc:
+            return exc.status, str(exc)
+
+    with_orjson = outcome()
+    monkeypatch.setattr(lamina.serve, "_orjson", lambda: None)
+    assert outcome() == with_orjson
