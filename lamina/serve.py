@@ -22,8 +22,10 @@ Bad requests get a 4xx answer ``{"detail": "..."}`` saying what was wrong; bodie
 413. The model is loaded once (a model with NaN or infinite weights is refused at start);
 predictions run in eval mode under ``no_grad`` (grad mode is per thread, so no graph is built and
 the layers' no-grad fast paths run) one at a time, since the compiled kernels behind some ops
-are not re-entrant. FastAPI and uvicorn are imported only by the functions here, so ``import
-lamina`` does not need them.
+are not re-entrant. ``POST /predict`` is a plain ASGI endpoint (:class:`PredictService`) that
+does small work on the event loop and large work in a worker thread, optionally micro-batching
+concurrent requests; ``serve(..., workers=N)`` runs N processes. FastAPI and uvicorn are
+imported only by the functions here, so ``import lamina`` does not need them.
 """
 
 from __future__ import annotations
