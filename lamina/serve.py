@@ -459,7 +459,8 @@ def parse_png(images: Sequence[bytes], predictor: Predictor) -> np.ndarray:
             with image:
                 if image.size != (width, height):
                     raise RequestError(422, _size_message(number, image.size, width, height))
-                pixels = np.asarray(image.convert("L"), dtype=np.float64)
+                gray = image if image.mode == "L" else image.convert("L")
+                pixels = np.asarray(gray, dtype=np.float64)
         except RequestError:
             raise
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
