@@ -629,7 +629,8 @@ def _json_bytes(answer: dict) -> bytes:
 class PredictService:
     """``POST /predict`` as a plain ASGI endpoint: a request's body is read, parsed, turned into
     model inputs, run and answered, with no web-framework layer in between (FastAPI's
-    request objects and dependency solving cost several times LeNet-5's forward pass).
+    middleware, routing, request objects and dependency solving cost more than LeNet-5's
+    forward pass).
 
     Where the work runs: small work on the event loop itself. A body of at most
     :data:`INLINE_MAX_BODY_BYTES` is parsed there, and the model runs there when its estimated
