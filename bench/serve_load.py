@@ -6,13 +6,14 @@
     python -m bench.serve_load --batch-window-ms 2 --max-batch 32      # micro-batching
     python -m bench.serve_load --workers 2                             # two server processes
 
-It saves a LeNet-5 as ``lamina train`` would (image pipeline, class names) in a temporary
-directory, starts the server in a child process on a free port of 127.0.0.1 as ``lamina serve``
-runs it (``lamina.serve.serve``, access log off; in its own process so that the clients do not
-compete with the server for the GIL), sends the requests from client threads that each hold one
-keep-alive connection, stops the server and prints the throughput, the p50/p90/p99 latencies and
-the server's CPU time per request (user + system of the server and its worker processes, from
-/proc: a measure that other load on a shared machine disturbs less than the wall clock).
+It saves a LeNet-5 (``--model mnist-net``: a heavier CNN) as ``lamina train`` would (image
+pipeline, class names) in a temporary directory, starts the server in a child process on a free
+port of 127.0.0.1 as ``lamina serve`` runs it (``lamina.serve.serve``, access log off; in its own
+process so that the clients do not compete with the server for the GIL), sends the requests from
+client threads that each hold one keep-alive connection, stops the server and prints the
+throughput, the p50/p90/p99 latencies and the server's CPU time per request (user + system of
+the server and its worker processes, from /proc: a measure that other load on a shared machine
+disturbs less than the wall clock).
 
 ``--baseline TREE`` also serves the same model from another checkout of lamina (its
 ``lamina.serve.create_app``, run by ``uvicorn.run`` with h11 and asyncio, as this bench ran the
@@ -144,14 +145,32 @@ def cpu_seconds(pid: int) -> float:
 
 
 # ----------------------------------------------------------------------------- model and inputs
-def save_model(directory: str) -> str:
-    """A seeded LeNet-5 saved with the metadata ``lamina train`` writes."""
+MODELS = ("lenet5", "mnist-net")
+_MODEL_NAMES = {"lenet5": "LeNet-5", "mnist-net": "the PyTorch MNIST example's Net"}
+
+
+def build_model(name: str):
+    """LeNet-5, or the PyTorch MNIST example's Net (conv 1->32 3x3, conv 32->64 3x3, max-pool,
+    Linear 9216->128->10; dropout left out, it is the identity when serving) as a Sequential:
+    ~24 MFLOP a forward pass against LeNet-5's ~0.6, a model whose time batching shortens."""
+    import lamina as lm
+    from lamina import nn
+
+    if name == "lenet5":
+        return lm.models.lenet5()
+    return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(9216, 128), nn.ReLU(),
+                         nn.Linear(128, 10))
+
+
+def save_model(directory: str, name: str = "lenet5") -> str:
+    """A seeded model saved with the metadata ``lamina train`` writes."""
     import lamina as lm
     from lamina.workflow.pipelines import ImagePipeline
 
     lm.manual_seed(0)
-    path = os.path.join(directory, "lenet5.safetensors")
-    lm.save(lm.models.lenet5(), path,
+    path = os.path.join(directory, f"{name}.safetensors")
+    lm.save(build_model(name), path,
             metadata={"input_shape": [1, 28, 28], "classes": list(range(10)),
                       "pipeline": ImagePipeline((1, 28, 28)).to_config()})
     return path
@@ -309,7 +328,8 @@ def section(rows: list[dict], args: argparse.Namespace) -> list[str]:
                 if args.baseline else "")
     lines = [
         SECTION, "",
-        f"`{command}` on {time.strftime('%Y-%m-%d %H:%M')}: LeNet-5 behind `lamina serve` "
+        f"`{command}` on {time.strftime('%Y-%m-%d %H:%M')}: {_MODEL_NAMES[args.model]} behind "
+        f"`lamina serve` "
         f"(`lamina.serve.serve`: {processes}, {batching}) on 127.0.0.1, "
         f"{args.requests:,} POST /predict requests per format and round from "
         f"{args.concurrency} client threads with keep-alive connections (the server in its "
@@ -351,6 +371,8 @@ def replace_section(path: Path, lines: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.serve_load", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="lenet5", choices=MODELS,
+                        help="the served model (default lenet5)")
     parser.add_argument("--requests", type=int, default=2000,
                         help="requests per format (and round)")
     parser.add_argument("--concurrency", type=int, default=16, help="client threads")
@@ -386,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     servers = ["baseline", "new"] if args.baseline else ["new"]
     rounds = []
     with tempfile.TemporaryDirectory() as directory:
-        model_path = save_model(directory)
+        model_path = save_model(directory, args.model)
         images = digits(256)
         for r in range(args.rounds):
             results = []
