@@ -15,11 +15,12 @@ throughput, the p50/p90/p99 latencies and the server's CPU time per request (use
 the server and its worker processes, from /proc: a measure that other load on a shared machine
 disturbs less than the wall clock).
 
-``--baseline TREE`` also serves the same model from another checkout of lamina (its
-``lamina.serve.create_app``, run by ``uvicorn.run`` with h11 and asyncio, as this bench ran the
-server before it used ``uvicorn_config``: the ``--baseline-http`` option picks another parser),
-and the two servers take turns for ``--rounds`` rounds (order alternating); the report gives
-each one's medians over the rounds and the median of the per-round ratios new / baseline.
+``--baseline TREE`` also serves LeNet-5 from another checkout of lamina (the model saved by
+that checkout's ``bench.serve_load.save_model``, served by its ``lamina.serve.create_app`` run by
+``uvicorn.run`` with h11 and asyncio, as this bench ran the server before; ``--baseline-http``
+picks another parser), and the two servers take turns for ``--rounds`` rounds (order
+alternating); the report gives each one's medians over the rounds and the median of the
+per-round ratios new / baseline.
 
 It replaces the ``## HTTP service load test`` section of bench/RESULTS.md (the rest of the file
 is kept) unless ``--no-write``. Not a test.
@@ -174,6 +175,18 @@ def save_model(directory: str, name: str = "lenet5") -> str:
             metadata={"input_shape": [1, 28, 28], "classes": list(range(10)),
                       "pipeline": ImagePipeline((1, 28, 28)).to_config()})
     return path
+
+
+def save_baseline_model(tree: Path, directory: str) -> str:
+    """The LeNet-5 saved by the baseline checkout's own ``bench.serve_load.save_model`` (a
+    model file is read by the lamina that wrote it: formats move on)."""
+    target = os.path.join(directory, "baseline")
+    os.makedirs(target, exist_ok=True)
+    code = "import sys; from bench.serve_load import save_model; print(save_model(sys.argv[1]))"
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    done = subprocess.run([sys.executable, "-c", code, target], cwd=str(tree), env=env,
+                          capture_output=True, text=True, timeout=300, check=True)
+    return done.stdout.strip().splitlines()[-1]
 
 
 def digits(n: int) -> np.ndarray:
@@ -404,19 +417,23 @@ def main(argv: list[str] | None = None) -> int:
         if not (baseline / "lamina" / "serve.py").exists():
             parser.error(f"--baseline {args.baseline}: no lamina/serve.py there")
         args.baseline_name = _describe_tree(baseline)
+        if args.model != "lenet5":
+            parser.error("--baseline compares LeNet-5 servers (the baseline saves its own)")
     formats = [k.strip() for k in args.formats.split(",") if k.strip()]
     servers = ["baseline", "new"] if args.baseline else ["new"]
     rounds = []
     with tempfile.TemporaryDirectory() as directory:
-        model_path = save_model(directory, args.model)
+        paths = {"new": save_model(directory, args.model)}
+        if args.baseline:
+            paths["baseline"] = save_baseline_model(Path(args.baseline).resolve(), directory)
         images = digits(256)
         for r in range(args.rounds):
             results = []
             for server in servers if r % 2 == 0 else list(reversed(servers)):
                 port = _free_port()
-                command, cwd = server_command(model_path, port, args,
+                command, cwd = server_command(paths[server], port, args,
                                               args.baseline if server == "baseline" else None)
-                results += measure(server, command, cwd, model_path, port, formats, images,
+                results += measure(server, command, cwd, paths[server], port, formats, images,
                                    args)
             rounds.append(results)
     rows = summarise(rounds)
