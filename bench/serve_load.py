@@ -74,8 +74,8 @@ def _child_serve(model_path: str, port: int, args: argparse.Namespace) -> None:
     from lamina.serve import serve
 
     serve(model_path, port=port, batch_window_ms=args.batch_window_ms,
-          max_batch=args.max_batch, workers=args.workers, log_level="warning",
-          access_log=False)
+          max_batch=args.max_batch, workers=args.workers,
+          blas_threads=args.blas_threads or None, log_level="warning", access_log=False)
 
 
 def server_command(model_path: str, port: int, args: argparse.Namespace,
@@ -87,7 +87,8 @@ def server_command(model_path: str, port: int, args: argparse.Namespace,
                 args.baseline_http], Path(baseline)
     return [sys.executable, "-m", "bench.serve_load", "--child", model_path, str(port),
             "--batch-window-ms", str(args.batch_window_ms), "--max-batch",
-            str(args.max_batch), "--workers", str(args.workers)], ROOT
+            str(args.max_batch), "--workers", str(args.workers), "--blas-threads",
+            str(args.blas_threads)], ROOT
 
 
 def start_server(command: list[str], cwd: Path, port: int,
@@ -332,6 +333,7 @@ def summarise(rounds: list[list[dict]]) -> list[dict]:
 def section(rows: list[dict], args: argparse.Namespace) -> list[str]:
     batching = (f"micro-batching on ({args.batch_window_ms:g} ms window, up to "
                 f"{args.max_batch} samples)" if args.batch_window_ms else "no micro-batching")
+    batching += f", {args.blas_threads or 'default'} BLAS thread(s)"
     processes = "one process" if args.workers == 1 else f"{args.workers} worker processes"
     command = "python -m bench.serve_load" + (" " + " ".join(args.argv) if args.argv else "")
     baseline = (f" The baseline is the checkout {args.baseline_name} serving the same model "
@@ -399,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the server's largest micro-batch (lamina serve's flag)")
     parser.add_argument("--workers", type=int, default=1,
                         help="the server's worker processes (lamina serve's flag)")
+    parser.add_argument("--blas-threads", type=int, default=1,
+                        help="the server's BLAS threads (lamina serve's flag; 0: BLAS's own)")
     parser.add_argument("--baseline", metavar="TREE",
                         help="another lamina checkout to serve the same model, in turns")
     parser.add_argument("--baseline-http", default="h11", choices=["h11", "httptools", "auto"],

@@ -778,7 +778,14 @@ def test_bad_workers_flag_is_a_one_line_error(image_model, capsys, workers):
     assert lamina_main(["serve", image_model, "--port", "1", "--workers", workers]) == 2
     err = capsys.readouterr().err
     assert err.startswith("lamina: error: ") and err.count("\n") == 1
-    assert f"workers must be an int >= 1 (server processes), received {workers}" in err
+    assert f"workers must be an int >= 1, received {workers}" in err
+
+
+def test_bad_blas_threads_flag_is_a_one_line_error(image_model, capsys):
+    capsys.readouterr()
+    assert lamina_main(["serve", image_model, "--port", "1", "--blas-threads", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err == "lamina: error: serve: blas_threads must be an int >= 1, received 0\n"
 
 
 @pytest.mark.parametrize("body", [
@@ -803,3 +810,17 @@ def test_json_bodies_read_the_same_with_and_without_orjson(monkeypatch, body):
     with_orjson = outcome()
     monkeypatch.setattr(lamina.serve, "_orjson", lambda: None)
     assert outcome() == with_orjson
+
+
+def test_serve_limits_blas_threads():
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("threadpoolctl")
+    code = ("import numpy, lamina.serve as s; from threadpoolctl import threadpool_info; "
+            "s._limit_blas(1); "
+            "blas = [i for i in threadpool_info() if i['user_api'] == 'blas']; "
+            "assert blas and all(i['num_threads'] == 1 for i in blas), blas")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OPENBLAS_NUM_THREADS": "2"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)

@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="server processes sharing the port, each with its own copy of the "
                              "model (default 1); more use more cores")
+    parser.add_argument("--blas-threads", type=int, default=1, metavar="N",
+                        help="BLAS threads per server process (default 1: a server's "
+                             "parallelism comes from its requests and workers)")
     parser.add_argument("--no-access-log", dest="access_log", action="store_false",
                         help="do not log a line per request")
 
@@ -33,5 +36,6 @@ def run(args: argparse.Namespace) -> int:
     max_batch = DEFAULT_MAX_BATCH if args.max_batch is None else args.max_batch
     check_batching(args.batch_window_ms, max_batch)
     serve(args.model, host=args.host, port=args.port, batch_window_ms=args.batch_window_ms,
-          max_batch=max_batch, workers=args.workers, access_log=args.access_log)
+          max_batch=max_batch, workers=args.workers, blas_threads=args.blas_threads,
+          access_log=args.access_log)
     return 0
