@@ -457,6 +457,9 @@ def parse_png(images: Sequence[bytes], predictor: Predictor) -> np.ndarray:
             raise RequestError(422, f"image {number} is not a readable PNG: {exc}") from None
         try:
             with image:
+                if Image.MAX_IMAGE_PIXELS and \
+                        image.size[0] * image.size[1] > Image.MAX_IMAGE_PIXELS:  # (IHDR not first)
+                    raise RequestError(413, _bomb_message(number, width, height))
                 if image.size != (width, height):
                     raise RequestError(422, _size_message(number, image.size, width, height))
                 gray = image if image.mode == "L" else image.convert("L")

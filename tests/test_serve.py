@@ -824,3 +824,25 @@ def test_serve_limits_blas_threads():
             "assert blas and all(i['num_threads'] == 1 for i in blas), blas")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OPENBLAS_NUM_THREADS": "2"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+
+
+def test_png_bomb_whose_header_is_not_the_first_chunk_gets_413(image_server):
+    """Pillow reads a PNG whose IHDR follows another chunk: its size is still judged before
+    any pixel is decoded."""
+    import struct
+    import warnings
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + \
+            struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", 10_000, 10_000, 8, 0, 0, 0, 0)
+    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"tEXt", b"a\x00b") + chunk(b"IHDR", header) +
+            chunk(b"IEND", b""))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning, in the server
+        response = image_server.post("/predict", content=bomb,
+                                     headers={"Content-Type": "image/png"})
+    assert response.status_code == 413, response.text
+    assert "decompression-bomb limit" in response.json()["detail"]
