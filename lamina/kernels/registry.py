@@ -42,7 +42,8 @@ class Kernel:
 
     Attributes:
         name: the kernel function's name in its module.
-        family: "conv" or "linear" (the module :func:`lamina.kernels.numba_kernels` loads).
+        family: "conv", "linear", "recurrent" or "norm" (the module
+            :func:`lamina.kernels.numba_kernels` loads).
         op: the op of :data:`lamina.ops.OPS` whose step it replaces.
         replaces: the NumPy code it stands in for.
         exact: bitwise the reference's values (else equal up to rounding).
@@ -176,6 +177,23 @@ def linear_chain(width: int, dtype, weights, biases) -> bool:
                                  or not bias.flags.c_contiguous):
             return False
     return True
+
+
+# ------------------------------------------------------------------ recurrent
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@kernel("recurrent", "lstm_sequence",
+        "sigmoid from tanh and c = f c_prev + i g by NumPy (_lstm_cell_forward)", exact=True)
+def lstm_cell_forward(gates) -> bool:
+    return gates.dtype in _FLOATS
+
+
+@kernel("recurrent", "lstm_sequence", "one step of BPTT by NumPy (_lstm_cell_backward)",
+        exact=True)
+def lstm_cell_backward(gates, grad) -> bool:
+    return gates.dtype in _FLOATS and grad.dtype == gates.dtype
 
 
 __all__ = ["KERNELS", "Kernel", "kernel", "select"]

@@ -2,9 +2,9 @@
 parameter names (``weight_ih_l0``, ``bias_hh_l1_reverse``, ...) and initialisation
 U(-1/sqrt(H), 1/sqrt(H)).
 
-Each layer and direction is one GEMM for the input projection of all time steps
-(``F.linear``) and one recurrent op (:mod:`lamina.ops.recurrent`) whose backward is exact
-backpropagation through time.
+Each layer and direction is one recurrent op (:mod:`lamina.ops.recurrent`) whose backward is
+exact backpropagation through time, with one GEMM for the input projection of all time steps
+(inside the op for LSTM, ``F.linear`` before it for RNN and GRU).
 """
 
 from __future__ import annotations
@@ -26,14 +26,15 @@ def _as_tensor(x, dtype) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x, dtype=dtype)
 
 
-def _run_layer(mode: str, proj: Tensor, h0: Tensor, c0: Tensor | None, w_hh, b_hh,
+def _run_layer(mode: str, x: Tensor, h0: Tensor, c0: Tensor | None, w_ih, w_hh, b_ih, b_hh,
                reverse: bool) -> tuple[Tensor, Tensor, Tensor | None]:
-    """(outputs (T, B, H), h_n (B, H), c_n or None) of one layer and direction."""
-    t_len = proj.shape[0]
+    """(outputs (T, B, H), h_n (B, H), c_n or None) of one layer and direction on x (T, B, I)."""
+    t_len = x.shape[0]
     last = 0 if reverse else t_len - 1
     if mode == "LSTM":
-        out = apply(OPS["lstm_layer"], proj, h0, c0, w_hh, b_hh, reverse=reverse)
+        out = apply(OPS["lstm_sequence"], x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=reverse)
         return out[:t_len], out[last], out[t_len]
+    proj = F.linear(x, w_ih, b_ih)
     if mode == "GRU":
         out = apply(OPS["gru_layer"], proj, h0, w_hh, b_hh, reverse=reverse)
     else:
@@ -143,11 +144,10 @@ class RNNBase(Module):
             outs = []
             for d, suffix in enumerate(("", "_reverse")[:directions]):
                 w_ih, w_hh, b_ih, b_hh = self._params(layer, suffix)
-                proj = F.linear(x, w_ih, b_ih)
                 k = layer * directions + d
-                out, h_last, c_last = _run_layer(self.mode, proj, h0[k],
-                                                 None if c0 is None else c0[k], w_hh, b_hh,
-                                                 reverse=d == 1)
+                out, h_last, c_last = _run_layer(self.mode, x, h0[k],
+                                                 None if c0 is None else c0[k], w_ih, w_hh,
+                                                 b_ih, b_hh, reverse=d == 1)
                 outs.append(out)
                 h_n.append(h_last)
                 c_n.append(c_last)
@@ -211,7 +211,8 @@ class RNN(RNNBase):
 
 
 class LSTM(RNNBase):
-    """Long short-term memory (gates i, f, g, o; see :func:`lamina.ops.recurrent.lstm_layer`).
+    """Long short-term memory (gates i, f, g, o; see
+    :func:`lamina.ops.recurrent.lstm_sequence`).
 
     Shape: input (T, B, I) (``batch_first``: (B, T, I); unbatched (T, I)); hx = (h_0, c_0),
     each (layers * directions, B, H). Returns (output (T, B, directions * H), (h_n, c_n)).
@@ -282,9 +283,9 @@ class RNNCellBase(Module):
             else:
                 state = _as_tensor(state, dtype)
                 states.append(state.reshape(1, state.shape[0]) if unbatched else state)
-        proj = F.linear(x, self.weight_ih, self.bias_ih).reshape(1, x.shape[0], -1)
-        out, h, c_new = _run_layer(self._mode, proj, states[0], states[1], self.weight_hh,
-                                   self.bias_hh, reverse=False)
+        out, h, c_new = _run_layer(self._mode, x.reshape(1, *x.shape), states[0], states[1],
+                                   self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
+                                   reverse=False)
         if unbatched:
             h = h.reshape(self.hidden_size)
             c_new = None if c_new is None else c_new.reshape(self.hidden_size)

@@ -2,16 +2,19 @@
 inside the op and its backward is backpropagation through time, written out.
 
 The input projection of every time step, P = x W_ih^T + b_ih of shape (T, B, G*H), is one
-GEMM done before the op (``F.linear``); the op runs the recurrence on P with W_hh. Gate
-layouts are PyTorch's: LSTM (i, f, g, o), GRU (r, z, n). ``reverse=True`` runs t = T-1..0
-(the backward direction of a bidirectional layer); outputs stay indexed by t.
+GEMM for all steps: done before the op (``F.linear``) for ``gru_layer``, ``rnn_layer`` and
+``lstm_layer``, inside the op for ``lstm_sequence`` (which the LSTM layers use), whose
+backward then also gives dW_ih as one GEMM over all steps. Gate layouts are PyTorch's:
+LSTM (i, f, g, o), GRU (r, z, n). ``reverse=True`` runs t = T-1..0 (the backward direction
+of a bidirectional layer); outputs stay indexed by t.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from lamina.ops import register
+from lamina.kernels.registry import select
+from lamina.ops import register, scratch
 from lamina.ops.activation import _sigmoid
 
 
@@ -88,6 +91,140 @@ def lstm_layer(proj, h0, c0, w_hh, b_hh=None, reverse=False):
         gw, gb = _hh_grads(da, h_prev, need[3], b_hh is not None and need[4])
         return (da if need[0] else None, dh_next if need[1] else None,
                 dc if need[2] else None, gw, gb)
+
+    return out, backward
+
+
+def _lstm_cell_forward(act: np.ndarray, c_prev: np.ndarray, c: np.ndarray) -> None:
+    """NumPy reference of :func:`lamina.kernels.numba_recurrent.lstm_cell_forward`: the
+    sigmoid gates (o, i, f) from tanh of their halved pre-activations, in place, and
+    c = f * c_prev + i * g into ``c``."""
+    hidden = c.shape[1]
+    sig = act[:, :3 * hidden]
+    sig *= 0.5
+    sig += 0.5
+    np.multiply(act[:, 2 * hidden:3 * hidden], c_prev, out=c)
+    c += act[:, hidden:2 * hidden] * act[:, 3 * hidden:]
+
+
+def _lstm_cell_backward(grad_h, dh_next, gate, tanh_c, c_prev, dc, da) -> None:
+    """NumPy reference of :func:`lamina.kernels.numba_recurrent.lstm_cell_backward` (the same
+    operations in the same order): one step of backpropagation through time; ``dh_next``
+    becomes dh = grad_h + dh_next, ``dc`` the carry, ``da`` the gate gradients."""
+    hidden = dc.shape[1]
+    o, i, f, g = (gate[:, k * hidden:(k + 1) * hidden] for k in range(4))
+    dh = np.add(grad_h, dh_next, out=dh_next)
+    d = dc + dh * (o * (1 - tanh_c * tanh_c))
+    np.multiply(dh, tanh_c * (o * (1 - o)), out=da[:, :hidden])
+    np.multiply(d, g * (i * (1 - i)), out=da[:, hidden:2 * hidden])
+    np.multiply(d, c_prev * (f * (1 - f)), out=da[:, 2 * hidden:3 * hidden])
+    np.multiply(d, i * (1 - g * g), out=da[:, 3 * hidden:])
+    np.multiply(d, f, out=dc)
+
+
+def _to_gates(a: np.ndarray, hidden: int) -> np.ndarray:
+    """PyTorch's gate blocks (i, f, g, o) along axis 0 as the op's (o, i, f, g) (a copy)."""
+    return np.roll(a, hidden, axis=0)
+
+
+def _from_gates(a: np.ndarray, hidden: int) -> np.ndarray:
+    """The op's gate blocks (o, i, f, g) along axis 0 back in PyTorch's (i, f, g, o)."""
+    return np.roll(a, -hidden, axis=0)
+
+
+@register
+def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+    """One LSTM layer in one direction over a whole sequence, input projection included:
+
+        a_t = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh;  i, f, o = sigmoid(a_i, a_f, a_o)
+        g = tanh(a_g);  c_t = f * c_{t-1} + i * g;  h_t = o * tanh(c_t)
+
+    (the same function as :func:`lstm_layer` on P = x W_ih^T + b_ih). Forward: one GEMM
+    x W_ih^T for all T steps, then per step one GEMM h_{t-1} W_hh^T into a preallocated
+    gate buffer, one ``tanh`` over all 4H pre-activations (the sigmoid rows of the weights
+    are halved once: sigmoid(a) = (1 + tanh(a / 2)) / 2, exact scaling by a power of two)
+    and the cell update in one pass. Internally the gates are ordered (o, i, f, g), so the
+    three sigmoid gates are one contiguous block; parameters and their gradients are in
+    PyTorch's (i, f, g, o).
+
+    Backward (backpropagation through time, one loop from the last step to the first):
+    dh_t = dL/dh_t + dh_{t-1 -> t}; dc_t += dh_t o (1 - tanh^2 c_t); da = (dh_t tanh c_t
+    o (1 - o), dc_t g i (1 - i), dc_t c_{t-1} f (1 - f), dc_t i (1 - g^2)); dh_{t-1} = da
+    W_hh; dc_{t-1} = dc_t f. The weight gradients are GEMMs over all steps at the end:
+    dW_hh = sum_t da_t^T h_{t-1}, dW_ih = sum_t da_t^T x_t, db_ih = db_hh = sum_t da_t.
+
+    Returns an array (T + 1, B, H): rows 0..T-1 are h_t, row T is the last cell state c_n
+    (c_{T-1}, or c_0 when ``reverse``).
+
+    Shape: x (T, B, I); h0, c0 (B, H); w_ih (4H, I); w_hh (4H, H); b_ih, b_hh (4H,).
+    """
+    t_len, batch, _ = x.shape
+    hidden = w_hh.shape[1]
+    if w_ih.shape[0] != 4 * hidden or w_hh.shape[0] != 4 * hidden:
+        raise ValueError(f"lstm_sequence: expected w_ih (4H, I) and w_hh (4H, H), got "
+                         f"{w_ih.shape} and {w_hh.shape}")
+    dtype = np.result_type(x, w_ih, w_hh)
+    sig = 3 * hidden  # the sigmoid gates o, i, f: the first 3H rows of the op's layout
+    w_in = _to_gates(w_ih, hidden).astype(dtype, copy=False)
+    w_rec = _to_gates(w_hh, hidden).astype(dtype, copy=False)  # unscaled, for the backward
+    w_in_half = w_in.copy()
+    w_in_half[:sig] *= 0.5
+    w_step = w_rec.T.copy()  # (H, 4H) contiguous: h @ w_step is one BLAS call, no transposes
+    w_step[:, :sig] *= 0.5
+    xs = np.ascontiguousarray(x, dtype=dtype).reshape(t_len * batch, -1)
+    # the large work arrays are reused between calls (scratch: no fresh pages to fault in)
+    proj = scratch.empty((t_len, batch, 4 * hidden), dtype)
+    np.matmul(xs, w_in_half.T, out=proj.reshape(t_len * batch, 4 * hidden))
+    if b_ih is not None or b_hh is not None:
+        bias = _to_gates((0 if b_ih is None else b_ih) + (0 if b_hh is None else b_hh),
+                         hidden).astype(dtype, copy=False)
+        bias[:sig] *= 0.5
+        proj += bias
+    gates = scratch.empty((t_len, batch, 4 * hidden), dtype)  # (o, i, f, g), activated
+    cells = scratch.empty((t_len + 1, batch, hidden), dtype)  # c_{t-1}: t + 1 - k, c_t: t + k
+    tanh_c = scratch.empty((t_len, batch, hidden), dtype)
+    out = np.empty((t_len + 1, batch, hidden), dtype)
+    k = 0 if reverse else 1
+    cells[t_len if reverse else 0] = c0
+    cell_forward = select("lstm_cell_forward", gates) or _lstm_cell_forward
+    h = h0
+    for t in _steps(t_len, reverse):
+        act = gates[t]
+        np.matmul(h, w_step, out=act)
+        act += proj[t]
+        np.tanh(act, out=act)
+        cell_forward(act, cells[t + 1 - k], cells[t + k])
+        np.tanh(cells[t + k], out=tanh_c[t])
+        h = np.multiply(act[:, :hidden], tanh_c[t], out=out[t])
+    out[t_len] = cells[0 if reverse else t_len]
+    order = list(_steps(t_len, reverse))
+    del proj
+
+    def backward(grad, need):
+        da = scratch.empty(gates.shape, dtype)
+        dh_next = np.zeros((batch, hidden), dtype)
+        dc = np.array(grad[t_len], dtype=dtype)
+        cell_backward = select("lstm_cell_backward", gates, grad) or _lstm_cell_backward
+        for step, t in enumerate(reversed(order)):
+            cell_backward(grad[t], dh_next, gates[t], tanh_c[t], cells[t + 1 - k], dc, da[t])
+            if step < t_len - 1 or need[1]:
+                np.matmul(da[t], w_rec, out=dh_next)
+        flat = da.reshape(t_len * batch, 4 * hidden)
+        dx = (flat @ w_in).reshape(x.shape) if need[0] else None
+        dw_ih = _from_gates(flat.T @ xs, hidden) if need[3] else None
+        dw_hh = None
+        if need[4]:
+            first = order[0]
+            dw_hh = da[first].T @ np.asarray(h0, dtype)
+            if t_len > 1:
+                rest, h_prev = (da[:-1], out[1:t_len]) if reverse else (da[1:], out[:t_len - 1])
+                dw_hh += rest.reshape(-1, 4 * hidden).T @ h_prev.reshape(-1, hidden)
+            dw_hh = _from_gates(dw_hh, hidden)
+        db = _from_gates(flat.sum(axis=0), hidden) if (
+            (b_ih is not None and need[5]) or (b_hh is not None and need[6])) else None
+        return (dx, dh_next if need[1] else None, dc if need[2] else None, dw_ih, dw_hh,
+                db if b_ih is not None and need[5] else None,
+                db.copy() if b_hh is not None and need[6] else None)
 
     return out, backward
 
