@@ -179,9 +179,38 @@ def linear_chain(width: int, dtype, weights, biases) -> bool:
     return True
 
 
-# ------------------------------------------------------------------ recurrent
+# ------------------------------------------------------------------ normalisation
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@kernel("norm", "batch_norm", "mean and mean of centred squares by NumPy (_bn_stats)",
+        exact=False)
+def bn_stats(x3, weight, bias) -> bool:
+    """x3: the (N, C, L) view of the input. The op asks for this one and then takes all four
+    batch-norm kernels (the other three have the same check) or none."""
+    return (x3.dtype in _FLOATS and x3.flags.c_contiguous
+            and all(p is None or p.dtype == x3.dtype for p in (weight, bias)))
+
+
+@kernel("norm", "batch_norm", "x * s + t per channel by NumPy (_bn_map)", exact=False)
+def bn_affine(x3, weight, bias) -> bool:
+    return bn_stats(x3, weight, bias)
+
+
+@kernel("norm", "batch_norm", "sum dy and sum dy (x - mu) by NumPy (_bn_grad_sums)",
+        exact=False)
+def bn_grad_sums(x3, weight, bias) -> bool:
+    return bn_stats(x3, weight, bias)
+
+
+@kernel("norm", "batch_norm", "dy * s + x * b + k per channel by NumPy (_bn_map)",
+        exact=False)
+def bn_input_grad(x3, weight, bias) -> bool:
+    return bn_stats(x3, weight, bias)
+
+
+# ------------------------------------------------------------------ recurrent
 
 
 @kernel("recurrent", "lstm_sequence",
