@@ -27,13 +27,15 @@ def _as_tensor(x, dtype) -> Tensor:
 
 
 def _run_layer(mode: str, x: Tensor, h0: Tensor, c0: Tensor | None, w_ih, w_hh, b_ih, b_hh,
-               reverse: bool) -> tuple[Tensor, Tensor, Tensor | None]:
-    """(outputs (T, B, H), h_n (B, H), c_n or None) of one layer and direction on x (T, B, I)."""
+               reverse: bool, batch_first: bool = False) -> tuple[Tensor, Tensor, Tensor | None]:
+    """(outputs (T, B, H), h_n (B, H), c_n or None) of one layer and direction on x (T, B, I);
+    with ``batch_first`` (LSTM only) the outputs come as (B, T, H)."""
     t_len = x.shape[0]
     last = 0 if reverse else t_len - 1
     if mode == "LSTM":
         out = apply(OPS["lstm_sequence"], x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=reverse)
-        return out[:t_len], out[last], out[t_len]
+        seq = apply(OPS["sequence_outputs"], out, batch_first=batch_first)
+        return seq, out[last], out[t_len]
     proj = F.linear(x, w_ih, b_ih)
     if mode == "GRU":
         out = apply(OPS["gru_layer"], proj, h0, w_hh, b_hh, reverse=reverse)
@@ -139,6 +141,9 @@ class RNNBase(Module):
             h0 = self._initial(hx, batch, dtype, unbatched, "hx")
             c0 = None
         directions = 2 if self.bidirectional else 1
+        # a one-direction LSTM's last layer gives its outputs batch-first itself
+        first = (self.batch_first and not unbatched and self.mode == "LSTM"
+                 and directions == 1)
         h_n, c_n = [], []
         for layer in range(self.num_layers):
             outs = []
@@ -147,7 +152,9 @@ class RNNBase(Module):
                 k = layer * directions + d
                 out, h_last, c_last = _run_layer(self.mode, x, h0[k],
                                                  None if c0 is None else c0[k], w_ih, w_hh,
-                                                 b_ih, b_hh, reverse=d == 1)
+                                                 b_ih, b_hh, reverse=d == 1,
+                                                 batch_first=first
+                                                 and layer == self.num_layers - 1)
                 outs.append(out)
                 h_n.append(h_last)
                 c_n.append(c_last)
@@ -157,7 +164,7 @@ class RNNBase(Module):
         h = apply(OPS["stack"], *h_n, axis=0)
         if unbatched:
             x, h = x.reshape(x.shape[0], x.shape[2]), h.reshape(h.shape[0], h.shape[2])
-        elif self.batch_first:
+        elif self.batch_first and not first:
             x = x.transpose(0, 1)
         if self.mode != "LSTM":
             return x, h

@@ -183,7 +183,7 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
     gates = scratch.empty((t_len, batch, 4 * hidden), dtype)  # (o, i, f, g), activated
     cells = scratch.empty((t_len + 1, batch, hidden), dtype)  # c_{t-1}: t + 1 - k, c_t: t + k
     tanh_c = scratch.empty((t_len, batch, hidden), dtype)
-    out = np.empty((t_len + 1, batch, hidden), dtype)
+    out = scratch.empty((t_len + 1, batch, hidden), dtype)
     k = 0 if reverse else 1
     cells[t_len if reverse else 0] = c0
     cell_forward = select("lstm_cell_forward", gates) or _lstm_cell_forward
@@ -227,6 +227,26 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
                 db.copy() if b_hh is not None and need[6] else None)
 
     return out, backward
+
+
+@register(saves=None, view=True)
+def sequence_outputs(packed, batch_first=False):
+    """The outputs h_t of :func:`lstm_sequence`'s packed result (T + 1, B, H): rows 0..T-1
+    as (T, B, H), or as (B, T, H) when ``batch_first`` (a view either way). The same as
+    indexing, with a backward that writes the gradient into a reused array (zeros only in
+    the cell state's row) instead of a freshly zeroed one.
+
+    Shape: packed (T + 1, B, H) -> (T, B, H) or (B, T, H).
+    """
+    t_len = packed.shape[0] - 1
+
+    def backward(grad, need):
+        full = scratch.empty(packed.shape, grad.dtype)
+        full[:t_len] = grad.transpose(1, 0, 2) if batch_first else grad
+        full[t_len] = 0
+        return (full,)
+
+    return (packed.transpose(1, 0, 2)[:, :t_len] if batch_first else packed[:t_len]), backward
 
 
 @register

@@ -207,6 +207,8 @@ CASES: dict[str, list[Callable]] = {
                       _lstm_sequence(biases=(False, False)), _lstm_sequence(biases=(True, False)),
                       _lstm_sequence(biases=(False, True), reverse=True), _lstm_sequence(t=1),
                       _lstm_sequence(reverse=True, t=2, batch_first=True)],
+    "sequence_outputs": [unary("sequence_outputs", shape=(4, 2, 3)),
+                         unary("sequence_outputs", shape=(4, 2, 3), batch_first=True)],
     "gru_layer": [_recurrent("gru_layer", 3), _recurrent("gru_layer", 3, reverse=True),
                   _recurrent("gru_layer", 3, bias=False)],
     "rnn_layer": [_recurrent("rnn_layer", 1), _recurrent("rnn_layer", 1, reverse=True),
