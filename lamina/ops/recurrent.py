@@ -139,19 +139,21 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
         a_t = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh;  i, f, o = sigmoid(a_i, a_f, a_o)
         g = tanh(a_g);  c_t = f * c_{t-1} + i * g;  h_t = o * tanh(c_t)
 
-    (the same function as :func:`lstm_layer` on P = x W_ih^T + b_ih). Forward: one GEMM
-    x W_ih^T for all T steps, then per step one GEMM h_{t-1} W_hh^T into a preallocated
-    gate buffer, one ``tanh`` over all 4H pre-activations (the sigmoid rows of the weights
-    are halved once: sigmoid(a) = (1 + tanh(a / 2)) / 2, exact scaling by a power of two)
-    and the cell update in one pass. Internally the gates are ordered (o, i, f, g), so the
-    three sigmoid gates are one contiguous block; parameters and their gradients are in
-    PyTorch's (i, f, g, o).
+    (the same function as :func:`lstm_layer` on P = x W_ih^T + b_ih). Forward: per step
+    one GEMM [x_t h_{t-1}] [W_ih W_hh]^T (B, I + H) @ (I + H, 4H) into a preallocated gate
+    buffer (the input projection rides along: no separate GEMM with I columns, no pass
+    adding it), one ``tanh`` over all 4H pre-activations (the sigmoid columns of the weights
+    and bias are halved once: sigmoid(a) = (1 + tanh(a / 2)) / 2, exact scaling by a power
+    of two) and the cell update in one pass; h_t goes straight into the next step's
+    operand. Internally the gates are ordered (o, i, f, g), so the three sigmoid gates are
+    one contiguous block; parameters and their gradients are in PyTorch's (i, f, g, o).
 
     Backward (backpropagation through time, one loop from the last step to the first):
     dh_t = dL/dh_t + dh_{t-1 -> t}; dc_t += dh_t o (1 - tanh^2 c_t); da = (dh_t tanh c_t
     o (1 - o), dc_t g i (1 - i), dc_t c_{t-1} f (1 - f), dc_t i (1 - g^2)); dh_{t-1} = da
-    W_hh; dc_{t-1} = dc_t f. The weight gradients are GEMMs over all steps at the end:
-    dW_hh = sum_t da_t^T h_{t-1}, dW_ih = sum_t da_t^T x_t, db_ih = db_hh = sum_t da_t.
+    W_hh; dc_{t-1} = dc_t f (one kernel pass and one GEMM per step). The weight gradients
+    are one GEMM over all steps at the end, [dW_ih dW_hh] = sum_t da_t^T [x_t h_{t-1}];
+    db_ih = db_hh = sum_t da_t; dx = da W_ih for all steps at once.
 
     Returns an array (T + 1, B, H): rows 0..T-1 are h_t, row T is the last cell state c_n
     (c_{T-1}, or c_0 when ``reverse``).
@@ -160,66 +162,71 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
     """
     t_len, batch, _ = x.shape
     hidden = w_hh.shape[1]
-    if w_ih.shape[0] != 4 * hidden or w_hh.shape[0] != 4 * hidden:
-        raise ValueError(f"lstm_sequence: expected w_ih (4H, I) and w_hh (4H, H), got "
-                         f"{w_ih.shape} and {w_hh.shape}")
+    if w_ih.shape != (4 * hidden, x.shape[2]) or w_hh.shape != (4 * hidden, hidden):
+        raise ValueError(f"lstm_sequence: expected w_ih (4H, I) = {(4 * hidden, x.shape[2])} "
+                         f"and w_hh (4H, H) = {(4 * hidden, hidden)}, got {w_ih.shape} and "
+                         f"{w_hh.shape}")
     dtype = np.result_type(x, w_ih, w_hh)
-    sig = 3 * hidden  # the sigmoid gates o, i, f: the first 3H rows of the op's layout
-    w_in = _to_gates(w_ih, hidden).astype(dtype, copy=False)
-    w_rec = _to_gates(w_hh, hidden).astype(dtype, copy=False)  # unscaled, for the backward
-    w_in_half = w_in.copy()
-    w_in_half[:sig] *= 0.5
-    w_step = w_rec.T.copy()  # (H, 4H) contiguous: h @ w_step is one BLAS call, no transposes
+    n_in, gates_n = x.shape[2], 4 * hidden
+    sig = 3 * hidden  # the sigmoid gates o, i, f: the first 3H columns of the op's layout
+    # [W_ih W_hh] (4H, I + H) in the op's gate order, unscaled (for the backward)
+    w_cat = np.concatenate([_to_gates(w_ih, hidden), _to_gates(w_hh, hidden)],
+                           axis=1).astype(dtype, copy=False)
+    w_step = w_cat.T.copy()  # (I + H, 4H) contiguous, sigmoid columns halved
     w_step[:, :sig] *= 0.5
-    xs = np.ascontiguousarray(x, dtype=dtype).reshape(t_len * batch, -1)
-    # the large work arrays are reused between calls (scratch: no fresh pages to fault in)
-    proj = scratch.empty((t_len, batch, 4 * hidden), dtype)
-    np.matmul(xs, w_in_half.T, out=proj.reshape(t_len * batch, 4 * hidden))
+    bias = None
     if b_ih is not None or b_hh is not None:
         bias = _to_gates((0 if b_ih is None else b_ih) + (0 if b_hh is None else b_hh),
                          hidden).astype(dtype, copy=False)
         bias[:sig] *= 0.5
-        proj += bias
-    gates = scratch.empty((t_len, batch, 4 * hidden), dtype)  # (o, i, f, g), activated
-    cells = scratch.empty((t_len + 1, batch, hidden), dtype)  # c_{t-1}: t + 1 - k, c_t: t + k
-    tanh_c = scratch.empty((t_len, batch, hidden), dtype)
-    out = scratch.empty((t_len + 1, batch, hidden), dtype)
-    k = 0 if reverse else 1
-    cells[t_len if reverse else 0] = c0
-    cell_forward = select("lstm_cell_forward", gates) or _lstm_cell_forward
-    h = h0
-    for t in _steps(t_len, reverse):
-        act = gates[t]
-        np.matmul(h, w_step, out=act)
-        act += proj[t]
-        np.tanh(act, out=act)
-        cell_forward(act, cells[t + 1 - k], cells[t + k])
-        np.tanh(cells[t + k], out=tanh_c[t])
-        h = np.multiply(act[:, :hidden], tanh_c[t], out=out[t])
-    out[t_len] = cells[0 if reverse else t_len]
+    # step s handles t = order[s]; xh[s] = [x_t h_{t-1}] (B, I + H), the left operand of
+    # its one GEMM; the large arrays are reused between calls (scratch: no fresh pages)
     order = list(_steps(t_len, reverse))
-    del proj
+    xh = scratch.empty((t_len + 1, batch, n_in + hidden), dtype)
+    xh[:t_len, :, :n_in] = x[::-1] if reverse else x
+    xh[0, :, n_in:] = h0
+    gates = scratch.empty((t_len, batch, gates_n), dtype)  # (o, i, f, g), activated
+    cells = scratch.empty((t_len + 1, batch, hidden), dtype)  # c before / after step s
+    tanh_c = scratch.empty((t_len, batch, hidden), dtype)
+    cells[0] = c0
+    cell_forward = select("lstm_cell_forward", gates) or _lstm_cell_forward
+    for s in range(t_len):
+        act = gates[s]
+        np.matmul(xh[s], w_step, out=act)
+        if bias is not None:
+            act += bias
+        np.tanh(act, out=act)
+        cell_forward(act, cells[s], cells[s + 1])
+        np.tanh(cells[s + 1], out=tanh_c[s])
+        np.multiply(act[:, :hidden], tanh_c[s], out=xh[s + 1, :, n_in:])
+    out = scratch.empty((t_len + 1, batch, hidden), dtype)
+    h_steps = xh[1:, :, n_in:]
+    out[:t_len] = h_steps[::-1] if reverse else h_steps
+    out[t_len] = cells[t_len]
 
     def backward(grad, need):
-        da = scratch.empty(gates.shape, dtype)
+        da = scratch.empty(gates.shape, dtype)  # step order, as gates
         dh_next = np.zeros((batch, hidden), dtype)
         dc = np.array(grad[t_len], dtype=dtype)
+        w_back = np.ascontiguousarray(w_cat[:, n_in:])  # W_hh (4H, H), op's order
         cell_backward = select("lstm_cell_backward", gates, grad) or _lstm_cell_backward
-        for step, t in enumerate(reversed(order)):
-            cell_backward(grad[t], dh_next, gates[t], tanh_c[t], cells[t + 1 - k], dc, da[t])
-            if step < t_len - 1 or need[1]:
-                np.matmul(da[t], w_rec, out=dh_next)
-        flat = da.reshape(t_len * batch, 4 * hidden)
-        dx = (flat @ w_in).reshape(x.shape) if need[0] else None
-        dw_ih = _from_gates(flat.T @ xs, hidden) if need[3] else None
-        dw_hh = None
-        if need[4]:
-            first = order[0]
-            dw_hh = da[first].T @ np.asarray(h0, dtype)
-            if t_len > 1:
-                rest, h_prev = (da[:-1], out[1:t_len]) if reverse else (da[1:], out[:t_len - 1])
-                dw_hh += rest.reshape(-1, 4 * hidden).T @ h_prev.reshape(-1, hidden)
-            dw_hh = _from_gates(dw_hh, hidden)
+        for s in range(t_len - 1, -1, -1):
+            cell_backward(grad[order[s]], dh_next, gates[s], tanh_c[s], cells[s], dc, da[s])
+            if s > 0 or need[1]:
+                np.matmul(da[s], w_back, out=dh_next)
+        flat = da.reshape(t_len * batch, gates_n)
+        dx = None
+        if need[0]:
+            dx_steps = (flat @ w_cat[:, :n_in]).reshape(t_len, batch, n_in)
+            dx = np.ascontiguousarray(dx_steps[::-1]) if reverse else dx_steps
+        dw_ih = dw_hh = None
+        if need[3] or need[4]:  # one GEMM over all steps: da^T [x h_prev]
+            lo, hi = (0 if need[3] else n_in), (n_in + hidden if need[4] else n_in)
+            dw = flat.T @ xh[:t_len, :, lo:hi].reshape(t_len * batch, hi - lo)
+            if need[3]:
+                dw_ih = _from_gates(dw[:, :n_in], hidden)
+            if need[4]:
+                dw_hh = _from_gates(dw[:, n_in - lo:], hidden)
         db = _from_gates(flat.sum(axis=0), hidden) if (
             (b_ih is not None and need[5]) or (b_hh is not None and need[6])) else None
         return (dx, dh_next if need[1] else None, dc if need[2] else None, dw_ih, dw_hh,
