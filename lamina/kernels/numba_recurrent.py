@@ -12,6 +12,7 @@ give the same bits.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 
@@ -27,10 +28,11 @@ def lstm_cell_forward(act, c_prev, c):
         c: (B, H) out: the new cell state.
     """
     batch, hidden = c.shape
+    half = np.full(1, 0.5, act.dtype)[0]  # typed: a float literal would compute in float64
     for b in range(batch):
         row = act[b]
         for j in range(3 * hidden):
-            row[j] = 0.5 * row[j] + 0.5
+            row[j] = half * row[j] + half
         i, f, g = row[hidden:2 * hidden], row[2 * hidden:3 * hidden], row[3 * hidden:]
         _cell(i, f, g, c_prev[b], c[b])
 
@@ -61,14 +63,15 @@ def lstm_cell_backward(grad_h, dh_next, gate, tanh_c, c_prev, dc, da):
         da: (B, 4H) out: dL/d(pre-activation).
     """
     batch, hidden = dc.shape
+    one = np.ones(1, dc.dtype)[0]  # typed: the literal 1 would compute in float64
     for b in range(batch):
         gt, dab = gate[b], da[b]
         o, i, f, g = gt[:hidden], gt[hidden:2 * hidden], gt[2 * hidden:3 * hidden], gt[3 * hidden:]
         dh, d = dh_next[b], dc[b]
         _add(grad_h[b], dh)
-        _cell_grad(dh, o, tanh_c[b], d, dab[:hidden])
+        _cell_grad(dh, o, tanh_c[b], d, dab[:hidden], one)
         _gate_grads(d, i, f, g, c_prev[b], dab[hidden:2 * hidden], dab[2 * hidden:3 * hidden],
-                    dab[3 * hidden:])
+                    dab[3 * hidden:], one)
         _scale(d, f)
 
 
@@ -79,23 +82,23 @@ def _add(a, out):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _cell_grad(dh, o, tc, d, da_o):
+def _cell_grad(dh, o, tc, d, da_o, one):
     for j in range(d.shape[0]):
         t = tc[j]
-        d[j] = d[j] + dh[j] * (o[j] * (1 - t * t))
+        d[j] = d[j] + dh[j] * (o[j] * (one - t * t))
     for j in range(d.shape[0]):
         t = tc[j]
-        da_o[j] = dh[j] * (t * (o[j] * (1 - o[j])))
+        da_o[j] = dh[j] * (t * (o[j] * (one - o[j])))
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _gate_grads(d, i, f, g, c_prev, da_i, da_f, da_g):
+def _gate_grads(d, i, f, g, c_prev, da_i, da_f, da_g, one):
     for j in range(d.shape[0]):
-        da_i[j] = d[j] * (g[j] * (i[j] * (1 - i[j])))
+        da_i[j] = d[j] * (g[j] * (i[j] * (one - i[j])))
     for j in range(d.shape[0]):
-        da_f[j] = d[j] * (c_prev[j] * (f[j] * (1 - f[j])))
+        da_f[j] = d[j] * (c_prev[j] * (f[j] * (one - f[j])))
     for j in range(d.shape[0]):
-        da_g[j] = d[j] * (i[j] * (1 - g[j] * g[j]))
+        da_g[j] = d[j] * (i[j] * (one - g[j] * g[j]))
 
 
 @njit(cache=True, nogil=True, inline="always")
