@@ -41,3 +41,19 @@ def test_shapes_and_dtypes_do_not_mix_and_the_pool_is_bounded(monkeypatch):
     assert scratch.empty((3,), np.float64).dtype == np.float64
     scratch.clear()
     assert not scratch._pool and scratch._state["bytes"] == 0
+
+
+def test_a_full_pool_drops_unheld_arrays_of_shapes_unused_longest(monkeypatch):
+    scratch.clear()
+    monkeypatch.setattr(scratch, "MAX_BYTES", 2500)
+    scratch.empty((100,), np.float64)  # 800 bytes, released at once
+    held = scratch.empty((101,), np.float64)
+    scratch.empty((102,), np.float64)
+    scratch.empty((100,), np.float64)  # used again: now the most recent
+    assert scratch._state["bytes"] == 800 + 808 + 816
+    scratch.empty((103,), np.float64)  # drops the (102,) array, asked for longest ago
+    keys = [k[0] for k in scratch._pool]
+    assert (102,) not in keys and keys[-1] == (103,) and (101,) in keys
+    assert scratch._state["bytes"] == 800 + 808 + 824
+    assert held.shape == (101,)
+    scratch.clear()
