@@ -1,7 +1,7 @@
 """lamina vs PyTorch on the layers of issue 17: a BatchNorm CNN and an LSTM, training steps.
 
     python -m bench.layers [--quick]      # prints a table; writes bench/RESULTS_layers.md
-    python -m bench.layers --cnn-batch 32 64 --rounds 21 --clock cpu --only cnn
+    python -m bench.layers --cnn-batch 32 64 --rounds 21 --clock cpu --only cnn --paths fast
 
 On a shared machine run it with ``OPENBLAS_NUM_THREADS=1 BENCH_THREADS=1`` (NumPy's BLAS
 threads and torch's threads spin against other jobs otherwise, and the numbers mean little).
@@ -18,7 +18,8 @@ Workloads (float32, Adam, the same code drives both frameworks, interleaved bloc
 ``--clock cpu`` times blocks by the CPU time of the process (``time.process_time``: on a
 busy machine it leaves out the time spent waiting for a core; BLAS and torch worker threads'
 time counts), ``--clock wall`` (default) by ``time.perf_counter``. Only a full run with the
-default options writes the RESULTS file.
+default batches and both paths writes the RESULTS file. Rows marked "pure NumPy" run lamina
+with its compiled kernels switched off (``LAMINA_NO_NUMBA=1``'s path) in the same process.
 
 Not a test: nothing here asserts a speed.
 """
@@ -97,6 +98,22 @@ def _step(framework: str, kind: str, batch: int):
     return step
 
 
+def numpy_only(step):
+    """``step`` with lamina's compiled kernels switched off for its duration (the pure-NumPy
+    path, as ``LAMINA_NO_NUMBA=1`` gives it, in the same process)."""
+    import lamina.kernels
+
+    def run():
+        compiled = lamina.kernels.numba_available
+        lamina.kernels.numba_available = lambda: False
+        try:
+            step()
+        finally:
+            lamina.kernels.numba_available = compiled
+
+    return run
+
+
 def interleaved(steps: dict, n: int, repeats: int, warmup: int, clock: str) -> dict:
     """As :func:`bench.run.interleaved` (alternating blocks of ``n`` steps, the median over
     rounds of torch's block time over lamina's, quartiles), with a choice of clock."""
@@ -135,22 +152,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 9; quick 3)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="wall: time.perf_counter; cpu: time.process_time")
+    parser.add_argument("--paths", choices=("fast", "numpy", "both"), default="both",
+                        help="lamina with its compiled kernels, pure NumPy, or both rows")
     args = parser.parse_args(argv)
     use_torch = have_torch()
     rounds = args.rounds or (3 if args.quick else 9)
     work = [("cnn", b, f"BatchNorm CNN train, batch {b}") for b in args.cnn_batch]
     work += [("lstm", b, f"LSTM(32, 128) train, T=50, batch {b}") for b in args.lstm_batch]
+    paths = {"fast": ["fast"], "numpy": ["numpy"], "both": ["fast", "numpy"]}[args.paths]
     rows = []
-    for kind, batch, label in work:
-        if args.only and kind != args.only:
-            continue
-        steps = {"lamina": _step("lamina", kind, batch)}
-        if use_torch:
-            steps["torch"] = _step("torch", kind, batch)
-        result = interleaved(steps, n=2 if args.quick else 5, repeats=rounds, warmup=3,
-                             clock=args.clock)
-        rows.append((label, result))
-        print(f"{label}: {result}", flush=True)
+    for path in paths:
+        for kind, batch, label in work:
+            if args.only and kind != args.only:
+                continue
+            step = _step("lamina", kind, batch)
+            steps = {"lamina": step if path == "fast" else numpy_only(step)}
+            if use_torch:
+                steps["torch"] = _step("torch", kind, batch)
+            result = interleaved(steps, n=2 if args.quick else 5, repeats=rounds, warmup=3,
+                                 clock=args.clock)
+            label = label if path == "fast" else label + " (lamina pure NumPy)"
+            rows.append((label, result))
+            print(f"{label}: {result}", flush=True)
     lines = ["# lamina vs PyTorch: BatchNorm CNN and LSTM (issues 17, 19)", "",
              f"Written by `python -m bench.layers` on "
              f"{datetime.datetime.now():%Y-%m-%d %H:%M}, {THREADS} thread(s), "
@@ -165,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     full = (not (args.quick or args.only) and args.cnn_batch == [32, 64]
-            and args.lstm_batch == [32])
+            and args.lstm_batch == [32] and args.paths == "both")
     if full:
         (HERE / "RESULTS_layers.md").write_text(text)
     return 0
