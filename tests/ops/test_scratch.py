@@ -57,3 +57,15 @@ def test_a_full_pool_drops_unheld_arrays_of_shapes_unused_longest(monkeypatch):
     assert scratch._state["bytes"] == 800 + 808 + 824
     assert held.shape == (101,)
     scratch.clear()
+
+
+def test_an_op_output_the_caller_keeps_is_not_overwritten():
+    import lamina as lm
+
+    rng = np.random.default_rng(0)
+    bn = lm.nn.BatchNorm2d(3)
+    first = bn(lm.tensor(rng.standard_normal((4, 3, 5, 5)).astype(np.float32))).numpy()
+    kept = first.copy()
+    for _ in range(6):  # more calls than the pool keeps arrays of one shape
+        bn(lm.tensor(rng.standard_normal((4, 3, 5, 5)).astype(np.float32)))
+    np.testing.assert_array_equal(first, kept)
