@@ -187,9 +187,10 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 @kernel("norm", "batch_norm", "mean and mean of centred squares by NumPy (_bn_stats)",
         exact=False)
 def bn_stats(x3, weight, bias) -> bool:
-    """x3: the (N, C, L) view of the input. The op asks for this one and then takes all four
-    batch-norm kernels (the other three have the same check) or none."""
-    return (x3.dtype in _FLOATS and x3.flags.c_contiguous
+    """x3: the (N', C, L) view of the input, with runs of at least BN_MIN_RUN along L. The
+    op asks for this one and then takes all four batch-norm kernels (the other three have
+    the same check) or none."""
+    return (x3.shape[2] >= T.BN_MIN_RUN and x3.dtype in _FLOATS and x3.flags.c_contiguous
             and all(p is None or p.dtype == x3.dtype for p in (weight, bias)))
 
 
