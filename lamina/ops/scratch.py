@@ -55,11 +55,16 @@ def _free_count() -> int:
 
 
 _FREE = _free_count()
+# a free-threaded build defers reference counting: a count there may miss a holder, so the
+# pool hands out fresh arrays only
+_REUSE = getattr(sys, "_is_gil_enabled", lambda: True)()
 
 
 def empty(shape: tuple[int, ...], dtype) -> np.ndarray:
     """An uninitialised array of ``shape`` and ``dtype``, reused from an earlier call when
     no one holds that one any more (see the module docstring)."""
+    if not _REUSE:
+        return np.empty(shape, dtype)
     key = (shape, np.dtype(dtype))
     with _lock:
         arrays = _pool.pop(key, None)  # re-inserted: the dict's order is the order of use

@@ -69,3 +69,11 @@ def test_an_op_output_the_caller_keeps_is_not_overwritten():
     for _ in range(6):  # more calls than the pool keeps arrays of one shape
         bn(lm.tensor(rng.standard_normal((4, 3, 5, 5)).astype(np.float32)))
     np.testing.assert_array_equal(first, kept)
+
+
+def test_without_a_gil_nothing_is_kept_or_reused(monkeypatch):
+    monkeypatch.setattr(scratch, "_REUSE", False)
+    scratch.clear()
+    for _ in range(3):
+        scratch.empty((5, 3), np.float32)
+    assert scratch._pool == {}
