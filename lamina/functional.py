@@ -1,17 +1,77 @@
 """Stateless functions on Tensors (PyTorch: ``torch.nn.functional``; also ``lm.nn.functional``).
 
 Each is a thin call of one op in :mod:`lamina.ops`; the math is documented there.
+
+Folding: a model written as an ``nn.Module`` subclass calls ``F.max_pool2d(F.relu(
+self.conv1(x)), 2)``, where ``nn.Sequential`` would run the fused op ``conv2d_relu_max_pool2d``
+(:mod:`lamina.inference`). When :func:`relu` gets the output of conv2d or linear that nothing
+else holds (a temporary passed straight on: CPython's reference count says so, and no weak
+reference), it applies the ReLU in place to that array and folds its gradient into the node
+that made it (:func:`lamina.ops.activation.relu_folded`); :func:`max_pool2d` given such a
+relu(conv2d) then pools it and runs the backward pass of the three ops as one
+(:func:`lamina.ops.conv.conv2d_relu_max_pool2d_folded`: no full-size ReLU mask). The values
+and gradients are those of the ops one after another; nobody can observe the difference,
+since nobody else holds the tensor. A tensor kept in a variable (``y = conv(x); F.relu(y)``)
+or called through a module (``nn.ReLU``) takes the plain op.
 """
 
 from __future__ import annotations
+
+import sys
+from sys import getrefcount
+from weakref import getweakrefcount
 
 import numpy as np
 
 from lamina.convsize import as_pair
 from lamina.ops import OPS
+from lamina.ops.activation import relu_folded
+from lamina.ops.conv import conv2d_relu, conv2d_relu_max_pool2d_folded
 from lamina.ops.loss import check_reduction
 from lamina.random import generator
 from lamina.tensor import Tensor, apply
+
+# ------------------------------------------------------------------ folding
+# ops whose output is a fresh array their backward never reads -> what relu folds them into
+_RELU_FOLDS = {OPS["conv2d"]: conv2d_relu, OPS["linear"]: relu_folded}
+
+
+def _refs(t) -> int:
+    return getrefcount(t)
+
+
+def _alone_refs() -> int:
+    """What :func:`_refs` counts, called from a function's argument, for an object that
+    nothing else holds (a temporary passed straight on); 0 (fold nothing) where a caller's
+    local variable would not be counted: outside CPython, and from 3.14 (whose borrowed
+    stack references getrefcount leaves out)."""
+    def probe(x):
+        return _refs(x)
+
+    alone = probe(object())
+    held = object()
+    if sys.implementation.name != "cpython" or sys.version_info >= (3, 14) or \
+            probe(held) <= alone:
+        return 0
+    return alone
+
+
+_ALONE = _alone_refs()
+
+
+def _fold(t: Tensor, op, backward, data) -> Tensor:
+    """Make ``t`` (which nothing else holds) the output ``data`` of ``op``, with ``backward``
+    (None: no graph) in place of its own; it keeps its inputs, and the version check covers
+    its output, which folded backward passes read."""
+    t._data = data
+    t._op = op
+    if t._backward is not None:
+        t._backward = backward
+        saved = t._saved
+        if not any(x is None for x in saved):  # (not ``in``: Tensor == is elementwise)
+            t._saved_versions = (*(t._saved_versions if saved else ()), 0)
+            t._saved = (*saved, None)
+    return t
 
 
 def _tensor(x, like: Tensor | None = None) -> Tensor:
@@ -64,7 +124,15 @@ def linear_relu(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor
 
 
 def relu(x: Tensor, inplace: bool = False) -> Tensor:
-    """max(0, x) (eq 9.3). (``inplace`` is accepted; the result is always a new tensor.)"""
+    """max(0, x) (eq 9.3). (``inplace`` is accepted; the result is always a new tensor.)
+
+    When ``x`` is the output of conv2d or linear that nothing else holds (``F.relu(
+    self.conv1(x))``), the ReLU is folded into the node that made it (see "Folding" in this
+    module's docstring): the same values and gradients, one graph node and one array fewer.
+    """
+    if type(x) is Tensor and x._op in _RELU_FOLDS and _refs(x) <= _ALONE \
+            and not getweakrefcount(x):
+        return _fold(x, _RELU_FOLDS[x._op], _RELU_FOLDS[x._op](x._data, x._backward), x._data)
     return apply(OPS["relu"], x)
 
 
@@ -350,8 +418,13 @@ def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
     kernel_size."""
     k = as_pair(kernel_size, "max_pool2d", "kernel_size")
     s = k if stride is None else as_pair(stride, "max_pool2d", "stride")
-    return apply(OPS["max_pool2d"], _tensor(x), kernel_size=k, stride=s,
-                 padding=as_pair(padding, "max_pool2d", "padding"))
+    p = as_pair(padding, "max_pool2d", "padding")
+    if type(x) is Tensor and x._op is conv2d_relu and _refs(x) <= _ALONE \
+            and not getweakrefcount(x):  # F.max_pool2d(F.relu(conv(x))): see "Folding"
+        before = x._backward.before_relu if x._backward is not None else None
+        out, backward = conv2d_relu_max_pool2d_folded(x._data, before, k, s, p)
+        return _fold(x, conv2d_relu_max_pool2d_folded, backward, out)
+    return apply(OPS["max_pool2d"], _tensor(x), kernel_size=k, stride=s, padding=p)
 
 
 def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:

@@ -25,6 +25,27 @@ def relu(x):
     return out, backward
 
 
+def relu_folded(out: np.ndarray, backward):
+    """relu applied in place to ``out``, the fresh output of an op (conv2d, linear) whose
+    ``backward`` does not read its output, nothing else holding it: the relu of
+    :func:`lamina.functional.relu` folded into the node of the op that made its input
+    (:func:`lamina.functional.relu` checks that nothing else can see the array).
+
+    Returns the backward of relu(op(...)), ``backward(grad * (out > 0), need)``, with the op's
+    own as its attribute ``before_relu``; None when ``backward`` is None (no graph).
+    """
+    np.maximum(out, 0, out=out)
+    if backward is None:
+        return None
+
+    def relu_backward(grad, need):
+        # (in out's memory layout: a conv's backward then reads it without a copy)
+        return backward(np.multiply(grad, out > 0, out=np.empty_like(out)), need)
+
+    relu_backward.before_relu = backward
+    return relu_backward
+
+
 @register(dtypes=(FLOAT,), saves=((0,),))
 def leaky_relu(x, negative_slope=0.01):
     """lrelu(x) = x for x > 0, alpha x otherwise (alpha = negative_slope). The notes' eq 9.4
