@@ -9,7 +9,9 @@ else holds (a temporary passed straight on: CPython's reference count says so, a
 reference), it applies the ReLU in place to that array and folds its gradient into the node
 that made it (:func:`lamina.ops.activation.relu_folded`); :func:`max_pool2d` given such a
 relu(conv2d) then pools it and runs the backward pass of the three ops as one
-(:func:`lamina.ops.conv.conv2d_relu_max_pool2d_folded`: no full-size ReLU mask). The values
+(:func:`lamina.ops.conv.conv2d_relu_max_pool2d_folded`: no full-size ReLU mask). In the
+other order, ``F.relu(F.max_pool2d(conv(x), 2))``, the pool joins the conv's node
+(:func:`lamina.ops.conv.conv2d_max_pool2d_folded`) and the ReLU that node. The values
 and gradients are those of the ops one after another; nobody can observe the difference,
 since nobody else holds the tensor. A tensor kept in a variable (``y = conv(x); F.relu(y)``)
 or called through a module (``nn.ReLU``) takes the plain op.
@@ -26,14 +28,18 @@ import numpy as np
 from lamina.convsize import as_pair
 from lamina.ops import OPS
 from lamina.ops.activation import relu_folded
-from lamina.ops.conv import conv2d_relu, conv2d_relu_max_pool2d_folded
+from lamina.ops.conv import conv2d_max_pool2d_folded, conv2d_relu, conv2d_relu_max_pool2d_folded
 from lamina.ops.loss import check_reduction
 from lamina.random import generator
 from lamina.tensor import Tensor, apply
 
 # ------------------------------------------------------------------ folding
 # ops whose output is a fresh array their backward never reads -> what relu folds them into
-_RELU_FOLDS = {OPS["conv2d"]: conv2d_relu, OPS["linear"]: relu_folded}
+_RELU_FOLDS = {OPS["conv2d"]: conv2d_relu, OPS["linear"]: relu_folded,
+               conv2d_max_pool2d_folded: relu_folded}
+
+
+_CONV2D = OPS["conv2d"]
 
 
 def _refs(t) -> int:
@@ -424,6 +430,10 @@ def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
         before = x._backward.before_relu if x._backward is not None else None
         out, backward = conv2d_relu_max_pool2d_folded(x._data, before, k, s, p)
         return _fold(x, conv2d_relu_max_pool2d_folded, backward, out)
+    if type(x) is Tensor and x._op is _CONV2D and _refs(x) <= _ALONE \
+            and not getweakrefcount(x):  # F.max_pool2d(conv(x)), a ReLU may follow
+        out, backward = conv2d_max_pool2d_folded(x._data, x._backward, k, s, p)
+        return _fold(x, conv2d_max_pool2d_folded, backward, out)
     return apply(OPS["max_pool2d"], _tensor(x), kernel_size=k, stride=s, padding=p)
 
 

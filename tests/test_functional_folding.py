@@ -15,7 +15,7 @@ import lamina as lm
 import lamina.functional as F
 from lamina.ops import OPS
 from lamina.ops.activation import relu_folded
-from lamina.ops.conv import conv2d_relu, conv2d_relu_max_pool2d_folded
+from lamina.ops.conv import conv2d_max_pool2d_folded, conv2d_relu, conv2d_relu_max_pool2d_folded
 from lamina.testing import gradcheck
 
 folds = pytest.mark.skipif(F._ALONE == 0, reason="no folding on this Python (refcounts)")
@@ -39,6 +39,12 @@ def _folded(x, weight, bias, setting):
     return F.max_pool2d(F.relu(F.conv2d(x, weight, bias, stride, padding)), pk, ps, pp)
 
 
+def _pool_first(x, weight, bias, setting):
+    """The other order: relu(max_pool2d(conv2d(x)))."""
+    stride, padding, pk, ps, pp = setting
+    return F.relu(F.max_pool2d(F.conv2d(x, weight, bias, stride, padding), pk, ps, pp))
+
+
 def _plain(x, weight, bias, setting):
     stride, padding, pk, ps, pp = setting
     z = F.conv2d(x, weight, bias, stride, padding)
@@ -55,6 +61,8 @@ def test_temporaries_fold_and_held_tensors_do_not(rng):
     pooled = F.max_pool2d(F.relu(F.conv2d(x, weight, bias)), 2)
     linear_w = lm.tensor(rng.standard_normal((4, 5)), requires_grad=True)
     relu_of_linear = F.relu(F.linear(lm.tensor(rng.standard_normal((3, 5))), linear_w))
+    pooled_first = F.max_pool2d(F.conv2d(x, weight, bias), 2)
+    assert pooled_first._op is conv2d_max_pool2d_folded
     assert relu_of_conv._op is conv2d_relu
     assert pooled._op is conv2d_relu_max_pool2d_folded
     assert relu_of_linear._op is relu_folded
@@ -179,3 +187,24 @@ def test_lenet_subclass_matches_torch(rng, torch):
                                  strict=True):
         np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-9, atol=1e-12,
                                    err_msg=name)
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_pool_then_relu_equals_the_plain_ops(rng, backend, setting):
+    weight, bias = _params(rng)
+    x = lm.tensor(rng.standard_normal((3, 2, 9, 8)), requires_grad=True)
+    out = _pool_first(x, weight, bias, setting)
+    target = rng.standard_normal(out.shape)
+    (out * lm.tensor(target)).sum().backward()
+    grads = [t.grad.numpy().copy() for t in (x, weight, bias)]
+    for t in (x, weight, bias):
+        t.grad = None
+    stride, padding, pk, ps, pp = setting
+    z = F.conv2d(x, weight, bias, stride, padding)
+    pooled = F.max_pool2d(z, pk, ps, pp)
+    plain = F.relu(pooled)
+    (plain * lm.tensor(target)).sum().backward()
+    np.testing.assert_array_equal(out.numpy(), plain.numpy())
+    for got, t in zip(grads, (x, weight, bias), strict=True):
+        np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-12, atol=1e-12)
+    assert gradcheck(lambda x, w, b: _pool_first(x, w, b, setting), [x, weight, bias])

@@ -523,6 +523,38 @@ def conv2d_relu_max_pool2d_folded(out: np.ndarray, conv_backward, kernel_size=(2
     return best.transpose(L.TO_NCHW), backward
 
 
+def conv2d_max_pool2d_folded(out: np.ndarray, conv_backward, kernel_size=(2, 2),
+                             stride=(2, 2), padding=(0, 0)):
+    """max_pool2d of conv2d's fresh output ``out``, with the backward pass of the two as one
+    node: the pooled gradient routed to each window's first maximum, then conv2d's
+    ``conv_backward`` (``F.relu(F.max_pool2d(conv(x), 2))``, see
+    :func:`lamina.functional.max_pool2d`). The offsets of the maxima are found here, in the
+    forward pass, on both kernel paths: the backward pass never reads the pooled output, so
+    a ReLU may then be folded into it in place (:func:`lamina.ops.activation.relu_folded`).
+
+    Returns (pooled (N, C, P_h, P_w), backward), backward None when ``conv_backward`` is.
+
+    Raises:
+        ValueError, TypeError: as :func:`max_pool2d`.
+    """
+    kernel, stride, padding = tuple(kernel_size), tuple(stride), tuple(padding)
+    out_hw = _pool_geometry("MaxPool2d", out.shape, out.dtype, kernel, stride, padding)
+    zp = L.internal(out, padding, -np.inf)
+    best, index = L.max_windows(zp, kernel, stride, out_hw)
+    if conv_backward is None:
+        return best.transpose(L.TO_NCHW), None
+    if index is None:
+        index = L.first_max(zp, best, kernel, stride)
+    hw, padded_shape = out.shape[2:], zp.shape
+    del zp
+
+    def backward(grad, need):
+        dzp = L.max_scatter(grad.transpose(L.TO_INTERNAL), index, padded_shape, kernel, stride)
+        return conv_backward(L.to_nchw(dzp, padding, hw), need)
+
+    return best.transpose(L.TO_NCHW), backward
+
+
 @register
 def avg_pool2d(x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
     """Mean over each kh x kw window; padded zeros count in the mean (PyTorch's default
