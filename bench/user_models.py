@@ -24,6 +24,8 @@ Training steps, the same model code driving both frameworks (``lib`` is ``lamina
 - ``cnn``: the BatchNorm CNN of :mod:`bench.layers`, Adam, cross-entropy, batch 64.
 - ``lstm``: the LSTM(32, 128) model of :mod:`bench.layers`, sequences of 50 steps of random
   inputs, batch 32.
+- ``infer``: no-grad inference (eval mode; torch.inference_mode) of the LeNet-5 subclass
+  beside ``lm.models.lenet5()``, at batch 1 and 64.
 
 Each workload alternates blocks of steps of every framework in one process (warm-up first;
 as :func:`bench.run.interleaved`) and reports median times and, per pair, the median over
@@ -54,9 +56,11 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS_user_models.md"
 
 #: workload -> batch sizes
-BATCHES = {"lenet": (32, 64, 128), "mnist": (64, 128), "cnn": (64,), "lstm": (32,)}
+BATCHES = {"lenet": (32, 64, 128), "mnist": (64, 128), "cnn": (64,), "lstm": (32,),
+           "infer": (1, 64)}
 LABELS = {"lenet": "LeNet-5 subclass train", "mnist": "MNIST example Net train",
-          "cnn": "BatchNorm CNN train", "lstm": "LSTM(32, 128) T=50 train"}
+          "cnn": "BatchNorm CNN train", "lstm": "LSTM(32, 128) T=50 train",
+          "infer": "LeNet-5 subclass infer"}
 
 
 # ----------------------------------------------------------------------------- the models
@@ -132,6 +136,8 @@ def make_step(workload: str, framework: str, data, model_kind: str = "user"):
     (inputs, targets) NumPy pairs). ``model_kind="lenet5"`` trains ``lm.models.lenet5()``
     (lamina only) instead of the subclass."""
     lib, nn, F = _framework(framework)
+    if workload == "infer":
+        return _infer_step(lib, framework, data, model_kind)
     if workload == "lenet":
         model = lib.models.lenet5() if model_kind == "lenet5" else lenet_subclass(lib, nn, F)
     elif workload == "mnist":
@@ -158,6 +164,25 @@ def make_step(workload: str, framework: str, data, model_kind: str = "user"):
         loss = loss_fn(model(x), y)
         loss.backward()
         optimizer.step()
+
+    return step
+
+
+def _infer_step(lib, framework: str, data, model_kind: str):
+    """No-grad inference (eval mode; torch.inference_mode) of the LeNet-5 subclass, or of
+    ``lm.models.lenet5()`` for ``model_kind="lenet5"``."""
+    model = (lib.models.lenet5() if model_kind == "lenet5"
+             else lenet_subclass(lib, lib.nn, lib.nn.functional)).eval()
+    convert = lib.tensor if framework == "lamina" else lib.from_numpy
+    inputs = [convert(x) for x, _ in data]
+    no_grad = lib.no_grad if framework == "lamina" else lib.inference_mode
+    state = {"i": 0}
+
+    def step():
+        x = inputs[state["i"] % len(inputs)]
+        state["i"] += 1
+        with no_grad():
+            model(x)
 
     return step
 
@@ -210,13 +235,13 @@ def run_workload(workload: str, batch: int, mnist, quick: bool, use_torch: bool,
     data = make_data(workload, batch, mnist)
     steps = {"lamina": make_step(workload, "lamina", data)}
     pairs = []
-    if workload == "lenet":
+    if workload in ("lenet", "infer"):
         steps["lenet5()"] = make_step(workload, "lamina", data, "lenet5")
         pairs.append(("subclass / lenet5()", "lenet5()", "lamina"))
     if use_torch:
         steps["torch"] = make_step(workload, "torch", data)
         pairs.insert(0, ("vs torch", "torch", "lamina"))
-        if workload == "lenet":
+        if workload in ("lenet", "infer"):
             pairs.append(("lenet5() vs torch", "torch", "lenet5()"))
     for step in steps.values():  # first calls compile or load kernels: not timed
         time_block(step, 3, now)

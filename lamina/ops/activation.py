@@ -16,7 +16,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.asarray(np.where(x < 0, e, 1.0) / (1 + e))
 
 
-def _dense(a: np.ndarray) -> tuple[tuple[int, ...], np.ndarray] | None:
+def dense_view(a: np.ndarray) -> tuple[tuple[int, ...], np.ndarray] | None:
     """(axes, flat): ``a``'s axes from the largest stride down, and its memory as one 1-D
     view in that order, when ``a`` is dense (a contiguous array or a transposed view of one,
     as the NCHW outputs of the conv ops), else None."""
@@ -34,14 +34,14 @@ def relu_values(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     zeros (np.maximum against the scalar 0 is 2-3x slower; RELU_DENSE_FROM in
     :mod:`lamina.kernels.thresholds` has the measurement)."""
     if x.size >= T.RELU_DENSE_FROM and x.dtype.kind == "f":
-        dense = _dense(x)
+        dense = dense_view(x)
         if dense is not None:
             compiled = registry.select("relu_forward", x)
             if out is None:
                 out = np.empty_like(x) if compiled is not None else np.zeros_like(x)
             elif compiled is None:
                 return np.maximum(x, np.zeros_like(x), out=out)
-            target = _dense(out)
+            target = dense_view(out)
             if target is not None and target[0] == dense[0]:
                 if compiled is not None:
                     compiled(dense[1], dense[1] if out is x else target[1])
@@ -56,7 +56,7 @@ def relu_grad(grad: np.ndarray, out: np.ndarray) -> np.ndarray:
     RELU_DENSE_FROM elements), the compiled ``relu_backward``; otherwise grad * (out > 0)."""
     compiled = registry.select("relu_backward", grad, out)
     if compiled is not None:
-        dense = _dense(out)
+        dense = dense_view(out)
         if dense is not None:
             axes, flat = dense
             g_t = grad.transpose(axes)
