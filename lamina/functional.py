@@ -80,6 +80,18 @@ def _fold(t: Tensor, op, backward, data) -> Tensor:
     return t
 
 
+def _pair(value, where: str, name: str) -> tuple[int, int]:
+    """:func:`lamina.convsize.as_pair`, with the common cases first (a layer's settings are
+    pairs of ints already; a plain int): per call, the checks cost as much as a small
+    convolution's arithmetic at batch 1."""
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is int \
+            and type(value[1]) is int:
+        return value
+    if type(value) is int:
+        return value, value
+    return as_pair(value, where, name)
+
+
 def _tensor(x, like: Tensor | None = None) -> Tensor:
     """``x`` itself if a Tensor; else a constant Tensor of it, in ``like``'s floating dtype
     when given (so a float64 NumPy batch does not silently upcast a float32 layer)."""
@@ -431,16 +443,16 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
     (C_out, C_in, kh, kw) -> (N, C_out, H_out, W_out), H_out = floor((H + 2p - kh)/s) + 1
     (eq 6.5-6.6)."""
     return apply(OPS["conv2d"], _tensor(x), weight, bias,
-                 stride=as_pair(stride, "conv2d", "stride"),
-                 padding=as_pair(padding, "conv2d", "padding"))
+                 stride=_pair(stride, "conv2d", "stride"),
+                 padding=_pair(padding, "conv2d", "padding"))
 
 
 def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
     """Max over kernel_size windows (notes 6.3, output size eq 6.7-6.8); stride defaults to
     kernel_size."""
-    k = as_pair(kernel_size, "max_pool2d", "kernel_size")
-    s = k if stride is None else as_pair(stride, "max_pool2d", "stride")
-    p = as_pair(padding, "max_pool2d", "padding")
+    k = _pair(kernel_size, "max_pool2d", "kernel_size")
+    s = k if stride is None else _pair(stride, "max_pool2d", "stride")
+    p = _pair(padding, "max_pool2d", "padding")
     if type(x) is Tensor and x._op is conv2d_relu and _refs(x) <= _ALONE \
             and not getweakrefcount(x):  # F.max_pool2d(F.relu(conv(x))): see "Folding"
         before = x._backward.before_relu if x._backward is not None else None

@@ -130,7 +130,7 @@ def conv_relu_max_pool_direct(x, weight, bias, stride, pool) -> bool:
 @kernel("conv", "relu", "np.maximum(x, zeros) over a dense array (activation.relu_values)",
         exact=True)
 def relu_forward(x) -> bool:
-    return x.dtype.kind == "f" and x.size >= T.RELU_DENSE_FROM
+    return x.dtype in (np.float32, np.float64) and x.size >= T.RELU_DENSE_FROM
 
 
 @kernel("conv", "relu", "grad * (out > 0) (activation.relu_grad)", exact=False)

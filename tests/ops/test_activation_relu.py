@@ -29,7 +29,7 @@ def _array(rng, shape, axes, dtype):
     return a if axes is None else a.transpose(axes)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("shape,axes", LAYOUTS)
 def test_relu_values_equal_np_maximum(rng, backend, dtype, shape, axes):
     x = _array(rng, shape, axes, dtype)
@@ -77,6 +77,7 @@ def test_kernels_are_chosen_by_size_and_dtype(monkeypatch):
     assert registry.select("relu_forward", big) is not None
     assert registry.select("relu_forward", big[:-1]) is None
     assert registry.select("relu_forward", big.astype(np.int32)) is None
+    assert registry.select("relu_forward", big.astype(np.float16)) is None
     assert registry.select("relu_backward", big, big.astype(np.float64)) is None
 
 
