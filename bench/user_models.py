@@ -350,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join([
         "# lamina vs PyTorch: user-written models (issue 19)", "",
         f"Written by `python -m bench.user_models{' ' + ' '.join(argv or sys.argv[1:])}` on "
-        f"{datetime.datetime.now():%Y-%m-%d %H:%M}. Training steps; medians of "
+        f"{datetime.datetime.now():%Y-%m-%d %H:%M}. Training steps (the infer rows: no-grad "
+        f"forward passes); medians of "
         f"{3 if args.quick else 15} interleaved blocks per model in one process; a ratio is "
         "the median over rounds of the slower-named side's block time over the other's "
         "(vs torch: torch / lamina, > 1 means lamina is faster; subclass / lenet5(): "
