@@ -48,16 +48,18 @@ def _refs(t) -> int:
 
 def _alone_refs() -> int:
     """What :func:`_refs` counts, called from a function's argument, for an object that
-    nothing else holds (a temporary passed straight on); 0 (fold nothing) where a caller's
-    local variable would not be counted: outside CPython, and from 3.14 (whose borrowed
-    stack references getrefcount leaves out)."""
+    nothing else holds (a temporary passed straight on); 0 (fold nothing) where a count might
+    miss a holder: outside CPython, from 3.14 (whose borrowed stack references getrefcount
+    leaves out), in a free-threaded build, or where a caller's local variable is not
+    counted."""
     def probe(x):
         return _refs(x)
 
     alone = probe(object())
     held = object()
+    free_threaded = not getattr(sys, "_is_gil_enabled", lambda: True)()
     if sys.implementation.name != "cpython" or sys.version_info >= (3, 14) or \
-            probe(held) <= alone:
+            free_threaded or probe(held) <= alone:
         return 0
     return alone
 

@@ -208,3 +208,15 @@ def test_pool_then_relu_equals_the_plain_ops(rng, backend, setting):
     for got, t in zip(grads, (x, weight, bias), strict=True):
         np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-12, atol=1e-12)
     assert gradcheck(lambda x, w, b: _pool_first(x, w, b, setting), [x, weight, bias])
+
+
+def test_without_folding_the_plain_ops_run(rng, monkeypatch):
+    """Where refcounts cannot be trusted (_ALONE == 0: PyPy, 3.14, free-threaded builds)
+    nothing folds, with the same values."""
+    weight, bias = _params(rng)
+    x = lm.tensor(rng.standard_normal((2, 2, 8, 8)))
+    folded = _folded(x, weight, bias, SETTINGS[0]).numpy()
+    monkeypatch.setattr(F, "_ALONE", 0)
+    out = _folded(x, weight, bias, SETTINGS[0])
+    assert out._op is OPS["max_pool2d"]
+    np.testing.assert_array_equal(out.numpy(), folded)
