@@ -9,8 +9,9 @@ in the same loop (that turns into a conditional store that does not vectorise).
 Two kinds:
 
 - replacements of NumPy code (window max with its argmax, bias and ReLU; the max-pool
-  scatter; col2im): each adds in the same order as the NumPy code, so both paths give
-  bitwise identical results (ReLU may differ in the sign of a zero);
+  scatter; col2im; ReLU and its gradient over a dense array, ``relu_forward`` and
+  ``relu_backward``, flat 1-D loops): each adds in the same order as the NumPy code, so both
+  paths give bitwise identical results (ReLU may differ in the sign of a zero);
 - replacements of BLAS products where BLAS is slow, for convolutions with few weights
   (``weight_grad``, ``small_conv_forward`` and its fusion with a 2 x 2 max-pool
   ``small_conv_relu_pool_2x2``, ``small_conv_weight_grad``) and batch-1 inference
