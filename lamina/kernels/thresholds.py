@@ -107,3 +107,12 @@ KEPT_PROGRAMS = 4
 # updated where they lie, one call each. a27f180 (2026-11-25): LeNet-5 (10 parameters, 62k
 # elements) gathers; no recorded measurement of the crossing point.
 GATHER_BELOW = 16384
+
+# ------------------------------------------------------------------ batch norm (ops/norm.py)
+
+# Batch normalisation runs its compiled kernels (bn_stats, ...; [fast] only) on an (N', C, L)
+# view whose runs along L have at least this many numbers; below, NumPy's reductions over
+# axis 0 are faster. normrnn (2026-12-07), forward + backward of the op, float32, C = 64,
+# 1 thread: (512, 64, 1) 238 us compiled vs 137 us NumPy; (512, 64, 2) 368 vs 2,803;
+# (256, 64, 4) 326 vs 1,602; (16, 64, 64) 77 vs 292.
+BN_MIN_RUN = 2

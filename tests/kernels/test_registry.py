@@ -56,13 +56,18 @@ CHECKS = {
                     (arr(T.LINEAR_MAX_ROWS + 1, 8), arr(4, 8), arr(4))),
     "linear_chain": ((8, np.dtype(f32), [arr(4, 8), arr(3, 4)], [arr(4), None]),
                      (8, np.dtype(f32), [arr(4, 8), arr(3, 4)], [arr(4, dtype=float), None])),
+    **{name: ((arr(4, 3, 5), arr(3), None), (arr(4, 3, T.BN_MIN_RUN - 1), arr(3), None))
+       for name in ("bn_stats", "bn_affine", "bn_grad_sums", "bn_input_grad")},
+    "lstm_cell_forward": ((arr(3, 2, 8),), (arr(3, 2, 8, dtype=np.float16),)),
+    "lstm_cell_backward": ((arr(3, 2, 8), arr(4, 2, 2)),
+                           (arr(3, 2, 8), arr(4, 2, 2, dtype=float))),
 }
 
 
 def test_every_kernel_is_registered_against_an_op_with_a_check():
     assert set(CHECKS) == set(registry.KERNELS)
     for name, entry in registry.KERNELS.items():
-        assert entry.name == name and entry.family in ("conv", "linear")
+        assert entry.name == name and entry.family in ("conv", "linear", "recurrent", "norm")
         assert entry.op in OPS, f"{name}: unknown op {entry.op}"
         assert callable(entry.eligible) and entry.replaces
 
