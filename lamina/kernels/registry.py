@@ -125,6 +125,20 @@ def conv_relu_max_pool_direct(x, weight, bias, stride, pool) -> bool:
             and (bias is None or bias.dtype == x.dtype))
 
 
+# ------------------------------------------------------------------ ReLU
+
+
+@kernel("conv", "relu", "np.maximum(x, zeros) over a dense array (activation.relu_values)",
+        exact=True)
+def relu_forward(x) -> bool:
+    return x.dtype in (np.float32, np.float64) and x.size >= T.RELU_DENSE_FROM
+
+
+@kernel("conv", "relu", "grad * (out > 0) (activation.relu_grad)", exact=False)
+def relu_backward(grad, out) -> bool:
+    return grad.dtype == out.dtype and relu_forward(out)
+
+
 # ------------------------------------------------------------------ window max
 
 

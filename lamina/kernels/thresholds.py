@@ -69,6 +69,19 @@ MAX_WINDOW_AREA = 256
 # vectorises over the batch, which needs a few lanes. No recorded measurement.
 POOL_ROWS_FROM_BATCH = 8
 
+# ------------------------------------------------------------------ ReLU (ops/activation.py)
+
+# ReLU of an array of at least this many elements whose memory is dense (contiguous in some
+# order of its axes, as the conv ops' transposed outputs) runs over its memory as one flat
+# array: the compiled ``relu_forward``/``relu_backward``, or without them np.maximum against
+# a fresh array of zeros; smaller ones use np.maximum(x, 0) and grad * (out > 0), whose
+# per-call costs are lower. userfast branch (2026-12-07, NumPy 2.4.6, float32, one thread):
+# LeNet-5's conv1 output at batch 32 (150,528 numbers) np.maximum(x, 0) 57-70 us,
+# np.maximum(x, zeros) 22-28 us, the compiled loop 9 us; grad * (out > 0) 45 us, compiled
+# ~10 us. No recorded measurement of the crossing point (4096: about 1.5 us of np.maximum
+# against a scalar, the cost of the extra steps).
+RELU_DENSE_FROM = 4096
+
 # ------------------------------------------------------------------ linear (ops/linalg.py)
 
 # One or two rows (at most LINEAR_MAX_ROWS) through a weight matrix of at most SMALL_LINEAR
