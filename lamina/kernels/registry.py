@@ -19,8 +19,8 @@ values up to rounding (it sums in another order, e.g. instead of a BLAS product)
 Example:
     >>> import numpy as np
     >>> from lamina.kernels import registry
-    >>> sorted(registry.KERNELS)[:2]
-    ['col2im', 'conv_relu_max_pool_direct']
+    >>> "col2im" in registry.KERNELS
+    True
     >>> registry.KERNELS["linear_rows"].op
     'linear'
 """
@@ -42,8 +42,8 @@ class Kernel:
 
     Attributes:
         name: the kernel function's name in its module.
-        family: "conv", "linear" or "winograd" (the module :func:`lamina.kernels.numba_kernels`
-            loads).
+        family: "conv", "linear", "recurrent", "norm" or "winograd" (the module
+            :func:`lamina.kernels.numba_kernels` loads).
         op: the op of :data:`lamina.ops.OPS` whose step it replaces.
         replaces: the NumPy code it stands in for.
         exact: bitwise the reference's values (else equal up to rounding).
@@ -123,6 +123,20 @@ def conv_relu_max_pool_direct(x, weight, bias, stride, pool) -> bool:
     return (x.shape[0] <= T.DIRECT_MAX_BATCH and tuple(stride) == (1, 1)
             and tuple(pool[2]) == (0, 0) and x.dtype == weight.dtype
             and (bias is None or bias.dtype == x.dtype))
+
+
+# ------------------------------------------------------------------ ReLU
+
+
+@kernel("conv", "relu", "np.maximum(x, zeros) over a dense array (activation.relu_values)",
+        exact=True)
+def relu_forward(x) -> bool:
+    return x.dtype in (np.float32, np.float64) and x.size >= T.RELU_DENSE_FROM
+
+
+@kernel("conv", "relu", "grad * (out > 0) (activation.relu_grad)", exact=False)
+def relu_backward(grad, out) -> bool:
+    return grad.dtype == out.dtype and relu_forward(out)
 
 
 # ------------------------------------------------------------------ window max
@@ -206,6 +220,53 @@ def winograd_output_grad(g, dm) -> bool:
 def winograd_input_grad(dv, grad_xp) -> bool:
     return (dv.dtype == grad_xp.dtype and dv.flags.c_contiguous
             and grad_xp.flags.c_contiguous)
+
+
+# ------------------------------------------------------------------ normalisation
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@kernel("norm", "batch_norm", "mean and mean of centred squares by NumPy (_bn_stats)",
+        exact=False)
+def bn_stats(x3, weight, bias) -> bool:
+    """x3: the (N', C, L) view of the input, with runs of at least BN_MIN_RUN along L. The
+    op asks for this one and then takes all four batch-norm kernels (the other three have
+    the same check) or none."""
+    return (x3.shape[2] >= T.BN_MIN_RUN and x3.dtype in _FLOATS and x3.flags.c_contiguous
+            and all(p is None or p.dtype == x3.dtype for p in (weight, bias)))
+
+
+@kernel("norm", "batch_norm", "x * s + t per channel by NumPy (_bn_map)", exact=False)
+def bn_affine(x3, weight, bias) -> bool:
+    return bn_stats(x3, weight, bias)
+
+
+@kernel("norm", "batch_norm", "sum dy and sum dy (x - mu) by NumPy (_bn_grad_sums)",
+        exact=False)
+def bn_grad_sums(x3, weight, bias) -> bool:
+    return bn_stats(x3, weight, bias)
+
+
+@kernel("norm", "batch_norm", "dy * s + x * b + k per channel by NumPy (_bn_map)",
+        exact=False)
+def bn_input_grad(x3, weight, bias) -> bool:
+    return bn_stats(x3, weight, bias)
+
+
+# ------------------------------------------------------------------ recurrent
+
+
+@kernel("recurrent", "lstm_sequence",
+        "sigmoid from tanh and c = f c_prev + i g by NumPy (_lstm_cell_forward)", exact=True)
+def lstm_cell_forward(gates) -> bool:
+    return gates.dtype in _FLOATS
+
+
+@kernel("recurrent", "lstm_sequence", "one step of BPTT by NumPy (_lstm_cell_backward)",
+        exact=True)
+def lstm_cell_backward(gates, grad) -> bool:
+    return gates.dtype in _FLOATS and grad.dtype == gates.dtype
 
 
 __all__ = ["KERNELS", "Kernel", "kernel", "select"]
