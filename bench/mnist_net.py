@@ -215,6 +215,7 @@ if framework == "torch":
     torch.set_num_threads({threads})
 else:
     import lamina
+    lamina.set_num_threads({threads})
 base = kib("VmRSS")
 step = (mnist_net.lamina_step if framework == "lamina" else mnist_net.torch_step)(data)
 for _ in range(10):
@@ -282,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     import lamina
 
     torch.set_num_threads(run.THREADS)
+    lamina.set_num_threads(run.THREADS)  # its kernels' threads and (threadpoolctl) the BLAS's
     if args.clock == "cpu":
         run.time_block = cpu_time_block  # interleaved() looks it up at call time
     x, y = run.load_mnist()
@@ -292,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     flags = " ".join(argv if argv is not None else sys.argv[1:])
     lines = [f"# PyTorch MNIST example Net, training ({datetime.datetime.now():%Y-%m-%d %H:%M})",
              "", f"`{env} python -m bench.mnist_net {flags}`".replace("` ", "`"),
-             "", f"threads {run.THREADS}, clock {args.clock}, numba "
+             "", f"threads {run.THREADS} (lamina.get_num_threads() {lamina.get_num_threads()}), clock {args.clock}, numba "
              f"{'installed' if lamina.kernels._load() is not None else 'not installed'}, "
              f"torch {torch.__version__}, float32 GEMM peak {peak['gflops']:.1f} GFLOP/s "
              f"({peak['note']}), {6 * FORWARD_MACS / 1e6:.0f} MFLOP per image per step "

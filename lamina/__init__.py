@@ -132,7 +132,8 @@ _LAZY_NAMES = {"fit": "lamina.train", "save": "lamina.io", "load": "lamina.io",
                "manual_seed": "lamina.random", "predict_proba": "lamina.workflow.predictor",
                "Generator": "lamina.random", "initial_seed": "lamina.random",
                "seed": "lamina.random", "get_rng_state": "lamina.random",
-               "set_rng_state": "lamina.random"}
+               "set_rng_state": "lamina.random", "get_num_threads": "lamina.kernels.parallel",
+               "set_num_threads": "lamina.kernels.parallel"}
 
 
 def __getattr__(name: str):

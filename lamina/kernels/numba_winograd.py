@@ -13,7 +13,9 @@ to check for overlap, so LLVM vectorises it over the batch. The matrices (B^T, A
 zero entries are multiplied like the others. Equal to the NumPy matrix products of
 :mod:`lamina.ops.winograd` up to rounding (the sums run in another order).
 
-Serial on purpose (``parallel=False``): the GEMMs between the transforms run on BLAS threads.
+Each kernel transforms the channels ``c0 .. c1 - 1`` only (every channel is independent), so
+that :func:`lamina.kernels.parallel.run` can split a call over threads (``nogil``, no Numba
+threading layer): each channel is computed in the same order whatever the split, bitwise.
 """
 
 from __future__ import annotations
@@ -57,13 +59,14 @@ def _combine4(out, src, base, step, w):
 
 
 @njit(**_JIT)
-def winograd_input(xp, bt, r0, v):
+def winograd_input(xp, bt, r0, v, c0, c1):
     """V = B^T d B for the 6 x 6 tiles d of tile rows r0 .. r0 + R - 1.
 
     Args:
         xp: (C, Hp, Wp, N) input, at least 4 (r0 + R) + 2 rows and 4 TX + 2 columns.
         bt: (6, 6) the matrix B^T, in v's dtype.
         r0: the first tile row.
+        c0, c1: the channels to transform (of C or K): c0 .. c1 - 1.
         v: (36, C, R, TX, N) output; v[6 p + q, c, r, t] = (B^T d B)[p, q] of tile (r, t).
     """
     c_in, hp, wp, n = xp.shape
@@ -71,7 +74,7 @@ def winograd_input(xp, bt, r0, v):
     row, width, run = wp * n, (4 * tx + 2) * n, tx * n
     src, dst = xp.reshape(-1), v.reshape(-1)
     band = np.empty(6 * width, v.dtype)  # band[p, x, s] = (B^T d)[p] at column x
-    for c in range(c_in):
+    for c in range(c0, c1):
         for r in range(rows):
             top = (c * hp + 4 * (r0 + r)) * row
             for p in range(6):
@@ -85,7 +88,7 @@ def winograd_input(xp, bt, r0, v):
 
 
 @njit(**_JIT)
-def winograd_output(m, at, bias, r0, z):
+def winograd_output(m, at, bias, r0, z, c0, c1):
     """Y = A^T M A + b: write the 4 x 4 output tiles of tile rows r0 .. r0 + R - 1.
 
     Args:
@@ -93,6 +96,7 @@ def winograd_output(m, at, bias, r0, z):
         at: (4, 6) the matrix A^T, in z's dtype.
         bias: (K,) added to each output channel after the sums, or empty: none.
         r0: the first tile row.
+        c0, c1: the channels to transform (of C or K): c0 .. c1 - 1.
         z: (K, 4 TY, 4 TX, N) output (whole tiles).
     """
     _, k_out, rows, tx, n = m.shape
@@ -101,7 +105,7 @@ def winograd_output(m, at, bias, r0, z):
     src, dst = m.reshape(-1), z.reshape(-1)
     band = np.empty(24 * run, z.dtype)  # band[i, q, t, s] = (A^T M)[i, q] of tile t
     position = 6 * k_out * rows * run  # distance from M[p, q] to M[p + 1, q]
-    for k in range(k_out):
+    for k in range(c0, c1):
         for r in range(rows):
             for i in range(4):
                 for q in range(6):
@@ -121,13 +125,14 @@ def winograd_output(m, at, bias, r0, z):
 
 
 @njit(**_JIT)
-def winograd_output_grad(g, a, r0, dm):
+def winograd_output_grad(g, a, r0, dm, c0, c1):
     """dM = A dY A^T for the 4 x 4 tiles dY of the output gradient, tile rows r0 ...
 
     Args:
         g: (K, 4 TY, 4 TX, N) the output gradient (whole tiles).
         a: (6, 4) the matrix A = (A^T)^T, C-contiguous, in dm's dtype.
         r0: the first tile row.
+        c0, c1: the channels to transform (of C or K): c0 .. c1 - 1.
         dm: (36, K, R, TX, N) output.
     """
     _, k_out, rows, tx, n = dm.shape
@@ -135,7 +140,7 @@ def winograd_output_grad(g, a, r0, dm):
     row, run = w * n, tx * n
     src, dst = g.reshape(-1), dm.reshape(-1)
     band = np.empty(6 * row, dm.dtype)  # band[p, x, s] = (A dY)[p] at column x
-    for k in range(k_out):
+    for k in range(c0, c1):
         for r in range(rows):
             top = (k * h + 4 * (r0 + r)) * row
             for p in range(6):
@@ -149,7 +154,7 @@ def winograd_output_grad(g, a, r0, dm):
 
 
 @njit(**_JIT)
-def winograd_input_grad(dv, b, r0, grad_xp):
+def winograd_input_grad(dv, b, r0, grad_xp, c0, c1):
     """Add B dV B^T of tile rows r0 .. r0 + R - 1 into the input gradient (neighbouring
     tiles overlap by two rows and columns: their shares add up there, in tile order).
 
@@ -157,6 +162,7 @@ def winograd_input_grad(dv, b, r0, grad_xp):
         dv: (36, C, R, TX, N) the gradient of V.
         b: (6, 6) the matrix B = (B^T)^T, C-contiguous, in grad_xp's dtype.
         r0: the first tile row.
+        c0, c1: the channels to transform (of C or K): c0 .. c1 - 1.
         grad_xp: (C, Hp, Wp, N) the padded input gradient, added to.
     """
     _, c_in, rows, tx, n = dv.shape
@@ -165,7 +171,7 @@ def winograd_input_grad(dv, b, r0, grad_xp):
     src, dst = dv.reshape(-1), grad_xp.reshape(-1)
     band = np.empty(36 * run, grad_xp.dtype)  # band[i, q, t, s] = (B dV)[i, q] of tile t
     position = 6 * c_in * rows * run  # distance from dV[p, q] to dV[p + 1, q]
-    for c in range(c_in):
+    for c in range(c0, c1):
         for r in range(rows):
             for i in range(6):
                 for q in range(6):

@@ -42,7 +42,9 @@ difference from im2col by 2e-5. float64 stays within ~1e-14.
 
 The transforms are NumPy matrix products here (serving the pure NumPy path) and compiled
 kernels with ``lamina[fast]`` (registered as ``winograd_*`` in
-:mod:`lamina.kernels.registry`).
+:mod:`lamina.kernels.registry`), which split the channels over
+:func:`lamina.get_num_threads` threads (:mod:`lamina.kernels.parallel`; bitwise the same
+results for any number).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ import math
 
 import numpy as np
 
-from lamina.kernels import registry
+from lamina.kernels import parallel, registry
 from lamina.kernels import thresholds as T
 from lamina.ops import im2col as L
 
@@ -126,7 +128,8 @@ def input_tiles(xp: np.ndarray, rows: tuple[int, int], tx: int,
     v = _take(buffer, (ALPHA * ALPHA, c, r1 - r0, tx, n))
     compiled = registry.select("winograd_input", xp, v)
     if compiled is not None:
-        compiled(xp, _matrix("BT", xp.dtype), r0, v)
+        bt = _matrix("BT", xp.dtype)
+        parallel.run(lambda c0, c1: compiled(xp, bt, r0, v, c0, c1), c)
         return v.reshape(ALPHA * ALPHA, c, -1)
     s_c, s_h, s_w, s_n = xp.strides
     # (6, 6, C, R, tx, N): element (i, j) of every tile
@@ -147,8 +150,9 @@ def output_tiles(m: np.ndarray, rows: tuple[int, int], tx: int, z: np.ndarray,
     r0, r1 = rows
     compiled = registry.select("winograd_output", m, z, bias)
     if compiled is not None:
-        compiled(m.reshape(ALPHA * ALPHA, k, r1 - r0, tx, n), _matrix("AT", m.dtype),
-                 np.empty(0, z.dtype) if bias is None else bias, r0, z)
+        m5, at = m.reshape(ALPHA * ALPHA, k, r1 - r0, tx, n), _matrix("AT", m.dtype)
+        shift = np.empty(0, z.dtype) if bias is None else bias
+        parallel.run(lambda c0, c1: compiled(m5, at, shift, r0, z, c0, c1), k)
         return
     at = _matrix("AT", m.dtype)
     cols_done = at @ m.reshape(ALPHA, -1)  # (i, q, ...)
@@ -169,7 +173,8 @@ def output_grad_tiles(g: np.ndarray, rows: tuple[int, int], tx: int,
     dm = _take(buffer, (ALPHA * ALPHA, k, r1 - r0, tx, n))
     compiled = registry.select("winograd_output_grad", g, dm)
     if compiled is not None:
-        compiled(g, _matrix("A", g.dtype), r0, dm)
+        a = _matrix("A", g.dtype)
+        parallel.run(lambda c0, c1: compiled(g, a, r0, dm, c0, c1), k)
         return dm.reshape(ALPHA * ALPHA, k, -1)
     tiles = g[:, r0 * M_OUT:r1 * M_OUT].reshape(k, r1 - r0, M_OUT, tx, M_OUT, n)
     a = _matrix("A", g.dtype)
@@ -186,8 +191,8 @@ def input_grad_tiles(dv: np.ndarray, rows: tuple[int, int], tx: int, grad_xp: np
     r0, r1 = rows
     compiled = registry.select("winograd_input_grad", dv, grad_xp)
     if compiled is not None:
-        compiled(dv.reshape(ALPHA * ALPHA, c, r1 - r0, tx, n), _matrix("B", dv.dtype), r0,
-                 grad_xp)
+        dv5, b = dv.reshape(ALPHA * ALPHA, c, r1 - r0, tx, n), _matrix("B", dv.dtype)
+        parallel.run(lambda c0, c1: compiled(dv5, b, r0, grad_xp, c0, c1), c)
         return
     b = _matrix("B", dv.dtype)
     rows_done = b @ dv.reshape(ALPHA, -1)  # (i, q, ...)
