@@ -288,9 +288,13 @@ def conv2d_relu_max_pool2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
     c_out, c_in, kh, kw = weight.shape
     n, hw = x.shape[0], x.shape[2:]
     pooled_hw = _pool_geometry("MaxPool2d", (n, c_out, *out_hw), x.dtype, *pool)
-    xp = L.internal(x, padding)
-    w2d = weight.reshape(c_out, -1)
-    fused = registry.select("small_conv_relu_pool_2x2", w2d, xp, stride, pool, bias)
+    xp = w2d = fused = col = conv_backward = None  # conv_backward: Winograd's, internal layout
+    if winograd.eligible(x, weight, stride, out_hw):  # 3 x 3, stride 1, many channels
+        z, conv_backward = winograd.conv2d_internal(x, weight, None, padding, out_hw)
+    else:
+        xp = L.internal(x, padding)
+        w2d = weight.reshape(c_out, -1)
+        fused = registry.select("small_conv_relu_pool_2x2", w2d, xp, stride, pool, bias)
     if fused is not None:
         # one compiled pass: the conv rows of each window row are pooled as they come
         out = np.empty((c_out, *pooled_hw, n), xp.dtype)
@@ -300,7 +304,8 @@ def conv2d_relu_max_pool2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
         zp = pre = col = None
         padded_shape = (c_out, *out_hw, n)
     else:
-        z, col = _conv_forward(xp, w2d, (kh, kw), stride, out_hw)
+        if conv_backward is None:
+            z, col = _conv_forward(xp, w2d, (kh, kw), stride, out_hw)
         zp = L.pad(z, pool[2], -np.inf) if pool[2] != (0, 0) else z
         # pre: the maxima before bias and ReLU, kept by the NumPy path for its argmax
         out, index, pre = L.max_windows_bias_relu(zp, pool[0], pool[1], pooled_hw, bias)
@@ -320,6 +325,8 @@ def conv2d_relu_max_pool2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
         grad_b = g.sum(axis=(1, 2, 3)) if bias is not None and need[2] else None
         dz = dzp if pool[2] == (0, 0) else L.to_nchw(dzp, pool[2], out_hw).transpose(
             L.TO_INTERNAL)
+        if conv_backward is not None:
+            return (*conv_backward(dz, (need[0], need[1], False))[:2], grad_b)
         g2d = np.ascontiguousarray(dz).reshape(c_out, -1)
         grad_xp, grad_w = _conv_backward(g2d, xp, col, w2d, (kh, kw), stride, out_hw,
                                          need[0], need[1])

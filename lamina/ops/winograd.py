@@ -230,6 +230,20 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     """The forward value and backward function of :func:`lamina.ops.conv.conv2d` (same
     contract) for a 3 x 3 kernel of stride 1, by F(4x4, 3x3); the caller has checked the
     arguments (``out_hw`` is the output's (H_out, W_out))."""
+    z, internal_backward = conv2d_internal(x, weight, bias, padding, out_hw)
+
+    def backward(grad, need):
+        return internal_backward(grad.transpose(L.TO_INTERNAL), need)
+
+    return z.transpose(L.TO_NCHW), backward
+
+
+def conv2d_internal(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
+                    padding: tuple[int, int], out_hw: tuple[int, int]):
+    """:func:`conv2d` in the ops' internal layout: the output as (C_out, H_out, W_out, N)
+    (a view of whole tiles where H_out or W_out is not a multiple of 4) and a backward
+    function taking the output gradient in that layout (for fused ops such as
+    :func:`lamina.ops.conv.conv2d_relu_max_pool2d`)."""
     c_out, c_in = weight.shape[:2]
     hw = x.shape[2:]
     xp = L.internal(x, padding)
@@ -251,11 +265,9 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
         output_tiles(m, block, tx, ze, bias)
     del v_buffer, m_buffer
     z = ze[:, :out_hw[0], :out_hw[1]] if whole[1:3] != out_hw else ze
-    out = z.transpose(L.TO_NCHW)
-    del ze, z
+    del ze
 
-    def backward(grad, need):
-        gt = grad.transpose(L.TO_INTERNAL)
+    def backward(gt, need):
         grad_b = gt.sum(axis=(1, 2, 3)) if bias is not None and need[2] else None
         if not (need[0] or need[1]):
             return None, None, grad_b
@@ -280,7 +292,7 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
         grad_w = weight_grad_transform(grad_u, weight.shape) if need[1] else None
         return grad_x, grad_w, grad_b
 
-    return out, backward
+    return z, backward
 
 
 def eligible(x: np.ndarray, weight: np.ndarray, stride: tuple[int, int],

@@ -218,3 +218,126 @@ def test_a_layer_on_the_winograd_path_matches_torch(torch, rng):
     for a, b in [(out_l, out_t), (xl.grad, xt.grad), (layer.weight.grad, reference.weight.grad),
                  (layer.bias.grad, reference.bias.grad)]:
         np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-10, atol=1e-10)
+
+
+# ------------------------------------------------------------------ threads
+
+
+def use_threads(monkeypatch, threads):
+    """lamina's kernel threads set to ``threads`` for the test only (the BLAS untouched)."""
+    from lamina.kernels import parallel
+
+    monkeypatch.setitem(parallel._state, "threads", threads)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threaded_transforms_give_the_one_thread_bits(monkeypatch, backend, rng, dtype):
+    """Split by channel over 2 or 3 threads (more than some channel counts), the forward
+    value and all three gradients are bitwise those of one thread, on both kernel paths,
+    also with several blocks of tile rows."""
+    monkeypatch.setattr(T, "WINOGRAD_BLOCK_BYTES", 1)
+    x, w, b = arr(rng, 5, 3, 13, 11, dtype=dtype), arr(rng, 7, 3, 3, 3, dtype=dtype), \
+        arr(rng, 7, dtype=dtype)
+    grad = arr(rng, 5, 7, 13, 11, dtype=dtype)
+    use_threads(monkeypatch, 1)
+    reference = conv_values(monkeypatch, True, x, w, b, (1, 1), grad)
+    for threads in (2, 3, 8):
+        use_threads(monkeypatch, threads)
+        got = conv_values(monkeypatch, True, x, w, b, (1, 1), grad)
+        for g, r in zip(got, reference, strict=True):
+            np.testing.assert_array_equal(g, r)
+
+
+def test_a_failing_piece_raises_in_the_caller(monkeypatch):
+    from lamina.kernels import parallel
+
+    use_threads(monkeypatch, 2)
+    seen = []
+
+    def task(start, stop):
+        seen.append((start, stop))
+        if start == 0:
+            raise RuntimeError("piece failed")
+
+    with pytest.raises(RuntimeError, match="piece failed"):
+        parallel.run(task, 4)
+    assert sorted(seen) == [(0, 2), (2, 4)]
+
+
+def test_split_covers_the_range_in_near_equal_pieces():
+    from lamina.kernels import parallel
+
+    assert parallel.split(10, 3) == [(0, 4), (4, 7), (7, 10)]
+    assert parallel.split(2, 5) == [(0, 1), (1, 2)]
+    assert parallel.split(0, 2) == [(0, 0)]
+
+
+def test_num_threads_setting(monkeypatch):
+    """The default follows LAMINA_NUM_THREADS, then the BLAS variables; set_num_threads
+    checks its argument and is read back by get_num_threads (and threadpoolctl's BLAS)."""
+    from lamina.kernels import parallel
+
+    monkeypatch.setitem(parallel._state, "threads", None)
+    monkeypatch.setenv("LAMINA_NUM_THREADS", "3")
+    assert lm.get_num_threads() == 3
+    monkeypatch.setitem(parallel._state, "threads", None)
+    monkeypatch.delenv("LAMINA_NUM_THREADS")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert lm.get_num_threads() == 1
+    with pytest.raises(ValueError, match="positive number of threads, got 0"):
+        lm.set_num_threads(0)
+    with pytest.raises(TypeError, match="expects an int, got float"):
+        lm.set_num_threads(2.0)
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = threadpoolctl.threadpool_info()
+    try:
+        lm.set_num_threads(1)
+        assert lm.get_num_threads() == 1
+        blas = [p["num_threads"] for p in threadpoolctl.threadpool_info()
+                if p["user_api"] == "blas"]
+        assert all(t == 1 for t in blas)
+    finally:
+        for p in before:
+            if p["user_api"] == "blas":
+                threadpoolctl.threadpool_limits(p["num_threads"], user_api="blas")
+
+
+# ------------------------------------------------------------------ the fused op
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("hw, pool_padding", [((14, 14), (0, 0)), ((13, 11), (1, 0))])
+def test_fused_conv_relu_pool_by_winograd_equals_im2col(monkeypatch, backend, rng, dtype, hw,
+                                                        pool_padding):
+    """conv2d_relu_max_pool2d (nn.Sequential's Conv2d -> ReLU -> MaxPool2d) computes its
+    convolution by Winograd where eligible: the same values and gradients as its im2col path."""
+    x, w, b = arr(rng, 3, 4, *hw, dtype=dtype), arr(rng, 5, 4, 3, 3, dtype=dtype), \
+        arr(rng, 5, dtype=dtype)
+    out_hw = (hw[0] - 2, hw[1] - 2)
+    pooled = ((out_hw[0] + 2 * pool_padding[0] - 2) // 2 + 1,
+              (out_hw[1] + 2 * pool_padding[1] - 2) // 2 + 1)
+    grad = arr(rng, 3, 5, *pooled, dtype=dtype)
+    results, original = [], winograd.conv2d_internal
+    for use in (False, True):
+        calls = []
+        monkeypatch.setattr(winograd, "eligible", lambda *args, use=use: use)
+        monkeypatch.setattr(winograd, "conv2d_internal",
+                            lambda *args: calls.append(1) or original(*args))
+        out, backward = conv_ops.conv2d_relu_max_pool2d(x, w, b, pool_padding=pool_padding)
+        results.append([np.array(out), *backward(grad, (True, True, True))])
+        assert len(calls) == use
+    tolerance = F64_TOLERANCE if dtype == np.float64 else F32_TOLERANCE
+    for got, expected in zip(results[1], results[0], strict=True):
+        assert_close_to_scale(got, expected, tolerance)
+
+
+def test_gradcheck_through_the_fused_op_by_winograd(monkeypatch, backend, rng):
+    monkeypatch.setattr(winograd, "eligible", lambda *args: True)
+    x = lm.tensor(arr(rng, 2, 3, 8, 7), requires_grad=True)
+    w = lm.tensor(arr(rng, 4, 3, 3, 3), requires_grad=True)
+    b = lm.tensor(arr(rng, 4), requires_grad=True)
+    from lamina.ops import OPS
+    from lamina.tensor import apply
+
+    op = OPS["conv2d_relu_max_pool2d"]
+    assert gradcheck(lambda x, w, b: apply(op, x, w, b, padding=(1, 1)), [x, w, b])
