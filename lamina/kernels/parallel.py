@@ -1,10 +1,13 @@
 """The number of threads lamina's compiled kernels use, as ``lamina.get_num_threads`` /
-``lamina.set_num_threads`` (torch's names), and the small pool of threads that runs them.
+``lamina.set_num_threads`` (torch's names), and how a kernel splits its work among them.
 
 The matrix products run in the BLAS library, on its own threads; the compiled kernels around
 them (so far the Winograd tile transforms, :mod:`lamina.kernels.numba_winograd`) split their
-work by channel over this many threads. Each thread computes whole channels in the one-thread
-order, so the results are bitwise the same for every thread count.
+work by channel into this many pieces, which Numba's threads (``parallel=True``, one
+``prange`` step a piece) run at once; with one thread the serial kernel runs in the calling
+thread, as before. Each piece computes whole channels in the one-thread order, so the results
+are bitwise the same for every thread count. (A process that forks after using them should
+not use them in the child: Numba's OpenMP threading layer is not fork-safe.)
 
 The default is the first of the environment variables ``LAMINA_NUM_THREADS``,
 ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``, ``OMP_NUM_THREADS`` that holds a positive
@@ -19,18 +22,18 @@ Example:
     True
     >>> parallel.split(10, 3)
     [(0, 4), (4, 7), (7, 10)]
+    >>> parallel.bounds(10, 3).tolist()
+    [0, 4, 7, 10]
 """
 
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
 
 _ENV = ("LAMINA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
-_state: dict[str, object] = {"threads": None, "pool": None, "workers": 0}
-_lock = threading.Lock()
+_state: dict[str, int | None] = {"threads": None}
 
 
 def _default() -> int:
@@ -68,12 +71,7 @@ def set_num_threads(threads: int) -> None:
         raise TypeError(f"set_num_threads expects an int, got {type(threads).__name__}")
     if threads < 1:
         raise ValueError(f"set_num_threads expects a positive number of threads, got {threads}")
-    with _lock:
-        _state["threads"] = threads
-        pool = _state["pool"]
-        if pool is not None and _state["workers"] != threads - 1:
-            pool.shutdown(wait=True)
-            _state["pool"] = None
+    _state["threads"] = threads
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
@@ -94,30 +92,14 @@ def split(count: int, parts: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def _pool(workers: int) -> ThreadPoolExecutor:
-    with _lock:
-        pool = _state["pool"]
-        if pool is None:
-            pool = ThreadPoolExecutor(workers, thread_name_prefix="lamina")
-            _state["pool"], _state["workers"] = pool, workers
-        return pool
+_BOUNDS: dict[tuple[int, int], np.ndarray] = {}
 
 
-def run(task: Callable[[int, int], None], count: int) -> None:
-    """Call ``task(start, stop)`` on the pieces of ``range(count)`` (:func:`split`), one
-    piece a thread, the last on the calling thread, and wait for all; with one thread (or
-    one item) just ``task(0, count)``. ``task`` must release the GIL (a ``nogil`` Numba
-    kernel) for the pieces to run at the same time, and must not write what another piece
-    reads or writes."""
-    threads = get_num_threads()
-    if threads == 1 or count < 2:
-        task(0, count)
-        return
-    pieces = split(count, threads)
-    pool = _pool(threads - 1)
-    futures = [pool.submit(task, start, stop) for start, stop in pieces[:-1]]
-    try:
-        task(*pieces[-1])
-    finally:
-        for future in futures:
-            future.result()
+def bounds(count: int, parts: int) -> np.ndarray:
+    """The pieces of :func:`split` as their edges, ``(pieces + 1,)`` int64, for the compiled
+    kernels that run one piece a thread (made once per ``(count, parts)``)."""
+    key = (count, parts)
+    if key not in _BOUNDS:
+        pieces = split(count, parts)
+        _BOUNDS[key] = np.array([0] + [stop for _, stop in pieces], np.int64)
+    return _BOUNDS[key]

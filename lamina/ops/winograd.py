@@ -53,6 +53,7 @@ import math
 
 import numpy as np
 
+from lamina import kernels
 from lamina.kernels import parallel, registry
 from lamina.kernels import thresholds as T
 from lamina.ops import im2col as L
@@ -118,6 +119,18 @@ def _take(buffer: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return buffer[:math.prod(shape)].reshape(shape)
 
 
+def _split(compiled, name: str, args: tuple, channels: int) -> None:
+    """Run the compiled transform ``compiled`` (kernel ``name``) on all ``channels``: in
+    this thread with one thread (:func:`lamina.get_num_threads`), else its ``_threads``
+    variant, the channels split into that many pieces run at once (bitwise the same)."""
+    threads = parallel.get_num_threads()
+    if threads == 1 or channels < 2:
+        compiled(*args, 0, channels)
+    else:
+        threaded = getattr(kernels.numba_kernels("winograd"), name + "_threads")
+        threaded(*args, parallel.bounds(channels, threads))
+
+
 def input_tiles(xp: np.ndarray, rows: tuple[int, int], tx: int,
                 buffer: np.ndarray) -> np.ndarray:
     """V = B^T d B of the 6 x 6 input tiles of tile rows ``rows = (r0, r1)``, ``tx`` tiles a
@@ -128,8 +141,7 @@ def input_tiles(xp: np.ndarray, rows: tuple[int, int], tx: int,
     v = _take(buffer, (ALPHA * ALPHA, c, r1 - r0, tx, n))
     compiled = registry.select("winograd_input", xp, v)
     if compiled is not None:
-        bt = _matrix("BT", xp.dtype)
-        parallel.run(lambda c0, c1: compiled(xp, bt, r0, v, c0, c1), c)
+        _split(compiled, "winograd_input", (xp, _matrix("BT", xp.dtype), r0, v), c)
         return v.reshape(ALPHA * ALPHA, c, -1)
     s_c, s_h, s_w, s_n = xp.strides
     # (6, 6, C, R, tx, N): element (i, j) of every tile
@@ -150,9 +162,9 @@ def output_tiles(m: np.ndarray, rows: tuple[int, int], tx: int, z: np.ndarray,
     r0, r1 = rows
     compiled = registry.select("winograd_output", m, z, bias)
     if compiled is not None:
-        m5, at = m.reshape(ALPHA * ALPHA, k, r1 - r0, tx, n), _matrix("AT", m.dtype)
-        shift = np.empty(0, z.dtype) if bias is None else bias
-        parallel.run(lambda c0, c1: compiled(m5, at, shift, r0, z, c0, c1), k)
+        _split(compiled, "winograd_output",
+               (m.reshape(ALPHA * ALPHA, k, r1 - r0, tx, n), _matrix("AT", m.dtype),
+                np.empty(0, z.dtype) if bias is None else bias, r0, z), k)
         return
     at = _matrix("AT", m.dtype)
     cols_done = at @ m.reshape(ALPHA, -1)  # (i, q, ...)
@@ -173,8 +185,7 @@ def output_grad_tiles(g: np.ndarray, rows: tuple[int, int], tx: int,
     dm = _take(buffer, (ALPHA * ALPHA, k, r1 - r0, tx, n))
     compiled = registry.select("winograd_output_grad", g, dm)
     if compiled is not None:
-        a = _matrix("A", g.dtype)
-        parallel.run(lambda c0, c1: compiled(g, a, r0, dm, c0, c1), k)
+        _split(compiled, "winograd_output_grad", (g, _matrix("A", g.dtype), r0, dm), k)
         return dm.reshape(ALPHA * ALPHA, k, -1)
     tiles = g[:, r0 * M_OUT:r1 * M_OUT].reshape(k, r1 - r0, M_OUT, tx, M_OUT, n)
     a = _matrix("A", g.dtype)
@@ -191,8 +202,9 @@ def input_grad_tiles(dv: np.ndarray, rows: tuple[int, int], tx: int, grad_xp: np
     r0, r1 = rows
     compiled = registry.select("winograd_input_grad", dv, grad_xp)
     if compiled is not None:
-        dv5, b = dv.reshape(ALPHA * ALPHA, c, r1 - r0, tx, n), _matrix("B", dv.dtype)
-        parallel.run(lambda c0, c1: compiled(dv5, b, r0, grad_xp, c0, c1), c)
+        _split(compiled, "winograd_input_grad",
+               (dv.reshape(ALPHA * ALPHA, c, r1 - r0, tx, n), _matrix("B", dv.dtype), r0,
+                grad_xp), c)
         return
     b = _matrix("B", dv.dtype)
     rows_done = b @ dv.reshape(ALPHA, -1)  # (i, q, ...)

@@ -248,28 +248,14 @@ def test_threaded_transforms_give_the_one_thread_bits(monkeypatch, backend, rng,
             np.testing.assert_array_equal(g, r)
 
 
-def test_a_failing_piece_raises_in_the_caller(monkeypatch):
-    from lamina.kernels import parallel
-
-    use_threads(monkeypatch, 2)
-    seen = []
-
-    def task(start, stop):
-        seen.append((start, stop))
-        if start == 0:
-            raise RuntimeError("piece failed")
-
-    with pytest.raises(RuntimeError, match="piece failed"):
-        parallel.run(task, 4)
-    assert sorted(seen) == [(0, 2), (2, 4)]
-
-
 def test_split_covers_the_range_in_near_equal_pieces():
     from lamina.kernels import parallel
 
     assert parallel.split(10, 3) == [(0, 4), (4, 7), (7, 10)]
     assert parallel.split(2, 5) == [(0, 1), (1, 2)]
     assert parallel.split(0, 2) == [(0, 0)]
+    assert parallel.bounds(64, 2).tolist() == [0, 32, 64]
+    assert parallel.bounds(2, 5).dtype == np.int64
 
 
 def test_num_threads_setting(monkeypatch):
