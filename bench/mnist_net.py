@@ -157,11 +157,31 @@ def without_winograd(step):
     return im2col_step
 
 
-def measure(batch: int, x, y, rounds: int, per_block: float, im2col: bool = False) -> dict:
+def serial_kernels(step):
+    """``step`` run with lamina's compiled kernels on one thread (``lamina.get_num_threads()``
+    1 while it runs; the BLAS keeps its threads): lamina before its Winograd transforms ran
+    on threads."""
+    from lamina.kernels import parallel
+
+    def serial_step():
+        saved = parallel._state["threads"]
+        parallel._state["threads"] = 1
+        try:
+            step()
+        finally:
+            parallel._state["threads"] = saved
+
+    return serial_step
+
+
+def measure(batch: int, x, y, rounds: int, per_block: float, im2col: bool = False,
+            serial: bool = False) -> dict:
     data = run.batches(x, y, "lenet", batch, 8)
     steps = {"lamina": lamina_step(data), "torch": torch_step(data)}
     if im2col:
         steps["im2col"] = without_winograd(lamina_step(data))
+    if serial:
+        steps["serial"] = serial_kernels(lamina_step(data))
     for step in steps.values():  # first calls compile or load kernels: not timed
         run.time_block(step, 3)
     probe = min(run.time_block(steps["lamina"], 2) for _ in range(3))
@@ -243,20 +263,23 @@ def table(args, x, y, path: str) -> list[str]:
 
     lines = [f"kernel path: {path}", "",
              "| batch | lamina ms | torch ms | torch/lamina | quartiles | lamina GFLOP/s "
-             "| lamina im2col ms (torch/it, medians) |", "|---|---|---|---|---|---|---|"]
+             "| lamina im2col ms (torch/it, medians) | lamina, kernels on 1 thread ms (torch/it) |",
+             "|---|---|---|---|---|---|---|---|"]
     print("\n".join(lines), flush=True)
     saved = lamina.kernels.numba_available
     if path == "numpy":
         lamina.kernels.numba_available = lambda: False
     try:
         for batch in args.batch:
-            r = measure(batch, x, y, args.rounds, args.block, args.im2col)
+            r = measure(batch, x, y, args.rounds, args.block, args.im2col, args.serial)
             gflops = 6 * FORWARD_MACS * batch / r["lamina"] / 1e9
             old = (f"{r['im2col'] * 1e3:.2f} ({r['torch'] / r['im2col']:.2f}x)"
                    if args.im2col else "-")
+            serial = (f"{r['serial'] * 1e3:.2f} ({r['torch'] / r['serial']:.2f}x)"
+                      if args.serial else "-")
             lines.append(f"| {batch} | {r['lamina'] * 1e3:.2f} | {r['torch'] * 1e3:.2f} | "
                          f"{r['ratio']:.2f}x | {r['spread'][0]:.2f}-{r['spread'][1]:.2f} | "
-                         f"{gflops:.1f} | {old} |")
+                         f"{gflops:.1f} | {old} | {serial} |")
             print(lines[-1], flush=True)
     finally:
         lamina.kernels.numba_available = saved
@@ -275,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory", action="store_true", help="also peak RSS per framework")
     parser.add_argument("--im2col", action="store_true",
                         help="also time lamina with the Winograd path off (before/after)")
+    parser.add_argument("--serial", action="store_true",
+                        help="also lamina with its kernels on one thread (BLAS threads kept)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
 

@@ -127,6 +127,7 @@ def _split(compiled, name: str, args: tuple, channels: int) -> None:
     if threads == 1 or channels < 2:
         compiled(*args, 0, channels)
     else:
+        parallel.start_numba_threads()
         threaded = getattr(kernels.numba_kernels("winograd"), name + "_threads")
         threaded(*args, parallel.bounds(channels, threads))
 
