@@ -13,10 +13,10 @@ every size threshold that picks a path is in :mod:`lamina.kernels.thresholds`, w
 measurement that chose it. Layer patterns and the no-grad plan are in :mod:`lamina.inference`.
 
 Set the environment variable ``LAMINA_NO_NUMBA=1`` to force the pure-NumPy path, e.g. to
-compare the two. The kernels are serial, except the Winograd transforms, which split their
-channels over :func:`lamina.get_num_threads` threads (:mod:`lamina.kernels.parallel`; bitwise
-the same results for any number): the matrix products around them stay in the BLAS library,
-on its threads, and results stay deterministic.
+compare the two. The kernels are serial: the matrix products around them stay in the BLAS
+library, on its threads, and results stay deterministic. (The Winograd transforms can split
+their channels over :func:`lamina.get_num_threads` threads, bitwise the same results, where
+WINOGRAD_TRANSFORM_THREADS of :mod:`lamina.kernels.thresholds` allows; 1 by default.)
 
 Example:
     >>> import lamina.kernels

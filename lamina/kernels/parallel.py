@@ -2,7 +2,9 @@
 ``lamina.set_num_threads`` (torch's names), and how a kernel splits its work among them.
 
 The matrix products run in the BLAS library, on its own threads; the compiled kernels around
-them (so far the Winograd tile transforms, :mod:`lamina.kernels.numba_winograd`) split their
+them (so far the Winograd tile transforms, :mod:`lamina.kernels.numba_winograd`, and only
+up to WINOGRAD_TRANSFORM_THREADS of :mod:`lamina.kernels.thresholds`, 1 by default: on a
+2-core machine the BLAS's polling threads left nothing to gain) split their
 work by channel into this many pieces, which Numba's threads (``parallel=True``, one
 ``prange`` step a piece) run at once; with one thread the serial kernel runs in the calling
 thread, as before. Each piece computes whole channels in the one-thread order, so the results

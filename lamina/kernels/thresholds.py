@@ -139,3 +139,18 @@ GATHER_BELOW = 16384
 # 1 thread: (512, 64, 1) 238 us compiled vs 137 us NumPy; (512, 64, 2) 368 vs 2,803;
 # (256, 64, 4) 326 vs 1,602; (16, 64, 64) 77 vs 292.
 BN_MIN_RUN = 2
+
+# The Winograd transforms split their channels over min(lamina.get_num_threads(),
+# WINOGRAD_TRANSFORM_THREADS) threads (Numba's, ``_threads`` kernels of numba_winograd.py;
+# bitwise the same results). 1: serial, in the calling thread. 2026-12-07, 2 cores, MNIST
+# example's conv2 at batch 64, per call of one tile row, median of 40, wall clock, the
+# transforms alone: 2 threads 1.4-1.9x faster (input 0.198 -> 0.138 ms, output 0.307 ->
+# 0.202, output grad 0.288 -> 0.153, input grad 0.312 -> 0.167). But in a training step (the
+# example's Net, BLAS on 2 threads, 8 x 5 steps alternated, medians) no gain: 38.3 ms against
+# 37.3 serial; with torch imported 42.2 / 42.2 (OMP_WAIT_POLICY=PASSIVE) and 143 / 41 ms
+# with GNU OpenMP's default spinning (torch's libgomp, shared by Numba, is initialised by
+# torch); Numba's workqueue layer 57.5 / 53.6. OpenBLAS's idle threads poll between the
+# GEMMs and keep the second core: the threaded transforms gained only with
+# OPENBLAS_THREAD_TIMEOUT=4 (39.2 against 43.2 ms), which slows the serial run's GEMMs
+# (37 -> 43 ms). So serial by default; raise it on machines with more cores to measure.
+WINOGRAD_TRANSFORM_THREADS = 1

@@ -42,9 +42,11 @@ difference from im2col by 2e-5. float64 stays within ~1e-14.
 
 The transforms are NumPy matrix products here (serving the pure NumPy path) and compiled
 kernels with ``lamina[fast]`` (registered as ``winograd_*`` in
-:mod:`lamina.kernels.registry`), which split the channels over
+:mod:`lamina.kernels.registry`), which can split the channels over
 :func:`lamina.get_num_threads` threads (:mod:`lamina.kernels.parallel`; bitwise the same
-results for any number).
+results for any number; serial unless WINOGRAD_TRANSFORM_THREADS in
+:mod:`lamina.kernels.thresholds` is raised: on this 2-core machine they gained nothing in a
+training step, see there).
 """
 
 from __future__ import annotations
@@ -121,9 +123,11 @@ def _take(buffer: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 def _split(compiled, name: str, args: tuple, channels: int) -> None:
     """Run the compiled transform ``compiled`` (kernel ``name``) on all ``channels``: in
-    this thread with one thread (:func:`lamina.get_num_threads`), else its ``_threads``
-    variant, the channels split into that many pieces run at once (bitwise the same)."""
-    threads = parallel.get_num_threads()
+    this thread with one thread (min of :func:`lamina.get_num_threads` and
+    WINOGRAD_TRANSFORM_THREADS, 1 by default: see :mod:`lamina.kernels.thresholds`), else
+    its ``_threads`` variant, the channels split into that many pieces run at once (bitwise
+    the same)."""
+    threads = min(parallel.get_num_threads(), T.WINOGRAD_TRANSFORM_THREADS)
     if threads == 1 or channels < 2:
         compiled(*args, 0, channels)
     else:

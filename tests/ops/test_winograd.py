@@ -228,6 +228,7 @@ def use_threads(monkeypatch, threads):
     from lamina.kernels import parallel
 
     monkeypatch.setitem(parallel._state, "threads", threads)
+    monkeypatch.setattr(T, "WINOGRAD_TRANSFORM_THREADS", threads)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -308,7 +309,7 @@ def test_fused_conv_relu_pool_by_winograd_equals_im2col(monkeypatch, backend, rn
         calls = []
         monkeypatch.setattr(winograd, "eligible", lambda *args, use=use: use)
         monkeypatch.setattr(winograd, "conv2d_internal",
-                            lambda *args: calls.append(1) or original(*args))
+                            lambda *args, calls=calls: calls.append(1) or original(*args))
         out, backward = conv_ops.conv2d_relu_max_pool2d(x, w, b, pool_padding=pool_padding)
         results.append([np.array(out), *backward(grad, (True, True, True))])
         assert len(calls) == use
