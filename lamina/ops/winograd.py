@@ -56,7 +56,7 @@ import math
 import numpy as np
 
 from lamina import kernels
-from lamina.kernels import parallel, registry
+from lamina.kernels import registry
 from lamina.kernels import thresholds as T
 from lamina.ops import im2col as L
 
@@ -127,6 +127,8 @@ def _split(compiled, name: str, args: tuple, channels: int) -> None:
     WINOGRAD_TRANSFORM_THREADS, 1 by default: see :mod:`lamina.kernels.thresholds`), else
     its ``_threads`` variant, the channels split into that many pieces run at once (bitwise
     the same)."""
+    from lamina.kernels import parallel  # lamina.get_num_threads's module: lazy
+
     threads = min(parallel.get_num_threads(), T.WINOGRAD_TRANSFORM_THREADS)
     if threads == 1 or channels < 2:
         compiled(*args, 0, channels)
