@@ -68,6 +68,16 @@ def lamina_net():
     return Net()
 
 
+def lamina_sequential_net():
+    """The same Net as one nn.Sequential (conv2, ReLU and max-pool then run as the fused op
+    conv2d_relu_max_pool2d), same initialisation order."""
+    from lamina import nn
+
+    return nn.Sequential(nn.Conv2d(1, 32, 3, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 1), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(1), nn.Linear(9216, 128),
+                         nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 10), nn.LogSoftmax(dim=1))
+
+
 def torch_net():
     import torch
     from torch import nn
@@ -96,11 +106,11 @@ def torch_net():
     return Net()
 
 
-def lamina_step(data):
+def lamina_step(data, make=None):
     import lamina as lm
 
     lm.manual_seed(0)
-    model = lamina_net().train()
+    model = (make or lamina_net)().train()
     body = run.train_body(model, lm.optim.Adam(model.parameters(), lr=1e-3),
                           lm.nn.functional.nll_loss)
     return run.cycling([(lm.tensor(xb), lm.tensor(yb)) for xb, yb in data], body)
@@ -174,13 +184,18 @@ def threaded_transforms(step):
 
 
 def measure(batch: int, x, y, rounds: int, per_block: float, im2col: bool = False,
-            threaded: bool = False) -> dict:
+            threaded: bool = False, sequential: bool = False) -> dict:
     data = run.batches(x, y, "lenet", batch, 8)
     steps = {"lamina": lamina_step(data), "torch": torch_step(data)}
     if im2col:
         steps["im2col"] = without_winograd(lamina_step(data))
     if threaded:
         steps["threaded"] = threaded_transforms(lamina_step(data))
+    if sequential:
+        steps["sequential"] = lamina_step(data, lamina_sequential_net)
+        if im2col:
+            steps["sequential_im2col"] = without_winograd(lamina_step(data,
+                                                                   lamina_sequential_net))
     for step in steps.values():  # first calls compile or load kernels: not timed
         run.time_block(step, 3)
     probe = min(run.time_block(steps["lamina"], 2) for _ in range(3))
@@ -265,12 +280,14 @@ def table(args, x, y, path: str) -> list[str]:
              "| lamina im2col ms (torch/it, medians) | lamina, threaded transforms ms (torch/it) |",
              "|---|---|---|---|---|---|---|---|"]
     print("\n".join(lines), flush=True)
+    notes: list[str] = []
     saved = lamina.kernels.numba_available
     if path == "numpy":
         lamina.kernels.numba_available = lambda: False
     try:
         for batch in args.batch:
-            r = measure(batch, x, y, args.rounds, args.block, args.im2col, args.threaded)
+            r = measure(batch, x, y, args.rounds, args.block, args.im2col, args.threaded,
+                        args.sequential)
             gflops = 6 * FORWARD_MACS * batch / r["lamina"] / 1e9
             old = (f"{r['im2col'] * 1e3:.2f} ({r['torch'] / r['im2col']:.2f}x)"
                    if args.im2col else "-")
@@ -280,9 +297,15 @@ def table(args, x, y, path: str) -> list[str]:
                          f"{r['ratio']:.2f}x | {r['spread'][0]:.2f}-{r['spread'][1]:.2f} | "
                          f"{gflops:.1f} | {old} | {threaded} |")
             print(lines[-1], flush=True)
+            if args.sequential:
+                seq = [f"{name} {r[key] * 1e3:.2f} ms ({r['torch'] / r[key]:.2f}x torch)"
+                       for name, key in (("nn.Sequential", "sequential"),
+                                         ("its im2col", "sequential_im2col")) if key in r]
+                notes.append(f"- batch {batch}, the Net as nn.Sequential: {', '.join(seq)}")
+                print(notes[-1], flush=True)
     finally:
         lamina.kernels.numba_available = saved
-    return lines + [""]
+    return lines + [""] + (notes + [""] if notes else [])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -297,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory", action="store_true", help="also peak RSS per framework")
     parser.add_argument("--im2col", action="store_true",
                         help="also time lamina with the Winograd path off (before/after)")
+    parser.add_argument("--sequential", action="store_true",
+                        help="also the Net as nn.Sequential (the fused conv-ReLU-pool op)")
     parser.add_argument("--threaded", action="store_true",
                         help="also lamina with the Winograd transforms on lamina's threads")
     parser.add_argument("--no-write", action="store_true")
