@@ -368,6 +368,8 @@ def conv2d_relu_max_pool2d_program(x, weight, bias=None, stride=(1, 1), padding=
     - without compiled kernels, one image, stride 1, 2 x 2 pooling of stride 2 and outputs
       narrower than WIDE_RUN: :func:`_conv_relu_pool_one`, the op's NumPy steps on (C, H, W)
       arrays with everything but the arithmetic worked out here (bitwise the op's value);
+    - without compiled kernels, where :func:`lamina.ops.winograd.eligible`: the op itself
+      (it convolves by Winograd F(4x4, 3x3));
     - without compiled kernels otherwise: the op's NumPy steps with bias and ReLU in place
       on the pooled maxima (the op keeps the maxima for its backward pass: one array more,
       about 2% of LeNet-5 inference at batch 256, measured);
@@ -388,6 +390,8 @@ def conv2d_relu_max_pool2d_program(x, weight, bias=None, stride=(1, 1), padding=
         if (x.shape[0] == 1 and stride == (1, 1) and pool[0] == pool[1] == (2, 2)
                 and out_hw[1] < T.WIDE_RUN):
             return _conv_relu_pool_one(x, weight, bias, padding, out_hw, pooled_hw)
+        if winograd.eligible(x, weight, stride, out_hw):  # the op convolves by Winograd
+            return op_value
         w2d = weight.reshape(c_out, -1)
 
         def numpy_steps(x):

@@ -328,3 +328,21 @@ def test_gradcheck_through_the_fused_op_by_winograd(monkeypatch, backend, rng):
 
     op = OPS["conv2d_relu_max_pool2d"]
     assert gradcheck(lambda x, w, b: apply(op, x, w, b, padding=(1, 1)), [x, w, b])
+
+
+def test_fused_inference_program_by_winograd(monkeypatch, backend, rng):
+    """The no-grad program of the fused op (nn.Sequential in eval mode) takes Winograd where
+    eligible, on both kernel paths: the op's training value up to rounding."""
+    import lamina.kernels
+
+    x, w, b = arr(rng, 4, 6, 12, 12), arr(rng, 8, 6, 3, 3), arr(rng, 8)
+    monkeypatch.setattr(winograd, "eligible", lambda *args: False)
+    expected = np.array(conv_ops.conv2d_relu_max_pool2d(x, w, b)[0])
+    monkeypatch.setattr(winograd, "eligible", lambda *args: True)
+    calls, original = [], winograd.conv2d_internal
+    monkeypatch.setattr(winograd, "conv2d_internal",
+                        lambda *args: calls.append(1) or original(*args))
+    program = conv_ops.conv2d_relu_max_pool2d_program(x, w, b,
+                                                      compiled=lamina.kernels.numba_kernels())
+    assert_close_to_scale(np.asarray(program(x)), expected, F64_TOLERANCE)
+    assert calls
