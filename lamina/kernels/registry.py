@@ -159,6 +159,29 @@ def linear_rows(x, weight, bias) -> bool:
             and (bias is None or (bias.dtype == x.dtype and bias.shape == weight.shape[:1])))
 
 
+def _rows_of(a, dtype) -> bool:
+    """A 2-D C-contiguous array of ``dtype`` with at least ELEMENTWISE_KERNEL_FROM entries."""
+    return (a.ndim == 2 and a.dtype == dtype and a.flags.c_contiguous
+            and a.size >= T.ELEMENTWISE_KERNEL_FROM)
+
+
+@kernel("linear", "linear", "out += b; np.maximum(out, 0, out=out) (_affine)", exact=True)
+def bias_relu(out, bias) -> bool:
+    """A floating 2-D C-contiguous GEMM output of at least ELEMENTWISE_KERNEL_FROM entries and
+    a bias of its width and dtype (or None)."""
+    return (out.dtype.kind == "f" and _rows_of(out, out.dtype)
+            and (bias is None or (bias.dtype == out.dtype and bias.shape == out.shape[1:]
+                                  and bias.flags.c_contiguous)))
+
+
+@kernel("linear", "linear_relu", "grad * (out > 0) (linear_relu's backward)", exact=True)
+def relu_grad(grad, out) -> bool:
+    """Gradient and output of one shape and floating dtype, 2-D, C-contiguous, at least
+    ELEMENTWISE_KERNEL_FROM entries."""
+    return (out.dtype.kind == "f" and grad.shape == out.shape and _rows_of(out, out.dtype)
+            and _rows_of(grad, out.dtype))
+
+
 @kernel("linear", "linear", "linear_forward layer after layer (LinearChain)", exact=False)
 def linear_chain(width: int, dtype, weights, biases) -> bool:
     """Every layer fits one compiled call for input rows of ``width`` numbers of ``dtype``:
