@@ -125,6 +125,7 @@ _SUBMODULES = {
     "accelerator": "lamina.accelerator",
     "backends": "lamina.backends",
     "distributed": "lamina.distributed",
+    "return_types": "lamina.return_types",
 }
 # manual_seed is lazy too: lamina.random builds a NumPy Generator, and numpy.random costs
 # about 25 ms to import, half of what `import lamina` may add to `import numpy`
