@@ -53,6 +53,8 @@ CHECKS = {
                     (arr(T.LINEAR_MAX_ROWS + 1, 8), arr(4, 8), arr(4))),
     "linear_chain": ((8, np.dtype(f32), [arr(4, 8), arr(3, 4)], [arr(4), None]),
                      (8, np.dtype(f32), [arr(4, 8), arr(3, 4)], [arr(4, dtype=float), None])),
+    "bias_relu": ((arr(64, 64), arr(64)), (arr(64, 64), arr(64, dtype=float))),
+    "relu_grad": ((arr(64, 64), arr(64, 64)), (arr(64, 64), arr(64, 64).T)),
 }
 
 
@@ -150,6 +152,13 @@ def linear_three_rows(dtype):
     return _forward_backward(F.linear, x, w, b.astype(dtype))
 
 
+def linear_small_output(dtype):
+    """linear_relu with an output under ELEMENTWISE_KERNEL_FROM entries: bias_relu and
+    relu_grad refused, the NumPy add, maximum and mask."""
+    x, w, b = arr(3, 8, dtype=dtype), arr(5, 8, dtype=dtype, seed=1), arr(5)
+    return _forward_backward(lambda *t: apply(OPS["linear_relu"], *t), x, w, b.astype(dtype))
+
+
 def chain_wide_bias(dtype):
     """A LinearChain with a bias of another dtype: linear_chain refused, layer by layer."""
     chain = LinearChain([arr(4, 8, dtype=dtype), arr(3, 4, dtype=dtype)],
@@ -164,6 +173,7 @@ REFUSED = {
     "max_pool_backward": pool_large_window, "relu_max_pool_backward": fused_large_window,
     "col2im": col2im_strided, "conv_relu_max_pool_direct": direct_large_batch,
     "linear_rows": linear_three_rows, "linear_chain": chain_wide_bias,
+    "bias_relu": linear_small_output, "relu_grad": linear_small_output,
 }
 
 
