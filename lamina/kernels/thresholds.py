@@ -57,6 +57,12 @@ BLOCK_BYTES = 3 << 19
 # recorded measurement.
 PAD_FILL_BELOW = 1 << 16
 
+# The input gradient of a convolution, col2im(W^T @ g), is made this many bytes of W^T @ g
+# at a time (whole output rows; ops/conv.py, _conv_backward): the peak memory of a training
+# step. 2026-12-07: LeNet-5 b32, conv2's 1.8 MiB of W^T @ g in one piece made lamina's step
+# peak (RSS above the steady state, bench/memory.py) 4.5 MiB against PyTorch's 3.1.
+GRAD_COLS_BYTES = 1 << 18
+
 # ------------------------------------------------------------------ window max (kernels)
 
 # The compiled window max keeps the offset of each window's maximum in a uint8: windows of
