@@ -60,8 +60,12 @@ PAD_FILL_BELOW = 1 << 16
 # The input gradient of a convolution, col2im(W^T @ g), is made this many bytes of W^T @ g
 # at a time (whole output rows; ops/conv.py, _conv_backward): the peak memory of a training
 # step. 2026-12-07: LeNet-5 b32, conv2's 1.8 MiB of W^T @ g in one piece made lamina's step
-# peak (RSS above the steady state, bench/memory.py) 4.5 MiB against PyTorch's 3.1.
+# peak (RSS above the steady state, bench/memory.py) 4.6 MiB against PyTorch's 3.1; in
+# pieces of 256 KiB 3.3 MiB, and the step 4-7% faster (LeNet-5 b32/b128, the pieces stay
+# in L2). The NumPy col2im costs kh * kw ufunc calls a piece: there 256 KiB pieces made
+# LeNet-5 b32 13% slower, so that path takes pieces of GRAD_COLS_BYTES_NUMPY.
 GRAD_COLS_BYTES = 1 << 18
+GRAD_COLS_BYTES_NUMPY = 1 << 20
 
 # ------------------------------------------------------------------ window max (kernels)
 

@@ -180,7 +180,8 @@ def _conv_backward(g2d, xp, col, w2d, kernel, stride, out_hw, need_x: bool, need
             product = _weight_product(g, block_col)
             grad_w = product if grad_w is None else np.add(grad_w, product, out=grad_w)
         if need_x:  # W^T g a few output rows at a time: the transient stays small
-            step = max(1, T.GRAD_COLS_BYTES // (w2d.shape[1] * ow * n * g2d.dtype.itemsize))
+            piece = T.GRAD_COLS_BYTES if kernels.numba_available() else T.GRAD_COLS_BYTES_NUMPY
+            step = max(1, piece // (w2d.shape[1] * ow * n * g2d.dtype.itemsize))
             for a in range(r0, r1, step):
                 b = min(r1, a + step)
                 part = g if b - a == r1 - r0 else g[:, (a - r0) * ow * n:(b - r0) * ow * n]
