@@ -74,11 +74,14 @@ print(json.dumps({{"steady": steady, "peak": status("VmHWM"), "before": before}}
 
 def measure(name: str, framework: str, batch: int) -> dict | None:
     """``{"steady", "peak", "before"}`` in MiB for one fresh process (see the module doc),
-    or None when it failed (no torch, no /proc)."""
+    or None when it failed (no torch, no /proc). ``framework``: "lamina", "torch", or
+    "lamina-numpy" (lamina with ``LAMINA_NO_NUMBA=1``)."""
     script = _CHILD.format(root=str(ROOT), threads=THREADS, warmup=WARMUP, steps=STEPS)
-    proc = subprocess.run([sys.executable, "-c", script, name, framework, str(batch)],
-                          capture_output=True, text=True, cwd=str(ROOT),
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if framework == "lamina-numpy":  # lamina on its pure-NumPy path
+        env["LAMINA_NO_NUMBA"] = "1"
+    proc = subprocess.run([sys.executable, "-c", script, name, framework.split("-")[0],
+                           str(batch)], capture_output=True, text=True, cwd=str(ROOT), env=env)
     if proc.returncode:
         print(f"{name} {framework} b{batch}: failed: {proc.stderr.strip()[-300:]}",
               file=sys.stderr)
@@ -110,20 +113,23 @@ def _cell(result: dict | None) -> str:
 
 def format_row(row: dict) -> str:
     text = f"{row['model']:<8} batch {row['batch']:>4}: lamina {_cell(row.get('lamina'))}"
-    if "torch" in row:
-        text += f" | torch {_cell(row.get('torch'))}"
+    for framework in ("torch", "lamina-numpy"):
+        if framework in row:
+            text += f" | {framework} {_cell(row.get(framework))}"
     return text + "  (MiB: step peak above steady state / steady state)"
 
 
 def table(rows: list[dict]) -> list[str]:
     lines = ["| model | batch | lamina: step peak / steady MiB | torch: step peak / steady MiB "
-             "| step peak lamina / torch |", "|---|---:|---:|---:|---:|"]
+             "| step peak lamina / torch | lamina, pure-NumPy path |",
+             "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         lam, tor = r.get("lamina"), r.get("torch")
         ratio = "-"
         if lam and tor and tor["peak"] - tor["steady"] > 0:
             ratio = f"{(lam['peak'] - lam['steady']) / (tor['peak'] - tor['steady']):.2f}"
-        lines.append(f"| {r['model']} | {r['batch']} | {_cell(lam)} | {_cell(tor)} | {ratio} |")
+        lines.append(f"| {r['model']} | {r['batch']} | {_cell(lam)} | {_cell(tor)} | {ratio} "
+                     f"| {_cell(r.get('lamina-numpy'))} |")
     return lines + ["", f"Step peak: the peak RSS (VmHWM) over {STEPS} training steps (Adam, "
                     "cross-entropy) minus the RSS before them, after "
                     f"{WARMUP} warm-up steps, `malloc_trim` and a reset of the peak "
@@ -140,17 +146,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import torch  # noqa: F401
 
-        frameworks = ("lamina", "torch")
+        frameworks = ("lamina", "torch", "lamina-numpy")
     except ImportError:
-        frameworks = ("lamina",)
+        frameworks = ("lamina", "lamina-numpy")
     rows = run_all(frameworks)
     if not args.no_write:
         path = ROOT / "bench" / "RESULTS_memory.md"
         path.write_text("\n".join(
             ["# Peak memory of a training step", "",
              f"Written by `python -m bench.memory` on {datetime.datetime.now():%Y-%m-%d %H:%M} "
-             f"({THREADS} threads, numba: "
-             f"{'off' if os.environ.get('LAMINA_NO_NUMBA') == '1' else 'on if installed'}).",
+             f"({THREADS} threads; lamina with its compiled kernels where Numba is installed, "
+             "and on its pure-NumPy path, `LAMINA_NO_NUMBA=1`).",
              "", *table(rows)]) + "\n")
         print(f"wrote {path}")
     return 0
