@@ -182,7 +182,8 @@ def bias_relu(out, bias) -> bool:
                                   and bias.flags.c_contiguous)))
 
 
-@kernel("linear", "linear_relu", "grad * (out > 0) (linear_relu's backward)", exact=True)
+@kernel("linear", "linear_relu", "grad * (out > 0) and its sum(axis=0) (linear_relu's backward)",
+        exact=True)
 def relu_grad(grad, out) -> bool:
     """Gradient and output of one shape and floating dtype, 2-D, C-contiguous, at least
     ELEMENTWISE_KERNEL_FROM entries."""

@@ -57,14 +57,16 @@ def _check_linear(x, weight) -> None:
             f"input with last dimension {weight.shape[1]}, got input of shape {np.shape(x)}")
 
 
-def _linear_backward(x, weight, bias, grad, need):
-    """(grad_x, grad_W, grad_b) of y = x W^T + b, each None where not needed (or no bias)."""
+def _linear_backward(x, weight, bias, grad, need, grad_b=None):
+    """(grad_x, grad_W, grad_b) of y = x W^T + b, each None where not needed (or no bias);
+    ``grad_b``: the bias gradient when the caller has summed it already."""
     g2 = grad if grad.ndim == 2 else grad.reshape(-1, grad.shape[-1])
     grad_x = (grad @ weight) if need[0] else None
     grad_w = None
     if need[1]:
         grad_w = g2.T @ (x if x.ndim == 2 else x.reshape(-1, x.shape[-1]))
-    grad_b = g2.sum(axis=0) if bias is not None and need[2] else None
+    if grad_b is None and bias is not None and need[2]:
+        grad_b = g2.sum(axis=0)
     return (grad_x, grad_w, grad_b)[:len(need)]  # linear(x, w) has no bias input at all
 
 
@@ -228,10 +230,11 @@ def linear_relu(x, weight, bias=None):
     def backward(grad, need):
         compiled = registry.select("relu_grad", grad, out)
         if compiled is None:
-            masked = grad * (out > 0)
-        else:
-            masked = np.empty_like(out)
-            compiled(grad, out, masked)
-        return _linear_backward(x, weight, bias, masked, need)
+            return _linear_backward(x, weight, bias, grad * (out > 0), need)
+        masked = np.empty_like(out)  # and the bias gradient in the same pass
+        with_bias = bias is not None and len(need) > 2 and need[2]
+        grad_b = np.empty(out.shape[1] if with_bias else 0, out.dtype)
+        compiled(grad, out, masked, grad_b)
+        return _linear_backward(x, weight, bias, masked, need, grad_b if with_bias else None)
 
     return out, backward

@@ -87,8 +87,18 @@ def test_relu_grad_kernel_is_bitwise_numpy(rng, dtype):
     grad[0, :2] = np.nan
     out[0, 0] = 0.0  # NaN * 0 stays NaN, as in NumPy
     result = np.empty_like(out)
-    compiled.relu_grad(grad, out, result)
-    np.testing.assert_array_equal(result, grad * (out > 0))
+    compiled.relu_grad(grad, out, result, np.empty(0, dtype))
+    expected = grad * (out > 0)
+    np.testing.assert_array_equal(result, expected)
+    grad[0, :2] = -1.0  # with the bias gradient: bitwise NumPy's sum(axis=0)
+    grad[:, 5] = -np.abs(grad[:, 5])
+    out[:, 5] = 0.0
+    expected = grad * (out > 0)
+    bias_grad = np.empty(300, dtype)
+    compiled.relu_grad(grad, out, result, bias_grad)
+    np.testing.assert_array_equal(result, expected)
+    assert bias_grad.tobytes() == expected.sum(axis=0).tobytes()
+    assert bias_grad[5] == 0 and not np.signbit(bias_grad[5])  # -0.0 + ... from +0.0
 
 
 @pytest.mark.parametrize("rows", [8, 128])
