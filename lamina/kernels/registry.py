@@ -19,8 +19,8 @@ values up to rounding (it sums in another order, e.g. instead of a BLAS product)
 Example:
     >>> import numpy as np
     >>> from lamina.kernels import registry
-    >>> sorted(registry.KERNELS)[:2]
-    ['col2im', 'conv_relu_max_pool_direct']
+    >>> {"col2im", "linear_rows"} <= set(registry.KERNELS)
+    True
     >>> registry.KERNELS["linear_rows"].op
     'linear'
 """
