@@ -1,6 +1,7 @@
 """lamina vs PyTorch on the layers of issue 17: a BatchNorm CNN and an LSTM, training steps.
 
     python -m bench.layers [--quick]      # prints a table; writes bench/RESULTS_layers.md
+    python -m bench.layers --cnn-batch 32 64 --rounds 21 --clock cpu --only cnn --paths fast
 
 On a shared machine run it with ``OPENBLAS_NUM_THREADS=1 BENCH_THREADS=1`` (NumPy's BLAS
 threads and torch's threads spin against other jobs otherwise, and the numbers mean little).
@@ -9,9 +10,16 @@ Workloads (float32, Adam, the same code drives both frameworks, interleaved bloc
 ``bench/run.py``; ratio = torch time / lamina time, > 1 means lamina is faster):
 
 - BatchNorm CNN: Conv2d(1, 16, 3, p=1) BatchNorm2d ReLU MaxPool2d(2) Conv2d(16, 32, 3, p=1)
-  BatchNorm2d ReLU MaxPool2d(2) Flatten Linear(1568, 10) on 1x28x28 batches of 32, cross-entropy.
+  BatchNorm2d ReLU MaxPool2d(2) Flatten Linear(1568, 10) on 1x28x28 batches of 32 and 64
+  (``--cnn-batch``), cross-entropy.
 - LSTM: LSTM(32, 128) on sequences of 50 steps, batch 32, last hidden state -> Linear(128, 10),
   cross-entropy.
+
+``--clock cpu`` times blocks by the CPU time of the process (``time.process_time``: on a
+busy machine it leaves out the time spent waiting for a core; BLAS and torch worker threads'
+time counts), ``--clock wall`` (default) by ``time.perf_counter``. Only a full run with the
+default batches and both paths writes the RESULTS file. Rows marked "pure NumPy" run lamina
+with its compiled kernels switched off (``LAMINA_NO_NUMBA=1``'s path) in the same process.
 
 Not a test: nothing here asserts a speed.
 """
@@ -20,11 +28,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import statistics
+import time
 from pathlib import Path
 
 import numpy as np
 
-from bench.run import THREADS, fmt_time, have_torch, interleaved
+from bench.run import THREADS, fmt_time, have_torch
 
 HERE = Path(__file__).resolve().parent
 
@@ -49,15 +59,15 @@ def _lstm_model(nn, module_base):
     return Model()
 
 
-def _data(kind: str, count: int = 8):
+def _data(kind: str, batch: int, count: int = 8):
     rng = np.random.default_rng(0)
-    shape = (32, 1, 28, 28) if kind == "cnn" else (32, 50, 32)
-    return [(rng.standard_normal(shape).astype(np.float32), rng.integers(0, 10, 32))
+    shape = (batch, 1, 28, 28) if kind == "cnn" else (batch, 50, 32)
+    return [(rng.standard_normal(shape).astype(np.float32), rng.integers(0, 10, batch))
             for _ in range(count)]
 
 
-def _step(framework: str, kind: str):
-    data = _data(kind)
+def _step(framework: str, kind: str, batch: int):
+    data = _data(kind, batch)
     if framework == "lamina":
         import lamina as lm
 
@@ -88,23 +98,86 @@ def _step(framework: str, kind: str):
     return step
 
 
+def numpy_only(step):
+    """``step`` with lamina's compiled kernels switched off for its duration (the pure-NumPy
+    path, as ``LAMINA_NO_NUMBA=1`` gives it, in the same process)."""
+    import lamina.kernels
+
+    def run():
+        compiled = lamina.kernels.numba_available
+        lamina.kernels.numba_available = lambda: False
+        try:
+            step()
+        finally:
+            lamina.kernels.numba_available = compiled
+
+    return run
+
+
+def interleaved(steps: dict, n: int, repeats: int, warmup: int, clock: str) -> dict:
+    """As :func:`bench.run.interleaved` (alternating blocks of ``n`` steps, the median over
+    rounds of torch's block time over lamina's, quartiles), with a choice of clock."""
+    now = time.process_time if clock == "cpu" else time.perf_counter
+
+    def block(step, count: int) -> float:
+        start = now()
+        for _ in range(count):
+            step()
+        return (now() - start) / count
+
+    for step in steps.values():
+        block(step, warmup)
+    samples: dict[str, list[float]] = {k: [] for k in steps}
+    for r in range(repeats):
+        for key in (list(steps) if r % 2 == 0 else list(reversed(steps))):
+            time.sleep(0.05)  # let the other framework's worker threads go idle
+            samples[key].append(block(steps[key], n))
+    result: dict = {k: statistics.median(v) for k, v in samples.items()}
+    if "torch" in samples:
+        ratios = [t / lam for t, lam in zip(samples["torch"], samples["lamina"], strict=True)]
+        result["ratio"] = statistics.median(ratios)
+        quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+        result["spread"] = [quartiles[0], quartiles[-1]]
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
+    parser.add_argument("--cnn-batch", type=int, nargs="+", default=[32, 64],
+                        help="batch sizes of the BatchNorm CNN (default 32 64)")
+    parser.add_argument("--lstm-batch", type=int, nargs="+", default=[32],
+                        help="batch sizes of the LSTM (default 32)")
+    parser.add_argument("--only", choices=("cnn", "lstm"), help="one workload only")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 9; quick 3)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall: time.perf_counter; cpu: time.process_time")
+    parser.add_argument("--paths", choices=("fast", "numpy", "both"), default="both",
+                        help="lamina with its compiled kernels, pure NumPy, or both rows")
     args = parser.parse_args(argv)
     use_torch = have_torch()
+    rounds = args.rounds or (3 if args.quick else 9)
+    work = [("cnn", b, f"BatchNorm CNN train, batch {b}") for b in args.cnn_batch]
+    work += [("lstm", b, f"LSTM(32, 128) train, T=50, batch {b}") for b in args.lstm_batch]
+    paths = {"fast": ["fast"], "numpy": ["numpy"], "both": ["fast", "numpy"]}[args.paths]
     rows = []
-    for kind, label in (("cnn", "BatchNorm CNN train, batch 32"),
-                        ("lstm", "LSTM(32, 128) train, T=50, batch 32")):
-        steps = {"lamina": _step("lamina", kind)}
-        if use_torch:
-            steps["torch"] = _step("torch", kind)
-        result = interleaved(steps, n=2 if args.quick else 5, repeats=3 if args.quick else 9,
-                             warmup=2)
-        rows.append((label, result))
-    lines = ["# lamina vs PyTorch: BatchNorm CNN and LSTM (issue 17)", "",
+    for path in paths:
+        for kind, batch, label in work:
+            if args.only and kind != args.only:
+                continue
+            step = _step("lamina", kind, batch)
+            steps = {"lamina": step if path == "fast" else numpy_only(step)}
+            if use_torch:
+                steps["torch"] = _step("torch", kind, batch)
+            result = interleaved(steps, n=2 if args.quick else 5, repeats=rounds, warmup=3,
+                                 clock=args.clock)
+            label = label if path == "fast" else label + " (lamina pure NumPy)"
+            rows.append((label, result))
+            print(f"{label}: {result}", flush=True)
+    lines = ["# lamina vs PyTorch: BatchNorm CNN and LSTM (issues 17, 19)", "",
              f"Written by `python -m bench.layers` on "
-             f"{datetime.datetime.now():%Y-%m-%d %H:%M}; medians of interleaved blocks; "
+             f"{datetime.datetime.now():%Y-%m-%d %H:%M}, {THREADS} thread(s), "
+             f"{args.clock} clock, {rounds} rounds; medians of interleaved blocks; "
              f"ratio = torch / lamina (> 1: lamina faster), quartiles in parentheses.", "",
              "| workload | lamina | torch | ratio |", "|---|---:|---:|---:|"]
     for label, r in rows:
@@ -114,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {label} | {fmt_time(r['lamina'])} | {torch_time} | {ratio} |")
     text = "\n".join(lines) + "\n"
     print(text)
-    if not args.quick:
+    full = (not (args.quick or args.only) and args.cnn_batch == [32, 64]
+            and args.lstm_batch == [32] and args.paths == "both")
+    if full:
         (HERE / "RESULTS_layers.md").write_text(text)
     return 0
 

@@ -49,7 +49,11 @@ The code paths of Conv2d -> ReLU -> MaxPool2d (which one runs when):
    d. otherwise (``[fast]``, larger batches) the op's forward value (path 1).
 
 A Conv2d not followed by ReLU and MaxPool2d runs the op ``conv2d`` (path 1b without the
-pool). The sizes are in :mod:`lamina.kernels.thresholds`; every compiled kernel is
+pool). A Module subclass whose ``forward`` calls ``F.max_pool2d(F.relu(self.conv(x)), 2)``
+(or ``F.relu(self.fc(x))``) gets the same backward pass through the folding of
+:mod:`lamina.functional` (the ReLU applied in place to the conv's output, which nothing else
+holds, and the pool's backward fused with it), and the compiled kernels per op. The sizes
+are in :mod:`lamina.kernels.thresholds`; every compiled kernel is
 registered, with its eligibility check, in :mod:`lamina.kernels.registry`.
 
 Example:

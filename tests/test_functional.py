@@ -101,3 +101,22 @@ def test_dropout_training_and_eval(rng):
     np.testing.assert_allclose(out.data[out.data != 0], 2 * x.data[out.data != 0])
     assert F.dropout(x, 0.5, training=False) is x
     assert F.dropout(x, 0.0) is x
+
+
+def test_dropout_mask_follows_the_input_memory_layout():
+    """A transposed input (the conv ops' NCHW view of a channel-major array) gets a mask in
+    its own memory order; the statistics and the gradient are those of inverted dropout."""
+    lm.manual_seed(5)
+    base = np.ones((6, 20, 20, 50), np.float32)
+    leaf = lm.tensor(base, requires_grad=True)
+    x = leaf.permute(3, 0, 1, 2)  # (50, 6, 20, 20), not C-contiguous
+    out = F.dropout(x, 0.25)
+    assert out.numpy().strides == x.numpy().strides
+    kept = out.numpy() != 0
+    assert abs(kept.mean() - 0.75) < 0.01
+    np.testing.assert_allclose(out.numpy()[kept], 1 / 0.75, rtol=1e-6)
+    out.sum().backward()
+    np.testing.assert_allclose(leaf.grad.numpy(), out.numpy().transpose(1, 2, 3, 0), rtol=1e-6)
+    lm.manual_seed(5)
+    again = F.dropout(x, 0.25)
+    np.testing.assert_array_equal(again.numpy(), out.numpy())

@@ -366,12 +366,15 @@ def test_served_requests_run_without_a_graph():
     model = nn.Sequential(nn.Linear(2, 3), _GradProbe())
     assert lm.is_grad_enabled()
     _GRAD_SEEN.clear()
-    with BackgroundServer(create_app(model=model)) as url:
+    app = create_app(model=model)
+    at_start = len(_GRAD_SEEN)  # the start's trial pass and the timed batch-1 passes
+    assert at_start >= 1
+    with BackgroundServer(app) as url:
         for _ in range(3):
             response = httpx.post(url + "/predict", json={"inputs": [[1.0, 2.0], [3.0, 4.0]]})
             assert response.status_code == 200, response.text
-    assert len(_GRAD_SEEN) == 4  # the start's trial pass and three requests
-    assert _GRAD_SEEN == [(False, False)] * 4
+    assert len(_GRAD_SEEN) == at_start + 3
+    assert _GRAD_SEEN == [(False, False)] * (at_start + 3)
     assert lm.is_grad_enabled()  # the server's threads never changed this thread's mode
 
 
@@ -516,3 +519,330 @@ def threading_wait(seconds: float) -> None:
     import threading
 
     threading.Event().wait(seconds)
+
+
+# ----------------------------------------------------------------------------- throughput paths
+def _ask_concurrently(client, requests: list[dict], workers: int = 16) -> list:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda r: client.post("/predict", **r), requests))
+
+
+def test_micro_batching_answers_as_one_by_one_under_concurrent_requests(image_model, pixels):
+    """Requests of 1 to 3 images, JSON and PNG, from 16 threads: batched with others, each
+    gets the probabilities it gets alone."""
+    requests = []
+    for i in range(48):
+        if i % 3 == 0:
+            requests.append({"content": _png(pixels[i % 3]),
+                             "headers": {"Content-Type": "image/png"}})
+        else:
+            requests.append({"json": {"inputs": pixels[:1 + i % 3].tolist()}})
+    with BackgroundServer(create_app(image_model)) as url, \
+            httpx.Client(base_url=url, timeout=30) as client:
+        alone = [client.post("/predict", **r).json() for r in requests]
+    app = create_app(image_model, batch_window_ms=20, max_batch=8)
+    with BackgroundServer(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        batched = _ask_concurrently(client, requests)
+    for answer, expected in zip(batched, alone, strict=True):
+        assert answer.status_code == 200, answer.text
+        _assert_same(answer.json(), expected)
+    batches = app.state.predict_service.batcher.batches
+    assert batches < len(requests)  # some requests shared a forward pass
+
+
+def test_micro_batched_bad_requests_still_get_their_own_4xx(image_model, pixels):
+    app = create_app(image_model, batch_window_ms=20, max_batch=4)
+    good = {"json": {"inputs": [pixels[0].tolist()]}}
+    bad = {"json": {"inputs": [[1.0, 2.0]]}}
+    with BackgroundServer(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        answers = _ask_concurrently(client, [good, bad] * 6, workers=12)
+    assert [a.status_code for a in answers] == [200, 422] * 6
+    for answer in answers[2::2]:  # batchmates' rounding aside, one answer
+        _assert_same(answer.json(), answers[0].json())
+    assert all("received a batch of shape (1, 2)" in a.json()["detail"] for a in answers[1::2])
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"batch_window_ms": -1}, "batch window must be a number of milliseconds from 0"),
+    ({"batch_window_ms": float("nan")}, "batch window"),
+    ({"batch_window_ms": 5000}, r"to 1000, received 5000"),
+    ({"batch_window_ms": 2, "max_batch": 0}, "largest micro-batch must be an int from 1 to 1024"),
+    ({"batch_window_ms": 2, "max_batch": 2000}, "received 2000"),
+    ({"batch_window_ms": 2, "max_batch": 4.0}, "received 4.0"),
+])
+def test_bad_batching_settings_are_refused(image_model, settings, message):
+    with pytest.raises(ValueError, match=message):
+        create_app(image_model, **settings)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--batch-window-ms", "-1"], "batch window must be a number of milliseconds"),
+    (["--batch-window-ms", "nan"], "batch window must be a number of milliseconds"),
+    (["--batch-window-ms", "2", "--max-batch", "0"], "largest micro-batch must be an int"),
+    (["--max-batch", "8"], "--max-batch sets the size of micro-batches; it needs "
+                           "--batch-window-ms"),
+    (["--batch-window-ms", "fast"], "invalid float value: 'fast'"),
+    (["--max-batch", "many"], "invalid int value: 'many'"),
+])
+def test_bad_batching_flags_are_one_line_errors(image_model, capsys, flags, message):
+    capsys.readouterr()
+    status = lamina_main(["serve", image_model, "--port", "1", *flags])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith("lamina: error: ") and err.count("\n") == 1, err
+    assert message in err and "Traceback" not in err
+
+
+_THREADS: list[int] = []
+
+
+class _ThreadProbe(nn.Module):
+    """Records the thread each forward pass runs in."""
+
+    def forward(self, x):
+        import threading
+
+        _THREADS.append(threading.get_ident())
+        return x
+
+
+@pytest.mark.parametrize("offload", [False, True], ids=["on the loop", "in a worker thread"])
+def test_requests_run_on_the_loop_or_in_a_thread_with_the_same_answers(monkeypatch, offload):
+    import lamina.serve
+
+    lm.manual_seed(5)
+    model = nn.Sequential(nn.Linear(2, 3), _ThreadProbe())
+    x = [[0.5, -1.0], [2.0, 1.0]]
+    expected = lm.predict_proba(model, np.array(x, dtype=np.float32))
+    if offload:
+        monkeypatch.setattr(lamina.serve, "INLINE_MAX_BODY_BYTES", 0)
+        monkeypatch.setattr(lamina.serve, "INLINE_MAX_SECONDS", 0.0)
+    server = BackgroundServer(create_app(model=model))
+    _THREADS.clear()
+    with server as url:
+        answers = [httpx.post(url + "/predict", json={"inputs": x}).json() for _ in range(3)]
+    for answer in answers:
+        assert np.array_equal(np.array(answer["probabilities"]), expected)
+    loop_thread = server.thread.ident
+    assert len(_THREADS) == 3
+    assert all((t != loop_thread) == offload for t in _THREADS)
+
+
+def test_served_lenet_runs_the_no_grad_inference_plan(image_server, pixels, monkeypatch):
+    import lamina.inference
+
+    calls = []
+    original = lamina.inference.plan
+
+    def spy(module):
+        calls.append(lm.is_grad_enabled())
+        return original(module)
+
+    monkeypatch.setattr(lamina.inference, "plan", spy)
+    for image in pixels:
+        assert image_server.post("/predict", content=_png(image),
+                                 headers={"Content-Type": "image/png"}).status_code == 200
+    assert calls == [False] * 3  # one plan per request (LeNet-5 is one Sequential), no grad
+
+
+def test_predict_goes_through_middleware_that_a_user_adds(image_model, pixels):
+    app = create_app(image_model)
+    with BackgroundServer(app) as url:
+        direct = httpx.post(url + "/predict", json={"inputs": [pixels[0].tolist()]})
+
+    @app.middleware("http")
+    async def tag(request, call_next):
+        response = await call_next(request)
+        response.headers["x-seen"] = "yes"
+        return response
+
+    with BackgroundServer(app) as url:
+        through = httpx.post(url + "/predict", json={"inputs": [pixels[0].tolist()]})
+        refused = httpx.post(url + "/predict", json={"inputs": [[1.0]]})
+        assert httpx.get(url + "/predict").status_code == 405
+    assert through.headers["x-seen"] == "yes" and through.json() == direct.json()
+    assert refused.status_code == 422 and refused.headers["x-seen"] == "yes"
+
+
+def _parsers() -> list:
+    import importlib.util
+
+    return ["h11", pytest.param("httptools", marks=pytest.mark.skipif(
+        importlib.util.find_spec("httptools") is None, reason="httptools not installed"))]
+
+
+@pytest.mark.parametrize("parser", _parsers())
+def test_each_parser_keeps_the_header_limits(monkeypatch, parser):
+    import socket
+
+    import lamina.serve
+
+    monkeypatch.setattr(lamina.serve, "HEADER_TIMEOUT_S", 0.3)
+    app = create_app(model=nn.Sequential(nn.Linear(2, 2)))
+    with BackgroundServer(app, parser=parser) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=20) as slow:
+            slow.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")  # never finishes
+            assert slow.recv(1024) == b""  # closed by the server, not by our 20 s timeout
+        monkeypatch.setattr(lamina.serve, "HEADER_TIMEOUT_S", 30.0)  # not what stops it
+        with socket.create_connection((host, int(port)), timeout=20) as flood:
+            flood.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            line = b"X-Filler: " + b"a" * 1000 + b"\r\n"
+            try:
+                for _ in range(200):  # 200 kB of headers, over MAX_HEADER_BYTES (64 kB)
+                    flood.sendall(line)
+                flood.sendall(b"\r\n")  # a complete request: without the limit, 200
+            except OSError:  # the server closed the connection while we were still sending
+                pass
+            answer = b""
+            try:
+                while chunk := flood.recv(65536):
+                    answer += chunk
+            except OSError:
+                pass
+            assert answer == b"" or answer.startswith(b"HTTP/1.1 400"), answer[:80]
+        assert httpx.get(url + "/health").status_code == 200
+
+
+@pytest.mark.parametrize("parser", _parsers())
+def test_pipelined_requests_get_their_answers_in_order(image_model, pixels, parser):
+    """Two requests sent in one write on one connection: two whole answers, in order (each
+    answer's head and body leave the server in one write)."""
+    import socket
+
+    bodies = [json.dumps({"inputs": [pixels[i].tolist()]}).encode() for i in (0, 1)]
+    with BackgroundServer(create_app(image_model), parser=parser) as url:
+        expected = [httpx.post(url + "/predict", content=b,
+                               headers={"Content-Type": "application/json"}).json()
+                    for b in bodies]
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=20) as connection:
+            connection.sendall(b"".join(
+                b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: " + str(len(b)).encode() + b"\r\n\r\n" + b for b in bodies))
+            stream = connection.makefile("rb")
+            answers = []
+            for _ in bodies:
+                assert stream.readline().startswith(b"HTTP/1.1 200")
+                length = 0
+                while (line := stream.readline()) != b"\r\n":
+                    name, _, value = line.decode().partition(":")
+                    if name.lower() == "content-length":
+                        length = int(value)
+                answers.append(json.loads(stream.read(length)))
+    assert answers == expected
+
+
+def test_workers_serve_the_same_answers_and_stop_on_sigterm(image_model, pixels):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    with BackgroundServer(create_app(image_model)) as url:
+        expected = httpx.post(url + "/predict", json={"inputs": pixels.tolist()}).json()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    server = subprocess.Popen([sys.executable, "-m", "lamina", "serve", image_model, "--port",
+                               str(port), "--workers", "2", "--no-access-log"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(1200):  # wait for a worker to answer (up to two minutes)
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                threading_wait(0.1)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            answers = _ask_concurrently(client, [{"json": {"inputs": pixels.tolist()}}] * 8,
+                                        workers=8)
+        for answer in answers:
+            assert answer.status_code == 200
+            _assert_same(answer.json(), expected)
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert "2 worker processes" in output and "Traceback" not in output
+    assert server.returncode is not None
+
+
+@pytest.mark.parametrize("workers", ["0", "-2"])
+def test_bad_workers_flag_is_a_one_line_error(image_model, capsys, workers):
+    capsys.readouterr()
+    assert lamina_main(["serve", image_model, "--port", "1", "--workers", workers]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lamina: error: ") and err.count("\n") == 1
+    assert f"workers must be an int >= 1, received {workers}" in err
+
+
+def test_bad_blas_threads_flag_is_a_one_line_error(image_model, capsys):
+    capsys.readouterr()
+    assert lamina_main(["serve", image_model, "--port", "1", "--blas-threads", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err == "lamina: error: serve: blas_threads must be an int >= 1, received 0\n"
+
+
+@pytest.mark.parametrize("body", [
+    b'{"inputs": [[1.5, 2]]}', b'{"inputs": [[NaN, 0]]}', b'{"inputs": [[1e999, 0]]}',
+    b'{"inputs": [[123456789012345678901234567890, 0]]}', '{"inputs": [[1, 2]]}'.encode("utf-16"),
+    b'{"inputs": [[18446744073709551616, true]]}', b'{"inputs": [[18446744073709551616, null]]}',
+    b'{"inputs": [[1' + b"0" * 400 + b', 0]]}', b'{"inputs": [[9223372036854775808, -1]]}',
+    b'{"inputs": [[1, 2]], "inputs": [[3, 4]]}', b'{"inputs": ["\\ud800"]}', b"[" * 5000,
+    b'{"inputs": [[1, 2]]', b"\xff\xfe\x00",
+])
+def test_json_bodies_read_the_same_with_and_without_orjson(monkeypatch, body):
+    import lamina.serve
+
+    predictor = Predictor(nn.Sequential(nn.Linear(2, 2)), input_shape=(2,))
+
+    def outcome():
+        try:
+            return "ok", lamina.serve.parse_json(body, predictor).tolist()
+        except lamina.serve.RequestError as exc:
+            return exc.status, str(exc)
+
+    with_orjson = outcome()
+    monkeypatch.setattr(lamina.serve, "_orjson", lambda: None)
+    assert outcome() == with_orjson
+
+
+def test_serve_limits_blas_threads():
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("threadpoolctl")
+    code = ("import numpy, lamina.serve as s; from threadpoolctl import threadpool_info; "
+            "s._limit_blas(1); "
+            "blas = [i for i in threadpool_info() if i['user_api'] == 'blas']; "
+            "assert blas and all(i['num_threads'] == 1 for i in blas), blas")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OPENBLAS_NUM_THREADS": "2"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+
+
+def test_png_bomb_whose_header_is_not_the_first_chunk_gets_413(image_server):
+    """Pillow reads a PNG whose IHDR follows another chunk: its size is still judged before
+    any pixel is decoded."""
+    import struct
+    import warnings
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + \
+            struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", 10_000, 10_000, 8, 0, 0, 0, 0)
+    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"tEXt", b"a\x00b") + chunk(b"IHDR", header) +
+            chunk(b"IEND", b""))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning, in the server
+        response = image_server.post("/predict", content=bomb,
+                                     headers={"Content-Type": "image/png"})
+    assert response.status_code == 413, response.text
+    assert "decompression-bomb limit" in response.json()["detail"]

@@ -65,9 +65,10 @@ def numba_available() -> bool:
 
 
 def numba_kernels(family: str = "conv") -> ModuleType | None:
-    """The compiled kernels of ``family``: "conv" (:mod:`lamina.kernels.numba_conv`) or
-    "linear" (:mod:`lamina.kernels.numba_linear`); None when :func:`numba_available` is
-    false."""
+    """The compiled kernels of ``family``: "conv" (:mod:`lamina.kernels.numba_conv`),
+    "linear" (:mod:`lamina.kernels.numba_linear`), "recurrent"
+    (:mod:`lamina.kernels.numba_recurrent`) or "norm" (:mod:`lamina.kernels.numba_norm`);
+    None when :func:`numba_available` is false."""
     if not numba_available():
         return None
     module = _state.get("module:" + family)

@@ -19,7 +19,7 @@ values up to rounding (it sums in another order, e.g. instead of a BLAS product)
 Example:
     >>> import numpy as np
     >>> from lamina.kernels import registry
-    >>> {"col2im", "linear_rows"} <= set(registry.KERNELS)
+    >>> "col2im" in registry.KERNELS
     True
     >>> registry.KERNELS["linear_rows"].op
     'linear'
@@ -42,7 +42,8 @@ class Kernel:
 
     Attributes:
         name: the kernel function's name in its module.
-        family: "conv" or "linear" (the module :func:`lamina.kernels.numba_kernels` loads).
+        family: "conv", "linear", "recurrent" or "norm" (the module
+            :func:`lamina.kernels.numba_kernels` loads).
         op: the op of :data:`lamina.ops.OPS` whose step it replaces.
         replaces: the NumPy code it stands in for.
         exact: bitwise the reference's values (else equal up to rounding).
@@ -132,6 +133,20 @@ def conv_relu_max_pool_direct(x, weight, bias, stride, pool) -> bool:
             and (bias is None or bias.dtype == x.dtype))
 
 
+# ------------------------------------------------------------------ ReLU
+
+
+@kernel("conv", "relu", "np.maximum(x, zeros) over a dense array (activation.relu_values)",
+        exact=True)
+def relu_forward(x) -> bool:
+    return x.dtype in (np.float32, np.float64) and x.size >= T.RELU_DENSE_FROM
+
+
+@kernel("conv", "relu", "grad * (out > 0) (activation.relu_grad)", exact=False)
+def relu_backward(grad, out) -> bool:
+    return grad.dtype == out.dtype and relu_forward(out)
+
+
 # ------------------------------------------------------------------ window max
 
 
@@ -208,6 +223,53 @@ def linear_chain(width: int, dtype, weights, biases) -> bool:
                                  or not bias.flags.c_contiguous):
             return False
     return True
+
+
+# ------------------------------------------------------------------ normalisation
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@kernel("norm", "batch_norm", "mean and mean of centred squares by NumPy (_bn_stats)",
+        exact=False)
+def bn_stats(x3, weight, bias) -> bool:
+    """x3: the (N', C, L) view of the input, with runs of at least BN_MIN_RUN along L. The
+    op asks for this one and then takes all four batch-norm kernels (the other three have
+    the same check) or none."""
+    return (x3.shape[2] >= T.BN_MIN_RUN and x3.dtype in _FLOATS and x3.flags.c_contiguous
+            and all(p is None or p.dtype == x3.dtype for p in (weight, bias)))
+
+
+@kernel("norm", "batch_norm", "x * s + t per channel by NumPy (_bn_map)", exact=False)
+def bn_affine(x3, weight, bias) -> bool:
+    return bn_stats(x3, weight, bias)
+
+
+@kernel("norm", "batch_norm", "sum dy and sum dy (x - mu) by NumPy (_bn_grad_sums)",
+        exact=False)
+def bn_grad_sums(x3, weight, bias) -> bool:
+    return bn_stats(x3, weight, bias)
+
+
+@kernel("norm", "batch_norm", "dy * s + x * b + k per channel by NumPy (_bn_map)",
+        exact=False)
+def bn_input_grad(x3, weight, bias) -> bool:
+    return bn_stats(x3, weight, bias)
+
+
+# ------------------------------------------------------------------ recurrent
+
+
+@kernel("recurrent", "lstm_sequence",
+        "sigmoid from tanh and c = f c_prev + i g by NumPy (_lstm_cell_forward)", exact=True)
+def lstm_cell_forward(gates) -> bool:
+    return gates.dtype in _FLOATS
+
+
+@kernel("recurrent", "lstm_sequence", "one step of BPTT by NumPy (_lstm_cell_backward)",
+        exact=True)
+def lstm_cell_backward(gates, grad) -> bool:
+    return gates.dtype in _FLOATS and grad.dtype == gates.dtype
 
 
 __all__ = ["KERNELS", "Kernel", "kernel", "select"]

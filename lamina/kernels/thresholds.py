@@ -79,6 +79,19 @@ MAX_WINDOW_AREA = 256
 # vectorises over the batch, which needs a few lanes. No recorded measurement.
 POOL_ROWS_FROM_BATCH = 8
 
+# ------------------------------------------------------------------ ReLU (ops/activation.py)
+
+# ReLU of an array of at least this many elements whose memory is dense (contiguous in some
+# order of its axes, as the conv ops' transposed outputs) runs over its memory as one flat
+# array: the compiled ``relu_forward``/``relu_backward``, or without them np.maximum against
+# a fresh array of zeros; smaller ones use np.maximum(x, 0) and grad * (out > 0), whose
+# per-call costs are lower. userfast branch (2026-12-07, NumPy 2.4.6, float32, one thread):
+# LeNet-5's conv1 output at batch 32 (150,528 numbers) np.maximum(x, 0) 57-70 us,
+# np.maximum(x, zeros) 22-28 us, the compiled loop 9 us; grad * (out > 0) 45 us, compiled
+# ~10 us. No recorded measurement of the crossing point (4096: about 1.5 us of np.maximum
+# against a scalar, the cost of the extra steps).
+RELU_DENSE_FROM = 4096
+
 # ------------------------------------------------------------------ linear (ops/linalg.py)
 
 # One or two rows (at most LINEAR_MAX_ROWS) through a weight matrix of at most SMALL_LINEAR
@@ -125,3 +138,12 @@ KEPT_PROGRAMS = 4
 # updated where they lie, one call each. a27f180 (2026-11-25): LeNet-5 (10 parameters, 62k
 # elements) gathers; no recorded measurement of the crossing point.
 GATHER_BELOW = 16384
+
+# ------------------------------------------------------------------ batch norm (ops/norm.py)
+
+# Batch normalisation runs its compiled kernels (bn_stats, ...; [fast] only) on an (N', C, L)
+# view whose runs along L have at least this many numbers; below, NumPy's reductions over
+# axis 0 are faster. normrnn (2026-12-07), forward + backward of the op, float32, C = 64,
+# 1 thread: (512, 64, 1) 238 us compiled vs 137 us NumPy; (512, 64, 2) 368 vs 2,803;
+# (256, 64, 4) 326 vs 1,602; (16, 64, 64) 77 vs 292.
+BN_MIN_RUN = 2

@@ -2,9 +2,9 @@
 parameter names (``weight_ih_l0``, ``bias_hh_l1_reverse``, ...) and initialisation
 U(-1/sqrt(H), 1/sqrt(H)).
 
-Each layer and direction is one GEMM for the input projection of all time steps
-(``F.linear``) and one recurrent op (:mod:`lamina.ops.recurrent`) whose backward is exact
-backpropagation through time.
+Each layer and direction is one recurrent op (:mod:`lamina.ops.recurrent`) whose backward is
+exact backpropagation through time, with one GEMM for the input projection of all time steps
+(inside the op for LSTM, ``F.linear`` before it for RNN and GRU).
 """
 
 from __future__ import annotations
@@ -26,14 +26,17 @@ def _as_tensor(x, dtype) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x, dtype=dtype)
 
 
-def _run_layer(mode: str, proj: Tensor, h0: Tensor, c0: Tensor | None, w_hh, b_hh,
-               reverse: bool) -> tuple[Tensor, Tensor, Tensor | None]:
-    """(outputs (T, B, H), h_n (B, H), c_n or None) of one layer and direction."""
-    t_len = proj.shape[0]
+def _run_layer(mode: str, x: Tensor, h0: Tensor, c0: Tensor | None, w_ih, w_hh, b_ih, b_hh,
+               reverse: bool, batch_first: bool = False) -> tuple[Tensor, Tensor, Tensor | None]:
+    """(outputs (T, B, H), h_n (B, H), c_n or None) of one layer and direction on x (T, B, I);
+    with ``batch_first`` (LSTM only) the outputs come as (B, T, H)."""
+    t_len = x.shape[0]
     last = 0 if reverse else t_len - 1
     if mode == "LSTM":
-        out = apply(OPS["lstm_layer"], proj, h0, c0, w_hh, b_hh, reverse=reverse)
-        return out[:t_len], out[last], out[t_len]
+        out = apply(OPS["lstm_sequence"], x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=reverse)
+        seq = apply(OPS["sequence_outputs"], out, batch_first=batch_first)
+        return seq, out[last], out[t_len]
+    proj = F.linear(x, w_ih, b_ih)
     if mode == "GRU":
         out = apply(OPS["gru_layer"], proj, h0, w_hh, b_hh, reverse=reverse)
     else:
@@ -138,16 +141,20 @@ class RNNBase(Module):
             h0 = self._initial(hx, batch, dtype, unbatched, "hx")
             c0 = None
         directions = 2 if self.bidirectional else 1
+        # a one-direction LSTM's last layer gives its outputs batch-first itself
+        first = (self.batch_first and not unbatched and self.mode == "LSTM"
+                 and directions == 1)
         h_n, c_n = [], []
         for layer in range(self.num_layers):
             outs = []
             for d, suffix in enumerate(("", "_reverse")[:directions]):
                 w_ih, w_hh, b_ih, b_hh = self._params(layer, suffix)
-                proj = F.linear(x, w_ih, b_ih)
                 k = layer * directions + d
-                out, h_last, c_last = _run_layer(self.mode, proj, h0[k],
-                                                 None if c0 is None else c0[k], w_hh, b_hh,
-                                                 reverse=d == 1)
+                out, h_last, c_last = _run_layer(self.mode, x, h0[k],
+                                                 None if c0 is None else c0[k], w_ih, w_hh,
+                                                 b_ih, b_hh, reverse=d == 1,
+                                                 batch_first=first
+                                                 and layer == self.num_layers - 1)
                 outs.append(out)
                 h_n.append(h_last)
                 c_n.append(c_last)
@@ -157,7 +164,7 @@ class RNNBase(Module):
         h = apply(OPS["stack"], *h_n, axis=0)
         if unbatched:
             x, h = x.reshape(x.shape[0], x.shape[2]), h.reshape(h.shape[0], h.shape[2])
-        elif self.batch_first:
+        elif self.batch_first and not first:
             x = x.transpose(0, 1)
         if self.mode != "LSTM":
             return x, h
@@ -211,7 +218,8 @@ class RNN(RNNBase):
 
 
 class LSTM(RNNBase):
-    """Long short-term memory (gates i, f, g, o; see :func:`lamina.ops.recurrent.lstm_layer`).
+    """Long short-term memory (gates i, f, g, o; see
+    :func:`lamina.ops.recurrent.lstm_sequence`).
 
     Shape: input (T, B, I) (``batch_first``: (B, T, I); unbatched (T, I)); hx = (h_0, c_0),
     each (layers * directions, B, H). Returns (output (T, B, directions * H), (h_n, c_n)).
@@ -282,9 +290,9 @@ class RNNCellBase(Module):
             else:
                 state = _as_tensor(state, dtype)
                 states.append(state.reshape(1, state.shape[0]) if unbatched else state)
-        proj = F.linear(x, self.weight_ih, self.bias_ih).reshape(1, x.shape[0], -1)
-        out, h, c_new = _run_layer(self._mode, proj, states[0], states[1], self.weight_hh,
-                                   self.bias_hh, reverse=False)
+        out, h, c_new = _run_layer(self._mode, x.reshape(1, *x.shape), states[0], states[1],
+                                   self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
+                                   reverse=False)
         if unbatched:
             h = h.reshape(self.hidden_size)
             c_new = None if c_new is None else c_new.reshape(self.hidden_size)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lamina.kernels import registry
+from lamina.kernels import thresholds as T
 from lamina.ops import FLOAT, NUMBER, OUTPUT, PROMOTE, register, weak
 
 
@@ -14,15 +16,87 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.asarray(np.where(x < 0, e, 1.0) / (1 + e))
 
 
+def dense_view(a: np.ndarray) -> tuple[tuple[int, ...], np.ndarray] | None:
+    """(axes, flat): ``a``'s axes from the largest stride down, and its memory as one 1-D
+    view in that order, when ``a`` is dense (a contiguous array or a transposed view of one,
+    as the NCHW outputs of the conv ops), else None."""
+    if a.flags.c_contiguous:
+        return tuple(range(a.ndim)), a.reshape(-1)
+    axes = tuple(sorted(range(a.ndim), key=lambda i: -a.strides[i]))
+    t = a.transpose(axes)
+    return (axes, t.reshape(-1)) if t.flags.c_contiguous else None
+
+
+def relu_values(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """max(x, 0) into ``out`` (a new array in ``x``'s memory layout when None; ``x`` itself
+    for in place). NaN stays NaN. A dense array of at least RELU_DENSE_FROM elements runs as
+    one flat array: the compiled ``relu_forward``, else np.maximum against a fresh array of
+    zeros (np.maximum against the scalar 0 is 2-3x slower; RELU_DENSE_FROM in
+    :mod:`lamina.kernels.thresholds` has the measurement)."""
+    if x.size >= T.RELU_DENSE_FROM and x.dtype.kind == "f":
+        dense = dense_view(x)
+        if dense is not None:
+            compiled = registry.select("relu_forward", x)
+            if out is None:
+                out = np.empty_like(x) if compiled is not None else np.zeros_like(x)
+            elif compiled is None:
+                return np.maximum(x, np.zeros_like(x), out=out)
+            target = dense_view(out)
+            if target is not None and target[0] == dense[0]:
+                if compiled is not None:
+                    compiled(dense[1], dense[1] if out is x else target[1])
+                    return out
+                return np.maximum(x, out, out=out)  # (out: the fresh zeros)
+    return np.maximum(x, 0, out=out)
+
+
+def relu_grad(grad: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """grad where out > 0, else 0: ReLU's gradient from its output, a new array in ``out``'s
+    memory layout. Where ``grad`` and ``out`` are dense in the same order (at least
+    RELU_DENSE_FROM elements), the compiled ``relu_backward``; otherwise grad * (out > 0)."""
+    compiled = registry.select("relu_backward", grad, out)
+    if compiled is not None:
+        dense = dense_view(out)
+        if dense is not None:
+            axes, flat = dense
+            g_t = grad.transpose(axes)
+            if g_t.flags.c_contiguous:
+                g = np.empty_like(out)
+                compiled(g_t.reshape(-1), flat, g.transpose(axes).reshape(-1))
+                return g
+    return np.multiply(grad, out > 0, out=np.empty_like(out, grad.dtype))
+
+
 @register(dtypes=(NUMBER,), saves=((OUTPUT,),))
 def relu(x):
     """relu(x) = max(0, x) (eq 9.3); gradient 1 where x > 0, else 0."""
-    out = np.maximum(x, 0)
+    out = relu_values(x)
 
     def backward(grad, need):
-        return (grad * (out > 0),)
+        return (relu_grad(grad, out),)
 
     return out, backward
+
+
+def relu_folded(out: np.ndarray, backward):
+    """relu applied in place to ``out``, the fresh output of an op (conv2d, linear) whose
+    ``backward`` does not read its output, nothing else holding it: the relu of
+    :func:`lamina.functional.relu` folded into the node of the op that made its input
+    (:func:`lamina.functional.relu` checks that nothing else can see the array).
+
+    Returns the backward of relu(op(...)), ``backward(grad * (out > 0), need)``, with the op's
+    own as its attribute ``before_relu``; None when ``backward`` is None (no graph).
+    """
+    relu_values(out, out)
+    if backward is None:
+        return None
+
+    def relu_backward(grad, need):
+        # (in out's memory layout: a conv's backward then reads it without a copy)
+        return backward(relu_grad(grad, out), need)
+
+    relu_backward.before_relu = backward
+    return relu_backward
 
 
 @register(dtypes=(FLOAT,), saves=((0,),))

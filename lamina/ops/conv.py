@@ -33,6 +33,7 @@ from lamina.kernels import registry
 from lamina.kernels import thresholds as T
 from lamina.ops import im2col as L
 from lamina.ops import register, relu_zeros
+from lamina.ops.activation import relu_folded
 
 # ------------------------------------------------------------------ checks and messages
 
@@ -476,6 +477,85 @@ def max_pool2d(x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
             index = L.first_max(xp, best, kernel, stride)
         dxp = L.max_scatter(grad.transpose(L.TO_INTERNAL), index, xp.shape, kernel, stride)
         return (L.to_nchw(dxp, padding, x.shape[2:]),)
+
+    return best.transpose(L.TO_NCHW), backward
+
+
+def conv2d_relu(out: np.ndarray, backward):
+    """relu(conv2d(...)) from conv2d's fresh output ``out`` and its ``backward``:
+    :func:`lamina.ops.activation.relu_folded`, under a name of its own, which
+    :func:`conv2d_relu_max_pool2d_folded` accepts (see :func:`lamina.functional.relu`)."""
+    return relu_folded(out, backward)
+
+
+def conv2d_relu_max_pool2d_folded(out: np.ndarray, conv_backward, kernel_size=(2, 2),
+                                  stride=(2, 2), padding=(0, 0)):
+    """max_pool2d of ``out`` = relu(conv2d(...)) (made by :func:`conv2d_relu`, the ReLU done
+    in place on the convolution's output), with the backward pass of the three as one:
+
+        g = grad * (pooled > 0),   dz = g routed to each window's first maximum,
+
+    then conv2d's ``conv_backward`` with dz: the backward of :func:`conv2d_relu_max_pool2d`
+    (one compiled call with ``lamina[fast]``, no full-size ReLU mask). The window maxima of
+    relu(z) are relu of those of z, and where one is positive its first maximum is z's, so
+    values and gradients are those of the three ops one after another (PyTorch's unfused
+    rule: the argmax after bias and ReLU).
+
+    Returns (pooled (N, C, P_h, P_w), backward), backward None when ``conv_backward`` is.
+
+    Raises:
+        ValueError, TypeError: as :func:`max_pool2d`.
+    """
+    kernel, stride, padding = tuple(kernel_size), tuple(stride), tuple(padding)
+    out_hw = _pool_geometry("MaxPool2d", out.shape, out.dtype, kernel, stride, padding)
+    zp = L.internal(out, padding, -np.inf)
+    best, index = L.max_windows(zp, kernel, stride, out_hw)
+    if conv_backward is None:
+        return best.transpose(L.TO_NCHW), None
+    hw = out.shape[2:]
+    if index is not None:
+        zp = None  # the compiled kernel found the argmax: the conv output is not needed
+    padded_shape = (out.shape[1], hw[0] + 2 * padding[0], hw[1] + 2 * padding[1], out.shape[0])
+
+    def backward(grad, need):
+        nonlocal index
+        if index is None:
+            index = L.first_max(zp, best, kernel, stride)
+        _, dzp = L.relu_max_scatter(grad.transpose(L.TO_INTERNAL), best, index, padded_shape,
+                                    kernel, stride)
+        return conv_backward(L.to_nchw(dzp, padding, hw), need)
+
+    return best.transpose(L.TO_NCHW), backward
+
+
+def conv2d_max_pool2d_folded(out: np.ndarray, conv_backward, kernel_size=(2, 2),
+                             stride=(2, 2), padding=(0, 0)):
+    """max_pool2d of conv2d's fresh output ``out``, with the backward pass of the two as one
+    node: the pooled gradient routed to each window's first maximum, then conv2d's
+    ``conv_backward`` (``F.relu(F.max_pool2d(conv(x), 2))``, see
+    :func:`lamina.functional.max_pool2d`). The offsets of the maxima are found here, in the
+    forward pass, on both kernel paths: the backward pass never reads the pooled output, so
+    a ReLU may then be folded into it in place (:func:`lamina.ops.activation.relu_folded`).
+
+    Returns (pooled (N, C, P_h, P_w), backward), backward None when ``conv_backward`` is.
+
+    Raises:
+        ValueError, TypeError: as :func:`max_pool2d`.
+    """
+    kernel, stride, padding = tuple(kernel_size), tuple(stride), tuple(padding)
+    out_hw = _pool_geometry("MaxPool2d", out.shape, out.dtype, kernel, stride, padding)
+    zp = L.internal(out, padding, -np.inf)
+    best, index = L.max_windows(zp, kernel, stride, out_hw)
+    if conv_backward is None:
+        return best.transpose(L.TO_NCHW), None
+    if index is None:
+        index = L.first_max(zp, best, kernel, stride)
+    hw, padded_shape = out.shape[2:], zp.shape
+    del zp
+
+    def backward(grad, need):
+        dzp = L.max_scatter(grad.transpose(L.TO_INTERNAL), index, padded_shape, kernel, stride)
+        return conv_backward(L.to_nchw(dzp, padding, hw), need)
 
     return best.transpose(L.TO_NCHW), backward
 

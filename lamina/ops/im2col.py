@@ -26,6 +26,7 @@ import numpy as np
 
 from lamina.kernels import registry
 from lamina.kernels import thresholds as T
+from lamina.ops import scratch
 
 TO_INTERNAL = (1, 2, 3, 0)  # (N, C, H, W) -> (C, H, W, N)
 TO_NCHW = (3, 0, 1, 2)  # (C, H, W, N) -> (N, C, H, W)
@@ -101,8 +102,8 @@ def im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], ow:
     # np.ndarray on xp's buffer: the same view as as_strided, 7x less overhead (batch 1)
     view = np.ndarray(shape, xp.dtype, xp, r0 * sh * s_h,
                       (s_c, s_h, s_w, s_h * sh, s_w * sw, s_n))
-    if out is None:
-        return np.ascontiguousarray(view).reshape(c * kh * kw, -1)
+    if out is None:  # a reused array (ops/scratch.py): no fresh pages to fault in each step
+        out = scratch.empty((view.size,), xp.dtype)
     block = out[:view.size].reshape(shape)
     np.copyto(block, view)
     return block.reshape(c * kh * kw, -1)

@@ -57,11 +57,19 @@ def _check_linear(x, weight) -> None:
             f"input with last dimension {weight.shape[1]}, got input of shape {np.shape(x)}")
 
 
+def _column_major(x: np.ndarray) -> bool:
+    return x.flags.f_contiguous and not x.flags.c_contiguous
+
+
 def _linear_backward(x, weight, bias, grad, need, grad_b=None):
     """(grad_x, grad_W, grad_b) of y = x W^T + b, each None where not needed (or no bias);
     ``grad_b``: the bias gradient when the caller has summed it already."""
     g2 = grad if grad.ndim == 2 else grad.reshape(-1, grad.shape[-1])
-    grad_x = (grad @ weight) if need[0] else None
+    grad_x = None
+    if need[0]:
+        # in x's memory order: a flattened conv output is column-major (its batch innermost),
+        # and its gradient then flows back to the conv ops without a transposing copy
+        grad_x = (weight.T @ grad.T).T if x.ndim == 2 and _column_major(x) else grad @ weight
     grad_w = None
     if need[1]:
         grad_w = g2.T @ (x if x.ndim == 2 else x.reshape(-1, x.shape[-1]))

@@ -2,16 +2,19 @@
 inside the op and its backward is backpropagation through time, written out.
 
 The input projection of every time step, P = x W_ih^T + b_ih of shape (T, B, G*H), is one
-GEMM done before the op (``F.linear``); the op runs the recurrence on P with W_hh. Gate
-layouts are PyTorch's: LSTM (i, f, g, o), GRU (r, z, n). ``reverse=True`` runs t = T-1..0
-(the backward direction of a bidirectional layer); outputs stay indexed by t.
+GEMM for all steps: done before the op (``F.linear``) for ``gru_layer``, ``rnn_layer`` and
+``lstm_layer``, inside the op for ``lstm_sequence`` (which the LSTM layers use), whose
+backward then also gives dW_ih as one GEMM over all steps. Gate layouts are PyTorch's:
+LSTM (i, f, g, o), GRU (r, z, n). ``reverse=True`` runs t = T-1..0 (the backward direction
+of a bidirectional layer); outputs stay indexed by t.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from lamina.ops import register
+from lamina.kernels.registry import select
+from lamina.ops import register, scratch
 from lamina.ops.activation import _sigmoid
 
 
@@ -90,6 +93,167 @@ def lstm_layer(proj, h0, c0, w_hh, b_hh=None, reverse=False):
                 dc if need[2] else None, gw, gb)
 
     return out, backward
+
+
+def _lstm_cell_forward(act: np.ndarray, c_prev: np.ndarray, c: np.ndarray) -> None:
+    """NumPy reference of :func:`lamina.kernels.numba_recurrent.lstm_cell_forward`: the
+    sigmoid gates (o, i, f) from tanh of their halved pre-activations, in place, and
+    c = f * c_prev + i * g into ``c``."""
+    hidden = c.shape[1]
+    sig = act[:, :3 * hidden]
+    sig *= 0.5
+    sig += 0.5
+    np.multiply(act[:, 2 * hidden:3 * hidden], c_prev, out=c)
+    c += act[:, hidden:2 * hidden] * act[:, 3 * hidden:]
+
+
+def _lstm_cell_backward(grad_h, dh_next, gate, tanh_c, c_prev, dc, da) -> None:
+    """NumPy reference of :func:`lamina.kernels.numba_recurrent.lstm_cell_backward` (the same
+    operations in the same order): one step of backpropagation through time; ``dh_next``
+    becomes dh = grad_h + dh_next, ``dc`` the carry, ``da`` the gate gradients."""
+    hidden = dc.shape[1]
+    o, i, f, g = (gate[:, k * hidden:(k + 1) * hidden] for k in range(4))
+    dh = np.add(grad_h, dh_next, out=dh_next)
+    d = dc + dh * (o * (1 - tanh_c * tanh_c))
+    np.multiply(dh, tanh_c * (o * (1 - o)), out=da[:, :hidden])
+    np.multiply(d, g * (i * (1 - i)), out=da[:, hidden:2 * hidden])
+    np.multiply(d, c_prev * (f * (1 - f)), out=da[:, 2 * hidden:3 * hidden])
+    np.multiply(d, i * (1 - g * g), out=da[:, 3 * hidden:])
+    np.multiply(d, f, out=dc)
+
+
+def _to_gates(a: np.ndarray, hidden: int) -> np.ndarray:
+    """PyTorch's gate blocks (i, f, g, o) along axis 0 as the op's (o, i, f, g) (a copy)."""
+    return np.roll(a, hidden, axis=0)
+
+
+def _from_gates(a: np.ndarray, hidden: int) -> np.ndarray:
+    """The op's gate blocks (o, i, f, g) along axis 0 back in PyTorch's (i, f, g, o)."""
+    return np.roll(a, -hidden, axis=0)
+
+
+@register
+def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+    """One LSTM layer in one direction over a whole sequence, input projection included:
+
+        a_t = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh;  i, f, o = sigmoid(a_i, a_f, a_o)
+        g = tanh(a_g);  c_t = f * c_{t-1} + i * g;  h_t = o * tanh(c_t)
+
+    (the same function as :func:`lstm_layer` on P = x W_ih^T + b_ih). Forward: per step
+    one GEMM [x_t h_{t-1}] [W_ih W_hh]^T (B, I + H) @ (I + H, 4H) into a preallocated gate
+    buffer (the input projection rides along: no separate GEMM with I columns, no pass
+    adding it), one ``tanh`` over all 4H pre-activations (the sigmoid columns of the weights
+    and bias are halved once: sigmoid(a) = (1 + tanh(a / 2)) / 2, exact scaling by a power
+    of two) and the cell update in one pass; h_t goes straight into the next step's
+    operand. Internally the gates are ordered (o, i, f, g), so the three sigmoid gates are
+    one contiguous block; parameters and their gradients are in PyTorch's (i, f, g, o).
+
+    Backward (backpropagation through time, one loop from the last step to the first):
+    dh_t = dL/dh_t + dh_{t-1 -> t}; dc_t += dh_t o (1 - tanh^2 c_t); da = (dh_t tanh c_t
+    o (1 - o), dc_t g i (1 - i), dc_t c_{t-1} f (1 - f), dc_t i (1 - g^2)); dh_{t-1} = da
+    W_hh; dc_{t-1} = dc_t f (one kernel pass and one GEMM per step). The weight gradients
+    are one GEMM over all steps at the end, [dW_ih dW_hh] = sum_t da_t^T [x_t h_{t-1}];
+    db_ih = db_hh = sum_t da_t; dx = da W_ih for all steps at once.
+
+    Returns an array (T + 1, B, H): rows 0..T-1 are h_t, row T is the last cell state c_n
+    (c_{T-1}, or c_0 when ``reverse``).
+
+    Shape: x (T, B, I); h0, c0 (B, H); w_ih (4H, I); w_hh (4H, H); b_ih, b_hh (4H,).
+    """
+    t_len, batch, _ = x.shape
+    hidden = w_hh.shape[1]
+    if w_ih.shape != (4 * hidden, x.shape[2]) or w_hh.shape != (4 * hidden, hidden):
+        raise ValueError(f"lstm_sequence: expected w_ih (4H, I) = {(4 * hidden, x.shape[2])} "
+                         f"and w_hh (4H, H) = {(4 * hidden, hidden)}, got {w_ih.shape} and "
+                         f"{w_hh.shape}")
+    dtype = np.result_type(x, w_ih, w_hh)
+    n_in, gates_n = x.shape[2], 4 * hidden
+    sig = 3 * hidden  # the sigmoid gates o, i, f: the first 3H columns of the op's layout
+    # [W_ih W_hh] (4H, I + H) in the op's gate order, unscaled (for the backward)
+    w_cat = np.concatenate([_to_gates(w_ih, hidden), _to_gates(w_hh, hidden)],
+                           axis=1).astype(dtype, copy=False)
+    w_step = w_cat.T.copy()  # (I + H, 4H) contiguous, sigmoid columns halved
+    w_step[:, :sig] *= 0.5
+    bias = None
+    if b_ih is not None or b_hh is not None:
+        bias = _to_gates((0 if b_ih is None else b_ih) + (0 if b_hh is None else b_hh),
+                         hidden).astype(dtype, copy=False)
+        bias[:sig] *= 0.5
+    # step s handles t = order[s]; xh[s] = [x_t h_{t-1}] (B, I + H), the left operand of
+    # its one GEMM; the large arrays are reused between calls (scratch: no fresh pages)
+    order = list(_steps(t_len, reverse))
+    xh = scratch.empty((t_len + 1, batch, n_in + hidden), dtype)
+    xh[:t_len, :, :n_in] = x[::-1] if reverse else x
+    xh[0, :, n_in:] = h0
+    gates = scratch.empty((t_len, batch, gates_n), dtype)  # (o, i, f, g), activated
+    cells = scratch.empty((t_len + 1, batch, hidden), dtype)  # c before / after step s
+    tanh_c = scratch.empty((t_len, batch, hidden), dtype)
+    cells[0] = c0
+    cell_forward = select("lstm_cell_forward", gates) or _lstm_cell_forward
+    for s in range(t_len):
+        act = gates[s]
+        np.matmul(xh[s], w_step, out=act)
+        if bias is not None:
+            act += bias
+        np.tanh(act, out=act)
+        cell_forward(act, cells[s], cells[s + 1])
+        np.tanh(cells[s + 1], out=tanh_c[s])
+        np.multiply(act[:, :hidden], tanh_c[s], out=xh[s + 1, :, n_in:])
+    out = scratch.empty((t_len + 1, batch, hidden), dtype)
+    h_steps = xh[1:, :, n_in:]
+    out[:t_len] = h_steps[::-1] if reverse else h_steps
+    out[t_len] = cells[t_len]
+
+    def backward(grad, need):
+        da = scratch.empty(gates.shape, dtype)  # step order, as gates
+        dh_next = np.zeros((batch, hidden), dtype)
+        dc = np.array(grad[t_len], dtype=dtype)
+        w_back = np.ascontiguousarray(w_cat[:, n_in:])  # W_hh (4H, H), op's order
+        cell_backward = select("lstm_cell_backward", gates, grad) or _lstm_cell_backward
+        for s in range(t_len - 1, -1, -1):
+            cell_backward(grad[order[s]], dh_next, gates[s], tanh_c[s], cells[s], dc, da[s])
+            if s > 0 or need[1]:
+                np.matmul(da[s], w_back, out=dh_next)
+        flat = da.reshape(t_len * batch, gates_n)
+        dx = None
+        if need[0]:
+            dx_steps = (flat @ w_cat[:, :n_in]).reshape(t_len, batch, n_in)
+            dx = np.ascontiguousarray(dx_steps[::-1]) if reverse else dx_steps
+        dw_ih = dw_hh = None
+        if need[3] or need[4]:  # one GEMM over all steps: da^T [x h_prev]
+            lo, hi = (0 if need[3] else n_in), (n_in + hidden if need[4] else n_in)
+            dw = flat.T @ xh[:t_len, :, lo:hi].reshape(t_len * batch, hi - lo)
+            if need[3]:
+                dw_ih = _from_gates(dw[:, :n_in], hidden)
+            if need[4]:
+                dw_hh = _from_gates(dw[:, n_in - lo:], hidden)
+        db = _from_gates(flat.sum(axis=0), hidden) if (
+            (b_ih is not None and need[5]) or (b_hh is not None and need[6])) else None
+        return (dx, dh_next if need[1] else None, dc if need[2] else None, dw_ih, dw_hh,
+                db if b_ih is not None and need[5] else None,
+                db.copy() if b_hh is not None and need[6] else None)
+
+    return out, backward
+
+
+@register(saves=None, view=True)
+def sequence_outputs(packed, batch_first=False):
+    """The outputs h_t of :func:`lstm_sequence`'s packed result (T + 1, B, H): rows 0..T-1
+    as (T, B, H), or as (B, T, H) when ``batch_first`` (a view either way). The same as
+    indexing, with a backward that writes the gradient into a reused array (zeros only in
+    the cell state's row) instead of a freshly zeroed one.
+
+    Shape: packed (T + 1, B, H) -> (T, B, H) or (B, T, H).
+    """
+    t_len = packed.shape[0] - 1
+
+    def backward(grad, need):
+        full = scratch.empty(packed.shape, grad.dtype)
+        full[:t_len] = grad.transpose(1, 0, 2) if batch_first else grad
+        full[t_len] = 0
+        return (full,)
+
+    return (packed.transpose(1, 0, 2)[:, :t_len] if batch_first else packed[:t_len]), backward
 
 
 @register

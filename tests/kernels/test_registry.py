@@ -49,19 +49,27 @@ CHECKS = {
     "relu_max_pool_backward": (
         (arr(2, 4, 4, 3), arr(2, 4, 4, 3), np.zeros((2, 4, 4, 3), np.uint8)),
         (arr(2, 4, 4, 3), arr(2, 4, 4, 3), np.zeros((2, 4, 4, 3), np.uint16))),
+    "relu_forward": ((arr(T.RELU_DENSE_FROM),), (arr(T.RELU_DENSE_FROM, dtype=np.float16),)),
+    "relu_backward": ((arr(T.RELU_DENSE_FROM), arr(T.RELU_DENSE_FROM)),
+                      (arr(T.RELU_DENSE_FROM), arr(T.RELU_DENSE_FROM, dtype=float))),
     "linear_rows": ((arr(1, 8), arr(4, 8), arr(4)),
                     (arr(T.LINEAR_MAX_ROWS + 1, 8), arr(4, 8), arr(4))),
     "linear_chain": ((8, np.dtype(f32), [arr(4, 8), arr(3, 4)], [arr(4), None]),
                      (8, np.dtype(f32), [arr(4, 8), arr(3, 4)], [arr(4, dtype=float), None])),
     "bias_relu": ((arr(64, 64), arr(64)), (arr(64, 64), arr(64, dtype=float))),
     "relu_grad": ((arr(64, 64), arr(64, 64)), (arr(64, 64), arr(64, 64).T)),
+    **{name: ((arr(4, 3, 5), arr(3), None), (arr(4, 3, T.BN_MIN_RUN - 1), arr(3), None))
+       for name in ("bn_stats", "bn_affine", "bn_grad_sums", "bn_input_grad")},
+    "lstm_cell_forward": ((arr(3, 2, 8),), (arr(3, 2, 8, dtype=np.float16),)),
+    "lstm_cell_backward": ((arr(3, 2, 8), arr(4, 2, 2)),
+                           (arr(3, 2, 8), arr(4, 2, 2, dtype=float))),
 }
 
 
 def test_every_kernel_is_registered_against_an_op_with_a_check():
     assert set(CHECKS) == set(registry.KERNELS)
     for name, entry in registry.KERNELS.items():
-        assert entry.name == name and entry.family in ("conv", "linear")
+        assert entry.name == name and entry.family in ("conv", "linear", "recurrent", "norm")
         assert entry.op in OPS, f"{name}: unknown op {entry.op}"
         assert callable(entry.eligible) and entry.replaces
 
@@ -166,7 +174,13 @@ def chain_wide_bias(dtype):
     return [chain(arr(1, 8, dtype=dtype))]
 
 
+def relu_small(dtype):
+    """ReLU of fewer than RELU_DENSE_FROM numbers: relu_forward and relu_backward refused."""
+    return _forward_backward(F.relu, arr(T.RELU_DENSE_FROM - 1, dtype=dtype))
+
+
 REFUSED = {
+    "relu_forward": relu_small, "relu_backward": relu_small,
     "small_conv_forward": conv_stride_2, "small_conv_weight_grad": conv_stride_2,
     "weight_grad": conv_many_weights, "small_conv_relu_pool_2x2": fused_pool_3,
     "max_pool_bias_relu": fused_wide_bias, "max_pool_forward": pool_large_window,

@@ -138,3 +138,19 @@ def test_dropout1d_and_errors():
     assert np.all((out == 0).all(axis=2) | (out == 2).all(axis=2))
     with pytest.raises(ValueError):
         nn.Dropout2d(1.5)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {}, {"momentum": None}, {"affine": False}, {"track_running_stats": False},
+])
+def test_batchnorm_after_a_convolution_matches_torch_on_both_paths(layer_parity, torch, rng,
+                                                                   backend, kwargs):
+    """A convolution's output reaches BatchNorm2d in its channel-major layout (the op works
+    on it as it is, :func:`lamina.ops.norm._channel_view`): train steps, then eval."""
+    ours = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3, **kwargs), nn.ReLU())
+    theirs = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3, padding=1),
+                                 torch.nn.BatchNorm2d(3, **kwargs), torch.nn.ReLU())
+    x = rng.standard_normal((8, 2, 5, 5))
+    layer_parity(ours, theirs, x, train=True, steps=3)
+    layer_parity.close(ours.eval()(lm.tensor(x)), theirs.eval()(torch.from_numpy(x)),
+                       "eval output")

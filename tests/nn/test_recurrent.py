@@ -165,3 +165,30 @@ def test_embedding_errors_and_from_pretrained():
     layer = nn.Embedding.from_pretrained(table)
     assert not layer.weight.requires_grad
     np.testing.assert_array_equal(layer(np.array([2])).numpy(), [[4.0, 5.0]])
+
+
+@pytest.mark.parametrize("kwargs", OPTIONS)
+def test_lstm_matches_torch_on_both_kernel_paths(layer_parity, torch, rng, backend, kwargs):
+    """lstm_sequence's NumPy steps and its compiled ones (``backend``), every layer option,
+    with initial states."""
+    ours, theirs = nn.LSTM(3, 4, **kwargs), torch.nn.LSTM(3, 4, **kwargs)
+    shape = (2, 6, 3) if kwargs.get("batch_first") else (6, 2, 3)
+    layers = kwargs.get("num_layers", 1) * (2 if kwargs.get("bidirectional") else 1)
+    layer_parity(ours, theirs, rng.standard_normal(shape), _states(rng, "LSTM", layers, 2, 4))
+
+
+def test_lstm_float32_training_step_is_close_to_torch(torch, backend):
+    """float32 (the fast paths' dtype) through a batch-first LSTM and a head, gradients
+    against torch's within float32 rounding."""
+    rng = np.random.default_rng(4)
+    ours, theirs = nn.LSTM(5, 8, batch_first=True), torch.nn.LSTM(5, 8, batch_first=True)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = rng.standard_normal((3, 7, 5)).astype(np.float32)
+    out, (h, c) = ours(lm.tensor(x))
+    (out[:, -1].sum() + 0.5 * c.sum()).backward()
+    t_out, (t_h, t_c) = theirs(torch.from_numpy(x))
+    (t_out[:, -1].sum() + 0.5 * t_c.sum()).backward()
+    np.testing.assert_allclose(out.numpy(), t_out.detach().numpy(), rtol=1e-5, atol=1e-6)
+    for name, p in theirs.named_parameters():
+        np.testing.assert_allclose(getattr(ours, name).grad.numpy(), p.grad.numpy(),
+                                   rtol=1e-4, atol=1e-5, err_msg=name)

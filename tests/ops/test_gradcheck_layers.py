@@ -143,6 +143,21 @@ def _recurrent(name, gates, reverse=False, bias=True, **options):
     return build
 
 
+def _lstm_sequence(reverse=False, biases=(True, True), t=4, batch_first=False):
+    def build(rng):
+        b, i, h = 2, 3, 3
+        inputs = [randn(rng, b, t, i) if batch_first else randn(rng, t, b, i),
+                  randn(rng, b, h), randn(rng, b, h), leaf(rng.uniform(-0.6, 0.6, (4 * h, i))),
+                  leaf(rng.uniform(-0.6, 0.6, (4 * h, h)))]
+        inputs += [randn(rng, 4 * h) if use else None for use in biases]
+
+        def fn(x, *rest):  # a (B, T, I) input reaches the op as a transposed view
+            return apply(OPS["lstm_sequence"], x.transpose(0, 1) if batch_first else x, *rest,
+                         reverse=reverse)
+        return fn, inputs
+    return build
+
+
 def _relu_rnn(rng):
     # positive pre-activations keep every unit away from relu's kink
     t, b, h = 4, 2, 3
@@ -188,6 +203,12 @@ CASES: dict[str, list[Callable]] = {
     "embedding": [_embedding(), _embedding(padding_idx=2)],
     "lstm_layer": [_recurrent("lstm_layer", 4), _recurrent("lstm_layer", 4, reverse=True),
                    _recurrent("lstm_layer", 4, bias=False)],
+    "lstm_sequence": [_lstm_sequence(), _lstm_sequence(reverse=True),
+                      _lstm_sequence(biases=(False, False)), _lstm_sequence(biases=(True, False)),
+                      _lstm_sequence(biases=(False, True), reverse=True), _lstm_sequence(t=1),
+                      _lstm_sequence(reverse=True, t=2, batch_first=True)],
+    "sequence_outputs": [unary("sequence_outputs", shape=(4, 2, 3)),
+                         unary("sequence_outputs", shape=(4, 2, 3), batch_first=True)],
     "gru_layer": [_recurrent("gru_layer", 3), _recurrent("gru_layer", 3, reverse=True),
                   _recurrent("gru_layer", 3, bias=False)],
     "rnn_layer": [_recurrent("rnn_layer", 1), _recurrent("rnn_layer", 1, reverse=True),

@@ -170,6 +170,45 @@ def test_predictor_runs_in_eval_mode_without_a_graph_and_restores_the_mode():
         Predictor(model, batch_size=0)
 
 
+@pytest.mark.parametrize("name", sorted(HEADS))
+def test_eval_only_predictor_gives_the_same_probabilities(name):
+    model = _model(name).eval()
+    x = _inputs().astype(np.float64)  # cast to the model's float32 by both paths
+    expected = Predictor(model).predict_proba(x)
+    for batch_size in (256, 5):  # one forward pass, and three (5 + 5 + 2 samples)
+        fast = Predictor(model, batch_size=batch_size, eval_only=True)
+        assert np.array_equal(fast.predict_proba(x), expected)
+        assert np.array_equal(fast.predict_proba(lm.tensor(x)), expected)
+    assert not model.training and lm.is_grad_enabled()
+
+
+def test_eval_only_predictor_runs_without_a_graph_and_refuses_a_training_model():
+    seen = []
+
+    class Probe(nn.Module):
+        def forward(self, x):
+            seen.append((self.training, lm.is_grad_enabled(), x.requires_grad))
+            return x
+
+    model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5), Probe())
+    with pytest.raises(ValueError, match=r"eval_only needs a model in eval mode; 4 of its "
+                                         r"modules are in training mode \(the model, 0, 1, "
+                                         r"\.\.\.\): call model.eval\(\) first"):
+        Predictor(model, eval_only=True)
+    model.eval()
+    model[1].train()
+    with pytest.raises(ValueError, match=r"1 of its modules are in training mode \(1\)"):
+        Predictor(model, eval_only=True)
+    model.eval()
+    predictor = Predictor(model, eval_only=True)
+    predictor.predict_proba(_inputs())
+    assert seen == [(False, False, False)]
+    with pytest.raises(ValueError, match="predict: x has no samples"):
+        predictor.predict_proba(np.zeros((0, 2)))
+    with pytest.raises(ValueError, match="0-d scalar"):
+        predictor.predict_proba(np.float32(1.0))
+
+
 def test_predictor_is_safe_across_threads():
     model = _model("linear")
     predictor = Predictor(model, batch_size=4)

@@ -1,0 +1,151 @@
+"""The Numba kernels of batch normalisation and the LSTM (lamina/kernels/numba_norm.py,
+numba_recurrent.py) against their NumPy references in lamina/ops/norm.py and recurrent.py:
+the LSTM step kernels give the same bits, the batch-norm ones the same values up to
+rounding (they sum in float64); and the op's layouts (a convolution's channel-major output,
+any other strides) give the same results on both paths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lamina as lm
+from lamina.ops import OPS, norm, recurrent
+from lamina.tensor import apply
+
+
+@pytest.fixture
+def kernels():
+    pytest.importorskip("numba")
+    import lamina.kernels
+
+    if lamina.kernels._disabled():
+        pytest.skip("LAMINA_NO_NUMBA is set")
+    return lamina.kernels
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lstm_cell_kernels_equal_the_numpy_reference_bitwise(kernels, dtype):
+    rng = np.random.default_rng(3)
+    batch, hidden = 5, 7
+    module = kernels.numba_kernels("recurrent")
+    act = np.tanh(rng.standard_normal((batch, 4 * hidden))).astype(dtype)
+    c_prev = rng.standard_normal((batch, hidden)).astype(dtype)
+    results = []
+    for fn in (module.lstm_cell_forward, recurrent._lstm_cell_forward):
+        a, c = act.copy(), np.empty_like(c_prev)
+        fn(a, c_prev, c)
+        results.append((a, c))
+    for x, y in zip(*results, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+    gate = rng.uniform(0, 1, (batch, 4 * hidden)).astype(dtype)
+    grad_h, dh, tanh_c, dc = (rng.standard_normal((batch, hidden)).astype(dtype)
+                              for _ in range(4))
+    results = []
+    for fn in (module.lstm_cell_backward, recurrent._lstm_cell_backward):
+        state = [dh.copy(), dc.copy(), np.empty_like(gate)]
+        fn(grad_h, state[0], gate, tanh_c, c_prev, state[1], state[2])
+        results.append(state)
+    for x, y in zip(*results, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def _layouts(rng, dtype):
+    """(N, C, H, W) inputs: C-contiguous, channel-major (a convolution's output, viewed as
+    (1, C, H W N)) and a transposed view that is neither (copied)."""
+    base = rng.standard_normal((2, 3, 4, 5)) * 2 + 1
+    yield "contiguous", base.astype(dtype)
+    yield "channel-major", np.ascontiguousarray(base.transpose(1, 2, 3, 0)).astype(
+        dtype).transpose(3, 0, 1, 2)
+    yield "other", np.ascontiguousarray(base.transpose(0, 1, 3, 2)).astype(dtype).transpose(
+        0, 1, 3, 2)
+
+
+def _batch_norm_run(x, weight, bias, grad, training, rm, rv):
+    xt = lm.tensor(x, requires_grad=True)
+    wt = None if weight is None else lm.tensor(weight, requires_grad=True)
+    bt = None if bias is None else lm.tensor(bias, requires_grad=True)
+    out = apply(OPS["batch_norm"], xt, wt, bt, running_mean=rm, running_var=rv,
+                training=training, momentum=0.2)
+    out.backward(grad)
+    return [out.numpy(), xt.grad.numpy()] + [p.grad.numpy() for p in (wt, bt) if p is not None]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_kernels_equal_the_numpy_path_in_every_layout(backend, dtype, training,
+                                                                  affine):
+    rng = np.random.default_rng(5)
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    weight = rng.uniform(0.5, 1.5, 3).astype(dtype) if affine else None
+    bias = rng.standard_normal(3).astype(dtype) if affine else None
+    grad = rng.standard_normal((2, 3, 4, 5)).astype(dtype)
+    reference = None
+    for name, x in _layouts(rng, dtype):
+        rm, rv = np.full(3, 0.5, dtype), np.full(3, 2.0, dtype)
+        got = _batch_norm_run(x, weight, bias, grad, training, rm, rv)
+        # the NumPy formulas of the module docstring on float64 copies
+        x64 = x.astype(np.float64)
+        axes = (0, 2, 3)
+        mean = x64.mean(axis=axes) if training else np.full(3, 0.5)
+        var = x64.var(axis=axes) if training else np.full(3, 2.0)
+        shape = (1, 3, 1, 1)
+        xhat = (x64 - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + 1e-5)
+        gamma = np.ones(3) if weight is None else weight.astype(np.float64)
+        g = grad.astype(np.float64) * gamma.reshape(shape)
+        if training:
+            gx = (g - g.mean(axis=axes, keepdims=True)
+                  - xhat * (g * xhat).mean(axis=axes, keepdims=True)) / np.sqrt(
+                      var.reshape(shape) + 1e-5)
+        else:
+            gx = g / np.sqrt(var.reshape(shape) + 1e-5)
+        expected = [xhat * gamma.reshape(shape) + (0 if bias is None else bias.reshape(shape)),
+                    gx]
+        if affine:
+            expected += [(grad * xhat).sum(axis=axes), grad.sum(axis=axes)]
+        for a, e in zip(got, expected, strict=True):
+            np.testing.assert_allclose(a, e, rtol=tol, atol=tol, err_msg=name)
+        if training:
+            np.testing.assert_allclose(rm, 0.8 * 0.5 + 0.2 * mean, rtol=tol)
+            np.testing.assert_allclose(rv, 0.8 * 2.0 + 0.2 * var * 40 / 39, rtol=tol)
+        assert got[0].dtype == dtype and got[1].dtype == dtype
+        if reference is None:
+            reference = got
+        for a, r in zip(got, reference, strict=True):
+            np.testing.assert_allclose(a, r, rtol=tol, atol=tol, err_msg=name)
+
+
+def test_batch_norm_keeps_a_convolution_output_in_its_layout(backend):
+    rng = np.random.default_rng(1)
+    conv, bn = lm.nn.Conv2d(2, 3, 3, padding=1), lm.nn.BatchNorm2d(3)
+    # (8 images: rows of W_out N = 40 numbers, the im2col path, not the narrow one)
+    x = lm.tensor(rng.standard_normal((8, 2, 5, 5)).astype(np.float32))
+    z = conv(x)
+    assert z.numpy().transpose(1, 2, 3, 0).flags.c_contiguous  # the conv's channel-major view
+    x3, order = norm._channel_view(z.numpy())
+    assert order == (1, 2, 3, 0) and x3.shape == (1, 3, 200)
+    assert np.shares_memory(x3, z.numpy())
+    y = bn(z)
+    assert y.numpy().transpose(1, 2, 3, 0).flags.c_contiguous
+
+
+def test_lstm_forward_twice_then_backward_of_the_first_is_unchanged(backend, torch):
+    """A graph that is still alive keeps its work arrays: a second forward pass (which asks
+    the pool for arrays of the same shapes) cannot overwrite them."""
+    rng = np.random.default_rng(2)
+    ours, theirs = lm.nn.LSTM(3, 4), torch.nn.LSTM(3, 4).double()
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    ours.double()
+    x1, x2 = rng.standard_normal((5, 2, 3)), rng.standard_normal((5, 2, 3))
+    out1, _ = ours(lm.tensor(x1))
+    out2, _ = ours(lm.tensor(x2))
+    out1.sum().backward()
+    first = ours.weight_hh_l0.grad.numpy().copy()
+    t_out, _ = theirs(torch.from_numpy(x1))
+    t_out.sum().backward()
+    np.testing.assert_allclose(first, theirs.weight_hh_l0.grad.numpy(), rtol=1e-10,
+                               atol=1e-12)
+    np.testing.assert_allclose(out2.numpy(), theirs(torch.from_numpy(x2))[0].detach().numpy(),
+                               rtol=1e-10, atol=1e-12)

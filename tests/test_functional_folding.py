@@ -1,0 +1,222 @@
+"""Folding in lamina.functional: ``F.relu`` on a conv2d or linear output that nothing else
+holds, and ``F.max_pool2d`` on such a relu(conv2d), join the node that made their input.
+The values and gradients must be those of the plain ops one after another (float64, both
+kernel paths, against the unfolded ops and against PyTorch), and nothing that someone else
+holds may ever be changed."""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+import pytest
+
+import lamina as lm
+import lamina.functional as F
+from lamina.ops import OPS
+from lamina.ops.activation import relu_folded
+from lamina.ops.conv import conv2d_max_pool2d_folded, conv2d_relu, conv2d_relu_max_pool2d_folded
+from lamina.testing import gradcheck
+
+folds = pytest.mark.skipif(F._ALONE == 0, reason="no folding on this Python (refcounts)")
+
+# (conv stride, conv padding, pool kernel, pool stride, pool padding)
+SETTINGS = [((1, 1), (0, 0), (2, 2), (2, 2), (0, 0)),
+            ((1, 1), (2, 2), (2, 2), (2, 2), (0, 0)),
+            ((2, 1), (1, 1), (3, 3), (2, 2), (1, 1)),
+            ((1, 1), (1, 0), (3, 2), (1, 2), (0, 0))]
+
+
+def _params(rng, c_in=2, c_out=3, k=3, dtype=np.float64):
+    weight = lm.tensor(rng.standard_normal((c_out, c_in, k, k)).astype(dtype),
+                       requires_grad=True)
+    bias = lm.tensor(rng.standard_normal(c_out).astype(dtype), requires_grad=True)
+    return weight, bias
+
+
+def _folded(x, weight, bias, setting):
+    stride, padding, pk, ps, pp = setting
+    return F.max_pool2d(F.relu(F.conv2d(x, weight, bias, stride, padding)), pk, ps, pp)
+
+
+def _pool_first(x, weight, bias, setting):
+    """The other order: relu(max_pool2d(conv2d(x)))."""
+    stride, padding, pk, ps, pp = setting
+    return F.relu(F.max_pool2d(F.conv2d(x, weight, bias, stride, padding), pk, ps, pp))
+
+
+def _plain(x, weight, bias, setting):
+    stride, padding, pk, ps, pp = setting
+    z = F.conv2d(x, weight, bias, stride, padding)
+    r = F.relu(z)  # (z is held here: the plain ops)
+    return F.max_pool2d(r, pk, ps, pp), z, r
+
+
+@folds
+def test_temporaries_fold_and_held_tensors_do_not(rng):
+    weight, bias = _params(rng)
+    x = lm.tensor(rng.standard_normal((2, 2, 8, 8)))
+    # (not inside the asserts: pytest's assert rewriting holds on to the temporaries)
+    relu_of_conv = F.relu(F.conv2d(x, weight, bias))
+    pooled = F.max_pool2d(F.relu(F.conv2d(x, weight, bias)), 2)
+    linear_w = lm.tensor(rng.standard_normal((4, 5)), requires_grad=True)
+    relu_of_linear = F.relu(F.linear(lm.tensor(rng.standard_normal((3, 5))), linear_w))
+    pooled_first = F.max_pool2d(F.conv2d(x, weight, bias), 2)
+    assert pooled_first._op is conv2d_max_pool2d_folded
+    assert relu_of_conv._op is conv2d_relu
+    assert pooled._op is conv2d_relu_max_pool2d_folded
+    assert relu_of_linear._op is relu_folded
+    pooled, z, r = _plain(x, weight, bias, SETTINGS[0])
+    assert r._op is OPS["relu"] and pooled._op is OPS["max_pool2d"]
+    assert (z.numpy() < 0).any()  # the held conv output kept its negative values
+
+
+@folds
+def test_a_weak_reference_prevents_folding(rng):
+    weight, bias = _params(rng)
+    x = lm.tensor(rng.standard_normal((2, 2, 6, 6)))
+    refs = []
+
+    def conv_watched(x):
+        out = F.conv2d(x, weight, bias)
+        refs.append(weakref.ref(out))
+        return out
+
+    out = F.relu(conv_watched(x))
+    assert out._op is OPS["relu"]
+    assert (refs[0]().numpy() < 0).any()
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_folded_values_and_gradients_equal_the_plain_ops(rng, backend, setting):
+    weight, bias = _params(rng)
+    x = lm.tensor(rng.standard_normal((3, 2, 9, 8)), requires_grad=True)
+    out = _folded(x, weight, bias, setting)
+    target = rng.standard_normal(out.shape)
+    (out * lm.tensor(target)).sum().backward()
+    grads = [t.grad.numpy().copy() for t in (x, weight, bias)]
+    for t in (x, weight, bias):
+        t.grad = None
+    plain, _, _ = _plain(x, weight, bias, setting)
+    (plain * lm.tensor(target)).sum().backward()
+    np.testing.assert_array_equal(out.numpy(), plain.numpy())
+    for got, t in zip(grads, (x, weight, bias), strict=True):
+        np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("setting", SETTINGS[:3])
+def test_folded_chain_gradcheck(rng, backend, setting):
+    weight, bias = _params(rng)
+    x = lm.tensor(rng.standard_normal((2, 2, 7, 7)), requires_grad=True)
+    assert gradcheck(lambda x, w, b: _folded(x, w, b, setting), [x, weight, bias])
+    assert gradcheck(lambda x, w, b: F.relu(F.conv2d(x, w, b, setting[0], setting[1])),
+                     [x, weight, bias])
+
+
+def test_folded_linear_relu_gradcheck(rng):
+    x = lm.tensor(rng.standard_normal((4, 5)), requires_grad=True)
+    w = lm.tensor(rng.standard_normal((3, 5)), requires_grad=True)
+    b = lm.tensor(rng.standard_normal(3), requires_grad=True)
+    assert gradcheck(lambda x, w, b: F.relu(F.linear(x, w, b)), [x, w, b])
+    assert gradcheck(lambda x, w: F.relu(F.linear(x, w)), [x, w])
+
+
+def test_folding_under_no_grad_gives_the_values(rng, backend):
+    weight, bias = _params(rng, dtype=np.float32)
+    x = lm.tensor(rng.standard_normal((2, 2, 8, 8)).astype(np.float32))
+    with lm.no_grad():
+        out = _folded(x, weight, bias, SETTINGS[1])
+        plain, _, _ = _plain(x, weight, bias, SETTINGS[1])
+    assert not out.requires_grad and out.dtype == np.float32
+    np.testing.assert_array_equal(out.numpy(), plain.numpy())
+
+
+def test_a_folded_output_used_twice_gets_both_gradients(rng, backend):
+    weight, bias = _params(rng)
+    x = lm.tensor(rng.standard_normal((2, 2, 8, 8)), requires_grad=True)
+    out = F.max_pool2d(F.relu(F.conv2d(x, weight, bias)), 2)
+    (out * out + out).sum().backward()
+    grads = [t.grad.numpy().copy() for t in (x, weight, bias)]
+    for t in (x, weight, bias):
+        t.grad = None
+    plain, _, _ = _plain(x, weight, bias, SETTINGS[0])
+    (plain * plain + plain).sum().backward()
+    for got, t in zip(grads, (x, weight, bias), strict=True):
+        np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_errors_are_those_of_max_pool2d(rng):
+    weight, bias = _params(rng)
+    x = lm.tensor(rng.standard_normal((1, 2, 4, 4)))
+    with pytest.raises(ValueError, match="padding must be at most half of kernel_size"):
+        F.max_pool2d(F.relu(F.conv2d(x, weight, bias)), 2, 2, 2)
+
+
+def test_lenet_subclass_matches_torch(rng, torch):
+    """A tutorial-style Module subclass (folded) against the same net in PyTorch, float64."""
+
+    def build(lib, nn, fn):
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv1 = nn.Conv2d(1, 6, 5, padding=2)
+                self.conv2 = nn.Conv2d(6, 16, 5)
+                self.fc1 = nn.Linear(16 * 5 * 5, 12)
+                self.fc2 = nn.Linear(12, 10)
+
+            def forward(self, x):
+                x = fn.max_pool2d(fn.relu(self.conv1(x)), 2)
+                x = fn.max_pool2d(fn.relu(self.conv2(x)), 2)
+                x = fn.relu(self.fc1(lib.flatten(x, 1)))
+                return self.fc2(x)
+
+        return Net().double()
+
+    ours, theirs = build(lm, lm.nn, F), build(torch, torch.nn, torch.nn.functional)
+    for (_, p), (_, q) in zip(ours.named_parameters(), theirs.named_parameters(), strict=True):
+        q.data = torch.from_numpy(p.numpy().copy())
+    x = rng.standard_normal((4, 1, 28, 28))
+    y = rng.integers(0, 10, 4)
+    loss = F.cross_entropy(ours(lm.tensor(x)), lm.tensor(y))
+    loss.backward()
+    expected = torch.nn.functional.cross_entropy(theirs(torch.from_numpy(x)),
+                                                 torch.from_numpy(y))
+    expected.backward()
+    np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-12)
+    for (name, p), (_, q) in zip(ours.named_parameters(), theirs.named_parameters(),
+                                 strict=True):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-9, atol=1e-12,
+                                   err_msg=name)
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_pool_then_relu_equals_the_plain_ops(rng, backend, setting):
+    weight, bias = _params(rng)
+    x = lm.tensor(rng.standard_normal((3, 2, 9, 8)), requires_grad=True)
+    out = _pool_first(x, weight, bias, setting)
+    target = rng.standard_normal(out.shape)
+    (out * lm.tensor(target)).sum().backward()
+    grads = [t.grad.numpy().copy() for t in (x, weight, bias)]
+    for t in (x, weight, bias):
+        t.grad = None
+    stride, padding, pk, ps, pp = setting
+    z = F.conv2d(x, weight, bias, stride, padding)
+    pooled = F.max_pool2d(z, pk, ps, pp)
+    plain = F.relu(pooled)
+    (plain * lm.tensor(target)).sum().backward()
+    np.testing.assert_array_equal(out.numpy(), plain.numpy())
+    for got, t in zip(grads, (x, weight, bias), strict=True):
+        np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-12, atol=1e-12)
+    assert gradcheck(lambda x, w, b: _pool_first(x, w, b, setting), [x, weight, bias])
+
+
+def test_without_folding_the_plain_ops_run(rng, monkeypatch):
+    """Where refcounts cannot be trusted (_ALONE == 0: PyPy, 3.14, free-threaded builds)
+    nothing folds, with the same values."""
+    weight, bias = _params(rng)
+    x = lm.tensor(rng.standard_normal((2, 2, 8, 8)))
+    folded = _folded(x, weight, bias, SETTINGS[0]).numpy()
+    monkeypatch.setattr(F, "_ALONE", 0)
+    out = _folded(x, weight, bias, SETTINGS[0])
+    assert out._op is OPS["max_pool2d"]
+    np.testing.assert_array_equal(out.numpy(), folded)
