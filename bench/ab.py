@@ -27,7 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # workload: (model, kind, batch, steps per timed block)
 WORKLOADS = {
     "lenet-train-32": ("lenet", "train", 32, 60),
+    "lenet-train-128": ("lenet", "train", 128, 15),
     "mlp-train-32": ("mlp", "train", 32, 120),
+    "mlp-train-128": ("mlp", "train", 128, 40),
     "lenet-infer-1": ("lenet", "infer", 1, 1500),
     "mlp-infer-1": ("mlp", "infer", 1, 2500),
     "lenet-infer-256": ("lenet", "infer", 256, 15),

@@ -139,6 +139,8 @@ _LAZY_NAMES = {"fit": "lamina.train", "save": "lamina.io", "load": "lamina.io",
 def __getattr__(name: str):
     if name in _SUBMODULES:
         return importlib.import_module(_SUBMODULES[name])
+    if name == "return_types":  # torch.return_types' named tuples, made on first use (~1 ms)
+        return importlib.import_module("lamina.return_types")
     if name in _LAZY_NAMES:
         return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
     raise AttributeError(f"module 'lamina' has no attribute {name!r}")

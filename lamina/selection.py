@@ -13,11 +13,18 @@ import builtins
 
 import numpy as np
 
-from lamina import return_types
 from lamina.ops import OPS
 from lamina.tensor import Tensor, apply, maximum
 
 _GETITEM = OPS["getitem"]
+
+
+def _return_types():
+    """:mod:`lamina.return_types`, imported on first use: its named tuples cost about 1 ms
+    to create, a tenth of ``import lamina``."""
+    from lamina import return_types
+
+    return return_types
 
 
 def take_along(x: Tensor, indices: np.ndarray, dim: int) -> Tensor:
@@ -77,12 +84,12 @@ def max(self: Tensor, dim=None, keepdim: bool = False, *, axis=None, keepdims: b
     indices)`` along ``dim`` (indices of the first maximum, int64). ``t.max(other)``: the
     elementwise maximum. ``t.max(axis=...)`` (NumPy style, no indices) gives the values only.
     """
-    return _extreme(self, dim, keepdim, axis, keepdims, np.argmax, "max", return_types.max)
+    return _extreme(self, dim, keepdim, axis, keepdims, np.argmax, "max", _return_types().max)
 
 
 def min(self: Tensor, dim=None, keepdim: bool = False, *, axis=None, keepdims: bool = False):  # noqa: A001
     """The minimum: as :func:`max`, with ``argmin``."""
-    return _extreme(self, dim, keepdim, axis, keepdims, np.argmin, "min", return_types.min)
+    return _extreme(self, dim, keepdim, axis, keepdims, np.argmin, "min", _return_types().min)
 
 
 def amax(self: Tensor, dim=None, keepdim: bool = False) -> Tensor:
@@ -118,8 +125,8 @@ def sort(self: Tensor, dim: int = -1, descending: bool = False, stable: bool = F
     """``(values, indices)`` sorted along ``dim`` (a named tuple, as ``torch.sort``)."""
     indices = argsort(self, dim, descending)._data
     if self.ndim == 0:
-        return return_types.sort(self.reshape(()), Tensor._wrap(indices))
-    return return_types.sort(take_along(self, indices, dim), Tensor._wrap(indices))
+        return _return_types().sort(self.reshape(()), Tensor._wrap(indices))
+    return _return_types().sort(take_along(self, indices, dim), Tensor._wrap(indices))
 
 
 def topk(self: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
@@ -134,10 +141,10 @@ def topk(self: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool
     if not 0 <= k <= n:
         raise RuntimeError(f"topk: k ({k}) is out of range for dimension {dim} of size {n}")
     if self.ndim == 0:
-        return return_types.topk(self.reshape(()), Tensor._wrap(np.zeros((), np.int64)))
+        return _return_types().topk(self.reshape(()), Tensor._wrap(np.zeros((), np.int64)))
     order = argsort(self, dim, descending=largest)._data
     indices = np.take(order, np.arange(k), axis=dim)
-    return return_types.topk(take_along(self, indices, dim), Tensor._wrap(indices))
+    return _return_types().topk(take_along(self, indices, dim), Tensor._wrap(indices))
 
 
 def kthvalue(self: Tensor, k: int, dim: int = -1, keepdim: bool = False):
@@ -147,9 +154,9 @@ def kthvalue(self: Tensor, k: int, dim: int = -1, keepdim: bool = False):
     if not 1 <= k <= n:
         raise RuntimeError(f"kthvalue: k ({k}) is out of range for dimension {dim} of size {n}")
     if self.ndim == 0:
-        return _pair(self, None, dim, keepdim, return_types.kthvalue)
+        return _pair(self, None, dim, keepdim, _return_types().kthvalue)
     order = argsort(self, dim)._data
-    return _pair(self, np.take(order, [k - 1], axis=dim), dim, keepdim, return_types.kthvalue)
+    return _pair(self, np.take(order, [k - 1], axis=dim), dim, keepdim, _return_types().kthvalue)
 
 
 def median(self: Tensor, dim=None, keepdim: bool = False):
@@ -163,7 +170,7 @@ def median(self: Tensor, dim=None, keepdim: bool = False):
     dim = _dim(self, dim, "median")
     n = self.shape[dim] if self.ndim else 1
     values, indices = kthvalue(self, (n + 1) // 2, dim, keepdim)
-    return return_types.median(values, indices)
+    return _return_types().median(values, indices)
 
 
 def mode(self: Tensor, dim: int = -1, keepdim: bool = False):
@@ -171,7 +178,7 @@ def mode(self: Tensor, dim: int = -1, keepdim: bool = False):
     index of its last occurrence, as ``(values, indices)`` (torch's CPU result)."""
     dim = _dim(self, dim, "mode")
     if self.ndim == 0:
-        return _pair(self, None, dim, keepdim, return_types.mode)
+        return _pair(self, None, dim, keepdim, _return_types().mode)
     moved = np.moveaxis(self._data, dim, -1)
     rows = moved.reshape(-1, moved.shape[-1])
     best = np.empty(len(rows), np.int64)
@@ -180,7 +187,7 @@ def mode(self: Tensor, dim: int = -1, keepdim: bool = False):
         value = values[np.argmax(counts)]
         best[r] = np.flatnonzero(row == value)[-1]
     indices = np.expand_dims(best.reshape(moved.shape[:-1]), dim)
-    return _pair(self, indices, dim, keepdim, return_types.mode)
+    return _pair(self, indices, dim, keepdim, _return_types().mode)
 
 
 def gather(self: Tensor, dim: int, index) -> Tensor:

@@ -43,3 +43,16 @@ def test_lazy_names_resolve():
 
     assert manual_seed is lm.random.manual_seed
     assert lm.nn.functional is lm.functional
+
+
+def test_return_types_load_on_first_use():
+    """lamina.return_types (eight named tuples, ~1 ms) is lazy: lm.return_types and the
+    selection functions that return its tuples load it when first needed."""
+    assert "lamina.return_types" not in modules_loaded_by_import_lamina()
+    import lamina as lm
+
+    values, indices = lm.tensor([[1.0, 3.0], [4.0, 2.0]]).max(dim=1)
+    result = lm.tensor([[1.0, 3.0], [4.0, 2.0]]).max(dim=1)
+    assert type(result) is lm.return_types.max
+    assert result.values.tolist() == values.tolist() == [3.0, 4.0]
+    assert indices.tolist() == [1, 0]

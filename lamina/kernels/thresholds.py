@@ -80,6 +80,16 @@ BLOCK_BYTES = 3 << 19
 # recorded measurement.
 PAD_FILL_BELOW = 1 << 16
 
+# The input gradient of a convolution, col2im(W^T @ g), is made this many bytes of W^T @ g
+# at a time (whole output rows; ops/conv.py, _conv_backward): the peak memory of a training
+# step. 2026-12-07: LeNet-5 b32, conv2's 1.8 MiB of W^T @ g in one piece made lamina's step
+# peak (RSS above the steady state, bench/memory.py) 4.6 MiB against PyTorch's 3.1; in
+# pieces of 256 KiB 3.3 MiB, and the step 4-7% faster (LeNet-5 b32/b128, the pieces stay
+# in L2). The NumPy col2im costs kh * kw ufunc calls a piece: there 256 KiB pieces made
+# LeNet-5 b32 13% slower, so that path takes pieces of GRAD_COLS_BYTES_NUMPY.
+GRAD_COLS_BYTES = 1 << 18
+GRAD_COLS_BYTES_NUMPY = 1 << 20
+
 # ------------------------------------------------------------------ window max (kernels)
 
 # The compiled window max keeps the offset of each window's maximum in a uint8: windows of
@@ -114,6 +124,27 @@ RELU_DENSE_FROM = 4096
 # pass, MLP batch 1 12% faster with the chain.
 SMALL_LINEAR = 1 << 18
 LINEAR_MAX_ROWS = 2
+
+# The GEMM of a linear layer, x @ W.T, in the form OpenBLAS runs fastest
+# (ops/linalg.py, _product; both kernel paths). Measured 2026-12-07, OpenBLAS 1 thread,
+# CPU time, best of 7 (AMD EPYC Zen 4, /tmp/nt4.py in the commit message's terms):
+# - 2..64 rows through a layer of at least LINEAR_TRANSPOSED_MIN_OUT outputs: the product
+#   as (W @ x.T).T copied to C order. 16 x 784 -> 256: 191 -> 100 us; 32 rows: 219 -> 153;
+#   64 rows: 337 -> 289; 32 x 400 -> 120: 55 -> 40; 2 x 9216 -> 128: 762 -> 240; at 128
+#   rows it is even (584 vs 561) and at 256 slower (1079 vs 1136), at 84 outputs a loss.
+# - LINEAR_NARROW_MIN_ROWS rows or more into at most LINEAR_NARROW_MAX_OUT outputs: x times
+#   a C-contiguous copy of W.T. 128 x 256 -> 10: 15.4 -> 11.8 us; 256 rows: 27.8 -> 21.0;
+#   512 x 128 -> 10: 27.9 -> 20.3.
+LINEAR_TRANSPOSED_MAX_ROWS = 64
+LINEAR_TRANSPOSED_MIN_OUT = 96
+LINEAR_NARROW_MIN_ROWS = 128
+LINEAR_NARROW_MAX_OUT = 16
+
+# The one-pass compiled bias + ReLU of a linear layer's output and the ReLU gradient
+# (``bias_relu``, ``relu_grad``; [fast] only) from this many entries; smaller arrays keep
+# the NumPy steps (a compiled call and its check cost about a microsecond). 2026-12-07:
+# 128 x 256 float32, bias + ReLU 19 -> 3 us, grad * (out > 0) 11 -> 3 us; 32 x 256: 6 -> 0.7.
+ELEMENTWISE_KERNEL_FROM = 2048
 
 # ------------------------------------------------------------------ inference plan
 

@@ -180,9 +180,14 @@ def _conv_backward(g2d, xp, col, w2d, kernel, stride, out_hw, need_x: bool, need
                                                               buffer)
             product = _weight_product(g, block_col)
             grad_w = product if grad_w is None else np.add(grad_w, product, out=grad_w)
-        if need_x:
-            cols = (w2d_t @ g).reshape(c_in, kh, kw, r1 - r0, ow, n)
-            L.col2im(cols, r0, stride, grad_xp)
+        if need_x:  # W^T g a few output rows at a time: the transient stays small
+            piece = T.GRAD_COLS_BYTES if kernels.numba_available() else T.GRAD_COLS_BYTES_NUMPY
+            step = max(1, piece // (w2d.shape[1] * ow * n * g2d.dtype.itemsize))
+            for a in range(r0, r1, step):
+                b = min(r1, a + step)
+                part = g if b - a == r1 - r0 else g[:, (a - r0) * ow * n:(b - r0) * ow * n]
+                cols = (w2d_t @ part).reshape(c_in, kh, kw, b - a, ow, n)
+                L.col2im(cols, a, stride, grad_xp)
     return grad_xp, grad_w
 
 

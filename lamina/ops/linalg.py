@@ -61,8 +61,9 @@ def _column_major(x: np.ndarray) -> bool:
     return x.flags.f_contiguous and not x.flags.c_contiguous
 
 
-def _linear_backward(x, weight, bias, grad, need):
-    """(grad_x, grad_W, grad_b) of y = x W^T + b, each None where not needed (or no bias)."""
+def _linear_backward(x, weight, bias, grad, need, grad_b=None):
+    """(grad_x, grad_W, grad_b) of y = x W^T + b, each None where not needed (or no bias);
+    ``grad_b``: the bias gradient when the caller has summed it already."""
     g2 = grad if grad.ndim == 2 else grad.reshape(-1, grad.shape[-1])
     grad_x = None
     if need[0]:
@@ -72,7 +73,8 @@ def _linear_backward(x, weight, bias, grad, need):
     grad_w = None
     if need[1]:
         grad_w = g2.T @ (x if x.ndim == 2 else x.reshape(-1, x.shape[-1]))
-    grad_b = g2.sum(axis=0) if bias is not None and need[2] else None
+    if grad_b is None and bias is not None and need[2]:
+        grad_b = g2.sum(axis=0)
     return (grad_x, grad_w, grad_b)[:len(need)]  # linear(x, w) has no bias input at all
 
 
@@ -95,13 +97,50 @@ def linear_forward(x, weight, bias=None, relu: bool = False) -> np.ndarray:
 
 def _affine(x, weight, bias, relu: bool) -> np.ndarray:
     """x @ weight.T (+ bias) (through ReLU), by BLAS and NumPy, without checks; one row as
-    the matrix-vector product weight @ x[0] (a direct GEMV call, slightly faster)."""
-    out = np.dot(weight, x[0])[None] if x.ndim == 2 and x.shape[0] == 1 else x @ weight.T
+    the matrix-vector product weight @ x[0] (a direct GEMV call, slightly faster). With the
+    compiled kernels, bias and ReLU of a large enough output take one pass (``bias_relu``)."""
+    out = np.dot(weight, x[0])[None] if x.ndim == 2 and x.shape[0] == 1 else _product(x, weight)
+    if bias is None and not relu:
+        return out
+    fused = registry.select("bias_relu", out, bias)
+    if fused is not None:
+        fused(out, np.empty(0, out.dtype) if bias is None else bias, relu)
+        return out
     if bias is not None:
         out += bias
     if relu:
-        np.maximum(out, 0, out=out)
+        np.maximum(out, _zeros(out.shape[-1:], out.dtype), out=out)
     return out
+
+
+_ZEROS: dict[tuple, np.ndarray] = {}
+
+
+def _zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A cached read-only row of zeros for ``np.maximum(out, zeros, out=out)``: 1.7x faster
+    than the scalar 0 on a 128 x 256 float32 output (13 -> 7.6 us; NumPy's scalar path)."""
+    key = (shape, dtype)
+    zeros = _ZEROS.get(key)
+    if zeros is None:
+        if len(_ZEROS) > 64:
+            _ZEROS.clear()
+        zeros = _ZEROS[key] = relu_zeros(shape, dtype)
+    return zeros
+
+
+def _product(x, weight) -> np.ndarray:
+    """x @ weight.T, C-contiguous, in the form OpenBLAS runs fastest for its shape (the same
+    values up to rounding; see LINEAR_TRANSPOSED_* and LINEAR_NARROW_* in
+    :mod:`lamina.kernels.thresholds`): for a few rows into a wide layer the product
+    weight @ x.T, transposed back (up to 2x faster at 16-32 rows); for many rows into a few
+    outputs, x times a contiguous copy of weight.T (25-35% faster)."""
+    if x.ndim == 2 and weight.ndim == 2:
+        rows, outputs = x.shape[0], weight.shape[0]
+        if rows <= T.LINEAR_TRANSPOSED_MAX_ROWS and outputs >= T.LINEAR_TRANSPOSED_MIN_OUT:
+            return np.ascontiguousarray((weight @ x.T).T)
+        if rows >= T.LINEAR_NARROW_MIN_ROWS and outputs <= T.LINEAR_NARROW_MAX_OUT:
+            return x @ np.ascontiguousarray(weight.T)
+    return x @ weight.T
 
 
 class LinearChain:
@@ -197,6 +236,13 @@ def linear_relu(x, weight, bias=None):
     out = linear_forward(x, weight, bias, relu=True)
 
     def backward(grad, need):
-        return _linear_backward(x, weight, bias, grad * (out > 0), need)
+        compiled = registry.select("relu_grad", grad, out)
+        if compiled is None:
+            return _linear_backward(x, weight, bias, grad * (out > 0), need)
+        masked = np.empty_like(out)  # and the bias gradient in the same pass
+        with_bias = bias is not None and len(need) > 2 and need[2]
+        grad_b = np.empty(out.shape[1] if with_bias else 0, out.dtype)
+        compiled(grad, out, masked, grad_b)
+        return _linear_backward(x, weight, bias, masked, need, grad_b if with_bias else None)
 
     return out, backward

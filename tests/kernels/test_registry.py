@@ -64,6 +64,8 @@ CHECKS = {
                              (arr(2, 8, 8, 3), arr(36, 2, 2, 2, 3, dtype=float))),
     "winograd_input_grad": ((arr(36, 2, 2, 2, 3), arr(2, 10, 10, 3)),
                             (arr(36, 2, 2, 2, 3), arr(2, 10, 10, 3, dtype=float))),
+    "bias_relu": ((arr(64, 64), arr(64)), (arr(64, 64), arr(64, dtype=float))),
+    "relu_grad": ((arr(64, 64), arr(64, 64)), (arr(64, 64), arr(64, 64).T)),
     **{name: ((arr(4, 3, 5), arr(3), None), (arr(4, 3, T.BN_MIN_RUN - 1), arr(3), None))
        for name in ("bn_stats", "bn_affine", "bn_grad_sums", "bn_input_grad")},
     "lstm_cell_forward": ((arr(3, 2, 8),), (arr(3, 2, 8, dtype=np.float16),)),
@@ -180,6 +182,13 @@ def linear_three_rows(dtype):
     return _forward_backward(F.linear, x, w, b.astype(dtype))
 
 
+def linear_small_output(dtype):
+    """linear_relu with an output under ELEMENTWISE_KERNEL_FROM entries: bias_relu and
+    relu_grad refused, the NumPy add, maximum and mask."""
+    x, w, b = arr(3, 8, dtype=dtype), arr(5, 8, dtype=dtype, seed=1), arr(5)
+    return _forward_backward(lambda *t: apply(OPS["linear_relu"], *t), x, w, b.astype(dtype))
+
+
 def chain_wide_bias(dtype):
     """A LinearChain with a bias of another dtype: linear_chain refused, layer by layer."""
     chain = LinearChain([arr(4, 8, dtype=dtype), arr(3, 4, dtype=dtype)],
@@ -202,6 +211,7 @@ REFUSED = {
     "linear_rows": linear_three_rows, "linear_chain": chain_wide_bias,
     "winograd_input": winograd_transforms, "winograd_output": winograd_transforms,
     "winograd_output_grad": winograd_transforms, "winograd_input_grad": winograd_transforms,
+    "bias_relu": linear_small_output, "relu_grad": linear_small_output,
 }
 
 
