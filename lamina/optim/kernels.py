@@ -83,3 +83,45 @@ def adam_moments_and_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, one_
             v = beta2 * exp_avg_sq[i] + one_minus_beta2 * (g * g)
             exp_avg[i], exp_avg_sq[i] = m, v
             param[i] -= step_root * (m / (np.sqrt(v) + eps_root))
+
+
+def adadelta_kernel() -> Callable | None:
+    """The compiled :func:`adadelta_step`, or None when the NumPy path must be used.
+
+    Returns:
+        A function ``(param, g, square_avg, acc_delta, rho, one_minus_rho, eps, lr) -> None``
+        on 1-D contiguous arrays of one dtype (scalars of that dtype), or None.
+    """
+    from lamina.kernels import numba_available
+
+    if not numba_available():
+        return None
+    if "adadelta" not in _cache:
+        try:
+            from numba import njit
+        except ImportError:  # pragma: no cover - numba_available() said it is installed
+            _cache["adadelta"] = None
+        else:
+            _cache["adadelta"] = njit(cache=True, nogil=True, error_model="numpy",
+                                      fastmath=False)(adadelta_step)
+    return _cache["adadelta"]
+
+
+def adadelta_step(param, g, square_avg, acc_delta, rho, one_minus_rho, eps, lr):
+    """One Adadelta step in place, element by element in one pass (the kernel's Python source;
+    :func:`adadelta_kernel` compiles it). The NumPy path of
+    :meth:`lamina.optim.Adadelta.update` makes ten passes over whole arrays with the same
+    operations in the same order, so both give the same bits::
+
+        square_avg = square_avg * rho + (1 - rho) * g * g
+        delta      = sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g
+        acc_delta  = acc_delta * rho + (1 - rho) * delta * delta
+        param      = param - lr * delta
+    """
+    for i in range(param.size):
+        gi = g[i]
+        s = square_avg[i] * rho + one_minus_rho * gi * gi
+        delta = np.sqrt(acc_delta[i] + eps) / np.sqrt(s + eps) * gi
+        square_avg[i] = s
+        acc_delta[i] = acc_delta[i] * rho + one_minus_rho * delta * delta
+        param[i] -= lr * delta

@@ -1,4 +1,5 @@
-"""The compiled Adam kernel (lamina/optim/kernels.py) gives bit for bit the NumPy rule."""
+"""The compiled Adam and Adadelta kernels (lamina/optim/kernels.py) give bit for bit the NumPy
+rules."""
 
 import numpy as np
 import pytest
@@ -6,7 +7,7 @@ import pytest
 import lamina as lm
 import lamina.kernels
 from lamina import nn, optim
-from lamina.optim.kernels import adam_kernel
+from lamina.optim.kernels import adadelta_kernel, adam_kernel
 
 pytest.importorskip("numba")
 
@@ -15,12 +16,15 @@ CASES = [
     (optim.Adam, dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, amsgrad=True)),
     (optim.Adam, dict(lr=0.01, weight_decay=0.1, maximize=True)),
     (optim.AdamW, dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
+    (optim.Adadelta, dict()),
+    (optim.Adadelta, dict(lr=0.5, rho=0.8, eps=1e-5, weight_decay=0.1, maximize=True)),
 ]
 
 
 def train(numba: bool, cls, options, dtype, monkeypatch, groups: bool) -> list[np.ndarray]:
     monkeypatch.setattr(lamina.kernels, "numba_available", lambda: numba)
     assert (adam_kernel() is not None) == numba
+    assert (adadelta_kernel() is not None) == numba
     lm.manual_seed(0)
     model = nn.Sequential(nn.Linear(5, 7), nn.ReLU(), nn.Linear(7, 3)).to(dtype)
     params = list(model.parameters())
