@@ -29,8 +29,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from bench import run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,21 +132,6 @@ def cpu_time_block(step, n: int) -> float:
     for _ in range(n):
         step()
     return (time.process_time() - start) / n
-
-
-def gemm_peak(threads_note: str, clock) -> dict:
-    """GFLOP/s of one large float32 np.matmul (2048 x 2048), best of 5, by ``clock``."""
-    a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
-    b = a.T.copy()
-    a @ b
-    best = min(_timed(lambda: a @ b, clock) for _ in range(5))
-    return {"gflops": 2 * 2048 ** 3 / best / 1e9, "note": threads_note}
-
-
-def _timed(fn, clock) -> float:
-    start = clock()
-    fn()
-    return clock() - start
 
 
 def without_winograd(step):
@@ -336,8 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.clock == "cpu":
         run.time_block = cpu_time_block  # interleaved() looks it up at call time
     x, y = run.load_mnist()
-    peak = gemm_peak(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}",
-                     time.process_time if args.clock == "cpu" else time.perf_counter)
+    peak = {"gflops": run.gemm_peak(time.process_time if args.clock == "cpu"
+                                    else time.perf_counter, 2048) / 1e9,
+            "note": f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}"}
     env = " ".join(f"{k}={os.environ[k]}" for k in ("OPENBLAS_NUM_THREADS", "BENCH_THREADS",
                                                      "LAMINA_NO_NUMBA") if k in os.environ)
     flags = " ".join(argv if argv is not None else sys.argv[1:])

@@ -296,20 +296,28 @@ GEMM_FLOPS_NOTE = (
     "1024 x 1024 x 1024 NumPy matmuls (the BLAS below) at the same thread count.")
 
 
+def gemm_peak(clock=time.perf_counter, size: int = 1024) -> float:
+    """The machine's float32 matmul rate in FLOP/s: the best of 10 ``size``-cubed NumPy
+    matmuls at the BLAS's current thread count, timed by ``clock``, after a 1 s pause.
+
+    The pause matters: torch's OpenMP threads spin for a while after its last step and take
+    a core from the BLAS; measured straight after the interleaved runs, a 2-thread peak
+    read as the 1-thread one (102.9 GFLOP/s against 186 measured alone, 2026-12-07)."""
+    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
+    time.sleep(1.0)
+    best = float("inf")
+    for _ in range(10):
+        start = clock()
+        a @ a
+        best = min(best, clock() - start)
+    return 2 * size**3 / best
+
+
 def gemm_efficiency(mlp_rows) -> list[dict]:
     """Achieved FLOP/s of the MLP train step vs the machine's float32 matmul FLOP/s
     (what is counted: :data:`GEMM_FLOPS_NOTE`)."""
     sizes = [(784, 256), (256, 256), (256, 10)]
-    a = np.random.default_rng(0).standard_normal((1024, 1024), dtype=np.float32)
-    peak = 0.0
-    # torch's OpenMP threads spin for a while after its last step and take a core from the
-    # BLAS: measured straight after the interleaved runs, a 2-thread peak read as the
-    # 1-thread one (102.9 GFLOP/s against 186 measured alone, 2026-12-07)
-    time.sleep(1.0)
-    for _ in range(10):
-        start = time.perf_counter()
-        a @ a
-        peak = max(peak, 2 * 1024**3 / (time.perf_counter() - start))
+    peak = gemm_peak()
     rows = []
     for row in mlp_rows:
         b = row["batch"]

@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.layers import _cnn, _lstm_model
-from bench.run import THREADS, batches, fmt_time, have_torch, load_mnist, machine_info
+from bench.run import THREADS, batches, fmt_time, gemm_peak, have_torch, load_mnist, machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS_user_models.md"
@@ -265,17 +265,6 @@ def format_row(row) -> str:
 
 def fmt_ratio(r) -> str:
     return f"{r[0]:.2f}x ({r[1]:.2f}-{r[2]:.2f})"
-
-
-def gemm_peak() -> float:
-    """The best of five float32 1024 x 1024 x 1024 NumPy matmuls, in FLOP/s."""
-    a = np.random.default_rng(0).standard_normal((1024, 1024), dtype=np.float32)
-    best = 0.0
-    for _ in range(5):
-        start = time.perf_counter()
-        a @ a
-        best = max(best, 2 * 1024**3 / (time.perf_counter() - start))
-    return best
 
 
 # ----------------------------------------------------------------------------- report
