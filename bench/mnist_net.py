@@ -38,10 +38,9 @@ RESULTS = ROOT / "bench" / "RESULTS_mnist_net.md"
 FORWARD_MACS = 26 * 26 * 32 * 9 + 24 * 24 * 64 * 32 * 9 + 9216 * 128 + 128 * 10
 
 
-def lamina_net():
-    import lamina as lm
-    from lamina import nn
-    from lamina.nn import functional as F
+def net(lib, nn, F):
+    """PyTorch's MNIST example Net for ``lib`` (lamina or torch, with its ``nn`` and
+    functional ``F``), its calls nested as ``F.relu(self.conv1(x))``."""
 
     class Net(nn.Module):
         def __init__(self):
@@ -58,12 +57,18 @@ def lamina_net():
             x = F.relu(self.conv2(x))
             x = F.max_pool2d(x, 2)
             x = self.dropout1(x)
-            x = lm.flatten(x, 1)
+            x = lib.flatten(x, 1)
             x = F.relu(self.fc1(x))
             x = self.dropout2(x)
             return F.log_softmax(self.fc2(x), dim=1)
 
     return Net()
+
+
+def lamina_net():
+    import lamina as lm
+
+    return net(lm, lm.nn, lm.nn.functional)
 
 
 def lamina_sequential_net():
@@ -78,30 +83,8 @@ def lamina_sequential_net():
 
 def torch_net():
     import torch
-    from torch import nn
-    from torch.nn import functional as F
 
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(1, 32, 3, 1)
-            self.conv2 = nn.Conv2d(32, 64, 3, 1)
-            self.dropout1 = nn.Dropout(0.25)
-            self.dropout2 = nn.Dropout(0.5)
-            self.fc1 = nn.Linear(9216, 128)
-            self.fc2 = nn.Linear(128, 10)
-
-        def forward(self, x):
-            x = F.relu(self.conv1(x))
-            x = F.relu(self.conv2(x))
-            x = F.max_pool2d(x, 2)
-            x = self.dropout1(x)
-            x = torch.flatten(x, 1)
-            x = F.relu(self.fc1(x))
-            x = self.dropout2(x)
-            return F.log_softmax(self.fc2(x), dim=1)
-
-    return Net()
+    return net(torch, torch.nn, torch.nn.functional)
 
 
 def lamina_step(data, make=None):

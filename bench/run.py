@@ -528,8 +528,15 @@ def table(rows, with_torch: bool) -> list[str]:
 def numpy_path(quick: bool) -> list[dict]:
     """Re-run the LeNet-5 training and both models' batch-1 inference in a child process with
     LAMINA_NO_NUMBA=1 (the rows are printed by the child as they come)."""
+    return numpy_child(["bench", "--json-numpy"] + (["--quick"] if quick else []))
+
+
+def numpy_child(args: list[str]) -> list[dict]:
+    """Run ``python -m ARGS`` in a child process with LAMINA_NO_NUMBA=1, echo its row lines
+    as "pure NumPy: ..." and return the rows it prints as JSON on its last line ([] if it
+    fails, after printing its stderr's tail)."""
     env = dict(os.environ, LAMINA_NO_NUMBA="1", PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "-m", "bench", "--json-numpy"] + (["--quick"] if quick else [])
+    cmd = [sys.executable, "-m", *args]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=str(ROOT))
     if proc.returncode:
         print(proc.stderr[-2000:])

@@ -42,7 +42,6 @@ import datetime
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -50,7 +49,16 @@ from pathlib import Path
 import numpy as np
 
 from bench.layers import _cnn, _lstm_model
-from bench.run import THREADS, batches, fmt_time, gemm_peak, have_torch, load_mnist, machine_info
+from bench.run import (
+    THREADS,
+    batches,
+    fmt_time,
+    gemm_peak,
+    have_torch,
+    load_mnist,
+    machine_info,
+    numpy_child,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS_user_models.md"
@@ -283,18 +291,8 @@ def table(rows) -> list[str]:
 
 def numpy_path(args) -> list[dict]:
     """The same workloads in a child process with LAMINA_NO_NUMBA=1."""
-    env = dict(os.environ, LAMINA_NO_NUMBA="1", PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "-m", "bench.user_models", "--json", "--paths", "fast",
-           "--clock", args.clock, "--only", *args.only] + (["--quick"] if args.quick else [])
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=str(ROOT))
-    if proc.returncode:
-        print(proc.stderr[-2000:])
-        return []
-    lines = proc.stdout.strip().splitlines()
-    for line in lines[:-1]:
-        if "batch" in line:
-            print("pure NumPy: " + line, flush=True)
-    return json.loads(lines[-1])
+    return numpy_child(["bench.user_models", "--json", "--paths", "fast", "--clock", args.clock,
+                        "--only", *args.only] + (["--quick"] if args.quick else []))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,19 +34,27 @@ def adam_kernel() -> Callable | None:
         one_minus_beta2, beta2, eps_root, step_root, amsgrad) -> None`` on 1-D contiguous arrays
         of one dtype (scalars of that dtype), or None.
     """
+    return _compiled(adam_moments_and_step)
+
+
+def _compiled(source: Callable) -> Callable | None:
+    """``source`` compiled by Numba (once; no fastmath, so the bits equal NumPy's), or None
+    when Numba is missing or disabled (:func:`lamina.kernels.numba_available`, asked at every
+    call)."""
     from lamina.kernels import numba_available
 
     if not numba_available():
         return None
-    if "adam" not in _cache:
+    name = source.__name__
+    if name not in _cache:
         try:
             from numba import njit
         except ImportError:  # pragma: no cover - numba_available() said it is installed
-            _cache["adam"] = None
+            _cache[name] = None
         else:
-            _cache["adam"] = njit(cache=True, nogil=True, error_model="numpy",
-                                  fastmath=False)(adam_moments_and_step)
-    return _cache["adam"]
+            _cache[name] = njit(cache=True, nogil=True, error_model="numpy",
+                                fastmath=False)(source)
+    return _cache[name]
 
 
 def adam_moments_and_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, one_minus_beta1,
@@ -92,19 +100,7 @@ def adadelta_kernel() -> Callable | None:
         A function ``(param, g, square_avg, acc_delta, rho, one_minus_rho, eps, lr) -> None``
         on 1-D contiguous arrays of one dtype (scalars of that dtype), or None.
     """
-    from lamina.kernels import numba_available
-
-    if not numba_available():
-        return None
-    if "adadelta" not in _cache:
-        try:
-            from numba import njit
-        except ImportError:  # pragma: no cover - numba_available() said it is installed
-            _cache["adadelta"] = None
-        else:
-            _cache["adadelta"] = njit(cache=True, nogil=True, error_model="numpy",
-                                      fastmath=False)(adadelta_step)
-    return _cache["adadelta"]
+    return _compiled(adadelta_step)
 
 
 def adadelta_step(param, g, square_avg, acc_delta, rho, one_minus_rho, eps, lr):
