@@ -7,7 +7,13 @@ from typing import Any
 import numpy as np
 
 from lamina.optim.kernels import adadelta_kernel
-from lamina.optim.optimizer import Optimizer, ParamsT, check_non_negative, grad_with_decay
+from lamina.optim.optimizer import (
+    Optimizer,
+    ParamsT,
+    check_non_negative,
+    contiguous,
+    grad_with_decay,
+)
 
 
 class Adadelta(Optimizer):
@@ -70,8 +76,8 @@ class Adadelta(Optimizer):
         g = grad_with_decay(param, grad, group["weight_decay"], group["maximize"])
         square_avg, acc_delta = state["square_avg"], state["acc_delta"]
         kernel = adadelta_kernel()
-        if kernel is not None and all(a.flags.c_contiguous and a.dtype == param.dtype
-                                      for a in (param, g, square_avg, acc_delta)):
+        if (kernel is not None and g.dtype == param.dtype
+                and contiguous(param, g, square_avg, acc_delta)):
             like = param.dtype.type
             kernel(param.reshape(-1), g.reshape(-1), square_avg.reshape(-1),
                    acc_delta.reshape(-1), like(rho), like(1 - rho), like(eps), like(group["lr"]))

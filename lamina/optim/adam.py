@@ -19,6 +19,7 @@ from lamina.optim.optimizer import (
     ParamsT,
     check_betas,
     check_non_negative,
+    contiguous,
     grad_with_decay,
 )
 
@@ -116,7 +117,7 @@ class Adam(Optimizer):
     def update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
                group: dict[str, Any]) -> None:
         kernel = adam_kernel()
-        if kernel is not None and _contiguous(param, grad, *_moments(state, param, group)):
+        if kernel is not None and contiguous(param, grad, *_moments(state, param, group)):
             self._kernel_step(kernel, param, [grad.reshape(-1)], [slice(None)], state, group)
             return
         state["step"] += 1
@@ -204,10 +205,6 @@ def _step_size_and_root(step: int, group: dict[str, Any]) -> tuple[float, float]
     bias_correction2 = 1 - beta2**step
     return group["lr"] / bias_correction1, math.sqrt(bias_correction2)
 
-
-def _contiguous(*arrays: np.ndarray) -> bool:
-    """Whether every array is C-contiguous (so ``reshape(-1)`` is a view the kernel can write)."""
-    return all(a.flags.c_contiguous for a in arrays)
 
 
 class AdamW(Adam):

@@ -336,6 +336,11 @@ def check_betas(optimizer: Optimizer, options: dict[str, Any]) -> None:
             raise ValueError(f"{name}: betas[{i}] must be in [0, 1), got betas={betas!r}")
 
 
+def contiguous(*arrays: np.ndarray) -> bool:
+    """Whether every array is C-contiguous (so ``reshape(-1)`` is a view a kernel can write)."""
+    return all(a.flags.c_contiguous for a in arrays)
+
+
 def grad_with_decay(param: np.ndarray, grad: np.ndarray, weight_decay: float,
                     maximize: bool, out: np.ndarray | None = None) -> np.ndarray:
     """g = (-grad if maximize else grad) + weight_decay * param, without touching ``grad``.
