@@ -212,7 +212,10 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = Fa
 def _dropout_mask(data: np.ndarray, p: float) -> np.ndarray:
     """keep / (1 - p) in ``data``'s dtype, keep drawn with probability 1 - p per element as
     u >= p 2^32 for uniform random 32-bit integers u (2^-32 steps of probability; random
-    bytes from the global generator are 2x faster than random float32s), laid out in
+    bytes from the global generator are 2x faster than random float32s), or as u >= 256 p
+    for random bytes u where 256 p is a whole number (exact for 0.25 and 0.5, the MNIST
+    example's rates: a quarter of the random bytes, 0.48 against 6.9 ms for its 590k-element
+    mask at batch 64, busy machine, 1 thread), laid out in
     ``data``'s memory order when ``data`` is dense (the conv ops' transposed outputs): the
     product x * mask then runs over both arrays in order (30x faster than across layouts
     for the MNIST example's pooled maps, measured: 76 us against 2.4 ms)."""
@@ -220,8 +223,12 @@ def _dropout_mask(data: np.ndarray, p: float) -> np.ndarray:
     axes = dense[0] if dense is not None else tuple(range(data.ndim))
     shape = tuple(data.shape[a] for a in axes)
     size = int(np.prod(shape))
-    bits = np.frombuffer(generator().bytes(4 * size), dtype="<u4").reshape(shape)
-    keep = bits >= np.uint32(min(round(p * 2.0**32), 2**32 - 1))
+    if (p * 256).is_integer():  # p = k / 256 (0.25, 0.5, ...): one random byte is exact
+        bits = np.frombuffer(generator().bytes(size), dtype=np.uint8).reshape(shape)
+        keep = bits >= np.uint8(p * 256)
+    else:
+        bits = np.frombuffer(generator().bytes(4 * size), dtype="<u4").reshape(shape)
+        keep = bits >= np.uint32(min(round(p * 2.0**32), 2**32 - 1))
     mask = keep * np.asarray(1.0 / (1.0 - p), dtype=data.dtype)
     return mask.transpose(np.argsort(axes)) if axes != tuple(range(data.ndim)) else mask
 
