@@ -111,9 +111,15 @@ def _matrix(name: str, dtype) -> np.ndarray:
     array of ``dtype``, made once."""
     key = (name, np.dtype(dtype))
     if key not in _MATRICES:
-        base = {"BT": BT, "B": BT.T, "AT": AT, "A": AT.T}[name]
+        base = {"BT": BT, "B": BT.T, "AT": AT, "A": AT.T, "K": np.array([2, 4, 5, 8])}[name]
         _MATRICES[key] = np.ascontiguousarray(base, dtype)
     return _MATRICES[key]
+
+
+def _constants(dtype) -> np.ndarray:
+    """(2, 4, 5, 8), the entries of B^T and A^T other than 0 and +-1, in ``dtype``: the
+    compiled transforms' multipliers (they write the matrices out, sparsely)."""
+    return _matrix("K", dtype)
 
 
 def _take(buffer: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -149,7 +155,7 @@ def input_tiles(xp: np.ndarray, rows: tuple[int, int], tx: int,
     v = _take(buffer, (ALPHA * ALPHA, c, r1 - r0, tx, n))
     compiled = registry.select("winograd_input", xp, v)
     if compiled is not None:
-        _split(compiled, "winograd_input", (xp, _matrix("BT", xp.dtype), r0, v), c)
+        _split(compiled, "winograd_input", (xp, _constants(xp.dtype), r0, v), c)
         return v.reshape(ALPHA * ALPHA, c, -1)
     s_c, s_h, s_w, s_n = xp.strides
     # (6, 6, C, R, tx, N): element (i, j) of every tile
@@ -171,7 +177,7 @@ def output_tiles(m: np.ndarray, rows: tuple[int, int], tx: int, z: np.ndarray,
     compiled = registry.select("winograd_output", m, z, bias)
     if compiled is not None:
         _split(compiled, "winograd_output",
-               (m.reshape(ALPHA * ALPHA, k, r1 - r0, tx, n), _matrix("AT", m.dtype),
+               (m.reshape(ALPHA * ALPHA, k, r1 - r0, tx, n), _constants(m.dtype),
                 np.empty(0, z.dtype) if bias is None else bias, r0, z), k)
         return
     at = _matrix("AT", m.dtype)
@@ -193,7 +199,7 @@ def output_grad_tiles(g: np.ndarray, rows: tuple[int, int], tx: int,
     dm = _take(buffer, (ALPHA * ALPHA, k, r1 - r0, tx, n))
     compiled = registry.select("winograd_output_grad", g, dm)
     if compiled is not None:
-        _split(compiled, "winograd_output_grad", (g, _matrix("A", g.dtype), r0, dm), k)
+        _split(compiled, "winograd_output_grad", (g, _constants(g.dtype), r0, dm), k)
         return dm.reshape(ALPHA * ALPHA, k, -1)
     tiles = g[:, r0 * M_OUT:r1 * M_OUT].reshape(k, r1 - r0, M_OUT, tx, M_OUT, n)
     a = _matrix("A", g.dtype)
@@ -211,7 +217,7 @@ def input_grad_tiles(dv: np.ndarray, rows: tuple[int, int], tx: int, grad_xp: np
     compiled = registry.select("winograd_input_grad", dv, grad_xp)
     if compiled is not None:
         _split(compiled, "winograd_input_grad",
-               (dv.reshape(ALPHA * ALPHA, c, r1 - r0, tx, n), _matrix("B", dv.dtype), r0,
+               (dv.reshape(ALPHA * ALPHA, c, r1 - r0, tx, n), _constants(dv.dtype), r0,
                 grad_xp), c)
         return
     b = _matrix("B", dv.dtype)
