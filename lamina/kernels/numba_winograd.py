@@ -214,6 +214,26 @@ def winograd_output(m, k, bias, r0, z, c0, c1):
                          k, shift, biased)
 
 
+@njit(inline="always")
+def _output_grad_rows(band, rows4, dst, kk, r, k_out, rows, tx, n, k):
+    """dM of one tile row of channel ``kk`` from its four rows of dY (``rows4``, 4 W N
+    numbers): A dY into ``band`` (6 W N), then A^T tile by tile into ``dst`` (dM, flat)."""
+    row, run = len(rows4) // 4, tx * n
+    plane = k_out * rows * run  # distance from dM[p, q] to dM[p, q + 1]
+    _a6(band[:row], band[row:2 * row], band[2 * row:3 * row], band[3 * row:4 * row],
+        band[4 * row:5 * row], band[5 * row:6 * row],
+        rows4[:row], rows4[row:2 * row], rows4[2 * row:3 * row], rows4[3 * row:], k)
+    for p in range(6):
+        for t in range(tx):
+            o = ((6 * p * k_out + kk) * rows + r) * run + t * n
+            b = p * row + 4 * t * n
+            _a6(dst[o:o + n], dst[o + plane:o + plane + n],
+                dst[o + 2 * plane:o + 2 * plane + n], dst[o + 3 * plane:o + 3 * plane + n],
+                dst[o + 4 * plane:o + 4 * plane + n], dst[o + 5 * plane:o + 5 * plane + n],
+                band[b:b + n], band[b + n:b + 2 * n], band[b + 2 * n:b + 3 * n],
+                band[b + 3 * n:b + 4 * n], k)
+
+
 @njit(**_JIT)
 def winograd_output_grad(g, k, r0, dm, c0, c1):
     """dM = A dY A^T for the 4 x 4 tiles dY of the output gradient, tile rows r0 ...
@@ -227,28 +247,48 @@ def winograd_output_grad(g, k, r0, dm, c0, c1):
     """
     _, k_out, rows, tx, n = dm.shape
     h, w = g.shape[1], g.shape[2]
-    row, run = w * n, tx * n
-    plane = k_out * rows * run  # distance from dM[p, q] to dM[p, q + 1]
+    row = w * n
     src, dst = g.reshape(-1), dm.reshape(-1)
     band = np.empty(6 * row, dm.dtype)  # band[p, x, s] = (A dY)[p] at column x
     for kk in range(c0, c1):
         for r in range(rows):
             top = (kk * h + 4 * (r0 + r)) * row
-            _a6(band[:row], band[row:2 * row], band[2 * row:3 * row], band[3 * row:4 * row],
-                band[4 * row:5 * row], band[5 * row:],
-                src[top:top + row], src[top + row:top + 2 * row],
-                src[top + 2 * row:top + 3 * row], src[top + 3 * row:top + 4 * row], k)
-            for p in range(6):
-                for t in range(tx):
-                    o = ((6 * p * k_out + kk) * rows + r) * run + t * n
-                    b = p * row + 4 * t * n
-                    _a6(dst[o:o + n], dst[o + plane:o + plane + n],
-                        dst[o + 2 * plane:o + 2 * plane + n],
-                        dst[o + 3 * plane:o + 3 * plane + n],
-                        dst[o + 4 * plane:o + 4 * plane + n],
-                        dst[o + 5 * plane:o + 5 * plane + n],
-                        band[b:b + n], band[b + n:b + 2 * n], band[b + 2 * n:b + 3 * n],
-                        band[b + 3 * n:b + 4 * n], k)
+            _output_grad_rows(band, src[top:top + 4 * row], dst, kk, r, k_out, rows, tx, n, k)
+
+
+@njit(**_JIT)
+def winograd_output_grad_pooled(g, index, k, r0, dm, c0, c1):
+    """:func:`winograd_output_grad` for the gradient of the input of a 2 x 2, stride-2
+    max-pool, made here row by row from the pool's (ReLU-masked) gradient ``g`` and
+    ``index``, the offsets of the windows' maxima: dY[2y + i, 2x + j] = g[y, x] *
+    (index[y, x] == 2 i + j), as :func:`lamina.kernels.numba_conv.max_pool_backward` writes it
+    (so bitwise the same dM), but never written out whole.
+
+    Args:
+        g: (K, 2 TY, 2 TX, N) the gradient of the pooled output.
+        index: (K, 2 TY, 2 TX, N) uint8, the offsets i * 2 + j of the windows' maxima.
+        k, r0, dm, c0, c1: as :func:`winograd_output_grad`.
+    """
+    _, k_out, rows, tx, n = dm.shape
+    pw = g.shape[2]
+    row = 2 * pw * n
+    dst = dm.reshape(-1)
+    dy = np.empty(4 * row, dm.dtype)  # the four rows of dY of one tile row
+    band = np.empty(6 * row, dm.dtype)
+    for kk in range(c0, c1):
+        for r in range(rows):
+            for pr in range(2):
+                y = 2 * (r0 + r) + pr
+                for x in range(pw):
+                    src, at = g[kk, y, x], index[kk, y, x]
+                    for i in range(2):
+                        for j in range(2):
+                            o = (2 * pr + i) * row + (2 * x + j) * n
+                            target = dy[o:o + n]
+                            offset = 2 * i + j
+                            for s in range(n):
+                                target[s] = src[s] * (at[s] == offset)
+            _output_grad_rows(band, dy, dst, kk, r, k_out, rows, tx, n, k)
 
 
 @njit(**_JIT)
@@ -322,6 +362,14 @@ def winograd_output_grad_threads(g, k, r0, dm, bounds):
     """:func:`winograd_output_grad` split by channel as :func:`winograd_input_threads`."""
     for i in prange(len(bounds) - 1):
         winograd_output_grad(g, k, r0, dm, bounds[i], bounds[i + 1])
+
+
+@njit(**_PARALLEL)
+def winograd_output_grad_pooled_threads(g, index, k, r0, dm, bounds):
+    """:func:`winograd_output_grad_pooled` split by channel as
+    :func:`winograd_input_threads`."""
+    for i in prange(len(bounds) - 1):
+        winograd_output_grad_pooled(g, index, k, r0, dm, bounds[i], bounds[i + 1])
 
 
 @njit(**_PARALLEL)

@@ -530,8 +530,16 @@ def conv2d_relu_max_pool2d_folded(out: np.ndarray, conv_backward, kernel_size=(2
         zp = None  # the compiled kernel found the argmax: the conv output is not needed
     padded_shape = (out.shape[1], hw[0] + 2 * padding[0], hw[1] + 2 * padding[1], out.shape[0])
 
+    pooled = getattr(conv_backward, "from_pooled", None)
+    if not (index is not None and kernel == stride == (2, 2) and padding == (0, 0)):
+        pooled = None
+
     def backward(grad, need):
         nonlocal index
+        if pooled is not None:  # Winograd's transform routes g itself: no full-size dz
+            g = np.multiply(grad.transpose(L.TO_INTERNAL), best > 0,
+                            out=scratch.empty(best.shape, best.dtype))
+            return pooled(g, index, need)
         if index is None:
             index = L.first_max(zp, best, kernel, stride)
         _, dzp = L.relu_max_scatter(grad.transpose(L.TO_INTERNAL), best, index, padded_shape,
