@@ -324,6 +324,12 @@ def conv2d_relu_max_pool2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
         if not (need[0] or need[1]):
             g = np.multiply(grad_t, out > 0, out=np.empty_like(out))
             return None, None, g.sum(axis=(1, 2, 3)) if bias is not None and need[2] else None
+        if (conv_backward is not None and index is not None
+                and pool == ((2, 2), (2, 2), (0, 0)) and out_hw[0] % 4 == 0 == out_hw[1] % 4):
+            # Winograd's transform routes g itself (winograd.conv2d's from_pooled)
+            g = np.multiply(grad_t, out > 0, out=scratch.empty(out.shape, out.dtype))
+            grad_b = g.sum(axis=(1, 2, 3)) if bias is not None and need[2] else None
+            return (*conv_backward(None, (need[0], need[1], False), (g, index))[:2], grad_b)
         if index is None:
             index = L.first_max(zp, pre, *pool[:2])
         g, dzp = L.relu_max_scatter(grad_t, out, index, padded_shape, pool[0], pool[1])

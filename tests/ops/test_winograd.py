@@ -425,3 +425,22 @@ def test_folded_relu_pool_on_winograd_equals_the_plain_ops(monkeypatch, backend,
     for got, t in zip(grads, (x, w, b), strict=True):
         assert_close_to_scale(got, t.grad.numpy(), F64_TOLERANCE)
     assert gradcheck(folded, [x])
+
+
+def test_fused_op_backward_starts_from_the_pooled_gradient(monkeypatch, rng):
+    """nn.Sequential's conv2d_relu_max_pool2d on a Winograd conv whose output is whole tiles
+    routes the pooled gradient inside the transform (compiled kernels): its im2col values."""
+    pytest.importorskip("numba")
+    x, w, b = arr(rng, 3, 4, 14, 10), arr(rng, 5, 4, 3, 3), arr(rng, 5)
+    grad = arr(rng, 3, 5, 6, 4)
+    calls, original = [], winograd.output_grad_tiles_pooled
+    monkeypatch.setattr(winograd, "output_grad_tiles_pooled",
+                        lambda *args: calls.append(1) or original(*args))
+    results = []
+    for use in (False, True):
+        monkeypatch.setattr(winograd, "eligible", lambda *args, use=use: use)
+        out, backward = conv_ops.conv2d_relu_max_pool2d(x, w, b)
+        results.append([np.array(out), *backward(grad, (True, True, True))])
+    assert calls
+    for got, expected in zip(results[1], results[0], strict=True):
+        assert_close_to_scale(got, expected, F64_TOLERANCE)
