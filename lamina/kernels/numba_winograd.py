@@ -129,13 +129,14 @@ def _a6(o0, o1, o2, o3, o4, o5, g0, g1, g2, g3, k):
 
 
 @njit(**_JIT)
-def winograd_input(xp, k, r0, v, c0, c1):
-    """V = B^T d B for the 6 x 6 tiles d of tile rows r0 .. r0 + R - 1.
+def winograd_input(xp, k, r0, t0, v, c0, c1):
+    """V = B^T d B for the 6 x 6 tiles d of tile rows r0 .. r0 + R - 1, tile columns
+    t0 .. t0 + TX - 1.
 
     Args:
-        xp: (C, Hp, Wp, N) input, at least 4 (r0 + R) + 2 rows and 4 TX + 2 columns.
-        k: (2, 4, 5, 8) in v's dtype (the matrices' entries, :data:`CONSTANTS`).
-        r0: the first tile row.
+        xp: (C, Hp, Wp, N) input, at least 4 (r0 + R) + 2 rows and 4 (t0 + TX) + 2 columns.
+        k: (2, 4, 5, 8) in v's dtype.
+        r0, t0: the first tile row and column.
         v: (36, C, R, TX, N) output; v[6 p + q, c, r, t] = (B^T d B)[p, q] of tile (r, t).
         c0, c1: the channels to transform: c0 .. c1 - 1.
     """
@@ -147,7 +148,7 @@ def winograd_input(xp, k, r0, v, c0, c1):
     band = np.empty(6 * width, v.dtype)  # band[p, x, s] = (B^T d)[p] at column x
     for c in range(c0, c1):
         for r in range(rows):
-            top = (c * hp + 4 * (r0 + r)) * row
+            top = (c * hp + 4 * (r0 + r)) * row + 4 * t0 * n
             _bt6(band[:width], band[width:2 * width], band[2 * width:3 * width],
                  band[3 * width:4 * width], band[4 * width:5 * width], band[5 * width:],
                  src[top:top + width], src[top + row:top + row + width],
@@ -170,14 +171,15 @@ def winograd_input(xp, k, r0, v, c0, c1):
 
 
 @njit(**_JIT)
-def winograd_output(m, k, bias, r0, z, c0, c1):
-    """Y = A^T M A + b: write the 4 x 4 output tiles of tile rows r0 .. r0 + R - 1.
+def winograd_output(m, k, bias, r0, t0, z, c0, c1):
+    """Y = A^T M A + b: write the 4 x 4 output tiles of tile rows r0 .. r0 + R - 1, tile
+    columns t0 .. t0 + TX - 1.
 
     Args:
         m: (36, K, R, TX, N) the products M.
         k: (2, 4, 5, 8) in z's dtype.
         bias: (K,) added to each output channel after the sums, or empty: none.
-        r0: the first tile row.
+        r0, t0: the first tile row and column.
         z: (K, 4 TY, 4 TX, N) output (whole tiles).
         c0, c1: the channels to transform: c0 .. c1 - 1.
     """
@@ -204,7 +206,7 @@ def winograd_output(m, k, bias, r0, z, c0, c1):
             y = 4 * (r0 + r)
             for i in range(4):
                 for t in range(tx):
-                    o = ((kk * h + y + i) * w + 4 * t) * n
+                    o = ((kk * h + y + i) * w + 4 * (t0 + t)) * n
                     b = 6 * i * run + t * n
                     _at4(dst[o:o + n], dst[o + n:o + 2 * n], dst[o + 2 * n:o + 3 * n],
                          dst[o + 3 * n:o + 4 * n],
@@ -215,14 +217,14 @@ def winograd_output(m, k, bias, r0, z, c0, c1):
 
 
 @njit(inline="always")
-def _output_grad_rows(band, rows4, dst, kk, r, k_out, rows, tx, n, k):
-    """dM of one tile row of channel ``kk`` from its four rows of dY (``rows4``, 4 W N
-    numbers): A dY into ``band`` (6 W N), then A^T tile by tile into ``dst`` (dM, flat)."""
-    row, run = len(rows4) // 4, tx * n
+def _output_grad_rows(band, g0, g1, g2, g3, dst, kk, r, k_out, rows, tx, n, k):
+    """dM of one block row of channel ``kk`` from its four rows of dY (``g0`` ... ``g3``,
+    4 TX N numbers each): A dY into ``band`` (6 x 4 TX N), then A^T tile by tile into
+    ``dst`` (dM, flat)."""
+    row, run = len(g0), tx * n
     plane = k_out * rows * run  # distance from dM[p, q] to dM[p, q + 1]
     _a6(band[:row], band[row:2 * row], band[2 * row:3 * row], band[3 * row:4 * row],
-        band[4 * row:5 * row], band[5 * row:6 * row],
-        rows4[:row], rows4[row:2 * row], rows4[2 * row:3 * row], rows4[3 * row:], k)
+        band[4 * row:5 * row], band[5 * row:6 * row], g0, g1, g2, g3, k)
     for p in range(6):
         for t in range(tx):
             o = ((6 * p * k_out + kk) * rows + r) * run + t * n
@@ -235,29 +237,33 @@ def _output_grad_rows(band, rows4, dst, kk, r, k_out, rows, tx, n, k):
 
 
 @njit(**_JIT)
-def winograd_output_grad(g, k, r0, dm, c0, c1):
-    """dM = A dY A^T for the 4 x 4 tiles dY of the output gradient, tile rows r0 ...
+def winograd_output_grad(g, k, r0, t0, dm, c0, c1):
+    """dM = A dY A^T for the 4 x 4 tiles dY of the output gradient, tile rows r0 ...,
+    tile columns t0 ...
 
     Args:
-        g: (K, 4 TY, 4 TX, N) the output gradient (whole tiles).
+        g: (K, 4 TY, 4 TX', N) the output gradient (whole tiles, TX' >= t0 + TX).
         k: (2, 4, 5, 8) in dm's dtype.
-        r0: the first tile row.
+        r0, t0: the first tile row and column.
         dm: (36, K, R, TX, N) output.
         c0, c1: the channels to transform: c0 .. c1 - 1.
     """
     _, k_out, rows, tx, n = dm.shape
     h, w = g.shape[1], g.shape[2]
-    row = w * n
+    row, width = w * n, 4 * tx * n
     src, dst = g.reshape(-1), dm.reshape(-1)
-    band = np.empty(6 * row, dm.dtype)  # band[p, x, s] = (A dY)[p] at column x
+    band = np.empty(6 * width, dm.dtype)  # band[p, x, s] = (A dY)[p] at column x
     for kk in range(c0, c1):
         for r in range(rows):
-            top = (kk * h + 4 * (r0 + r)) * row
-            _output_grad_rows(band, src[top:top + 4 * row], dst, kk, r, k_out, rows, tx, n, k)
+            top = (kk * h + 4 * (r0 + r)) * row + 4 * t0 * n
+            _output_grad_rows(band, src[top:top + width], src[top + row:top + row + width],
+                              src[top + 2 * row:top + 2 * row + width],
+                              src[top + 3 * row:top + 3 * row + width],
+                              dst, kk, r, k_out, rows, tx, n, k)
 
 
 @njit(**_JIT)
-def winograd_output_grad_pooled(g, index, k, r0, dm, c0, c1):
+def winograd_output_grad_pooled(g, index, k, r0, t0, dm, c0, c1):
     """:func:`winograd_output_grad` for the gradient of the input of a 2 x 2, stride-2
     max-pool, made here row by row from the pool's (ReLU-masked) gradient ``g`` and
     ``index``, the offsets of the windows' maxima: dY[2y + i, 2x + j] = g[y, x] *
@@ -267,20 +273,19 @@ def winograd_output_grad_pooled(g, index, k, r0, dm, c0, c1):
     Args:
         g: (K, 2 TY, 2 TX, N) the gradient of the pooled output.
         index: (K, 2 TY, 2 TX, N) uint8, the offsets i * 2 + j of the windows' maxima.
-        k, r0, dm, c0, c1: as :func:`winograd_output_grad`.
+        k, r0, t0, dm, c0, c1: as :func:`winograd_output_grad`.
     """
     _, k_out, rows, tx, n = dm.shape
-    pw = g.shape[2]
-    row = 2 * pw * n
+    row = 4 * tx * n
     dst = dm.reshape(-1)
-    dy = np.empty(4 * row, dm.dtype)  # the four rows of dY of one tile row
+    dy = np.empty(4 * row, dm.dtype)  # the four rows of dY of one block row
     band = np.empty(6 * row, dm.dtype)
     for kk in range(c0, c1):
         for r in range(rows):
             for pr in range(2):
                 y = 2 * (r0 + r) + pr
-                for x in range(pw):
-                    src, at = g[kk, y, x], index[kk, y, x]
+                for x in range(2 * tx):
+                    src, at = g[kk, y, 2 * t0 + x], index[kk, y, 2 * t0 + x]
                     for i in range(2):
                         for j in range(2):
                             o = (2 * pr + i) * row + (2 * x + j) * n
@@ -288,18 +293,20 @@ def winograd_output_grad_pooled(g, index, k, r0, dm, c0, c1):
                             offset = 2 * i + j
                             for s in range(n):
                                 target[s] = src[s] * (at[s] == offset)
-            _output_grad_rows(band, dy, dst, kk, r, k_out, rows, tx, n, k)
+            _output_grad_rows(band, dy[:row], dy[row:2 * row], dy[2 * row:3 * row],
+                              dy[3 * row:], dst, kk, r, k_out, rows, tx, n, k)
 
 
 @njit(**_JIT)
-def winograd_input_grad(dv, k, r0, grad_xp, c0, c1):
-    """Add B dV B^T of tile rows r0 .. r0 + R - 1 into the input gradient (neighbouring
-    tiles overlap by two rows and columns: their shares add up there, in tile order).
+def winograd_input_grad(dv, k, r0, t0, grad_xp, c0, c1):
+    """Add B dV B^T of tile rows r0 .. r0 + R - 1, tile columns t0 .. t0 + TX - 1, into the
+    input gradient (neighbouring tiles overlap by two rows and columns: their shares add
+    up there, in tile order).
 
     Args:
         dv: (36, C, R, TX, N) the gradient of V.
         k: (2, 4, 5, 8) in grad_xp's dtype.
-        r0: the first tile row.
+        r0, t0: the first tile row and column.
         grad_xp: (C, Hp, Wp, N) the padded input gradient, added to.
         c0, c1: the channels to transform: c0 .. c1 - 1.
     """
@@ -326,7 +333,7 @@ def winograd_input_grad(dv, k, r0, grad_xp, c0, c1):
             y = 4 * (r0 + r)
             for i in range(6):
                 for t in range(tx):
-                    o = ((c * h + y + i) * w + 4 * t) * n
+                    o = ((c * h + y + i) * w + 4 * (t0 + t)) * n
                     b = 6 * i * run + t * n
                     _b6_add(dst[o:o + n], dst[o + n:o + 2 * n], dst[o + 2 * n:o + 3 * n],
                             dst[o + 3 * n:o + 4 * n], dst[o + 4 * n:o + 5 * n],
@@ -343,37 +350,37 @@ _PARALLEL = {**_JIT, "parallel": True}
 
 
 @njit(**_PARALLEL)
-def winograd_input_threads(xp, k, r0, v, bounds):
+def winograd_input_threads(xp, k, r0, t0, v, bounds):
     """:func:`winograd_input` of channels bounds[i] .. bounds[i + 1] - 1 on Numba's threads,
     one piece a thread (the same numbers as one call over all channels, bitwise)."""
     for i in prange(len(bounds) - 1):
-        winograd_input(xp, k, r0, v, bounds[i], bounds[i + 1])
+        winograd_input(xp, k, r0, t0, v, bounds[i], bounds[i + 1])
 
 
 @njit(**_PARALLEL)
-def winograd_output_threads(m, k, bias, r0, z, bounds):
+def winograd_output_threads(m, k, bias, r0, t0, z, bounds):
     """:func:`winograd_output` split by output channel as :func:`winograd_input_threads`."""
     for i in prange(len(bounds) - 1):
-        winograd_output(m, k, bias, r0, z, bounds[i], bounds[i + 1])
+        winograd_output(m, k, bias, r0, t0, z, bounds[i], bounds[i + 1])
 
 
 @njit(**_PARALLEL)
-def winograd_output_grad_threads(g, k, r0, dm, bounds):
+def winograd_output_grad_threads(g, k, r0, t0, dm, bounds):
     """:func:`winograd_output_grad` split by channel as :func:`winograd_input_threads`."""
     for i in prange(len(bounds) - 1):
-        winograd_output_grad(g, k, r0, dm, bounds[i], bounds[i + 1])
+        winograd_output_grad(g, k, r0, t0, dm, bounds[i], bounds[i + 1])
 
 
 @njit(**_PARALLEL)
-def winograd_output_grad_pooled_threads(g, index, k, r0, dm, bounds):
+def winograd_output_grad_pooled_threads(g, index, k, r0, t0, dm, bounds):
     """:func:`winograd_output_grad_pooled` split by channel as
     :func:`winograd_input_threads`."""
     for i in prange(len(bounds) - 1):
-        winograd_output_grad_pooled(g, index, k, r0, dm, bounds[i], bounds[i + 1])
+        winograd_output_grad_pooled(g, index, k, r0, t0, dm, bounds[i], bounds[i + 1])
 
 
 @njit(**_PARALLEL)
-def winograd_input_grad_threads(dv, k, r0, grad_xp, bounds):
+def winograd_input_grad_threads(dv, k, r0, t0, grad_xp, bounds):
     """:func:`winograd_input_grad` split by channel as :func:`winograd_input_threads`."""
     for i in prange(len(bounds) - 1):
-        winograd_input_grad(dv, k, r0, grad_xp, bounds[i], bounds[i + 1])
+        winograd_input_grad(dv, k, r0, t0, grad_xp, bounds[i], bounds[i + 1])

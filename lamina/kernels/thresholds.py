@@ -53,12 +53,17 @@ DIRECT_MAX_BATCH = 2
 WINOGRAD_MIN_CHANNELS = 10
 WINOGRAD_MIN_OUTPUTS = 12000
 
-# The Winograd path transforms the input and output tiles in blocks of tile rows whose
-# transformed arrays (36 x (C_in + C_out) x N numbers a tile) take about this many bytes, at
-# least one tile row a block. 2026-12-07, the MNIST example's conv2 (32x64, 26x26) forward +
-# backward, 1 thread, CPU time: one tile row a block (5.3 MB at N=64) 25-28 ms, two 32-35,
-# three 34-37, all six 34-39 ms (N=128: 60-64, 66-71, 65-74, 73-82 ms); so at most one row.
-WINOGRAD_BLOCK_BYTES = 1 << 20
+# The Winograd path transforms the input and output tiles in blocks whose transformed arrays
+# (36 x (C_in + C_out) x N numbers a tile) take about this many bytes: whole tile rows where
+# one fits, else near-equal pieces of a row, at least one tile a block. 2026-12-07, the MNIST
+# example's conv2 (32x64, 26x26, 6 x 6 tiles) forward + backward, 1 thread, CPU time: with the
+# generic transforms one tile row a block (5.3 MB at N=64) 25-28 ms, two 32-35, three 34-37,
+# all six 34-39 ms (N=128: 60-64, 66-71, 65-74, 73-82 ms); with the written-out transforms
+# (numba_winograd.py), alternated rounds: pieces of a row against whole rows 1.04x at N=64
+# (0.96-1.15) and 1.10x at N=128 (1.07-1.14, 80 against 88 ms); 1, 2 and 3 MiB within
+# noise of each other (2 MiB / 1 MiB 1.02x and 0.99x, 3 MiB / 1 MiB 1.00x and 1.04x, N = 64
+# and 128); 3 MiB: half rows at N=64, single tiles at N=128, fewer calls than 1 MiB.
+WINOGRAD_BLOCK_BYTES = 3 << 20
 
 # ------------------------------------------------------------------ im2col (ops/im2col.py)
 

@@ -33,7 +33,8 @@ computation, equal to the convolution's up to rounding):
 The tiles of a (C, Hp, Wp, N) input (the ops' internal layout, batch innermost) start every 4
 rows and columns; an output whose height or width is not a multiple of 4 gets zero rows and
 columns added to the input and its extra outputs dropped. The tiles are processed in blocks
-of tile rows (WINOGRAD_BLOCK_BYTES) so that the transformed arrays stay small.
+(whole tile rows, or pieces of one: WINOGRAD_BLOCK_BYTES) so that the transformed arrays
+stay small.
 
 Rounding: the transforms multiply by up to 8 and divide by 24, so float32 results are less
 accurate than im2col's: against float64, 3-4e-6 of the largest |value| of the output and of
@@ -145,114 +146,133 @@ def _split(compiled, name: str, args: tuple, channels: int) -> None:
         threaded(*args, parallel.bounds(channels, threads))
 
 
-def input_tiles(xp: np.ndarray, rows: tuple[int, int], tx: int,
+def input_tiles(xp: np.ndarray, block: tuple[int, int, int, int],
                 buffer: np.ndarray) -> np.ndarray:
-    """V = B^T d B of the 6 x 6 input tiles of tile rows ``rows = (r0, r1)``, ``tx`` tiles a
-    row, as (36, C, R*tx*N) (R = r1 - r0) in ``buffer``'s memory; ``xp`` is (C, Hp, Wp, N),
-    C-contiguous, with at least 4 * r1 + 2 rows and 4 * tx + 2 columns."""
+    """V = B^T d B of the 6 x 6 input tiles of ``block = (r0, r1, t0, t1)`` (tile rows r0 ..
+    r1 - 1, tile columns t0 .. t1 - 1), as (36, C, R*X*N) (R = r1 - r0, X = t1 - t0) in
+    ``buffer``'s memory; ``xp`` is (C, Hp, Wp, N), C-contiguous, with at least 4 * r1 + 2
+    rows and 4 * t1 + 2 columns."""
     c, n = xp.shape[0], xp.shape[3]
-    r0, r1 = rows
-    v = _take(buffer, (ALPHA * ALPHA, c, r1 - r0, tx, n))
+    r0, r1, t0, t1 = block
+    v = _take(buffer, (ALPHA * ALPHA, c, r1 - r0, t1 - t0, n))
     compiled = registry.select("winograd_input", xp, v)
     if compiled is not None:
-        _split(compiled, "winograd_input", (xp, _constants(xp.dtype), r0, v), c)
+        _split(compiled, "winograd_input", (xp, _constants(xp.dtype), r0, t0, v), c)
         return v.reshape(ALPHA * ALPHA, c, -1)
     s_c, s_h, s_w, s_n = xp.strides
-    # (6, 6, C, R, tx, N): element (i, j) of every tile
-    patches = np.ndarray((ALPHA, ALPHA, c, r1 - r0, tx, n), xp.dtype, xp,
-                         r0 * M_OUT * s_h, (s_h, s_w, s_c, M_OUT * s_h, M_OUT * s_w, s_n))
+    # (6, 6, C, R, X, N): element (i, j) of every tile
+    patches = np.ndarray((ALPHA, ALPHA, c, r1 - r0, t1 - t0, n), xp.dtype, xp,
+                         (r0 * s_h + t0 * s_w) * M_OUT,
+                         (s_h, s_w, s_c, M_OUT * s_h, M_OUT * s_w, s_n))
     bt = _matrix("BT", xp.dtype)
     rows_done = bt @ np.ascontiguousarray(patches).reshape(ALPHA, -1)  # (p, j, ...)
     np.matmul(bt, rows_done.reshape(ALPHA, ALPHA, -1), out=v.reshape(ALPHA, ALPHA, -1))
     return v.reshape(ALPHA * ALPHA, c, -1)
 
 
-def output_tiles(m: np.ndarray, rows: tuple[int, int], tx: int, z: np.ndarray,
+def _tile_view(a: np.ndarray, block: tuple[int, int, int, int], size: int = M_OUT) -> np.ndarray:
+    """The (C, R, size, X, size, N) view of the ``size`` x ``size`` tiles of ``block`` of a
+    (C, H, W, N) array whose tiles start every 4 rows and columns (a view: assigning to it
+    writes ``a``)."""
+    r0, r1, t0, t1 = block
+    s_c, s_h, s_w, s_n = a.strides
+    return np.ndarray((a.shape[0], r1 - r0, size, t1 - t0, size, a.shape[3]), a.dtype, a,
+                      (r0 * s_h + t0 * s_w) * M_OUT,
+                      (s_c, M_OUT * s_h, s_h, M_OUT * s_w, s_w, s_n))
+
+
+def output_tiles(m: np.ndarray, block: tuple[int, int, int, int], z: np.ndarray,
                  bias: np.ndarray | None = None) -> None:
-    """Write Y = A^T M A (+ bias per channel), the 4 x 4 output tiles of tile rows ``rows``
-    from M (36, C_out, R*tx*N), into ``z`` (C_out, 4 * ty, 4 * tx, N) (whole tiles: the
-    caller crops)."""
+    """Write Y = A^T M A (+ bias per channel), the 4 x 4 output tiles of ``block`` from M
+    (36, C_out, R*X*N), into ``z`` (C_out, 4 * ty, 4 * tx, N) (whole tiles: the caller
+    crops)."""
     k, n = z.shape[0], z.shape[3]
-    r0, r1 = rows
+    r0, r1, t0, t1 = block
     compiled = registry.select("winograd_output", m, z, bias)
     if compiled is not None:
         _split(compiled, "winograd_output",
-               (m.reshape(ALPHA * ALPHA, k, r1 - r0, tx, n), _constants(m.dtype),
-                np.empty(0, z.dtype) if bias is None else bias, r0, z), k)
+               (m.reshape(ALPHA * ALPHA, k, r1 - r0, t1 - t0, n), _constants(m.dtype),
+                np.empty(0, z.dtype) if bias is None else bias, r0, t0, z), k)
         return
     at = _matrix("AT", m.dtype)
     cols_done = at @ m.reshape(ALPHA, -1)  # (i, q, ...)
     y = np.matmul(at, cols_done.reshape(M_OUT, ALPHA, -1))  # (i, j, ...)
-    y = y.reshape(M_OUT, M_OUT, k, r1 - r0, tx, n)
-    target = z[:, r0 * M_OUT:r1 * M_OUT].reshape(k, r1 - r0, M_OUT, tx, M_OUT, n)
+    y = y.reshape(M_OUT, M_OUT, k, r1 - r0, t1 - t0, n)
+    target = _tile_view(z, block)
     target[...] = y.transpose(2, 3, 0, 4, 1, 5)
     if bias is not None:
         target += bias[:, None, None, None, None, None]
 
 
-def output_grad_tiles(g: np.ndarray, rows: tuple[int, int], tx: int,
+def output_grad_tiles(g: np.ndarray, block: tuple[int, int, int, int],
                       buffer: np.ndarray) -> np.ndarray:
     """dM = A dY A^T, the adjoint of :func:`output_tiles`, for the output gradient ``g``
-    (C_out, 4 * ty, 4 * tx, N): (36, C_out, R*tx*N) in ``buffer``'s memory."""
+    (C_out, 4 * ty, 4 * tx, N): (36, C_out, R*X*N) in ``buffer``'s memory."""
     k, n = g.shape[0], g.shape[3]
-    r0, r1 = rows
-    dm = _take(buffer, (ALPHA * ALPHA, k, r1 - r0, tx, n))
+    r0, r1, t0, t1 = block
+    dm = _take(buffer, (ALPHA * ALPHA, k, r1 - r0, t1 - t0, n))
     compiled = registry.select("winograd_output_grad", g, dm)
     if compiled is not None:
-        _split(compiled, "winograd_output_grad", (g, _constants(g.dtype), r0, dm), k)
+        _split(compiled, "winograd_output_grad", (g, _constants(g.dtype), r0, t0, dm), k)
         return dm.reshape(ALPHA * ALPHA, k, -1)
-    tiles = g[:, r0 * M_OUT:r1 * M_OUT].reshape(k, r1 - r0, M_OUT, tx, M_OUT, n)
+    tiles = _tile_view(g, block)
     a = _matrix("A", g.dtype)
     rows_done = a @ np.ascontiguousarray(tiles.transpose(2, 4, 0, 1, 3, 5)).reshape(M_OUT, -1)
     np.matmul(a, rows_done.reshape(ALPHA, M_OUT, -1), out=dm.reshape(ALPHA, ALPHA, -1))
     return dm.reshape(ALPHA * ALPHA, k, -1)
 
 
-def output_grad_tiles_pooled(compiled, g: np.ndarray, index: np.ndarray, rows: tuple[int, int],
-                             tx: int, buffer: np.ndarray) -> np.ndarray:
+def output_grad_tiles_pooled(compiled, g: np.ndarray, index: np.ndarray,
+                             block: tuple[int, int, int, int], buffer: np.ndarray) -> np.ndarray:
     """:func:`output_grad_tiles` for dY the gradient of the input of a 2 x 2, stride-2
     max-pool, from the pooled gradient ``g`` and the maxima's offsets ``index`` (both
     (C_out, 2 ty, 2 tx, N)) by the compiled kernel ``compiled``
     (``winograd_output_grad_pooled``, selected by the caller): dY is never written out."""
     k, n = g.shape[0], g.shape[3]
-    r0, r1 = rows
-    dm = _take(buffer, (ALPHA * ALPHA, k, r1 - r0, tx, n))
-    _split(compiled, "winograd_output_grad_pooled", (g, index, _constants(g.dtype), r0, dm), k)
+    r0, r1, t0, t1 = block
+    dm = _take(buffer, (ALPHA * ALPHA, k, r1 - r0, t1 - t0, n))
+    _split(compiled, "winograd_output_grad_pooled",
+           (g, index, _constants(g.dtype), r0, t0, dm), k)
     return dm.reshape(ALPHA * ALPHA, k, -1)
 
 
-def input_grad_tiles(dv: np.ndarray, rows: tuple[int, int], tx: int, grad_xp: np.ndarray) -> None:
-    """Add B dV B^T, the adjoint of :func:`input_tiles` for dV (36, C, R*tx*N), into the
+def input_grad_tiles(dv: np.ndarray, block: tuple[int, int, int, int],
+                     grad_xp: np.ndarray) -> None:
+    """Add B dV B^T, the adjoint of :func:`input_tiles` for dV (36, C, R*X*N), into the
     padded input gradient ``grad_xp`` (C, Hp, Wp, N) (tiles overlap by two rows and
     columns: their sums add up there)."""
     c, n = grad_xp.shape[0], grad_xp.shape[3]
-    r0, r1 = rows
+    r0, r1, t0, t1 = block
     compiled = registry.select("winograd_input_grad", dv, grad_xp)
     if compiled is not None:
         _split(compiled, "winograd_input_grad",
-               (dv.reshape(ALPHA * ALPHA, c, r1 - r0, tx, n), _constants(dv.dtype), r0,
-                grad_xp), c)
+               (dv.reshape(ALPHA * ALPHA, c, r1 - r0, t1 - t0, n), _constants(dv.dtype), r0,
+                t0, grad_xp), c)
         return
     b = _matrix("B", dv.dtype)
     rows_done = b @ dv.reshape(ALPHA, -1)  # (i, q, ...)
     d = np.matmul(b, rows_done.reshape(ALPHA, ALPHA, -1))  # (i, j, ...)
-    d = d.reshape(ALPHA, ALPHA, c, r1 - r0, tx, n)
-    s_c, s_h, s_w, s_n = grad_xp.strides
+    d = d.reshape(ALPHA, ALPHA, c, r1 - r0, t1 - t0, n)
     # the 4 x 4 core of every tile, then its two extra rows, columns and corner: each view
     # is free of overlaps, so one += adds every tile's share
+    tiles = _tile_view(grad_xp, block, ALPHA)
     for i0, i1 in ((0, M_OUT), (M_OUT, ALPHA)):
         for j0, j1 in ((0, M_OUT), (M_OUT, ALPHA)):
-            view = np.ndarray((c, r1 - r0, i1 - i0, tx, j1 - j0, n), grad_xp.dtype, grad_xp,
-                              (r0 * M_OUT + i0) * s_h + j0 * s_w,
-                              (s_c, M_OUT * s_h, s_h, M_OUT * s_w, s_w, s_n))
+            view = tiles[:, :, i0:i1, :, j0:j1]
             view += d[i0:i1, j0:j1].transpose(2, 3, 0, 4, 1, 5)
 
 
-def tile_blocks(ty: int, tile_row_bytes: int) -> list[tuple[int, int]]:
-    """Split tile rows 0..ty-1 into blocks of about WINOGRAD_BLOCK_BYTES of transformed
-    arrays (at least one tile row a block)."""
-    step = max(1, T.WINOGRAD_BLOCK_BYTES // max(tile_row_bytes, 1))
-    return [(r, min(ty, r + step)) for r in range(0, ty, step)]
+def tile_blocks(ty: int, tx: int, tile_bytes: int) -> list[tuple[int, int, int, int]]:
+    """Split the ty x tx tiles into blocks ``(r0, r1, t0, t1)`` of about
+    WINOGRAD_BLOCK_BYTES of transformed arrays (``tile_bytes`` a tile): whole tile rows
+    where one fits, else near-equal pieces of one row (at least one tile a block)."""
+    per_block = max(1, T.WINOGRAD_BLOCK_BYTES // max(tile_bytes, 1))
+    if per_block >= tx:
+        step = per_block // tx
+        return [(r, min(ty, r + step), 0, tx) for r in range(0, ty, step)]
+    pieces = -(-tx // per_block)
+    edges = [round(i * tx / pieces) for i in range(pieces + 1)]
+    return [(r, r + 1, a, b) for r in range(ty) for a, b in zip(edges, edges[1:], strict=False)]
 
 
 def _extend(xp: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -300,16 +320,16 @@ def conv2d_internal(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     del xp
     u = weight_transform(weight)
     dtype = x.dtype
-    blocks = tile_blocks(ty, ALPHA * ALPHA * (c_in + c_out) * tx * n * dtype.itemsize)
-    most = ALPHA * ALPHA * max(r1 - r0 for r0, r1 in blocks) * tx * n  # tiles of a block
+    blocks = tile_blocks(ty, tx, ALPHA * ALPHA * (c_in + c_out) * n * dtype.itemsize)
+    most = ALPHA * ALPHA * max((r1 - r0) * (t1 - t0) for r0, r1, t0, t1 in blocks) * n
     whole = (c_out, M_OUT * ty, M_OUT * tx, n)  # the output in whole tiles
     # reused arrays (ops/scratch.py): no fresh pages to fault in at every step
     ze = scratch.empty(whole, dtype)
     v_buffer, m_buffer = scratch.empty((most * c_in,), dtype), scratch.empty((most * c_out,), dtype)
     for block in blocks:
-        v = input_tiles(xe, block, tx, v_buffer)
+        v = input_tiles(xe, block, v_buffer)
         m = np.matmul(u, v, out=_take(m_buffer, (ALPHA * ALPHA, c_out, v.shape[2])))
-        output_tiles(m, block, tx, ze, bias)
+        output_tiles(m, block, ze, bias)
     del v_buffer, m_buffer
     z = ze[:, :out_hw[0], :out_hw[1]] if whole[1:3] != out_hw else ze
     del ze
@@ -342,15 +362,15 @@ def conv2d_internal(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
         dm_buffer = scratch.empty((most * c_out,), dtype)
         for block in blocks:
             if compiled is not None:
-                dm = output_grad_tiles_pooled(compiled, g, index, block, tx, dm_buffer)
+                dm = output_grad_tiles_pooled(compiled, g, index, block, dm_buffer)
             else:
-                dm = output_grad_tiles(ge, block, tx, dm_buffer)
+                dm = output_grad_tiles(ge, block, dm_buffer)
             if need[1]:
-                v = input_tiles(xe, block, tx, v_buffer)
+                v = input_tiles(xe, block, v_buffer)
                 grad_u += np.matmul(dm, v.transpose(0, 2, 1))
             if need[0]:
                 dv = np.matmul(u_t, dm, out=_take(v_buffer, (ALPHA * ALPHA, c_in, dm.shape[2])))
-                input_grad_tiles(dv, block, tx, grad_xe)
+                input_grad_tiles(dv, block, grad_xe)
         grad_x = None
         if need[0]:
             grad_xp = grad_xe[:, :padded_hw[0], :padded_hw[1]]

@@ -100,11 +100,22 @@ def test_winograd_equals_im2col(monkeypatch, backend, rng, shape, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_blocks_of_one_tile_row_give_the_same_values(monkeypatch, backend, rng, dtype):
-    """Every tile row in a block of its own (the smallest WINOGRAD_BLOCK_BYTES) and all rows
-    in one block: both equal im2col's values."""
-    for block_bytes in (1, 1 << 40):
+    """Every tile in a block of its own (the smallest WINOGRAD_BLOCK_BYTES), pieces of two
+    or so tiles of a row, and all rows in one block: all equal im2col's values."""
+    tile = 36 * (5 + 6) * 3 * np.dtype(dtype).itemsize  # transformed bytes of one tile
+    for block_bytes in (1, 2 * tile, 1 << 40):
         monkeypatch.setattr(T, "WINOGRAD_BLOCK_BYTES", block_bytes)
         compare(monkeypatch, rng, 3, 5, 6, (19, 17), (1, 1), dtype)
+
+
+def test_tile_blocks_cover_every_tile_once(monkeypatch):
+    monkeypatch.setattr(T, "WINOGRAD_BLOCK_BYTES", 100)
+    assert winograd.tile_blocks(2, 6, 40) == [(0, 1, 0, 2), (0, 1, 2, 4), (0, 1, 4, 6),
+                                              (1, 2, 0, 2), (1, 2, 2, 4), (1, 2, 4, 6)]
+    assert winograd.tile_blocks(2, 5, 40) == [(0, 1, 0, 2), (0, 1, 2, 3), (0, 1, 3, 5),
+                                              (1, 2, 0, 2), (1, 2, 2, 3), (1, 2, 3, 5)]
+    assert winograd.tile_blocks(5, 2, 20) == [(0, 2, 0, 2), (2, 4, 0, 2), (4, 5, 0, 2)]
+    assert winograd.tile_blocks(1, 3, 1000) == [(0, 1, 0, 1), (0, 1, 1, 2), (0, 1, 2, 3)]
 
 
 def test_without_bias_and_in_float32(monkeypatch, backend, rng):
@@ -144,19 +155,21 @@ def test_compiled_transforms_equal_the_numpy_products(monkeypatch, rng):
     xp, g = arr(rng, 3, 14, 18, 5), arr(rng, 4, 12, 16, 5)
     m, dv, bias = arr(rng, 36, 4, 2 * 4 * 5), arr(rng, 36, 3, 2 * 4 * 5), arr(rng, 4)
 
-    def transforms():
-        v = winograd.input_tiles(xp, (1, 3), 4, np.empty(36 * 3 * 40))
-        dm = winograd.output_grad_tiles(g, (1, 3), 4, np.empty(36 * 4 * 40))
+    def transforms(block):
+        tiles = (block[1] - block[0]) * (block[3] - block[2])
+        v = winograd.input_tiles(xp, block, np.empty(36 * 3 * 5 * tiles))
+        dm = winograd.output_grad_tiles(g, block, np.empty(36 * 4 * 5 * tiles))
         z, grad_xp = np.zeros((4, 12, 16, 5)), np.zeros(xp.shape)
-        winograd.output_tiles(m, (1, 3), 4, z, bias)
-        winograd.input_grad_tiles(dv, (1, 3), 4, grad_xp)
+        winograd.output_tiles(m[..., :tiles * 5], block, z, bias)
+        winograd.input_grad_tiles(dv[..., :tiles * 5], block, grad_xp)
         return [v.copy(), dm.copy(), z, grad_xp]
 
-    monkeypatch.setattr(lamina.kernels, "numba_available", lambda: False)
-    reference = transforms()
-    monkeypatch.setattr(lamina.kernels, "numba_available", lambda: True)
-    for got, expected in zip(transforms(), reference, strict=True):
-        assert_close_to_scale(got, expected, F64_TOLERANCE)
+    for block in ((1, 3, 0, 4), (1, 3, 1, 3), (2, 3, 3, 4)):  # whole rows, pieces of rows
+        monkeypatch.setattr(lamina.kernels, "numba_available", lambda: False)
+        reference = transforms(block)
+        monkeypatch.setattr(lamina.kernels, "numba_available", lambda: True)
+        for got, expected in zip(transforms(block), reference, strict=True):
+            assert_close_to_scale(got, expected, F64_TOLERANCE)
 
 
 # ------------------------------------------------------------------ gradients, dispatch
@@ -365,9 +378,14 @@ def test_pooled_output_gradient_kernel_is_the_scatter_then_the_transform(rng, dt
     numba_conv.max_pool_backward(g, index, 2, 2, 2, 2, dy)
     k = winograd._constants(dtype)
     expected, got = np.empty((36, 3, 1, 3, 5), dtype), np.empty((36, 3, 1, 3, 5), dtype)
-    numba_winograd.winograd_output_grad(dy, k, 1, expected, 0, 3)
-    numba_winograd.winograd_output_grad_pooled(g, index, k, 1, got, 0, 3)
+    numba_winograd.winograd_output_grad(dy, k, 1, 0, expected, 0, 3)
+    numba_winograd.winograd_output_grad_pooled(g, index, k, 1, 0, got, 0, 3)
     np.testing.assert_array_equal(got, expected)
+    part, whole = np.empty((36, 3, 1, 2, 5), dtype), np.empty((36, 3, 1, 2, 5), dtype)
+    numba_winograd.winograd_output_grad(dy, k, 1, 1, whole, 0, 3)  # tile columns 1 and 2
+    numba_winograd.winograd_output_grad_pooled(g, index, k, 1, 1, part, 0, 3)
+    np.testing.assert_array_equal(part, whole)
+    np.testing.assert_array_equal(whole[:, :, :, 0], expected[:, :, :, 1])
 
 
 def test_from_pooled_equals_the_backward_of_the_scattered_gradient(monkeypatch, backend, rng):
@@ -430,7 +448,10 @@ def test_folded_relu_pool_on_winograd_equals_the_plain_ops(monkeypatch, backend,
 def test_fused_op_backward_starts_from_the_pooled_gradient(monkeypatch, rng):
     """nn.Sequential's conv2d_relu_max_pool2d on a Winograd conv whose output is whole tiles
     routes the pooled gradient inside the transform (compiled kernels): its im2col values."""
-    pytest.importorskip("numba")
+    import lamina.kernels
+
+    if not lamina.kernels.numba_available():
+        pytest.skip("compiled kernels off (LAMINA_NO_NUMBA=1 or no Numba)")
     x, w, b = arr(rng, 3, 4, 14, 10), arr(rng, 5, 4, 3, 3), arr(rng, 5)
     grad = arr(rng, 3, 5, 6, 4)
     calls, original = [], winograd.output_grad_tiles_pooled
