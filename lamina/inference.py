@@ -143,6 +143,8 @@ PATTERNS: tuple[Pattern, ...] = (
             lambda conv, relu, pool: lambda x: conv_relu_max_pool(conv, pool, x)),
     Pattern(("linear", "relu"), "linear_relu",
             lambda linear, relu: lambda x: linear_relu(linear, x)),
+    Pattern(("batch_norm", "relu", "max_pool2d"), "batch_norm_relu_max_pool2d",
+            lambda norm, relu, pool: lambda x: norm.relu_max_pool(relu, pool, x)),
 )
 
 
@@ -384,7 +386,8 @@ def _module_step(module) -> Callable:
 
 
 _SINGLE_STEPS: dict[str, Callable] = {"conv2d": None, "relu": _relu_step,
-                                      "max_pool2d": _max_pool_step, "flatten": _flatten_step}
+                                      "max_pool2d": _max_pool_step, "flatten": _flatten_step,
+                                      "batch_norm": _module_step}
 
 
 def _pair(value, name: str) -> tuple[int, int]:

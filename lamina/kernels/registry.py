@@ -286,6 +286,21 @@ def bn_input_grad(x3, weight, bias) -> bool:
     return bn_stats(x3, weight, bias)
 
 
+@kernel("norm", "batch_norm_relu_max_pool2d", "statistics, affine map, ReLU and 2 x 2 "
+        "window maximum by NumPy (_bn_relu_pool_numpy)", exact=False)
+def bn_relu_pool_forward(xt, weight, bias) -> bool:
+    """xt: the (C, H, W, N) view of the input, whose batch axis must be contiguous. The op
+    asks for this one and then takes the backward kernel too (same check) or neither."""
+    return (xt.dtype in _FLOATS and xt.strides[3] == xt.itemsize
+            and all(p is None or p.dtype == xt.dtype for p in (weight, bias)))
+
+
+@kernel("norm", "batch_norm_relu_max_pool2d", "routing to the window maxima, the sums and "
+        "the input gradient by NumPy (_bn_relu_pool_grad_numpy)", exact=False)
+def bn_relu_pool_backward(xt, weight, bias) -> bool:
+    return bn_relu_pool_forward(xt, weight, bias)
+
+
 # ------------------------------------------------------------------ recurrent
 
 

@@ -171,6 +171,12 @@ GATHER_BELOW = 16384
 # (256, 64, 4) 326 vs 1,602; (16, 64, 64) 77 vs 292.
 BN_MIN_RUN = 2
 
+# The fused BatchNorm2d -> ReLU -> MaxPool2d(2) kernels (bn_relu_pool_forward/backward of
+# numba_norm.py) split their channels over min(lamina.get_num_threads(), BN_POOL_THREADS)
+# threads (Numba's, the ``_threads`` variants, bitwise the same results); 1: serial, in the
+# calling thread. Measurements in the bnlstm report (2026-12-07, second session).
+BN_POOL_THREADS = 1
+
 # The Winograd transforms split their channels over min(lamina.get_num_threads(),
 # WINOGRAD_TRANSFORM_THREADS) threads (Numba's, ``_threads`` kernels of numba_winograd.py;
 # bitwise the same results). 1: serial, in the calling thread. 2026-12-07, 2 cores, MNIST

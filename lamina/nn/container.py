@@ -10,13 +10,14 @@ from lamina.nn.conv import Conv2d
 from lamina.nn.dropout import Flatten
 from lamina.nn.linear import Linear
 from lamina.nn.module import Module
+from lamina.nn.normalization import BatchNorm2d
 from lamina.nn.pooling import MaxPool2d
 from lamina.tensor import Tensor, is_grad_enabled
 
 # the layers that the fused patterns and the no-grad plan of lamina.inference know, exactly
 # these classes (a subclass may change forward), with the op each one runs
 for _layer, _op in ((Conv2d, "conv2d"), (ReLU, "relu"), (MaxPool2d, "max_pool2d"),
-                    (Flatten, "flatten"), (Linear, "linear")):
+                    (Flatten, "flatten"), (Linear, "linear"), (BatchNorm2d, "batch_norm")):
     inference.register_layer(_layer, _op)
 
 
