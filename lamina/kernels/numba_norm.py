@@ -88,7 +88,7 @@ def bn_input_grad(dy, x, a, b, k, out):
 
 
 
-# ---------------------------------------------------------------- batch norm -> ReLU -> 2x2 max pool
+# ---------------------------------------------- batch norm -> ReLU -> 2 x 2 max pool
 # (:func:`lamina.ops.norm.batch_norm_relu_max_pool2d`) on the batch-last layout (C, H, W, N)
 # in which lamina's convolutions leave their outputs; every loop is per channel, so the
 # ``_threads`` variants (``parallel=True``, channels split over Numba's threads) give the same

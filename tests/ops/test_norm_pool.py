@@ -1,7 +1,8 @@
 """The fused op batch_norm_relu_max_pool2d (lamina/ops/norm.py) and its kernels
 (lamina/kernels/numba_norm.py): equal to batch_norm -> relu -> max_pool2d on both kernel
 paths and in every input layout, the compiled kernels equal to their NumPy references, the
-threaded kernels bitwise equal to the serial ones. Gradchecks: tests/ops/test_gradcheck_layers.py."""
+threaded kernels bitwise equal to the serial ones. Gradchecks: in
+tests/ops/test_gradcheck_layers.py."""
 
 from __future__ import annotations
 
