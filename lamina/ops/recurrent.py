@@ -11,6 +11,8 @@ of a bidirectional layer); outputs stay indexed by t.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from lamina.kernels.registry import select
@@ -210,19 +212,27 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
         dc = np.array(grad[t_len], dtype=dtype)
         w_back = np.ascontiguousarray(w_cat[:, n_in:])  # W_hh (4H, H), op's order
         cell_backward = select("lstm_cell_backward", gates, grad) or _lstm_cell_backward
-        for s in range(t_len - 1, -1, -1):
-            cell_backward(grad[order[s]], dh_next, gates[s], tanh_c[s], cells[s], dc, da[s])
-            if s > 0 or need[1]:
-                np.matmul(da[s], w_back, out=dh_next)
+        lo, hi = (0 if need[3] else n_in), (n_in + hidden if need[4] else n_in)
+        products = _StepProducts(da, xh, w_cat[:, :n_in], (lo, hi), need[0],
+                                 need[3] or need[4])
+        with products.overlapped(t_len) as chunk:
+            done = t_len
+            for s in range(t_len - 1, -1, -1):
+                cell_backward(grad[order[s]], dh_next, gates[s], tanh_c[s], cells[s], dc,
+                              da[s])
+                if s > 0 or need[1]:
+                    np.matmul(da[s], w_back, out=dh_next)
+                if chunk and done - s >= chunk:
+                    products.add(s, done)
+                    done = s
+            products.add(0, done)
         flat = da.reshape(t_len * batch, gates_n)
         dx = None
         if need[0]:
-            dx_steps = (flat @ w_cat[:, :n_in]).reshape(t_len, batch, n_in)
-            dx = np.ascontiguousarray(dx_steps[::-1]) if reverse else dx_steps
+            dx = np.ascontiguousarray(products.dx[::-1]) if reverse else products.dx
         dw_ih = dw_hh = None
-        if need[3] or need[4]:  # one GEMM over all steps: da^T [x h_prev]
-            lo, hi = (0 if need[3] else n_in), (n_in + hidden if need[4] else n_in)
-            dw = flat.T @ xh[:t_len, :, lo:hi].reshape(t_len * batch, hi - lo)
+        if need[3] or need[4]:
+            dw = products.dw
             if need[3]:
                 dw_ih = _from_gates(dw[:, :n_in], hidden)
             if need[4]:
@@ -234,6 +244,91 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
                 db.copy() if b_hh is not None and need[6] else None)
 
     return out, backward
+
+
+class _StepProducts:
+    """The matrix products of :func:`lstm_sequence`'s backward pass that take all steps,
+    dx = da W_ih and [dW_ih dW_hh] = da^T [x h_prev] (columns ``cols`` of [x h_prev]), summed
+    over blocks of steps: :meth:`add` computes the block's share, in this thread or,
+    inside :meth:`overlapped`, in a second thread while the time loop goes on (the BLAS on
+    one thread meanwhile, :func:`lamina.kernels.blas.single_threaded`). The blocks and the
+    order of their sum depend only on LSTM_OVERLAP_STEPS, not on the threads: the same bits
+    either way (with LSTM_OVERLAP_STEPS = 0 one block, one product each, as before)."""
+
+    def __init__(self, da, xh, w_ih, cols, want_dx: bool, want_dw: bool) -> None:
+        t_len, batch, _ = da.shape
+        self.da, self.xh, self.w_ih, self.cols = da, xh, w_ih, cols
+        self.dx = np.empty((t_len, batch, w_ih.shape[1]), da.dtype) if want_dx else None
+        self.want_dw = want_dw
+        self.dw = None
+        self.pending: list = []
+        self.worker = None
+
+    def _block(self, s0: int, s1: int) -> None:
+        rows = self.da[s0:s1].reshape(-1, self.da.shape[2])
+        if self.dx is not None:
+            np.matmul(rows, self.w_ih, out=self.dx[s0:s1].reshape(-1, self.w_ih.shape[1]))
+        if self.want_dw:
+            lo, hi = self.cols
+            share = rows.T @ self.xh[s0:s1, :, lo:hi].reshape(-1, hi - lo)
+            if self.dw is None:
+                self.dw = share
+            else:
+                self.dw += share
+
+    def add(self, s0: int, s1: int) -> None:
+        """Add the share of steps s0..s1-1 (called from the last block to the first)."""
+        if s1 <= s0:
+            return
+        if self.worker is None:
+            self._block(s0, s1)
+        else:
+            self.pending.append(self.worker.submit(self._block, s0, s1))
+
+    @contextmanager
+    def overlapped(self, t_len: int):
+        """Yields the block length in steps for the time loop's calls of :meth:`add`:
+        LSTM_OVERLAP_STEPS of :mod:`lamina.kernels.thresholds` where it is positive and at
+        least two blocks fit, else 0 (one block at the end); waits for the blocks on
+        leaving. The blocks run in a second thread where lamina has 2 or more threads
+        (:func:`lamina.get_num_threads`) and the BLAS's threads can be set, else here."""
+        from lamina.kernels import thresholds as T
+
+        chunk = T.LSTM_OVERLAP_STEPS
+        if chunk <= 0 or t_len < 2 * chunk or (self.dx is None and not self.want_dw):
+            yield 0
+            return
+        from lamina.kernels import blas, parallel  # lazy: threadpoolctl, os
+
+        if parallel.get_num_threads() < 2:
+            yield chunk
+            return
+        with blas.single_threaded() as switched:
+            if not switched:
+                yield chunk
+                return
+            self.worker = _worker()
+            try:
+                yield chunk
+            finally:
+                for job in self.pending:
+                    job.result()
+                self.worker = None
+
+
+_WORKER: dict[str, object] = {}
+
+
+def _worker():
+    """A one-thread executor for :class:`_StepProducts` (made again in a forked child,
+    which does not inherit its thread)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    if _WORKER.get("pid") != os.getpid():
+        _WORKER["pid"], _WORKER["pool"] = os.getpid(), ThreadPoolExecutor(
+            1, thread_name_prefix="lamina-lstm")
+    return _WORKER["pool"]
 
 
 @register(saves=None, view=True)
