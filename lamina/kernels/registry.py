@@ -316,4 +316,27 @@ def lstm_cell_backward(gates, grad) -> bool:
     return gates.dtype in _FLOATS and grad.dtype == gates.dtype
 
 
+@kernel("recurrent", "gru_layer", "r, z and n pre-activations and h = (1 - z) n + z h by "
+        "NumPy (_gru_rz_input, _gru_n_input, _gru_hidden)", exact=True)
+def gru_rz_input(proj) -> bool:
+    """The op asks for this one and then takes gru_n_input and gru_hidden too (same check)."""
+    return proj.dtype in _FLOATS
+
+
+@kernel("recurrent", "gru_layer", "the pre-activation of n by NumPy (_gru_n_input)",
+        exact=True)
+def gru_n_input(proj) -> bool:
+    return gru_rz_input(proj)
+
+
+@kernel("recurrent", "gru_layer", "h = (1 - z) n + z h_prev by NumPy (_gru_hidden)", exact=True)
+def gru_hidden(proj) -> bool:
+    return gru_rz_input(proj)
+
+
+@kernel("recurrent", "gru_layer", "one step of BPTT by NumPy (_gru_cell_backward)", exact=True)
+def gru_cell_backward(gates, grad) -> bool:
+    return gates.dtype in _FLOATS and grad.dtype == gates.dtype
+
+
 __all__ = ["KERNELS", "Kernel", "kernel", "select"]
