@@ -13,8 +13,10 @@ or any Module that calls :func:`forward`) runs through this module:
 
 Which layers are known: :data:`LAYER_OPS` maps a layer class (exactly: a subclass may change
 ``forward``) to the op it runs; :mod:`lamina.nn.container` registers Conv2d ("conv2d"),
-ReLU ("relu"), MaxPool2d ("max_pool2d"), Flatten ("flatten") and Linear ("linear") with
-:func:`register_layer` (this module does not import :mod:`lamina.nn`, which imports it).
+ReLU ("relu"), MaxPool2d ("max_pool2d"), Flatten ("flatten"), Linear ("linear") and
+BatchNorm2d ("batch_norm": a pattern's first layer in training mode, a module call in the
+plan) with :func:`register_layer` (this module does not import :mod:`lamina.nn`, which
+imports it).
 
 When a plan is rebuilt (:meth:`Plan.current`): when a child is replaced, when the compiled
 kernels in use change (:func:`lamina.kernels.numba_kernels`), or when a parameter that a step

@@ -27,8 +27,9 @@ class Sequential(Module):
     An ``OrderedDict`` of named modules is accepted too, as in PyTorch.
 
     The children run through :func:`lamina.inference.forward`: each run of children
-    ``Conv2d, ReLU, MaxPool2d`` (exactly these classes) is computed as one fused op, and each
-    ``Linear, ReLU`` pair as one op (:data:`lamina.inference.PATTERNS`): the same values and
+    ``Conv2d, ReLU, MaxPool2d`` (exactly these classes) is computed as one fused op, each
+    ``Linear, ReLU`` pair as one op, and in training mode each ``BatchNorm2d, ReLU,
+    MaxPool2d(2)`` run as one op (:data:`lamina.inference.PATTERNS`): the same values and
     gradients, in less time and memory. Under ``lm.no_grad()`` the children run as the plan
     of :func:`lamina.inference.plan`: the layers lamina knows (Conv2d, ReLU, MaxPool2d,
     Flatten, Linear) run their ops on the arrays directly, without building Tensors in
