@@ -247,6 +247,13 @@ def winograd_output_grad(g, dm) -> bool:
     return g.dtype == dm.dtype and g.flags.c_contiguous
 
 
+@kernel("winograd", "conv2d_relu_max_pool2d",
+        "max_pool_backward (2 x 2, stride 2), then winograd_output_grad on its result", exact=True)
+def winograd_output_grad_pooled(g, index, dm) -> bool:
+    return (index.dtype == np.uint8 and g.dtype == dm.dtype and g.flags.c_contiguous
+            and index.flags.c_contiguous and index.shape == g.shape)
+
+
 @kernel("winograd", "conv2d", "B dV B^T by two NumPy matrix products and four strided adds "
         "(winograd.input_grad_tiles)", exact=False)
 def winograd_input_grad(dv, grad_xp) -> bool:
