@@ -13,8 +13,10 @@ or any Module that calls :func:`forward`) runs through this module:
 
 Which layers are known: :data:`LAYER_OPS` maps a layer class (exactly: a subclass may change
 ``forward``) to the op it runs; :mod:`lamina.nn.container` registers Conv2d ("conv2d"),
-ReLU ("relu"), MaxPool2d ("max_pool2d"), Flatten ("flatten") and Linear ("linear") with
-:func:`register_layer` (this module does not import :mod:`lamina.nn`, which imports it).
+ReLU ("relu"), MaxPool2d ("max_pool2d"), Flatten ("flatten"), Linear ("linear") and
+BatchNorm2d ("batch_norm": a pattern's first layer in training mode, a module call in the
+plan) with :func:`register_layer` (this module does not import :mod:`lamina.nn`, which
+imports it).
 
 When a plan is rebuilt (:meth:`Plan.current`): when a child is replaced, when the compiled
 kernels in use change (:func:`lamina.kernels.numba_kernels`), or when a parameter that a step
@@ -142,6 +144,8 @@ PATTERNS: tuple[Pattern, ...] = (
             lambda conv, relu, pool: lambda x: conv_relu_max_pool(conv, pool, x)),
     Pattern(("linear", "relu"), "linear_relu",
             lambda linear, relu: lambda x: linear_relu(linear, x)),
+    Pattern(("batch_norm", "relu", "max_pool2d"), "batch_norm_relu_max_pool2d",
+            lambda norm, relu, pool: lambda x: norm.relu_max_pool(relu, pool, x)),
 )
 
 
@@ -388,7 +392,8 @@ def _module_step(module) -> Callable:
 
 
 _SINGLE_STEPS: dict[str, Callable] = {"conv2d": None, "relu": _relu_step,
-                                      "max_pool2d": _max_pool_step, "flatten": _flatten_step}
+                                      "max_pool2d": _max_pool_step, "flatten": _flatten_step,
+                                      "batch_norm": _module_step}
 
 
 def _pair(value, name: str) -> tuple[int, int]:

@@ -286,6 +286,21 @@ def bn_input_grad(x3, weight, bias) -> bool:
     return bn_stats(x3, weight, bias)
 
 
+@kernel("norm", "batch_norm_relu_max_pool2d", "statistics, affine map, ReLU and 2 x 2 "
+        "window maximum by NumPy (_bn_relu_pool_numpy)", exact=False)
+def bn_relu_pool_forward(xt, weight, bias) -> bool:
+    """xt: the (C, H, W, N) view of the input, whose batch axis must be contiguous. The op
+    asks for this one and then takes the backward kernel too (same check) or neither."""
+    return (xt.dtype in _FLOATS and xt.strides[3] == xt.itemsize
+            and all(p is None or p.dtype == xt.dtype for p in (weight, bias)))
+
+
+@kernel("norm", "batch_norm_relu_max_pool2d", "routing to the window maxima, the sums and "
+        "the input gradient by NumPy (_bn_relu_pool_grad_numpy)", exact=False)
+def bn_relu_pool_backward(xt, weight, bias) -> bool:
+    return bn_relu_pool_forward(xt, weight, bias)
+
+
 # ------------------------------------------------------------------ recurrent
 
 
@@ -298,6 +313,29 @@ def lstm_cell_forward(gates) -> bool:
 @kernel("recurrent", "lstm_sequence", "one step of BPTT by NumPy (_lstm_cell_backward)",
         exact=True)
 def lstm_cell_backward(gates, grad) -> bool:
+    return gates.dtype in _FLOATS and grad.dtype == gates.dtype
+
+
+@kernel("recurrent", "gru_layer", "r, z and n pre-activations and h = (1 - z) n + z h by "
+        "NumPy (_gru_rz_input, _gru_n_input, _gru_hidden)", exact=True)
+def gru_rz_input(proj) -> bool:
+    """The op asks for this one and then takes gru_n_input and gru_hidden too (same check)."""
+    return proj.dtype in _FLOATS
+
+
+@kernel("recurrent", "gru_layer", "the pre-activation of n by NumPy (_gru_n_input)",
+        exact=True)
+def gru_n_input(proj) -> bool:
+    return gru_rz_input(proj)
+
+
+@kernel("recurrent", "gru_layer", "h = (1 - z) n + z h_prev by NumPy (_gru_hidden)", exact=True)
+def gru_hidden(proj) -> bool:
+    return gru_rz_input(proj)
+
+
+@kernel("recurrent", "gru_layer", "one step of BPTT by NumPy (_gru_cell_backward)", exact=True)
+def gru_cell_backward(gates, grad) -> bool:
     return gates.dtype in _FLOATS and grad.dtype == gates.dtype
 
 

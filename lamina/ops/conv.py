@@ -32,7 +32,7 @@ from lamina.convsize import check_window, spatial_output_shape
 from lamina.kernels import registry
 from lamina.kernels import thresholds as T
 from lamina.ops import im2col as L
-from lamina.ops import register, relu_zeros, winograd
+from lamina.ops import register, relu_zeros, scratch, winograd
 from lamina.ops.activation import relu_folded
 
 # ------------------------------------------------------------------ checks and messages
@@ -129,7 +129,7 @@ def _conv_forward(xp, w2d, kernel, stride, out_hw):
     dtype = np.result_type(w2d, xp)
     small = registry.select("small_conv_forward", w2d, xp, stride)
     if small is not None:
-        z = np.empty((c_out, oh, ow, n), dtype)
+        z = scratch.empty((c_out, oh, ow, n), dtype)  # reused: no fresh pages each step
         small(xp, w2d, kernel[0], kernel[1], stride[0], z)
         return z, None
     if stride == (1, 1) and ow * n < T.WIDE_RUN:

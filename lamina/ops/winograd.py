@@ -59,6 +59,7 @@ from lamina import kernels
 from lamina.kernels import registry
 from lamina.kernels import thresholds as T
 from lamina.ops import im2col as L
+from lamina.ops import scratch
 
 M_OUT = 4  # output tile side
 ALPHA = 6  # input tile side: M_OUT + 3 - 1
@@ -276,8 +277,9 @@ def conv2d_internal(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     blocks = tile_blocks(ty, ALPHA * ALPHA * (c_in + c_out) * tx * n * dtype.itemsize)
     most = ALPHA * ALPHA * max(r1 - r0 for r0, r1 in blocks) * tx * n  # tiles of a block
     whole = (c_out, M_OUT * ty, M_OUT * tx, n)  # the output in whole tiles
-    ze = np.empty(whole, dtype)
-    v_buffer, m_buffer = np.empty(most * c_in, dtype), np.empty(most * c_out, dtype)
+    # reused arrays (ops/scratch.py): no fresh pages to fault in at every step
+    ze = scratch.empty(whole, dtype)
+    v_buffer, m_buffer = scratch.empty((most * c_in,), dtype), scratch.empty((most * c_out,), dtype)
     for block in blocks:
         v = input_tiles(xe, block, tx, v_buffer)
         m = np.matmul(u, v, out=_take(m_buffer, (ALPHA * ALPHA, c_out, v.shape[2])))
@@ -292,10 +294,14 @@ def conv2d_internal(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
             return None, None, grad_b
         ge = _extend(np.ascontiguousarray(gt, dtype), whole)
         grad_u = np.zeros(u.shape, dtype) if need[1] else None
-        grad_xe = np.zeros(ext, dtype) if need[0] else None
+        grad_xe = None
+        if need[0]:
+            grad_xe = scratch.empty(ext, dtype)
+            grad_xe.fill(0)
         u_t = u.transpose(0, 2, 1)
         # one buffer for V, then for dV (V is no longer needed once dU has its share)
-        v_buffer, dm_buffer = np.empty(most * c_in, dtype), np.empty(most * c_out, dtype)
+        v_buffer = scratch.empty((most * c_in,), dtype)
+        dm_buffer = scratch.empty((most * c_out,), dtype)
         for block in blocks:
             dm = output_grad_tiles(ge, block, tx, dm_buffer)
             if need[1]:
