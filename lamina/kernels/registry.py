@@ -42,7 +42,7 @@ class Kernel:
 
     Attributes:
         name: the kernel function's name in its module.
-        family: "conv", "linear", "recurrent", "norm" or "winograd" (the module
+        family: "conv", "linear", "recurrent", "norm", "winograd" or "loss" (the module
             :func:`lamina.kernels.numba_kernels` loads).
         op: the op of :data:`lamina.ops.OPS` whose step it replaces.
         replaces: the NumPy code it stands in for.
@@ -223,6 +223,20 @@ def linear_chain(width: int, dtype, weights, biases) -> bool:
                                  or not bias.flags.c_contiguous):
             return False
     return True
+
+
+# ------------------------------------------------------------------ losses
+
+
+@kernel("loss", "cross_entropy", "the NumPy steps of _cross_entropy_indices (max, exp, sums, "
+        "log, gather, range check, ignored rows)", exact=False)
+def cross_entropy_rows(logits, target) -> bool:
+    """Float32/float64 C-contiguous (N, C) logits and int64 targets (N,)."""
+    return (logits.ndim == 2 and logits.dtype in _FLOATS and logits.flags.c_contiguous
+            and target.dtype == _INT64 and target.shape == logits.shape[:1])
+
+
+_INT64 = np.dtype(np.int64)
 
 
 # ------------------------------------------------------------------ Winograd F(4x4, 3x3)
