@@ -13,7 +13,7 @@ import numpy as np
 
 from lamina.kernels import thresholds as T
 from lamina.optim.flat import FlatGroup
-from lamina.optim.kernels import adam_kernel
+from lamina.optim.kernels import PIECES, adam_kernel, adam_pieces_kernel
 from lamina.optim.optimizer import (
     Optimizer,
     ParamsT,
@@ -97,10 +97,13 @@ class Adam(Optimizer):
         kernel = adam_kernel()
         if kernel is None:
             return
+        pieces = adam_pieces_kernel()
         for dtype in {p.dtype for group in self.param_groups for p in group["params"]}:
             one = dtype.type(1)
             arrays = [np.zeros(1, dtype) for _ in range(5)]
             kernel(*arrays, one, one, one, one, one, False)
+            grads = (arrays[1],) + (np.empty(0, dtype),) * (PIECES - 1)
+            pieces(arrays[0], grads, *arrays[2:], one, one, one, one, one, False)
 
     def _check_options(self, options: dict[str, Any]) -> None:
         for key in ("lr", "eps", "weight_decay"):
@@ -149,6 +152,10 @@ class Adam(Optimizer):
         kernel = adam_kernel()
         if kernel is None:
             super().update_group(flat, grads, state, group)
+        elif (group["weight_decay"] == 0 and not group["maximize"]
+              and _pieces_ready(grads, flat.param.dtype)):
+            # the gradients read where they are, up to PIECES of them per call
+            self._kernel_step(kernel, flat.param, grads, None, state, group)
         elif flat.param.size < T.GATHER_BELOW * len(grads):
             # small parameters: one copy of the gradients and one kernel call beat a call
             # per parameter (each costs a few microseconds to dispatch)
@@ -180,12 +187,40 @@ class Adam(Optimizer):
         like = param.dtype.type
         coefficients = (like(1 - beta1), like(1 - beta2), like(beta2), like(group["eps"] * root),
                         like(step_size * root), bool(group["amsgrad"]))
+        if parts is None:  # grads: every parameter's, end to end (see _pieces_ready)
+            pieces = adam_pieces_kernel()
+            empty = (np.empty(0, param.dtype),)
+            start = 0
+            for first in range(0, len(grads), PIECES):
+                chunk = tuple(grads[first:first + PIECES])
+                stop = start
+                for g in chunk:
+                    stop += g.size
+                chunk += empty * (PIECES - len(chunk))
+                pieces(flat_param[start:stop], chunk, exp_avg[start:stop],
+                       exp_avg_sq[start:stop], v_max[start:stop], *coefficients)
+                start = stop
+            return
         scratch = self.scratch(flat_param, 1)
         for part, grad in zip(parts, grads, strict=True):
             p = flat_param[part]
             g = self._decayed_grad(p, grad, group, scratch[part])
             kernel(p, np.ascontiguousarray(g, param.dtype), exp_avg[part], exp_avg_sq[part],
                    v_max[part], *coefficients)
+
+
+def _pieces_ready(grads: list[np.ndarray], dtype: np.dtype) -> bool:
+    """Whether the compiled :func:`~lamina.optim.kernels.adam_pieces` can read ``grads`` (1-D,
+    from :meth:`FlatGroup.grads`) where they are: plain writeable C-contiguous arrays of the
+    parameters' dtype (a read-only array is another type to Numba, a tuple mixing them would
+    not compile)."""
+    for g in grads:
+        if type(g) is not np.ndarray or g.dtype != dtype:
+            return False
+        flags = g.flags
+        if not (flags.c_contiguous and flags.writeable):
+            return False
+    return True
 
 
 def _moments(state: dict[str, Any], param: np.ndarray, group: dict[str, Any]):

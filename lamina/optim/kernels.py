@@ -23,6 +23,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lamina import kernels as _kernels
+
 _cache: dict[str, Callable | None] = {}
 
 
@@ -41,11 +43,12 @@ def _compiled(source: Callable) -> Callable | None:
     """``source`` compiled by Numba (once; no fastmath, so the bits equal NumPy's), or None
     when Numba is missing or disabled (:func:`lamina.kernels.numba_available`, asked at every
     call)."""
-    from lamina.kernels import numba_available
-
-    if not numba_available():
+    if not _kernels.numba_available():  # (looked up at every call: tests switch it)
         return None
     name = source.__name__
+    compiled = _cache.get(name)
+    if compiled is not None:
+        return compiled
     if name not in _cache:
         try:
             from numba import njit
@@ -91,6 +94,55 @@ def adam_moments_and_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, one_
             v = beta2 * exp_avg_sq[i] + one_minus_beta2 * (g * g)
             exp_avg[i], exp_avg_sq[i] = m, v
             param[i] -= step_root * (m / (np.sqrt(v) + eps_root))
+
+
+#: the gradients one call of :func:`adam_pieces` takes: a tuple of exactly this many 1-D
+#: arrays (padded with empty ones), so that Numba compiles the kernel once per dtype rather
+#: than once per number of parameters
+PIECES = 16
+
+
+def adam_pieces_kernel() -> Callable | None:
+    """The compiled :func:`adam_pieces`, or None when the NumPy path must be used."""
+    return _compiled(adam_pieces)
+
+
+def adam_pieces(param, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, one_minus_beta1,
+                one_minus_beta2, beta2, eps_root, step_root, amsgrad):
+    """:func:`adam_moments_and_step` on ``param`` and its state laid end to end, reading the
+    gradient piece by piece from the tuple ``grads`` (1-D arrays, each where backward left
+    it): the same arithmetic on every element, so the same bits, without first copying the
+    gradients into one array (a pass over all of them, most of the step for a small model).
+
+    Args:
+        param, exp_avg, exp_avg_sq, max_exp_avg_sq: 1-D arrays of one size and dtype.
+        grads: a tuple of :data:`PIECES` 1-D C-contiguous arrays of that dtype whose sizes
+            add up to ``param.size`` (empty ones at the end pad it).
+        The scalars: as :func:`adam_moments_and_step`.
+    """
+    start = 0
+    for k in range(len(grads)):
+        grad = grads[k]
+        n = grad.size
+        # views of this piece, indexed from 0: no negative-index checks, the loops vectorise
+        p, m_, v_ = param[start:start + n], exp_avg[start:start + n], exp_avg_sq[start:start + n]
+        if amsgrad:
+            w_ = max_exp_avg_sq[start:start + n]
+            for i in range(n):
+                g = grad[i]
+                m = m_[i] + one_minus_beta1 * (g - m_[i])
+                v = beta2 * v_[i] + one_minus_beta2 * (g * g)
+                v_max = np.maximum(w_[i], v)
+                m_[i], v_[i], w_[i] = m, v, v_max
+                p[i] -= step_root * (m / (np.sqrt(v_max) + eps_root))
+        else:
+            for i in range(n):
+                g = grad[i]
+                m = m_[i] + one_minus_beta1 * (g - m_[i])
+                v = beta2 * v_[i] + one_minus_beta2 * (g * g)
+                m_[i], v_[i] = m, v
+                p[i] -= step_root * (m / (np.sqrt(v) + eps_root))
+        start += n
 
 
 def adadelta_kernel() -> Callable | None:
