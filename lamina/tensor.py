@@ -447,7 +447,19 @@ def apply(op: Callable, *inputs, **options) -> Tensor:
     op does not take as it is is promoted or refused with a TypeError. A recorded node keeps
     the version counters of the tensors its backward reads; backward checks them.
     """
-    arrays = [x._data if isinstance(x, Tensor) else x for x in inputs]
+    arrays = []  # (one pass for the arrays and the inputs that need a gradient)
+    parents = []
+    recorded = False
+    for x in inputs:
+        if isinstance(x, Tensor):
+            arrays.append(x._data)
+            if x.requires_grad:
+                parents.append(x)
+                recorded = True
+                continue
+        else:
+            arrays.append(x)
+        parents.append(None)
     spec = DTYPES.get(op)
     if spec is not None:
         if len(spec) == 1:
@@ -483,26 +495,19 @@ def apply(op: Callable, *inputs, **options) -> Tensor:
     anomaly = _anomaly.get()
     if anomaly is not None:
         anomaly.forward(op, t, inputs)
-    if _grad_enabled.get():
-        parents = tuple([x if isinstance(x, Tensor) and x.requires_grad else None
-                         for x in inputs])
-        for parent in parents:  # (not ``count(None)``: that compares Tensors with ==)
-            if parent is not None:
-                break
-        else:
-            parents = None
-        if parents is not None:
-            t.requires_grad = True
-            t._parents = parents
-            t._backward = backward
-            t._seq = next(_sequence)
-            t._fresh = op in FRESH_GRADS
-            needs = SAVES.get(op, ALL)
-            if needs is not None:
-                _save(t, op, needs, inputs, parents)
-            if anomaly is not None:
-                anomaly.record(t)
-            return t
+    if recorded and _grad_enabled.get():
+        parents = tuple(parents)
+        t.requires_grad = True
+        t._parents = parents
+        t._backward = backward
+        t._seq = next(_sequence)
+        t._fresh = op in FRESH_GRADS
+        needs = SAVES.get(op, ALL)
+        if needs is not None:
+            _save(t, op, needs, inputs, parents)
+        if anomaly is not None:
+            anomaly.record(t)
+        return t
     t.requires_grad = False
     t._parents = ()
     t._backward = None

@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lamina import kernels as _kernels
 from lamina.kernels import numba_kernels
 from lamina.kernels import thresholds as T
 
@@ -84,8 +85,18 @@ def select(name: str, *args) -> Callable | None:
     entry = KERNELS[name]
     if not entry.eligible(*args):  # first: in training most checks fail at once (batch)
         return None
-    module = numba_kernels(entry.family)
-    return None if module is None else getattr(module, name)
+    if not _kernels.numba_available():  # asked at every call: tests switch it at run time
+        return None
+    compiled = _COMPILED.get(name)
+    if compiled is None:
+        module = numba_kernels(entry.family)
+        if module is None:
+            return None
+        compiled = _COMPILED[name] = getattr(module, name)
+    return compiled
+
+
+_COMPILED: dict[str, Callable] = {}  # kernel name -> its function, once its module is loaded
 
 
 # ------------------------------------------------------------------ convolution
