@@ -13,7 +13,13 @@ import numpy as np
 
 from lamina.kernels import thresholds as T
 from lamina.optim.flat import FlatGroup
-from lamina.optim.kernels import PIECES, adam_kernel, adam_pieces_kernel
+from lamina.optim.kernels import (
+    PIECES,
+    adam_kernel,
+    adam_pieces_kernel,
+    over_pieces,
+    pieces_ready,
+)
 from lamina.optim.optimizer import (
     Optimizer,
     ParamsT,
@@ -153,7 +159,7 @@ class Adam(Optimizer):
         if kernel is None:
             super().update_group(flat, grads, state, group)
         elif (group["weight_decay"] == 0 and not group["maximize"]
-              and _pieces_ready(grads, flat.param.dtype)):
+              and pieces_ready(grads, flat.param.dtype)):
             # the gradients read where they are, up to PIECES of them per call
             self._kernel_step(kernel, flat.param, grads, None, state, group)
         elif flat.param.size < T.GATHER_BELOW * len(grads):
@@ -187,19 +193,9 @@ class Adam(Optimizer):
         like = param.dtype.type
         coefficients = (like(1 - beta1), like(1 - beta2), like(beta2), like(group["eps"] * root),
                         like(step_size * root), bool(group["amsgrad"]))
-        if parts is None:  # grads: every parameter's, end to end (see _pieces_ready)
-            pieces = adam_pieces_kernel()
-            empty = (np.empty(0, param.dtype),)
-            start = 0
-            for first in range(0, len(grads), PIECES):
-                chunk = tuple(grads[first:first + PIECES])
-                stop = start
-                for g in chunk:
-                    stop += g.size
-                chunk += empty * (PIECES - len(chunk))
-                pieces(flat_param[start:stop], chunk, exp_avg[start:stop],
-                       exp_avg_sq[start:stop], v_max[start:stop], *coefficients)
-                start = stop
+        if parts is None:  # grads: every parameter's, end to end (see pieces_ready)
+            over_pieces(adam_pieces_kernel(), flat_param, grads, (exp_avg, exp_avg_sq, v_max),
+                        *coefficients)
             return
         scratch = self.scratch(flat_param, 1)
         for part, grad in zip(parts, grads, strict=True):
@@ -207,20 +203,6 @@ class Adam(Optimizer):
             g = self._decayed_grad(p, grad, group, scratch[part])
             kernel(p, np.ascontiguousarray(g, param.dtype), exp_avg[part], exp_avg_sq[part],
                    v_max[part], *coefficients)
-
-
-def _pieces_ready(grads: list[np.ndarray], dtype: np.dtype) -> bool:
-    """Whether the compiled :func:`~lamina.optim.kernels.adam_pieces` can read ``grads`` (1-D,
-    from :meth:`FlatGroup.grads`) where they are: plain writeable C-contiguous arrays of the
-    parameters' dtype (a read-only array is another type to Numba, a tuple mixing them would
-    not compile)."""
-    for g in grads:
-        if type(g) is not np.ndarray or g.dtype != dtype:
-            return False
-        flags = g.flags
-        if not (flags.c_contiguous and flags.writeable):
-            return False
-    return True
 
 
 def _moments(state: dict[str, Any], param: np.ndarray, group: dict[str, Any]):

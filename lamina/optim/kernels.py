@@ -102,6 +102,38 @@ def adam_moments_and_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, one_
 PIECES = 16
 
 
+def pieces_ready(grads: list[np.ndarray], dtype: np.dtype) -> bool:
+    """Whether a pieces kernel (:func:`adam_pieces`, :func:`adadelta_pieces`) can read
+    ``grads`` (1-D, from :meth:`lamina.optim.flat.FlatGroup.grads`) where they are: plain
+    writeable C-contiguous arrays of the parameters' dtype (a read-only array is another type
+    to Numba: a tuple mixing them would not compile)."""
+    for g in grads:
+        if type(g) is not np.ndarray or g.dtype != dtype:
+            return False
+        flags = g.flags
+        if not (flags.c_contiguous and flags.writeable):
+            return False
+    return True
+
+
+def over_pieces(kernel: Callable, param: np.ndarray, grads: list[np.ndarray],
+                states: tuple[np.ndarray, ...], *scalars) -> None:
+    """Run a pieces kernel over a flat group: ``kernel(param[a:b], chunk, *[s[a:b] for s in
+    states], *scalars)`` for each run of :data:`PIECES` gradients (``chunk``, padded with
+    empty arrays) covering ``param[a:b]``; ``param`` and ``states`` are 1-D, ``grads`` in
+    their order (:func:`pieces_ready`)."""
+    empty = (np.empty(0, param.dtype),)
+    start = 0
+    for first in range(0, len(grads), PIECES):
+        chunk = tuple(grads[first:first + PIECES])
+        stop = start
+        for g in chunk:
+            stop += g.size
+        chunk += empty * (PIECES - len(chunk))
+        kernel(param[start:stop], chunk, *[s[start:stop] for s in states], *scalars)
+        start = stop
+
+
 def adam_pieces_kernel() -> Callable | None:
     """The compiled :func:`adam_pieces`, or None when the NumPy path must be used."""
     return _compiled(adam_pieces)
@@ -173,3 +205,29 @@ def adadelta_step(param, g, square_avg, acc_delta, rho, one_minus_rho, eps, lr):
         square_avg[i] = s
         acc_delta[i] = acc_delta[i] * rho + one_minus_rho * delta * delta
         param[i] -= lr * delta
+
+
+def adadelta_pieces_kernel() -> Callable | None:
+    """The compiled :func:`adadelta_pieces`, or None when the NumPy path must be used."""
+    return _compiled(adadelta_pieces)
+
+
+def adadelta_pieces(param, grads, square_avg, acc_delta, rho, one_minus_rho, eps, lr):
+    """:func:`adadelta_step` on ``param`` and its state laid end to end, reading the gradient
+    piece by piece from the tuple ``grads`` (as :func:`adam_pieces`: :data:`PIECES` 1-D
+    C-contiguous arrays whose sizes add up to ``param.size``, empty ones padding it). The
+    same arithmetic on every element as :func:`adadelta_step`, so the same bits."""
+    start = 0
+    for k in range(len(grads)):
+        grad = grads[k]
+        n = grad.size
+        p = param[start:start + n]
+        s_, a_ = square_avg[start:start + n], acc_delta[start:start + n]
+        for i in range(n):
+            gi = grad[i]
+            s = s_[i] * rho + one_minus_rho * gi * gi
+            delta = np.sqrt(a_[i] + eps) / np.sqrt(s + eps) * gi
+            s_[i] = s
+            a_[i] = a_[i] * rho + one_minus_rho * delta * delta
+            p[i] -= lr * delta
+        start += n

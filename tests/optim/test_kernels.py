@@ -60,11 +60,13 @@ def test_the_kernel_follows_the_switch_of_lamina_kernels(monkeypatch):
     assert callable(adam_kernel())
 
 
-@pytest.mark.parametrize("amsgrad", [False, True])
-def test_adam_pieces_chunks_many_parameters_bitwise(amsgrad, monkeypatch):
-    """More parameters than one call of the pieces kernel takes (PIECES), one of them with a
-    gradient that is not C-contiguous (then the gradients are gathered): bit for bit the
-    NumPy rule."""
+@pytest.mark.parametrize(("cls", "options"), [(optim.Adam, dict(lr=0.01)),
+                                              (optim.Adam, dict(lr=0.01, amsgrad=True)),
+                                              (optim.Adadelta, dict(lr=0.5))],
+                         ids=["Adam", "Adam-amsgrad", "Adadelta"])
+def test_pieces_kernels_chunk_many_parameters_bitwise(cls, options, monkeypatch):
+    """More parameters than one call of a pieces kernel takes (PIECES), and gradients that
+    are not C-contiguous (then they are gathered): bit for bit the NumPy rule."""
     from lamina.optim.kernels import PIECES
 
     def run(numba: bool, transposed: bool) -> list[np.ndarray]:
@@ -73,7 +75,7 @@ def test_adam_pieces_chunks_many_parameters_bitwise(amsgrad, monkeypatch):
         params = [lm.nn.Parameter(lm.tensor(rng.standard_normal((3, 2 + i % 3))
                                             .astype(np.float32)))
                   for i in range(PIECES + 5)]
-        opt = optim.Adam(params, lr=0.01, amsgrad=amsgrad)
+        opt = cls(params, **options)
         for _ in range(4):
             for p in params:
                 g = rng.standard_normal(p.shape[::-1]).astype(np.float32).T
