@@ -358,7 +358,7 @@ class Tensor:
             return
         if _backward_callbacks:  # left by a pass that raised: not this pass's
             _backward_callbacks.clear()
-        from heapq import heappop, heappush  # here, not at the top: 0.4 ms of import lamina
+        heappop, heappush = _HEAP or _heap_functions()
 
         # pending: seq -> [node, summed gradient]; heap: -seq of the pending nodes
         pending = {self._seq: [self, grad]}
@@ -366,8 +366,11 @@ class Tensor:
         anomaly = _anomaly.get()
         while heap:
             node, g = pending.pop(-heappop(heap))
-            if node._saved:
-                _check_saved(node)
+            saved = node._saved
+            if saved:
+                for x, version in zip(saved, node._saved_versions, strict=True):
+                    if (node if x is None else x)._version != version:
+                        _check_saved(node)  # raises, naming the tensor
             if RETAINED and id(node) in RETAINED and RETAINED[id(node)]() is node:
                 _accumulate(node, g, False)  # t.retain_grad() on a non-leaf
             parents = node._parents
@@ -393,6 +396,18 @@ class Tensor:
                     entry[1] = entry[1] + pg
         if _backward_callbacks:
             _run_backward_callbacks()
+
+
+_HEAP: tuple = ()  # (heappop, heappush), imported by the first backward pass
+
+
+def _heap_functions() -> tuple:
+    """heapq's functions, imported on first use (not at the top: 0.4 ms of import lamina)."""
+    global _HEAP
+    from heapq import heappop, heappush
+
+    _HEAP = (heappop, heappush)
+    return _HEAP
 
 
 # callables to run once when the backward pass in progress ends (queue_backward_callback)
