@@ -87,16 +87,16 @@ def select(name: str, *args) -> Callable | None:
         return None
     if not _kernels.numba_available():  # asked at every call: tests switch it at run time
         return None
-    compiled = _COMPILED.get(name)
-    if compiled is None:
+    module = _MODULES.get(entry.family)
+    if module is None:
         module = numba_kernels(entry.family)
         if module is None:
             return None
-        compiled = _COMPILED[name] = getattr(module, name)
-    return compiled
+        _MODULES[entry.family] = module
+    return getattr(module, name)  # (not cached: a test may replace it in its module)
 
 
-_COMPILED: dict[str, Callable] = {}  # kernel name -> its function, once its module is loaded
+_MODULES: dict[str, object] = {}  # family -> its loaded module of compiled kernels
 
 
 # ------------------------------------------------------------------ convolution
