@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lamina import kernels as _kernels
 from lamina.kernels import numba_kernels
 from lamina.kernels import thresholds as T
 
@@ -42,7 +43,7 @@ class Kernel:
 
     Attributes:
         name: the kernel function's name in its module.
-        family: "conv", "linear", "recurrent", "norm" or "winograd" (the module
+        family: "conv", "linear", "recurrent", "norm", "winograd" or "loss" (the module
             :func:`lamina.kernels.numba_kernels` loads).
         op: the op of :data:`lamina.ops.OPS` whose step it replaces.
         replaces: the NumPy code it stands in for.
@@ -84,8 +85,18 @@ def select(name: str, *args) -> Callable | None:
     entry = KERNELS[name]
     if not entry.eligible(*args):  # first: in training most checks fail at once (batch)
         return None
-    module = numba_kernels(entry.family)
-    return None if module is None else getattr(module, name)
+    if not _kernels.numba_available():  # asked at every call: tests switch it at run time
+        return None
+    module = _MODULES.get(entry.family)
+    if module is None:
+        module = numba_kernels(entry.family)
+        if module is None:
+            return None
+        _MODULES[entry.family] = module
+    return getattr(module, name)  # (not cached: a test may replace it in its module)
+
+
+_MODULES: dict[str, object] = {}  # family -> its loaded module of compiled kernels
 
 
 # ------------------------------------------------------------------ convolution
@@ -223,6 +234,20 @@ def linear_chain(width: int, dtype, weights, biases) -> bool:
                                  or not bias.flags.c_contiguous):
             return False
     return True
+
+
+# ------------------------------------------------------------------ losses
+
+
+@kernel("loss", "cross_entropy", "the NumPy steps of _cross_entropy_indices (max, exp, sums, "
+        "log, gather, range check, ignored rows)", exact=False)
+def cross_entropy_rows(logits, target) -> bool:
+    """Float32/float64 C-contiguous (N, C) logits and int64 targets (N,)."""
+    return (logits.ndim == 2 and logits.dtype in _FLOATS and logits.flags.c_contiguous
+            and target.dtype == _INT64 and target.shape == logits.shape[:1])
+
+
+_INT64 = np.dtype(np.int64)
 
 
 # ------------------------------------------------------------------ Winograd F(4x4, 3x3)
