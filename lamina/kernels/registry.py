@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lamina import kernels as _kernels
 from lamina.kernels import numba_kernels
 from lamina.kernels import thresholds as T
 
@@ -42,7 +43,7 @@ class Kernel:
 
     Attributes:
         name: the kernel function's name in its module.
-        family: "conv", "linear", "recurrent", "norm" or "winograd" (the module
+        family: "conv", "linear", "recurrent", "norm", "winograd" or "loss" (the module
             :func:`lamina.kernels.numba_kernels` loads).
         op: the op of :data:`lamina.ops.OPS` whose step it replaces.
         replaces: the NumPy code it stands in for.
@@ -84,8 +85,18 @@ def select(name: str, *args) -> Callable | None:
     entry = KERNELS[name]
     if not entry.eligible(*args):  # first: in training most checks fail at once (batch)
         return None
-    module = numba_kernels(entry.family)
-    return None if module is None else getattr(module, name)
+    if not _kernels.numba_available():  # asked at every call: tests switch it at run time
+        return None
+    module = _MODULES.get(entry.family)
+    if module is None:
+        module = numba_kernels(entry.family)
+        if module is None:
+            return None
+        _MODULES[entry.family] = module
+    return getattr(module, name)  # (not cached: a test may replace it in its module)
+
+
+_MODULES: dict[str, object] = {}  # family -> its loaded module of compiled kernels
 
 
 # ------------------------------------------------------------------ convolution
@@ -225,6 +236,20 @@ def linear_chain(width: int, dtype, weights, biases) -> bool:
     return True
 
 
+# ------------------------------------------------------------------ losses
+
+
+@kernel("loss", "cross_entropy", "the NumPy steps of _cross_entropy_indices (max, exp, sums, "
+        "log, gather, range check, ignored rows)", exact=False)
+def cross_entropy_rows(logits, target) -> bool:
+    """Float32/float64 C-contiguous (N, C) logits and int64 targets (N,)."""
+    return (logits.ndim == 2 and logits.dtype in _FLOATS and logits.flags.c_contiguous
+            and target.dtype == _INT64 and target.shape == logits.shape[:1])
+
+
+_INT64 = np.dtype(np.int64)
+
+
 # ------------------------------------------------------------------ Winograd F(4x4, 3x3)
 
 
@@ -293,6 +318,21 @@ def bn_input_grad(x3, weight, bias) -> bool:
     return bn_stats(x3, weight, bias)
 
 
+@kernel("norm", "batch_norm_relu_max_pool2d", "statistics, affine map, ReLU and 2 x 2 "
+        "window maximum by NumPy (_bn_relu_pool_numpy)", exact=False)
+def bn_relu_pool_forward(xt, weight, bias) -> bool:
+    """xt: the (C, H, W, N) view of the input, whose batch axis must be contiguous. The op
+    asks for this one and then takes the backward kernel too (same check) or neither."""
+    return (xt.dtype in _FLOATS and xt.strides[3] == xt.itemsize
+            and all(p is None or p.dtype == xt.dtype for p in (weight, bias)))
+
+
+@kernel("norm", "batch_norm_relu_max_pool2d", "routing to the window maxima, the sums and "
+        "the input gradient by NumPy (_bn_relu_pool_grad_numpy)", exact=False)
+def bn_relu_pool_backward(xt, weight, bias) -> bool:
+    return bn_relu_pool_forward(xt, weight, bias)
+
+
 # ------------------------------------------------------------------ recurrent
 
 
@@ -305,6 +345,29 @@ def lstm_cell_forward(gates) -> bool:
 @kernel("recurrent", "lstm_sequence", "one step of BPTT by NumPy (_lstm_cell_backward)",
         exact=True)
 def lstm_cell_backward(gates, grad) -> bool:
+    return gates.dtype in _FLOATS and grad.dtype == gates.dtype
+
+
+@kernel("recurrent", "gru_layer", "r, z and n pre-activations and h = (1 - z) n + z h by "
+        "NumPy (_gru_rz_input, _gru_n_input, _gru_hidden)", exact=True)
+def gru_rz_input(proj) -> bool:
+    """The op asks for this one and then takes gru_n_input and gru_hidden too (same check)."""
+    return proj.dtype in _FLOATS
+
+
+@kernel("recurrent", "gru_layer", "the pre-activation of n by NumPy (_gru_n_input)",
+        exact=True)
+def gru_n_input(proj) -> bool:
+    return gru_rz_input(proj)
+
+
+@kernel("recurrent", "gru_layer", "h = (1 - z) n + z h_prev by NumPy (_gru_hidden)", exact=True)
+def gru_hidden(proj) -> bool:
+    return gru_rz_input(proj)
+
+
+@kernel("recurrent", "gru_layer", "one step of BPTT by NumPy (_gru_cell_backward)", exact=True)
+def gru_cell_backward(gates, grad) -> bool:
     return gates.dtype in _FLOATS and grad.dtype == gates.dtype
 
 
