@@ -62,6 +62,9 @@ CHECKS = {
                         (arr(36, 2, 2, 2, 3), arr(2, 8, 8, 3), arr(2, dtype=float))),
     "winograd_output_grad": ((arr(2, 8, 8, 3), arr(36, 2, 2, 2, 3)),
                              (arr(2, 8, 8, 3), arr(36, 2, 2, 2, 3, dtype=float))),
+    "winograd_output_grad_pooled": (
+        (arr(2, 4, 4, 3), np.zeros((2, 4, 4, 3), np.uint8), arr(36, 2, 2, 2, 3)),
+        (arr(2, 4, 4, 3), np.zeros((2, 4, 4, 3), np.uint16), arr(36, 2, 2, 2, 3))),
     "winograd_input_grad": ((arr(36, 2, 2, 2, 3), arr(2, 10, 10, 3)),
                             (arr(36, 2, 2, 2, 3), arr(2, 10, 10, 3, dtype=float))),
     "bias_relu": ((arr(64, 64), arr(64)), (arr(64, 64), arr(64, dtype=float))),
@@ -176,12 +179,22 @@ def winograd_transforms(dtype):
     other dtype: every winograd_* kernel refused, the NumPy products write (and cast) there."""
     xp, g = arr(2, 10, 10, 3, dtype=dtype), arr(2, 8, 8, 3, dtype=dtype, seed=1)
     wide = other(dtype)
-    v = winograd.input_tiles(xp, (1, 2), 2, np.empty(36 * 2 * 6, wide))
-    dm = winograd.output_grad_tiles(g, (1, 2), 2, np.empty(36 * 2 * 6, wide))
+    v = winograd.input_tiles(xp, (1, 2, 0, 2), np.empty(36 * 2 * 6, wide))
+    dm = winograd.output_grad_tiles(g, (1, 2, 0, 2), np.empty(36 * 2 * 6, wide))
     z, grad_xp = np.zeros((2, 8, 8, 3), wide), np.zeros((2, 10, 10, 3), wide)
-    winograd.output_tiles(arr(36, 2, 6, dtype=dtype, seed=4), (1, 2), 2, z, arr(2))
-    winograd.input_grad_tiles(arr(36, 2, 6, dtype=dtype, seed=5), (1, 2), 2, grad_xp)
+    winograd.output_tiles(arr(36, 2, 6, dtype=dtype, seed=4), (1, 2, 0, 2), z, arr(2))
+    winograd.input_grad_tiles(arr(36, 2, 6, dtype=dtype, seed=5), (1, 2, 0, 2), grad_xp)
     return [v, dm, z, grad_xp]
+
+
+def winograd_pooled_wide_index(dtype):
+    """Winograd's backward from a pooled gradient whose offsets are not uint8:
+    winograd_output_grad_pooled refused, the scatter then the plain transforms."""
+    x, w, b = arr(2, 3, 10, 10, dtype=dtype), arr(4, 3, 3, 3, dtype=dtype, seed=1), arr(4)
+    _, backward = winograd.conv2d(x, w, b.astype(dtype), (0, 0), (8, 8))
+    index = np.random.default_rng(2).integers(0, 4, (4, 4, 4, 2)).astype(np.uint16)
+    return list(backward.from_pooled(arr(4, 4, 4, 2, dtype=dtype, seed=3), index,
+                                     (True, True, True)))
 
 
 def linear_three_rows(dtype):
@@ -219,6 +232,7 @@ REFUSED = {
     "linear_rows": linear_three_rows, "linear_chain": chain_wide_bias,
     "winograd_input": winograd_transforms, "winograd_output": winograd_transforms,
     "winograd_output_grad": winograd_transforms, "winograd_input_grad": winograd_transforms,
+    "winograd_output_grad_pooled": winograd_pooled_wide_index,
     "bias_relu": linear_small_output, "relu_grad": linear_small_output,
 }
 
