@@ -11,7 +11,7 @@ sums in the input's dtype, pairwise): equal to the NumPy path up to rounding.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
@@ -90,9 +90,8 @@ def bn_input_grad(dy, x, a, b, k, out):
 
 # ---------------------------------------------- batch norm -> ReLU -> 2 x 2 max pool
 # (:func:`lamina.ops.norm.batch_norm_relu_max_pool2d`) on the batch-last layout (C, H, W, N)
-# in which lamina's convolutions leave their outputs; every loop is per channel, so the
-# ``_threads`` variants (``parallel=True``, channels split over Numba's threads) give the same
-# bits as the serial ones.
+# in which lamina's convolutions leave their outputs; every loop is per channel, so the op
+# may run two halves of the channels at once (lamina.ops.norm._by_channels): the same bits.
 
 
 def _bn_relu_pool_forward(x, height, width, batch, weight, bias, eps, mean, var, coef, out,
@@ -109,7 +108,7 @@ def _bn_relu_pool_forward(x, height, width, batch, weight, bias, eps, mean, var,
     out_h, out_w = out.shape[1], out.shape[2] // batch
     run = width * batch
     m = height * run
-    for c in prange(channels):
+    for c in range(channels):
         total = 0.0
         for i in range(height):
             row = x[c, i]
@@ -177,7 +176,7 @@ def _bn_relu_pool_backward(g, arg, x, height, width, batch, mean, scale, invstd,
     out_h, out_w = g.shape[1], g.shape[2] // batch
     run = width * batch
     m = height * run
-    for c in prange(channels):
+    for c in range(channels):
         mu = mean[c]
         s1 = 0.0
         s2 = 0.0
@@ -231,7 +230,3 @@ bn_relu_pool_forward = njit(cache=True, nogil=True, fastmath={"reassoc", "contra
     _bn_relu_pool_forward)
 bn_relu_pool_backward = njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})(
     _bn_relu_pool_backward)
-bn_relu_pool_forward_threads = njit(cache=True, nogil=True, parallel=True,
-                                    fastmath={"reassoc", "contract"})(_bn_relu_pool_forward)
-bn_relu_pool_backward_threads = njit(cache=True, nogil=True, parallel=True,
-                                     fastmath={"reassoc", "contract"})(_bn_relu_pool_backward)

@@ -172,9 +172,12 @@ GATHER_BELOW = 16384
 BN_MIN_RUN = 2
 
 # The fused BatchNorm2d -> ReLU -> MaxPool2d(2) kernels (bn_relu_pool_forward/backward of
-# numba_norm.py) split their channels over min(lamina.get_num_threads(), BN_POOL_THREADS)
-# threads (Numba's, the ``_threads`` variants, bitwise the same results); 1: serial, in the
-# calling thread. Measurements in the bnlstm report (2026-12-07, second session).
+# numba_norm.py) run half of the channels in lamina.kernels.worker's thread where
+# min(lamina.get_num_threads(), BN_POOL_THREADS) is 2 (bitwise the same); 1: serial, in
+# the calling thread. Off: no wall clock could decide it on the shared 2-core machine
+# (bnlstm, 2026-12-07: CPU time of the BatchNorm CNN step unchanged without torch in the
+# process; Numba's own parallel=True threads instead cost 78 ms of CPU a step, not 9, once
+# torch was imported). ``python -m bench.layers --threads-ab`` times it against the default.
 BN_POOL_THREADS = 1
 
 # The LSTM's backward pass (lamina.ops.recurrent.lstm_sequence) computes its all-steps

@@ -329,17 +329,38 @@ def _batch_last_parent(xt: np.ndarray) -> np.ndarray | None:
 
 def _bn_pool_kernels(xt: np.ndarray, weight, bias):
     """(forward, backward) compiled kernels of :func:`batch_norm_relu_max_pool2d` for xt
-    (C, H, W, N), serial or threaded (BN_POOL_THREADS), or None (NumPy path)."""
+    (C, H, W, N), or None (NumPy path)."""
     if select("bn_relu_pool_forward", xt, weight, bias) is None:
         return None
-    from lamina.kernels import parallel  # lamina.get_num_threads's module: lazy
+    compiled = numba_kernels("norm")
+    return compiled.bn_relu_pool_forward, compiled.bn_relu_pool_backward
+
+
+def _by_channels(kernel, args: tuple, channels: int) -> None:
+    """``kernel(*args)``, whose arrays with ``channels`` rows are per channel: in this thread,
+    or, with 2 threads (min of :func:`lamina.get_num_threads` and BN_POOL_THREADS of
+    :mod:`lamina.kernels.thresholds`, 1 by default) and 2+ channels, the first half of the
+    channels in :mod:`lamina.kernels.worker`'s thread at the same time (the kernels release
+    the GIL; each channel is computed alike either way: the same bits)."""
     from lamina.kernels import thresholds as T
 
-    compiled = numba_kernels("norm")
-    if min(parallel.get_num_threads(), T.BN_POOL_THREADS) > 1 and xt.shape[0] > 1:
-        parallel.start_numba_threads()
-        return compiled.bn_relu_pool_forward_threads, compiled.bn_relu_pool_backward_threads
-    return compiled.bn_relu_pool_forward, compiled.bn_relu_pool_backward
+    if T.BN_POOL_THREADS < 2 or channels < 2:
+        kernel(*args)
+        return
+    from lamina.kernels import parallel, worker  # lazy: lamina.get_num_threads's module
+
+    if parallel.get_num_threads() < 2:
+        kernel(*args)
+        return
+    half = channels // 2
+
+    def part(lo, hi):
+        return tuple(a[lo:hi] if isinstance(a, np.ndarray) and a.ndim and
+                     a.shape[0] == channels else a for a in args)
+
+    job = worker.executor().submit(kernel, *part(0, half))
+    kernel(*part(half, channels))
+    job.result()
 
 
 @register(saves=((0,),))
@@ -390,9 +411,10 @@ def batch_norm_relu_max_pool2d(x, weight=None, bias=None, running_mean=None, run
         coef = np.empty((channels, 2), x.dtype)
         out = scratch.empty((channels, *out_hw, x.shape[0]), x.dtype)
         arg = np.empty(out.shape, np.uint8)
-        kernels[0](parent.reshape(channels, parent.shape[1], -1), *x.shape[2:], x.shape[0],
-                   weight64, bias64, float(eps), mean, var, coef,
-                   out.reshape(channels, out_hw[0], -1), arg.reshape(channels, out_hw[0], -1))
+        _by_channels(kernels[0], (parent.reshape(channels, parent.shape[1], -1),
+                                  *x.shape[2:], x.shape[0], weight64, bias64, float(eps), mean,
+                                  var, coef, out.reshape(channels, out_hw[0], -1),
+                                  arg.reshape(channels, out_hw[0], -1)), channels)
         scale = weight64 / np.sqrt(var + eps)
     invstd = 1.0 / np.sqrt(var + eps)
     if running_mean is not None:
@@ -410,10 +432,12 @@ def batch_norm_relu_max_pool2d(x, weight=None, bias=None, running_mean=None, run
             dx = scratch.empty(xt.shape, x.dtype)
             sums = np.empty((channels, 2))
             rows = (channels, out_hw[0], -1)
-            kernels[1](np.ascontiguousarray(gt, x.dtype).reshape(rows), arg.reshape(rows),
-                       parent.reshape(channels, parent.shape[1], -1), *x.shape[2:], x.shape[0],
-                       mean, scale, invstd, np.empty((channels, 3), x.dtype),
-                       dx.reshape(channels, x.shape[2], -1), sums)
+            _by_channels(kernels[1], (np.ascontiguousarray(gt, x.dtype).reshape(rows),
+                                      arg.reshape(rows),
+                                      parent.reshape(channels, parent.shape[1], -1),
+                                      *x.shape[2:], x.shape[0], mean, scale, invstd,
+                                      np.empty((channels, 3), x.dtype),
+                                      dx.reshape(channels, x.shape[2], -1), sums), channels)
             s1, s2 = sums[:, 0], sums[:, 1]
         grad_w = (invstd * s2).astype(weight.dtype) if weight is not None and need[1] else None
         grad_b = s1.astype(bias.dtype) if bias is not None and need[2] else None

@@ -291,7 +291,8 @@ class _StepProducts:
         LSTM_OVERLAP_STEPS of :mod:`lamina.kernels.thresholds` where it is positive and at
         least two blocks fit, else 0 (one block at the end); waits for the blocks on
         leaving. The blocks run in a second thread where lamina has 2 or more threads
-        (:func:`lamina.get_num_threads`) and the BLAS's threads can be set, else here."""
+        (:func:`lamina.get_num_threads`) and the BLAS is on one thread or can be set to
+        one, else here."""
         from lamina.kernels import thresholds as T
 
         chunk = T.LSTM_OVERLAP_STEPS
@@ -304,31 +305,18 @@ class _StepProducts:
             yield chunk
             return
         with blas.single_threaded() as switched:
-            if not switched:
+            if not switched and blas.threads() != 1:  # (the BLAS's threads unknown)
                 yield chunk
                 return
-            self.worker = _worker()
+            from lamina.kernels import worker
+
+            self.worker = worker.executor()
             try:
                 yield chunk
             finally:
                 for job in self.pending:
                     job.result()
                 self.worker = None
-
-
-_WORKER: dict[str, object] = {}
-
-
-def _worker():
-    """A one-thread executor for :class:`_StepProducts` (made again in a forked child,
-    which does not inherit its thread)."""
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
-    if _WORKER.get("pid") != os.getpid():
-        _WORKER["pid"], _WORKER["pool"] = os.getpid(), ThreadPoolExecutor(
-            1, thread_name_prefix="lamina-lstm")
-    return _WORKER["pool"]
 
 
 @register(saves=None, view=True)

@@ -87,3 +87,31 @@ def test_the_block_counts_batches_and_honours_momentum_none():
                                rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="BatchNorm2d"):
         block(lm.randn(3, 5, 4, 4))
+
+
+@pytest.mark.parametrize("options", [{"affine": False}, {"track_running_stats": False},
+                                     {"momentum": None, "eps": 1e-3}])
+def test_the_block_with_batch_norm_options_matches_torch(backend, torch, options):
+    lm.manual_seed(2)
+    block = lm.nn.Sequential(lm.nn.BatchNorm2d(3, dtype=lm.float64, **options), lm.nn.ReLU(),
+                             lm.nn.MaxPool2d(2))
+    reference = torch.nn.Sequential(torch.nn.BatchNorm2d(3, dtype=torch.float64, **options),
+                                    torch.nn.ReLU(), torch.nn.MaxPool2d(2))
+    rng = np.random.default_rng(3)
+    for _ in range(2):
+        x = np.ascontiguousarray(rng.standard_normal((3, 7, 5, 4)) * 2 + 0.5).transpose(
+            3, 0, 1, 2)  # batch-last (N, C, H, W) = (4, 3, 7, 5), as a convolution leaves it
+        xt = lm.tensor(x, requires_grad=True)
+        out = block(xt)
+        assert out.grad_fn.name() == "BatchNormReluMaxPool2dBackward0"
+        tx = torch.from_numpy(np.ascontiguousarray(x)).requires_grad_()
+        ref = reference(tx)
+        g = rng.standard_normal(out.shape)
+        out.backward(lm.tensor(g))
+        ref.backward(torch.from_numpy(g))
+        np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(xt.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
+        for p, q in zip(block.parameters(), reference.parameters(), strict=True):
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-9, atol=1e-12)
+    for a, b in zip(block.state_dict().values(), reference.state_dict().values(), strict=True):
+        np.testing.assert_allclose(np.asarray(a), b.numpy(), rtol=1e-10, atol=1e-12)

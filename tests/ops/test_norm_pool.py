@@ -1,7 +1,7 @@
 """The fused op batch_norm_relu_max_pool2d (lamina/ops/norm.py) and its kernels
 (lamina/kernels/numba_norm.py): equal to batch_norm -> relu -> max_pool2d on both kernel
 paths and in every input layout, the compiled kernels equal to their NumPy references, the
-threaded kernels bitwise equal to the serial ones. Gradchecks: in
+two-thread split bitwise equal to one thread. Gradchecks: in
 tests/ops/test_gradcheck_layers.py."""
 
 from __future__ import annotations
@@ -125,33 +125,28 @@ def test_kernels_equal_the_numpy_reference(compiled, dtype, hw):
     np.testing.assert_allclose(dx, r_dx, rtol=tol, atol=tol)
 
 
-def test_threaded_kernels_give_the_serial_bits(compiled, monkeypatch):
-    rng = np.random.default_rng(8)
-    parent = rng.standard_normal((5, 6, 6, 4)).astype(np.float32)
-    weight, bias = rng.uniform(0.5, 1.5, 5), rng.standard_normal(5)
-    serial = _kernel_forward(compiled.bn_relu_pool_forward, parent, (6, 6), weight, bias)
-    threaded = _kernel_forward(compiled.bn_relu_pool_forward_threads, parent, (6, 6), weight,
-                               bias)
-    for a, b in zip(serial, threaded, strict=True):
-        np.testing.assert_array_equal(a, b)
-    mean, var, out, arg = serial
-    invstd = 1.0 / np.sqrt(var + 1e-5)
-    g = rng.standard_normal(out.shape).astype(np.float32)
-    args = (g, arg, parent, (6, 6), mean, weight * invstd, invstd)
-    for a, b in zip(_kernel_backward(compiled.bn_relu_pool_backward, *args),
-                    _kernel_backward(compiled.bn_relu_pool_backward_threads, *args),
-                    strict=True):
-        np.testing.assert_array_equal(a, b)
-    # and the op picks the threaded kernels when BN_POOL_THREADS and the thread count allow
+def test_two_threads_give_the_serial_bits(compiled, monkeypatch):
     from lamina.kernels import parallel
 
-    monkeypatch.setattr(T, "BN_POOL_THREADS", 2)
-    monkeypatch.setitem(parallel._state, "threads", 2)
-    x = parent.transpose(3, 0, 1, 2)
-    assert norm._bn_pool_kernels(parent, None, None)[0] is compiled.bn_relu_pool_forward_threads
-    out_threads = OPS["batch_norm_relu_max_pool2d"](x)[0]
-    monkeypatch.setattr(T, "BN_POOL_THREADS", 1)
-    np.testing.assert_array_equal(out_threads, OPS["batch_norm_relu_max_pool2d"](x)[0])
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((5, 6, 6, 4)).astype(np.float32).transpose(3, 0, 1, 2)
+    weight, bias = rng.uniform(0.5, 1.5, 5).astype(np.float32), rng.standard_normal(5).astype(
+        np.float32)
+    grad = rng.standard_normal((4, 5, 3, 3)).astype(np.float32)
+    runs = []
+    for threads in (1, 2):
+        monkeypatch.setattr(T, "BN_POOL_THREADS", threads)
+        monkeypatch.setitem(parallel._state, "threads", threads)
+        calls = []
+        kernel = compiled.bn_relu_pool_forward
+        monkeypatch.setattr(compiled, "bn_relu_pool_forward",
+                            lambda *a, k=kernel, c=calls: (c.append(a[0].shape[0]), k(*a)))
+        rm, rv = np.zeros(5, np.float32), np.ones(5, np.float32)
+        out, backward = OPS["batch_norm_relu_max_pool2d"](x, weight, bias, rm, rv)
+        runs.append([out.copy(), *backward(grad, (True, True, True)), rm, rv])
+        assert sorted(calls) == ([5] if threads == 1 else [2, 3])
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_layout_check_finds_the_padded_parent():
