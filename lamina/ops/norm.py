@@ -324,7 +324,10 @@ def _batch_last_parent(xt: np.ndarray) -> np.ndarray | None:
     if s_n != item or s_w != n * item or s_h % s_w or s_c % s_h or s_h // s_w < w \
             or s_c // s_h < h:
         return None
-    return np.lib.stride_tricks.as_strided(xt, (c, s_c // s_h, s_h // s_w, n), xt.strides)
+    parent = np.lib.stride_tricks.as_strided(xt, (c, s_c // s_h, s_h // s_w, n), xt.strides)
+    # (C-contiguous by construction, so the kernels' reshape of it is a view, never a copy
+    # that would read the rows past H, W)
+    return parent if parent.flags.c_contiguous else None
 
 
 def _bn_pool_kernels(xt: np.ndarray, weight, bias):
