@@ -366,6 +366,17 @@ def _by_channels(kernel, args: tuple, channels: int) -> None:
     job.result()
 
 
+def bn_relu_pool_compiled(x: np.ndarray, weight, bias) -> bool:
+    """Whether :func:`batch_norm_relu_max_pool2d` runs its compiled kernels on x (N, C, H,
+    W): Numba in use, x batch-last (a convolution's output) and the dtypes accepted. Its
+    NumPy path is a reference, slower than the three ops (batch_norm, relu, max_pool2d) on
+    that path, so the layer pattern uses the op only when this holds."""
+    if x.ndim != 4:
+        return False
+    xt = x.transpose(1, 2, 3, 0)
+    return _batch_last_parent(xt) is not None and _bn_pool_kernels(xt, weight, bias) is not None
+
+
 @register(saves=((0,),))
 def batch_norm_relu_max_pool2d(x, weight=None, bias=None, running_mean=None, running_var=None,
                                momentum=0.1, eps=1e-5):
