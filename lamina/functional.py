@@ -325,6 +325,15 @@ def cross_entropy(input: Tensor, target, weight=None, reduction: str = "mean",
     works per position; index targets equal to ``ignore_index`` add nothing to the loss and
     are not counted by 'mean' (which divides by sum_i w[t_i] over the kept i).
     (``size_average``/``reduce`` are torch's deprecated forms of ``reduction``.)"""
+    if (weight is None and not label_smoothing and size_average is None and reduce is None
+            and isinstance(input, Tensor) and isinstance(target, Tensor)):
+        # the common case in one op: (N, C) logits, (N,) class indices (ignored rows included)
+        logits, index = input._data, target._data
+        if (logits.ndim == 2 and index.ndim == 1 and index.dtype.kind in "iu"
+                and index.shape[0] == logits.shape[0] and logits.dtype.kind == "f"):
+            check_reduction(reduction, "cross_entropy")
+            return apply(OPS["cross_entropy"], input, target, reduction=reduction,
+                         ignore_index=ignore_index)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     check_reduction(reduction, "cross_entropy")
     _check_batch(input, target, "cross_entropy")
@@ -401,6 +410,15 @@ def nll_loss(input: Tensor, target, weight=None, reduction: str = "mean",
         TypeError: input not floating point (as PyTorch).
         ValueError: batch sizes differ, or a class index outside [0, C) (not ignore_index).
     """
+    if (weight is None and size_average is None and reduce is None
+            and isinstance(input, Tensor) and isinstance(target, Tensor)):
+        # the common case in one op (lamina.ops.loss_more.nll_loss): (N, C), (N,) indices
+        logp, index = input._data, target._data
+        if (logp.ndim == 2 and index.ndim == 1 and index.dtype.kind in "iu"
+                and index.shape[0] == logp.shape[0] and logp.dtype.kind == "f"):
+            check_reduction(reduction, "nll_loss")
+            return apply(OPS["nll_loss"], input, target, ignore_index=ignore_index,
+                         reduction=reduction)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     check_reduction(reduction, "nll_loss")
     if input.dtype.kind != "f":

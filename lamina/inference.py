@@ -72,7 +72,6 @@ import math
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from operator import attrgetter, is_
 
 import numpy as np
 
@@ -197,8 +196,6 @@ def forward(module, x):
 
 # ------------------------------------------------------------------ no grad: the plan
 
-_VERSION = attrgetter("_version")
-
 
 class Plan:
     """The no-grad forward pass of a chain of children, as steps from array to array.
@@ -214,9 +211,11 @@ class Plan:
         self._tables: list[dict] = []  # (parameter table, name) of every parameter held
         self._names: list[str] = []
         self.steps = self._build(list(children))
-        self._held = tuple(map(dict.get, self._tables, self._names))  # (None: no bias)
-        self._live = tuple(p for p in self._held if p is not None)
-        self._stamp = tuple(map(_VERSION, self._live))
+        held = tuple(map(dict.get, self._tables, self._names))  # (None: no bias)
+        #: (parameter table, name, the Tensor held or None, its version) per parameter
+        self._checks = tuple(zip(self._tables, self._names, held,
+                                 [None if p is None else p._version for p in held],
+                                 strict=True))
         steps = self.steps
         #: ``run(x)``: the steps applied in turn (the one step itself when there is one)
         self.run = steps[0] if len(steps) == 1 else self._run_all
@@ -225,9 +224,14 @@ class Plan:
         """Whether this plan still computes the children's forward pass: the same children,
         the same kernels in use, and every parameter it holds the same Tensor at the same
         version."""
-        return (children == self.children and kernels.numba_available() is self.fast
-                and all(map(is_, map(dict.get, self._tables, self._names), self._held))
-                and tuple(map(_VERSION, self._live)) == self._stamp)
+        if children != self.children or kernels.numba_available() is not self.fast:
+            return False
+        # a plain loop: half the time of the same tests as map/all chains (6 parameters)
+        for table, name, held, version in self._checks:
+            p = table.get(name)
+            if p is not held or (p is not None and p._version != version):
+                return False
+        return True
 
     def __call__(self, x):
         return self.run(x)

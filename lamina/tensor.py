@@ -358,7 +358,7 @@ class Tensor:
             return
         if _backward_callbacks:  # left by a pass that raised: not this pass's
             _backward_callbacks.clear()
-        from heapq import heappop, heappush  # here, not at the top: 0.4 ms of import lamina
+        heappop, heappush = _HEAP or _heap_functions()
 
         # pending: seq -> [node, summed gradient]; heap: -seq of the pending nodes
         pending = {self._seq: [self, grad]}
@@ -366,8 +366,11 @@ class Tensor:
         anomaly = _anomaly.get()
         while heap:
             node, g = pending.pop(-heappop(heap))
-            if node._saved:
-                _check_saved(node)
+            saved = node._saved
+            if saved:
+                for x, version in zip(saved, node._saved_versions, strict=True):
+                    if (node if x is None else x)._version != version:
+                        _check_saved(node)  # raises, naming the tensor
             if RETAINED and id(node) in RETAINED and RETAINED[id(node)]() is node:
                 _accumulate(node, g, False)  # t.retain_grad() on a non-leaf
             parents = node._parents
@@ -393,6 +396,18 @@ class Tensor:
                     entry[1] = entry[1] + pg
         if _backward_callbacks:
             _run_backward_callbacks()
+
+
+_HEAP: tuple = ()  # (heappop, heappush), imported by the first backward pass
+
+
+def _heap_functions() -> tuple:
+    """heapq's functions, imported on first use (not at the top: 0.4 ms of import lamina)."""
+    global _HEAP
+    from heapq import heappop, heappush
+
+    _HEAP = (heappop, heappush)
+    return _HEAP
 
 
 # callables to run once when the backward pass in progress ends (queue_backward_callback)
@@ -447,7 +462,19 @@ def apply(op: Callable, *inputs, **options) -> Tensor:
     op does not take as it is is promoted or refused with a TypeError. A recorded node keeps
     the version counters of the tensors its backward reads; backward checks them.
     """
-    arrays = [x._data if isinstance(x, Tensor) else x for x in inputs]
+    arrays = []  # (one pass for the arrays and the inputs that need a gradient)
+    parents = []
+    recorded = False
+    for x in inputs:
+        if isinstance(x, Tensor):
+            arrays.append(x._data)
+            if x.requires_grad:
+                parents.append(x)
+                recorded = True
+                continue
+        else:
+            arrays.append(x)
+        parents.append(None)
     spec = DTYPES.get(op)
     if spec is not None:
         if len(spec) == 1:
@@ -483,26 +510,19 @@ def apply(op: Callable, *inputs, **options) -> Tensor:
     anomaly = _anomaly.get()
     if anomaly is not None:
         anomaly.forward(op, t, inputs)
-    if _grad_enabled.get():
-        parents = tuple([x if isinstance(x, Tensor) and x.requires_grad else None
-                         for x in inputs])
-        for parent in parents:  # (not ``count(None)``: that compares Tensors with ==)
-            if parent is not None:
-                break
-        else:
-            parents = None
-        if parents is not None:
-            t.requires_grad = True
-            t._parents = parents
-            t._backward = backward
-            t._seq = next(_sequence)
-            t._fresh = op in FRESH_GRADS
-            needs = SAVES.get(op, ALL)
-            if needs is not None:
-                _save(t, op, needs, inputs, parents)
-            if anomaly is not None:
-                anomaly.record(t)
-            return t
+    if recorded and _grad_enabled.get():
+        parents = tuple(parents)
+        t.requires_grad = True
+        t._parents = parents
+        t._backward = backward
+        t._seq = next(_sequence)
+        t._fresh = op in FRESH_GRADS
+        needs = SAVES.get(op, ALL)
+        if needs is not None:
+            _save(t, op, needs, inputs, parents)
+        if anomaly is not None:
+            anomaly.record(t)
+        return t
     t.requires_grad = False
     t._parents = ()
     t._backward = None

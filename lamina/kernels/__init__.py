@@ -68,9 +68,9 @@ def numba_available() -> bool:
 def numba_kernels(family: str = "conv") -> ModuleType | None:
     """The compiled kernels of ``family``: "conv" (:mod:`lamina.kernels.numba_conv`),
     "linear" (:mod:`lamina.kernels.numba_linear`), "recurrent"
-    (:mod:`lamina.kernels.numba_recurrent`), "norm" (:mod:`lamina.kernels.numba_norm`) or
-    "winograd" (:mod:`lamina.kernels.numba_winograd`); None when :func:`numba_available` is
-    false."""
+    (:mod:`lamina.kernels.numba_recurrent`), "norm" (:mod:`lamina.kernels.numba_norm`),
+    "winograd" (:mod:`lamina.kernels.numba_winograd`) or "loss"
+    (:mod:`lamina.kernels.numba_loss`); None when :func:`numba_available` is false."""
     if not numba_available():
         return None
     module = _state.get("module:" + family)

@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lamina import kernels as _kernels
 from lamina.kernels import numba_kernels
 from lamina.kernels import thresholds as T
 
@@ -42,7 +43,7 @@ class Kernel:
 
     Attributes:
         name: the kernel function's name in its module.
-        family: "conv", "linear", "recurrent", "norm" or "winograd" (the module
+        family: "conv", "linear", "recurrent", "norm", "winograd" or "loss" (the module
             :func:`lamina.kernels.numba_kernels` loads).
         op: the op of :data:`lamina.ops.OPS` whose step it replaces.
         replaces: the NumPy code it stands in for.
@@ -84,8 +85,18 @@ def select(name: str, *args) -> Callable | None:
     entry = KERNELS[name]
     if not entry.eligible(*args):  # first: in training most checks fail at once (batch)
         return None
-    module = numba_kernels(entry.family)
-    return None if module is None else getattr(module, name)
+    if not _kernels.numba_available():  # asked at every call: tests switch it at run time
+        return None
+    module = _MODULES.get(entry.family)
+    if module is None:
+        module = numba_kernels(entry.family)
+        if module is None:
+            return None
+        _MODULES[entry.family] = module
+    return getattr(module, name)  # (not cached: a test may replace it in its module)
+
+
+_MODULES: dict[str, object] = {}  # family -> its loaded module of compiled kernels
 
 
 # ------------------------------------------------------------------ convolution
@@ -225,6 +236,20 @@ def linear_chain(width: int, dtype, weights, biases) -> bool:
     return True
 
 
+# ------------------------------------------------------------------ losses
+
+
+@kernel("loss", "cross_entropy", "the NumPy steps of _cross_entropy_indices (max, exp, sums, "
+        "log, gather, range check, ignored rows)", exact=False)
+def cross_entropy_rows(logits, target) -> bool:
+    """Float32/float64 C-contiguous (N, C) logits and int64 targets (N,)."""
+    return (logits.ndim == 2 and logits.dtype in _FLOATS and logits.flags.c_contiguous
+            and target.dtype == _INT64 and target.shape == logits.shape[:1])
+
+
+_INT64 = np.dtype(np.int64)
+
+
 # ------------------------------------------------------------------ Winograd F(4x4, 3x3)
 
 
@@ -245,6 +270,13 @@ def winograd_output(m, z, bias) -> bool:
         "(winograd.output_grad_tiles)", exact=False)
 def winograd_output_grad(g, dm) -> bool:
     return g.dtype == dm.dtype and g.flags.c_contiguous
+
+
+@kernel("winograd", "conv2d_relu_max_pool2d",
+        "max_pool_backward (2 x 2, stride 2), then winograd_output_grad on its result", exact=True)
+def winograd_output_grad_pooled(g, index, dm) -> bool:
+    return (index.dtype == np.uint8 and g.dtype == dm.dtype and g.flags.c_contiguous
+            and index.flags.c_contiguous and index.shape == g.shape)
 
 
 @kernel("winograd", "conv2d", "B dV B^T by two NumPy matrix products and four strided adds "

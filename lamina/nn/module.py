@@ -40,6 +40,9 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+_NONE: dict = {}  # (never filled: a table a half-built Module lacks)
+
+
 class Module:
     """Base class of layers and models.
 
@@ -80,10 +83,17 @@ class Module:
         self.__dict__.pop(name, None)
 
     def __getattr__(self, name: str):
-        d = self.__dict__
-        for table in ("_parameters", "_buffers", "_modules"):
-            if table in d and name in d[table]:
-                return d[table][name]
+        d = self.__dict__  # (called for every layer and parameter a forward names: kept lean)
+        params = d.get("_parameters")
+        if params is not None:
+            if name in params:
+                return params[name]
+            buffers = d.get("_buffers", _NONE)
+            if name in buffers:
+                return buffers[name]
+            modules = d.get("_modules", _NONE)
+            if name in modules:
+                return modules[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __delattr__(self, name: str) -> None:

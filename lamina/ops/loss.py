@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lamina.kernels import registry
 from lamina.ops import FLOAT, INDEX_OR_FLOAT, PROMOTE, register, weak
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -75,12 +76,16 @@ def l1_loss(input, target, reduction="mean"):
 
 
 @register(dtypes=(FLOAT, INDEX_OR_FLOAT), saves=((1,),))
-def cross_entropy(logits, target, weight=None, reduction="mean", label_smoothing=0.0):
+def cross_entropy(logits, target, weight=None, reduction="mean", label_smoothing=0.0,
+                  ignore_index=None):
     """Cross-entropy H(p, q) = -sum_x p(x) log q(x) (eq 4.4-4.5) with q = softmax(logits).
 
     ``target`` is either integer class indices of shape (N,) or class probabilities of shape
     (N, C). log q is computed by log-sum-exp, so large logits never overflow.
     With class weights w and index targets, 'mean' divides by sum_i w[target_i] (as PyTorch).
+    ``ignore_index`` (index targets without weights or smoothing only; None: none): rows whose
+    target equals it add 0 to the loss and get a zero gradient, and 'mean' divides by the
+    number of the other rows (NaN when there are none), as PyTorch.
 
     Shape: logits (N, C); target (N,) int or (N, C) float -> (N,) for reduction='none', else ().
     Backward (index targets, no weights): grad_logits = (softmax(logits) - onehot) * grad_i,
@@ -90,18 +95,32 @@ def cross_entropy(logits, target, weight=None, reduction="mean", label_smoothing
         raise ValueError(f"CrossEntropyLoss: expected logits of shape (N, C), got {logits.shape}")
     n, c = logits.shape
     label_smoothing = weak(label_smoothing)
-    shifted = logits - logits.max(axis=1, keepdims=True)
     index_target = target.dtype.kind in "iu"
     if index_target:
         if target.shape != (n,):
             raise ValueError(f"CrossEntropyLoss: class-index target must have shape ({n},) to "
                              f"match logits {logits.shape}, got {target.shape}")
-        if n and (target.min() < 0 or target.max() >= c):
-            bad = target[(target < 0) | (target >= c)][0]
-            raise ValueError(f"CrossEntropyLoss: target class index {bad} is out of range for "
-                             f"{c} classes (expected 0 <= target < {c})")
-        if weight is None and not label_smoothing:
-            return _cross_entropy_indices(shifted, target, reduction)
+        plain = weight is None and not label_smoothing
+        if plain:
+            compiled = registry.select("cross_entropy_rows", logits, target)
+            if compiled is not None:
+                return _cross_entropy_compiled(compiled, logits, target, reduction, ignore_index)
+        if ignore_index is not None and not plain:
+            raise ValueError("cross_entropy: ignore_index is handled by this op only for index "
+                             "targets without weight or label_smoothing")
+        keep = None
+        if ignore_index is not None and n:
+            keep = target != ignore_index
+            if keep.all():
+                keep = None
+        checked = target if keep is None else target[keep]
+        if checked.size and (checked.min() < 0 or checked.max() >= c):
+            bad = checked[(checked < 0) | (checked >= c)][0]
+            _raise_out_of_range(bad, c)
+        if plain:
+            shifted = logits - logits.max(axis=1, keepdims=True)
+            return _cross_entropy_indices(shifted, target, reduction, keep)
+    shifted = logits - logits.max(axis=1, keepdims=True)
     logq = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
     if index_target:
         probs = np.zeros_like(logq)
@@ -139,19 +158,32 @@ def cross_entropy(logits, target, weight=None, reduction="mean", label_smoothing
     return np.asarray(out, dtype=logits.dtype), backward
 
 
-def _cross_entropy_indices(shifted, target, reduction):
+def _raise_out_of_range(bad, c: int):
+    raise ValueError(f"CrossEntropyLoss: target class index {bad} is out of range for "
+                     f"{c} classes (expected 0 <= target < {c})")
+
+
+def _cross_entropy_indices(shifted, target, reduction, keep=None):
     """Cross-entropy with class indices, no class weights, no smoothing: the common case.
 
     l_i = log sum_c e^(z_ic) - z_i,t_i with z = logits - max (eq 4.4-4.5 with a one-hot p);
     d l_i / d z_i = softmax(z_i) - onehot(t_i): the softmax, with 1 taken off at t_i in place.
+    ``keep``: None, or a boolean mask of the rows not ignored (the others count 0, and 'mean'
+    divides by the kept rows).
     """
     n = shifted.shape[0]
     rows = np.arange(n)
+    if keep is not None:
+        target = np.where(keep, target, 0)  # any class: the ignored rows are zeroed below
     e = np.exp(shifted)
     total = e.sum(axis=1, keepdims=True)
     losses = np.log(total[:, 0])
     losses -= shifted[rows, target]
-    out, scale = _reduce(losses, reduction)
+    denominator = None
+    if keep is not None:
+        losses[~keep] = 0
+        denominator = int(keep.sum())
+    out, scale = _reduce(losses, reduction, denominator)
 
     def backward(grad, need):
         if not need[0]:
@@ -160,9 +192,34 @@ def _cross_entropy_indices(shifted, target, reduction):
         grad_logits[rows, target] -= 1
         g = _elementwise_grad(grad, scale)
         grad_logits *= np.reshape(g, (-1, 1)) if np.ndim(g) else g
+        if keep is not None:  # after the scaling: 0, not NaN, when every row is ignored
+            grad_logits[~keep] = 0
         return grad_logits, None
 
     return np.asarray(out, dtype=shifted.dtype), backward
+
+
+def _cross_entropy_compiled(compiled, logits, target, reduction, ignore_index):
+    """:func:`_cross_entropy_indices` (with the range check and the ignored rows) by the
+    compiled kernel ``cross_entropy_rows``: one pass computes the losses and the gradient
+    factor softmax - onehot, which backward only scales."""
+    losses = np.empty(logits.shape[0], logits.dtype)
+    factor = np.empty_like(logits)
+    ignore = ignore_index is not None
+    kept = compiled(logits, target, ignore, int(ignore_index) if ignore else 0, losses, factor)
+    if kept < 0:
+        _raise_out_of_range(target[-1 - kept], logits.shape[1])
+    out, scale = _reduce(losses, reduction, kept if ignore else None)
+
+    def backward(grad, need):
+        if not need[0]:
+            return None, None
+        if kept == 0:  # every row ignored (the mean is NaN): no gradient, as PyTorch
+            return np.zeros_like(factor), None
+        g = _elementwise_grad(grad, scale)
+        return np.multiply(factor, np.reshape(g, (-1, 1)) if np.ndim(g) else g), None
+
+    return np.asarray(out, dtype=logits.dtype), backward
 
 
 @register(dtypes=(FLOAT, PROMOTE), saves=((0, 1),))

@@ -6,7 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from lamina.optim.kernels import adadelta_kernel
+from lamina.optim.flat import FlatGroup
+from lamina.optim.kernels import (
+    adadelta_kernel,
+    adadelta_pieces_kernel,
+    over_pieces,
+    pieces_ready,
+)
 from lamina.optim.optimizer import (
     Optimizer,
     ParamsT,
@@ -68,6 +74,21 @@ class Adadelta(Optimizer):
 
     def init_state(self, param: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
         return {"step": 0, "square_avg": np.zeros_like(param), "acc_delta": np.zeros_like(param)}
+
+    def update_group(self, flat: FlatGroup, grads: list[np.ndarray], state: dict[str, Any],
+                     group: dict[str, Any]) -> None:
+        """The compiled step reading the gradients where they are (no gathering copy) when
+        it can (no weight decay or maximize, see :func:`lamina.optim.kernels.pieces_ready`);
+        else :meth:`update` on the gathered gradients."""
+        kernel = adadelta_pieces_kernel()
+        if (kernel is None or group["weight_decay"] != 0 or group["maximize"]
+                or not pieces_ready(grads, flat.param.dtype)):
+            super().update_group(flat, grads, state, group)
+            return
+        state["step"] += 1
+        rho, like = group["rho"], flat.param.dtype.type
+        over_pieces(kernel, flat.param, grads, (state["square_avg"], state["acc_delta"]),
+                    like(rho), like(1 - rho), like(group["eps"]), like(group["lr"]))
 
     def update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any],
                group: dict[str, Any]) -> None:

@@ -13,7 +13,13 @@ import numpy as np
 
 from lamina.kernels import thresholds as T
 from lamina.optim.flat import FlatGroup
-from lamina.optim.kernels import adam_kernel
+from lamina.optim.kernels import (
+    PIECES,
+    adam_kernel,
+    adam_pieces_kernel,
+    over_pieces,
+    pieces_ready,
+)
 from lamina.optim.optimizer import (
     Optimizer,
     ParamsT,
@@ -97,10 +103,13 @@ class Adam(Optimizer):
         kernel = adam_kernel()
         if kernel is None:
             return
+        pieces = adam_pieces_kernel()
         for dtype in {p.dtype for group in self.param_groups for p in group["params"]}:
             one = dtype.type(1)
             arrays = [np.zeros(1, dtype) for _ in range(5)]
             kernel(*arrays, one, one, one, one, one, False)
+            grads = (arrays[1],) + (np.empty(0, dtype),) * (PIECES - 1)
+            pieces(arrays[0], grads, *arrays[2:], one, one, one, one, one, False)
 
     def _check_options(self, options: dict[str, Any]) -> None:
         for key in ("lr", "eps", "weight_decay"):
@@ -149,6 +158,10 @@ class Adam(Optimizer):
         kernel = adam_kernel()
         if kernel is None:
             super().update_group(flat, grads, state, group)
+        elif (group["weight_decay"] == 0 and not group["maximize"]
+              and pieces_ready(grads, flat.param.dtype)):
+            # the gradients read where they are, up to PIECES of them per call
+            self._kernel_step(kernel, flat.param, grads, None, state, group)
         elif flat.param.size < T.GATHER_BELOW * len(grads):
             # small parameters: one copy of the gradients and one kernel call beat a call
             # per parameter (each costs a few microseconds to dispatch)
@@ -180,6 +193,10 @@ class Adam(Optimizer):
         like = param.dtype.type
         coefficients = (like(1 - beta1), like(1 - beta2), like(beta2), like(group["eps"] * root),
                         like(step_size * root), bool(group["amsgrad"]))
+        if parts is None:  # grads: every parameter's, end to end (see pieces_ready)
+            over_pieces(adam_pieces_kernel(), flat_param, grads, (exp_avg, exp_avg_sq, v_max),
+                        *coefficients)
+            return
         scratch = self.scratch(flat_param, 1)
         for part, grad in zip(parts, grads, strict=True):
             p = flat_param[part]

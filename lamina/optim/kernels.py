@@ -23,6 +23,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lamina import kernels as _kernels
+
 _cache: dict[str, Callable | None] = {}
 
 
@@ -41,11 +43,12 @@ def _compiled(source: Callable) -> Callable | None:
     """``source`` compiled by Numba (once; no fastmath, so the bits equal NumPy's), or None
     when Numba is missing or disabled (:func:`lamina.kernels.numba_available`, asked at every
     call)."""
-    from lamina.kernels import numba_available
-
-    if not numba_available():
+    if not _kernels.numba_available():  # (looked up at every call: tests switch it)
         return None
     name = source.__name__
+    compiled = _cache.get(name)
+    if compiled is not None:
+        return compiled
     if name not in _cache:
         try:
             from numba import njit
@@ -93,6 +96,87 @@ def adam_moments_and_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, one_
             param[i] -= step_root * (m / (np.sqrt(v) + eps_root))
 
 
+#: the gradients one call of :func:`adam_pieces` takes: a tuple of exactly this many 1-D
+#: arrays (padded with empty ones), so that Numba compiles the kernel once per dtype rather
+#: than once per number of parameters
+PIECES = 16
+
+
+def pieces_ready(grads: list[np.ndarray], dtype: np.dtype) -> bool:
+    """Whether a pieces kernel (:func:`adam_pieces`, :func:`adadelta_pieces`) can read
+    ``grads`` (1-D, from :meth:`lamina.optim.flat.FlatGroup.grads`) where they are: plain
+    writeable C-contiguous arrays of the parameters' dtype (a read-only array is another type
+    to Numba: a tuple mixing them would not compile)."""
+    for g in grads:
+        if type(g) is not np.ndarray or g.dtype != dtype:
+            return False
+        flags = g.flags
+        if not (flags.c_contiguous and flags.writeable):
+            return False
+    return True
+
+
+def over_pieces(kernel: Callable, param: np.ndarray, grads: list[np.ndarray],
+                states: tuple[np.ndarray, ...], *scalars) -> None:
+    """Run a pieces kernel over a flat group: ``kernel(param[a:b], chunk, *[s[a:b] for s in
+    states], *scalars)`` for each run of :data:`PIECES` gradients (``chunk``, padded with
+    empty arrays) covering ``param[a:b]``; ``param`` and ``states`` are 1-D, ``grads`` in
+    their order (:func:`pieces_ready`)."""
+    empty = (np.empty(0, param.dtype),)
+    start = 0
+    for first in range(0, len(grads), PIECES):
+        chunk = tuple(grads[first:first + PIECES])
+        stop = start
+        for g in chunk:
+            stop += g.size
+        chunk += empty * (PIECES - len(chunk))
+        kernel(param[start:stop], chunk, *[s[start:stop] for s in states], *scalars)
+        start = stop
+
+
+def adam_pieces_kernel() -> Callable | None:
+    """The compiled :func:`adam_pieces`, or None when the NumPy path must be used."""
+    return _compiled(adam_pieces)
+
+
+def adam_pieces(param, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, one_minus_beta1,
+                one_minus_beta2, beta2, eps_root, step_root, amsgrad):
+    """:func:`adam_moments_and_step` on ``param`` and its state laid end to end, reading the
+    gradient piece by piece from the tuple ``grads`` (1-D arrays, each where backward left
+    it): the same arithmetic on every element, so the same bits, without first copying the
+    gradients into one array (a pass over all of them, most of the step for a small model).
+
+    Args:
+        param, exp_avg, exp_avg_sq, max_exp_avg_sq: 1-D arrays of one size and dtype.
+        grads: a tuple of :data:`PIECES` 1-D C-contiguous arrays of that dtype whose sizes
+            add up to ``param.size`` (empty ones at the end pad it).
+        The scalars: as :func:`adam_moments_and_step`.
+    """
+    start = 0
+    for k in range(len(grads)):
+        grad = grads[k]
+        n = grad.size
+        # views of this piece, indexed from 0: no negative-index checks, the loops vectorise
+        p, m_, v_ = param[start:start + n], exp_avg[start:start + n], exp_avg_sq[start:start + n]
+        if amsgrad:
+            w_ = max_exp_avg_sq[start:start + n]
+            for i in range(n):
+                g = grad[i]
+                m = m_[i] + one_minus_beta1 * (g - m_[i])
+                v = beta2 * v_[i] + one_minus_beta2 * (g * g)
+                v_max = np.maximum(w_[i], v)
+                m_[i], v_[i], w_[i] = m, v, v_max
+                p[i] -= step_root * (m / (np.sqrt(v_max) + eps_root))
+        else:
+            for i in range(n):
+                g = grad[i]
+                m = m_[i] + one_minus_beta1 * (g - m_[i])
+                v = beta2 * v_[i] + one_minus_beta2 * (g * g)
+                m_[i], v_[i] = m, v
+                p[i] -= step_root * (m / (np.sqrt(v) + eps_root))
+        start += n
+
+
 def adadelta_kernel() -> Callable | None:
     """The compiled :func:`adadelta_step`, or None when the NumPy path must be used.
 
@@ -121,3 +205,29 @@ def adadelta_step(param, g, square_avg, acc_delta, rho, one_minus_rho, eps, lr):
         square_avg[i] = s
         acc_delta[i] = acc_delta[i] * rho + one_minus_rho * delta * delta
         param[i] -= lr * delta
+
+
+def adadelta_pieces_kernel() -> Callable | None:
+    """The compiled :func:`adadelta_pieces`, or None when the NumPy path must be used."""
+    return _compiled(adadelta_pieces)
+
+
+def adadelta_pieces(param, grads, square_avg, acc_delta, rho, one_minus_rho, eps, lr):
+    """:func:`adadelta_step` on ``param`` and its state laid end to end, reading the gradient
+    piece by piece from the tuple ``grads`` (as :func:`adam_pieces`: :data:`PIECES` 1-D
+    C-contiguous arrays whose sizes add up to ``param.size``, empty ones padding it). The
+    same arithmetic on every element as :func:`adadelta_step`, so the same bits."""
+    start = 0
+    for k in range(len(grads)):
+        grad = grads[k]
+        n = grad.size
+        p = param[start:start + n]
+        s_, a_ = square_avg[start:start + n], acc_delta[start:start + n]
+        for i in range(n):
+            gi = grad[i]
+            s = s_[i] * rho + one_minus_rho * gi * gi
+            delta = np.sqrt(a_[i] + eps) / np.sqrt(s + eps) * gi
+            s_[i] = s
+            a_[i] = a_[i] * rho + one_minus_rho * delta * delta
+            p[i] -= lr * delta
+        start += n

@@ -183,7 +183,7 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         for index, group in enumerate(self.param_groups):
-            options = {k: _python_scalar(v) for k, v in group.items() if k != "params"}
+            options = _options(group)
             params = group["params"]
             flat = self._flat.get(index)
             if flat is None or not flat.is_current(params):
@@ -284,6 +284,19 @@ class Optimizer:
             lines.extend(f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params")
         lines.append(")")
         return "\n".join(lines)
+
+
+_PLAIN = frozenset({float, int, bool, str, type(None)})
+
+
+def _options(group: dict[str, Any]) -> dict[str, Any]:
+    """The options of ``group`` (all but ``params``), NumPy scalars made Python numbers."""
+    options = group.copy()
+    del options["params"]
+    for key, value in options.items():
+        if type(value) not in _PLAIN:
+            options[key] = _python_scalar(value)
+    return options
 
 
 def _python_scalar(value: Any) -> Any:

@@ -65,6 +65,8 @@ CHECKS = {
     "winograd_input_grad": ((arr(36, 2, 2, 2, 3), arr(2, 10, 10, 3)),
                             (arr(36, 2, 2, 2, 3), arr(2, 10, 10, 3, dtype=float))),
     "bias_relu": ((arr(64, 64), arr(64)), (arr(64, 64), arr(64, dtype=float))),
+    "cross_entropy_rows": ((arr(4, 3), np.zeros(4, np.int64)),
+                           (arr(4, 3), np.zeros(4, np.int32))),
     "relu_grad": ((arr(64, 64), arr(64, 64)), (arr(64, 64), arr(64, 64).T)),
     **{name: ((arr(4, 3, 5), arr(3), None), (arr(4, 3, T.BN_MIN_RUN - 1), arr(3), None))
        for name in ("bn_stats", "bn_affine", "bn_grad_sums", "bn_input_grad")},
@@ -84,7 +86,7 @@ def test_every_kernel_is_registered_against_an_op_with_a_check():
     assert set(CHECKS) == set(registry.KERNELS)
     for name, entry in registry.KERNELS.items():
         assert entry.name == name and entry.family in ("conv", "linear", "recurrent", "norm",
-                                                       "winograd")
+                                                       "winograd", "loss")
         assert entry.op in OPS, f"{name}: unknown op {entry.op}"
         assert callable(entry.eligible) and entry.replaces
 

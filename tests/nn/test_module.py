@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 
 import numpy as np
@@ -282,3 +283,17 @@ def test_repr_of_a_custom_module():
     text = repr(Net())
     assert text.startswith("Net(\n  (features): Sequential(\n    (0): Linear(in_features=2")
     assert "(head): Linear(in_features=4, out_features=1, bias=False)" in text
+
+
+def test_attribute_lookup_on_a_half_built_module_raises_attribute_error():
+    """Module.__getattr__ reads the registration tables only where they exist (an object
+    made by __new__ or by copy/pickle before its state is restored)."""
+    bare = nn.Module.__new__(nn.Module)
+    with pytest.raises(AttributeError, match="has no attribute 'weight'"):
+        _ = bare.weight
+    object.__setattr__(bare, "_parameters", {"weight": 1})
+    assert bare.weight == 1
+    with pytest.raises(AttributeError, match="has no attribute 'bias'"):
+        _ = bare.bias
+    copied = copy.deepcopy(nn.Linear(2, 3))
+    assert copied.weight.shape == (3, 2)
