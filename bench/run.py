@@ -146,6 +146,14 @@ def torch_infer(name: str, data):
 
 
 # ----------------------------------------------------------------------------- timing
+# Seconds of pause before each timed block. OpenBLAS's idle threads poll for 2^28 cycles
+# (~0.1 s) after a product and torch's OpenMP threads spin too: without the pause one
+# framework's pollers take a core from the other's next block. 2026-12-07, BatchNorm CNN at
+# batch 64, 2 threads, 20 rounds: torch 19.9 ms a step right after a lamina block, 15.0 ms
+# after a 0.3 s pause (lamina 7.7 / 9.4 ms the other way round).
+SETTLE = 0.15
+
+
 def time_block(step, n: int) -> float:
     """Seconds per call of ``step`` over ``n`` calls."""
     start = time.perf_counter()
@@ -165,7 +173,7 @@ def interleaved(steps: dict, n: int, repeats: int, warmup: int) -> dict[str, flo
     for r in range(repeats):
         order = list(steps) if r % 2 == 0 else list(reversed(steps))
         for key in order:
-            time.sleep(0.05)  # let the other framework's worker threads go idle
+            time.sleep(SETTLE)  # the other framework's idle threads stop polling first
             samples[key].append(time_block(steps[key], n))
     result = {k: statistics.median(v) for k, v in samples.items()}
     if "torch" in samples:
