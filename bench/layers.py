@@ -15,6 +15,11 @@ Workloads (float32, Adam, the same code drives both frameworks, interleaved bloc
 - LSTM: LSTM(32, 128) on sequences of 50 steps, batch 32, last hidden state -> Linear(128, 10),
   cross-entropy.
 
+``--threads-ab`` adds a row "threaded": lamina with the threading switches of
+:mod:`lamina.kernels.thresholds` that are off by default turned on (:data:`THREADED`: half
+of the batch-norm/pool kernels' channels in a second thread; the LSTM's all-steps products
+in a second thread beside its time loop), interleaved with the default.
+
 ``--clock cpu`` times blocks by the CPU time of the process (``time.process_time``: on a
 busy machine it leaves out the time spent waiting for a core; BLAS and torch worker threads'
 time counts), ``--clock wall`` (default) by ``time.perf_counter``. Only a full run with the
@@ -119,6 +124,28 @@ def numpy_only(step):
     return run
 
 
+#: the threading switches ``--threads-ab`` turns on (see that option)
+THREADED = {"cnn": {"BN_POOL_THREADS": 2}, "lstm": {"LSTM_OVERLAP_STEPS": 7}}
+
+
+def with_thresholds(step, values: dict):
+    """``step`` with the constants ``values`` of :mod:`lamina.kernels.thresholds` set for its
+    duration (restored after each call)."""
+    from lamina.kernels import thresholds as T
+
+    def run():
+        saved = {k: getattr(T, k) for k in values}
+        for k, v in values.items():
+            setattr(T, k, v)
+        try:
+            step()
+        finally:
+            for k, v in saved.items():
+                setattr(T, k, v)
+
+    return run
+
+
 def interleaved(steps: dict, n: int, repeats: int, warmup: int, clock: str) -> dict:
     """As :func:`bench.run.interleaved` (alternating blocks of ``n`` steps, the median over
     rounds of torch's block time over lamina's, quartiles), with a choice of clock."""
@@ -138,11 +165,13 @@ def interleaved(steps: dict, n: int, repeats: int, warmup: int, clock: str) -> d
             time.sleep(0.05)  # let the other framework's worker threads go idle
             samples[key].append(block(steps[key], n))
     result: dict = {k: statistics.median(v) for k, v in samples.items()}
-    if "torch" in samples:
-        ratios = [t / lam for t, lam in zip(samples["torch"], samples["lamina"], strict=True)]
-        result["ratio"] = statistics.median(ratios)
-        quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
-        result["spread"] = [quartiles[0], quartiles[-1]]
+    for slow, fast, key in (("torch", "lamina", ""), ("torch", "threaded", "threaded "),
+                            ("lamina", "threaded", "threaded vs lamina ")):
+        if slow in samples and fast in samples:
+            ratios = [a / b for a, b in zip(samples[slow], samples[fast], strict=True)]
+            quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+            result[key + "ratio"] = statistics.median(ratios)
+            result[key + "spread"] = [quartiles[0], quartiles[-1]]
     return result
 
 
@@ -159,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="wall: time.perf_counter; cpu: time.process_time")
     parser.add_argument("--paths", choices=("fast", "numpy", "both"), default="both",
                         help="lamina with its compiled kernels, pure NumPy, or both rows")
+    parser.add_argument("--threads-ab", action="store_true",
+                        help="also time lamina with the threading switches of THREADED on "
+                             "(interleaved; they need lamina.get_num_threads() >= 2: with "
+                             "OPENBLAS_NUM_THREADS=1 set LAMINA_NUM_THREADS=2 too)")
     args = parser.parse_args(argv)
     use_torch = have_torch()
     rounds = args.rounds or (3 if args.quick else 9)
@@ -172,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             step = _step("lamina", kind, batch)
             steps = {"lamina": step if path == "fast" else numpy_only(step)}
+            if args.threads_ab and path == "fast":
+                steps["threaded"] = with_thresholds(_step("lamina", kind, batch),
+                                                    THREADED[kind])
             if use_torch:
                 steps["torch"] = _step("torch", kind, batch)
             result = interleaved(steps, n=2 if args.quick else 5, repeats=rounds, warmup=3,
@@ -185,14 +221,27 @@ def main(argv: list[str] | None = None) -> int:
              f"{args.clock} clock, {rounds} rounds; medians of interleaved blocks; "
              f"ratio = torch / lamina (> 1: lamina faster), quartiles in parentheses.", "",
              "| workload | lamina | torch | ratio |", "|---|---:|---:|---:|"]
+    if args.threads_ab:
+        lines[-2:] = ["| workload | lamina | threaded | torch | ratio | threaded ratio "
+                      "| threaded vs lamina |", "|---|---:|---:|---:|---:|---:|---:|"]
+
+    def ratio(r, key):
+        return (f"{r[key + 'ratio']:.2f}x ({r[key + 'spread'][0]:.2f}-"
+                f"{r[key + 'spread'][1]:.2f})" if key + "ratio" in r else "-")
+
     for label, r in rows:
         torch_time = fmt_time(r["torch"]) if "torch" in r else "-"
-        ratio = (f"{r['ratio']:.2f}x ({r['spread'][0]:.2f}-{r['spread'][1]:.2f})"
-                 if "ratio" in r else "-")
-        lines.append(f"| {label} | {fmt_time(r['lamina'])} | {torch_time} | {ratio} |")
+        if args.threads_ab:
+            threaded = fmt_time(r["threaded"]) if "threaded" in r else "-"
+            lines.append(f"| {label} | {fmt_time(r['lamina'])} | {threaded} | {torch_time} | "
+                         f"{ratio(r, '')} | {ratio(r, 'threaded ')} | "
+                         f"{ratio(r, 'threaded vs lamina ')} |")
+        else:
+            lines.append(f"| {label} | {fmt_time(r['lamina'])} | {torch_time} | "
+                         f"{ratio(r, '')} |")
     text = "\n".join(lines) + "\n"
     print(text)
-    full = (not (args.quick or args.only) and args.cnn_batch == [32, 64]
+    full = (not (args.quick or args.only or args.threads_ab) and args.cnn_batch == [32, 64]
             and args.lstm_batch == [32] and args.paths == "both")
     if full:
         (HERE / "RESULTS_layers.md").write_text(text)

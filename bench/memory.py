@@ -1,8 +1,9 @@
 """Peak memory of a training step, lamina vs PyTorch, measured the same way for both.
 
-    python -m bench.memory            # LeNet-5 and the MLP at batch 32 and 128, writes
+    python -m bench.memory            # the MLP and LeNet-5 at batch 32 and 128, the MNIST
+                                      # example's Net at 64 and 128; writes
                                       # bench/RESULTS_memory.md
-    python -m bench.memory --no-write
+    python -m bench.memory --no-write --only mnist
 
 Each (model, batch, framework) runs in a fresh interpreter (the OS's numbers, which see
 NumPy's and PyTorch's allocators alike; tracemalloc would see NumPy's only):
@@ -10,8 +11,11 @@ NumPy's and PyTorch's allocators alike; tracemalloc would see NumPy's only):
 1. import the framework, load a few MNIST batches, build model, Adam and loss (the
    benchmark's own step functions, :func:`bench.run.lamina_train_step` and
    :func:`bench.run.torch_train_step`), run WARMUP training steps (kernels compiled and
-   loaded, optimizer state allocated, gradients kept);
-2. free what the allocator holds but does not use (``malloc_trim``), reset the process's
+   loaded, optimizer state allocated, gradients kept); the MNIST example's Net is
+   :func:`bench.user_models.make_step`'s (Adadelta, nll_loss, line by line);
+2. empty lamina's pool of reused arrays (:mod:`lamina.ops.scratch`: what it keeps is
+   the steps' memory, so it is counted in their peak, not in the steady state), free what
+   the allocator holds but does not use (``malloc_trim``), reset the process's
    peak RSS (``/proc/self/clear_refs`` = 5) and read the RSS: the steady state;
 3. run STEPS more training steps and read the peak RSS (``VmHWM``).
 
@@ -56,11 +60,18 @@ if framework == "torch":
     import torch
     torch.set_num_threads({threads})
 x, y = load_mnist()
-data = batches(x[:4096], y[:4096], name, batch, 4)
+data = batches(x[:4096], y[:4096], "lenet" if name == "mnist" else name, batch, 4)
 before = status("VmRSS")
-step = (lamina_train_step if framework == "lamina" else torch_train_step)(name, data)
+if name == "mnist":  # the PyTorch example's Net, line by line, Adadelta, nll_loss
+    from bench.user_models import make_step
+    step = make_step("mnist", framework, data)
+else:
+    step = (lamina_train_step if framework == "lamina" else torch_train_step)(name, data)
 for _ in range({warmup}):
     step()
+if framework == "lamina":  # arrays kept for reuse count in the steps' peak, not the steady state
+    from lamina.ops import scratch
+    scratch.clear()
 gc.collect()
 ctypes.CDLL("libc.so.6").malloc_trim(0)
 with open("/proc/self/clear_refs", "w") as clear:
@@ -89,13 +100,18 @@ def measure(name: str, framework: str, batch: int) -> dict | None:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run_all(frameworks=("lamina", "torch"), models=("mlp", "lenet"),
-            batch_sizes=(32, 128)) -> list[dict]:
-    """One row per (model, batch): each framework's measurement, printed as it comes."""
+NAMES = {"mlp": "MLP", "lenet": "LeNet-5", "mnist": "MNIST example Net"}
+BATCHES = {"mlp": (32, 128), "lenet": (32, 128), "mnist": (64, 128)}
+
+
+def run_all(frameworks=("lamina", "torch"), models=("mlp", "lenet", "mnist"),
+            batch_sizes=None) -> list[dict]:
+    """One row per (model, batch): each framework's measurement, printed as it comes
+    (``batch_sizes`` None: each model's of BATCHES)."""
     rows = []
     for name in models:
-        for batch in batch_sizes:
-            row = {"model": "MLP" if name == "mlp" else "LeNet-5", "batch": batch}
+        for batch in batch_sizes or BATCHES[name]:
+            row = {"model": NAMES[name], "batch": batch}
             for framework in frameworks:
                 result = measure(name, framework, batch)
                 if result is not None:
@@ -112,7 +128,7 @@ def _cell(result: dict | None) -> str:
 
 
 def format_row(row: dict) -> str:
-    text = f"{row['model']:<8} batch {row['batch']:>4}: lamina {_cell(row.get('lamina'))}"
+    text = f"{row['model']:<17} batch {row['batch']:>4}: lamina {_cell(row.get('lamina'))}"
     for framework in ("torch", "lamina-numpy"):
         if framework in row:
             text += f" | {framework} {_cell(row.get(framework))}"
@@ -131,8 +147,11 @@ def table(rows: list[dict]) -> list[str]:
         lines.append(f"| {r['model']} | {r['batch']} | {_cell(lam)} | {_cell(tor)} | {ratio} "
                      f"| {_cell(r.get('lamina-numpy'))} |")
     return lines + ["", f"Step peak: the peak RSS (VmHWM) over {STEPS} training steps (Adam, "
-                    "cross-entropy) minus the RSS before them, after "
-                    f"{WARMUP} warm-up steps, `malloc_trim` and a reset of the peak "
+                    "cross-entropy; the MNIST example's Net: Adadelta, nll_loss, written line "
+                    "by line as in the example) minus the RSS before them, after "
+                    f"{WARMUP} warm-up steps, emptying lamina's pool of reused arrays "
+                    "(ops/scratch.py: they count in the steps' peak), `malloc_trim` and a "
+                    "reset of the peak "
                     "(`/proc/self/clear_refs`); steady: that RSS (libraries, model, gradients, "
                     "optimizer state; lamina's includes Numba and its compiled kernels when "
                     "installed). Each cell is a fresh process."]
@@ -142,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.memory",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--no-write", action="store_true", help="do not write the results")
+    parser.add_argument("--only", nargs="+", choices=sorted(NAMES), default=list(NAMES),
+                        help="models to measure (default: all)")
     args = parser.parse_args(argv)
     try:
         import torch  # noqa: F401
@@ -149,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         frameworks = ("lamina", "torch", "lamina-numpy")
     except ImportError:
         frameworks = ("lamina", "lamina-numpy")
-    rows = run_all(frameworks)
+    rows = run_all(frameworks, args.only)
     if not args.no_write:
         path = ROOT / "bench" / "RESULTS_memory.md"
         path.write_text("\n".join(

@@ -226,13 +226,21 @@ print(kib("VmHWM") - base)
 
 def peak_memory(batch: int) -> dict[str, float]:
     """MiB that the peak RSS of a fresh process grows by over 10 training steps at ``batch``
-    (from after loading the data and importing the framework), per framework."""
+    (from after loading the data and importing the framework: lamina's Numba and its kernels,
+    ~70 MiB, load during the first step, torch's libraries at its import), per framework;
+    and (keys ``"<framework> step"``) the step's peak above the steady state as
+    :mod:`bench.memory` measures it (the example's Net line by line, Adadelta)."""
+    from bench import memory
+
     result = {}
     for framework in ("lamina", "torch"):
         script = _MEMORY_SCRIPT.format(root=str(ROOT), threads=run.THREADS)
         proc = subprocess.run([sys.executable, "-c", script, str(batch), framework],
                               capture_output=True, text=True, check=True)
         result[framework] = int(proc.stdout.split()[-1]) / 1024
+        step = memory.measure("mnist", framework, batch)
+        if step is not None:
+            result[framework + " step"] = step["peak"] - step["steady"]
     return result
 
 
@@ -321,13 +329,17 @@ def main(argv: list[str] | None = None) -> int:
     for path in paths:
         lines += table(args, x, y, path)
     if args.memory:
-        head = ["peak RSS growth over 10 training steps, fresh process (MiB)", "",
-                "| batch | lamina | torch |", "|---|---|---|"]
+        head = ["peak RSS growth over 10 training steps from the framework's import, fresh "
+                "process (MiB; lamina's includes loading Numba and its kernels); step: the "
+                "step's peak above the steady state (bench.memory)", "",
+                "| batch | lamina | torch | lamina step | torch step |", "|---|---|---|---|---|"]
         print("\n".join(head), flush=True)
         lines += head
         for batch in args.batch:
             mem = peak_memory(batch)
-            lines.append(f"| {batch} | {mem['lamina']:.1f} | {mem['torch']:.1f} |")
+            steps = " | ".join(f"{mem[k]:.1f}" if k in mem else "-"
+                               for k in ("lamina step", "torch step"))
+            lines.append(f"| {batch} | {mem['lamina']:.1f} | {mem['torch']:.1f} | {steps} |")
             print(lines[-1], flush=True)
     if args.profile:
         for batch in args.batch:

@@ -313,19 +313,74 @@ def gemm_peak(clock=time.perf_counter, size: int = 1024) -> float:
     return 2 * size**3 / best
 
 
+MLP_SIZES = [(784, 256), (256, 256), (256, 10)]  # (in, out) of the bench MLP's layers
+
+
+def step_gemms_time(batch: int, clock=time.perf_counter, blocks: int = 15) -> float:
+    """Seconds per MLP train step that its GEMMs alone take, issued as lamina issues them
+    (forward: :func:`lamina.ops.linalg._product`, the layout it picks by shape; backward: the
+    products of ``_linear_backward``, ``g @ W`` and ``g.T @ x``, no input gradient for the
+    first layer) on arrays of the step's shapes, at the BLAS's current thread count: the
+    median over ``blocks`` blocks. What the step takes beyond it is the non-GEMM time (bias,
+    ReLU and its mask, loss, Adam, autograd and Python)."""
+    from lamina.ops.linalg import _product
+
+    rng = np.random.default_rng(0)
+    weights = [rng.standard_normal((o, i), dtype=np.float32) for i, o in MLP_SIZES]
+    inputs = [rng.standard_normal((batch, i), dtype=np.float32) for i, _ in MLP_SIZES]
+    grads = [rng.standard_normal((batch, o), dtype=np.float32) for _, o in MLP_SIZES]
+
+    def gemms():
+        for x, w in zip(inputs, weights, strict=True):
+            _product(x, w)
+        for k, (x, w, g) in enumerate(zip(inputs, weights, grads, strict=True)):
+            g.T @ x
+            if k:
+                g @ w
+
+    for _ in range(3):
+        gemms()
+    n = max(3, int(0.1 / max(1e-6, _block_time(gemms, 3, clock))))
+    return statistics.median(_block_time(gemms, n, clock) for _ in range(blocks))
+
+
+def _block_time(fn, n: int, clock) -> float:
+    start = clock()
+    for _ in range(n):
+        fn()
+    return (clock() - start) / n
+
+
+def step_flops(batch: int) -> int:
+    """GEMM FLOPs of one MLP train step (:data:`GEMM_FLOPS_NOTE`)."""
+    macs = sum(i * o for i, o in MLP_SIZES)
+    return 2 * batch * macs * 2 + 2 * batch * (macs - MLP_SIZES[0][0] * MLP_SIZES[0][1])
+
+
 def gemm_efficiency(mlp_rows) -> list[dict]:
     """Achieved FLOP/s of the MLP train step vs the machine's float32 matmul FLOP/s
-    (what is counted: :data:`GEMM_FLOPS_NOTE`)."""
-    sizes = [(784, 256), (256, 256), (256, 10)]
+    (what is counted: :data:`GEMM_FLOPS_NOTE`), and the step's GEMMs alone
+    (:func:`step_gemms_time`): their rate is the ceiling of the step's at these shapes, and
+    the step's time beyond theirs is what is not GEMM."""
     peak = gemm_peak()
     rows = []
     for row in mlp_rows:
         b = row["batch"]
-        macs = sum(i * o for i, o in sizes)
-        flops = 2 * b * macs * 2 + 2 * b * (macs - sizes[0][0] * sizes[0][1])
+        flops = step_flops(b)
         rows.append({"batch": b, "achieved": flops / row["lamina"], "peak": peak,
-                     "torch_achieved": flops / row["torch"] if row["torch"] else None})
+                     "torch_achieved": flops / row["torch"] if row["torch"] else None,
+                     "gemms": step_gemms_time(b), "step": row["lamina"]})
     return rows
+
+
+def gemm_split(row: dict) -> str:
+    """The step's time split into its GEMMs alone and the rest, as one line."""
+    gemms, step, peak = row["gemms"], row["step"], row["peak"]
+    rate = step_flops(row["batch"]) / gemms
+    return (f"its GEMMs alone take {fmt_time(gemms)} ({rate / 1e9:.1f} GFLOP/s, "
+            f"{100 * rate / peak:.0f}% of the peak: the ceiling at these shapes), the rest of "
+            f"the step {fmt_time(max(step - gemms, 0.0))} ({100 * max(step - gemms, 0) / step:.0f}%"
+            f" of it) is not GEMM")
 
 
 # ----------------------------------------------------------------------------- batch-1 bound
@@ -599,15 +654,17 @@ def main(argv: list[str] | None = None) -> int:
         sections += ["## GEMM efficiency of the MLP train step", "",
                      "| batch | lamina GFLOP/s | torch GFLOP/s | machine float32 matmul GFLOP/s "
                      "| lamina efficiency |", "|---:|---:|---:|---:|---:|"]
-        for r in gemm_efficiency(mlp_rows):
+        eff = gemm_efficiency(mlp_rows)
+        for r in eff:
             tor = f"{r['torch_achieved'] / 1e9:.1f}" if r["torch_achieved"] else "-"
             sections.append(f"| {r['batch']} | {r['achieved'] / 1e9:.1f} | {tor} | "
                             f"{r['peak'] / 1e9:.1f} | {100 * r['achieved'] / r['peak']:.0f}% |")
             print(f"GEMM efficiency, MLP train batch {r['batch']}: lamina "
                   f"{r['achieved'] / 1e9:.1f} GFLOP/s, torch {tor} GFLOP/s, float32 matmul peak "
                   f"{r['peak'] / 1e9:.1f} GFLOP/s: {100 * r['achieved'] / r['peak']:.0f}% "
-                  f"(goal >= 60% at batch 128)", flush=True)
-        sections += ["", GEMM_FLOPS_NOTE, ""]
+                  f"(goal >= 60% at batch 128); {gemm_split(r)}", flush=True)
+        sections += [""] + [f"Batch {r['batch']}: {gemm_split(r)}." for r in eff] + [
+            "", GEMM_FLOPS_NOTE, ""]
     if "import" in want:
         t = import_times(5 if args.quick else 15)
         print("import times:", {k: f"{v * 1e3:.0f} ms" for k, v in t.items()}, flush=True)

@@ -120,3 +120,14 @@ def test_dropout_mask_follows_the_input_memory_layout():
     lm.manual_seed(5)
     again = F.dropout(x, 0.25)
     np.testing.assert_array_equal(again.numpy(), out.numpy())
+
+
+@pytest.mark.parametrize("p", [0.25, 0.5, 0.3, 0.9])
+def test_dropout_rate_with_byte_and_32_bit_draws(p):
+    """Rates that are a whole number of 256ths draw one random byte an element, others 32
+    bits: both keep 1 - p of the elements (within 4 standard deviations) and scale them."""
+    lm.manual_seed(1)
+    out = F.dropout(lm.tensor(np.ones(200_000, np.float32)), p).numpy()
+    kept = out != 0
+    assert abs(kept.mean() - (1 - p)) < 4 * np.sqrt(p * (1 - p) / out.size)
+    np.testing.assert_allclose(out[kept], 1 / (1 - p), rtol=1e-6)

@@ -220,3 +220,85 @@ def test_without_folding_the_plain_ops_run(rng, monkeypatch):
     out = _folded(x, weight, bias, SETTINGS[0])
     assert out._op is OPS["max_pool2d"]
     np.testing.assert_array_equal(out.numpy(), folded)
+
+
+# ------------------------------------------------------------------ x = F.relu(x) style
+
+
+def _line_by_line(x, weight, bias, setting):
+    """The PyTorch MNIST example's style: each result stored back in the same variable."""
+    stride, padding, pk, ps, pp = setting
+    x = F.conv2d(x, weight, bias, stride, padding)
+    x = F.relu(x)
+    x = F.max_pool2d(x, pk, ps, pp)
+    return x
+
+
+def _line_by_line_pool_first(x, weight, bias, setting):
+    stride, padding, pk, ps, pp = setting
+    x = F.conv2d(x, weight, bias, stride, padding)
+    x = F.max_pool2d(x, kernel_size=pk, stride=ps, padding=pp)
+    x = F.relu(x)
+    return x
+
+
+@folds
+def test_rebinding_the_same_variable_folds(rng):
+    weight, bias = _params(rng)
+    x = lm.tensor(rng.standard_normal((2, 2, 8, 8)))
+    out = _line_by_line(x, weight, bias, SETTINGS[0])
+    other = _line_by_line_pool_first(x, weight, bias, SETTINGS[0])
+    assert out._op is conv2d_relu_max_pool2d_folded
+    assert other._op is relu_folded
+
+
+@folds
+def test_a_variable_that_is_not_rebound_or_is_held_twice_does_not_fold(rng):
+    weight, bias = _params(rng)
+    x = lm.tensor(rng.standard_normal((2, 2, 8, 8)))
+    y = F.conv2d(x, weight, bias)
+    z = F.relu(y)  # y is read later: no fold
+    assert z._op is OPS["relu"] and (y.numpy() < 0).any()
+    y = F.conv2d(x, weight, bias)
+    keep = [y]
+    y = F.relu(y)  # rebound, but the list holds the conv output too
+    assert y._op is OPS["relu"] and (keep[0].numpy() < 0).any()
+    y = F.conv2d(x, weight, bias)
+    y = F.relu(y + 0)  # the argument is not the variable
+    assert y._op is OPS["relu"]
+    y = F.conv2d(x, weight, bias)
+    y = F.max_pool2d(y, 2, lm.tensor(2).item())  # an argument computed after reading y
+    assert y._op is OPS["max_pool2d"]
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_line_by_line_values_and_gradients_equal_the_plain_ops(rng, backend, setting):
+    weight, bias = _params(rng)
+    x = lm.tensor(rng.standard_normal((3, 2, 9, 8)), requires_grad=True)
+    for style in (_line_by_line, _line_by_line_pool_first):
+        out = style(x, weight, bias, setting)
+        target = rng.standard_normal(out.shape)
+        (out * lm.tensor(target)).sum().backward()
+        grads = [t.grad.numpy().copy() for t in (x, weight, bias)]
+        for t in (x, weight, bias):
+            t.grad = None
+        if style is _line_by_line:
+            plain, _, _ = _plain(x, weight, bias, setting)
+        else:
+            stride, padding, pk, ps, pp = setting
+            z = F.conv2d(x, weight, bias, stride, padding)
+            pooled = F.max_pool2d(z, pk, ps, pp)
+            plain = F.relu(pooled)
+        (plain * lm.tensor(target)).sum().backward()
+        np.testing.assert_array_equal(out.numpy(), plain.numpy())
+        for got, t in zip(grads, (x, weight, bias), strict=True):
+            np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-12, atol=1e-12)
+            t.grad = None
+
+
+def test_line_by_line_gradcheck(rng):
+    weight, bias = _params(rng)
+    x = lm.tensor(rng.standard_normal((2, 2, 7, 7)), requires_grad=True)
+    assert gradcheck(lambda x, w, b: _line_by_line(x, w, b, SETTINGS[1]), [x, weight, bias])
+    assert gradcheck(lambda x, w, b: _line_by_line_pool_first(x, w, b, SETTINGS[2]),
+                     [x, weight, bias])

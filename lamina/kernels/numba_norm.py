@@ -10,6 +10,7 @@ sums in the input's dtype, pairwise): equal to the NumPy path up to rounding.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 
@@ -85,3 +86,147 @@ def bn_input_grad(dy, x, a, b, k, out):
             for j in range(length):
                 dst[j] = g[j] * ac + src[j] * bc + kc
 
+
+
+# ---------------------------------------------- batch norm -> ReLU -> 2 x 2 max pool
+# (:func:`lamina.ops.norm.batch_norm_relu_max_pool2d`) on the batch-last layout (C, H, W, N)
+# in which lamina's convolutions leave their outputs; every loop is per channel, so the op
+# may run two halves of the channels at once (lamina.ops.norm._by_channels): the same bits.
+
+
+def _bn_relu_pool_forward(x, height, width, batch, weight, bias, eps, mean, var, coef, out,
+                          arg):
+    """Per channel c of the batch-last input x (C, H', W' * N) C-contiguous, of which rows
+    :height and their first width * N numbers (columns :width, each N numbers) are read:
+    the mean and biased variance (two passes, float64 sums), y = x * s + t with s =
+    weight[c] / sqrt(var + eps), t = bias[c] - mean * s, and the 2 x 2 windows of stride 2
+    of relu(y): out (C, height // 2, (width // 2) * N) their maximum, arg (same shape) the
+    offset 0..3 (row-major) of the window's first maximum of y, or 255 where that maximum is
+    not positive (no gradient). weight, bias, mean, var (C,) float64; coef (C, 2) in x's
+    dtype receives (s, t)."""
+    channels = x.shape[0]
+    out_h, out_w = out.shape[1], out.shape[2] // batch
+    run = width * batch
+    m = height * run
+    for c in range(channels):
+        total = 0.0
+        for i in range(height):
+            row = x[c, i]
+            for p in range(run):
+                total += row[p]
+        mu = total / m
+        squares = 0.0
+        for i in range(height):
+            row = x[c, i]
+            for p in range(run):
+                d = row[p] - mu
+                squares += d * d
+        v = squares / m
+        mean[c] = mu
+        var[c] = v
+        scale = weight[c] / np.sqrt(v + eps)
+        coef[c, 0] = scale
+        coef[c, 1] = bias[c] - mu * scale
+        a = coef[c, 0]
+        b = coef[c, 1]
+        zero = a * 0
+        for i in range(out_h):
+            top = x[c, 2 * i]
+            bottom = x[c, 2 * i + 1]
+            dst = out[c, i]
+            where = arg[c, i]
+            for j in range(out_w):  # (slices: an index plus an offset is not vectorised)
+                r0 = top[2 * j * batch:(2 * j + 1) * batch]
+                r1 = top[(2 * j + 1) * batch:(2 * j + 2) * batch]
+                r2 = bottom[2 * j * batch:(2 * j + 1) * batch]
+                r3 = bottom[(2 * j + 1) * batch:(2 * j + 2) * batch]
+                o = dst[j * batch:(j + 1) * batch]
+                w = where[j * batch:(j + 1) * batch]
+                for n in range(batch):
+                    best = r0[n] * a + b
+                    k = 0
+                    y = r1[n] * a + b
+                    if y > best:
+                        best = y
+                        k = 1
+                    y = r2[n] * a + b
+                    if y > best:
+                        best = y
+                        k = 2
+                    y = r3[n] * a + b
+                    if y > best:
+                        best = y
+                        k = 3
+                    positive = best > 0
+                    o[n] = best if positive else zero
+                    w[n] = k if positive else 255
+
+
+def _bn_relu_pool_backward(g, arg, x, height, width, batch, mean, scale, invstd, coef, dx,
+                           sums):
+    """The backward pass of :func:`_bn_relu_pool_forward` per channel c: dy = g routed to
+    each window's recorded maximum (none where arg is 255), S1 = sum dy, S2 = sum dy (x -
+    mean) (float64), and dx = s dy + b x + k with b = -s invstd^2 S2 / m, k = -s S1 / m -
+    b mean (every position of x, those outside the windows too); sums[c] = (S1, S2).
+    g, arg (C, height // 2, (width // 2) * N); x as in the forward pass; dx (C, height,
+    width * N) C-contiguous; mean, scale (s), invstd (C,) float64; coef (C, 3) in x's dtype,
+    work space. (Each loop reads and writes few arrays: with more, Numba's loops are not
+    vectorised.)"""
+    channels = x.shape[0]
+    out_h, out_w = g.shape[1], g.shape[2] // batch
+    run = width * batch
+    m = height * run
+    for c in range(channels):
+        mu = mean[c]
+        s1 = 0.0
+        s2 = 0.0
+        for i in range(out_h):
+            gr = g[c, i]
+            where = arg[c, i]
+            for q in range(4):
+                src = x[c, 2 * i + q // 2]
+                shift = (q % 2) * batch
+                for j in range(out_w):
+                    r = src[2 * j * batch + shift:(2 * j + 1) * batch + shift]
+                    gj = gr[j * batch:(j + 1) * batch]
+                    wj = where[j * batch:(j + 1) * batch]
+                    for n in range(batch):
+                        gv = gj[n] * (wj[n] == q)
+                        s1 += gv
+                        s2 += gv * (r[n] - mu)
+        sums[c, 0] = s1
+        sums[c, 1] = s2
+        s = scale[c]
+        bc = -s * invstd[c] * invstd[c] * s2 / m
+        coef[c, 0] = s
+        coef[c, 1] = bc
+        coef[c, 2] = -s * s1 / m - bc * mu
+        a = coef[c, 0]
+        b = coef[c, 1]
+        k0 = coef[c, 2]
+        covered = 2 * out_w * batch
+        for i in range(out_h):
+            gr = g[c, i]
+            where = arg[c, i]
+            for q in range(4):
+                src = x[c, 2 * i + q // 2]
+                dst = dx[c, 2 * i + q // 2]
+                shift = (q % 2) * batch
+                for j in range(out_w):
+                    r = src[2 * j * batch + shift:(2 * j + 1) * batch + shift]
+                    d = dst[2 * j * batch + shift:(2 * j + 1) * batch + shift]
+                    gj = gr[j * batch:(j + 1) * batch]
+                    wj = where[j * batch:(j + 1) * batch]
+                    for n in range(batch):
+                        d[n] = r[n] * b + k0 + gj[n] * a * (wj[n] == q)
+        for i in range(height):  # the last column and row when width or height is odd
+            src = x[c, i]
+            dst = dx[c, i]
+            for p in range(covered if i < 2 * out_h else 0, run):
+                dst[p] = src[p] * b + k0
+
+
+bn_relu_pool_forward = njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})(
+    _bn_relu_pool_forward)
+bn_relu_pool_backward = njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})(
+    _bn_relu_pool_backward)

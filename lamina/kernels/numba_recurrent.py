@@ -105,3 +105,78 @@ def _gate_grads(d, i, f, g, c_prev, da_i, da_f, da_g, one):
 def _scale(d, f):
     for j in range(d.shape[0]):
         d[j] = d[j] * f[j]
+
+
+# ------------------------------------------------------------------------------------ GRU
+# (:func:`lamina.ops.recurrent.gru_layer`, gate layout (r, z, n) as PyTorch's). The same
+# operations in the same order as the NumPy references there (_gru_*), so the same bits.
+
+
+@njit(cache=True, nogil=True)
+def gru_rz_input(p, u, g):
+    """g[:, :2H] = (p + u)[:, :2H] / 2: the halved pre-activations of r and z, for
+    sigma(a) = (1 + tanh(a / 2)) / 2. p, u, g (B, 3H)."""
+    batch, width = g.shape[0], 2 * (g.shape[1] // 3)
+    half = np.full(1, 0.5, g.dtype)[0]
+    for b in range(batch):
+        pb, ub, gb = p[b], u[b], g[b]
+        for j in range(width):
+            gb[j] = half * (pb[j] + ub[j])
+
+
+@njit(cache=True, nogil=True)
+def gru_n_input(p, u, g):
+    """From g[:, :2H] = tanh of the halved r, z pre-activations: r, z = (1 + t) / 2 in place,
+    then g[:, 2H:] = p_n + r * u_n, the pre-activation of n. p, u, g (B, 3H)."""
+    batch, hidden = g.shape[0], g.shape[1] // 3
+    half = np.full(1, 0.5, g.dtype)[0]
+    for b in range(batch):
+        pb, ub, gb = p[b], u[b], g[b]
+        for j in range(2 * hidden):
+            gb[j] = half * gb[j] + half
+        r, pn, un, gn = gb[:hidden], pb[2 * hidden:], ub[2 * hidden:], gb[2 * hidden:]
+        for j in range(hidden):  # (slices: an index plus an offset is not vectorised)
+            gn[j] = pn[j] + r[j] * un[j]
+
+
+@njit(cache=True, nogil=True)
+def gru_hidden(g, h_prev, h):
+    """h = (1 - z) * n + z * h_prev from the activated gates g (B, 3H) = (r, z, n)."""
+    batch, hidden = h.shape
+    one = np.ones(1, h.dtype)[0]
+    for b in range(batch):
+        z, n, hp, hb = g[b, hidden:2 * hidden], g[b, 2 * hidden:], h_prev[b], h[b]
+        for j in range(hidden):
+            hb[j] = (one - z[j]) * n[j] + z[j] * hp[j]
+
+
+@njit(cache=True, nogil=True)
+def gru_cell_backward(grad_h, carry, mm, g, h_prev, u, dp, du):
+    """One step of backpropagation through time: dh = grad_h + carry + mm (carry = dh_{t+1}
+    z_{t+1}, mm = du_{t+1} W_hh, the two paths from the later step), then da_n = dh (1 - z)
+    (1 - n^2), da_r = da_n u_n r (1 - r), da_z = dh (h_prev - n) z (1 - z); dp = (da_r,
+    da_z, da_n) (the input projection's gradient), du = (da_r, da_z, da_n r) (of
+    h_prev W_hh^T + b_hh); carry becomes dh z. Each formula is its own loop (vectorised)."""
+    batch, hidden = h_prev.shape
+    one = np.ones(1, h_prev.dtype)[0]
+    for b in range(batch):
+        gb, ub, dpb, dub = g[b], u[b], dp[b], du[b]
+        dh, hp, gh, mb = carry[b], h_prev[b], grad_h[b], mm[b]
+        for j in range(hidden):
+            dh[j] = gh[j] + dh[j] + mb[j]
+        r, z, n = gb[:hidden], gb[hidden:2 * hidden], gb[2 * hidden:]
+        dr, dz, dn = dpb[:hidden], dpb[hidden:2 * hidden], dpb[2 * hidden:]
+        un, dur, dun = ub[2 * hidden:], dub[:2 * hidden], dub[2 * hidden:]
+        for j in range(hidden):
+            dn[j] = dh[j] * (one - z[j]) * (one - n[j] * n[j])
+        for j in range(hidden):
+            dr[j] = dn[j] * un[j] * r[j] * (one - r[j])
+        for j in range(hidden):
+            dz[j] = dh[j] * (hp[j] - n[j]) * z[j] * (one - z[j])
+        rz = dpb[:2 * hidden]
+        for j in range(2 * hidden):
+            dur[j] = rz[j]
+        for j in range(hidden):
+            dun[j] = dn[j] * r[j]
+        for j in range(hidden):
+            dh[j] = dh[j] * z[j]

@@ -272,6 +272,13 @@ def winograd_output_grad(g, dm) -> bool:
     return g.dtype == dm.dtype and g.flags.c_contiguous
 
 
+@kernel("winograd", "conv2d_relu_max_pool2d",
+        "max_pool_backward (2 x 2, stride 2), then winograd_output_grad on its result", exact=True)
+def winograd_output_grad_pooled(g, index, dm) -> bool:
+    return (index.dtype == np.uint8 and g.dtype == dm.dtype and g.flags.c_contiguous
+            and index.flags.c_contiguous and index.shape == g.shape)
+
+
 @kernel("winograd", "conv2d", "B dV B^T by two NumPy matrix products and four strided adds "
         "(winograd.input_grad_tiles)", exact=False)
 def winograd_input_grad(dv, grad_xp) -> bool:
@@ -311,6 +318,21 @@ def bn_input_grad(x3, weight, bias) -> bool:
     return bn_stats(x3, weight, bias)
 
 
+@kernel("norm", "batch_norm_relu_max_pool2d", "statistics, affine map, ReLU and 2 x 2 "
+        "window maximum by NumPy (_bn_relu_pool_numpy)", exact=False)
+def bn_relu_pool_forward(xt, weight, bias) -> bool:
+    """xt: the (C, H, W, N) view of the input, whose batch axis must be contiguous. The op
+    asks for this one and then takes the backward kernel too (same check) or neither."""
+    return (xt.dtype in _FLOATS and xt.strides[3] == xt.itemsize
+            and all(p is None or p.dtype == xt.dtype for p in (weight, bias)))
+
+
+@kernel("norm", "batch_norm_relu_max_pool2d", "routing to the window maxima, the sums and "
+        "the input gradient by NumPy (_bn_relu_pool_grad_numpy)", exact=False)
+def bn_relu_pool_backward(xt, weight, bias) -> bool:
+    return bn_relu_pool_forward(xt, weight, bias)
+
+
 # ------------------------------------------------------------------ recurrent
 
 
@@ -323,6 +345,29 @@ def lstm_cell_forward(gates) -> bool:
 @kernel("recurrent", "lstm_sequence", "one step of BPTT by NumPy (_lstm_cell_backward)",
         exact=True)
 def lstm_cell_backward(gates, grad) -> bool:
+    return gates.dtype in _FLOATS and grad.dtype == gates.dtype
+
+
+@kernel("recurrent", "gru_layer", "r, z and n pre-activations and h = (1 - z) n + z h by "
+        "NumPy (_gru_rz_input, _gru_n_input, _gru_hidden)", exact=True)
+def gru_rz_input(proj) -> bool:
+    """The op asks for this one and then takes gru_n_input and gru_hidden too (same check)."""
+    return proj.dtype in _FLOATS
+
+
+@kernel("recurrent", "gru_layer", "the pre-activation of n by NumPy (_gru_n_input)",
+        exact=True)
+def gru_n_input(proj) -> bool:
+    return gru_rz_input(proj)
+
+
+@kernel("recurrent", "gru_layer", "h = (1 - z) n + z h_prev by NumPy (_gru_hidden)", exact=True)
+def gru_hidden(proj) -> bool:
+    return gru_rz_input(proj)
+
+
+@kernel("recurrent", "gru_layer", "one step of BPTT by NumPy (_gru_cell_backward)", exact=True)
+def gru_cell_backward(gates, grad) -> bool:
     return gates.dtype in _FLOATS and grad.dtype == gates.dtype
 
 

@@ -171,6 +171,25 @@ GATHER_BELOW = 16384
 # (256, 64, 4) 326 vs 1,602; (16, 64, 64) 77 vs 292.
 BN_MIN_RUN = 2
 
+# The fused BatchNorm2d -> ReLU -> MaxPool2d(2) kernels (bn_relu_pool_forward/backward of
+# numba_norm.py) run half of the channels in lamina.kernels.worker's thread where
+# min(lamina.get_num_threads(), BN_POOL_THREADS) is 2 (bitwise the same); 1: serial, in
+# the calling thread. Off: no wall clock could decide it on the shared 2-core machine
+# (bnlstm, 2026-12-07: CPU time of the BatchNorm CNN step unchanged without torch in the
+# process; Numba's own parallel=True threads instead cost 78 ms of CPU a step, not 9, once
+# torch was imported). ``python -m bench.layers --threads-ab`` times it against the default.
+BN_POOL_THREADS = 1
+
+# The LSTM's backward pass (lamina.ops.recurrent.lstm_sequence) computes its all-steps
+# products (dW = da^T [x h_prev], dx = da W_ih) in blocks of this many time steps, each
+# block in a second thread as soon as the time loop has passed it, with the BLAS on one
+# thread meanwhile (where lamina has 2+ threads and threadpoolctl can set the BLAS's); 0:
+# one product of all steps after the loop, in the BLAS's threads. Off: on the shared
+# 2-core machine wall clocks could not decide it; 1-thread CPU time (bnlstm, 2026-12-07,
+# T=50, B=32, H=128): the loop alone 3.4-4.3 ms of 6.1-7.1 ms, so on two free cores the
+# backward pass would take about max(loop, products) instead of their sum.
+LSTM_OVERLAP_STEPS = 0
+
 # The Winograd transforms split their channels over min(lamina.get_num_threads(),
 # WINOGRAD_TRANSFORM_THREADS) threads (Numba's, ``_threads`` kernels of numba_winograd.py;
 # bitwise the same results). 1: serial, in the calling thread. 2026-12-07, 2 cores, MNIST

@@ -10,13 +10,14 @@ from lamina.nn.conv import Conv2d
 from lamina.nn.dropout import Flatten
 from lamina.nn.linear import Linear
 from lamina.nn.module import Module
+from lamina.nn.normalization import BatchNorm2d
 from lamina.nn.pooling import MaxPool2d
 from lamina.tensor import Tensor, is_grad_enabled
 
 # the layers that the fused patterns and the no-grad plan of lamina.inference know, exactly
 # these classes (a subclass may change forward), with the op each one runs
 for _layer, _op in ((Conv2d, "conv2d"), (ReLU, "relu"), (MaxPool2d, "max_pool2d"),
-                    (Flatten, "flatten"), (Linear, "linear")):
+                    (Flatten, "flatten"), (Linear, "linear"), (BatchNorm2d, "batch_norm")):
     inference.register_layer(_layer, _op)
 
 
@@ -26,8 +27,9 @@ class Sequential(Module):
     An ``OrderedDict`` of named modules is accepted too, as in PyTorch.
 
     The children run through :func:`lamina.inference.forward`: each run of children
-    ``Conv2d, ReLU, MaxPool2d`` (exactly these classes) is computed as one fused op, and each
-    ``Linear, ReLU`` pair as one op (:data:`lamina.inference.PATTERNS`): the same values and
+    ``Conv2d, ReLU, MaxPool2d`` (exactly these classes) is computed as one fused op, each
+    ``Linear, ReLU`` pair as one op, and in training mode each ``BatchNorm2d, ReLU,
+    MaxPool2d(2)`` run as one op (:data:`lamina.inference.PATTERNS`): the same values and
     gradients, in less time and memory. Under ``lm.no_grad()`` the children run as the plan
     of :func:`lamina.inference.plan`: the layers lamina knows (Conv2d, ReLU, MaxPool2d,
     Flatten, Linear) run their ops on the arrays directly, without building Tensors in

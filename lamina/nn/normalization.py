@@ -7,7 +7,8 @@ import numpy as np
 
 from lamina import functional_more as FM
 from lamina.nn.module import Module, Parameter
-from lamina.tensor import Tensor
+from lamina.ops import OPS
+from lamina.tensor import Tensor, apply
 
 
 class _BatchNorm(Module):
@@ -75,6 +76,14 @@ class _BatchNorm(Module):
         if not isinstance(x, Tensor):
             x = Tensor(x, dtype=self.weight.dtype if self.affine else None)
         self._check_input(x)
+        running, use_batch, factor = self._step_statistics()
+        return FM.batch_norm(x, self.running_mean if running else None,
+                             self.running_var if running else None, self.weight, self.bias,
+                             use_batch, factor, self.eps)
+
+    def _step_statistics(self) -> tuple[bool, bool, float]:
+        """The bookkeeping of one forward call: counts the batch, bumps the buffers'
+        versions; returns (use the running buffers, use the batch statistics, momentum)."""
         factor = 0.0 if self.momentum is None else self.momentum
         tracking = self.training and self.track_running_stats
         if tracking:
@@ -87,9 +96,7 @@ class _BatchNorm(Module):
         if tracking:
             self.running_mean._bump_version()
             self.running_var._bump_version()
-        return FM.batch_norm(x, self.running_mean if running else None,
-                             self.running_var if running else None, self.weight, self.bias,
-                             use_batch, factor, self.eps)
+        return running, use_batch, factor
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
@@ -118,6 +125,26 @@ class BatchNorm2d(_BatchNorm):
     """
 
     _expected_dims = (4,)
+
+    def relu_max_pool(self, relu: Module, pool: Module, x):
+        """``pool(relu(self(x)))`` for the ReLU ``relu`` and the MaxPool2d ``pool`` that follow
+        this layer in a Sequential (the pattern BatchNorm2d -> ReLU -> MaxPool2d of
+        :data:`lamina.inference.PATTERNS`): in training mode, with 2 x 2 windows of stride 2
+        and no padding, the one op :func:`lamina.ops.norm.batch_norm_relu_max_pool2d`;
+        otherwise (evaluation mode, other pool settings) the three layers called in turn.
+        Same values, gradients and running statistics either way."""
+        if not isinstance(x, Tensor):
+            x = Tensor(x, dtype=self.weight.dtype if self.affine else None)
+        if not (self.training and x.ndim == 4 and x.shape[2] >= 2 and x.shape[3] >= 2
+                and _pool_2x2(pool)):
+            return pool(relu(self(x)))
+        self._check_input(x)
+        running, _, factor = self._step_statistics()
+        buffers = (self.running_mean, self.running_var) if running else (None, None)
+        arrays = [None if t is None else t._data for t in buffers]
+        return apply(OPS["batch_norm_relu_max_pool2d"], x, self.weight, self.bias,
+                     running_mean=arrays[0], running_var=arrays[1], momentum=factor,
+                     eps=self.eps)
 
 
 class LayerNorm(Module):
@@ -186,3 +213,9 @@ class GroupNorm(Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+def _pool_2x2(pool) -> bool:
+    """Whether ``pool`` (a MaxPool2d) takes 2 x 2 windows of stride 2 without padding."""
+    return all(v in (2, (2, 2)) for v in (pool.kernel_size, pool.stride)) and \
+        pool.padding in (0, (0, 0))

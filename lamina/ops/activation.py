@@ -6,7 +6,7 @@ import numpy as np
 
 from lamina.kernels import registry
 from lamina.kernels import thresholds as T
-from lamina.ops import FLOAT, NUMBER, OUTPUT, PROMOTE, register, weak
+from lamina.ops import FLOAT, NUMBER, OUTPUT, PROMOTE, register, scratch, weak
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -38,7 +38,8 @@ def relu_values(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         if dense is not None:
             compiled = registry.select("relu_forward", x)
             if out is None:
-                out = np.empty_like(x) if compiled is not None else np.zeros_like(x)
+                # (a reused array, ops/scratch.py: no fresh pages to fault in each step)
+                out = scratch.empty_like(x) if compiled is not None else np.zeros_like(x)
             elif compiled is None:
                 return np.maximum(x, np.zeros_like(x), out=out)
             target = dense_view(out)
@@ -61,7 +62,7 @@ def relu_grad(grad: np.ndarray, out: np.ndarray) -> np.ndarray:
             axes, flat = dense
             g_t = grad.transpose(axes)
             if g_t.flags.c_contiguous:
-                g = np.empty_like(out)
+                g = scratch.empty_like(out)
                 compiled(g_t.reshape(-1), flat, g.transpose(axes).reshape(-1))
                 return g
     return np.multiply(grad, out > 0, out=np.empty_like(out, grad.dtype))

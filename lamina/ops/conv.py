@@ -32,7 +32,7 @@ from lamina.convsize import check_window, spatial_output_shape
 from lamina.kernels import registry
 from lamina.kernels import thresholds as T
 from lamina.ops import im2col as L
-from lamina.ops import register, relu_zeros, winograd
+from lamina.ops import register, relu_zeros, scratch, winograd
 from lamina.ops.activation import relu_folded
 
 # ------------------------------------------------------------------ checks and messages
@@ -129,7 +129,7 @@ def _conv_forward(xp, w2d, kernel, stride, out_hw):
     dtype = np.result_type(w2d, xp)
     small = registry.select("small_conv_forward", w2d, xp, stride)
     if small is not None:
-        z = np.empty((c_out, oh, ow, n), dtype)
+        z = scratch.empty((c_out, oh, ow, n), dtype)  # reused: no fresh pages each step
         small(xp, w2d, kernel[0], kernel[1], stride[0], z)
         return z, None
     if stride == (1, 1) and ow * n < T.WIDE_RUN:
@@ -324,6 +324,12 @@ def conv2d_relu_max_pool2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
         if not (need[0] or need[1]):
             g = np.multiply(grad_t, out > 0, out=np.empty_like(out))
             return None, None, g.sum(axis=(1, 2, 3)) if bias is not None and need[2] else None
+        if (conv_backward is not None and index is not None
+                and pool == ((2, 2), (2, 2), (0, 0)) and out_hw[0] % 4 == 0 == out_hw[1] % 4):
+            # Winograd's transform routes g itself (winograd.conv2d's from_pooled)
+            g = np.multiply(grad_t, out > 0, out=scratch.empty(out.shape, out.dtype))
+            grad_b = g.sum(axis=(1, 2, 3)) if bias is not None and need[2] else None
+            return (*conv_backward(None, (need[0], need[1], False), (g, index))[:2], grad_b)
         if index is None:
             index = L.first_max(zp, pre, *pool[:2])
         g, dzp = L.relu_max_scatter(grad_t, out, index, padded_shape, pool[0], pool[1])
@@ -530,8 +536,16 @@ def conv2d_relu_max_pool2d_folded(out: np.ndarray, conv_backward, kernel_size=(2
         zp = None  # the compiled kernel found the argmax: the conv output is not needed
     padded_shape = (out.shape[1], hw[0] + 2 * padding[0], hw[1] + 2 * padding[1], out.shape[0])
 
+    pooled = getattr(conv_backward, "from_pooled", None)
+    if not (index is not None and kernel == stride == (2, 2) and padding == (0, 0)):
+        pooled = None
+
     def backward(grad, need):
         nonlocal index
+        if pooled is not None:  # Winograd's transform routes g itself: no full-size dz
+            g = np.multiply(grad.transpose(L.TO_INTERNAL), best > 0,
+                            out=scratch.empty(best.shape, best.dtype))
+            return pooled(g, index, need)
         if index is None:
             index = L.first_max(zp, best, kernel, stride)
         _, dzp = L.relu_max_scatter(grad.transpose(L.TO_INTERNAL), best, index, padded_shape,

@@ -165,7 +165,7 @@ def max_windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]
     compiled = registry.select("max_pool_forward", xp, kernel)
     if compiled is not None:
         shape = (xp.shape[0], *out_hw, xp.shape[3])
-        best, index = np.empty(shape, xp.dtype), np.empty(shape, np.uint8)
+        best, index = scratch.empty(shape, xp.dtype), scratch.empty(shape, np.uint8)
         compiled(xp, kh, kw, sh, sw, best, index)
         return best, index
     # separably: the max over each window's rows, then over its columns (kh + kw - 2
@@ -228,7 +228,7 @@ def max_scatter(grad: np.ndarray, index: np.ndarray, shape: tuple[int, ...],
     (kh, kw), out_hw = kernel, grad.shape[1:3]
     compiled = registry.select("max_pool_backward", grad, index)
     if compiled is not None:
-        out = np.empty(shape, grad.dtype)
+        out = scratch.empty(shape, grad.dtype)
         compiled(np.ascontiguousarray(grad), np.ascontiguousarray(index), kh, kw, stride[0],
                  stride[1], out)
         return out
@@ -244,7 +244,7 @@ def relu_max_scatter(grad: np.ndarray, out: np.ndarray, index: np.ndarray,
     new (C, Hp, Wp, N) array ``shape``. One compiled call with ``lamina[fast]``."""
     compiled = registry.select("relu_max_pool_backward", grad, out, index)
     if compiled is not None:
-        g, dz = np.empty_like(out), np.empty(shape, out.dtype)
+        g, dz = scratch.empty_like(out), scratch.empty(shape, out.dtype)
         compiled(grad, out, index, kernel[0], kernel[1], stride[0], stride[1], g, dz)
         return g, dz
     g = np.multiply(grad, out > 0, out=np.empty_like(out))

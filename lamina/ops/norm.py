@@ -263,3 +263,184 @@ def group_norm(x, weight=None, bias=None, num_groups=1, eps=1e-5):
         return (grad_x, *_affine_grads(grad, xhat, weight, bias, axes, need))
 
     return out, backward
+
+
+def _pool_windows(a: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """The 2 x 2 windows of stride 2 of a (C, H, W, N) array as (4, C, out_h, out_w, N), in
+    row-major order within a window (a copy)."""
+    c, n = a.shape[0], a.shape[3]
+    six = a[:, :2 * out_h, :2 * out_w].reshape(c, out_h, 2, out_w, 2, n)
+    return six.transpose(2, 4, 0, 1, 3, 5).reshape(4, c, out_h, out_w, n)
+
+
+def _bn_relu_pool_numpy(xt, weight64, bias64, eps, out_hw):
+    """NumPy reference of the compiled forward of :func:`batch_norm_relu_max_pool2d` on
+    xt (C, H, W, N): (mean, var, scale, shift, out, arg), as the kernel defines them."""
+    mean = xt.mean(axis=(1, 2, 3), dtype=np.float64)
+    centred = xt - mean.astype(xt.dtype)[:, None, None, None]
+    var = np.mean(np.square(centred, out=centred), axis=(1, 2, 3), dtype=np.float64)
+    scale = weight64 / np.sqrt(var + eps)
+    shift = bias64 - mean * scale
+    y = xt * scale.astype(xt.dtype)[:, None, None, None]
+    y += shift.astype(xt.dtype)[:, None, None, None]
+    windows = _pool_windows(y, *out_hw)
+    k = windows.argmax(axis=0)
+    best = np.take_along_axis(windows, k[None], axis=0)[0]
+    positive = best > 0
+    out = np.where(positive, best, 0).astype(xt.dtype, copy=False)
+    arg = np.where(positive, k, 255).astype(np.uint8)
+    return mean, var, scale, shift, out, arg
+
+
+def _bn_relu_pool_grad_numpy(gt, arg, xt, mean, scale, invstd):
+    """NumPy reference of the compiled backward of :func:`batch_norm_relu_max_pool2d`:
+    (dx (C, H, W, N), S1, S2) from the pooled gradient gt (C, H // 2, W // 2, N)."""
+    c, height, width, n = xt.shape
+    out_h, out_w = arg.shape[1], arg.shape[2]
+    m = height * width * n
+    routed = np.where(arg[None] == np.arange(4, dtype=np.uint8)[:, None, None, None, None],
+                      gt[None], 0).astype(xt.dtype, copy=False)  # (4, C, out_h, out_w, N)
+    dy = np.zeros(xt.shape, xt.dtype)
+    dy[:, :2 * out_h, :2 * out_w] = routed.reshape(2, 2, c, out_h, out_w, n).transpose(
+        2, 3, 0, 4, 1, 5).reshape(c, 2 * out_h, 2 * out_w, n)
+    s1 = dy.sum(axis=(1, 2, 3), dtype=np.float64)
+    centred = xt - mean.astype(xt.dtype)[:, None, None, None]
+    s2 = (dy * centred).sum(axis=(1, 2, 3), dtype=np.float64)
+    b = -scale * invstd * invstd * s2 / m
+    k = -scale * s1 / m - b * mean
+    dx = dy * scale.astype(xt.dtype)[:, None, None, None]
+    dx += xt * b.astype(xt.dtype)[:, None, None, None]
+    dx += k.astype(xt.dtype)[:, None, None, None]
+    return dx, s1, s2
+
+
+def _batch_last_parent(xt: np.ndarray) -> np.ndarray | None:
+    """A C-contiguous (C, H', W', N) array P (H' >= H, W' >= W) with xt = P[:, :H, :W] (a
+    view of the same memory; rows and columns past H, W are never read), or None when
+    xt's strides are not of that form (e.g. the batch axis is not contiguous)."""
+    item = xt.itemsize
+    s_c, s_h, s_w, s_n = xt.strides
+    c, h, w, n = xt.shape
+    if s_n != item or s_w != n * item or s_h % s_w or s_c % s_h or s_h // s_w < w \
+            or s_c // s_h < h:
+        return None
+    return np.lib.stride_tricks.as_strided(xt, (c, s_c // s_h, s_h // s_w, n), xt.strides)
+
+
+def _bn_pool_kernels(xt: np.ndarray, weight, bias):
+    """(forward, backward) compiled kernels of :func:`batch_norm_relu_max_pool2d` for xt
+    (C, H, W, N), or None (NumPy path)."""
+    if select("bn_relu_pool_forward", xt, weight, bias) is None:
+        return None
+    compiled = numba_kernels("norm")
+    return compiled.bn_relu_pool_forward, compiled.bn_relu_pool_backward
+
+
+def _by_channels(kernel, args: tuple, channels: int) -> None:
+    """``kernel(*args)``, whose arrays with ``channels`` rows are per channel: in this thread,
+    or, with 2 threads (min of :func:`lamina.get_num_threads` and BN_POOL_THREADS of
+    :mod:`lamina.kernels.thresholds`, 1 by default) and 2+ channels, the first half of the
+    channels in :mod:`lamina.kernels.worker`'s thread at the same time (the kernels release
+    the GIL; each channel is computed alike either way: the same bits)."""
+    from lamina.kernels import thresholds as T
+
+    if T.BN_POOL_THREADS < 2 or channels < 2:
+        kernel(*args)
+        return
+    from lamina.kernels import parallel, worker  # lazy: lamina.get_num_threads's module
+
+    if parallel.get_num_threads() < 2:
+        kernel(*args)
+        return
+    half = channels // 2
+
+    def part(lo, hi):
+        return tuple(a[lo:hi] if isinstance(a, np.ndarray) and a.ndim and
+                     a.shape[0] == channels else a for a in args)
+
+    job = worker.executor().submit(kernel, *part(0, half))
+    kernel(*part(half, channels))
+    job.result()
+
+
+@register(saves=((0,),))
+def batch_norm_relu_max_pool2d(x, weight=None, bias=None, running_mean=None, running_var=None,
+                               momentum=0.1, eps=1e-5):
+    """``max_pool2d(relu(batch_norm(x, training=True)), 2)`` (2 x 2 windows of stride 2, no
+    padding) as one op: the layers BatchNorm2d -> ReLU -> MaxPool2d(2) of a convolution
+    block in training mode.
+
+    Per channel (m = N H W values): mu, var = the batch's mean and biased variance, s =
+    gamma / sqrt(var + eps), t = beta - mu s, y = x s + t (as :func:`batch_norm`), and out =
+    the maximum of relu(y) over each window; the running statistics are updated as
+    :func:`batch_norm` does. Kept for the backward pass: x and, per output, the offset of
+    the window's first maximum of y (uint8; 255 where that maximum is not positive, which
+    passes no gradient through the ReLU). Backward: dy = the output gradient routed to those
+    offsets (zero elsewhere), then batch normalisation's input gradient (eq in
+    :func:`batch_norm`): S1 = sum dy, S2 = sum dy (x - mu), dL/dx = s dy + b x + k with
+    b = -s invstd^2 S2 / m, k = -s S1 / m - b mu; dL/dgamma = invstd S2, dL/dbeta = S1.
+
+    Works on the batch-last view (C, H, W, N) of x, the layout of lamina's convolution
+    outputs (no copy), and returns its output and dL/dx in that layout (as (N, C, ...)
+    views). The compiled kernels (``[fast]``, where x's batch axis is contiguous) do the
+    forward in one call (statistics and pooling, each channel's values read from cache) and
+    the backward in one.
+
+    Shape: x (N, C, H, W) -> (N, C, H // 2, W // 2); weight, bias, running_mean,
+    running_var (C,).
+    """
+    eps, momentum = weak(eps), weak(momentum)
+    if x.ndim != 4 or x.shape[2] < 2 or x.shape[3] < 2:
+        raise ValueError(f"batch_norm_relu_max_pool2d: expected an input (N, C, H, W) with H, "
+                         f"W >= 2, got shape {x.shape}")
+    channels = x.shape[1]
+    xt = x.transpose(1, 2, 3, 0)
+    m = x.size // channels
+    if m <= 1:
+        raise ValueError(f"batch_norm_relu_max_pool2d: expected more than 1 value per channel, "
+                         f"got input of shape {x.shape}")
+    out_hw = (x.shape[2] // 2, x.shape[3] // 2)
+    weight64 = np.ones(channels) if weight is None else weight.astype(np.float64)
+    bias64 = np.zeros(channels) if bias is None else bias.astype(np.float64)
+    parent = _batch_last_parent(xt)
+    kernels = None if parent is None else _bn_pool_kernels(xt, weight, bias)
+    if kernels is None:
+        mean, var, scale, _, out, arg = _bn_relu_pool_numpy(xt, weight64, bias64, eps, out_hw)
+    else:
+        mean, var = np.empty(channels), np.empty(channels)
+        coef = np.empty((channels, 2), x.dtype)
+        out = scratch.empty((channels, *out_hw, x.shape[0]), x.dtype)
+        arg = np.empty(out.shape, np.uint8)
+        _by_channels(kernels[0], (parent.reshape(channels, parent.shape[1], -1),
+                                  *x.shape[2:], x.shape[0], weight64, bias64, float(eps), mean,
+                                  var, coef, out.reshape(channels, out_hw[0], -1),
+                                  arg.reshape(channels, out_hw[0], -1)), channels)
+        scale = weight64 / np.sqrt(var + eps)
+    invstd = 1.0 / np.sqrt(var + eps)
+    if running_mean is not None:
+        running_mean *= 1 - momentum
+        running_mean += momentum * mean
+    if running_var is not None:
+        running_var *= 1 - momentum
+        running_var += (momentum * m / (m - 1)) * var
+
+    def backward(grad, need):
+        gt = grad.transpose(1, 2, 3, 0)
+        if kernels is None:
+            dx, s1, s2 = _bn_relu_pool_grad_numpy(gt, arg, xt, mean, scale, invstd)
+        else:
+            dx = scratch.empty(xt.shape, x.dtype)
+            sums = np.empty((channels, 2))
+            rows = (channels, out_hw[0], -1)
+            _by_channels(kernels[1], (np.ascontiguousarray(gt, x.dtype).reshape(rows),
+                                      arg.reshape(rows),
+                                      parent.reshape(channels, parent.shape[1], -1),
+                                      *x.shape[2:], x.shape[0], mean, scale, invstd,
+                                      np.empty((channels, 3), x.dtype),
+                                      dx.reshape(channels, x.shape[2], -1), sums), channels)
+            s1, s2 = sums[:, 0], sums[:, 1]
+        grad_w = (invstd * s2).astype(weight.dtype) if weight is not None and need[1] else None
+        grad_b = s1.astype(bias.dtype) if bias is not None and need[2] else None
+        return (dx.transpose(3, 0, 1, 2) if need[0] else None), grad_w, grad_b
+
+    return out.transpose(3, 0, 1, 2), backward

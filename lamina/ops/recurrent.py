@@ -11,6 +11,8 @@ of a bidirectional layer); outputs stay indexed by t.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from lamina.kernels.registry import select
@@ -210,19 +212,27 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
         dc = np.array(grad[t_len], dtype=dtype)
         w_back = np.ascontiguousarray(w_cat[:, n_in:])  # W_hh (4H, H), op's order
         cell_backward = select("lstm_cell_backward", gates, grad) or _lstm_cell_backward
-        for s in range(t_len - 1, -1, -1):
-            cell_backward(grad[order[s]], dh_next, gates[s], tanh_c[s], cells[s], dc, da[s])
-            if s > 0 or need[1]:
-                np.matmul(da[s], w_back, out=dh_next)
+        lo, hi = (0 if need[3] else n_in), (n_in + hidden if need[4] else n_in)
+        products = _StepProducts(da, xh, w_cat[:, :n_in], (lo, hi), need[0],
+                                 need[3] or need[4])
+        with products.overlapped(t_len) as chunk:
+            done = t_len
+            for s in range(t_len - 1, -1, -1):
+                cell_backward(grad[order[s]], dh_next, gates[s], tanh_c[s], cells[s], dc,
+                              da[s])
+                if s > 0 or need[1]:
+                    np.matmul(da[s], w_back, out=dh_next)
+                if chunk and done - s >= chunk:
+                    products.add(s, done)
+                    done = s
+            products.add(0, done)
         flat = da.reshape(t_len * batch, gates_n)
         dx = None
         if need[0]:
-            dx_steps = (flat @ w_cat[:, :n_in]).reshape(t_len, batch, n_in)
-            dx = np.ascontiguousarray(dx_steps[::-1]) if reverse else dx_steps
+            dx = np.ascontiguousarray(products.dx[::-1]) if reverse else products.dx
         dw_ih = dw_hh = None
-        if need[3] or need[4]:  # one GEMM over all steps: da^T [x h_prev]
-            lo, hi = (0 if need[3] else n_in), (n_in + hidden if need[4] else n_in)
-            dw = flat.T @ xh[:t_len, :, lo:hi].reshape(t_len * batch, hi - lo)
+        if need[3] or need[4]:
+            dw = products.dw
             if need[3]:
                 dw_ih = _from_gates(dw[:, :n_in], hidden)
             if need[4]:
@@ -234,6 +244,79 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
                 db.copy() if b_hh is not None and need[6] else None)
 
     return out, backward
+
+
+class _StepProducts:
+    """The matrix products of :func:`lstm_sequence`'s backward pass that take all steps,
+    dx = da W_ih and [dW_ih dW_hh] = da^T [x h_prev] (columns ``cols`` of [x h_prev]), summed
+    over blocks of steps: :meth:`add` computes the block's share, in this thread or,
+    inside :meth:`overlapped`, in a second thread while the time loop goes on (the BLAS on
+    one thread meanwhile, :func:`lamina.kernels.blas.single_threaded`). The blocks and the
+    order of their sum depend only on LSTM_OVERLAP_STEPS, not on the threads: the same bits
+    either way (with LSTM_OVERLAP_STEPS = 0 one block, one product each, as before)."""
+
+    def __init__(self, da, xh, w_ih, cols, want_dx: bool, want_dw: bool) -> None:
+        t_len, batch, _ = da.shape
+        self.da, self.xh, self.w_ih, self.cols = da, xh, w_ih, cols
+        self.dx = np.empty((t_len, batch, w_ih.shape[1]), da.dtype) if want_dx else None
+        self.want_dw = want_dw
+        self.dw = None
+        self.pending: list = []
+        self.worker = None
+
+    def _block(self, s0: int, s1: int) -> None:
+        rows = self.da[s0:s1].reshape(-1, self.da.shape[2])
+        if self.dx is not None:
+            np.matmul(rows, self.w_ih, out=self.dx[s0:s1].reshape(-1, self.w_ih.shape[1]))
+        if self.want_dw:
+            lo, hi = self.cols
+            share = rows.T @ self.xh[s0:s1, :, lo:hi].reshape(-1, hi - lo)
+            if self.dw is None:
+                self.dw = share
+            else:
+                self.dw += share
+
+    def add(self, s0: int, s1: int) -> None:
+        """Add the share of steps s0..s1-1 (called from the last block to the first)."""
+        if s1 <= s0:
+            return
+        if self.worker is None:
+            self._block(s0, s1)
+        else:
+            self.pending.append(self.worker.submit(self._block, s0, s1))
+
+    @contextmanager
+    def overlapped(self, t_len: int):
+        """Yields the block length in steps for the time loop's calls of :meth:`add`:
+        LSTM_OVERLAP_STEPS of :mod:`lamina.kernels.thresholds` where it is positive and at
+        least two blocks fit, else 0 (one block at the end); waits for the blocks on
+        leaving. The blocks run in a second thread where lamina has 2 or more threads
+        (:func:`lamina.get_num_threads`) and the BLAS is on one thread or can be set to
+        one, else here."""
+        from lamina.kernels import thresholds as T
+
+        chunk = T.LSTM_OVERLAP_STEPS
+        if chunk <= 0 or t_len < 2 * chunk or (self.dx is None and not self.want_dw):
+            yield 0
+            return
+        from lamina.kernels import blas, parallel  # lazy: threadpoolctl, os
+
+        if parallel.get_num_threads() < 2:
+            yield chunk
+            return
+        with blas.single_threaded() as switched:
+            if not switched and blas.threads() != 1:  # (the BLAS's threads unknown)
+                yield chunk
+                return
+            from lamina.kernels import worker
+
+            self.worker = worker.executor()
+            try:
+                yield chunk
+            finally:
+                for job in self.pending:
+                    job.result()
+                self.worker = None
 
 
 @register(saves=None, view=True)
@@ -256,6 +339,47 @@ def sequence_outputs(packed, batch_first=False):
     return (packed.transpose(1, 0, 2)[:, :t_len] if batch_first else packed[:t_len]), backward
 
 
+def _gru_rz_input(p: np.ndarray, u: np.ndarray, g: np.ndarray) -> None:
+    """NumPy reference of :func:`lamina.kernels.numba_recurrent.gru_rz_input`."""
+    width = 2 * (g.shape[1] // 3)
+    np.add(p[:, :width], u[:, :width], out=g[:, :width])
+    g[:, :width] *= np.asarray(0.5, g.dtype)
+
+
+def _gru_n_input(p: np.ndarray, u: np.ndarray, g: np.ndarray) -> None:
+    """NumPy reference of :func:`lamina.kernels.numba_recurrent.gru_n_input`."""
+    hidden = g.shape[1] // 3
+    half = np.asarray(0.5, g.dtype)
+    rz = g[:, :2 * hidden]
+    rz *= half
+    rz += half
+    np.multiply(g[:, :hidden], u[:, 2 * hidden:], out=g[:, 2 * hidden:])
+    np.add(p[:, 2 * hidden:], g[:, 2 * hidden:], out=g[:, 2 * hidden:])
+
+
+def _gru_hidden(g: np.ndarray, h_prev: np.ndarray, h: np.ndarray) -> None:
+    """NumPy reference of :func:`lamina.kernels.numba_recurrent.gru_hidden`."""
+    hidden = h.shape[1]
+    z = g[:, hidden:2 * hidden]
+    np.add((1 - z) * g[:, 2 * hidden:], z * h_prev, out=h)
+
+
+def _gru_cell_backward(grad_h, carry, mm, g, h_prev, u, dp, du) -> None:
+    """NumPy reference of :func:`lamina.kernels.numba_recurrent.gru_cell_backward` (the same
+    operations in the same order)."""
+    hidden = h_prev.shape[1]
+    dh = np.add(grad_h, carry, out=carry)
+    dh += mm
+    r, z, n = g[:, :hidden], g[:, hidden:2 * hidden], g[:, 2 * hidden:]
+    dr, dz, dn = dp[:, :hidden], dp[:, hidden:2 * hidden], dp[:, 2 * hidden:]
+    np.multiply(dh * (1 - z), 1 - n * n, out=dn)
+    np.multiply(dn * u[:, 2 * hidden:] * r, 1 - r, out=dr)
+    np.multiply(dh * (h_prev - n) * z, 1 - z, out=dz)
+    du[:, :2 * hidden] = dp[:, :2 * hidden]
+    np.multiply(dn, r, out=du[:, 2 * hidden:])
+    dh *= z
+
+
 @register
 def gru_layer(proj, h0, w_hh, b_hh=None, reverse=False):
     """One GRU layer in one direction (Cho et al. 2014, PyTorch's form), with
@@ -266,82 +390,112 @@ def gru_layer(proj, h0, w_hh, b_hh=None, reverse=False):
 
     Returns h_t for every t, (T, B, H). Backward: dn = dh (1 - z), dz = dh (h_{t-1} - n),
     da_n = dn (1 - n^2), du_n = da_n r, da_r = da_n u_n r (1 - r), da_z = dz z (1 - z);
-    dh_{t-1} = dh z + (da_r, da_z, du_n) W_hh.
+    dh_{t-1} = dh z + (da_r, da_z, du_n) W_hh; dW_hh = sum_t du_t^T h_{t-1} (one GEMM).
+
+    Per step: one GEMM into a reused buffer, ``np.tanh`` twice (r and z together, from
+    sigma(a) = (1 + tanh(a / 2)) / 2; then n) and three small passes (``[fast]``: compiled,
+    :mod:`lamina.kernels.numba_recurrent`, the same bits as the NumPy references
+    ``_gru_*``); backward one pass and one GEMM per step.
 
     Shape: proj (T, B, 3H); h0 (B, H); w_hh (3H, H); b_hh (3H,).
     """
     t_len, batch, three_h = proj.shape
     hidden = three_h // 3
-    r_all = np.empty((t_len, batch, hidden), proj.dtype)
-    z_all = np.empty_like(r_all)
-    n_all = np.empty_like(r_all)
-    un_all = np.empty_like(r_all)
-    h_prev = np.empty_like(r_all)
-    out = np.empty_like(r_all)
-    h = h0
-    for t in _steps(t_len, reverse):
-        h_prev[t] = h
-        u = _hh(h, w_hh, b_hh)
-        x = proj[t]
-        r = _sigmoid(x[:, :hidden] + u[:, :hidden])
-        z = _sigmoid(x[:, hidden:2 * hidden] + u[:, hidden:2 * hidden])
-        un = u[:, 2 * hidden:]
-        n = np.tanh(x[:, 2 * hidden:] + r * un)
-        h = (1 - z) * n + z * h
-        r_all[t], z_all[t], n_all[t], un_all[t], out[t] = r, z, n, un, h
+    dtype = np.result_type(proj, h0, w_hh)
+    proj = np.ascontiguousarray(proj, dtype)
+    w_t = np.ascontiguousarray(w_hh.T, dtype)  # (H, 3H)
+    bias = None if b_hh is None else np.asarray(b_hh, dtype)
+    rz_input, n_input, new_h = _gru_steps(proj)
+    order = list(_steps(t_len, reverse))
+    gates = scratch.empty((t_len, batch, three_h), dtype)  # (r, z, n) activated, step order
+    u_all = scratch.empty((t_len, batch, three_h), dtype)  # h_{t-1} W_hh^T + b_hh
+    hs = np.empty((t_len + 1, batch, hidden), dtype)  # h before / after step s
+    hs[0] = h0
+    for s in range(t_len):
+        p, u, g = proj[order[s]], u_all[s], gates[s]
+        np.matmul(hs[s], w_t, out=u)
+        if bias is not None:
+            u += bias
+        rz_input(p, u, g)
+        np.tanh(g[:, :2 * hidden], out=g[:, :2 * hidden])
+        n_input(p, u, g)
+        np.tanh(g[:, 2 * hidden:], out=g[:, 2 * hidden:])
+        new_h(g, hs[s], hs[s + 1])
+    out = np.ascontiguousarray(hs[:0:-1]) if reverse else hs[1:]
 
     def backward(grad, need):
-        dproj = np.empty_like(proj)
-        du = np.empty_like(proj)
-        dh_next = np.zeros((batch, hidden), grad.dtype)
-        for t in reversed(list(_steps(t_len, reverse))):
-            r, z, n = r_all[t], z_all[t], n_all[t]
-            dh = grad[t] + dh_next
-            da_n = dh * (1 - z) * (1 - n * n)
-            da_r = da_n * un_all[t] * r * (1 - r)
-            da_z = dh * (h_prev[t] - n) * z * (1 - z)
-            dx, dut = dproj[t], du[t]
-            dx[:, :hidden] = da_r
-            dx[:, hidden:2 * hidden] = da_z
-            dx[:, 2 * hidden:] = da_n
-            dut[:, :2 * hidden] = dx[:, :2 * hidden]
-            dut[:, 2 * hidden:] = da_n * r
-            dh_next = dh * z + dut @ w_hh
-        gw, gb = _hh_grads(du, h_prev, need[2], b_hh is not None and need[3])
-        return (dproj if need[0] else None, dh_next if need[1] else None, gw, gb)
+        grad = np.ascontiguousarray(grad, dtype)  # (a batch-first output's is transposed)
+        dproj = np.empty((t_len, batch, three_h), dtype)
+        du = scratch.empty((t_len, batch, three_h), dtype)  # step order
+        carry = np.zeros((batch, hidden), dtype)
+        mm = np.zeros((batch, hidden), dtype)
+        cell_backward = select("gru_cell_backward", gates, grad) or _gru_cell_backward
+        for s in range(t_len - 1, -1, -1):
+            t = order[s]
+            cell_backward(grad[t], carry, mm, gates[s], hs[s], u_all[s], dproj[t], du[s])
+            if s > 0 or need[1]:
+                np.matmul(du[s], w_hh, out=mm)
+        gw, gb = _hh_grads(du, hs[:t_len], need[2], b_hh is not None and need[3])
+        return (dproj if need[0] else None, (carry + mm) if need[1] else None, gw, gb)
 
     return out, backward
+
+
+def _gru_steps(proj: np.ndarray):
+    """The three per-step passes of :func:`gru_layer`: compiled where registered and
+    eligible, else the NumPy references."""
+    if select("gru_rz_input", proj) is None:
+        return _gru_rz_input, _gru_n_input, _gru_hidden
+    from lamina.kernels import numba_kernels
+
+    compiled = numba_kernels("recurrent")
+    return compiled.gru_rz_input, compiled.gru_n_input, compiled.gru_hidden
 
 
 @register
 def rnn_layer(proj, h0, w_hh, b_hh=None, reverse=False, nonlinearity="tanh"):
     """One Elman RNN layer in one direction: h_t = act(P_t + h_{t-1} W_hh^T + b_hh), act tanh
     or relu. Returns h_t for every t, (T, B, H). Backward: da_t = dh_t act'(a_t) with
-    act' = 1 - h_t^2 (tanh) or [h_t > 0] (relu); dh_{t-1} = da_t W_hh.
+    act' = 1 - h_t^2 (tanh) or [h_t > 0] (relu); dh_{t-1} = da_t W_hh; dW_hh = sum_t
+    da_t^T h_{t-1} (one GEMM). Each step writes into preallocated arrays (one GEMM and
+    in-place passes; backward likewise).
 
     Shape: proj (T, B, H); h0 (B, H); w_hh (H, H); b_hh (H,).
     """
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     t_len, batch, hidden = proj.shape
-    out = np.empty_like(proj)
-    h_prev = np.empty_like(proj)
-    h = h0
-    for t in _steps(t_len, reverse):
-        h_prev[t] = h
-        a = proj[t] + _hh(h, w_hh, b_hh)
-        h = np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
-        out[t] = h
+    dtype = np.result_type(proj, h0, w_hh)
+    w_t = np.ascontiguousarray(w_hh.T, dtype)
+    order = list(_steps(t_len, reverse))
+    hs = np.empty((t_len + 1, batch, hidden), dtype)  # h before / after step s
+    hs[0] = h0
+    for s in range(t_len):
+        h = hs[s + 1]
+        np.matmul(hs[s], w_t, out=h)
+        h += proj[order[s]]
+        if b_hh is not None:
+            h += b_hh
+        if nonlinearity == "tanh":
+            np.tanh(h, out=h)
+        else:
+            np.maximum(h, 0, out=h)
+    out = np.ascontiguousarray(hs[:0:-1]) if reverse else hs[1:]
 
     def backward(grad, need):
-        da = np.empty_like(proj)
-        dh_next = np.zeros((batch, hidden), grad.dtype)
-        for t in reversed(list(_steps(t_len, reverse))):
-            dh = grad[t] + dh_next
-            h = out[t]
-            da[t] = dh * (1 - h * h) if nonlinearity == "tanh" else dh * (h > 0)
-            dh_next = da[t] @ w_hh
-        gw, gb = _hh_grads(da, h_prev, need[2], b_hh is not None and need[3])
+        da = np.empty((t_len, batch, hidden), dtype)  # indexed by t, as proj
+        dh_next = np.zeros((batch, hidden), dtype)
+        for s in range(t_len - 1, -1, -1):
+            t, h = order[s], hs[s + 1]
+            d = np.add(grad[t], dh_next, out=da[t])
+            if nonlinearity == "tanh":
+                d *= 1 - h * h
+            else:
+                d *= h > 0
+            if s > 0 or need[1]:
+                np.matmul(d, w_hh, out=dh_next)
+        steps = da[::-1] if reverse else da  # step order, as hs
+        gw, gb = _hh_grads(steps, hs[:t_len], need[2], b_hh is not None and need[3])
         return (da if need[0] else None, dh_next if need[1] else None, gw, gb)
 
     return out, backward

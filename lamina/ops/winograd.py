@@ -59,6 +59,7 @@ from lamina import kernels
 from lamina.kernels import registry
 from lamina.kernels import thresholds as T
 from lamina.ops import im2col as L
+from lamina.ops import scratch
 
 M_OUT = 4  # output tile side
 ALPHA = 6  # input tile side: M_OUT + 3 - 1
@@ -110,9 +111,15 @@ def _matrix(name: str, dtype) -> np.ndarray:
     array of ``dtype``, made once."""
     key = (name, np.dtype(dtype))
     if key not in _MATRICES:
-        base = {"BT": BT, "B": BT.T, "AT": AT, "A": AT.T}[name]
+        base = {"BT": BT, "B": BT.T, "AT": AT, "A": AT.T, "K": np.array([2, 4, 5, 8])}[name]
         _MATRICES[key] = np.ascontiguousarray(base, dtype)
     return _MATRICES[key]
+
+
+def _constants(dtype) -> np.ndarray:
+    """(2, 4, 5, 8), the entries of B^T and A^T other than 0 and +-1, in ``dtype``: the
+    compiled transforms' multipliers (they write the matrices out, sparsely)."""
+    return _matrix("K", dtype)
 
 
 def _take(buffer: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -148,7 +155,7 @@ def input_tiles(xp: np.ndarray, rows: tuple[int, int], tx: int,
     v = _take(buffer, (ALPHA * ALPHA, c, r1 - r0, tx, n))
     compiled = registry.select("winograd_input", xp, v)
     if compiled is not None:
-        _split(compiled, "winograd_input", (xp, _matrix("BT", xp.dtype), r0, v), c)
+        _split(compiled, "winograd_input", (xp, _constants(xp.dtype), r0, v), c)
         return v.reshape(ALPHA * ALPHA, c, -1)
     s_c, s_h, s_w, s_n = xp.strides
     # (6, 6, C, R, tx, N): element (i, j) of every tile
@@ -170,7 +177,7 @@ def output_tiles(m: np.ndarray, rows: tuple[int, int], tx: int, z: np.ndarray,
     compiled = registry.select("winograd_output", m, z, bias)
     if compiled is not None:
         _split(compiled, "winograd_output",
-               (m.reshape(ALPHA * ALPHA, k, r1 - r0, tx, n), _matrix("AT", m.dtype),
+               (m.reshape(ALPHA * ALPHA, k, r1 - r0, tx, n), _constants(m.dtype),
                 np.empty(0, z.dtype) if bias is None else bias, r0, z), k)
         return
     at = _matrix("AT", m.dtype)
@@ -192,12 +199,25 @@ def output_grad_tiles(g: np.ndarray, rows: tuple[int, int], tx: int,
     dm = _take(buffer, (ALPHA * ALPHA, k, r1 - r0, tx, n))
     compiled = registry.select("winograd_output_grad", g, dm)
     if compiled is not None:
-        _split(compiled, "winograd_output_grad", (g, _matrix("A", g.dtype), r0, dm), k)
+        _split(compiled, "winograd_output_grad", (g, _constants(g.dtype), r0, dm), k)
         return dm.reshape(ALPHA * ALPHA, k, -1)
     tiles = g[:, r0 * M_OUT:r1 * M_OUT].reshape(k, r1 - r0, M_OUT, tx, M_OUT, n)
     a = _matrix("A", g.dtype)
     rows_done = a @ np.ascontiguousarray(tiles.transpose(2, 4, 0, 1, 3, 5)).reshape(M_OUT, -1)
     np.matmul(a, rows_done.reshape(ALPHA, M_OUT, -1), out=dm.reshape(ALPHA, ALPHA, -1))
+    return dm.reshape(ALPHA * ALPHA, k, -1)
+
+
+def output_grad_tiles_pooled(compiled, g: np.ndarray, index: np.ndarray, rows: tuple[int, int],
+                             tx: int, buffer: np.ndarray) -> np.ndarray:
+    """:func:`output_grad_tiles` for dY the gradient of the input of a 2 x 2, stride-2
+    max-pool, from the pooled gradient ``g`` and the maxima's offsets ``index`` (both
+    (C_out, 2 ty, 2 tx, N)) by the compiled kernel ``compiled``
+    (``winograd_output_grad_pooled``, selected by the caller): dY is never written out."""
+    k, n = g.shape[0], g.shape[3]
+    r0, r1 = rows
+    dm = _take(buffer, (ALPHA * ALPHA, k, r1 - r0, tx, n))
+    _split(compiled, "winograd_output_grad_pooled", (g, index, _constants(g.dtype), r0, dm), k)
     return dm.reshape(ALPHA * ALPHA, k, -1)
 
 
@@ -210,7 +230,7 @@ def input_grad_tiles(dv: np.ndarray, rows: tuple[int, int], tx: int, grad_xp: np
     compiled = registry.select("winograd_input_grad", dv, grad_xp)
     if compiled is not None:
         _split(compiled, "winograd_input_grad",
-               (dv.reshape(ALPHA * ALPHA, c, r1 - r0, tx, n), _matrix("B", dv.dtype), r0,
+               (dv.reshape(ALPHA * ALPHA, c, r1 - r0, tx, n), _constants(dv.dtype), r0,
                 grad_xp), c)
         return
     b = _matrix("B", dv.dtype)
@@ -248,12 +268,19 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
            padding: tuple[int, int], out_hw: tuple[int, int]):
     """The forward value and backward function of :func:`lamina.ops.conv.conv2d` (same
     contract) for a 3 x 3 kernel of stride 1, by F(4x4, 3x3); the caller has checked the
-    arguments (``out_hw`` is the output's (H_out, W_out))."""
+    arguments (``out_hw`` is the output's (H_out, W_out)). Where H_out and W_out are
+    multiples of 4 the backward function has an attribute ``from_pooled(g, index, need)``:
+    the same gradients for the output gradient that a 2 x 2, stride-2 max-pool's backward
+    pass would route from its gradient ``g`` by the uint8 offsets ``index`` (both
+    (C_out, H_out / 2, W_out / 2, N), internal layout), without writing that out
+    (``winograd_output_grad_pooled``)."""
     z, internal_backward = conv2d_internal(x, weight, bias, padding, out_hw)
 
     def backward(grad, need):
         return internal_backward(grad.transpose(L.TO_INTERNAL), need)
 
+    if out_hw[0] % M_OUT == 0 and out_hw[1] % M_OUT == 0:
+        backward.from_pooled = lambda g, index, need: internal_backward(None, need, (g, index))
     return z.transpose(L.TO_NCHW), backward
 
 
@@ -276,8 +303,9 @@ def conv2d_internal(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     blocks = tile_blocks(ty, ALPHA * ALPHA * (c_in + c_out) * tx * n * dtype.itemsize)
     most = ALPHA * ALPHA * max(r1 - r0 for r0, r1 in blocks) * tx * n  # tiles of a block
     whole = (c_out, M_OUT * ty, M_OUT * tx, n)  # the output in whole tiles
-    ze = np.empty(whole, dtype)
-    v_buffer, m_buffer = np.empty(most * c_in, dtype), np.empty(most * c_out, dtype)
+    # reused arrays (ops/scratch.py): no fresh pages to fault in at every step
+    ze = scratch.empty(whole, dtype)
+    v_buffer, m_buffer = scratch.empty((most * c_in,), dtype), scratch.empty((most * c_out,), dtype)
     for block in blocks:
         v = input_tiles(xe, block, tx, v_buffer)
         m = np.matmul(u, v, out=_take(m_buffer, (ALPHA * ALPHA, c_out, v.shape[2])))
@@ -286,18 +314,37 @@ def conv2d_internal(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     z = ze[:, :out_hw[0], :out_hw[1]] if whole[1:3] != out_hw else ze
     del ze
 
-    def backward(gt, need):
+    def backward(gt, need, pooled=None):
+        """The gradients for the output gradient ``gt`` (internal layout); or, with
+        ``pooled = (g, index)`` and ``gt`` None, for the gradient of the input of a 2 x 2,
+        stride-2 max-pool of the output (whole tiles only): g the pooled gradient, index
+        the uint8 offsets of the windows' maxima (see :func:`conv2d`'s ``from_pooled``)."""
+        compiled = None
+        if pooled is not None:
+            g, index = np.ascontiguousarray(pooled[0], dtype), np.ascontiguousarray(pooled[1])
+            compiled = registry.select("winograd_output_grad_pooled", g, index, g)
+            if compiled is None:  # the scatter, then the plain path
+                gt = L.max_scatter(g, index, whole, (2, 2), (2, 2))
+            else:
+                gt = g  # (sums as the whole gradient's: the scatter only moves numbers)
         grad_b = gt.sum(axis=(1, 2, 3)) if bias is not None and need[2] else None
         if not (need[0] or need[1]):
             return None, None, grad_b
-        ge = _extend(np.ascontiguousarray(gt, dtype), whole)
+        ge = None if compiled is not None else _extend(np.ascontiguousarray(gt, dtype), whole)
         grad_u = np.zeros(u.shape, dtype) if need[1] else None
-        grad_xe = np.zeros(ext, dtype) if need[0] else None
+        grad_xe = None
+        if need[0]:
+            grad_xe = scratch.empty(ext, dtype)
+            grad_xe.fill(0)
         u_t = u.transpose(0, 2, 1)
         # one buffer for V, then for dV (V is no longer needed once dU has its share)
-        v_buffer, dm_buffer = np.empty(most * c_in, dtype), np.empty(most * c_out, dtype)
+        v_buffer = scratch.empty((most * c_in,), dtype)
+        dm_buffer = scratch.empty((most * c_out,), dtype)
         for block in blocks:
-            dm = output_grad_tiles(ge, block, tx, dm_buffer)
+            if compiled is not None:
+                dm = output_grad_tiles_pooled(compiled, g, index, block, tx, dm_buffer)
+            else:
+                dm = output_grad_tiles(ge, block, tx, dm_buffer)
             if need[1]:
                 v = input_tiles(xe, block, tx, v_buffer)
                 grad_u += np.matmul(dm, v.transpose(0, 2, 1))

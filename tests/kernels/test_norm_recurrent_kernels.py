@@ -51,6 +51,38 @@ def test_lstm_cell_kernels_equal_the_numpy_reference_bitwise(kernels, dtype):
         np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gru_kernels_equal_the_numpy_reference_bitwise(kernels, dtype):
+    rng = np.random.default_rng(6)
+    batch, hidden = 4, 6
+    module = kernels.numba_kernels("recurrent")
+    p, u = (rng.standard_normal((batch, 3 * hidden)).astype(dtype) for _ in range(2))
+    h_prev = rng.standard_normal((batch, hidden)).astype(dtype)
+    results = []
+    for rz, n_in, new_h in ((module.gru_rz_input, module.gru_n_input, module.gru_hidden),
+                            (recurrent._gru_rz_input, recurrent._gru_n_input,
+                             recurrent._gru_hidden)):
+        g, h = np.zeros_like(p), np.empty_like(h_prev)
+        rz(p, u, g)
+        np.tanh(g[:, :2 * hidden], out=g[:, :2 * hidden])
+        n_in(p, u, g)
+        np.tanh(g[:, 2 * hidden:], out=g[:, 2 * hidden:])
+        new_h(g, h_prev, h)
+        results.append((g, h))
+    for x, y in zip(*results, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+    gates = results[0][0]
+    grad_h, carry, mm = (rng.standard_normal((batch, hidden)).astype(dtype) for _ in range(3))
+    results = []
+    for fn in (module.gru_cell_backward, recurrent._gru_cell_backward):
+        state = [carry.copy(), np.empty_like(p), np.empty_like(p)]
+        fn(grad_h, state[0], mm, gates, h_prev, u, state[1], state[2])
+        results.append(state)
+    for x, y in zip(*results, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
 def _layouts(rng, dtype):
     """(N, C, H, W) inputs: C-contiguous, channel-major (a convolution's output, viewed as
     (1, C, H W N)) and a transposed view that is neither (copied)."""

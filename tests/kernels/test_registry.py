@@ -70,6 +70,12 @@ CHECKS = {
     "relu_grad": ((arr(64, 64), arr(64, 64)), (arr(64, 64), arr(64, 64).T)),
     **{name: ((arr(4, 3, 5), arr(3), None), (arr(4, 3, T.BN_MIN_RUN - 1), arr(3), None))
        for name in ("bn_stats", "bn_affine", "bn_grad_sums", "bn_input_grad")},
+    **{name: ((arr(3, 4, 4, 5), arr(3), arr(3)),
+              (arr(5, 3, 4, 4).transpose(1, 2, 3, 0), arr(3), arr(3)))
+       for name in ("bn_relu_pool_forward", "bn_relu_pool_backward")},
+    **{name: ((arr(3, 2, 6),), (arr(3, 2, 6, dtype=np.float16),))
+       for name in ("gru_rz_input", "gru_n_input", "gru_hidden")},
+    "gru_cell_backward": ((arr(3, 2, 6), arr(3, 2, 2)), (arr(3, 2, 6), arr(3, 2, 2, dtype=float))),
     "lstm_cell_forward": ((arr(3, 2, 8),), (arr(3, 2, 8, dtype=np.float16),)),
     "lstm_cell_backward": ((arr(3, 2, 8), arr(4, 2, 2)),
                            (arr(3, 2, 8), arr(4, 2, 2, dtype=float))),

@@ -51,6 +51,22 @@ def _batch_norm(shape, affine=True, training=True):
     return build
 
 
+def _bn_relu_pool(shape, affine=True, batch_last=True):
+    """batch_norm_relu_max_pool2d on (N, C, H, W) = ``shape``, given as the batch-last
+    (C, H, W, N) array a convolution leaves (the compiled kernels' layout) or as is."""
+    def build(rng):
+        c = shape[1]
+        stored = (shape[1], shape[2], shape[3], shape[0]) if batch_last else shape
+        inputs = [randn(rng, *stored)]
+        inputs += [leaf(rng.uniform(0.5, 1.5, c)), randn(rng, c)] if affine else [None, None]
+
+        def fn(x, w, b):
+            return apply(OPS["batch_norm_relu_max_pool2d"],
+                         x.permute(3, 0, 1, 2) if batch_last else x, w, b)
+        return fn, inputs
+    return build
+
+
 def _layer_norm(shape, k, affine=True):
     def build(rng):
         norm_shape = shape[len(shape) - k:]
@@ -171,6 +187,9 @@ REDUCTIONS = ["mean", "sum", "none"]
 CASES: dict[str, list[Callable]] = {
     "batch_norm": [_batch_norm((4, 3)), _batch_norm((3, 2, 5)), _batch_norm((2, 3, 3, 2)),
                    _batch_norm((4, 3), affine=False), _batch_norm((2, 3, 2, 2), training=False)],
+    "batch_norm_relu_max_pool2d": [_bn_relu_pool((2, 3, 4, 4)), _bn_relu_pool((3, 2, 5, 3)),
+                                   _bn_relu_pool((2, 2, 4, 2), affine=False),
+                                   _bn_relu_pool((2, 3, 4, 5), batch_last=False)],
     "layer_norm": [_layer_norm((3, 5), 1), _layer_norm((2, 3, 4), 2),
                    _layer_norm((4, 3), 1, affine=False)],
     "group_norm": [_group_norm((2, 4, 3), 2), _group_norm((2, 6, 2, 2), 3),

@@ -252,6 +252,41 @@ def test_linear_chain_equals_layer_by_layer(monkeypatch, rng, dtype, rows):
         linalg.LinearChain([weights[0], weights[2]], [None, None], (False, False))(x)
 
 
+def test_a_bound_linear_chain_calls_the_kernel_only_for_what_it_takes(monkeypatch, rng):
+    """LinearChain.bind(compiled): one or two C-contiguous rows of the chain's width and dtype
+    go to the compiled chain at once; a strided row goes through the general path (which
+    copies it and calls the chain), three rows, another dtype or width run layer by layer,
+    with the same values (or the layer's error)."""
+    pytest.importorskip("numba")
+    from lamina.ops import linalg
+
+    calls = []
+    monkeypatch.setattr(lamina.kernels, "numba_available", lambda: True)
+    compiled = lamina.kernels.numba_kernels("linear")
+    weights = [rng.standard_normal((7, 12)), rng.standard_normal((3, 7))]
+    biases = [rng.standard_normal(7), None]
+    chain = linalg.LinearChain(weights, biases, (True, False))
+    monkeypatch.setattr(compiled, "linear_chain",
+                        lambda *a, f=compiled.linear_chain: calls.append(1) or f(*a))
+    run = chain.bind(compiled)
+
+    def reference(x):
+        for w, b, r in zip(weights, biases, (True, False), strict=True):
+            x = linalg.linear_forward(x, w, b, r)
+        return x
+
+    wide = rng.standard_normal((4, 24))
+    for x, kernel in [(wide[:1, :12].copy(), True), (wide[:2, :12].copy(), True),
+                      (wide[:1, ::2], True), (wide[:3, :12].copy(), False),
+                      (wide[:1, :12].astype(np.float32), False)]:
+        calls.clear()
+        got = run(x)
+        np.testing.assert_allclose(got, reference(x), rtol=1e-6, atol=1e-6)
+        assert got.shape == (x.shape[0], 3) and len(calls) == kernel
+    with pytest.raises(ValueError, match="in_features=12"):
+        run(wide[:1])
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [1, 13])
 @pytest.mark.parametrize("geometry", [

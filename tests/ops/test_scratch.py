@@ -77,3 +77,37 @@ def test_without_a_gil_nothing_is_kept_or_reused(monkeypatch):
     for _ in range(3):
         scratch.empty((5, 3), np.float32)
     assert scratch._pool == {}
+
+
+def test_empty_like_keeps_a_transposed_layout_and_is_reused_once_released():
+    scratch.clear()
+    a = np.empty((3, 4, 5, 2), np.float32).transpose(3, 0, 1, 2)  # NCHW view of (C,H,W,N)
+    out = scratch.empty_like(a)
+    assert out.shape == a.shape and out.strides == a.strides and out.dtype == a.dtype
+    address = out.__array_interface__["data"][0]
+    held = scratch.empty_like(a, np.float64)
+    assert held.dtype == np.float64 and held.strides == (8, 320, 80, 16)
+    del out
+    assert scratch.empty_like(a).__array_interface__["data"][0] == address
+    odd = np.empty((4, 6), np.float32)[:, ::2]  # not dense: C order
+    assert scratch.empty_like(odd).flags.c_contiguous
+
+
+def test_relu_and_pooling_outputs_the_caller_keeps_are_not_overwritten():
+    """Outputs of the conv, ReLU and max-pool ops come from the pool: a second step must not
+    write into the first step's outputs while they are held."""
+    import lamina as lm
+    from lamina import functional as F
+
+    rng = np.random.default_rng(0)
+    conv = lm.nn.Conv2d(2, 16, 3)
+    x = lm.tensor(rng.standard_normal((32, 2, 12, 12)).astype(np.float32))
+    first = F.max_pool2d(F.relu(conv(x)), 2)
+    kept = first.numpy().copy()
+    first.sum().backward()
+    grad = conv.weight.grad.numpy().copy()
+    second = F.max_pool2d(F.relu(conv(-x)), 2)
+    second.sum().backward()
+    np.testing.assert_array_equal(first.numpy(), kept)
+    assert not np.array_equal(second.numpy(), kept)
+    assert np.isfinite(grad).all()

@@ -346,3 +346,101 @@ def test_fused_inference_program_by_winograd(monkeypatch, backend, rng):
                                                       compiled=lamina.kernels.numba_kernels())
     assert_close_to_scale(np.asarray(program(x)), expected, F64_TOLERANCE)
     assert calls
+
+
+# ------------------------------------------------------------------ from a 2 x 2 max-pool
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pooled_output_gradient_kernel_is_the_scatter_then_the_transform(rng, dtype):
+    """winograd_output_grad_pooled builds dY from the pooled gradient and the maxima's
+    offsets as max_pool_backward writes it: bitwise the dM of the two kernels in turn."""
+    pytest.importorskip("numba")
+    from lamina.kernels import numba_conv, numba_winograd
+
+    g = arr(rng, 3, 4, 6, 5, dtype=dtype)
+    g[0, 0, 0, :2] = (-0.0, np.nan)
+    index = rng.integers(0, 4, g.shape).astype(np.uint8)
+    dy = np.empty((3, 8, 12, 5), dtype)
+    numba_conv.max_pool_backward(g, index, 2, 2, 2, 2, dy)
+    k = winograd._constants(dtype)
+    expected, got = np.empty((36, 3, 1, 3, 5), dtype), np.empty((36, 3, 1, 3, 5), dtype)
+    numba_winograd.winograd_output_grad(dy, k, 1, expected, 0, 3)
+    numba_winograd.winograd_output_grad_pooled(g, index, k, 1, got, 0, 3)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_from_pooled_equals_the_backward_of_the_scattered_gradient(monkeypatch, backend, rng):
+    """conv2d's Winograd backward ``from_pooled(g, index, need)`` gives what the backward of
+    the scattered gradient gives, on both kernel paths (the NumPy path scatters first)."""
+    from lamina.ops import im2col as L
+
+    x, w, b = arr(rng, 3, 4, 10, 14), arr(rng, 5, 4, 3, 3), arr(rng, 5)
+    monkeypatch.setattr(winograd, "eligible", lambda *args: True)
+    _, backward = conv_ops.conv2d(x, w, b)
+    g = arr(rng, 5, 4, 6, 3)
+    index = rng.integers(0, 4, g.shape).astype(np.uint8)
+    dz = L.max_scatter(g, index, (5, 8, 12, 3), (2, 2), (2, 2))
+    expected = backward(dz.transpose(L.TO_NCHW), (True, True, True))
+    got = backward.from_pooled(g, index, (True, True, True))
+    for a, e in zip(got, expected, strict=True):
+        assert_close_to_scale(a, e, F64_TOLERANCE)
+    _, odd = conv_ops.conv2d(arr(rng, 3, 4, 9, 14), w, b)  # 7 x 12 outputs: not whole tiles
+    assert not hasattr(odd, "from_pooled")
+
+
+@pytest.mark.parametrize("style", ["nested", "line by line"])
+def test_folded_relu_pool_on_winograd_equals_the_plain_ops(monkeypatch, backend, rng, style):
+    """F.max_pool2d(F.relu(conv(x)), 2) folded onto a Winograd convolution (the MNIST
+    example's conv2; its backward starts from the pooled gradient): the values and
+    gradients of the plain ops, float64, both paths, both styles."""
+    monkeypatch.setattr(winograd, "eligible", lambda *args: True)
+    x = lm.tensor(arr(rng, 3, 4, 10, 14), requires_grad=True)
+    w = lm.tensor(arr(rng, 5, 4, 3, 3), requires_grad=True)
+    b = lm.tensor(arr(rng, 5), requires_grad=True)
+
+    def folded(x):
+        if style == "nested":
+            return F.max_pool2d(F.relu(F.conv2d(x, w, b)), 2)
+        x = F.conv2d(x, w, b)
+        x = F.relu(x)
+        x = F.max_pool2d(x, 2)
+        return x
+
+    calls, original = [], winograd.output_grad_tiles_pooled
+    monkeypatch.setattr(winograd, "output_grad_tiles_pooled",
+                        lambda *args: calls.append(1) or original(*args))
+    out = folded(x)
+    target = lm.tensor(arr(rng, *out.shape))
+    (out * target).sum().backward()
+    assert bool(calls) == (backend == "numba")  # (the NumPy path has no offsets to use)
+    grads = [t.grad.numpy().copy() for t in (x, w, b)]
+    for t in (x, w, b):
+        t.grad = None
+    z = F.conv2d(x, w, b)
+    r = F.relu(z)  # (held: the plain ops)
+    plain = F.max_pool2d(r, 2)
+    (plain * target).sum().backward()
+    np.testing.assert_array_equal(out.numpy(), plain.numpy())
+    for got, t in zip(grads, (x, w, b), strict=True):
+        assert_close_to_scale(got, t.grad.numpy(), F64_TOLERANCE)
+    assert gradcheck(folded, [x])
+
+
+def test_fused_op_backward_starts_from_the_pooled_gradient(monkeypatch, rng):
+    """nn.Sequential's conv2d_relu_max_pool2d on a Winograd conv whose output is whole tiles
+    routes the pooled gradient inside the transform (compiled kernels): its im2col values."""
+    pytest.importorskip("numba")
+    x, w, b = arr(rng, 3, 4, 14, 10), arr(rng, 5, 4, 3, 3), arr(rng, 5)
+    grad = arr(rng, 3, 5, 6, 4)
+    calls, original = [], winograd.output_grad_tiles_pooled
+    monkeypatch.setattr(winograd, "output_grad_tiles_pooled",
+                        lambda *args: calls.append(1) or original(*args))
+    results = []
+    for use in (False, True):
+        monkeypatch.setattr(winograd, "eligible", lambda *args, use=use: use)
+        out, backward = conv_ops.conv2d_relu_max_pool2d(x, w, b)
+        results.append([np.array(out), *backward(grad, (True, True, True))])
+    assert calls
+    for got, expected in zip(results[1], results[0], strict=True):
+        assert_close_to_scale(got, expected, F64_TOLERANCE)

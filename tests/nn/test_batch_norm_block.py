@@ -1,0 +1,117 @@
+"""BatchNorm2d -> ReLU -> MaxPool2d in an nn.Sequential runs as the fused op
+batch_norm_relu_max_pool2d in training mode (lamina.inference.PATTERNS): the BatchNorm CNN of
+bench/layers.py against PyTorch in float64, on both kernel paths, in training and evaluation
+mode, and the cases that fall back to the three layers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lamina as lm
+
+
+def _cnn(nn, pool=2):
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                         nn.MaxPool2d(pool), nn.Conv2d(4, 6, 3, padding=1), nn.BatchNorm2d(6),
+                         nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(6 * 3 * 3, 5))
+
+
+def _pair(torch, pool=2):
+    lm.manual_seed(0)
+    model = _cnn(lm.nn, pool).to(lm.float64)
+    reference = _cnn(torch.nn, pool).double()
+    with torch.no_grad():
+        for p, q in zip(model.parameters(), reference.parameters(), strict=True):
+            q.copy_(torch.from_numpy(p.numpy()))
+    return model, reference
+
+
+@pytest.mark.parametrize("pool", [2, 3])
+def test_bn_cnn_trains_as_torch(backend, torch, pool):
+    model, reference = _pair(torch, pool)
+    size = 12 if pool == 2 else 18
+    rng = np.random.default_rng(0)
+    opt = lm.optim.SGD(model.parameters(), lr=0.1)
+    ref_opt = torch.optim.SGD(reference.parameters(), lr=0.1)
+    for _ in range(3):
+        x, y = rng.standard_normal((5, 1, size, size)), rng.integers(0, 5, 5)
+        out = model(lm.tensor(x))
+        assert (out.grad_fn is not None)
+        loss = lm.nn.functional.cross_entropy(out, lm.tensor(y))
+        ref_loss = torch.nn.functional.cross_entropy(reference(torch.from_numpy(x)),
+                                                     torch.from_numpy(y))
+        opt.zero_grad()
+        loss.backward()
+        ref_opt.zero_grad()
+        ref_loss.backward()
+        assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-12)
+        for p, q in zip(model.parameters(), reference.parameters(), strict=True):
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-9, atol=1e-12)
+        opt.step()
+        ref_opt.step()
+    for (name, a), b in zip(model.state_dict().items(), reference.state_dict().values(),
+                            strict=True):
+        np.testing.assert_allclose(np.asarray(a), b.numpy(), rtol=1e-10, atol=1e-12,
+                                   err_msg=name)
+    model.eval()
+    reference.eval()
+    x = rng.standard_normal((3, 1, size, size))
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(model(lm.tensor(x)).numpy(), expected, rtol=1e-10, atol=1e-12)
+    with lm.no_grad():
+        np.testing.assert_allclose(model(lm.tensor(x)).numpy(), expected, rtol=1e-10,
+                                   atol=1e-12)
+
+
+def test_the_block_runs_as_one_op_in_training_mode_only():
+    block = lm.nn.Sequential(lm.nn.BatchNorm2d(3), lm.nn.ReLU(), lm.nn.MaxPool2d(2))
+    x = lm.randn(4, 3, 6, 6, requires_grad=True)
+    assert block(x).grad_fn.name() == "BatchNormReluMaxPool2dBackward0"
+    assert block.eval()(x).grad_fn.name() != "BatchNormReluMaxPool2dBackward0"
+    padded = lm.nn.Sequential(lm.nn.BatchNorm2d(3), lm.nn.ReLU(), lm.nn.MaxPool2d(2, padding=1))
+    assert padded(x).grad_fn.name() != "BatchNormReluMaxPool2dBackward0"
+
+
+def test_the_block_counts_batches_and_honours_momentum_none():
+    lm.manual_seed(1)
+    norm = lm.nn.BatchNorm2d(2, momentum=None)
+    block = lm.nn.Sequential(norm, lm.nn.ReLU(), lm.nn.MaxPool2d(2))
+    x1, x2 = lm.randn(3, 2, 4, 4), lm.randn(3, 2, 4, 4) * 2 + 1
+    block(x1)
+    block(x2)
+    assert int(norm.num_batches_tracked.item()) == 2
+    both = np.stack([x1.numpy(), x2.numpy()])
+    np.testing.assert_allclose(norm.running_mean.numpy(), both.mean(axis=(1, 3, 4)).mean(0),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="BatchNorm2d"):
+        block(lm.randn(3, 5, 4, 4))
+
+
+@pytest.mark.parametrize("options", [{"affine": False}, {"track_running_stats": False},
+                                     {"momentum": None, "eps": 1e-3}])
+def test_the_block_with_batch_norm_options_matches_torch(backend, torch, options):
+    lm.manual_seed(2)
+    block = lm.nn.Sequential(lm.nn.BatchNorm2d(3, dtype=lm.float64, **options), lm.nn.ReLU(),
+                             lm.nn.MaxPool2d(2))
+    reference = torch.nn.Sequential(torch.nn.BatchNorm2d(3, dtype=torch.float64, **options),
+                                    torch.nn.ReLU(), torch.nn.MaxPool2d(2))
+    rng = np.random.default_rng(3)
+    for _ in range(2):
+        x = np.ascontiguousarray(rng.standard_normal((3, 7, 5, 4)) * 2 + 0.5).transpose(
+            3, 0, 1, 2)  # batch-last (N, C, H, W) = (4, 3, 7, 5), as a convolution leaves it
+        xt = lm.tensor(x, requires_grad=True)
+        out = block(xt)
+        assert out.grad_fn.name() == "BatchNormReluMaxPool2dBackward0"
+        tx = torch.from_numpy(np.ascontiguousarray(x)).requires_grad_()
+        ref = reference(tx)
+        g = rng.standard_normal(out.shape)
+        out.backward(lm.tensor(g))
+        ref.backward(torch.from_numpy(g))
+        np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(xt.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
+        for p, q in zip(block.parameters(), reference.parameters(), strict=True):
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-9, atol=1e-12)
+    for a, b in zip(block.state_dict().values(), reference.state_dict().values(), strict=True):
+        np.testing.assert_allclose(np.asarray(a), b.numpy(), rtol=1e-10, atol=1e-12)

@@ -1,0 +1,162 @@
+"""The fused op batch_norm_relu_max_pool2d (lamina/ops/norm.py) and its kernels
+(lamina/kernels/numba_norm.py): equal to batch_norm -> relu -> max_pool2d on both kernel
+paths and in every input layout, the compiled kernels equal to their NumPy references, the
+two-thread split bitwise equal to one thread. Gradchecks: in
+tests/ops/test_gradcheck_layers.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lamina as lm
+from lamina.kernels import thresholds as T
+from lamina.ops import OPS, norm
+from lamina.tensor import apply
+
+
+def _input(rng, shape, layout, dtype):
+    """(N, C, H, W) values laid out as C-contiguous, batch-last (a convolution's output) or a
+    batch-last slice of a larger padded buffer (a Winograd convolution's output)."""
+    n, c, h, w = shape
+    x = rng.standard_normal(shape) * 1.5 + 0.3
+    if layout == "contiguous":
+        return x.astype(dtype)
+    if layout == "batch-last":
+        return np.ascontiguousarray(x.transpose(1, 2, 3, 0)).astype(dtype).transpose(3, 0, 1, 2)
+    padded = np.zeros((c, h + 2, w + 3, n), dtype)
+    padded[:, :h, :w] = x.transpose(1, 2, 3, 0)
+    return padded[:, :h, :w].transpose(3, 0, 1, 2)
+
+
+def _run(fused, x, weight, bias, grad):
+    c = x.shape[1]
+    rm, rv = np.zeros(c, x.dtype), np.ones(c, x.dtype)
+    xt = lm.tensor(x, requires_grad=True)
+    wt = None if weight is None else lm.tensor(weight, requires_grad=True)
+    bt = None if bias is None else lm.tensor(bias, requires_grad=True)
+    if fused:
+        out = apply(OPS["batch_norm_relu_max_pool2d"], xt, wt, bt, running_mean=rm,
+                    running_var=rv, momentum=0.2)
+    else:
+        y = apply(OPS["batch_norm"], xt, wt, bt, running_mean=rm, running_var=rv,
+                  training=True, momentum=0.2)
+        out = lm.nn.functional.max_pool2d(lm.nn.functional.relu(y), 2)
+    out.backward(grad)
+    return [out.numpy(), xt.grad.numpy(), rm, rv] + [p.grad.numpy() for p in (wt, bt)
+                                                      if p is not None]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["contiguous", "batch-last", "padded"])
+@pytest.mark.parametrize("shape", [(4, 3, 6, 8), (3, 2, 7, 5)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_fused_op_equals_batch_norm_relu_max_pool(backend, dtype, layout, shape, affine):
+    rng = np.random.default_rng(11)
+    x = _input(rng, shape, layout, dtype)
+    c = shape[1]
+    weight = rng.uniform(0.5, 1.5, c).astype(dtype) if affine else None
+    bias = rng.standard_normal(c).astype(dtype) if affine else None
+    grad = rng.standard_normal((shape[0], c, shape[2] // 2, shape[3] // 2)).astype(dtype)
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    fused, plain = _run(True, x, weight, bias, grad), _run(False, x, weight, bias, grad)
+    for a, b in zip(fused, plain, strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+@pytest.fixture
+def compiled():
+    pytest.importorskip("numba")
+    import lamina.kernels
+
+    if lamina.kernels._disabled():
+        pytest.skip("LAMINA_NO_NUMBA is set")
+    return lamina.kernels.numba_kernels("norm")
+
+
+def _kernel_forward(fn, parent, shape, weight, bias):
+    c, n = parent.shape[0], parent.shape[3]
+    h, w = shape
+    mean, var, coef = np.empty(c), np.empty(c), np.empty((c, 2), parent.dtype)
+    out = np.empty((c, h // 2, w // 2, n), parent.dtype)
+    arg = np.empty(out.shape, np.uint8)
+    fn(parent.reshape(c, parent.shape[1], -1), h, w, n, weight, bias, 1e-5, mean, var, coef,
+       out.reshape(c, h // 2, -1), arg.reshape(c, h // 2, -1))
+    return mean, var, out, arg
+
+
+def _kernel_backward(fn, g, arg, parent, shape, mean, scale, invstd):
+    c, n = parent.shape[0], parent.shape[3]
+    h, w = shape
+    dx, sums = np.empty((c, h, w, n), parent.dtype), np.empty((c, 2))
+    rows = (c, h // 2, -1)
+    fn(g.reshape(rows), arg.reshape(rows), parent.reshape(c, parent.shape[1], -1), h, w, n,
+       mean, scale, invstd, np.empty((c, 3), parent.dtype), dx.reshape(c, h, -1), sums)
+    return dx, sums
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("hw", [(6, 8), (7, 5)])
+def test_kernels_equal_the_numpy_reference(compiled, dtype, hw):
+    rng = np.random.default_rng(4)
+    c, n = 3, 5
+    parent = (rng.standard_normal((c, hw[0] + 1, hw[1] + 2, n)) * 2 - 0.5).astype(dtype)
+    xt = parent[:, :hw[0], :hw[1]]
+    assert norm._batch_last_parent(xt).shape == parent.shape
+    weight, bias = rng.uniform(0.5, 1.5, c), rng.standard_normal(c) - 1.0  # some windows <= 0
+    mean, var, out, arg = _kernel_forward(compiled.bn_relu_pool_forward, parent, hw, weight,
+                                          bias)
+    r_mean, r_var, scale, _, r_out, r_arg = norm._bn_relu_pool_numpy(
+        xt, weight, bias, 1e-5, (hw[0] // 2, hw[1] // 2))
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(mean, r_mean, rtol=tol, atol=tol)
+    np.testing.assert_allclose(var, r_var, rtol=tol, atol=tol)
+    np.testing.assert_allclose(out, r_out, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(arg, r_arg)
+    assert set(np.unique(arg)) <= {0, 1, 2, 3, 255} and (arg == 255).any()
+    invstd = 1.0 / np.sqrt(var + 1e-5)
+    g = rng.standard_normal(out.shape).astype(dtype)
+    dx, sums = _kernel_backward(compiled.bn_relu_pool_backward, g, arg, parent, hw, mean,
+                                scale, invstd)
+    r_dx, s1, s2 = norm._bn_relu_pool_grad_numpy(g, arg, xt, mean, scale, invstd)
+    np.testing.assert_allclose(sums[:, 0], s1, rtol=tol, atol=tol)
+    np.testing.assert_allclose(sums[:, 1], s2, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dx, r_dx, rtol=tol, atol=tol)
+
+
+def test_two_threads_give_the_serial_bits(compiled, monkeypatch):
+    from lamina.kernels import parallel
+
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((5, 6, 6, 4)).astype(np.float32).transpose(3, 0, 1, 2)
+    weight, bias = rng.uniform(0.5, 1.5, 5).astype(np.float32), rng.standard_normal(5).astype(
+        np.float32)
+    grad = rng.standard_normal((4, 5, 3, 3)).astype(np.float32)
+    runs = []
+    for threads in (1, 2):
+        monkeypatch.setattr(T, "BN_POOL_THREADS", threads)
+        monkeypatch.setitem(parallel._state, "threads", threads)
+        calls = []
+        kernel = compiled.bn_relu_pool_forward
+        monkeypatch.setattr(compiled, "bn_relu_pool_forward",
+                            lambda *a, k=kernel, c=calls: (c.append(a[0].shape[0]), k(*a)))
+        rm, rv = np.zeros(5, np.float32), np.ones(5, np.float32)
+        out, backward = OPS["batch_norm_relu_max_pool2d"](x, weight, bias, rm, rv)
+        runs.append([out.copy(), *backward(grad, (True, True, True)), rm, rv])
+        assert sorted(calls) == ([5] if threads == 1 else [2, 3])
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_layout_check_finds_the_padded_parent():
+    buffer = np.zeros((3, 8, 8, 4), np.float32)
+    assert norm._batch_last_parent(buffer[:, :6, :7]).shape == (3, 8, 8, 4)
+    assert norm._batch_last_parent(buffer[:, :, :, :2]) is None  # batch not contiguous
+    assert norm._batch_last_parent(np.zeros((4, 3, 5, 5)).transpose(1, 2, 3, 0)) is None
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4), (2, 3, 1, 4), (1, 1, 1, 1)])
+def test_bad_inputs_are_refused(shape):
+    with pytest.raises(ValueError, match="batch_norm_relu_max_pool2d"):
+        OPS["batch_norm_relu_max_pool2d"](np.zeros(shape, np.float32))
