@@ -62,6 +62,9 @@ CHECKS = {
                         (arr(36, 2, 2, 2, 3), arr(2, 8, 8, 3), arr(2, dtype=float))),
     "winograd_output_grad": ((arr(2, 8, 8, 3), arr(36, 2, 2, 2, 3)),
                              (arr(2, 8, 8, 3), arr(36, 2, 2, 2, 3, dtype=float))),
+    "winograd_output_grad_pooled": (
+        (arr(2, 4, 4, 3), np.zeros((2, 4, 4, 3), np.uint8), arr(36, 2, 2, 2, 3)),
+        (arr(2, 4, 4, 3), np.zeros((2, 4, 4, 3), np.uint16), arr(36, 2, 2, 2, 3))),
     "winograd_input_grad": ((arr(36, 2, 2, 2, 3), arr(2, 10, 10, 3)),
                             (arr(36, 2, 2, 2, 3), arr(2, 10, 10, 3, dtype=float))),
     "bias_relu": ((arr(64, 64), arr(64)), (arr(64, 64), arr(64, dtype=float))),
