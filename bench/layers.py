@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.run import THREADS, fmt_time, have_torch
+from bench.run import SETTLE, THREADS, fmt_time, have_torch
 
 HERE = Path(__file__).resolve().parent
 
@@ -162,7 +162,7 @@ def interleaved(steps: dict, n: int, repeats: int, warmup: int, clock: str) -> d
     samples: dict[str, list[float]] = {k: [] for k in steps}
     for r in range(repeats):
         for key in (list(steps) if r % 2 == 0 else list(reversed(steps))):
-            time.sleep(0.05)  # let the other framework's worker threads go idle
+            time.sleep(SETTLE)  # the other framework's idle threads stop polling first
             samples[key].append(block(steps[key], n))
     result: dict = {k: statistics.median(v) for k, v in samples.items()}
     for slow, fast, key in (("torch", "lamina", ""), ("torch", "threaded", "threaded "),

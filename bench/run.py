@@ -146,6 +146,14 @@ def torch_infer(name: str, data):
 
 
 # ----------------------------------------------------------------------------- timing
+# Seconds of pause before each timed block. OpenBLAS's idle threads poll for 2^28 cycles
+# (~0.1 s) after a product and torch's OpenMP threads spin too: without the pause one
+# framework's pollers take a core from the other's next block. 2026-12-07, BatchNorm CNN at
+# batch 64, 2 threads, 20 rounds: torch 19.9 ms a step right after a lamina block, 15.0 ms
+# after a 0.3 s pause (lamina 7.7 / 9.4 ms the other way round).
+SETTLE = 0.15
+
+
 def time_block(step, n: int) -> float:
     """Seconds per call of ``step`` over ``n`` calls."""
     start = time.perf_counter()
@@ -165,7 +173,7 @@ def interleaved(steps: dict, n: int, repeats: int, warmup: int) -> dict[str, flo
     for r in range(repeats):
         order = list(steps) if r % 2 == 0 else list(reversed(steps))
         for key in order:
-            time.sleep(0.05)  # let the other framework's worker threads go idle
+            time.sleep(SETTLE)  # the other framework's idle threads stop polling first
             samples[key].append(time_block(steps[key], n))
     result = {k: statistics.median(v) for k, v in samples.items()}
     if "torch" in samples:
@@ -321,16 +329,22 @@ def step_gemms_time(batch: int, clock=time.perf_counter, blocks: int = 15) -> fl
     (forward: :func:`lamina.ops.linalg._product`, the layout it picks by shape; backward: the
     products of ``_linear_backward``, ``g @ W`` and ``g.T @ x``, no input gradient for the
     first layer) on arrays of the step's shapes, at the BLAS's current thread count: the
-    median over ``blocks`` blocks. What the step takes beyond it is the non-GEMM time (bias,
-    ReLU and its mask, loss, Adam, autograd and Python)."""
+    median over ``blocks`` blocks. The data batch cycles through 16 arrays, as the timed
+    steps' batches do (a batch that is not in cache made the first product 6% slower: 650
+    vs 612 us at 128 rows, one thread). What the step takes beyond it is the non-GEMM time
+    (bias, ReLU and its mask, loss, Adam, autograd and Python)."""
     from lamina.ops.linalg import _product
 
     rng = np.random.default_rng(0)
     weights = [rng.standard_normal((o, i), dtype=np.float32) for i, o in MLP_SIZES]
     inputs = [rng.standard_normal((batch, i), dtype=np.float32) for i, _ in MLP_SIZES]
     grads = [rng.standard_normal((batch, o), dtype=np.float32) for _, o in MLP_SIZES]
+    data = [rng.standard_normal((batch, MLP_SIZES[0][0]), dtype=np.float32) for _ in range(16)]
+    turn = [0]
 
     def gemms():
+        turn[0] += 1
+        inputs[0] = data[turn[0] % len(data)]
         for x, w in zip(inputs, weights, strict=True):
             _product(x, w)
         for k, (x, w, g) in enumerate(zip(inputs, weights, grads, strict=True)):

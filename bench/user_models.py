@@ -50,6 +50,7 @@ import numpy as np
 
 from bench.layers import _cnn, _lstm_model
 from bench.run import (
+    SETTLE,
     THREADS,
     batches,
     fmt_time,
@@ -226,7 +227,7 @@ def interleaved(steps: dict, n: int, repeats: int, warmup: int, pairs, now) -> d
     for r in range(repeats):
         order = list(steps) if r % 2 == 0 else list(reversed(steps))
         for key in order:
-            time.sleep(0.02)  # let the other framework's worker threads go idle
+            time.sleep(SETTLE)  # the other framework's idle threads stop polling first
             samples[key].append(time_block(steps[key], n, now))
     result = {"times": {k: statistics.median(v) for k, v in samples.items()}, "ratios": {}}
     for name, slow, fast in pairs:

@@ -1,4 +1,5 @@
-"""Numba kernels of the LSTM's time loop (:func:`lamina.ops.recurrent.lstm_sequence`).
+"""Numba kernels of the LSTM's and the GRU's time loops (:func:`lamina.ops.recurrent.lstm_sequence`,
+:func:`lamina.ops.recurrent.gru_layer`).
 
 Each step of the loop is a GEMM (BLAS, in the op) and a few elementwise formulas over
 (B, H) numbers; done by NumPy those are 5 to 15 separate passes, each a call of a few

@@ -8,6 +8,7 @@ import numpy as np
 from lamina import functional_more as FM
 from lamina.nn.module import Module, Parameter
 from lamina.ops import OPS
+from lamina.ops.norm import bn_relu_pool_compiled
 from lamina.tensor import Tensor, apply
 
 
@@ -130,13 +131,16 @@ class BatchNorm2d(_BatchNorm):
         """``pool(relu(self(x)))`` for the ReLU ``relu`` and the MaxPool2d ``pool`` that follow
         this layer in a Sequential (the pattern BatchNorm2d -> ReLU -> MaxPool2d of
         :data:`lamina.inference.PATTERNS`): in training mode, with 2 x 2 windows of stride 2
-        and no padding, the one op :func:`lamina.ops.norm.batch_norm_relu_max_pool2d`;
-        otherwise (evaluation mode, other pool settings) the three layers called in turn.
+        and no padding, where the op's compiled kernels take x (a convolution's batch-last
+        output, ``[fast]``), the one op :func:`lamina.ops.norm.batch_norm_relu_max_pool2d`;
+        otherwise (evaluation mode, other pool settings, the NumPy path) the three layers
+        called in turn.
         Same values, gradients and running statistics either way."""
         if not isinstance(x, Tensor):
             x = Tensor(x, dtype=self.weight.dtype if self.affine else None)
         if not (self.training and x.ndim == 4 and x.shape[2] >= 2 and x.shape[3] >= 2
-                and _pool_2x2(pool)):
+                and _pool_2x2(pool) and bn_relu_pool_compiled(
+                    x._data, *(None if p is None else p._data for p in (self.weight, self.bias)))):
             return pool(relu(self(x)))
         self._check_input(x)
         running, _, factor = self._step_statistics()

@@ -324,7 +324,10 @@ def _batch_last_parent(xt: np.ndarray) -> np.ndarray | None:
     if s_n != item or s_w != n * item or s_h % s_w or s_c % s_h or s_h // s_w < w \
             or s_c // s_h < h:
         return None
-    return np.lib.stride_tricks.as_strided(xt, (c, s_c // s_h, s_h // s_w, n), xt.strides)
+    parent = np.lib.stride_tricks.as_strided(xt, (c, s_c // s_h, s_h // s_w, n), xt.strides)
+    # (C-contiguous by construction, so the kernels' reshape of it is a view, never a copy
+    # that would read the rows past H, W)
+    return parent if parent.flags.c_contiguous else None
 
 
 def _bn_pool_kernels(xt: np.ndarray, weight, bias):
@@ -361,6 +364,17 @@ def _by_channels(kernel, args: tuple, channels: int) -> None:
     job = worker.executor().submit(kernel, *part(0, half))
     kernel(*part(half, channels))
     job.result()
+
+
+def bn_relu_pool_compiled(x: np.ndarray, weight, bias) -> bool:
+    """Whether :func:`batch_norm_relu_max_pool2d` runs its compiled kernels on x (N, C, H,
+    W): Numba in use, x batch-last (a convolution's output) and the dtypes accepted. Its
+    NumPy path is a reference, slower than the three ops (batch_norm, relu, max_pool2d) on
+    that path, so the layer pattern uses the op only when this holds."""
+    if x.ndim != 4:
+        return False
+    xt = x.transpose(1, 2, 3, 0)
+    return _batch_last_parent(xt) is not None and _bn_pool_kernels(xt, weight, bias) is not None
 
 
 @register(saves=((0,),))
