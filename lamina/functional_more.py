@@ -264,6 +264,12 @@ def cross_entropy_ignore(input, target, weight=None, reduction: str = "mean",
     else log_softmax + the ``nll_loss`` op (+ the smoothing term), the same values."""
     check_reduction(reduction, "CrossEntropyLoss")
     index = _index_array(target)
+    if (index is not None and weight is None and not label_smoothing
+            and isinstance(input, Tensor) and input.ndim == 2 and index.ndim == 1
+            and index.shape[0] == input.shape[0] and input.dtype.kind == "f"):
+        # the common case: the op skips the ignored rows itself (one pass with the kernel)
+        return apply(OPS["cross_entropy"], input, index, reduction=reduction,
+                     ignore_index=ignore_index)
     if index is None or (input.ndim == 2 and not np.any(index == ignore_index)):
         return _fused_cross_entropy(input, target, weight, reduction, label_smoothing)
     w = _class_weight(weight, input.dtype)

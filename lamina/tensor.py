@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import itertools
+import math
 import weakref
 from collections.abc import Callable, Sequence
 
@@ -858,7 +859,7 @@ def flatten(self, start_dim=0, end_dim=-1):
     if not shape:
         return self.reshape(1)
     start, end = start_dim % len(shape), end_dim % len(shape)
-    new = shape[:start] + (int(np.prod(shape[start:end + 1])),) + shape[end + 1:]
+    new = tuple(shape[:start]) + (math.prod(shape[start:end + 1]),) + tuple(shape[end + 1:])
     return self.reshape(new)
 
 

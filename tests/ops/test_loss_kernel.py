@@ -97,3 +97,16 @@ def test_ignore_index_with_weights_stays_with_the_composite_path(torch):
     np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=1e-12)
     with pytest.raises(ValueError, match="ignore_index is handled by this op only"):
         apply(OPS["cross_entropy"], lm.tensor(z), lm.tensor(t), weight=w, ignore_index=-100)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_cross_entropy_loss_module_matches_torch(backend, torch, reduction):
+    z, t = logits_and_target(seed=4)
+    x = lm.tensor(z, requires_grad=True)
+    out = lm.nn.CrossEntropyLoss(reduction=reduction)(x, lm.tensor(t))
+    tx = torch.tensor(z, requires_grad=True)
+    expected = torch.nn.CrossEntropyLoss(reduction=reduction)(tx, torch.tensor(t))
+    out.sum().backward()
+    expected.sum().backward()
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12, atol=1e-12)
