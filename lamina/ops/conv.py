@@ -472,6 +472,17 @@ def _conv_relu_pool_one(x, weight, bias, padding, out_hw, pooled_hw):
     return program
 
 
+def _pool_windows(out: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+                  padding: tuple[int, int]):
+    """The max-pool windows of the NCHW input ``out`` (checked as :func:`max_pool2d`): its
+    padded internal copy (padding -inf), the window maxima, and the offsets of the first
+    maxima (None where the NumPy path leaves them to :func:`lamina.ops.im2col.first_max`)."""
+    out_hw = _pool_geometry("MaxPool2d", out.shape, out.dtype, kernel, stride, padding)
+    zp = L.internal(out, padding, -np.inf)
+    best, index = L.max_windows(zp, kernel, stride, out_hw)
+    return zp, best, index
+
+
 @register
 def max_pool2d(x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
     """Max over each kh x kw window (notes 6.3); padding counts as -inf.
@@ -486,9 +497,7 @@ def max_pool2d(x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
     in the forward pass by the compiled kernel, in the backward pass by NumPy).
     """
     kernel, stride, padding = tuple(kernel_size), tuple(stride), tuple(padding)
-    out_hw = _pool_geometry("MaxPool2d", x.shape, x.dtype, kernel, stride, padding)
-    xp = L.internal(x, padding, -np.inf)
-    best, index = L.max_windows(xp, kernel, stride, out_hw)
+    xp, best, index = _pool_windows(x, kernel, stride, padding)
 
     def backward(grad, need):
         nonlocal index
@@ -526,9 +535,7 @@ def conv2d_relu_max_pool2d_folded(out: np.ndarray, conv_backward, kernel_size=(2
         ValueError, TypeError: as :func:`max_pool2d`.
     """
     kernel, stride, padding = tuple(kernel_size), tuple(stride), tuple(padding)
-    out_hw = _pool_geometry("MaxPool2d", out.shape, out.dtype, kernel, stride, padding)
-    zp = L.internal(out, padding, -np.inf)
-    best, index = L.max_windows(zp, kernel, stride, out_hw)
+    zp, best, index = _pool_windows(out, kernel, stride, padding)
     if conv_backward is None:
         return best.transpose(L.TO_NCHW), None
     hw = out.shape[2:]
@@ -570,9 +577,7 @@ def conv2d_max_pool2d_folded(out: np.ndarray, conv_backward, kernel_size=(2, 2),
         ValueError, TypeError: as :func:`max_pool2d`.
     """
     kernel, stride, padding = tuple(kernel_size), tuple(stride), tuple(padding)
-    out_hw = _pool_geometry("MaxPool2d", out.shape, out.dtype, kernel, stride, padding)
-    zp = L.internal(out, padding, -np.inf)
-    best, index = L.max_windows(zp, kernel, stride, out_hw)
+    zp, best, index = _pool_windows(out, kernel, stride, padding)
     if conv_backward is None:
         return best.transpose(L.TO_NCHW), None
     if index is None:
