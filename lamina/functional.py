@@ -32,7 +32,7 @@ from lamina.convsize import as_pair
 from lamina.ops import OPS
 from lamina.ops.activation import dense_view, relu_folded
 from lamina.ops.conv import conv2d_max_pool2d_folded, conv2d_relu, conv2d_relu_max_pool2d_folded
-from lamina.ops.loss import check_reduction
+from lamina.ops.loss import check_reduction, class_rows
 from lamina.random import generator
 from lamina.tensor import Tensor, apply
 
@@ -326,14 +326,12 @@ def cross_entropy(input: Tensor, target, weight=None, reduction: str = "mean",
     are not counted by 'mean' (which divides by sum_i w[t_i] over the kept i).
     (``size_average``/``reduce`` are torch's deprecated forms of ``reduction``.)"""
     if (weight is None and not label_smoothing and size_average is None and reduce is None
-            and isinstance(input, Tensor) and isinstance(target, Tensor)):
+            and isinstance(input, Tensor) and isinstance(target, Tensor)
+            and class_rows(input._data, target._data)):
         # the common case in one op: (N, C) logits, (N,) class indices (ignored rows included)
-        logits, index = input._data, target._data
-        if (logits.ndim == 2 and index.ndim == 1 and index.dtype.kind in "iu"
-                and index.shape[0] == logits.shape[0] and logits.dtype.kind == "f"):
-            check_reduction(reduction, "cross_entropy")
-            return apply(OPS["cross_entropy"], input, target, reduction=reduction,
-                         ignore_index=ignore_index)
+        check_reduction(reduction, "cross_entropy")
+        return apply(OPS["cross_entropy"], input, target, reduction=reduction,
+                     ignore_index=ignore_index)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     check_reduction(reduction, "cross_entropy")
     _check_batch(input, target, "cross_entropy")
@@ -411,14 +409,12 @@ def nll_loss(input: Tensor, target, weight=None, reduction: str = "mean",
         ValueError: batch sizes differ, or a class index outside [0, C) (not ignore_index).
     """
     if (weight is None and size_average is None and reduce is None
-            and isinstance(input, Tensor) and isinstance(target, Tensor)):
+            and isinstance(input, Tensor) and isinstance(target, Tensor)
+            and class_rows(input._data, target._data)):
         # the common case in one op (lamina.ops.loss_more.nll_loss): (N, C), (N,) indices
-        logp, index = input._data, target._data
-        if (logp.ndim == 2 and index.ndim == 1 and index.dtype.kind in "iu"
-                and index.shape[0] == logp.shape[0] and logp.dtype.kind == "f"):
-            check_reduction(reduction, "nll_loss")
-            return apply(OPS["nll_loss"], input, target, ignore_index=ignore_index,
-                         reduction=reduction)
+        check_reduction(reduction, "nll_loss")
+        return apply(OPS["nll_loss"], input, target, ignore_index=ignore_index,
+                     reduction=reduction)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     check_reduction(reduction, "nll_loss")
     if input.dtype.kind != "f":

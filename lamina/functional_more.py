@@ -12,7 +12,7 @@ import numpy as np
 
 from lamina.convsize import as_pair
 from lamina.ops import OPS
-from lamina.ops.loss import check_reduction
+from lamina.ops.loss import check_reduction, class_rows
 from lamina.random import generator
 from lamina.tensor import Tensor, apply
 
@@ -265,8 +265,7 @@ def cross_entropy_ignore(input, target, weight=None, reduction: str = "mean",
     check_reduction(reduction, "CrossEntropyLoss")
     index = _index_array(target)
     if (index is not None and weight is None and not label_smoothing
-            and isinstance(input, Tensor) and input.ndim == 2 and index.ndim == 1
-            and index.shape[0] == input.shape[0] and input.dtype.kind == "f"):
+            and isinstance(input, Tensor) and class_rows(input._data, index)):
         # the common case: the op skips the ignored rows itself (one pass with the kernel)
         return apply(OPS["cross_entropy"], input, index, reduction=reduction,
                      ignore_index=ignore_index)

@@ -20,6 +20,14 @@ def check_reduction(reduction: str, where: str) -> None:
         raise ValueError(f"{where}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
+def class_rows(scores: np.ndarray, index: np.ndarray) -> bool:
+    """Whether ``scores`` is (N, C) floating point and ``index`` (N,) integer class indices:
+    the case the cross_entropy and nll_loss ops take in one pass, from F.cross_entropy,
+    F.nll_loss and nn.CrossEntropyLoss."""
+    return (scores.ndim == 2 and index.ndim == 1 and index.dtype.kind in "iu"
+            and index.shape[0] == scores.shape[0] and scores.dtype.kind == "f")
+
+
 def _reduce(values: np.ndarray, reduction: str, denominator=None):
     """Apply ``reduction`` and return (out, scale) where grad of each element = grad * scale."""
     if reduction == "none":
