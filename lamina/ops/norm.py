@@ -132,6 +132,18 @@ def _bn_map(g3, x3, a, b, k, kernels) -> np.ndarray:
     return out
 
 
+def _update_running(running_mean, running_var, mean, var, momentum, m: int) -> None:
+    """The running statistics' update in place, as PyTorch: r = (1 - momentum) r + momentum *
+    (batch statistic), the variance unbiased (times m / (m - 1)) for the m values per
+    channel; a None running array is left as it is."""
+    if running_mean is not None:
+        running_mean *= 1 - momentum
+        running_mean += momentum * mean
+    if running_var is not None:
+        running_var *= 1 - momentum
+        running_var += (momentum * m / (m - 1)) * var
+
+
 @register
 def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, training=True,
                momentum=0.1, eps=1e-5):
@@ -169,12 +181,7 @@ def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, t
             raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                              f"training, got input of shape {x.shape}")
         mean, var = _bn_stats(x3, kernels)
-        if running_mean is not None:
-            running_mean *= 1 - momentum
-            running_mean += momentum * mean
-        if running_var is not None:
-            running_var *= 1 - momentum
-            running_var += (momentum * m / (m - 1)) * var
+        _update_running(running_mean, running_var, mean, var, momentum, m)
     else:  # copies: the running statistics may change before the backward pass
         mean, var = np.array(running_mean), np.array(running_var)
     invstd = 1.0 / np.sqrt(var + eps)
@@ -431,12 +438,7 @@ def batch_norm_relu_max_pool2d(x, weight=None, bias=None, running_mean=None, run
                                   arg.reshape(channels, out_hw[0], -1)), channels)
         scale = weight64 / np.sqrt(var + eps)
     invstd = 1.0 / np.sqrt(var + eps)
-    if running_mean is not None:
-        running_mean *= 1 - momentum
-        running_mean += momentum * mean
-    if running_var is not None:
-        running_var *= 1 - momentum
-        running_var += (momentum * m / (m - 1)) * var
+    _update_running(running_mean, running_var, mean, var, momentum, m)
 
     def backward(grad, need):
         gt = grad.transpose(1, 2, 3, 0)
