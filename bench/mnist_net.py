@@ -117,36 +117,32 @@ def cpu_time_block(step, n: int) -> float:
     return (time.process_time() - start) / n
 
 
-def without_winograd(step):
-    """``step`` run with the Winograd path switched off (its thresholds out of reach): the
-    im2col + GEMM convolution lamina used before it."""
+def _with_threshold(step, name: str, value: int):
+    """``step`` run with ``lamina.kernels.thresholds.<name>`` set to ``value`` (restored
+    after each call)."""
     from lamina.kernels import thresholds as T
 
-    def im2col_step():
-        saved = T.WINOGRAD_MIN_OUTPUTS
-        T.WINOGRAD_MIN_OUTPUTS = 1 << 62
+    def changed_step():
+        saved = getattr(T, name)
+        setattr(T, name, value)
         try:
             step()
         finally:
-            T.WINOGRAD_MIN_OUTPUTS = saved
+            setattr(T, name, saved)
 
-    return im2col_step
+    return changed_step
+
+
+def without_winograd(step):
+    """``step`` run with the Winograd path switched off (its thresholds out of reach): the
+    im2col + GEMM convolution lamina used before it."""
+    return _with_threshold(step, "WINOGRAD_MIN_OUTPUTS", 1 << 62)
 
 
 def threaded_transforms(step):
     """``step`` run with the Winograd transforms split over ``lamina.get_num_threads()``
     threads (WINOGRAD_TRANSFORM_THREADS lifted while it runs; 1, serial, by default)."""
-    from lamina.kernels import thresholds as T
-
-    def threaded_step():
-        saved = T.WINOGRAD_TRANSFORM_THREADS
-        T.WINOGRAD_TRANSFORM_THREADS = 1 << 16
-        try:
-            step()
-        finally:
-            T.WINOGRAD_TRANSFORM_THREADS = saved
-
-    return threaded_step
+    return _with_threshold(step, "WINOGRAD_TRANSFORM_THREADS", 1 << 16)
 
 
 def measure(batch: int, x, y, rounds: int, per_block: float, im2col: bool = False,
