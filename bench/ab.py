@@ -33,6 +33,8 @@ WORKLOADS = {
     "lenet-infer-1": ("lenet", "infer", 1, 1500),
     "mlp-infer-1": ("mlp", "infer", 1, 2500),
     "lenet-infer-256": ("lenet", "infer", 256, 15),
+    # LeNet-5 as a Module subclass with functional calls (bench/user_models.py's)
+    "user-lenet-train-32": ("lenet", "user", 32, 60),
 }
 
 
@@ -59,7 +61,13 @@ def worker(clock: str) -> None:
         name, kind, batch, n = WORKLOADS[key]
         if key not in steps:
             data = run.batches(x, y, name, batch, 16)
-            step = (run.lamina_train_step if kind == "train" else run.lamina_infer)(name, data)
+            if kind == "user":
+                from bench import user_models
+
+                step = user_models.make_step(name, "lamina", data)
+            else:
+                step = (run.lamina_train_step if kind == "train" else run.lamina_infer)(name,
+                                                                                         data)
             time_block(step, max(5, n // 4))  # warm-up (compiles the kernels once)
             steps[key] = step
         time.sleep(0.02)

@@ -450,8 +450,8 @@ def _add_block(out, o, o1, o2, k, k1, sums):
 
 
 @njit(**_JIT)
-def small_conv_forward(xp, w2d, kh, kw, sh, out):
-    """z = W @ im2col(xp) for a convolution with few weights (C_out x K small, horizontal
+def small_conv_forward(xp, w2d, kh, kw, sh, out, bias=None):
+    """z = W @ im2col(xp) (+ b) for a convolution with few weights (C_out x K small, horizontal
     stride 1), without forming the im2col matrix: LeNet-5's first layer (6 x 25), where a
     BLAS GEMM with so small a side runs far below its peak and the im2col copy costs as
     much again.
@@ -468,6 +468,9 @@ def small_conv_forward(xp, w2d, kh, kw, sh, out):
         w2d: (C_out, C_in*kh*kw) weights.
         kh, kw, sh: kernel size and vertical stride.
         out: (C_out, H_out, W_out, N) result, C-contiguous, overwritten.
+        bias: (C_out,) bias in ``out``'s dtype, or None: each output row starts from its
+            channel's bias instead of 0, so z + b costs no pass of its own (the sums then
+            run b + the products, in the order of the products).
     """
     c_in, _, wp, n = xp.shape
     c_out, oh, ow, _ = out.shape
@@ -475,20 +478,25 @@ def small_conv_forward(xp, w2d, kh, kw, sh, out):
     flat = xp.reshape(c_in, -1)
     rows = out.reshape(c_out, oh, run)
     spare = np.empty(run, out.dtype)  # the second row of an odd last channel
+    start = np.zeros(c_out + 1, out.dtype)  # per channel; the spare row's 0 last
+    if bias is not None:
+        start[:c_out] = bias
     for y in range(oh):
         for o in range(0, c_out, 2):
             _conv_row_pair(flat, w2d, kh, kw, sh, wp, n, y, o, rows[o, y],
-                           rows[o + 1, y] if o + 1 < c_out else spare)
+                           rows[o + 1, y] if o + 1 < c_out else spare, start[o],
+                           start[o + 1])
 
 
 @njit(**_JIT)
-def _conv_row_pair(flat, w2d, kh, kw, sh, wp, n, y, o, z0, z1):
-    """Output row y of channels o and o + 1 (o again for an odd last channel) into z0, z1:
-    the loop of :func:`small_conv_forward` for one row (``flat`` is xp as (C_in, Hp*Wp*N))."""
+def _conv_row_pair(flat, w2d, kh, kw, sh, wp, n, y, o, z0, z1, b0, b1):
+    """Output row y of channels o and o + 1 (o again for an odd last channel) into z0, z1,
+    started from b0, b1: the loop of :func:`small_conv_forward` for one row (``flat`` is xp
+    as (C_in, Hp*Wp*N))."""
     c_in, run = flat.shape[0], z0.shape[0]
     o1 = min(o + 1, w2d.shape[0] - 1)
-    z0[:] = 0
-    z1[:] = 0
+    z0[:] = b0
+    z1[:] = b1
     for c in range(c_in):
         src = flat[c]
         for i in range(kh):
@@ -511,12 +519,13 @@ def _conv_row_pair(flat, w2d, kh, kw, sh, wp, n, y, o, z0, z1):
 
 @njit(**_JIT)
 def small_conv_relu_pool_2x2(xp, w2d, kh, kw, sh, bias, out, index):
-    """relu(max_pool(conv(xp)) + bias) with 2 x 2 windows of stride 2, and the offset of
+    """relu(max_pool(conv(xp) + bias)) with 2 x 2 windows of stride 2, and the offset of
     each window's first maximum, for the convolutions of :func:`small_conv_forward`: the
     conv rows of one window row are computed into scratch rows and pooled at once, so the
-    full-size conv output is never written (LeNet-5's first block in training). Bitwise
-    :func:`small_conv_forward` followed by :func:`max_pool_bias_relu`: the same row loop,
-    the same comparisons, the same bias and ReLU.
+    full-size conv output is never written (LeNet-5's blocks in training). Bitwise
+    :func:`small_conv_forward` with the bias followed by :func:`max_pool_bias_relu` without
+    one (so bitwise conv2d, ReLU and max-pool one after another): the same row loop, the
+    same comparisons, the same ReLU.
 
     Args:
         xp: (C_in, Hp, Wp, N) padded input, C-contiguous.
@@ -533,22 +542,23 @@ def small_conv_relu_pool_2x2(xp, w2d, kh, kw, sh, bias, out, index):
     run = ow * n
     flat = xp.reshape(c_in, -1)
     rows = np.empty((2, 2, ow, n), out.dtype)  # (conv row of the window, channel of the pair)
-    has_bias = bias.shape[0] > 0
+    start = np.zeros(c_out + 1, out.dtype)  # the rows start from the bias, as in
+    start[:bias.shape[0]] = bias            # small_conv_forward (the spare row's 0 last)
     for py in range(ph):
         for o in range(0, c_out, 2):
             for r in range(2):
                 _conv_row_pair(flat, w2d, kh, kw, sh, wp, n, 2 * py + r, o,
-                               rows[r, 0].reshape(run), rows[r, 1].reshape(run))
+                               rows[r, 0].reshape(run), rows[r, 1].reshape(run), start[o],
+                               start[o + 1])
             for q in range(min(2, c_out - o)):
                 top, bottom = rows[0, q], rows[1, q]
                 best, where = out[o + q, py], index[o + q, py]
-                b = bias[o + q] if has_bias else 0
                 for x in range(pw):
                     x0 = 2 * x
                     for t in range(n):
                         m, where[x, t] = _first_max_2x2(top[x0, t], top[x0 + 1, t],
                                                         bottom[x0, t], bottom[x0 + 1, t])
-                        best[x, t] = _bias_relu_value(m, b, has_bias)
+                        best[x, t] = _bias_relu_value(m, 0, False)
 
 
 @njit(inline="always")

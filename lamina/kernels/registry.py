@@ -103,9 +103,9 @@ _MODULES: dict[str, object] = {}  # family -> its loaded module of compiled kern
 
 
 def _few_weights(w2d: np.ndarray, xp: np.ndarray, stride) -> bool:
-    """At most SMALL_WEIGHT_GRAD weights, horizontal stride 1, one dtype, contiguous input:
+    """At most SMALL_CONV_WEIGHTS weights, horizontal stride 1, one dtype, contiguous input:
     the convolutions the ``small_conv_*`` kernels compute without an im2col matrix."""
-    return (stride[1] == 1 and w2d.shape[0] * w2d.shape[1] <= T.SMALL_WEIGHT_GRAD
+    return (stride[1] == 1 and w2d.shape[0] * w2d.shape[1] <= T.SMALL_CONV_WEIGHTS
             and w2d.dtype == xp.dtype and xp.flags.c_contiguous)
 
 

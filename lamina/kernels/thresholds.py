@@ -20,6 +20,18 @@ from __future__ import annotations
 # stays on BLAS, where the GEMM has enough to tile.
 SMALL_WEIGHT_GRAD = 512
 
+# A convolution (horizontal stride 1) whose weight matrix has at most this many entries runs
+# forward (with its bias, or fused with a 2 x 2 max-pool, bias and ReLU) and weight gradient
+# in the direct compiled kernels ``small_conv_*``, with no im2col matrix at all ([fast]
+# only). lenet3 branch (2026-12-07, 1 thread, process CPU time, float32, median of 7 x 20
+# calls, forward + weight gradient, im2col + BLAS / direct, busy machine): LeNet-5's conv2
+# (6 -> 16, 5 x 5, 14 x 14) at N=32 0.94-1.14x (forward alone 272 -> 197 us, gradient 286
+# -> 240 us), N=64 1.2-1.4x, N=128 1.62x; 4 -> 16 5 x 5 1.09x / 1.57x (N=32 / 128);
+# 8 -> 16 3 x 3 1.18x / 2.04x; 16 -> 16 3 x 3 1.09x / 1.82x; past it 16 -> 32 3 x 3 (4608)
+# 0.81x / 1.02x and 6 -> 32 5 x 5 (4800) 0.96x / 1.26x. Besides, the training step keeps no
+# im2col matrix (LeNet-5 b32: 1.9 MiB less at the step's peak, bench/memory.py).
+SMALL_CONV_WEIGHTS = 2400
+
 # The weight gradient g @ col^T of an im2col matrix with at least this many times more rows
 # than g is computed as (col @ g^T)^T. a4de012 (2026-11-25): LeNet-5's conv2 at batch 32
 # 196 us against 228 us for g @ col^T and 264 us over 512 KiB pieces of M.

@@ -121,17 +121,33 @@ def _pool_geometry(kind: str, shape, dtype, kernel, stride, padding) -> tuple[in
 # ------------------------------------------------------------------ shared conv passes
 
 
-def _conv_forward(xp, w2d, kernel, stride, out_hw):
-    """z = W @ im2col(xp) as (C_out, H_out, W_out, N), and the im2col matrix when it was
-    built whole (small enough to keep for the backward pass), else None."""
+def _conv_forward(xp, w2d, kernel, stride, out_hw, bias=None):
+    """z = W @ im2col(xp) (+ bias[:, None, None, None] when ``bias`` is given) as (C_out,
+    H_out, W_out, N), and the im2col matrix when it was built whole (small enough to keep
+    for the backward pass), else None. The compiled direct kernel adds the bias as it
+    convolves (no pass of its own)."""
     oh, ow = out_hw
     c_out, n = w2d.shape[0], xp.shape[3]
     dtype = np.result_type(w2d, xp)
     small = registry.select("small_conv_forward", w2d, xp, stride)
     if small is not None:
         z = scratch.empty((c_out, oh, ow, n), dtype)  # reused: no fresh pages each step
+        if bias is None or bias.dtype == dtype:
+            small(xp, w2d, kernel[0], kernel[1], stride[0], z, bias)
+            return z, None
         small(xp, w2d, kernel[0], kernel[1], stride[0], z)
+        z += bias[:, None, None, None]
         return z, None
+    z, col = _conv_gemm(xp, w2d, kernel, stride, out_hw, dtype)
+    if bias is not None:
+        z += bias[:, None, None, None]
+    return z, col
+
+
+def _conv_gemm(xp, w2d, kernel, stride, out_hw, dtype):
+    """:func:`_conv_forward` without the bias, by im2col and BLAS."""
+    oh, ow = out_hw
+    c_out, n = w2d.shape[0], xp.shape[3]
     if stride == (1, 1) and ow * n < T.WIDE_RUN:
         wp = xp.shape[2]
         col = L.wide_im2col(xp, kernel, out_hw)
@@ -180,14 +196,17 @@ def _conv_backward(g2d, xp, col, w2d, kernel, stride, out_hw, need_x: bool, need
                                                               buffer)
             product = _weight_product(g, block_col)
             grad_w = product if grad_w is None else np.add(grad_w, product, out=grad_w)
-        if need_x:  # W^T g a few output rows at a time: the transient stays small
+        if need_x:  # W^T g a few output rows at a time, into one buffer: the transient stays small
             piece = T.GRAD_COLS_BYTES if kernels.numba_available() else T.GRAD_COLS_BYTES_NUMPY
             step = max(1, piece // (w2d.shape[1] * ow * n * g2d.dtype.itemsize))
+            rows_out = np.empty(w2d.shape[1] * min(step, r1 - r0) * ow * n,
+                                np.result_type(w2d_t, g))
             for a in range(r0, r1, step):
                 b = min(r1, a + step)
                 part = g if b - a == r1 - r0 else g[:, (a - r0) * ow * n:(b - r0) * ow * n]
-                cols = (w2d_t @ part).reshape(c_in, kh, kw, b - a, ow, n)
-                L.col2im(cols, a, stride, grad_xp)
+                cols = rows_out[:w2d.shape[1] * (b - a) * ow * n].reshape(w2d.shape[1], -1)
+                np.matmul(w2d_t, part, out=cols)
+                L.col2im(cols.reshape(c_in, kh, kw, b - a, ow, n), a, stride, grad_xp)
     return grad_xp, grad_w
 
 
@@ -243,9 +262,7 @@ def conv2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
     hw = x.shape[2:]
     xp = L.internal(x, padding)
     w2d = weight.reshape(c_out, -1)
-    z, col = _conv_forward(xp, w2d, (kh, kw), stride, out_hw)
-    if bias is not None:
-        z += bias[:, None, None, None]
+    z, col = _conv_forward(xp, w2d, (kh, kw), stride, out_hw, bias)
     out = z.transpose(L.TO_NCHW)
 
     def backward(grad, need):
@@ -275,9 +292,10 @@ def conv2d_relu_max_pool2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
         maximum of conv(x),     then conv2d's backward with dz.
 
     The first maximum is taken among the convolution outputs before the bias (PyTorch,
-    unfused, takes it after bias and ReLU): the same element unless two of a window's
-    pre-activations differ by less than the rounding of adding the bias, and where ReLU is
-    0 the gradient is 0 either way.
+    unfused, takes it after bias and ReLU; the compiled direct kernel ``small_conv_relu_pool_2x2``
+    starts each sum from the bias, as conv2d's, and takes it after): the same element unless
+    two of a window's pre-activations differ by less than the rounding of adding the bias,
+    and where ReLU is 0 the gradient is 0 either way.
 
     Shape:
         x (N, C_in, H, W), weight (C_out, C_in, kh, kw), bias (C_out,) ->

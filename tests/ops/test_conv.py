@@ -530,6 +530,7 @@ def test_small_convolutions_without_im2col_match_blas(monkeypatch, rng, case):
     results = []
     for limit in (0, 512):
         monkeypatch.setattr(thresholds, "SMALL_WEIGHT_GRAD", limit)
+        monkeypatch.setattr(thresholds, "SMALL_CONV_WEIGHTS", limit)
         inputs = [lm.tensor(a, requires_grad=True) for a in (x, w, b)]
         out = F.conv2d(*inputs, stride=stride, padding=padding)
         out.backward(np.sin(np.arange(out.numel())).reshape(out.shape))

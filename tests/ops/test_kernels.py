@@ -296,8 +296,8 @@ def test_a_bound_linear_chain_calls_the_kernel_only_for_what_it_takes(monkeypatc
 @pytest.mark.parametrize("with_bias", [True, False])
 def test_small_conv_relu_pool_kernel_equals_the_two_kernels(numba_conv, rng, dtype, n, geometry,
                                                            with_bias):
-    """The fused training forward of a small conv block: bitwise small_conv_forward, then
-    max_pool_bias_relu (NaN inputs included), and the same argmax."""
+    """The fused training forward of a small conv block: bitwise small_conv_forward with the
+    bias, then max_pool_bias_relu without one (NaN inputs included), and the same argmax."""
     c_in, c_out, kh, kw, sh, hp, wp = geometry
     xp = rng.standard_normal((c_in, hp, wp, n)).astype(dtype)
     xp[0, hp // 2, wp // 2, 0] = np.nan  # one input: NaN in the windows that read it
@@ -307,10 +307,10 @@ def test_small_conv_relu_pool_kernel_equals_the_two_kernels(numba_conv, rng, dty
         bias[0] = -100.0  # channel 0: ReLU cuts everything but the NaNs
     oh, ow = (hp - kh) // sh + 1, wp - kw + 1
     z = np.empty((c_out, oh, ow, n), dtype)
-    numba_conv.small_conv_forward(xp, w2d, kh, kw, sh, z)
+    numba_conv.small_conv_forward(xp, w2d, kh, kw, sh, z, bias if with_bias else None)
     pooled = (c_out, oh // 2, ow // 2, n)
     expected, expected_index = np.empty(pooled, dtype), np.empty(pooled, np.uint8)
-    numba_conv.max_pool_bias_relu(z, 2, 2, 2, 2, bias, expected, expected_index)
+    numba_conv.max_pool_bias_relu(z, 2, 2, 2, 2, np.empty(0, dtype), expected, expected_index)
     out, index = np.full(pooled, 7.0, dtype), np.full(pooled, 9, np.uint8)
     numba_conv.small_conv_relu_pool_2x2(xp, w2d, kh, kw, sh, bias, out, index)
     np.testing.assert_array_equal(out, expected)
