@@ -327,11 +327,16 @@ def conv2d_relu_max_pool2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0),
         zp = pre = col = None
         padded_shape = (c_out, *out_hw, n)
     else:
-        if conv_backward is None:
-            z, col = _conv_forward(xp, w2d, (kh, kw), stride, out_hw)
+        after = bias  # added to the pooled maxima; the direct kernel adds it as it sums,
+        if conv_backward is None:  # as conv2d's (the values stay bitwise conv2d's)
+            if (bias is not None and bias.dtype == xp.dtype
+                    and registry.select("small_conv_forward", w2d, xp, stride) is not None):
+                after = None
+            z, col = _conv_forward(xp, w2d, (kh, kw), stride, out_hw, None if after is not None
+                                   else bias)
         zp = L.pad(z, pool[2], -np.inf) if pool[2] != (0, 0) else z
         # pre: the maxima before bias and ReLU, kept by the NumPy path for its argmax
-        out, index, pre = L.max_windows_bias_relu(zp, pool[0], pool[1], pooled_hw, bias)
+        out, index, pre = L.max_windows_bias_relu(zp, pool[0], pool[1], pooled_hw, after)
         padded_shape = zp.shape
         if index is not None:
             zp = None  # the compiled kernel found the argmax: the conv output is not needed

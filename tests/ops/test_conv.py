@@ -518,19 +518,24 @@ def test_small_weight_gradient_kernel_is_the_product(backend, rng, shape, dtype)
     ((2, 1, 9, 11), (3, 1, 2, 4), (1, 1), (1, 2)),   # a kernel row of 4 taps: 3 + 1
     ((1, 2, 10, 12), (2, 2, 3, 7), (2, 1), (0, 3)),  # 7 taps: 5 + 1 + 1
     ((2, 1, 8, 8), (6, 1, 5, 5), (1, 1), (2, 2)),    # LeNet-5's first layer, 5 taps
+    ((3, 6, 14, 14), (16, 6, 5, 5), (1, 1), (0, 0)),  # LeNet-5's second (SMALL_CONV_WEIGHTS)
 ])
 def test_small_convolutions_without_im2col_match_blas(monkeypatch, rng, case):
-    """Convolutions with at most SMALL_WEIGHT_GRAD weights run without an im2col matrix
-    when compiled ([fast]): the same output and gradients as im2col + BLAS, up to rounding
-    (odd channel counts, vertical stride and padding included)."""
+    """Convolutions with at most SMALL_CONV_WEIGHTS weights run without an im2col matrix
+    when compiled ([fast]; the direct forward adds the bias as it sums): the same output and
+    gradients as im2col + BLAS, up to rounding (odd channel counts, vertical stride and
+    padding included)."""
 
     x_shape, w_shape, stride, padding = case
     x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(
         w_shape[0])
     results = []
-    for limit in (0, 512):
-        monkeypatch.setattr(thresholds, "SMALL_WEIGHT_GRAD", limit)
-        monkeypatch.setattr(thresholds, "SMALL_CONV_WEIGHTS", limit)
+    for direct in (False, True):  # im2col + BLAS, then the thresholds as they are
+        if not direct:
+            monkeypatch.setattr(thresholds, "SMALL_WEIGHT_GRAD", 0)
+            monkeypatch.setattr(thresholds, "SMALL_CONV_WEIGHTS", 0)
+        else:
+            monkeypatch.undo()
         inputs = [lm.tensor(a, requires_grad=True) for a in (x, w, b)]
         out = F.conv2d(*inputs, stride=stride, padding=padding)
         out.backward(np.sin(np.arange(out.numel())).reshape(out.shape))

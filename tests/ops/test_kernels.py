@@ -316,3 +316,39 @@ def test_small_conv_relu_pool_kernel_equals_the_two_kernels(numba_conv, rng, dty
     np.testing.assert_array_equal(out, expected)
     np.testing.assert_array_equal(index, expected_index)
     assert np.isnan(out).any() and (not with_bias or (out[0] == 0).any())
+
+
+@pytest.mark.parametrize("c_out", [6, 5])  # an odd last channel: the spare row
+def test_small_conv_forward_bias_starts_the_sums(numba_conv, rng, c_out):
+    """small_conv_forward with a bias equals the im2col product plus the bias (float64, up
+    to rounding), and without one the product alone; LeNet-5's second layer's geometry."""
+    c_in, kh, kw, n = 3, 5, 5, 4
+    xp = rng.standard_normal((c_in, 9, 9, n))
+    w2d = rng.standard_normal((c_out, c_in * kh * kw))
+    bias = rng.standard_normal(c_out)
+    col = L.im2col(np.ascontiguousarray(xp), (kh, kw), (1, 1), 5, (0, 5)).copy()
+    product = (w2d @ col).reshape(c_out, 5, 5, n)
+    z, plain = np.empty((c_out, 5, 5, n)), np.empty((c_out, 5, 5, n))
+    numba_conv.small_conv_forward(xp, w2d, kh, kw, 1, z, bias)
+    numba_conv.small_conv_forward(xp, w2d, kh, kw, 1, plain)
+    np.testing.assert_allclose(z, product + bias[:, None, None, None], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(plain, product, rtol=1e-12, atol=1e-12)
+
+
+def test_lenet5_second_conv_takes_the_direct_kernels(numba_conv):
+    """LeNet-5's conv2 (16 x 150 weights = SMALL_CONV_WEIGHTS) at batch 32 is eligible for
+    the direct kernels (no im2col matrix kept for the backward pass)."""
+    from lamina.kernels import registry
+
+    if not lamina.kernels.numba_available():
+        pytest.skip("compiled kernels switched off (LAMINA_NO_NUMBA)")
+    xp = np.zeros((6, 14, 14, 32), np.float32)
+    w2d = np.zeros((16, 150), np.float32)
+    g = np.zeros((16, 3200), np.float32)
+    bias = np.zeros(16, np.float32)
+    assert registry.select("small_conv_forward", w2d, xp, (1, 1)) is not None
+    assert registry.select("small_conv_weight_grad", w2d, xp, (1, 1), g) is not None
+    pool = ((2, 2), (2, 2), (0, 0))
+    assert registry.select("small_conv_relu_pool_2x2", w2d, xp, (1, 1), pool, bias) is not None
+    assert registry.select("small_conv_forward", np.zeros((17, 150), np.float32), xp,
+                           (1, 1)) is None
