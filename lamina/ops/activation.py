@@ -22,9 +22,20 @@ def dense_view(a: np.ndarray) -> tuple[tuple[int, ...], np.ndarray] | None:
     as the NCHW outputs of the conv ops), else None."""
     if a.flags.c_contiguous:
         return tuple(range(a.ndim)), a.reshape(-1)
-    axes = tuple(sorted(range(a.ndim), key=lambda i: -a.strides[i]))
+    strides = a.strides
+    axes = _AXES.get(strides)
+    if axes is None:
+        axes = tuple(sorted(range(a.ndim), key=lambda i: -strides[i]))
+        if len(_AXES) > 64:
+            _AXES.clear()
+        _AXES[strides] = axes
     t = a.transpose(axes)
     return (axes, t.reshape(-1)) if t.flags.c_contiguous else None
+
+
+# strides -> the axes ordered by them, largest first (dense_view runs for every ReLU of a
+# conv output, forward and backward: a dict lookup instead of a sort with a key function)
+_AXES: dict[tuple, tuple[int, ...]] = {}
 
 
 def relu_values(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -42,7 +53,7 @@ def relu_values(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
                 out = scratch.empty_like(x) if compiled is not None else np.zeros_like(x)
             elif compiled is None:
                 return np.maximum(x, np.zeros_like(x), out=out)
-            target = dense_view(out)
+            target = dense if out is x else dense_view(out)
             if target is not None and target[0] == dense[0]:
                 if compiled is not None:
                     compiled(dense[1], dense[1] if out is x else target[1])
