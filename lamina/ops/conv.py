@@ -578,9 +578,15 @@ def conv2d_relu_max_pool2d_folded(out: np.ndarray, conv_backward, kernel_size=(2
             return pooled(g, index, need)
         if index is None:
             index = L.first_max(zp, best, kernel, stride)
-        _, dzp = L.relu_max_scatter(grad.transpose(L.TO_INTERNAL), best, index, padded_shape,
+        g, dzp = L.relu_max_scatter(grad.transpose(L.TO_INTERNAL), best, index, padded_shape,
                                     kernel, stride)
-        return conv_backward(L.to_nchw(dzp, padding, hw), need)
+        if len(need) < 3 or not need[2]:
+            return conv_backward(L.to_nchw(dzp, padding, hw), need)
+        # the bias gradient, the sum of dz, as the sum of the pooled g (a quarter of the
+        # numbers for 2 x 2 windows; what conv2d_relu_max_pool2d does)
+        grad_x, grad_w, _ = conv_backward(L.to_nchw(dzp, padding, hw),
+                                          (need[0], need[1], False))
+        return grad_x, grad_w, g.sum(axis=(1, 2, 3))
 
     return best.transpose(L.TO_NCHW), backward
 
