@@ -452,9 +452,10 @@ def _add_block(out, o, o1, o2, k, k1, sums):
 @njit(**_JIT)
 def small_conv_forward(xp, w2d, kh, kw, sh, out, bias=None):
     """z = W @ im2col(xp) (+ b) for a convolution with few weights (C_out x K small, horizontal
-    stride 1), without forming the im2col matrix: LeNet-5's first layer (6 x 25), where a
-    BLAS GEMM with so small a side runs far below its peak and the im2col copy costs as
-    much again.
+    stride 1, at most SMALL_CONV_WEIGHTS weights), without forming the im2col matrix:
+    LeNet-5's first layer (6 x 25), where a BLAS GEMM with so small a side runs far below its
+    peak and the im2col copy costs as much again, and its second (16 x 150), where the direct
+    loop keeps pace with im2col + BLAS on one thread and keeps no im2col matrix.
 
     With the batch innermost and horizontal stride 1, the inputs of kernel offset (c, i, j)
     for output row y are one contiguous run of W_out*N numbers of the padded input, starting

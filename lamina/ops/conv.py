@@ -7,7 +7,7 @@ NCHW output is a transposed view that the next op reads with no copy (see
 the batch, channels or pixels. The optional compiled kernels (``lamina[fast]``) replace the
 window max, its scatter and col2im, with the same results, and where BLAS is slowest they
 replace products too (up to rounding): convolutions with few weights run without an im2col
-matrix (SMALL_WEIGHT_GRAD), and inference on one or two images convolves directly
+matrix (SMALL_CONV_WEIGHTS), and inference on one or two images convolves directly
 (:func:`conv2d_relu_max_pool2d_infer`). Each kernel is picked through
 :func:`lamina.kernels.registry.select`, by its eligibility check; the sizes that choose
 between paths are in :mod:`lamina.kernels.thresholds`. Small batches with stride 1 build
