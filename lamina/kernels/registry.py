@@ -153,6 +153,13 @@ def relu_forward(x) -> bool:
     return x.dtype in (np.float32, np.float64) and x.size >= T.RELU_DENSE_FROM
 
 
+@kernel("conv", "relu", "np.maximum(x, 0, out=x) on a C-contiguous array (activation.relu_values "
+        "in place)", exact=True)
+def relu_in_place(x) -> bool:
+    return (x.dtype in (np.float32, np.float64) and x.size >= T.RELU_IN_PLACE_FROM
+            and x.flags.c_contiguous)
+
+
 @kernel("conv", "relu", "grad * (out > 0) (activation.relu_grad)", exact=False)
 def relu_backward(grad, out) -> bool:
     return grad.dtype == out.dtype and relu_forward(out)

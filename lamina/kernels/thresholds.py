@@ -137,6 +137,16 @@ POOL_ROWS_FROM_BATCH = 8
 # against a scalar, the cost of the extra steps).
 RELU_DENSE_FROM = 4096
 
+# ReLU in place (the folded ReLU of F.relu(linear(...)) / F.relu(conv2d(...)),
+# activation.relu_values) on a C-contiguous array of at least this many elements runs the
+# compiled ``relu_in_place``: one select and one loop. lenet3 branch (2026-12-07, float32,
+# wall clock, median of 9 x 3000 calls, busy machine: two runs, noisy), relu_values(x, x) by
+# np.maximum(x, 0, out=x) against the compiled path: 32 x 4 2.4 -> 3.2 us; 32 x 8 2.7 ->
+# 1.1 and 4.4 -> 3.2 us; 32 x 32 5.6 -> 2.4 us; 32 x 84 5.1 -> 1.3 and 5.0 -> 4.5 us;
+# 32 x 120 5.5 -> 1.4 and 8.4 -> 4.7 us; 128 x 120 11.3 -> 3.0 and 7.0 -> 1.8 us (LeNet-5's
+# fc1 and fc2 at batch 32 are 32 x 120 and 32 x 84).
+RELU_IN_PLACE_FROM = 256
+
 # ------------------------------------------------------------------ linear (ops/linalg.py)
 
 # One or two rows (at most LINEAR_MAX_ROWS) through a weight matrix of at most SMALL_LINEAR

@@ -40,10 +40,17 @@ _AXES: dict[tuple, tuple[int, ...]] = {}
 
 def relu_values(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """max(x, 0) into ``out`` (a new array in ``x``'s memory layout when None; ``x`` itself
-    for in place). NaN stays NaN. A dense array of at least RELU_DENSE_FROM elements runs as
+    for in place). NaN stays NaN. In place on a C-contiguous array of at least
+    RELU_IN_PLACE_FROM elements: the compiled ``relu_in_place``. A dense array of at least
+    RELU_DENSE_FROM elements runs as
     one flat array: the compiled ``relu_forward``, else np.maximum against a fresh array of
     zeros (np.maximum against the scalar 0 is 2-3x slower; RELU_DENSE_FROM in
     :mod:`lamina.kernels.thresholds` has the measurement)."""
+    if out is x:  # in place (a folded ReLU): one compiled loop, from fewer elements
+        compiled = registry.select("relu_in_place", x)
+        if compiled is not None:
+            compiled(x.reshape(-1))
+            return x
     if x.size >= T.RELU_DENSE_FROM and x.dtype.kind == "f":
         dense = dense_view(x)
         if dense is not None:

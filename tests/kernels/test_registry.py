@@ -50,6 +50,7 @@ CHECKS = {
         (arr(2, 4, 4, 3), arr(2, 4, 4, 3), np.zeros((2, 4, 4, 3), np.uint8)),
         (arr(2, 4, 4, 3), arr(2, 4, 4, 3), np.zeros((2, 4, 4, 3), np.uint16))),
     "relu_forward": ((arr(T.RELU_DENSE_FROM),), (arr(T.RELU_DENSE_FROM, dtype=np.float16),)),
+    "relu_in_place": ((arr(2, T.RELU_IN_PLACE_FROM),), (arr(2, T.RELU_IN_PLACE_FROM).T,)),
     "relu_backward": ((arr(T.RELU_DENSE_FROM), arr(T.RELU_DENSE_FROM)),
                       (arr(T.RELU_DENSE_FROM), arr(T.RELU_DENSE_FROM, dtype=float))),
     "linear_rows": ((arr(1, 8), arr(4, 8), arr(4)),
@@ -217,13 +218,21 @@ def chain_wide_bias(dtype):
     return [chain(arr(1, 8, dtype=dtype))]
 
 
+def folded_relu_small(dtype):
+    """F.relu folded into a linear output of fewer than RELU_IN_PLACE_FROM numbers:
+    relu_in_place refused."""
+    x, w, b = arr(2, 8, dtype=dtype), arr(T.RELU_IN_PLACE_FROM // 4, 8, dtype=dtype, seed=1), \
+        arr(T.RELU_IN_PLACE_FROM // 4)
+    return _forward_backward(lambda *t: F.relu(F.linear(*t)), x, w, b.astype(dtype))
+
+
 def relu_small(dtype):
     """ReLU of fewer than RELU_DENSE_FROM numbers: relu_forward and relu_backward refused."""
     return _forward_backward(F.relu, arr(T.RELU_DENSE_FROM - 1, dtype=dtype))
 
 
 REFUSED = {
-    "relu_forward": relu_small, "relu_backward": relu_small,
+    "relu_forward": relu_small, "relu_backward": relu_small, "relu_in_place": folded_relu_small,
     "small_conv_forward": conv_stride_2, "small_conv_weight_grad": conv_stride_2,
     "weight_grad": conv_many_weights, "small_conv_relu_pool_2x2": fused_pool_3,
     "max_pool_bias_relu": fused_wide_bias, "max_pool_forward": pool_large_window,
