@@ -72,7 +72,15 @@ def relu_values(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 def relu_grad(grad: np.ndarray, out: np.ndarray) -> np.ndarray:
     """grad where out > 0, else 0: ReLU's gradient from its output, a new array in ``out``'s
     memory layout. Where ``grad`` and ``out`` are dense in the same order (at least
-    RELU_DENSE_FROM elements), the compiled ``relu_backward``; otherwise grad * (out > 0)."""
+    RELU_DENSE_FROM elements), the compiled ``relu_backward``; for 2-D C-contiguous arrays
+    (a folded ReLU of a linear output) linear_relu's one-pass ``relu_grad`` (bitwise the
+    same); otherwise grad * (out > 0)."""
+    if out.ndim == 2:
+        rows = registry.select("relu_grad", grad, out)
+        if rows is not None:
+            g = np.empty_like(out)
+            rows(grad, out, g, np.empty(0, out.dtype))  # (no bias gradient)
+            return g
     compiled = registry.select("relu_backward", grad, out)
     if compiled is not None:
         dense = dense_view(out)

@@ -15,9 +15,11 @@ from lamina.ops import OPS
 from lamina.ops.activation import relu_grad, relu_values
 
 # (shape, axes of the view): contiguous, the conv ops' NCHW view of (C, H, W, N), a 2-D
-# transpose, a strided slice (not dense: the plain np.maximum path), below the threshold
+# transpose, a strided slice (not dense: the plain np.maximum path), below the threshold;
+# LeNet-5's fc1 output at batch 32 (2-D C-contiguous: relu_in_place, linear's relu_grad) and
+# one between RELU_IN_PLACE_FROM and RELU_DENSE_FROM
 LAYOUTS = [((3, 5, 7, 40), None), ((6, 9, 9, 16), (3, 0, 1, 2)), ((70, 90), (1, 0)),
-           ((40, 300), "slice"), ((8, 9), None)]
+           ((40, 300), "slice"), ((8, 9), None), ((32, 120), None), ((4, 100), None)]
 
 
 def _array(rng, shape, axes, dtype):
