@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import sys
 from sys import getrefcount
+from types import ModuleType
 from weakref import getweakrefcount
 
 import numpy as np
@@ -121,6 +122,100 @@ def _rebinds(function: str) -> bool:
     return name is not None
 
 
+# ------------------------------------------------------------------ the deferred conv block
+# ``F.max_pool2d(F.relu(self.conv1(x)), k)`` written on one line, as the tutorials do: when
+# the caller's bytecode shows that the convolution's result goes straight into lamina's
+# F.relu and that one straight into lamina's F.max_pool2d (further arguments constants or
+# local variables: no code runs between the three calls), nn.Conv2d returns a placeholder
+# that only these two calls see, and F.max_pool2d runs the fused op conv2d_relu_max_pool2d
+# (nn.Sequential's: one compiled pass with ``[fast]``, the full-size convolution output
+# never written). Its values are those of the three ops one after another, its gradients
+# equal up to rounding (the bias gradient summed over the pooled gradient).
+
+
+def _pending_conv():  # markers (the _op of a placeholder), never called
+    raise AssertionError  # pragma: no cover
+
+
+def _pending_conv_relu():
+    raise AssertionError  # pragma: no cover
+
+
+# (code, lasti) -> ((global?, name) of relu's module, of max_pool2d's) or None
+_BLOCK_SITES: dict = {}
+_ATTR_LOADS = {"LOAD_ATTR", "LOAD_METHOD"}
+_SKIPPED = {"PRECALL", "CACHE", "PUSH_NULL", "EXTENDED_ARG"}
+
+
+def _block_names(code, lasti: int):
+    """(A, B) when the call at ``lasti`` of ``code`` is ``self.<conv>(v)`` in
+    ``B.max_pool2d(A.relu(self.<conv>(v)), c, ...)``, ``v`` and the further arguments ``c``
+    local variables or constants, A and B global names; else None."""
+    import dis  # (only where the block may be deferred: not at import)
+
+    ins = [i for i in dis.get_instructions(code) if i.opname not in _SKIPPED]
+    at = next((k for k, i in enumerate(ins) if i.offset == lasti), None)
+    if at is None or at < 7 or ins[at].opname != "CALL" or ins[at].arg != 1:
+        return None
+    arg, conv, owner, relu_attr, relu_mod, pool_attr, pool_mod = ins[at - 1:at - 8:-1]
+    if not (arg.opname == "LOAD_FAST" and conv.opname in _ATTR_LOADS
+            and owner.opname == "LOAD_FAST" and relu_attr.opname in _ATTR_LOADS
+            and relu_attr.argval == "relu" and relu_mod.opname in _NAME_LOADS
+            and pool_attr.opname in _ATTR_LOADS and pool_attr.argval == "max_pool2d"
+            and pool_mod.opname in _NAME_LOADS):
+        return None
+    rest = ins[at + 1:]
+    if len(rest) < 3 or rest[0].opname != "CALL" or rest[0].arg != 1:
+        return None
+    count = 0
+    for i in rest[1:]:
+        if i.opname in ("LOAD_CONST", "LOAD_FAST"):
+            count += 1
+            continue
+        if i.opname == "CALL" and i.arg == count + 1 and count >= 1:
+            return ((relu_mod.opname == "LOAD_GLOBAL", relu_mod.argval),
+                    (pool_mod.opname == "LOAD_GLOBAL", pool_mod.argval))
+        return None
+    return None
+
+
+_NAME_LOADS = {"LOAD_GLOBAL", "LOAD_DEREF"}  # F as a global, or a variable of an outer function
+
+
+def _named(frame, name) -> object:
+    """The value of a global (``name[0]``) or free variable of ``frame``, else None."""
+    is_global, text = name
+    return (frame.f_globals if is_global else frame.f_locals).get(text)
+
+
+def deferred_conv_block(x, weight, bias, stride, padding, frame) -> Tensor | None:
+    """The placeholder of the deferred conv block (see above) for nn.Conv2d's call from
+    ``frame`` (the caller's frame, whose current instruction is that call), else None (the
+    layer then runs conv2d as usual)."""
+    if type(x) is not Tensor or not _ALONE:
+        return None
+    key = (frame.f_code, frame.f_lasti)
+    names = _BLOCK_SITES.get(key, False)
+    if names is False:
+        if len(_BLOCK_SITES) > 256:
+            _BLOCK_SITES.clear()
+        names = _BLOCK_SITES[key] = _block_names(*key)
+    if names is None:
+        return None
+    first, second = _named(frame, names[0]), _named(frame, names[1])
+    if not (type(first) is ModuleType and type(second) is ModuleType
+            and first.__dict__.get("relu") is relu
+            and second.__dict__.get("max_pool2d") is max_pool2d):
+        return None
+    t = Tensor._wrap(_NOTHING)  # read by no one: F.relu and F.max_pool2d take it next
+    t._op = _pending_conv
+    t._saved = (x, weight, bias, stride, padding)
+    return t
+
+
+_NOTHING = np.empty(0)
+
+
 def _fold(t: Tensor, op, backward, data) -> Tensor:
     """Make ``t`` (which nothing else holds) the output ``data`` of ``op``, with ``backward``
     (None: no graph) in place of its own; it keeps its inputs, and the version check covers
@@ -204,6 +299,9 @@ def relu(x: Tensor, inplace: bool = False) -> Tensor:
     self.conv1(x))``), the ReLU is folded into the node that made it (see "Folding" in this
     module's docstring): the same values and gradients, one graph node and one array fewer.
     """
+    if type(x) is Tensor and x._op is _pending_conv:  # the deferred conv block
+        x._op = _pending_conv_relu
+        return x
     if type(x) is Tensor and x._op in _RELU_FOLDS and not getweakrefcount(x) \
             and (_refs(x) <= _ALONE or _refs(x) == _ALONE + 1 and _ALONE and _rebinds("relu")):
         return _fold(x, _RELU_FOLDS[x._op], _RELU_FOLDS[x._op](x._data, x._backward), x._data)
@@ -530,6 +628,10 @@ def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
     k = _pair(kernel_size, "max_pool2d", "kernel_size")
     s = k if stride is None else _pair(stride, "max_pool2d", "stride")
     p = _pair(padding, "max_pool2d", "padding")
+    if type(x) is Tensor and x._op is _pending_conv_relu:  # the deferred conv block
+        inputs, weight, bias, conv_stride, conv_padding = x._saved
+        return apply(OPS["conv2d_relu_max_pool2d"], inputs, weight, bias, stride=conv_stride,
+                     padding=conv_padding, pool_kernel_size=k, pool_stride=s, pool_padding=p)
     if type(x) is Tensor and x._op is conv2d_relu and not getweakrefcount(x) \
             and (_refs(x) <= _ALONE or _refs(x) == _ALONE + 1 and _ALONE
                  and _rebinds("max_pool2d")):  # F.max_pool2d(F.relu(conv(x))): see "Folding"

@@ -302,3 +302,94 @@ def test_line_by_line_gradcheck(rng):
     assert gradcheck(lambda x, w, b: _line_by_line(x, w, b, SETTINGS[1]), [x, weight, bias])
     assert gradcheck(lambda x, w, b: _line_by_line_pool_first(x, w, b, SETTINGS[2]),
                      [x, weight, bias])
+
+
+# ------------------------------------------------------------------ the deferred conv block
+class _Block(lm.nn.Module):
+    """``F.max_pool2d(F.relu(self.conv(x)), k)`` on one line (F a global here): the
+    convolution is deferred into the fused op conv2d_relu_max_pool2d."""
+
+    def __init__(self, setting, dtype=np.float64):
+        super().__init__()
+        stride, padding, self.k, self.s, self.p = setting
+        self.conv = lm.nn.Conv2d(2, 3, 3, stride=stride, padding=padding).to(dtype)
+
+    def forward(self, x):
+        k, s, p = self.k, self.s, self.p
+        return F.max_pool2d(F.relu(self.conv(x)), k, s, p)
+
+    def plain(self, x):  # the three ops one after another (nothing deferred or folded)
+        z = self.conv(x)
+        r = F.relu(z)
+        return F.max_pool2d(r, self.k, self.s, self.p), z, r
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_one_line_conv_block_runs_the_fused_op(rng, backend, setting):
+    """The one-line block's result is made by the fused op, with the values of the three
+    ops one after another (bitwise) and their gradients (float64)."""
+    block = _Block(setting)
+    x = rng.standard_normal((5, 2, 9, 9))
+    results = []
+    for run in (block, lambda t: block.plain(t)[0]):
+        block.zero_grad()
+        xt = lm.tensor(x, requires_grad=True)
+        out = run(xt)
+        out.backward(np.cos(np.arange(out.numel())).reshape(out.shape))
+        results.append([out.numpy(), xt.grad.numpy()] + [q.grad.numpy().copy()
+                                                         for q in block.parameters()])
+        if run is block:
+            assert out._op is OPS["conv2d_relu_max_pool2d"]
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    for fused, plain in zip(results[0][1:], results[1][1:], strict=True):
+        np.testing.assert_allclose(fused, plain, rtol=1e-12, atol=1e-12)
+
+
+def test_one_line_conv_block_gradcheck(rng, backend):
+    block = _Block(SETTINGS[2])
+    x = lm.tensor(rng.standard_normal((2, 2, 7, 7)), requires_grad=True)
+    assert gradcheck(lambda t, w, b: block(t), [x, block.conv.weight, block.conv.bias])
+
+
+class _NotLaminaF:
+    """A module-like namespace whose relu is not lamina's: never deferred."""
+
+    @staticmethod
+    def relu(t):
+        return F.relu(t)
+
+
+def test_other_call_sites_are_not_deferred(rng, monkeypatch):
+    """Held results, an expression as the conv's argument, an attribute as the pool's,
+    another ``relu`` than lamina's: the layer runs conv2d as usual (and the values stay)."""
+    conv = lm.nn.Conv2d(2, 3, 3).double()
+    x = lm.tensor(rng.standard_normal((2, 2, 8, 8)))
+    seen = []
+    original = F.deferred_conv_block
+
+    def spy(*args):
+        pending = original(*args)
+        seen.append(pending is not None)
+        return pending
+
+    monkeypatch.setattr(F, "deferred_conv_block", spy)
+
+    class Sites(lm.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.size = conv, 2
+
+        def forward(self, x):
+            outs = [F.max_pool2d(F.relu(self.conv(x * 1)), 2),     # an expression
+                    F.max_pool2d(F.relu(self.conv(x)), self.size),  # an attribute
+                    F.max_pool2d(_NotLaminaF.relu(self.conv(x)), 2)]  # another relu
+            y = self.conv(x)
+            outs.append(F.max_pool2d(F.relu(y), 2))                # held in a variable
+            outs.append(F.max_pool2d(F.relu(self.conv(x)), 2))     # the block itself
+            return outs
+
+    outs = Sites()(x)
+    assert seen == [False, False, False, False, True]
+    expected = np.maximum(outs[-1].numpy(), 0)
+    for out in outs:
+        np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)

@@ -3,6 +3,7 @@ the fused conv -> ReLU -> max-pool block that ``nn.Sequential`` runs for those t
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,6 +18,8 @@ from lamina.nn import arguments, init
 from lamina.nn.module import Module, Parameter
 from lamina.nn.pooling import MaxPool2d
 from lamina.tensor import Tensor, aligned_empty
+
+_MODULE_CALL = Module.__call__.__code__
 
 
 class Conv2d(Module):
@@ -95,6 +98,12 @@ class Conv2d(Module):
         if not self.plain_op:
             return FM.conv2d_general(x, self.weight, self.bias, self.stride, self.padding,
                                      self.dilation, self.groups)
+        caller = sys._getframe(1)  # Module.__call__, called from the user's forward
+        if caller.f_code is _MODULE_CALL and caller.f_back is not None:
+            pending = F.deferred_conv_block(x, self.weight, self.bias, self.stride,
+                                            self.padding, caller.f_back)
+            if pending is not None:  # F.max_pool2d(F.relu(self.conv(x)), k): one fused op
+                return pending
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
 
     def extra_repr(self) -> str:
