@@ -157,7 +157,7 @@ def _block_names(code, lasti: int):
     at = next((k for k, i in enumerate(ins) if i.offset == lasti), None)
     if at is None or at < 7 or ins[at].opname != "CALL" or ins[at].arg != 1:
         return None
-    arg, conv, owner, relu_attr, relu_mod, pool_attr, pool_mod = ins[at - 1:at - 8:-1]
+    arg, conv, owner, relu_attr, relu_mod, pool_attr, pool_mod = ins[at - 7:at][::-1]
     if not (arg.opname == "LOAD_FAST" and conv.opname in _ATTR_LOADS
             and owner.opname == "LOAD_FAST" and relu_attr.opname in _ATTR_LOADS
             and relu_attr.argval == "relu" and relu_mod.opname in _NAME_LOADS

@@ -393,3 +393,12 @@ def test_other_call_sites_are_not_deferred(rng, monkeypatch):
     expected = np.maximum(outs[-1].numpy(), 0)
     for out in outs:
         np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_a_conv_call_near_the_start_of_a_function_is_read_safely(rng):
+    """A layer called among a function's first instructions (too few before it for the
+    block's pattern): conv2d as usual."""
+    conv = lm.nn.Conv2d(2, 3, 3).double()
+    x = lm.tensor(rng.standard_normal((1, 2, 5, 5)))
+    out = (lambda: conv(x))()
+    assert out._op is OPS["conv2d"]
