@@ -17,7 +17,9 @@ since nobody else holds the tensor. The PyTorch example's line-by-line style, ``
 self.conv1(x); x = F.relu(x); x = F.max_pool2d(x, 2)``, folds too: there the one other holder
 is the caller's variable, which the call's result replaces (:func:`_rebinds` reads this
 from the caller's bytecode). A tensor kept in another variable (``y = conv(x); z =
-F.relu(y)``) or called through a module (``nn.ReLU``) takes the plain op.
+F.relu(y)``) or called through a module (``nn.ReLU``) takes the plain op. Written on one
+line, ``F.max_pool2d(F.relu(self.conv1(x)), 2)`` goes further: the convolution itself is
+deferred and the block runs as nn.Sequential's fused op (see "the deferred conv block").
 """
 
 from __future__ import annotations
