@@ -3,9 +3,8 @@
 
 Each step of the loop is a GEMM (BLAS, in the op) and a few elementwise formulas over
 (B, H) numbers; done by NumPy those are 5 to 15 separate passes, each a call of a few
-microseconds on arrays this small. These kernels do one step's elementwise work in one pass.
-The LSTM's take the op's transposed layout: gates (o, i, f, g) along axis 0, the batch along
-axis 1 (the GRU's: (B, 3H)). They hold no transcendental functions (NumPy's
+microseconds on arrays this small. These kernels do one step's elementwise work in one pass,
+with the op's gate layout (o, i, f, g). They hold no transcendental functions (NumPy's
 vectorised ``tanh`` is faster than a scalar one in a compiled loop): the forward kernel runs
 after ``np.tanh`` of the pre-activations, the backward one only multiplies and adds, in the
 same order as the NumPy reference (:func:`lamina.ops.recurrent._lstm_step_back`), so both
@@ -21,23 +20,22 @@ from numba import njit
 @njit(cache=True, nogil=True)
 def lstm_cell_forward(act, c_prev, c):
     """One step's gates and cell from ``act`` = tanh of the pre-activations, whose sigmoid
-    gates (o, i, f: the first 3H rows) were halved: sigma(a) = (1 + tanh(a / 2)) / 2 is
-    written back in place, then c = f * c_prev + i * g. Gates along axis 0, the batch along
-    axis 1 (the op's transposed layout: each loop runs along a row of B numbers).
+    gates (o, i, f: the first 3H columns) were halved: sigma(a) = (1 + tanh(a / 2)) / 2 is
+    written back in place, then c = f * c_prev + i * g.
 
     Args:
-        act: (4H, B) in: tanh(a_o / 2, a_i / 2, a_f / 2, a_g); out: (o, i, f, g).
-        c_prev: (H, B) previous cell state.
-        c: (H, B) out: the new cell state.
+        act: (B, 4H) in: tanh(a_o / 2, a_i / 2, a_f / 2, a_g); out: (o, i, f, g).
+        c_prev: (B, H) previous cell state.
+        c: (B, H) out: the new cell state.
     """
-    hidden = c.shape[0]
+    batch, hidden = c.shape
     half = np.full(1, 0.5, act.dtype)[0]  # typed: a float literal would compute in float64
-    for j in range(3 * hidden):
-        row = act[j]
-        for b in range(row.shape[0]):
-            row[b] = half * row[b] + half
-    for j in range(hidden):
-        _cell(act[hidden + j], act[2 * hidden + j], act[3 * hidden + j], c_prev[j], c[j])
+    for b in range(batch):
+        row = act[b]
+        for j in range(3 * hidden):
+            row[j] = half * row[j] + half
+        i, f, g = row[hidden:2 * hidden], row[2 * hidden:3 * hidden], row[3 * hidden:]
+        _cell(i, f, g, c_prev[b], c[b])
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -47,57 +45,67 @@ def _cell(i, f, g, c_prev, c):
 
 
 @njit(cache=True, nogil=True)
-def lstm_cell_backward(grad_t, dh_next, gate, tanh_c, c_prev, dc, da, s):
+def lstm_cell_backward(grad_h, dh_next, gate, tanh_c, c_prev, dc, da):
     """One step of backpropagation through time (the formulas of
     :func:`lamina.ops.recurrent.lstm_sequence`): with dh = grad_h + dh_next,
     dc += dh o (1 - tanh^2 c); da = (dh tanh c o (1 - o), dc g i (1 - i),
     dc c_prev f (1 - f), dc i (1 - g^2)); then dc *= f (the carry to the step before).
-    Gates along axis 0, the batch along axis 1.
 
     Each formula is its own loop over a row, reading few arrays: the loops vectorise (one
     loop over all of them reads and writes too many arrays for the compiler to check that
-    they do not overlap). The step's rows of ``da`` are taken here (``da[j, s]``), so the
-    compiler knows that they are contiguous.
+    they do not overlap).
 
     Args:
-        grad_t: (B, H) the output's gradient dL/dh_t (read transposed, as grad_h (H, B)).
-        dh_next: (H, B) the gradient from the later step; overwritten with dh = grad_h +
-            dh_next.
-        gate: (4H, B) the activated gates (o, i, f, g).
-        tanh_c, c_prev: (H, B) tanh of this step's cell state, the previous cell state.
-        dc: (H, B) in: dL/dc_t from later steps; out: the carry dL/dc_{t-1}.
-        da: (4H, T, B) out, at step ``s``: dL/d(pre-activation).
-        s: the step.
+        grad_h, dh_next: (B, H) the output's gradient and the one from the later step;
+            ``dh_next`` is overwritten with dh = grad_h + dh_next.
+        gate: (B, 4H) the activated gates (o, i, f, g).
+        tanh_c, c_prev: (B, H) tanh of this step's cell state, the previous cell state.
+        dc: (B, H) in: dL/dc_t from later steps; out: the carry dL/dc_{t-1}.
+        da: (B, 4H) out: dL/d(pre-activation).
     """
-    hidden, batch = dc.shape
+    batch, hidden = dc.shape
     one = np.ones(1, dc.dtype)[0]  # typed: the literal 1 would compute in float64
-    h2, h3 = 2 * hidden, 3 * hidden
-    for j in range(hidden):
-        for b in range(batch):
-            dh_next[j, b] = grad_t[b, j] + dh_next[j, b]
-    for j in range(hidden):
-        for b in range(batch):
-            t = tanh_c[j, b]
-            dc[j, b] = dc[j, b] + dh_next[j, b] * (gate[j, b] * (one - t * t))
-    for j in range(hidden):
-        for b in range(batch):
-            o = gate[j, b]
-            da[j, s, b] = dh_next[j, b] * (tanh_c[j, b] * (o * (one - o)))
-    for j in range(hidden):
-        for b in range(batch):
-            i = gate[hidden + j, b]
-            da[hidden + j, s, b] = dc[j, b] * (gate[h3 + j, b] * (i * (one - i)))
-    for j in range(hidden):
-        for b in range(batch):
-            f = gate[h2 + j, b]
-            da[h2 + j, s, b] = dc[j, b] * (c_prev[j, b] * (f * (one - f)))
-    for j in range(hidden):
-        for b in range(batch):
-            g = gate[h3 + j, b]
-            da[h3 + j, s, b] = dc[j, b] * (gate[hidden + j, b] * (one - g * g))
-    for j in range(hidden):
-        for b in range(batch):
-            dc[j, b] = dc[j, b] * gate[h2 + j, b]
+    for b in range(batch):
+        gt, dab = gate[b], da[b]
+        o, i, f, g = gt[:hidden], gt[hidden:2 * hidden], gt[2 * hidden:3 * hidden], gt[3 * hidden:]
+        dh, d = dh_next[b], dc[b]
+        _add(grad_h[b], dh)
+        _cell_grad(dh, o, tanh_c[b], d, dab[:hidden], one)
+        _gate_grads(d, i, f, g, c_prev[b], dab[hidden:2 * hidden], dab[2 * hidden:3 * hidden],
+                    dab[3 * hidden:], one)
+        _scale(d, f)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add(a, out):
+    for j in range(out.shape[0]):
+        out[j] = a[j] + out[j]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _cell_grad(dh, o, tc, d, da_o, one):
+    for j in range(d.shape[0]):
+        t = tc[j]
+        d[j] = d[j] + dh[j] * (o[j] * (one - t * t))
+    for j in range(d.shape[0]):
+        t = tc[j]
+        da_o[j] = dh[j] * (t * (o[j] * (one - o[j])))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gate_grads(d, i, f, g, c_prev, da_i, da_f, da_g, one):
+    for j in range(d.shape[0]):
+        da_i[j] = d[j] * (g[j] * (i[j] * (one - i[j])))
+    for j in range(d.shape[0]):
+        da_f[j] = d[j] * (c_prev[j] * (f[j] * (one - f[j])))
+    for j in range(d.shape[0]):
+        da_g[j] = d[j] * (i[j] * (one - g[j] * g[j]))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _scale(d, f):
+    for j in range(d.shape[0]):
+        d[j] = d[j] * f[j]
 
 
 # ------------------------------------------------------------------------------------ GRU

@@ -100,30 +100,27 @@ def lstm_layer(proj, h0, c0, w_hh, b_hh=None, reverse=False):
 def _lstm_cell_forward(act: np.ndarray, c_prev: np.ndarray, c: np.ndarray) -> None:
     """NumPy reference of :func:`lamina.kernels.numba_recurrent.lstm_cell_forward`: the
     sigmoid gates (o, i, f) from tanh of their halved pre-activations, in place, and
-    c = f * c_prev + i * g into ``c``. Gates along axis 0: act (4H, B); c_prev, c (H, B)."""
-    hidden = c.shape[0]
-    sig = act[:3 * hidden]
+    c = f * c_prev + i * g into ``c``."""
+    hidden = c.shape[1]
+    sig = act[:, :3 * hidden]
     sig *= 0.5
     sig += 0.5
-    np.multiply(act[2 * hidden:3 * hidden], c_prev, out=c)
-    c += act[hidden:2 * hidden] * act[3 * hidden:]
+    np.multiply(act[:, 2 * hidden:3 * hidden], c_prev, out=c)
+    c += act[:, hidden:2 * hidden] * act[:, 3 * hidden:]
 
 
-def _lstm_cell_backward(grad_t, dh_next, gate, tanh_c, c_prev, dc, da, s) -> None:
+def _lstm_cell_backward(grad_h, dh_next, gate, tanh_c, c_prev, dc, da) -> None:
     """NumPy reference of :func:`lamina.kernels.numba_recurrent.lstm_cell_backward` (the same
     operations in the same order): one step of backpropagation through time; ``dh_next``
-    becomes dh = grad_h + dh_next (grad_h = grad_t^T), ``dc`` the carry, ``da[:, s]`` the
-    gate gradients. Gates along axis 0: gate (4H, B), da (4H, T, B); grad_t (B, H); the
-    others (H, B)."""
-    hidden = dc.shape[0]
-    o, i, f, g = (gate[k * hidden:(k + 1) * hidden] for k in range(4))
-    dh = np.add(grad_t.T, dh_next, out=dh_next)
-    da = da[:, s]
+    becomes dh = grad_h + dh_next, ``dc`` the carry, ``da`` the gate gradients."""
+    hidden = dc.shape[1]
+    o, i, f, g = (gate[:, k * hidden:(k + 1) * hidden] for k in range(4))
+    dh = np.add(grad_h, dh_next, out=dh_next)
     d = dc + dh * (o * (1 - tanh_c * tanh_c))
-    np.multiply(dh, tanh_c * (o * (1 - o)), out=da[:hidden])
-    np.multiply(d, g * (i * (1 - i)), out=da[hidden:2 * hidden])
-    np.multiply(d, c_prev * (f * (1 - f)), out=da[2 * hidden:3 * hidden])
-    np.multiply(d, i * (1 - g * g), out=da[3 * hidden:])
+    np.multiply(dh, tanh_c * (o * (1 - o)), out=da[:, :hidden])
+    np.multiply(d, g * (i * (1 - i)), out=da[:, hidden:2 * hidden])
+    np.multiply(d, c_prev * (f * (1 - f)), out=da[:, 2 * hidden:3 * hidden])
+    np.multiply(d, i * (1 - g * g), out=da[:, 3 * hidden:])
     np.multiply(d, f, out=dc)
 
 
@@ -144,23 +141,23 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
         a_t = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh;  i, f, o = sigmoid(a_i, a_f, a_o)
         g = tanh(a_g);  c_t = f * c_{t-1} + i * g;  h_t = o * tanh(c_t)
 
-    (the same function as :func:`lstm_layer` on P = x W_ih^T + b_ih). The time loop works
-    on transposed (feature, batch) operands, for which the BLAS's small products are faster
-    (4H rows, B columns). Forward: per step one GEMM [W_ih b W_hh] [x_t; 1; h_{t-1}]
-    (4H, I + 1 + H) @ (I + 1 + H, B) into a preallocated gate buffer (the input projection
-    and the bias ride along: no separate GEMM with I columns, no pass adding them), one
-    ``tanh`` over all 4H pre-activations (the sigmoid rows of the weights and bias are
-    halved once: sigmoid(a) = (1 + tanh(a / 2)) / 2, exact scaling by a power of two) and
-    the cell update in one pass; h_t goes straight into the next step's operand. Internally
-    the gates are ordered (o, i, f, g), so the three sigmoid gates are one contiguous block;
-    parameters and their gradients are in PyTorch's (i, f, g, o).
+    (the same function as :func:`lstm_layer` on P = x W_ih^T + b_ih). Forward: per step
+    one GEMM [x_t 1 h_{t-1}] [W_ih b W_hh]^T (B, I + 1 + H) @ (I + 1 + H, 4H), b = b_ih +
+    b_hh, into a preallocated gate buffer (the input projection and the bias ride along:
+    no separate GEMM with I columns, no pass adding them; one more row of the GEMM costs
+    less than a pass adding the bias), one ``tanh`` over all 4H pre-activations (the
+    sigmoid columns of the weights and bias are halved once: sigmoid(a) = (1 + tanh(a /
+    2)) / 2, exact scaling by a power of two) and the cell update in one pass; h_t goes
+    straight into the next step's operand. Internally the gates are ordered (o, i, f, g),
+    so the three sigmoid gates are one contiguous block; parameters and their gradients
+    are in PyTorch's (i, f, g, o).
 
     Backward (backpropagation through time, one loop from the last step to the first):
     dh_t = dL/dh_t + dh_{t-1 -> t}; dc_t += dh_t o (1 - tanh^2 c_t); da = (dh_t tanh c_t
     o (1 - o), dc_t g i (1 - i), dc_t c_{t-1} f (1 - f), dc_t i (1 - g^2)); dh_{t-1} = da
     W_hh; dc_{t-1} = dc_t f (one kernel pass and one GEMM per step). The weight gradients
     are one GEMM over all steps at the end, [dW_ih db dW_hh] = sum_t da_t^T [x_t 1 h_{t-1}]
-    (db = db_ih = db_hh = sum_t da_t as its middle column); dx = da W_ih for all steps at
+    (its middle column is db_ih = db_hh = sum_t da_t); dx = da W_ih for all steps at
     once.
 
     Returns an array (T + 1, B, H): rows 0..T-1 are h_t, row T is the last cell state c_n
@@ -176,79 +173,77 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
                          f"{w_hh.shape}")
     dtype = np.result_type(x, w_ih, w_hh)
     n_in, gates_n = x.shape[2], 4 * hidden
-    k_in = n_in + 1 + hidden  # rows of a step's operand [x_t; 1; h_{t-1}]
-    sig = 3 * hidden  # the sigmoid gates o, i, f: the first 3H rows of the op's layout
-    bias = np.zeros(gates_n, dtype)
+    h_col = n_in + 1  # the first column of h_{t-1} in a step's operand [x_t 1 h_{t-1}]
+    sig = 3 * hidden  # the sigmoid gates o, i, f: the first 3H columns of the op's layout
+    bias = np.zeros((gates_n, 1), dtype)
     for b in (b_ih, b_hh):
         if b is not None:
-            bias += b
+            bias[:, 0] += b
     # [W_ih b W_hh] (4H, I + 1 + H) in the op's gate order, unscaled (for the backward)
-    w_cat = _to_gates(np.concatenate([w_ih, bias[:, None], w_hh], axis=1).astype(
-        dtype, copy=False), hidden)
-    w_step = w_cat.copy()  # sigmoid rows halved
-    w_step[:sig] *= 0.5
-    # step s handles t = order[s]; xh[:, s] = [x_t; 1; h_{t-1}] (I + 1 + H, B), the right
-    # operand of its one GEMM; one (rows, steps * B) matrix for the weight gradient's GEMM.
-    # The large arrays are reused between calls (scratch: no fresh pages)
+    w_cat = _to_gates(np.concatenate([w_ih, bias, w_hh], axis=1).astype(dtype, copy=False),
+                      hidden)
+    w_step = w_cat.T.copy()  # (I + 1 + H, 4H) contiguous, sigmoid columns halved
+    w_step[:, :sig] *= 0.5
+    # step s handles t = order[s]; xh[s] = [x_t 1 h_{t-1}] (B, I + 1 + H), the left operand
+    # of its one GEMM; the large arrays are reused between calls (scratch: no fresh pages)
     order = list(_steps(t_len, reverse))
-    xh = scratch.empty((k_in, t_len + 1, batch), dtype)
-    xh[:n_in, :t_len] = (x[::-1] if reverse else x).transpose(2, 0, 1)
-    xh[n_in] = 1
-    xh[n_in + 1:, 0] = h0.T
-    gates = scratch.empty((t_len, gates_n, batch), dtype)  # (o, i, f, g), activated
-    cells = scratch.empty((t_len + 1, hidden, batch), dtype)  # c before / after step s
-    tanh_c = scratch.empty((t_len, hidden, batch), dtype)
-    cells[0] = c0.T
+    xh = scratch.empty((t_len + 1, batch, h_col + hidden), dtype)
+    xh[:t_len, :, :n_in] = x[::-1] if reverse else x
+    xh[:, :, n_in] = 1
+    xh[0, :, h_col:] = h0
+    gates = scratch.empty((t_len, batch, gates_n), dtype)  # (o, i, f, g), activated
+    cells = scratch.empty((t_len + 1, batch, hidden), dtype)  # c before / after step s
+    tanh_c = scratch.empty((t_len, batch, hidden), dtype)
+    cells[0] = c0
     cell_forward = select("lstm_cell_forward", gates) or _lstm_cell_forward
     for s in range(t_len):
         act = gates[s]
-        np.matmul(w_step, xh[:, s], out=act)
+        np.matmul(xh[s], w_step, out=act)
         np.tanh(act, out=act)
         cell_forward(act, cells[s], cells[s + 1])
         np.tanh(cells[s + 1], out=tanh_c[s])
-        np.multiply(act[:hidden], tanh_c[s], out=xh[n_in + 1:, s + 1])
+        np.multiply(act[:, :hidden], tanh_c[s], out=xh[s + 1, :, h_col:])
     out = scratch.empty((t_len + 1, batch, hidden), dtype)
-    h_steps = xh[n_in + 1:, 1:].transpose(1, 2, 0)
+    h_steps = xh[1:, :, h_col:]
     out[:t_len] = h_steps[::-1] if reverse else h_steps
-    out[t_len] = cells[t_len].T
+    out[t_len] = cells[t_len]
 
     def backward(grad, need):
-        da = scratch.empty((gates_n, t_len, batch), dtype)  # step order, as gates
-        dh_next = np.zeros((hidden, batch), dtype)
-        dc = np.ascontiguousarray(grad[t_len].T, dtype=dtype)
-        w_back = np.ascontiguousarray(w_cat[:, n_in + 1:].T)  # W_hh^T (H, 4H), op's order
+        da = scratch.empty(gates.shape, dtype)  # step order, as gates
+        dh_next = np.zeros((batch, hidden), dtype)
+        dc = np.array(grad[t_len], dtype=dtype)
+        w_back = np.ascontiguousarray(w_cat[:, h_col:])  # W_hh (4H, H), op's order
         cell_backward = select("lstm_cell_backward", gates, grad) or _lstm_cell_backward
         want_b = (b_ih is not None and need[5]) or (b_hh is not None and need[6])
-        pieces = [(0, n_in)] * need[3] + [(n_in, n_in + 1)] * want_b + [
-            (n_in + 1, k_in)] * need[4]
-        cols = (pieces[0][0], pieces[-1][1]) if pieces else (0, 0)
-        products = _StepProducts(da, xh, w_cat[:, :n_in], cols, need[0], bool(pieces))
+        # the columns of [x 1 h_prev] whose products are wanted: dW_ih, db, dW_hh
+        pieces = [(0, n_in)] * need[3] + [(n_in, h_col)] * want_b + [
+            (h_col, h_col + hidden)] * need[4]
+        lo, hi = (pieces[0][0], pieces[-1][1]) if pieces else (n_in, n_in)
+        products = _StepProducts(da, xh, w_cat[:, :n_in], (lo, hi), need[0], bool(pieces))
         with products.overlapped(t_len) as chunk:
             done = t_len
             for s in range(t_len - 1, -1, -1):
-                cell_backward(grad[order[s]], dh_next, gates[s], tanh_c[s], cells[s], dc, da,
-                              s)
+                cell_backward(grad[order[s]], dh_next, gates[s], tanh_c[s], cells[s], dc,
+                              da[s])
                 if s > 0 or need[1]:
-                    np.matmul(w_back, da[:, s], out=dh_next)
+                    np.matmul(da[s], w_back, out=dh_next)
                 if chunk and done - s >= chunk:
                     products.add(s, done)
                     done = s
             products.add(0, done)
         dx = None
-        if need[0]:  # (I, T, B) in step order -> (T, B, I)
-            steps = products.dx.transpose(1, 2, 0)
-            dx = np.ascontiguousarray(steps[::-1] if reverse else steps)
+        if need[0]:
+            dx = np.ascontiguousarray(products.dx[::-1]) if reverse else products.dx
         dw_ih = dw_hh = db = None
         if pieces:
-            dw, lo = products.dw, cols[0]
+            dw = products.dw
             if need[3]:
                 dw_ih = _from_gates(dw[:, :n_in], hidden)
             if want_b:
                 db = _from_gates(dw[:, n_in - lo], hidden)
             if need[4]:
-                dw_hh = _from_gates(dw[:, n_in + 1 - lo:], hidden)
-        return (dx, np.ascontiguousarray(dh_next.T) if need[1] else None,
-                np.ascontiguousarray(dc.T) if need[2] else None, dw_ih, dw_hh,
+                dw_hh = _from_gates(dw[:, h_col - lo:], hidden)
+        return (dx, dh_next if need[1] else None, dc if need[2] else None, dw_ih, dw_hh,
                 db if b_ih is not None and need[5] else None,
                 db.copy() if b_hh is not None and need[6] else None)
 
@@ -257,38 +252,30 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
 
 class _StepProducts:
     """The matrix products of :func:`lstm_sequence`'s backward pass that take all steps,
-    dx = da W_ih and [dW_ih db dW_hh] = da^T [x 1 h_prev] (rows ``cols`` of the operand
-    [x; 1; h_prev]), summed over blocks of steps: :meth:`add` computes the block's share, in
-    this thread or, inside :meth:`overlapped`, in a second thread while the time loop goes on
-    (the BLAS on one thread meanwhile, :func:`lamina.kernels.blas.single_threaded`). The
-    blocks and the order of their sum depend only on LSTM_OVERLAP_STEPS, not on the threads:
-    the same bits either way (with LSTM_OVERLAP_STEPS = 0 one block, one product each).
-
-    Layouts (transposed, as the op's time loop): da (4H, T, B), xh (I + 1 + H, T + 1, B);
-    ``dx`` (I, T, B)."""
+    dx = da W_ih and [dW_ih db dW_hh] = da^T [x 1 h_prev] (columns ``cols`` of
+    [x 1 h_prev]), summed over blocks of steps: :meth:`add` computes the block's share,
+    in this thread or, inside :meth:`overlapped`, in a second thread while the time loop
+    goes on (the BLAS on one thread meanwhile, :func:`lamina.kernels.blas.single_threaded`).
+    The blocks and the order of their sum depend only on LSTM_OVERLAP_STEPS, not on the
+    threads: the same bits either way (with LSTM_OVERLAP_STEPS = 0 one block, one product
+    each, as before)."""
 
     def __init__(self, da, xh, w_ih, cols, want_dx: bool, want_dw: bool) -> None:
-        gates_n, t_len, batch = da.shape
-        self.batch = batch
-        self.da = da.reshape(gates_n, t_len * batch)
-        self.xh = xh.reshape(xh.shape[0], -1)
-        self.w_ih_t = np.ascontiguousarray(w_ih.T) if want_dx else None
-        self.cols = cols
-        self.dx = np.empty((w_ih.shape[1], t_len, batch), da.dtype) if want_dx else None
+        t_len, batch, _ = da.shape
+        self.da, self.xh, self.w_ih, self.cols = da, xh, w_ih, cols
+        self.dx = np.empty((t_len, batch, w_ih.shape[1]), da.dtype) if want_dx else None
         self.want_dw = want_dw
         self.dw = None
         self.pending: list = []
         self.worker = None
 
     def _block(self, s0: int, s1: int) -> None:
-        j0, j1 = s0 * self.batch, s1 * self.batch
-        rows = self.da[:, j0:j1]
+        rows = self.da[s0:s1].reshape(-1, self.da.shape[2])
         if self.dx is not None:
-            flat = self.dx.reshape(self.dx.shape[0], -1)
-            flat[:, j0:j1] = self.w_ih_t @ rows
+            np.matmul(rows, self.w_ih, out=self.dx[s0:s1].reshape(-1, self.w_ih.shape[1]))
         if self.want_dw:
             lo, hi = self.cols
-            share = rows @ self.xh[lo:hi, j0:j1].T
+            share = rows.T @ self.xh[s0:s1, :, lo:hi].reshape(-1, hi - lo)
             if self.dw is None:
                 self.dw = share
             else:
