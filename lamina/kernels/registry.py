@@ -342,6 +342,13 @@ def lstm_cell_forward(gates) -> bool:
     return gates.dtype in _FLOATS
 
 
+@kernel("recurrent", "lstm_sequence", "np.tanh of the gates, lstm_cell_forward, np.tanh of "
+        "the cell and h = o tanh(c) (a rational tanh, within 3.5e-7)", exact=False)
+def lstm_step_forward(gates) -> bool:
+    """float32 only: the rational tanh is fitted to float32's precision."""
+    return gates.dtype == np.float32
+
+
 @kernel("recurrent", "lstm_sequence", "one step of BPTT by NumPy (_lstm_cell_backward)",
         exact=True)
 def lstm_cell_backward(gates, grad) -> bool:

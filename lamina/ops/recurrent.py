@@ -195,10 +195,14 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
     cells = scratch.empty((t_len + 1, batch, hidden), dtype)  # c before / after step s
     tanh_c = scratch.empty((t_len, batch, hidden), dtype)
     cells[0] = c0
+    step_forward = select("lstm_step_forward", gates)
     cell_forward = select("lstm_cell_forward", gates) or _lstm_cell_forward
     for s in range(t_len):
         act = gates[s]
         np.matmul(xh[s], w_step, out=act)
+        if step_forward is not None:  # float32: the rest of the step in one compiled pass
+            step_forward(act, cells[s], cells[s + 1], tanh_c[s], xh[s + 1], h_col)
+            continue
         np.tanh(act, out=act)
         cell_forward(act, cells[s], cells[s + 1])
         np.tanh(cells[s + 1], out=tanh_c[s])

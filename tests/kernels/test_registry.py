@@ -80,6 +80,7 @@ CHECKS = {
        for name in ("gru_rz_input", "gru_n_input", "gru_hidden")},
     "gru_cell_backward": ((arr(3, 2, 6), arr(3, 2, 2)), (arr(3, 2, 6), arr(3, 2, 2, dtype=float))),
     "lstm_cell_forward": ((arr(3, 2, 8),), (arr(3, 2, 8, dtype=np.float16),)),
+    "lstm_step_forward": ((arr(3, 2, 8),), (arr(3, 2, 8, dtype=float),)),
     "lstm_cell_backward": ((arr(3, 2, 8), arr(4, 2, 2)),
                            (arr(3, 2, 8), arr(4, 2, 2, dtype=float))),
 }
