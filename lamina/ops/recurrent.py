@@ -124,6 +124,14 @@ def _lstm_cell_backward(grad_h, dh_next, gate, tanh_c, c_prev, dc, da) -> None:
     np.multiply(d, f, out=dc)
 
 
+def _step_columns(out: np.ndarray, w: np.ndarray, hidden: int) -> None:
+    """out (rows, 4H) = w^T for w (4H, rows) in PyTorch's gate blocks (i, f, g, o): the
+    op's (o, i, f, g) columns, the sigmoid ones (o, i, f) halved (exact: a power of two)."""
+    np.multiply(w[3 * hidden:].T, 0.5, out=out[:, :hidden])
+    np.multiply(w[:2 * hidden].T, 0.5, out=out[:, hidden:3 * hidden])
+    out[:, 3 * hidden:] = w[2 * hidden:3 * hidden].T
+
+
 def _to_gates(a: np.ndarray, hidden: int) -> np.ndarray:
     """PyTorch's gate blocks (i, f, g, o) along axis 0 as the op's (o, i, f, g) (a copy)."""
     return np.roll(a, hidden, axis=0)
@@ -174,16 +182,16 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
     dtype = np.result_type(x, w_ih, w_hh)
     n_in, gates_n = x.shape[2], 4 * hidden
     h_col = n_in + 1  # the first column of h_{t-1} in a step's operand [x_t 1 h_{t-1}]
-    sig = 3 * hidden  # the sigmoid gates o, i, f: the first 3H columns of the op's layout
     bias = np.zeros((gates_n, 1), dtype)
     for b in (b_ih, b_hh):
         if b is not None:
             bias[:, 0] += b
-    # [W_ih b W_hh] (4H, I + 1 + H) in the op's gate order, unscaled (for the backward)
-    w_cat = _to_gates(np.concatenate([w_ih, bias, w_hh], axis=1).astype(dtype, copy=False),
-                      hidden)
-    w_step = w_cat.T.copy()  # (I + 1 + H, 4H) contiguous, sigmoid columns halved
-    w_step[:, :sig] *= 0.5
+    # [W_ih b W_hh]^T (I + 1 + H, 4H) in the op's gate order, sigmoid columns halved,
+    # written in place block by block (no concatenated, rolled and transposed copies)
+    w_step = scratch.empty((h_col + hidden, gates_n), dtype)
+    for rows, w in ((slice(0, n_in), w_ih), (slice(n_in, h_col), bias),
+                    (slice(h_col, h_col + hidden), w_hh)):
+        _step_columns(w_step[rows], w, hidden)
     # step s handles t = order[s]; xh[s] = [x_t 1 h_{t-1}] (B, I + 1 + H), the left operand
     # of its one GEMM; the large arrays are reused between calls (scratch: no fresh pages)
     order = list(_steps(t_len, reverse))
@@ -216,14 +224,15 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
         da = scratch.empty(gates.shape, dtype)  # step order, as gates
         dh_next = np.zeros((batch, hidden), dtype)
         dc = np.array(grad[t_len], dtype=dtype)
-        w_back = np.ascontiguousarray(w_cat[:, h_col:])  # W_hh (4H, H), op's order
+        w_back = _to_gates(w_hh, hidden).astype(dtype, copy=False)  # (4H, H), op's order
         cell_backward = select("lstm_cell_backward", gates, grad) or _lstm_cell_backward
         want_b = (b_ih is not None and need[5]) or (b_hh is not None and need[6])
         # the columns of [x 1 h_prev] whose products are wanted: dW_ih, db, dW_hh
         pieces = [(0, n_in)] * need[3] + [(n_in, h_col)] * want_b + [
             (h_col, h_col + hidden)] * need[4]
         lo, hi = (pieces[0][0], pieces[-1][1]) if pieces else (n_in, n_in)
-        products = _StepProducts(da, xh, w_cat[:, :n_in], (lo, hi), need[0], bool(pieces))
+        w_x = _to_gates(w_ih, hidden).astype(dtype, copy=False) if need[0] else None
+        products = _StepProducts(da, xh, w_x, (lo, hi), need[0], bool(pieces))
         with products.overlapped(t_len) as chunk:
             done = t_len
             for s in range(t_len - 1, -1, -1):
