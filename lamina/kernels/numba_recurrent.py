@@ -17,7 +17,22 @@ to the NumPy steps up to that error, not bitwise.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+
+from lamina.kernels import blas
+
+_F32P = types.CPointer(types.float32)
+# cblas_sgemm(order, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc), 64-bit
+# integers: NumPy's bundled OpenBLAS, made known to the compiler when it is there (the loop
+# kernels below are selected only then; see lamina.kernels.blas.sgemm_library)
+_sgemm = types.ExternalFunction(blas.SGEMM_SYMBOL, types.void(
+    types.int32, types.int32, types.int32, types.int64, types.int64, types.int64, types.float32,
+    _F32P, types.int64, _F32P, types.int64, types.float32, _F32P, types.int64))
+_ROW_MAJOR, _NO_TRANS = 101, 111
+if blas.sgemm_library() is not None:
+    import llvmlite.binding
+
+    llvmlite.binding.load_library_permanently(blas.sgemm_library())
 
 
 @njit(cache=True, nogil=True)
@@ -115,6 +130,56 @@ def lstm_step_forward(act, c_prev, c, tanh_c, xh_next, h_col):
             t = _tanh32(cb[j])
             tb[j] = t
             hb[j] = o[j] * t
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _matmul32(a, b, c):
+    """c = a @ b by cblas_sgemm, float32, all three C-contiguous 2-D."""
+    m, k = a.shape
+    n = b.shape[1]
+    _sgemm(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, m, n, k, np.float32(1.0), a.ctypes, k, b.ctypes,
+           n, np.float32(0.0), c.ctypes, n)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def lstm_forward_steps(xh, w_step, gates, cells, tanh_c, h_col):
+    """The whole float32 time loop of :func:`lamina.ops.recurrent.lstm_sequence`'s forward
+    in one call: per step s the GEMM gates[s] = xh[s] @ w_step (BLAS, the same call as
+    ``np.matmul``'s) and :func:`lstm_step_forward` (no Python between the steps).
+
+    Args:
+        xh: (T + 1, B, K) the steps' operands [x_t 1 h_{t-1}]; h_t is written into row s + 1.
+        w_step: (K, 4H) the step GEMM's right operand.
+        gates: (T, B, 4H) out: the activated gates.
+        cells: (T + 1, B, H) cells[0] in, the cell states after each step out.
+        tanh_c: (T, B, H) out: their tanh.
+        h_col: the first column of h in a row of ``xh``.
+    """
+    for s in range(gates.shape[0]):
+        act = gates[s]
+        _matmul32(xh[s], w_step, act)
+        lstm_step_forward(act, cells[s], cells[s + 1], tanh_c[s], xh[s + 1], h_col)
+
+
+@njit(cache=True, nogil=True)
+def lstm_backward_steps(grad, order, w_back, gates, tanh_c, cells, dh_next, dc, da, need_dh0):
+    """The whole float32 backpropagation-through-time loop of
+    :func:`lamina.ops.recurrent.lstm_sequence` in one call: for s = T-1..0,
+    :func:`lstm_cell_backward` on grad[order[s]], then dh_next = da[s] @ w_back (BLAS; at
+    s = 0 only when ``need_dh0``).
+
+    Args:
+        grad: (T + 1, B, H) the output's gradient, indexed by time t = order[s].
+        order: (T,) int64, the time of each step.
+        w_back: (4H, H) W_hh in the op's gate order, C-contiguous.
+        gates, tanh_c, cells, dh_next, dc, da: as :func:`lstm_cell_backward`'s, all steps
+            (gates, da (T, B, 4H); tanh_c (T, B, H); cells (T + 1, B, H)).
+        need_dh0: compute dh_next at the first step (the gradient of h_0).
+    """
+    for s in range(gates.shape[0] - 1, -1, -1):
+        lstm_cell_backward(grad[order[s]], dh_next, gates[s], tanh_c[s], cells[s], dc, da[s])
+        if s > 0 or need_dh0:
+            _matmul32(da[s], w_back, dh_next)
 
 
 @njit(cache=True, nogil=True)

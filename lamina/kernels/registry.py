@@ -32,6 +32,7 @@ from collections.abc import Callable
 import numpy as np
 
 from lamina import kernels as _kernels
+from lamina.kernels import blas as _blas
 from lamina.kernels import numba_kernels
 from lamina.kernels import thresholds as T
 
@@ -347,6 +348,20 @@ def lstm_cell_forward(gates) -> bool:
 def lstm_step_forward(gates) -> bool:
     """float32 only: the rational tanh is fitted to float32's precision."""
     return gates.dtype == np.float32
+
+
+@kernel("recurrent", "lstm_sequence", "the forward time loop in Python: np.matmul and "
+        "lstm_step_forward per step", exact=True)
+def lstm_forward_steps(gates) -> bool:
+    """float32 (as lstm_step_forward), and NumPy's bundled OpenBLAS found (its GEMM called
+    directly: the same products as np.matmul's)."""
+    return gates.dtype == np.float32 and _blas.sgemm_library() is not None
+
+
+@kernel("recurrent", "lstm_sequence", "the backward time loop in Python: "
+        "lstm_cell_backward and np.matmul per step", exact=True)
+def lstm_backward_steps(gates, grad) -> bool:
+    return grad.dtype == np.float32 and lstm_forward_steps(gates)
 
 
 @kernel("recurrent", "lstm_sequence", "one step of BPTT by NumPy (_lstm_cell_backward)",

@@ -203,9 +203,10 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
     cells = scratch.empty((t_len + 1, batch, hidden), dtype)  # c before / after step s
     tanh_c = scratch.empty((t_len, batch, hidden), dtype)
     cells[0] = c0
+    forward_steps = select("lstm_forward_steps", gates)
     step_forward = select("lstm_step_forward", gates)
     cell_forward = select("lstm_cell_forward", gates) or _lstm_cell_forward
-    for s in range(t_len):
+    for s in range(0 if forward_steps is None else t_len, t_len):
         act = gates[s]
         np.matmul(xh[s], w_step, out=act)
         if step_forward is not None:  # float32: the rest of the step in one compiled pass
@@ -215,6 +216,8 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
         cell_forward(act, cells[s], cells[s + 1])
         np.tanh(cells[s + 1], out=tanh_c[s])
         np.multiply(act[:, :hidden], tanh_c[s], out=xh[s + 1, :, h_col:])
+    if forward_steps is not None:  # the same loop, compiled (float32)
+        forward_steps(xh, w_step, gates, cells, tanh_c, h_col)
     out = scratch.empty((t_len + 1, batch, hidden), dtype)
     h_steps = xh[1:, :, h_col:]
     out[:t_len] = h_steps[::-1] if reverse else h_steps
@@ -224,7 +227,7 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
         da = scratch.empty(gates.shape, dtype)  # step order, as gates
         dh_next = np.zeros((batch, hidden), dtype)
         dc = np.array(grad[t_len], dtype=dtype)
-        w_back = _to_gates(w_hh, hidden).astype(dtype, copy=False)  # (4H, H), op's order
+        w_back = np.ascontiguousarray(_to_gates(w_hh, hidden), dtype)  # (4H, H), gate order
         cell_backward = select("lstm_cell_backward", gates, grad) or _lstm_cell_backward
         want_b = (b_ih is not None and need[5]) or (b_hh is not None and need[6])
         # the columns of [x 1 h_prev] whose products are wanted: dW_ih, db, dW_hh
@@ -235,7 +238,11 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
         products = _StepProducts(da, xh, w_x, (lo, hi), need[0], bool(pieces))
         with products.overlapped(t_len) as chunk:
             done = t_len
-            for s in range(t_len - 1, -1, -1):
+            backward_steps = None if chunk else select("lstm_backward_steps", gates, grad)
+            if backward_steps is not None:  # the loop below, compiled (float32)
+                backward_steps(grad, np.array(order, np.int64), w_back, gates, tanh_c, cells,
+                               dh_next, dc, da, need[1])
+            for s in range(t_len - 1 if backward_steps is None else -1, -1, -1):
                 cell_backward(grad[order[s]], dh_next, gates[s], tanh_c[s], cells[s], dc,
                               da[s])
                 if s > 0 or need[1]:

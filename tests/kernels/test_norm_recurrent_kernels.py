@@ -221,3 +221,43 @@ def test_lstm_forward_twice_then_backward_of_the_first_is_unchanged(backend, tor
                                atol=1e-12)
     np.testing.assert_allclose(out2.numpy(), theirs(torch.from_numpy(x2))[0].detach().numpy(),
                                rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_lstm_loop_kernels_equal_the_python_loops(kernels, monkeypatch, reverse):
+    """lstm_forward_steps / lstm_backward_steps (the time loops compiled, BLAS called
+    directly) against the op's Python loops over the same step kernels: the same bits."""
+    from lamina.kernels import blas, registry
+
+    if blas.sgemm_library() is None:
+        pytest.skip("NumPy's bundled OpenBLAS not found")
+    rng = np.random.default_rng(8)
+    t_len, batch, n_in, hidden = 6, 3, 4, 5
+    f32 = np.float32
+    args = (rng.standard_normal((t_len, batch, n_in)).astype(f32),
+            *(rng.standard_normal((batch, hidden)).astype(f32) for _ in range(2)),
+            (rng.standard_normal((4 * hidden, n_in)) * 0.5).astype(f32),
+            (rng.standard_normal((4 * hidden, hidden)) * 0.5).astype(f32),
+            *(rng.standard_normal(4 * hidden).astype(f32) for _ in range(2)))
+    grad = rng.standard_normal((t_len + 1, batch, hidden)).astype(f32)
+
+    def run():
+        out, backward = recurrent.lstm_sequence(*args, reverse=reverse)
+        return [out.copy()] + [g.copy() for g in backward(grad, (True,) * 7)]
+
+    calls = []
+    module = kernels.numba_kernels("recurrent")
+    for name in ("lstm_forward_steps", "lstm_backward_steps"):
+        kernel = getattr(module, name)
+        monkeypatch.setattr(module, name,
+                            lambda *a, _k=kernel, _n=name: (calls.append(_n), _k(*a))[1])
+    compiled = run()
+    assert calls == ["lstm_forward_steps", "lstm_backward_steps"]
+    for name in ("lstm_forward_steps", "lstm_backward_steps"):
+        entry = registry.KERNELS[name]
+        monkeypatch.setitem(registry.KERNELS, name, registry.Kernel(
+            name, entry.family, entry.op, entry.replaces, entry.exact, lambda *a: False))
+    python = run()
+    assert calls == ["lstm_forward_steps", "lstm_backward_steps"]
+    for a, b in zip(compiled, python, strict=True):
+        np.testing.assert_array_equal(a, b)

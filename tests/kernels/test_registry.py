@@ -81,6 +81,9 @@ CHECKS = {
     "gru_cell_backward": ((arr(3, 2, 6), arr(3, 2, 2)), (arr(3, 2, 6), arr(3, 2, 2, dtype=float))),
     "lstm_cell_forward": ((arr(3, 2, 8),), (arr(3, 2, 8, dtype=np.float16),)),
     "lstm_step_forward": ((arr(3, 2, 8),), (arr(3, 2, 8, dtype=float),)),
+    "lstm_forward_steps": ((arr(3, 2, 8),), (arr(3, 2, 8, dtype=float),)),
+    "lstm_backward_steps": ((arr(3, 2, 8), arr(4, 2, 2)),
+                            (arr(3, 2, 8), arr(4, 2, 2, dtype=float))),
     "lstm_cell_backward": ((arr(3, 2, 8), arr(4, 2, 2)),
                            (arr(3, 2, 8), arr(4, 2, 2, dtype=float))),
 }
