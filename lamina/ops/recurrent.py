@@ -132,14 +132,22 @@ def _step_columns(out: np.ndarray, w: np.ndarray, hidden: int) -> None:
     out[:, 3 * hidden:] = w[2 * hidden:3 * hidden].T
 
 
-def _to_gates(a: np.ndarray, hidden: int) -> np.ndarray:
-    """PyTorch's gate blocks (i, f, g, o) along axis 0 as the op's (o, i, f, g) (a copy)."""
-    return np.roll(a, hidden, axis=0)
+def _to_gates(a: np.ndarray, hidden: int, dtype=None) -> np.ndarray:
+    """PyTorch's gate blocks (i, f, g, o) along axis 0 as the op's (o, i, f, g): a new
+    C-contiguous array (of ``dtype``, default a's)."""
+    out = np.empty(a.shape, a.dtype if dtype is None else dtype)
+    out[:hidden] = a[3 * hidden:]
+    out[hidden:] = a[:3 * hidden]
+    return out
 
 
 def _from_gates(a: np.ndarray, hidden: int) -> np.ndarray:
-    """The op's gate blocks (o, i, f, g) along axis 0 back in PyTorch's (i, f, g, o)."""
-    return np.roll(a, -hidden, axis=0)
+    """The op's gate blocks (o, i, f, g) along axis 0 back in PyTorch's (i, f, g, o): a new
+    C-contiguous array."""
+    out = np.empty(a.shape, a.dtype)
+    out[:3 * hidden] = a[hidden:]
+    out[3 * hidden:] = a[:hidden]
+    return out
 
 
 @register
@@ -227,14 +235,14 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
         da = scratch.empty(gates.shape, dtype)  # step order, as gates
         dh_next = np.zeros((batch, hidden), dtype)
         dc = np.array(grad[t_len], dtype=dtype)
-        w_back = np.ascontiguousarray(_to_gates(w_hh, hidden), dtype)  # (4H, H), gate order
+        w_back = _to_gates(w_hh, hidden, dtype)  # (4H, H), the op's gate order
         cell_backward = select("lstm_cell_backward", gates, grad) or _lstm_cell_backward
         want_b = (b_ih is not None and need[5]) or (b_hh is not None and need[6])
         # the columns of [x 1 h_prev] whose products are wanted: dW_ih, db, dW_hh
         pieces = [(0, n_in)] * need[3] + [(n_in, h_col)] * want_b + [
             (h_col, h_col + hidden)] * need[4]
         lo, hi = (pieces[0][0], pieces[-1][1]) if pieces else (n_in, n_in)
-        w_x = _to_gates(w_ih, hidden).astype(dtype, copy=False) if need[0] else None
+        w_x = _to_gates(w_ih, hidden, dtype) if need[0] else None
         products = _StepProducts(da, xh, w_x, (lo, hi), need[0], bool(pieces))
         with products.overlapped(t_len) as chunk:
             done = t_len
@@ -256,7 +264,7 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
             dx = np.ascontiguousarray(products.dx[::-1]) if reverse else products.dx
         dw_ih = dw_hh = db = None
         if pieces:
-            dw = products.dw
+            dw = products.dw_t.T  # (4H, hi - lo)
             if need[3]:
                 dw_ih = _from_gates(dw[:, :n_in], hidden)
             if want_b:
@@ -272,9 +280,9 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
 
 class _StepProducts:
     """The matrix products of :func:`lstm_sequence`'s backward pass that take all steps,
-    dx = da W_ih and [dW_ih db dW_hh] = da^T [x 1 h_prev] (columns ``cols`` of
-    [x 1 h_prev]), summed over blocks of steps: :meth:`add` computes the block's share,
-    in this thread or, inside :meth:`overlapped`, in a second thread while the time loop
+    dx = da W_ih and [dW_ih db dW_hh]^T = [x 1 h_prev]^T da (columns ``cols`` of
+    [x 1 h_prev]; this orientation is the faster GEMM), summed over blocks of steps:
+    :meth:`add` computes the block's share, in this thread or, inside :meth:`overlapped`, in a second thread while the time loop
     goes on (the BLAS on one thread meanwhile, :func:`lamina.kernels.blas.single_threaded`).
     The blocks and the order of their sum depend only on LSTM_OVERLAP_STEPS, not on the
     threads: the same bits either way (with LSTM_OVERLAP_STEPS = 0 one block, one product
@@ -285,7 +293,7 @@ class _StepProducts:
         self.da, self.xh, self.w_ih, self.cols = da, xh, w_ih, cols
         self.dx = np.empty((t_len, batch, w_ih.shape[1]), da.dtype) if want_dx else None
         self.want_dw = want_dw
-        self.dw = None
+        self.dw_t = None  # [dW_ih db dW_hh]^T, columns cols of it
         self.pending: list = []
         self.worker = None
 
@@ -295,11 +303,11 @@ class _StepProducts:
             np.matmul(rows, self.w_ih, out=self.dx[s0:s1].reshape(-1, self.w_ih.shape[1]))
         if self.want_dw:
             lo, hi = self.cols
-            share = rows.T @ self.xh[s0:s1, :, lo:hi].reshape(-1, hi - lo)
-            if self.dw is None:
-                self.dw = share
+            share = self.xh[s0:s1, :, lo:hi].reshape(-1, hi - lo).T @ rows  # (hi - lo, 4H)
+            if self.dw_t is None:
+                self.dw_t = share
             else:
-                self.dw += share
+                self.dw_t += share
 
     def add(self, s0: int, s1: int) -> None:
         """Add the share of steps s0..s1-1 (called from the last block to the first)."""
