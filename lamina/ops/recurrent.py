@@ -282,11 +282,11 @@ class _StepProducts:
     """The matrix products of :func:`lstm_sequence`'s backward pass that take all steps,
     dx = da W_ih and [dW_ih db dW_hh]^T = [x 1 h_prev]^T da (columns ``cols`` of
     [x 1 h_prev]; this orientation is the faster GEMM), summed over blocks of steps:
-    :meth:`add` computes the block's share, in this thread or, inside :meth:`overlapped`, in a second thread while the time loop
-    goes on (the BLAS on one thread meanwhile, :func:`lamina.kernels.blas.single_threaded`).
-    The blocks and the order of their sum depend only on LSTM_OVERLAP_STEPS, not on the
-    threads: the same bits either way (with LSTM_OVERLAP_STEPS = 0 one block, one product
-    each, as before)."""
+    :meth:`add` computes the block's share, in this thread or, inside :meth:`overlapped`,
+    in a second thread while the time loop goes on (the BLAS on one thread meanwhile,
+    :func:`lamina.kernels.blas.single_threaded`). The blocks and the order of their sum
+    depend only on LSTM_OVERLAP_STEPS, not on the threads: the same bits either way (with
+    LSTM_OVERLAP_STEPS = 0 one block, one product each, as before)."""
 
     def __init__(self, da, xh, w_ih, cols, want_dx: bool, want_dw: bool) -> None:
         t_len, batch, _ = da.shape
