@@ -88,19 +88,22 @@ def tile_counts(out_hw: tuple[int, int]) -> tuple[int, int]:
     return -(-out_hw[0] // M_OUT), -(-out_hw[1] // M_OUT)
 
 
+GG = np.kron(G, G)  # (36, 9): GG[6 p + q, 3 i + j] = G[p, i] G[q, j]
+
+
 def weight_transform(weight: np.ndarray) -> np.ndarray:
     """U = G w G^T per (C_out, C_in) pair, as (36, C_out, C_in) in the weight's dtype
-    (computed in float64, then rounded once)."""
-    u = np.einsum("pi,kcij,qj->pqkc", G, weight.astype(np.float64, copy=False), G,
-                  optimize=True)
-    return u.reshape(ALPHA * ALPHA, *weight.shape[:2]).astype(weight.dtype)
+    (computed in float64, then rounded once): one product GG @ w with GG = G (x) G (the
+    Kronecker product, 36 x 9) and w as (9, C_out C_in)."""
+    w = weight.astype(np.float64, copy=False).reshape(-1, 9)
+    return (GG @ w.T).reshape(ALPHA * ALPHA, *weight.shape[:2]).astype(weight.dtype)
 
 
 def weight_grad_transform(grad_u: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """grad_w = G^T dU G, the adjoint of :func:`weight_transform`, for dU (36, C_out, C_in);
-    (C_out, C_in, 3, 3) in dU's dtype."""
-    du = grad_u.reshape(ALPHA, ALPHA, *shape[:2]).astype(np.float64, copy=False)
-    return np.einsum("pi,pqkc,qj->kcij", G, du, G, optimize=True).astype(grad_u.dtype)
+    (C_out, C_in, 3, 3) in dU's dtype: GG^T @ dU as (9, C_out C_in), transposed."""
+    du = grad_u.reshape(ALPHA * ALPHA, -1).astype(np.float64, copy=False)
+    return np.ascontiguousarray((GG.T @ du).T.reshape(shape), grad_u.dtype)
 
 
 _MATRICES: dict = {}
