@@ -95,15 +95,16 @@ def bn_input_grad(dy, x, a, b, k, out):
 
 
 def _bn_relu_pool_forward(x, height, width, batch, weight, bias, eps, mean, var, coef, out,
-                          arg):
+                          arg, xmax):
     """Per channel c of the batch-last input x (C, H', W' * N) C-contiguous, of which rows
     :height and their first width * N numbers (columns :width, each N numbers) are read:
     the mean and biased variance (two passes, float64 sums), y = x * s + t with s =
     weight[c] / sqrt(var + eps), t = bias[c] - mean * s, and the 2 x 2 windows of stride 2
     of relu(y): out (C, height // 2, (width // 2) * N) their maximum, arg (same shape) the
     offset 0..3 (row-major) of the window's first maximum of y, or 255 where that maximum is
-    not positive (no gradient). weight, bias, mean, var (C,) float64; coef (C, 2) in x's
-    dtype receives (s, t)."""
+    not positive (no gradient), xmax (same shape, x's dtype) the x at that first maximum
+    (the backward pass's sums then read pooled-size arrays only). weight, bias, mean, var
+    (C,) float64; coef (C, 2) in x's dtype receives (s, t)."""
     channels = x.shape[0]
     out_h, out_w = out.shape[1], out.shape[2] // batch
     run = width * batch
@@ -135,6 +136,7 @@ def _bn_relu_pool_forward(x, height, width, batch, weight, bias, eps, mean, var,
             bottom = x[c, 2 * i + 1]
             dst = out[c, i]
             where = arg[c, i]
+            kept = xmax[c, i]
             for j in range(out_w):  # (slices: an index plus an offset is not vectorised)
                 r0 = top[2 * j * batch:(2 * j + 1) * batch]
                 r1 = top[(2 * j + 1) * batch:(2 * j + 2) * batch]
@@ -142,33 +144,45 @@ def _bn_relu_pool_forward(x, height, width, batch, weight, bias, eps, mean, var,
                 r3 = bottom[(2 * j + 1) * batch:(2 * j + 2) * batch]
                 o = dst[j * batch:(j + 1) * batch]
                 w = where[j * batch:(j + 1) * batch]
+                xm = kept[j * batch:(j + 1) * batch]
                 for n in range(batch):
-                    best = r0[n] * a + b
+                    v = r0[n]
+                    best = v * a + b
+                    xb = v
                     k = 0
-                    y = r1[n] * a + b
+                    v = r1[n]
+                    y = v * a + b
                     if y > best:
                         best = y
+                        xb = v
                         k = 1
-                    y = r2[n] * a + b
+                    v = r2[n]
+                    y = v * a + b
                     if y > best:
                         best = y
+                        xb = v
                         k = 2
-                    y = r3[n] * a + b
+                    v = r3[n]
+                    y = v * a + b
                     if y > best:
                         best = y
+                        xb = v
                         k = 3
                     positive = best > 0
                     o[n] = best if positive else zero
                     w[n] = k if positive else 255
+                    xm[n] = xb
 
 
-def _bn_relu_pool_backward(g, arg, x, height, width, batch, mean, scale, invstd, coef, dx,
-                           sums):
+def _bn_relu_pool_backward(g, arg, xmax, x, height, width, batch, mean, scale, invstd, coef,
+                           dx, sums):
     """The backward pass of :func:`_bn_relu_pool_forward` per channel c: dy = g routed to
     each window's recorded maximum (none where arg is 255), S1 = sum dy, S2 = sum dy (x -
-    mean) (float64), and dx = s dy + b x + k with b = -s invstd^2 S2 / m, k = -s S1 / m -
-    b mean (every position of x, those outside the windows too); sums[c] = (S1, S2).
-    g, arg (C, height // 2, (width // 2) * N); x as in the forward pass; dx (C, height,
+    mean) (float64; summed over the pooled arrays, dy being nonzero only at the maxima,
+    whose x the forward pass kept in xmax), and dx = s dy + b x + k with b = -s invstd^2
+    S2 / m, k = -s S1 / m - b mean (every position of x, those outside the windows too);
+    sums[c] = (S1, S2).
+    g, arg, xmax (C, height // 2, (width // 2) * N); x as in the forward pass; dx (C, height,
     width * N) C-contiguous; mean, scale (s), invstd (C,) float64; coef (C, 3) in x's dtype,
     work space. (Each loop reads and writes few arrays: with more, Numba's loops are not
     vectorised.)"""
@@ -180,20 +194,15 @@ def _bn_relu_pool_backward(g, arg, x, height, width, batch, mean, scale, invstd,
         mu = mean[c]
         s1 = 0.0
         s2 = 0.0
+        pooled = out_w * batch
         for i in range(out_h):
             gr = g[c, i]
             where = arg[c, i]
-            for q in range(4):
-                src = x[c, 2 * i + q // 2]
-                shift = (q % 2) * batch
-                for j in range(out_w):
-                    r = src[2 * j * batch + shift:(2 * j + 1) * batch + shift]
-                    gj = gr[j * batch:(j + 1) * batch]
-                    wj = where[j * batch:(j + 1) * batch]
-                    for n in range(batch):
-                        gv = gj[n] * (wj[n] == q)
-                        s1 += gv
-                        s2 += gv * (r[n] - mu)
+            kept = xmax[c, i]
+            for p in range(pooled):
+                gv = gr[p] * (where[p] != 255)
+                s1 += gv
+                s2 += gv * (kept[p] - mu)
         sums[c, 0] = s1
         sums[c, 1] = s2
         s = scale[c]

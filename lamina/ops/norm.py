@@ -432,10 +432,12 @@ def batch_norm_relu_max_pool2d(x, weight=None, bias=None, running_mean=None, run
         coef = np.empty((channels, 2), x.dtype)
         out = scratch.empty((channels, *out_hw, x.shape[0]), x.dtype)
         arg = np.empty(out.shape, np.uint8)
+        xmax = np.empty(out.shape, x.dtype)
+        rows = (channels, out_hw[0], -1)
         _by_channels(kernels[0], (parent.reshape(channels, parent.shape[1], -1),
                                   *x.shape[2:], x.shape[0], weight64, bias64, float(eps), mean,
-                                  var, coef, out.reshape(channels, out_hw[0], -1),
-                                  arg.reshape(channels, out_hw[0], -1)), channels)
+                                  var, coef, out.reshape(rows), arg.reshape(rows),
+                                  xmax.reshape(rows)), channels)
         scale = weight64 / np.sqrt(var + eps)
     invstd = 1.0 / np.sqrt(var + eps)
     _update_running(running_mean, running_var, mean, var, momentum, m)
@@ -447,9 +449,8 @@ def batch_norm_relu_max_pool2d(x, weight=None, bias=None, running_mean=None, run
         else:
             dx = scratch.empty(xt.shape, x.dtype)
             sums = np.empty((channels, 2))
-            rows = (channels, out_hw[0], -1)
             _by_channels(kernels[1], (np.ascontiguousarray(gt, x.dtype).reshape(rows),
-                                      arg.reshape(rows),
+                                      arg.reshape(rows), xmax.reshape(rows),
                                       parent.reshape(channels, parent.shape[1], -1),
                                       *x.shape[2:], x.shape[0], mean, scale, invstd,
                                       np.empty((channels, 3), x.dtype),

@@ -81,17 +81,18 @@ def _kernel_forward(fn, parent, shape, weight, bias):
     mean, var, coef = np.empty(c), np.empty(c), np.empty((c, 2), parent.dtype)
     out = np.empty((c, h // 2, w // 2, n), parent.dtype)
     arg = np.empty(out.shape, np.uint8)
+    xmax = np.empty(out.shape, parent.dtype)
     fn(parent.reshape(c, parent.shape[1], -1), h, w, n, weight, bias, 1e-5, mean, var, coef,
-       out.reshape(c, h // 2, -1), arg.reshape(c, h // 2, -1))
-    return mean, var, out, arg
+       out.reshape(c, h // 2, -1), arg.reshape(c, h // 2, -1), xmax.reshape(c, h // 2, -1))
+    return mean, var, out, arg, xmax
 
 
-def _kernel_backward(fn, g, arg, parent, shape, mean, scale, invstd):
+def _kernel_backward(fn, g, arg, xmax, parent, shape, mean, scale, invstd):
     c, n = parent.shape[0], parent.shape[3]
     h, w = shape
     dx, sums = np.empty((c, h, w, n), parent.dtype), np.empty((c, 2))
     rows = (c, h // 2, -1)
-    fn(g.reshape(rows), arg.reshape(rows), parent.reshape(c, parent.shape[1], -1), h, w, n,
+    fn(g.reshape(rows), arg.reshape(rows), xmax.reshape(rows), parent.reshape(c, parent.shape[1], -1), h, w, n,
        mean, scale, invstd, np.empty((c, 3), parent.dtype), dx.reshape(c, h, -1), sums)
     return dx, sums
 
@@ -105,8 +106,8 @@ def test_kernels_equal_the_numpy_reference(compiled, dtype, hw):
     xt = parent[:, :hw[0], :hw[1]]
     assert norm._batch_last_parent(xt).shape == parent.shape
     weight, bias = rng.uniform(0.5, 1.5, c), rng.standard_normal(c) - 1.0  # some windows <= 0
-    mean, var, out, arg = _kernel_forward(compiled.bn_relu_pool_forward, parent, hw, weight,
-                                          bias)
+    mean, var, out, arg, xmax = _kernel_forward(compiled.bn_relu_pool_forward, parent, hw,
+                                                weight, bias)
     r_mean, r_var, scale, _, r_out, r_arg = norm._bn_relu_pool_numpy(
         xt, weight, bias, 1e-5, (hw[0] // 2, hw[1] // 2))
     tol = 1e-12 if dtype == np.float64 else 1e-5
@@ -115,10 +116,15 @@ def test_kernels_equal_the_numpy_reference(compiled, dtype, hw):
     np.testing.assert_allclose(out, r_out, rtol=tol, atol=tol)
     np.testing.assert_array_equal(arg, r_arg)
     assert set(np.unique(arg)) <= {0, 1, 2, 3, 255} and (arg == 255).any()
+    # xmax: the x of each window's first maximum (of y = x s + t; s > 0 here, so of x)
+    windows = xt[:, :hw[0] // 2 * 2, :hw[1] // 2 * 2].reshape(
+        c, hw[0] // 2, 2, hw[1] // 2, 2, n).transpose(0, 1, 3, 5, 2, 4).reshape(
+        c, hw[0] // 2, hw[1] // 2, n, 4)
+    np.testing.assert_array_equal(xmax, windows.max(axis=-1))
     invstd = 1.0 / np.sqrt(var + 1e-5)
     g = rng.standard_normal(out.shape).astype(dtype)
-    dx, sums = _kernel_backward(compiled.bn_relu_pool_backward, g, arg, parent, hw, mean,
-                                scale, invstd)
+    dx, sums = _kernel_backward(compiled.bn_relu_pool_backward, g, arg, xmax, parent, hw,
+                                mean, scale, invstd)
     r_dx, s1, s2 = norm._bn_relu_pool_grad_numpy(g, arg, xt, mean, scale, invstd)
     np.testing.assert_allclose(sums[:, 0], s1, rtol=tol, atol=tol)
     np.testing.assert_allclose(sums[:, 1], s2, rtol=tol, atol=tol)
