@@ -278,12 +278,21 @@ def tile_blocks(ty: int, tx: int, tile_bytes: int) -> list[tuple[int, int, int, 
     return [(r, r + 1, a, b) for r in range(ty) for a, b in zip(edges, edges[1:], strict=False)]
 
 
-def _extend(xp: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``xp`` with zero rows and columns added at the bottom and right up to ``shape``."""
-    if xp.shape == shape:
-        return xp
-    out = np.zeros(shape, xp.dtype)
-    out[:, :xp.shape[1], :xp.shape[2]] = xp
+def placed(xt: np.ndarray, offset: tuple[int, int], shape: tuple[int, ...]) -> np.ndarray:
+    """xt (C, H, W, N) inside zeros: a C-contiguous (C, Hs, Ws, N) = ``shape`` array with
+    ``offset`` = (rows, columns) of zeros before xt and zeros after it, made in one copy in
+    a reused array (ops/scratch.py); ``xt`` itself where it already is such an array. (The
+    padded input of a convolution with the whole tiles' extra rows and columns; an output
+    gradient extended to whole tiles.)"""
+    (ph, pw), (h, w) = offset, xt.shape[1:3]
+    if offset == (0, 0) and xt.shape == shape and xt.flags.c_contiguous:
+        return xt
+    out = scratch.empty(shape, xt.dtype)
+    out[:, :ph] = 0
+    out[:, ph + h:] = 0
+    out[:, ph:ph + h, :pw] = 0
+    out[:, ph:ph + h, pw + w:] = 0
+    out[:, ph:ph + h, pw:pw + w] = xt
     return out
 
 
@@ -315,12 +324,11 @@ def conv2d_internal(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     :func:`lamina.ops.conv.conv2d_relu_max_pool2d`)."""
     c_out, c_in = weight.shape[:2]
     hw = x.shape[2:]
-    xp = L.internal(x, padding)
-    n, padded_hw = xp.shape[3], xp.shape[1:3]
+    n = x.shape[0]
+    padded_hw = (hw[0] + 2 * padding[0], hw[1] + 2 * padding[1])
     ty, tx = tile_counts(out_hw)
-    ext = (c_in, M_OUT * ty + 2, M_OUT * tx + 2, n)
-    xe = _extend(xp, ext)  # the input the backward pass keeps
-    del xp
+    ext = (c_in, M_OUT * ty + 2, M_OUT * tx + 2, n)  # >= padded_hw: out_hw = padded_hw - 2
+    xe = placed(x.transpose(L.TO_INTERNAL), padding, ext)  # kept for the backward pass
     u = weight_transform(weight)
     dtype = x.dtype
     blocks = tile_blocks(ty, tx, ALPHA * ALPHA * (c_in + c_out) * n * dtype.itemsize)
@@ -353,7 +361,8 @@ def conv2d_internal(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
         grad_b = gt.sum(axis=(1, 2, 3)) if bias is not None and need[2] else None
         if not (need[0] or need[1]):
             return None, None, grad_b
-        ge = None if compiled is not None else _extend(np.ascontiguousarray(gt, dtype), whole)
+        ge = None if compiled is not None else placed(gt.astype(dtype, copy=False), (0, 0),
+                                                      whole)
         grad_u = np.zeros(u.shape, dtype) if need[1] else None
         grad_xe = None
         if need[0]:

@@ -102,6 +102,20 @@ def test_weight_transforms_are_g_w_gt_and_its_adjoint(rng, dtype):
                                rtol=1e-12)
 
 
+def test_placed_puts_the_array_inside_zeros(rng):
+    xt = arr(rng, 2, 3, 4, 5).transpose(0, 2, 1, 3)  # (2, 4, 3, 5), not contiguous
+    got = winograd.placed(xt, (1, 2), (2, 7, 6, 5))
+    expected = np.zeros((2, 7, 6, 5))
+    expected[:, 1:5, 2:5] = xt
+    assert got.flags.c_contiguous
+    np.testing.assert_array_equal(got, expected)
+    got.fill(7.0)  # a reused array comes back with old numbers: every zero is written again
+    del got
+    np.testing.assert_array_equal(winograd.placed(xt, (1, 2), (2, 7, 6, 5)), expected)
+    whole = np.ascontiguousarray(expected)
+    assert winograd.placed(whole, (0, 0), whole.shape) is whole
+
+
 # ------------------------------------------------------------------ against im2col
 
 SHAPES = [  # n, c_in, c_out, (H, W), padding
