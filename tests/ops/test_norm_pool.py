@@ -93,7 +93,8 @@ def _kernel_backward(fn, g, arg, xmax, parent, shape, mean, scale, invstd):
     dx, sums = np.empty((c, h, w, n), parent.dtype), np.empty((c, 2))
     rows = (c, h // 2, -1)
     fn(g.reshape(rows), arg.reshape(rows), xmax.reshape(rows),
-       parent.reshape(c, parent.shape[1], -1), h, w, n, mean, scale, invstd, np.empty((c, 3), parent.dtype), dx.reshape(c, h, -1), sums)
+       parent.reshape(c, parent.shape[1], -1), h, w, n, mean, scale, invstd,
+       np.empty((c, 3), parent.dtype), dx.reshape(c, h, -1), sums)
     return dx, sums
 
 
