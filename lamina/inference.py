@@ -140,6 +140,9 @@ CONV_BLOCK = ("conv2d", "relu", "max_pool2d")
 #: the grad-mode patterns, tried in order at each child (the no-grad plan fuses the conv
 #: block too, and whole runs of Linear layers each with its ReLU or not, see :func:`plan`)
 PATTERNS: tuple[Pattern, ...] = (
+    Pattern(("conv2d", "batch_norm", "relu", "max_pool2d"), "conv2d_batch_norm_relu_max_pool2d",
+            lambda conv, norm, relu, pool: lambda x: norm.conv_relu_max_pool(conv, relu, pool,
+                                                                             x)),
     Pattern(CONV_BLOCK, "conv2d_relu_max_pool2d",
             lambda conv, relu, pool: lambda x: conv_relu_max_pool(conv, pool, x)),
     Pattern(("linear", "relu"), "linear_relu",

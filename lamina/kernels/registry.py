@@ -333,6 +333,29 @@ def bn_relu_pool_backward(xt, weight, bias) -> bool:
     return bn_relu_pool_forward(xt, weight, bias)
 
 
+@kernel("norm", "conv2d_batch_norm_relu_max_pool2d", "conv2d's output whole, then "
+        "batch_norm_relu_max_pool2d's forward on it (the composed ops)", exact=False)
+def conv_bn_relu_pool_forward(xp, w2d, params) -> bool:
+    """xp: the padded input (C_in, Hp, Wp, N); w2d: the convolution's weights (C_out,
+    C_in kh kw); params: its bias and the batch norm's weight and bias (None where absent).
+    Few weights (as the ``small_conv_*`` kernels), float32 or float64, one dtype. The op
+    takes the three kernels of this op together or none."""
+    return (xp.dtype in _FLOATS and _few_weights(w2d, xp, (1, 1))
+            and all(p is None or p.dtype == xp.dtype for p in params))
+
+
+@kernel("norm", "conv2d_batch_norm_relu_max_pool2d", "dz whole (routing, batch norm's "
+        "input gradient), then conv2d's weight gradient (the composed ops)", exact=False)
+def conv_bn_relu_pool_backward(xp, w2d, params) -> bool:
+    return conv_bn_relu_pool_forward(xp, w2d, params)
+
+
+@kernel("norm", "conv2d_batch_norm_relu_max_pool2d", "the sums of z u over the convolution's "
+        "output z (conv2d's weight gradient of dz whole)", exact=False)
+def conv_input_gram(xp, w2d, params) -> bool:
+    return conv_bn_relu_pool_forward(xp, w2d, params)
+
+
 # ------------------------------------------------------------------ recurrent
 
 

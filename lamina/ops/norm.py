@@ -461,3 +461,137 @@ def batch_norm_relu_max_pool2d(x, weight=None, bias=None, running_mean=None, run
         return (dx.transpose(3, 0, 1, 2) if need[0] else None), grad_w, grad_b
 
     return out.transpose(3, 0, 1, 2), backward
+
+
+def _conv_bn_pool_kernels(xp: np.ndarray, w2d: np.ndarray, params: tuple):
+    """The compiled kernels of :func:`conv2d_batch_norm_relu_max_pool2d` for the padded
+    input xp (C_in, Hp, Wp, N) and the weights w2d (C_out, C_in kh kw), or None."""
+    if select("conv_bn_relu_pool_forward", xp, w2d, params) is None:
+        return None
+    return numba_kernels("norm")
+
+
+def conv_bn_relu_pool_compiled(x: np.ndarray, conv_weight: np.ndarray, params: tuple) -> bool:
+    """Whether :func:`conv2d_batch_norm_relu_max_pool2d` runs its compiled kernels for x
+    (N, C_in, H, W) and conv_weight (params: the convolution's bias and the batch norm's
+    weight and bias, None where absent). Its other path is the two ops it stands for, so
+    callers may as well call those."""
+    if x.ndim != 4 or conv_weight.ndim != 4 or x.dtype != conv_weight.dtype:
+        return False
+    probe = np.empty((1, 1, 1, 1), x.dtype)  # the checks read dtypes and shapes only
+    return select("conv_bn_relu_pool_forward", probe,
+                  conv_weight.reshape(conv_weight.shape[0], -1), params) is not None
+
+
+@register(saves=((0,),))
+def conv2d_batch_norm_relu_max_pool2d(x, conv_weight, conv_bias=None, weight=None, bias=None,
+                                      running_mean=None, running_var=None, momentum=0.1,
+                                      eps=1e-5, padding=(0, 0)):
+    """``max_pool2d(relu(batch_norm(conv2d(x, conv_weight, conv_bias, padding=padding),
+    weight, bias, training=True)), 2)`` as one op: the layers Conv2d (stride 1) ->
+    BatchNorm2d -> ReLU -> MaxPool2d(2) of a first convolution block in training mode.
+
+    With z = conv2d(x) (eq 6.4) and u_t the input that weight t of the C_in kh kw meets at
+    each output position (z = W u + b per channel), the forward pass is
+    :func:`batch_norm_relu_max_pool2d` on z. The compiled kernels (``[fast]``, few weights
+    as the ``small_conv_*`` kernels) make z two channels at a time in a small work array and
+    pool it there, so z is never written whole, and keep, per pooled output, the offset of
+    the window's maximum and the z there (as :func:`batch_norm_relu_max_pool2d`). Backward,
+    with dy the pooled gradient routed to those maxima, S1 = sum dy, S2 = sum dy (z - mu),
+    and dz = s dy + b z + k (batch norm's input gradient, as there):
+
+        dL/dW_t = sum dz u_t = s sum dy u_t + b sum z u_t + k sum u_t,
+        sum z u_t = sum_t' W_t' Gram[t', t] + b_conv sum u_t  (Gram = sum u u^T),
+        dL/db_conv = sum dz = s S1 + b m mu + k m   (0 up to rounding: batch norm removes
+                                                     any shift),
+
+    so the weight gradient needs the routed sums (pooled size), the input's Gram matrix
+    and sums, never dz; dL/dgamma = invstd S2, dL/dbeta = S1. Where x's gradient is asked
+    for, dz is needed whole: the backward pass then computes the convolution again and runs
+    the two ops' backward passes. Without the compiled kernels, the op is those two ops.
+
+    Shape: x (N, C_in, H, W), conv_weight (C_out, C_in, kh, kw), conv_bias, weight, bias,
+    running_mean, running_var (C_out,) -> (N, C_out, H' // 2, W' // 2), H' = H + 2 p - kh
+    + 1 (eq 6.5).
+    """
+    from lamina.ops import conv as conv_ops  # ops.conv and ops.norm: neither imports the other
+    from lamina.ops import im2col as L
+
+    eps, momentum = weak(eps), weak(momentum)
+    padding = tuple(padding)
+    out_hw = conv_ops._conv_geometry(x, conv_weight, conv_bias, (1, 1), padding)
+    params = (conv_bias, weight, bias)
+    c_out, c_in, kh, kw = conv_weight.shape
+    for name, a in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                    ("running_var", running_var)):
+        if a is not None and a.shape != (c_out,):
+            raise ValueError(f"conv2d_batch_norm_relu_max_pool2d: {name} must have shape "
+                             f"({c_out},) for {c_out} output channels, got {a.shape}")
+    xp = L.internal(x, padding) if x.dtype == conv_weight.dtype else None
+    w2d = conv_weight.reshape(c_out, -1)
+    compiled = None if xp is None else _conv_bn_pool_kernels(xp, w2d, params)
+    if compiled is None or out_hw[0] < 2 or out_hw[1] < 2:
+        z, conv_backward = conv_ops.conv2d(x, conv_weight, conv_bias, (1, 1), padding)
+        out, bn_backward = batch_norm_relu_max_pool2d(z, weight, bias, running_mean,
+                                                      running_var, momentum, eps)
+
+        def composed_backward(grad, need):
+            grad_z, grad_w, grad_b = bn_backward(grad, (True, need[3], need[4]))
+            return (*conv_backward(grad_z, need[:3]), grad_w, grad_b)
+
+        return out, composed_backward
+    n, dtype = x.shape[0], xp.dtype
+    m = n * out_hw[0] * out_hw[1]
+    if m <= 1:
+        raise ValueError(f"conv2d_batch_norm_relu_max_pool2d: expected more than 1 value per "
+                         f"channel, got a convolution output of {out_hw} at batch {n}")
+    pooled = (out_hw[0] // 2, out_hw[1] // 2)
+    weight64 = np.ones(c_out) if weight is None else weight.astype(np.float64)
+    bias64 = np.zeros(c_out) if bias is None else bias.astype(np.float64)
+    mean, var = np.empty(c_out), np.empty(c_out)
+    out = scratch.empty((c_out, *pooled, n), dtype)
+    arg = np.empty(out.shape, np.uint8)
+    zmax = np.empty(out.shape, dtype)
+    rows = (c_out, pooled[0], -1)
+    w2d = np.ascontiguousarray(w2d)
+    compiled.conv_bn_relu_pool_forward(
+        xp, w2d, kh, kw, np.empty(0, dtype) if conv_bias is None else conv_bias, weight64,
+        bias64, float(eps), mean, var, np.empty((c_out, 2), dtype),
+        scratch.empty((2, out_hw[0], out_hw[1] * n), dtype), out.reshape(rows),
+        arg.reshape(rows), zmax.reshape(rows))
+    invstd = 1.0 / np.sqrt(var + eps)
+    scale = weight64 * invstd
+    _update_running(running_mean, running_var, mean, var, momentum, m)
+    w64 = w2d.astype(np.float64)  # (a copy: the weights the forward pass used)
+    b64 = np.zeros(c_out) if conv_bias is None else conv_bias.astype(np.float64)
+
+    def backward(grad, need):
+        gt = np.ascontiguousarray(grad.transpose(1, 2, 3, 0), dtype)
+        grad_x = grad_w = grad_b = None
+        if need[0]:  # dz whole: the convolution again, then the two ops' backward passes
+            z, conv_backward = conv_ops.conv2d(x, conv_weight, conv_bias, (1, 1), padding)
+            dz, s1, s2 = _bn_relu_pool_grad_numpy(gt, arg, z.transpose(1, 2, 3, 0), mean,
+                                                  scale, invstd)
+            grad_x, grad_w, grad_b = conv_backward(dz.transpose(3, 0, 1, 2), need[:3])
+        else:
+            sums, routed = np.empty((c_out, 2)), np.empty((c_out, w2d.shape[1]))
+            compiled.conv_bn_relu_pool_backward(xp, gt.reshape(rows), arg.reshape(rows),
+                                                zmax.reshape(rows), kh, kw, mean, sums, routed,
+                                                np.empty((3, 2 * pooled[1] * n), dtype))
+            s1, s2 = sums[:, 0], sums[:, 1]
+            b = -scale * invstd * invstd * s2 / m
+            k = -scale * s1 / m - b * mean
+            if need[1]:
+                gram, total = np.empty((w2d.shape[1],) * 2), np.empty(w2d.shape[1])
+                compiled.conv_input_gram(xp, kh, kw, gram, total)
+                zu = w64 @ gram + b64[:, None] * total  # sum z u_t per channel
+                grad_w = (scale[:, None] * routed + b[:, None] * zu
+                          + k[:, None] * total).reshape(conv_weight.shape).astype(dtype)
+            if need[2] and conv_bias is not None:
+                grad_b = (scale * s1 + b * (m * mean) + k * m).astype(dtype)
+        grad_gamma = (invstd * s2).astype(weight.dtype) if weight is not None and need[3] \
+            else None
+        grad_beta = s1.astype(bias.dtype) if bias is not None and need[4] else None
+        return grad_x, grad_w, grad_b, grad_gamma, grad_beta
+
+    return out.transpose(3, 0, 1, 2), backward

@@ -76,6 +76,10 @@ CHECKS = {
     **{name: ((arr(3, 4, 4, 5), arr(3), arr(3)),
               (arr(5, 3, 4, 4).transpose(1, 2, 3, 0), arr(3), arr(3)))
        for name in ("bn_relu_pool_forward", "bn_relu_pool_backward")},
+    **{name: ((arr(1, 6, 6, 4), arr(4, 9), (arr(4), arr(4), None)),
+              (arr(1, 6, 6, 4), arr(4, 9), (arr(4), arr(4, dtype=float), None)))
+       for name in ("conv_bn_relu_pool_forward", "conv_bn_relu_pool_backward",
+                    "conv_input_gram")},
     **{name: ((arr(3, 2, 6),), (arr(3, 2, 6, dtype=np.float16),))
        for name in ("gru_rz_input", "gru_n_input", "gru_hidden")},
     "gru_cell_backward": ((arr(3, 2, 6), arr(3, 2, 2)), (arr(3, 2, 6), arr(3, 2, 2, dtype=float))),
