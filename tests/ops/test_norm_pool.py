@@ -167,3 +167,110 @@ def test_layout_check_finds_the_padded_parent():
 def test_bad_inputs_are_refused(shape):
     with pytest.raises(ValueError, match="batch_norm_relu_max_pool2d"):
         OPS["batch_norm_relu_max_pool2d"](np.zeros(shape, np.float32))
+
+
+# ------------------------------------- conv2d -> batch norm -> ReLU -> 2 x 2 max pool
+
+
+def _conv_block(fused, x, conv_w, conv_b, weight, bias, padding, grad, x_grad):
+    """(out, running mean, running var, gradients) of conv2d_batch_norm_relu_max_pool2d or
+    of conv2d then batch_norm_relu_max_pool2d (x's gradient only with ``x_grad``)."""
+    c = conv_w.shape[0]
+    rm, rv = np.zeros(c, x.dtype), np.ones(c, x.dtype)
+    xt = lm.tensor(x, requires_grad=x_grad)
+    params = [None if p is None else lm.tensor(p, requires_grad=True)
+              for p in (conv_w, conv_b, weight, bias)]
+    if fused:
+        out = apply(OPS["conv2d_batch_norm_relu_max_pool2d"], xt, *params, running_mean=rm,
+                    running_var=rv, momentum=0.3, padding=padding)
+    else:
+        z = apply(OPS["conv2d"], xt, params[0], params[1], padding=padding)
+        out = apply(OPS["batch_norm_relu_max_pool2d"], z, params[2], params[3],
+                    running_mean=rm, running_var=rv, momentum=0.3)
+    out.backward(grad)
+    grads = [t.grad.numpy() for t in [xt] * x_grad + params if t is not None]
+    return [out.numpy(), rm, rv, *grads]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(("shape", "c_out", "kernel", "padding"), [
+    ((4, 1, 8, 8), 5, 3, (1, 1)),      # the BN CNN's first layer, smaller
+    ((3, 2, 7, 9), 3, 3, (0, 1)),      # two input channels, odd output sizes
+    ((2, 1, 6, 5), 4, 2, (1, 0)),      # a 2 x 2 kernel
+])
+@pytest.mark.parametrize("options", ["all", "no conv bias", "no affine", "x grad"])
+def test_conv_block_op_equals_conv_then_the_bn_block(backend, dtype, shape, c_out, kernel,
+                                                     padding, options):
+    rng = np.random.default_rng(21)
+    x = (rng.standard_normal(shape) + 0.3).astype(dtype)
+    conv_w = rng.standard_normal((c_out, shape[1], kernel, kernel)).astype(dtype)
+    conv_b = None if options == "no conv bias" else rng.standard_normal(c_out).astype(dtype)
+    weight, bias = ((None, None) if options == "no affine" else
+                    (rng.uniform(0.5, 1.5, c_out).astype(dtype),
+                     rng.standard_normal(c_out).astype(dtype)))
+    out_hw = [s + 2 * p - kernel + 1 for s, p in zip(shape[2:], padding, strict=True)]
+    grad = rng.standard_normal((shape[0], c_out, out_hw[0] // 2, out_hw[1] // 2)).astype(dtype)
+    args = (x, conv_w, conv_b, weight, bias, padding, grad, options == "x grad")
+    fused, plain = _conv_block(True, *args), _conv_block(False, *args)
+    tol = 1e-11 if dtype == np.float64 else 3e-5
+    for i, (a, b) in enumerate(zip(fused, plain, strict=True)):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        scale = max(float(np.abs(b).max()), 1.0)  # the conv bias's gradient is 0 + rounding
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * scale, err_msg=str(i))
+
+
+def test_conv_block_kernels_equal_the_numpy_reference(compiled):
+    """The forward kernel against conv2d + the block's NumPy reference; the backward's sums
+    and routed sums against dy scattered whole; the Gram matrix against im2col's."""
+    from lamina.ops import im2col
+
+    rng = np.random.default_rng(5)
+    n, c_in, c_out, h, w, k = 3, 2, 4, 7, 6, 3
+    x = rng.standard_normal((n, c_in, h, w))
+    conv_w, conv_b = rng.standard_normal((c_out, c_in, k, k)), rng.standard_normal(c_out)
+    weight, bias = rng.uniform(0.5, 1.5, c_out), rng.standard_normal(c_out) - 0.5
+    xp = im2col.internal(x, (1, 1))  # (C_in, 9, 8, N)
+    oh, ow = h, w
+    ph, pw = oh // 2, ow // 2
+    mean, var, coef = np.empty(c_out), np.empty(c_out), np.empty((c_out, 2))
+    out, arg, zmax = (np.empty((c_out, ph, pw * n), t) for t in (float, np.uint8, float))
+    compiled.conv_bn_relu_pool_forward(xp, conv_w.reshape(c_out, -1), k, k, conv_b, weight,
+                                       bias, 1e-5, mean, var, coef, np.empty((2, oh, ow * n)),
+                                       out, arg, zmax)
+    z = OPS["conv2d"](x, conv_w, conv_b, padding=(1, 1))[0]  # (N, C_out, H, W)
+    zt = np.ascontiguousarray(z.transpose(1, 2, 3, 0))
+    r_mean, r_var, scale, _, r_out, r_arg = norm._bn_relu_pool_numpy(zt, weight, bias, 1e-5,
+                                                                      (ph, pw))
+    np.testing.assert_allclose(mean, r_mean, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(var, r_var, rtol=1e-12)
+    np.testing.assert_allclose(out.reshape(c_out, ph, pw, n), r_out, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(arg.reshape(c_out, ph, pw, n), r_arg)
+    g = rng.standard_normal(out.shape)
+    sums, routed = np.empty((c_out, 2)), np.empty((c_out, c_in * k * k))
+    compiled.conv_bn_relu_pool_backward(xp, g, arg, zmax, k, k, mean, sums, routed,
+                                        np.empty((3, 2 * pw * n)))
+    invstd = 1 / np.sqrt(var + 1e-5)
+    dz, s1, s2 = norm._bn_relu_pool_grad_numpy(g.reshape(c_out, ph, pw, n),
+                                               arg.reshape(c_out, ph, pw, n), zt, mean, scale,
+                                               invstd)
+    np.testing.assert_allclose(sums[:, 0], s1, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(sums[:, 1], s2, rtol=1e-12, atol=1e-12)
+    dy = np.zeros(zt.shape)  # the routed gradient alone: dz with s = 1, b = k = 0
+    dy[:, :2 * ph, :2 * pw] = np.where(
+        arg.reshape(c_out, ph, 1, pw, 1, n) == (2 * np.arange(2)[:, None] + np.arange(2))[
+            None, None, :, None, :, None], g.reshape(c_out, ph, 1, pw, 1, n), 0).reshape(
+        c_out, 2 * ph, 2 * pw, n)
+    cols = im2col.im2col(xp, (k, k), (1, 1), ow, (0, oh))  # (C_in k k, H W N)
+    np.testing.assert_allclose(routed, dy.reshape(c_out, -1) @ cols.T, rtol=1e-12, atol=1e-12)
+    gram, total = np.empty((c_in * k * k,) * 2), np.empty(c_in * k * k)
+    compiled.conv_input_gram(xp, k, k, gram, total)
+    np.testing.assert_allclose(gram, cols @ cols.T, rtol=1e-12)
+    np.testing.assert_allclose(total, cols.sum(axis=1), rtol=1e-12, atol=1e-12)
+
+
+def test_conv_block_op_refuses_parameters_of_another_size():
+    x, w = np.zeros((2, 1, 6, 6)), np.zeros((3, 1, 3, 3))
+    with pytest.raises(ValueError, match="weight must have shape \\(3,\\)"):
+        OPS["conv2d_batch_norm_relu_max_pool2d"](x, w, None, np.ones(4))
+    with pytest.raises(ValueError, match="Conv2d"):
+        OPS["conv2d_batch_norm_relu_max_pool2d"](np.zeros((2, 2, 6, 6)), w)
