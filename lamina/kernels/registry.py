@@ -279,6 +279,16 @@ def winograd_output_grad_pooled(g, index, dm) -> bool:
             and index.flags.c_contiguous and index.shape == g.shape)
 
 
+@kernel("winograd", "conv2d_batch_norm_relu_max_pool2d",
+        "batch norm's input gradient written whole (_bn_relu_pool_grad_numpy), then "
+        "winograd_output_grad on it", exact=False)
+def winograd_output_grad_bn_pooled(g, index, z, dm) -> bool:
+    """g, index: the pooled gradient and the maxima's offsets (C, PH, PW, N); z: the
+    convolution's output in whole tiles (C, 4 TY, 4 TX, N); dm: a transformed block."""
+    return (winograd_output_grad_pooled(g, index, dm) and z.dtype == dm.dtype
+            and z.flags.c_contiguous)
+
+
 @kernel("winograd", "conv2d", "B dV B^T by two NumPy matrix products and four strided adds "
         "(winograd.input_grad_tiles)", exact=False)
 def winograd_input_grad(dv, grad_xp) -> bool:
@@ -354,6 +364,14 @@ def conv_bn_relu_pool_backward(xp, w2d, params) -> bool:
         "output z (conv2d's weight gradient of dz whole)", exact=False)
 def conv_input_gram(xp, w2d, params) -> bool:
     return conv_bn_relu_pool_forward(xp, w2d, params)
+
+
+@kernel("norm", "conv2d_batch_norm_relu_max_pool2d", "the routing and sums of "
+        "_bn_relu_pool_grad_numpy", exact=False)
+def bn_pool_sums(g, arg, xmax) -> bool:
+    """The pooled gradient g, offsets arg (uint8) and kept maxima xmax, (C, PH, PW N)."""
+    return (g.dtype in _FLOATS and xmax.dtype == g.dtype and arg.dtype == np.uint8
+            and all(a.flags.c_contiguous and a.shape == g.shape for a in (arg, xmax)))
 
 
 # ------------------------------------------------------------------ recurrent

@@ -373,6 +373,23 @@ def _by_channels(kernel, args: tuple, channels: int) -> None:
     job.result()
 
 
+def _bn_pool_forward(kernel, parent: np.ndarray, hw: tuple[int, int], weight64, bias64, eps):
+    """The compiled forward of :func:`batch_norm_relu_max_pool2d` on the (C, H, W, N) input
+    whose C-contiguous batch-last parent is ``parent`` (see :func:`_batch_last_parent`):
+    (mean, var, out, arg, xmax) with out, arg, xmax (C, H // 2, W // 2, N)."""
+    channels, n = parent.shape[0], parent.shape[3]
+    pooled = (hw[0] // 2, hw[1] // 2)
+    mean, var = np.empty(channels), np.empty(channels)
+    out = scratch.empty((channels, *pooled, n), parent.dtype)
+    arg = np.empty(out.shape, np.uint8)
+    xmax = np.empty(out.shape, parent.dtype)
+    rows = (channels, pooled[0], -1)
+    _by_channels(kernel, (parent.reshape(channels, parent.shape[1], -1), *hw, n, weight64,
+                          bias64, float(eps), mean, var, np.empty((channels, 2), parent.dtype),
+                          out.reshape(rows), arg.reshape(rows), xmax.reshape(rows)), channels)
+    return mean, var, out, arg, xmax
+
+
 def bn_relu_pool_compiled(x: np.ndarray, weight, bias) -> bool:
     """Whether :func:`batch_norm_relu_max_pool2d` runs its compiled kernels on x (N, C, H,
     W): Numba in use, x batch-last (a convolution's output) and the dtypes accepted. Its
@@ -428,16 +445,9 @@ def batch_norm_relu_max_pool2d(x, weight=None, bias=None, running_mean=None, run
     if kernels is None:
         mean, var, scale, _, out, arg = _bn_relu_pool_numpy(xt, weight64, bias64, eps, out_hw)
     else:
-        mean, var = np.empty(channels), np.empty(channels)
-        coef = np.empty((channels, 2), x.dtype)
-        out = scratch.empty((channels, *out_hw, x.shape[0]), x.dtype)
-        arg = np.empty(out.shape, np.uint8)
-        xmax = np.empty(out.shape, x.dtype)
+        mean, var, out, arg, xmax = _bn_pool_forward(kernels[0], parent, x.shape[2:],
+                                                     weight64, bias64, eps)
         rows = (channels, out_hw[0], -1)
-        _by_channels(kernels[0], (parent.reshape(channels, parent.shape[1], -1),
-                                  *x.shape[2:], x.shape[0], weight64, bias64, float(eps), mean,
-                                  var, coef, out.reshape(rows), arg.reshape(rows),
-                                  xmax.reshape(rows)), channels)
         scale = weight64 / np.sqrt(var + eps)
     invstd = 1.0 / np.sqrt(var + eps)
     _update_running(running_mean, running_var, mean, var, momentum, m)
@@ -471,16 +481,28 @@ def _conv_bn_pool_kernels(xp: np.ndarray, w2d: np.ndarray, params: tuple):
     return numba_kernels("norm")
 
 
-def conv_bn_relu_pool_compiled(x: np.ndarray, conv_weight: np.ndarray, params: tuple) -> bool:
+def conv_bn_relu_pool_compiled(x: np.ndarray, conv_weight: np.ndarray, params: tuple,
+                               padding: tuple[int, int], x_grad: bool) -> bool:
     """Whether :func:`conv2d_batch_norm_relu_max_pool2d` runs its compiled kernels for x
-    (N, C_in, H, W) and conv_weight (params: the convolution's bias and the batch norm's
-    weight and bias, None where absent). Its other path is the two ops it stands for, so
-    callers may as well call those."""
-    if x.ndim != 4 or conv_weight.ndim != 4 or x.dtype != conv_weight.dtype:
+    (N, C_in, H, W), conv_weight, ``padding`` (params: the convolution's bias and the batch
+    norm's weight and bias, None where absent) and whether x's gradient is needed
+    (``x_grad``): a convolution by Winograd's F(4x4, 3x3) (:mod:`lamina.ops.winograd`), or
+    one with few weights on an input without gradient. Its other path is the two ops it
+    stands for, so callers may as well call those."""
+    from lamina.ops import winograd
+
+    if x.ndim != 4 or conv_weight.ndim != 4 or x.dtype != conv_weight.dtype \
+            or x.shape[1] != conv_weight.shape[1]:
         return False
+    out_hw = tuple(x.shape[2 + i] + 2 * padding[i] - conv_weight.shape[2 + i] + 1
+                   for i in range(2))
+    if out_hw[0] < 2 or out_hw[1] < 2:
+        return False
+    if winograd.eligible(x, conv_weight, (1, 1), out_hw):
+        return _winograd_block_kernels(x.dtype, params) is not None
     probe = np.empty((1, 1, 1, 1), x.dtype)  # the checks read dtypes and shapes only
-    return select("conv_bn_relu_pool_forward", probe,
-                  conv_weight.reshape(conv_weight.shape[0], -1), params) is not None
+    return not x_grad and select("conv_bn_relu_pool_forward", probe, conv_weight.reshape(
+        conv_weight.shape[0], -1), params) is not None
 
 
 @register(saves=((0,),))
@@ -516,6 +538,7 @@ def conv2d_batch_norm_relu_max_pool2d(x, conv_weight, conv_bias=None, weight=Non
     """
     from lamina.ops import conv as conv_ops  # ops.conv and ops.norm: neither imports the other
     from lamina.ops import im2col as L
+    from lamina.ops import winograd
 
     eps, momentum = weak(eps), weak(momentum)
     padding = tuple(padding)
@@ -527,10 +550,22 @@ def conv2d_batch_norm_relu_max_pool2d(x, conv_weight, conv_bias=None, weight=Non
         if a is not None and a.shape != (c_out,):
             raise ValueError(f"conv2d_batch_norm_relu_max_pool2d: {name} must have shape "
                              f"({c_out},) for {c_out} output channels, got {a.shape}")
-    xp = L.internal(x, padding) if x.dtype == conv_weight.dtype else None
     w2d = conv_weight.reshape(c_out, -1)
-    compiled = None if xp is None else _conv_bn_pool_kernels(xp, w2d, params)
-    if compiled is None or out_hw[0] < 2 or out_hw[1] < 2:
+    compiled = xp = None
+    if out_hw[0] >= 2 and out_hw[1] >= 2 and x.dtype == conv_weight.dtype:
+        if winograd.eligible(x, conv_weight, (1, 1), out_hw) and _winograd_block_kernels(
+                x.dtype, params) is not None:
+            out, block_backward = _winograd_block(x, conv_weight, conv_bias, weight, bias,
+                                                  running_mean, running_var, momentum, eps,
+                                                  padding, out_hw)
+
+            def backward(grad, need):  # (defined here: the node is named after the op)
+                return block_backward(grad, need)
+
+            return out, backward
+        xp = L.internal(x, padding)
+        compiled = _conv_bn_pool_kernels(xp, w2d, params)
+    if compiled is None:
         z, conv_backward = conv_ops.conv2d(x, conv_weight, conv_bias, (1, 1), padding)
         out, bn_backward = batch_norm_relu_max_pool2d(z, weight, bias, running_mean,
                                                       running_var, momentum, eps)
@@ -593,5 +628,71 @@ def conv2d_batch_norm_relu_max_pool2d(x, conv_weight, conv_bias=None, weight=Non
             else None
         grad_beta = s1.astype(bias.dtype) if bias is not None and need[4] else None
         return grad_x, grad_w, grad_b, grad_gamma, grad_beta
+
+    return out.transpose(3, 0, 1, 2), backward
+
+
+def _winograd_block_kernels(dtype, params: tuple):
+    """The compiled kernels that :func:`_winograd_block` needs for inputs of ``dtype`` with
+    ``params`` (the convolution's bias, the batch norm's weight and bias), as (the norm
+    kernels, winograd_output_grad_bn_pooled), or None."""
+    one, index = np.empty((1, 1, 1, 1), dtype), np.empty((1, 1, 1, 1), np.uint8)
+    if (select("bn_relu_pool_forward", one, params[1], params[2]) is None
+            or select("bn_pool_sums", one, index, one) is None
+            or any(p is not None and p.dtype != dtype for p in params)):
+        return None
+    chosen = select("winograd_output_grad_bn_pooled", one, index, one, one)
+    return None if chosen is None else (numba_kernels("norm"), chosen)
+
+
+def _winograd_block(x, conv_weight, conv_bias, weight, bias, running_mean, running_var,
+                    momentum, eps, padding, out_hw):
+    """:func:`conv2d_batch_norm_relu_max_pool2d` for a convolution that Winograd's F(4x4,
+    3x3) computes (:mod:`lamina.ops.winograd`): its output z in whole tiles, the batch
+    norm block's compiled forward pass on it; backward, S1 and S2 from the pooled arrays,
+    then the convolution's backward pass from dz = a dy + b z + k0 formed tile row by tile
+    row in its output-gradient transform (``winograd_output_grad_bn_pooled``): dz is never
+    written whole. The conv bias's gradient is sum dz = a S1 + b m mu + k0 m."""
+    from lamina.ops import winograd
+
+    dtype, c_out, n = x.dtype, conv_weight.shape[0], x.shape[0]
+    m = n * out_hw[0] * out_hw[1]
+    if m <= 1:
+        raise ValueError(f"conv2d_batch_norm_relu_max_pool2d: expected more than 1 value per "
+                         f"channel, got a convolution output of {out_hw} at batch {n}")
+    z, conv_backward = winograd.conv2d_internal(x, conv_weight, conv_bias, padding, out_hw)
+    whole = _batch_last_parent(z)  # (the whole tiles: C-contiguous, made so by Winograd)
+    norm_kernels = numba_kernels("norm")
+    weight64 = np.ones(c_out) if weight is None else weight.astype(np.float64)
+    bias64 = np.zeros(c_out) if bias is None else bias.astype(np.float64)
+    mean, var, out, arg, zmax = _bn_pool_forward(norm_kernels.bn_relu_pool_forward, whole,
+                                                 out_hw, weight64, bias64, eps)
+    invstd = 1.0 / np.sqrt(var + eps)
+    scale = weight64 * invstd
+    _update_running(running_mean, running_var, mean, var, momentum, m)
+    rows = (c_out, out.shape[1], -1)
+
+    def backward(grad, need):
+        gt = np.ascontiguousarray(grad.transpose(1, 2, 3, 0), dtype)
+        sums = np.empty((c_out, 2))
+        norm_kernels.bn_pool_sums(gt.reshape(rows), arg.reshape(rows), zmax.reshape(rows), mean,
+                                  sums)
+        s1, s2 = sums[:, 0], sums[:, 1]
+        b = -scale * invstd * invstd * s2 / m
+        k = -scale * s1 / m - b * mean
+        conv_need = (need[0], need[1], False)
+        chosen = select("winograd_output_grad_bn_pooled", gt, arg, whole, gt)
+        if chosen is None:  # the kernels were switched off since the forward pass: dz whole
+            dz = _bn_relu_pool_grad_numpy(gt, arg, z, mean, scale, invstd)[0]
+            grad_x, grad_w, _ = conv_backward(dz, conv_need)
+        else:
+            coef = np.stack([scale, b, k], axis=1).astype(dtype)
+            grad_x, grad_w, _ = conv_backward(None, conv_need, bn=(chosen, gt, arg, whole, coef))
+        grad_cb = (scale * s1 + b * (m * mean) + k * m).astype(dtype) \
+            if conv_bias is not None and need[2] else None
+        grad_gamma = (invstd * s2).astype(weight.dtype) if weight is not None and need[3] \
+            else None
+        grad_beta = s1.astype(bias.dtype) if bias is not None and need[4] else None
+        return grad_x, grad_w, grad_cb, grad_gamma, grad_beta
 
     return out.transpose(3, 0, 1, 2), backward

@@ -345,20 +345,28 @@ def conv2d_internal(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     z = ze[:, :out_hw[0], :out_hw[1]] if whole[1:3] != out_hw else ze
     del ze
 
-    def backward(gt, need, pooled=None):
+    def backward(gt, need, pooled=None, bn=None):
         """The gradients for the output gradient ``gt`` (internal layout); or, with
         ``pooled = (g, index)`` and ``gt`` None, for the gradient of the input of a 2 x 2,
         stride-2 max-pool of the output (whole tiles only): g the pooled gradient, index
-        the uint8 offsets of the windows' maxima (see :func:`conv2d`'s ``from_pooled``)."""
+        the uint8 offsets of the windows' maxima (see :func:`conv2d`'s ``from_pooled``); or,
+        with ``bn = (compiled, g, index, z, coef)`` and ``gt`` None, for the gradient of the
+        input of batch norm -> ReLU -> that max-pool, formed block by block by ``compiled``
+        (``winograd_output_grad_bn_pooled``, selected by the caller) from z, this output in
+        whole tiles (C_out, 4 ty, 4 tx, N), and coef (C_out, 3) (see there); no bias
+        gradient then."""
         compiled = None
-        if pooled is not None:
+        if bn is not None:
+            compiled, g, index, z_whole, coef = bn
+            gt = g
+        elif pooled is not None:
             g, index = np.ascontiguousarray(pooled[0], dtype), np.ascontiguousarray(pooled[1])
             compiled = registry.select("winograd_output_grad_pooled", g, index, g)
             if compiled is None:  # the scatter, then the plain path
                 gt = L.max_scatter(g, index, whole, (2, 2), (2, 2))
             else:
                 gt = g  # (sums as the whole gradient's: the scatter only moves numbers)
-        grad_b = gt.sum(axis=(1, 2, 3)) if bias is not None and need[2] else None
+        grad_b = gt.sum(axis=(1, 2, 3)) if bias is not None and need[2] and bn is None else None
         if not (need[0] or need[1]):
             return None, None, grad_b
         ge = None if compiled is not None else placed(gt.astype(dtype, copy=False), (0, 0),
@@ -373,7 +381,14 @@ def conv2d_internal(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
         v_buffer = scratch.empty((most * c_in,), dtype)
         dm_buffer = scratch.empty((most * c_out,), dtype)
         for block in blocks:
-            if compiled is not None:
+            if bn is not None:
+                dm = _take(dm_buffer, (ALPHA * ALPHA, c_out, block[1] - block[0],
+                                       block[3] - block[2], n))
+                _split(compiled, "winograd_output_grad_bn_pooled",
+                       (g, index, z_whole, coef, *out_hw, _constants(dtype), block[0], block[2],
+                        dm), c_out)
+                dm = dm.reshape(ALPHA * ALPHA, c_out, -1)
+            elif compiled is not None:
                 dm = output_grad_tiles_pooled(compiled, g, index, block, dm_buffer)
             else:
                 dm = output_grad_tiles(ge, block, dm_buffer)
