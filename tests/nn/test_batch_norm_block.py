@@ -28,8 +28,13 @@ def _pair(torch, pool=2):
     return model, reference
 
 
-@pytest.mark.parametrize("pool", [2, 3])
-def test_bn_cnn_trains_as_torch(backend, torch, pool):
+@pytest.mark.parametrize(("pool", "winograd"), [(2, False), (3, False), (2, True)])
+def test_bn_cnn_trains_as_torch(backend, torch, monkeypatch, pool, winograd):
+    if winograd:  # the second block by Winograd: conv2d_batch_norm_relu_max_pool2d's path
+        from lamina.kernels import thresholds
+
+        monkeypatch.setattr(thresholds, "WINOGRAD_MIN_CHANNELS", 0)
+        monkeypatch.setattr(thresholds, "WINOGRAD_MIN_OUTPUTS", 0)
     model, reference = _pair(torch, pool)
     size = 12 if pool == 2 else 18
     rng = np.random.default_rng(0)

@@ -274,3 +274,85 @@ def test_conv_block_op_refuses_parameters_of_another_size():
         OPS["conv2d_batch_norm_relu_max_pool2d"](x, w, None, np.ones(4))
     with pytest.raises(ValueError, match="Conv2d"):
         OPS["conv2d_batch_norm_relu_max_pool2d"](np.zeros((2, 2, 6, 6)), w)
+
+
+@pytest.fixture
+def all_winograd(monkeypatch):
+    """Every 3 x 3 stride-1 convolution by Winograd (its thresholds at 0)."""
+    monkeypatch.setattr(T, "WINOGRAD_MIN_CHANNELS", 0)
+    monkeypatch.setattr(T, "WINOGRAD_MIN_OUTPUTS", 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(("shape", "c_out", "padding"), [
+    ((3, 2, 6, 6), 3, (1, 1)),      # whole tiles (8 x 8), cropped to 6 x 6
+    ((2, 3, 9, 11), 2, (1, 0)),     # odd outputs (9 x 9): a row and a column no window has
+    ((2, 2, 10, 10), 4, (0, 0)),    # 8 x 8: whole tiles exactly
+])
+@pytest.mark.parametrize("options", ["all", "no conv bias", "no affine"])
+def test_conv_block_op_by_winograd_equals_conv_then_the_bn_block(backend, all_winograd, dtype,
+                                                                shape, c_out, padding,
+                                                                options):
+    from lamina.ops import winograd
+
+    rng = np.random.default_rng(22)
+    x = (rng.standard_normal(shape) + 0.3).astype(dtype)
+    conv_w = rng.standard_normal((c_out, shape[1], 3, 3)).astype(dtype)
+    conv_b = None if options == "no conv bias" else rng.standard_normal(c_out).astype(dtype)
+    weight, bias = ((None, None) if options == "no affine" else
+                    (rng.uniform(0.5, 1.5, c_out).astype(dtype),
+                     rng.standard_normal(c_out).astype(dtype)))
+    out_hw = [s + 2 * p - 2 for s, p in zip(shape[2:], padding, strict=True)]
+    assert winograd.eligible(x, conv_w, (1, 1), tuple(out_hw))
+    grad = rng.standard_normal((shape[0], c_out, out_hw[0] // 2, out_hw[1] // 2)).astype(dtype)
+    args = (x, conv_w, conv_b, weight, bias, padding, grad, True)
+    fused, plain = _conv_block(True, *args), _conv_block(False, *args)
+    tol = 1e-11 if dtype == np.float64 else 3e-5
+    for i, (a, b) in enumerate(zip(fused, plain, strict=True)):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        scale = max(float(np.abs(b).max()), 1.0)
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * scale, err_msg=str(i))
+
+
+def test_gradcheck_through_the_conv_block_by_winograd(backend, all_winograd):
+    from lamina.testing import gradcheck
+
+    rng = np.random.default_rng(23)
+    inputs = [lm.tensor(rng.standard_normal(s), requires_grad=True)
+              for s in ((2, 2, 5, 7), (3, 2, 3, 3), (3,))]
+    inputs += [lm.tensor(rng.uniform(0.5, 1.5, 3), requires_grad=True),
+               lm.tensor(rng.standard_normal(3), requires_grad=True)]
+
+    def fn(*args):
+        return apply(OPS["conv2d_batch_norm_relu_max_pool2d"], *args, padding=(1, 0))
+    assert gradcheck(fn, inputs)
+
+
+def test_winograd_bn_pooled_kernel_is_the_bn_gradient_then_the_transform(rng):
+    """winograd_output_grad_bn_pooled = batch norm's input gradient written whole (zeros
+    past the output, in the whole tiles' extra rows and columns), then
+    winograd_output_grad."""
+    pytest.importorskip("numba")
+    import lamina.kernels
+
+    if lamina.kernels._disabled():
+        pytest.skip("LAMINA_NO_NUMBA is set")
+    wk = lamina.kernels.numba_kernels("winograd")
+    c, n, oh, ow = 3, 4, 7, 6  # whole tiles 8 x 8
+    z = rng.standard_normal((c, 8, 8, n))
+    g = rng.standard_normal((c, oh // 2, ow // 2, n))
+    index = rng.integers(0, 4, g.shape).astype(np.uint8)
+    index[0, 0, 0, :2] = 255
+    coef = rng.standard_normal((c, 3))
+    dy = np.zeros(z.shape)
+    dy[:, :oh, :ow] = z[:, :oh, :ow] * coef[:, 1, None, None, None] + coef[:, 2, None, None,
+                                                                            None]
+    for q in range(4):
+        routed = np.where(index == q, g * coef[:, 0, None, None, None], 0)
+        dy[:, q // 2:2 * (oh // 2):2, q % 2:2 * (ow // 2):2] += routed
+    k = np.array([2.0, 4.0, 5.0, 8.0])
+    got, expected = (np.empty((36, c, 1, 2, n)) for _ in range(2))
+    for r0 in range(2):
+        wk.winograd_output_grad_bn_pooled(g, index, z, coef, oh, ow, k, r0, 0, got, 0, c)
+        wk.winograd_output_grad(dy, k, r0, 0, expected, 0, c)
+        np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
