@@ -28,7 +28,8 @@ class Sequential(Module):
 
     The children run through :func:`lamina.inference.forward`: each run of children
     ``Conv2d, ReLU, MaxPool2d`` (exactly these classes) is computed as one fused op, each
-    ``Linear, ReLU`` pair as one op, and in training mode each ``BatchNorm2d, ReLU,
+    ``Linear, ReLU`` pair as one op, and in training mode each ``Conv2d, BatchNorm2d, ReLU,
+    MaxPool2d(2)`` run (where its compiled kernels apply) and each ``BatchNorm2d, ReLU,
     MaxPool2d(2)`` run as one op (:data:`lamina.inference.PATTERNS`): the same values and
     gradients, in less time and memory. Under ``lm.no_grad()`` the children run as the plan
     of :func:`lamina.inference.plan`: the layers lamina knows (Conv2d, ReLU, MaxPool2d,
