@@ -356,3 +356,24 @@ def test_winograd_bn_pooled_kernel_is_the_bn_gradient_then_the_transform(rng):
         wk.winograd_output_grad_bn_pooled(g, index, z, coef, oh, ow, k, r0, 0, got, 0, c)
         wk.winograd_output_grad(dy, k, r0, 0, expected, 0, c)
         np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+
+
+def test_conv_block_by_winograd_split_over_threads_gives_the_serial_bits(backend, all_winograd,
+                                                                        monkeypatch):
+    """With the Winograd transforms split by channel over 2 or 3 threads (and several tile
+    blocks), the op's values and gradients are bitwise those of one thread."""
+    from lamina.kernels import parallel
+
+    monkeypatch.setattr(T, "WINOGRAD_BLOCK_BYTES", 1)
+    rng = np.random.default_rng(24)
+    x, conv_w = rng.standard_normal((3, 2, 9, 7)), rng.standard_normal((5, 2, 3, 3))
+    conv_b, weight, bias = rng.standard_normal(5), rng.uniform(0.5, 1.5, 5), rng.standard_normal(5)
+    grad = rng.standard_normal((3, 5, 4, 3))
+    runs = []
+    for threads in (1, 2, 3):
+        monkeypatch.setitem(parallel._state, "threads", threads)
+        monkeypatch.setattr(T, "WINOGRAD_TRANSFORM_THREADS", threads)
+        runs.append(_conv_block(True, x, conv_w, conv_b, weight, bias, (1, 1), grad, True))
+    for run in runs[1:]:
+        for a, b in zip(run, runs[0], strict=True):
+            np.testing.assert_array_equal(a, b)
