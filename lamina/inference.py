@@ -119,6 +119,28 @@ def linear_relu(linear, x) -> Tensor:
     return F.linear_relu(x, *linear._weight_and_bias())
 
 
+def linear_run(layers, relus: tuple[bool, ...], x) -> Tensor:
+    """Linear layers applied in turn, each through ReLU where ``relus`` says, as the one op
+    :func:`lamina.ops.linalg.linear_chain`, reading the parameters now."""
+    params = []
+    for layer in layers:
+        params += layer._weight_and_bias()
+    if not isinstance(x, Tensor):
+        x = F._tensor(x, like=params[0])
+    return apply(OPS["linear_chain"], x, *params, relus=relus)
+
+
+def _linear_run(ops: list, i: int) -> tuple[int, tuple[bool, ...]]:
+    """(the number of children, the ReLU flags) of the run of Linear layers, each followed by
+    a ReLU or not, that starts at child ``i`` (0 children, () when none does)."""
+    j, relus = i, []
+    while j < len(ops) and ops[j] == "linear":
+        relu = j + 1 < len(ops) and ops[j + 1] == "relu"
+        relus.append(relu)
+        j += 1 + relu
+    return j - i, tuple(relus)
+
+
 @dataclass(frozen=True)
 class Pattern:
     """A run of layers fused into one op in grad mode.
@@ -170,6 +192,13 @@ def layer_steps(module) -> tuple[Callable, ...]:
         return cache.steps[1]
     ops, steps, i = _ops(children), [], 0
     while i < len(children):
+        count, relus = _linear_run(ops, i)
+        if len(relus) > 1:  # two Linear layers or more: one op
+            layers = [m for m, op in zip(children[i:i + count], ops[i:i + count], strict=True)
+                      if op == "linear"]
+            steps.append(lambda x, layers=layers, relus=relus: linear_run(layers, relus, x))
+            i += count
+            continue
         for pattern in PATTERNS:
             if _matches(ops, i, pattern.ops):
                 steps.append(pattern.step(*children[i:i + len(pattern.ops)]))
@@ -258,12 +287,10 @@ class Plan:
                 steps.append(self._conv_block(m, children[i + 2]))
                 i += 3
             elif op == "linear":  # a run of Linear layers, each with its ReLU or not
-                layers, relus = [], []
-                while i < len(children) and ops[i] == "linear":
-                    relu = i + 1 < len(children) and ops[i + 1] == "relu"
-                    layers.append(children[i])
-                    relus.append(relu)
-                    i += 1 + relu
+                count, relus = _linear_run(ops, i)
+                layers = [m for m, o in zip(children[i:i + count], ops[i:i + count],
+                                            strict=True) if o == "linear"]
+                i += count
                 arrays = [(self._array(layer, "weight"), self._array(layer, "bias"))
                           for layer in layers]
                 chain = LinearChain([w for w, _ in arrays], [b for _, b in arrays],
