@@ -3,9 +3,10 @@
 A container whose ``forward`` applies its children in order (:class:`lamina.nn.Sequential`,
 or any Module that calls :func:`forward`) runs through this module:
 
-- in grad mode, :func:`layer_steps`: each run of children that matches a pattern of
-  :data:`PATTERNS` is one fused op (same values and gradients, less time and memory), every
-  other child is called as usual;
+- in grad mode, :func:`layer_steps`: each run of two Linear layers or more (each followed
+  by a ReLU or not) is the one op :func:`lamina.ops.linalg.linear_chain`, each other run of
+  children that matches a pattern of :data:`PATTERNS` is one fused op (same values and
+  gradients, less time and memory), every other child is called as usual;
 - under ``lm.no_grad()``, :func:`plan`: the children become a :class:`Plan`, a list of
   steps from array to array. Known layers run their op's forward on the arrays (no Tensors
   in between, nothing kept for a backward pass), fused patterns run prepared programs, and
@@ -159,8 +160,9 @@ class Pattern:
 #: the conv block, a pattern of both modes
 CONV_BLOCK = ("conv2d", "relu", "max_pool2d")
 
-#: the grad-mode patterns, tried in order at each child (the no-grad plan fuses the conv
-#: block too, and whole runs of Linear layers each with its ReLU or not, see :func:`plan`)
+#: the grad-mode patterns, tried in order at each child that does not start a run of two
+#: Linear layers or more (:func:`linear_run`; the no-grad plan fuses the conv block too, and
+#: whole runs of Linear layers each with its ReLU or not, see :func:`plan`)
 PATTERNS: tuple[Pattern, ...] = (
     Pattern(CONV_BLOCK, "conv2d_relu_max_pool2d",
             lambda conv, relu, pool: lambda x: conv_relu_max_pool(conv, pool, x)),
@@ -184,8 +186,10 @@ def _matches(ops: list, i: int, pattern: tuple[str, ...]) -> bool:
 
 def layer_steps(module) -> tuple[Callable, ...]:
     """The grad-mode forward pass of ``module``'s children, as steps from Tensor to Tensor:
-    each run that matches a pattern of :data:`PATTERNS` is one step, every other child is
-    called. Built again when the children are not the same objects as last time."""
+    each run of two Linear layers or more (each with its ReLU or not) is one step
+    (:func:`linear_run`), each other run that matches a pattern of :data:`PATTERNS` is one
+    step, every other child is called. Built again when the children are not the same
+    objects as last time."""
     children = tuple(module._modules.values())
     cache = _cache(module)
     if cache.steps is not None and cache.steps[0] == children:
@@ -436,4 +440,4 @@ def _pool_options(pool) -> tuple[tuple[int, int], ...]:
 
 
 __all__ = ["LAYER_OPS", "PATTERNS", "Pattern", "Plan", "conv_relu_max_pool", "forward",
-           "layer_steps", "linear_relu", "plan", "register_layer"]
+           "layer_steps", "linear_relu", "linear_run", "plan", "register_layer"]

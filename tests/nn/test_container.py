@@ -292,7 +292,7 @@ def test_linear_runs_are_one_op_with_the_layers_values_and_gradients(backend, x_
                               nn.Linear(40, 16), nn.Linear(16, 5)).to(dtype)
         x = np.random.default_rng(5).standard_normal((70, 20)).astype(dtype)
         results = []
-        for run in (model, lambda t: layer_by_layer(model, t)):
+        for run in (model, lambda t, model=model: layer_by_layer(model, t)):
             model.zero_grad()
             xt = lm.tensor(x, requires_grad=x_grad)
             out = run(xt)

@@ -360,8 +360,8 @@ def test_every_op_has_a_case():
 
 def test_every_op_has_several_cases_where_behaviour_differs():
     for name in ["add", "sub", "mul", "div", "power", "maximum", "where", "matmul", "linear",
-                 "linear_relu", "linear_chain", "getitem", "sum", "mean", "max", "min", "cross_entropy",
-                 "binary_cross_entropy_with_logits"]:
+                 "linear_relu", "linear_chain", "getitem", "sum", "mean", "max", "min",
+                 "cross_entropy", "binary_cross_entropy_with_logits"]:
         assert len(CASES[name]) >= 3, name
 
 
