@@ -4,7 +4,8 @@ A container whose ``forward`` applies its children in order (:class:`lamina.nn.S
 or any Module that calls :func:`forward`) runs through this module:
 
 - in grad mode, :func:`layer_steps`: each run of two Linear layers or more (each followed
-  by a ReLU or not) is the one op :func:`lamina.ops.linalg.linear_chain`, each other run of
+  by a ReLU or not, the last one without) is the one op
+  :func:`lamina.ops.linalg.linear_chain`, each other run of
   children that matches a pattern of :data:`PATTERNS` is one fused op (same values and
   gradients, less time and memory), every other child is called as usual;
 - under ``lm.no_grad()``, :func:`plan`: the children become a :class:`Plan`, a list of
@@ -131,15 +132,26 @@ def linear_run(layers, relus: tuple[bool, ...], x) -> Tensor:
     return apply(OPS["linear_chain"], x, *params, relus=relus)
 
 
-def _linear_run(ops: list, i: int) -> tuple[int, tuple[bool, ...]]:
+def _linear_run(ops: list, i: int, most: int | None = None) -> tuple[int, tuple[bool, ...]]:
     """(the number of children, the ReLU flags) of the run of Linear layers, each followed by
-    a ReLU or not, that starts at child ``i`` (0 children, () when none does)."""
+    a ReLU or not, that starts at child ``i`` (0 children, () when none does); at most
+    ``most`` layers when given."""
     j, relus = i, []
-    while j < len(ops) and ops[j] == "linear":
+    while j < len(ops) and ops[j] == "linear" and (most is None or len(relus) < most):
         relu = j + 1 < len(ops) and ops[j + 1] == "relu"
         relus.append(relu)
         j += 1 + relu
     return j - i, tuple(relus)
+
+
+def _grad_linear_run(ops: list, i: int) -> tuple[int, tuple[bool, ...]]:
+    """The run of :func:`_linear_run` that grad mode computes as one linear_chain op: at
+    most LINEAR_CHAIN_MAX_LAYERS layers, ending at a Linear without ReLU (the Linear + ReLU
+    pairs after it run as linear_relu, whose backward reads its own output)."""
+    count, relus = _linear_run(ops, i, T.LINEAR_CHAIN_MAX_LAYERS)
+    while relus and relus[-1]:
+        count, relus = count - 2, relus[:-1]
+    return count, relus
 
 
 @dataclass(frozen=True)
@@ -186,17 +198,17 @@ def _matches(ops: list, i: int, pattern: tuple[str, ...]) -> bool:
 
 def layer_steps(module) -> tuple[Callable, ...]:
     """The grad-mode forward pass of ``module``'s children, as steps from Tensor to Tensor:
-    each run of two Linear layers or more (each with its ReLU or not) is one step
-    (:func:`linear_run`), each other run that matches a pattern of :data:`PATTERNS` is one
-    step, every other child is called. Built again when the children are not the same
-    objects as last time."""
+    each run of two Linear layers or more (each with its ReLU or not, the last one without)
+    is one step (:func:`linear_run`), each other run that matches a pattern of
+    :data:`PATTERNS` is one step, every other child is called. Built again when the children
+    are not the same objects as last time."""
     children = tuple(module._modules.values())
     cache = _cache(module)
     if cache.steps is not None and cache.steps[0] == children:
         return cache.steps[1]
     ops, steps, i = _ops(children), [], 0
     while i < len(children):
-        count, relus = _linear_run(ops, i)
+        count, relus = _grad_linear_run(ops, i)
         if len(relus) > 1:  # two Linear layers or more: one op
             layers = [m for m, op in zip(children[i:i + count], ops[i:i + count], strict=True)
                       if op == "linear"]

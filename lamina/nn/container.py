@@ -28,8 +28,9 @@ class Sequential(Module):
 
     The children run through :func:`lamina.inference.forward`: each run of children
     ``Conv2d, ReLU, MaxPool2d`` (exactly these classes) is computed as one fused op, each run
-    of two Linear layers or more (each followed by a ReLU or not) as the one op
-    :func:`lamina.ops.linalg.linear_chain`, a lone ``Linear, ReLU`` pair as one op, and in
+    of two Linear layers or more (each followed by a ReLU or not, the last one without) as
+    the one op :func:`lamina.ops.linalg.linear_chain`, each other ``Linear, ReLU`` pair as one
+    op, and in
     training mode each ``BatchNorm2d, ReLU, MaxPool2d(2)`` run as one op
     (:data:`lamina.inference.PATTERNS`): the same values and gradients, in less time and
     memory. Under ``lm.no_grad()`` the children run as the plan

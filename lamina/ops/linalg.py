@@ -274,7 +274,13 @@ def _linear_relu_backward(x, weight, bias, out, grad, need):
     return _linear_backward(x, weight, bias, masked, need, grad_b if with_bias else None)
 
 
-@register(fresh_grads=True, dtypes=(FLOAT,))
+#: the inputs whose versions linear_chain's backward checks, whichever inputs need a
+#: gradient: x and every weight (of at most LINEAR_CHAIN_MAX_LAYERS layers; the biases are
+#: never read, nor the output: the last layer has no ReLU)
+_CHAIN_READS = (0, *range(1, 2 * T.LINEAR_CHAIN_MAX_LAYERS, 2))
+
+
+@register(fresh_grads=True, dtypes=(FLOAT,), saves=(_CHAIN_READS,))
 def linear_chain(x, *params, relus=()):
     """Consecutive linear layers, each through ReLU or not, as one op: with
     ``params = (W_1, b_1, ..., W_n, b_n)`` (a bias may be None) and h_0 = x,
@@ -284,6 +290,11 @@ def linear_chain(x, *params, relus=()):
     ``nn.Sequential`` runs each run of two Linear layers or more this way in grad mode (the
     MLP's training step spent ~40 us a step on the separate nodes' Python, 1 thread).
 
+    The last layer has no ReLU (``nn.Sequential`` runs a last Linear + ReLU pair as
+    :func:`linear_relu`), so the output is not read by backward: changing it in place after
+    the forward pass is allowed, as after :func:`linear`. Every weight and x are version
+    checked (saved) whichever inputs need a gradient, a superset of what PyTorch checks.
+
     Shape: x (*, in_1), W_k (out_k, in_k) with in_k = out_{k-1}, b_k (out_k,) -> (*, out_n).
     Gradients: backward through the layers in reverse, each as its own op's backward
     (grad_W_k = g_k^T h_{k-1}, grad_b_k = sum of g_k, g_{k-1} = g_k W_k, where g_k is the
@@ -291,12 +302,16 @@ def linear_chain(x, *params, relus=()):
     layers are skipped when nothing before them needs one.
 
     Raises:
-        ValueError: ``params`` is not two entries per entry of ``relus``, or a layer's input
+        ValueError: ``params`` is not two entries per entry of ``relus``, the last layer has a
+            ReLU, there are more than LINEAR_CHAIN_MAX_LAYERS layers, or a layer's input
             width does not match.
     """
     if len(params) != 2 * len(relus) or not relus:
         raise ValueError(f"linear_chain: expected a weight and a bias (or None) for each of "
                          f"the {len(relus)} layers in relus, got {len(params)} parameters")
+    if relus[-1] or len(relus) > T.LINEAR_CHAIN_MAX_LAYERS:
+        raise ValueError(f"linear_chain: expected at most {T.LINEAR_CHAIN_MAX_LAYERS} layers, "
+                         f"the last without ReLU, got relus={tuple(relus)}")
     hidden = [x]  # h_0 .. h_n
     for k, relu in enumerate(relus):
         hidden.append(linear_forward(hidden[-1], params[2 * k], params[2 * k + 1], relu))

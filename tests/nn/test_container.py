@@ -304,3 +304,27 @@ def test_linear_runs_are_one_op_with_the_layers_values_and_gradients(backend, x_
         out = model(lm.tensor(x))
         assert out._op is OPS["linear_chain"]
         assert out._parents[0] is None and len(out._parents) == 9
+
+
+def test_a_linear_run_ends_at_a_linear_without_relu():
+    """linear_chain's last layer has no ReLU (its backward does not read its output): the
+    Linear + ReLU pairs after the last plain Linear run as linear_relu."""
+    import lamina as lm
+    from lamina import nn
+    from lamina.ops import OPS
+
+    def ops_of(model):
+        out = model(lm.tensor(np.ones((3, 4), np.float32)))
+        names = []
+        while out is not None and out._op is not None:
+            names.append(out._op.__name__)
+            out = next((p for p in out._parents if p is not None and p._op is not None), None)
+        return names[::-1]
+
+    lm.manual_seed(0)
+    assert ops_of(nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3), nn.Linear(3, 2),
+                                nn.ReLU(), nn.Linear(2, 2), nn.ReLU())) == [
+        "linear_chain", "linear_relu", "linear_relu"]
+    assert ops_of(nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3),
+                                nn.ReLU())) == ["linear_relu", "linear_relu"]
+    assert OPS["linear_chain"].__name__ == "linear_chain"

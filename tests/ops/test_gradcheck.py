@@ -302,7 +302,7 @@ CASES: dict[str, list[Builder]] = {
                     _linear((2, 4, 3), 5, name="linear_relu"),
                     _linear((3,), 4, name="linear_relu")],
     "linear_chain": [_chain((5, 3), (4, 4, 2), (True, True, False)),
-                     _chain((5, 3), (4, 2), (True, True), bias=False),
+                     _chain((5, 3), (4, 2), (True, False), bias=False),
                      _chain((5, 3), (4, 3, 2), (False, True, False), const_x=True),
                      _chain((2, 4, 3), (4, 2), (True, False)),
                      _chain((3,), (4, 2), (True, False), frozen=(0, 1, 3)),

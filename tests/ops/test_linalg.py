@@ -144,3 +144,23 @@ def test_linear_chain_rejects_parameters_that_do_not_fit_the_layers(rng):
         OPS["linear_chain"](x, w, relus=(True,))
     with pytest.raises(ValueError, match="expected input with last dimension 3"):
         OPS["linear_chain"](x, w, None, w, None, relus=(True, False))
+    with pytest.raises(ValueError, match="the last without ReLU"):
+        OPS["linear_chain"](x, w, None, w.T, None, relus=(False, True))
+
+
+def test_linear_chain_output_may_change_in_place_before_backward(rng):
+    """As after linear: the output is not read by backward, so scaling it in place (e.g.
+    logits /= T) before backward is allowed and the gradients are those of the scaled
+    output."""
+    x = lm.tensor(rng.standard_normal((4, 3)))
+    params = [lm.tensor(rng.standard_normal(s), requires_grad=True)
+              for s in ((5, 3), (5,), (2, 5), (2,))]
+    out = apply(OPS["linear_chain"], x, *params, relus=(True, False))
+    out /= 2.0
+    out.sum().backward()
+    half = [p.grad.numpy().copy() for p in params]
+    for p in params:
+        p.grad = None
+    (apply(OPS["linear_chain"], x, *params, relus=(True, False)) / 2.0).sum().backward()
+    for a, p in zip(half, params, strict=True):
+        np.testing.assert_array_equal(a, p.grad.numpy())
