@@ -581,7 +581,7 @@ def _plan(needs, count: int, mask: int) -> tuple[int, ...]:
     for i in range(count):
         if mask >> i & 1:
             wanted.update(needs[i if i < last else last])
-    return tuple(sorted(wanted))
+    return tuple(sorted(j for j in wanted if j < count))  # (OUTPUT, -1, first)
 
 
 def _check_saved(node: Tensor) -> None:
