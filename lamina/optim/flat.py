@@ -45,7 +45,6 @@ import numpy as np
 
 from lamina.tensor import Tensor, aligned_empty
 
-
 _BASE = operator.attrgetter("base")
 
 
