@@ -3,9 +3,11 @@
 A container whose ``forward`` applies its children in order (:class:`lamina.nn.Sequential`,
 or any Module that calls :func:`forward`) runs through this module:
 
-- in grad mode, :func:`layer_steps`: each run of children that matches a pattern of
-  :data:`PATTERNS` is one fused op (same values and gradients, less time and memory), every
-  other child is called as usual;
+- in grad mode, :func:`layer_steps`: each run of two Linear layers or more (each followed
+  by a ReLU or not, the last one without) is the one op
+  :func:`lamina.ops.linalg.linear_chain`, each other run of
+  children that matches a pattern of :data:`PATTERNS` is one fused op (same values and
+  gradients, less time and memory), every other child is called as usual;
 - under ``lm.no_grad()``, :func:`plan`: the children become a :class:`Plan`, a list of
   steps from array to array. Known layers run their op's forward on the arrays (no Tensors
   in between, nothing kept for a backward pass), fused patterns run prepared programs, and
@@ -119,6 +121,39 @@ def linear_relu(linear, x) -> Tensor:
     return F.linear_relu(x, *linear._weight_and_bias())
 
 
+def linear_run(layers, relus: tuple[bool, ...], x) -> Tensor:
+    """Linear layers applied in turn, each through ReLU where ``relus`` says, as the one op
+    :func:`lamina.ops.linalg.linear_chain`, reading the parameters now."""
+    params = []
+    for layer in layers:
+        params += layer._weight_and_bias()
+    if not isinstance(x, Tensor):
+        x = F._tensor(x, like=params[0])
+    return apply(OPS["linear_chain"], x, *params, relus=relus)
+
+
+def _linear_run(ops: list, i: int, most: int | None = None) -> tuple[int, tuple[bool, ...]]:
+    """(the number of children, the ReLU flags) of the run of Linear layers, each followed by
+    a ReLU or not, that starts at child ``i`` (0 children, () when none does); at most
+    ``most`` layers when given."""
+    j, relus = i, []
+    while j < len(ops) and ops[j] == "linear" and (most is None or len(relus) < most):
+        relu = j + 1 < len(ops) and ops[j + 1] == "relu"
+        relus.append(relu)
+        j += 1 + relu
+    return j - i, tuple(relus)
+
+
+def _grad_linear_run(ops: list, i: int) -> tuple[int, tuple[bool, ...]]:
+    """The run of :func:`_linear_run` that grad mode computes as one linear_chain op: at
+    most LINEAR_CHAIN_MAX_LAYERS layers, ending at a Linear without ReLU (the Linear + ReLU
+    pairs after it run as linear_relu, whose backward reads its own output)."""
+    count, relus = _linear_run(ops, i, T.LINEAR_CHAIN_MAX_LAYERS)
+    while relus and relus[-1]:
+        count, relus = count - 2, relus[:-1]
+    return count, relus
+
+
 @dataclass(frozen=True)
 class Pattern:
     """A run of layers fused into one op in grad mode.
@@ -137,9 +172,13 @@ class Pattern:
 #: the conv block, a pattern of both modes
 CONV_BLOCK = ("conv2d", "relu", "max_pool2d")
 
-#: the grad-mode patterns, tried in order at each child (the no-grad plan fuses the conv
-#: block too, and whole runs of Linear layers each with its ReLU or not, see :func:`plan`)
+#: the grad-mode patterns, tried in order at each child that does not start a run of two
+#: Linear layers or more (:func:`linear_run`; the no-grad plan fuses the conv block too, and
+#: whole runs of Linear layers each with its ReLU or not, see :func:`plan`)
 PATTERNS: tuple[Pattern, ...] = (
+    Pattern(("conv2d", "batch_norm", "relu", "max_pool2d"), "conv2d_batch_norm_relu_max_pool2d",
+            lambda conv, norm, relu, pool: lambda x: norm.conv_relu_max_pool(conv, relu, pool,
+                                                                             x)),
     Pattern(CONV_BLOCK, "conv2d_relu_max_pool2d",
             lambda conv, relu, pool: lambda x: conv_relu_max_pool(conv, pool, x)),
     Pattern(("linear", "relu"), "linear_relu",
@@ -162,14 +201,23 @@ def _matches(ops: list, i: int, pattern: tuple[str, ...]) -> bool:
 
 def layer_steps(module) -> tuple[Callable, ...]:
     """The grad-mode forward pass of ``module``'s children, as steps from Tensor to Tensor:
-    each run that matches a pattern of :data:`PATTERNS` is one step, every other child is
-    called. Built again when the children are not the same objects as last time."""
+    each run of two Linear layers or more (each with its ReLU or not, the last one without)
+    is one step (:func:`linear_run`), each other run that matches a pattern of
+    :data:`PATTERNS` is one step, every other child is called. Built again when the children
+    are not the same objects as last time."""
     children = tuple(module._modules.values())
     cache = _cache(module)
     if cache.steps is not None and cache.steps[0] == children:
         return cache.steps[1]
     ops, steps, i = _ops(children), [], 0
     while i < len(children):
+        count, relus = _grad_linear_run(ops, i)
+        if len(relus) > 1:  # two Linear layers or more: one op
+            layers = [m for m, op in zip(children[i:i + count], ops[i:i + count], strict=True)
+                      if op == "linear"]
+            steps.append(lambda x, layers=layers, relus=relus: linear_run(layers, relus, x))
+            i += count
+            continue
         for pattern in PATTERNS:
             if _matches(ops, i, pattern.ops):
                 steps.append(pattern.step(*children[i:i + len(pattern.ops)]))
@@ -258,12 +306,10 @@ class Plan:
                 steps.append(self._conv_block(m, children[i + 2]))
                 i += 3
             elif op == "linear":  # a run of Linear layers, each with its ReLU or not
-                layers, relus = [], []
-                while i < len(children) and ops[i] == "linear":
-                    relu = i + 1 < len(children) and ops[i + 1] == "relu"
-                    layers.append(children[i])
-                    relus.append(relu)
-                    i += 1 + relu
+                count, relus = _linear_run(ops, i)
+                layers = [m for m, o in zip(children[i:i + count], ops[i:i + count],
+                                            strict=True) if o == "linear"]
+                i += count
                 arrays = [(self._array(layer, "weight"), self._array(layer, "bias"))
                           for layer in layers]
                 chain = LinearChain([w for w, _ in arrays], [b for _, b in arrays],
@@ -409,4 +455,4 @@ def _pool_options(pool) -> tuple[tuple[int, int], ...]:
 
 
 __all__ = ["LAYER_OPS", "PATTERNS", "Pattern", "Plan", "conv_relu_max_pool", "forward",
-           "layer_steps", "linear_relu", "plan", "register_layer"]
+           "layer_steps", "linear_relu", "linear_run", "plan", "register_layer"]

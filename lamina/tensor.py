@@ -549,9 +549,10 @@ def _save(node: Tensor, op: Callable, needs, inputs: tuple, parents: tuple) -> N
         if parent is not None:
             mask |= bit
         bit <<= 1
-    plan = _PLANS.get((op, mask))
+    key = (op, mask, len(parents))  # (an op of any number of inputs: linear_chain)
+    plan = _PLANS.get(key)
     if plan is None:
-        plan = _PLANS[(op, mask)] = _plan(needs, len(parents), mask)
+        plan = _PLANS[key] = _plan(needs, len(parents), mask)
     saved = []
     for j in plan:
         if j < 0:
@@ -567,7 +568,7 @@ def _save(node: Tensor, op: Callable, needs, inputs: tuple, parents: tuple) -> N
         node._saved_versions = tuple([0 if x is None else x._version for x in saved])
 
 
-_PLANS: dict[tuple, tuple[int, ...]] = {}  # (op, mask of inputs needing grad) -> saved indices
+_PLANS: dict[tuple, tuple[int, ...]] = {}  # (op, mask of inputs needing grad, count) -> saved
 
 
 def _plan(needs, count: int, mask: int) -> tuple[int, ...]:
@@ -580,7 +581,7 @@ def _plan(needs, count: int, mask: int) -> tuple[int, ...]:
     for i in range(count):
         if mask >> i & 1:
             wanted.update(needs[i if i < last else last])
-    return tuple(sorted(wanted))
+    return tuple(sorted(j for j in wanted if j < count))  # (OUTPUT, -1, first)
 
 
 def _check_saved(node: Tensor) -> None:

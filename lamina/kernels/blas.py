@@ -64,3 +64,36 @@ def single_threaded():
             with _lock:
                 for c, n in zip(controllers, before, strict=True):
                     c.set_num_threads(n)
+
+
+# NumPy's wheels bundle OpenBLAS (64-bit integers, symbols prefixed scipy_ and suffixed 64_);
+# compiled kernels can call its GEMM directly, without a Python call per product.
+SGEMM_SYMBOL = "scipy_cblas_sgemm64_"
+
+
+def sgemm_library() -> str | None:
+    """The path of the OpenBLAS library bundled with NumPy when it exports
+    :data:`SGEMM_SYMBOL` (cblas_sgemm with 64-bit integers), else None (NumPy built against
+    another BLAS: the callers then use ``np.matmul``). Found once, by file name, next to
+    the numpy package (``numpy.libs``, as pip's wheels install it)."""
+    if "sgemm" not in _state:
+        _state["sgemm"] = _find_sgemm()
+    return _state["sgemm"]  # type: ignore[return-value]
+
+
+def _find_sgemm() -> str | None:
+    import ctypes
+    import glob
+    import os
+
+    import numpy as np
+
+    site = os.path.dirname(os.path.dirname(os.path.abspath(np.__file__)))
+    for path in sorted(glob.glob(os.path.join(site, "numpy.libs", "libscipy_openblas64_*"))):
+        try:
+            library = ctypes.CDLL(path)
+        except OSError:
+            continue
+        if hasattr(library, SGEMM_SYMBOL):
+            return path
+    return None

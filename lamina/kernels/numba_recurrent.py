@@ -4,17 +4,35 @@
 Each step of the loop is a GEMM (BLAS, in the op) and a few elementwise formulas over
 (B, H) numbers; done by NumPy those are 5 to 15 separate passes, each a call of a few
 microseconds on arrays this small. These kernels do one step's elementwise work in one pass,
-with the op's gate layout (o, i, f, g). They hold no transcendental functions (NumPy's
-vectorised ``tanh`` is faster than a scalar one in a compiled loop): the forward kernel runs
-after ``np.tanh`` of the pre-activations, the backward one only multiplies and adds, in the
-same order as the NumPy reference (:func:`lamina.ops.recurrent._lstm_step_back`), so both
-give the same bits.
+with the op's gate layout (o, i, f, g). The exact ones hold no transcendental functions (a
+call of the C library's ``tanh`` per number is slower than NumPy's vectorised one): the
+forward cell kernel runs after ``np.tanh`` of the pre-activations, the backward one only
+multiplies and adds, in the same order as the NumPy references
+(:func:`lamina.ops.recurrent._lstm_cell_forward`, ``_lstm_cell_backward``), so both give the
+same bits. For float32, :func:`lstm_step_forward` does a whole step after its GEMM in one
+pass with a rational tanh that vectorises (:func:`_tanh32`, within 3.5e-7 of tanh): equal
+to the NumPy steps up to that error, not bitwise.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+
+from lamina.kernels import blas
+
+_F32P = types.CPointer(types.float32)
+# cblas_sgemm(order, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc), 64-bit
+# integers: NumPy's bundled OpenBLAS, made known to the compiler when it is there (the loop
+# kernels below are selected only then; see lamina.kernels.blas.sgemm_library)
+_sgemm = types.ExternalFunction(blas.SGEMM_SYMBOL, types.void(
+    types.int32, types.int32, types.int32, types.int64, types.int64, types.int64, types.float32,
+    _F32P, types.int64, _F32P, types.int64, types.float32, _F32P, types.int64))
+_ROW_MAJOR, _NO_TRANS = 101, 111
+if blas.sgemm_library() is not None:
+    import llvmlite.binding
+
+    llvmlite.binding.load_library_permanently(blas.sgemm_library())
 
 
 @njit(cache=True, nogil=True)
@@ -42,6 +60,126 @@ def lstm_cell_forward(act, c_prev, c):
 def _cell(i, f, g, c_prev, c):
     for j in range(c.shape[0]):
         c[j] = f[j] * c_prev[j] + i[j] * g[j]
+
+
+# tanh(x) ~ x P(x^2) / Q(x^2) for |x| <= 8, tanh(+-8) beyond: a rational fit of degree 4 / 4
+# in x^2 (Lawson's iteration towards the smallest largest relative error, fitted in float64
+# for lamina). Evaluated in float32 it is within 3.5e-7 of tanh (at most 6 units in the last
+# place near +-1, fewer elsewhere; NumPy's tanh is within 1-2) and never above 1 in
+# magnitude (it first exceeds 1 past 8.049, hence the clip at 8, where it is 1 - 2.4e-7).
+# Plain multiplies, adds and one division: the loops vectorise (with error_model="numpy",
+# which drops the division's zero check; the denominator is >= 1), as a call of the C
+# library's tanhf does not.
+_T_CLIP = np.float32(8.0)
+_T_ONE = np.float32(1.0)
+_P1, _P2, _P3, _P4 = (np.float32(c) for c in (1.3383979579552518e-01, 3.4989926666541011e-03,
+                                               2.0661101811025333e-05, 1.3419422381461154e-08))
+_Q1, _Q2, _Q3, _Q4 = (np.float32(c) for c in (4.6717301101872744e-01, 2.5890200233169288e-02,
+                                               3.2910282079522655e-04, 7.8046018256762564e-07))
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _tanh32(x):
+    """float32 tanh by the rational fit above; NaN stays NaN (the comparisons fail)."""
+    if x > _T_CLIP:
+        x = _T_CLIP
+    elif x < -_T_CLIP:
+        x = -_T_CLIP
+    u = x * x
+    p = (((_P4 * u + _P3) * u + _P2) * u + _P1) * u + _T_ONE
+    q = (((_Q4 * u + _Q3) * u + _Q2) * u + _Q1) * u + _T_ONE
+    return x * p / q
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def tanh32(x, out):
+    """out = tanh(x) elementwise by :func:`_tanh32` (float32, 1-D): the approximation the
+    fused step uses, exposed for its accuracy test."""
+    for k in range(x.shape[0]):
+        out[k] = _tanh32(x[k])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def lstm_step_forward(act, c_prev, c, tanh_c, xh_next, h_col):
+    """One whole LSTM step after its GEMM, float32, in one pass per row (replaces ``np.tanh``
+    of the gates, :func:`lstm_cell_forward`, ``np.tanh`` of the cell and h = o tanh(c)):
+    act = tanh of the pre-activations (sigmoid gates halved, then sigma = (1 + tanh) / 2),
+    c = f c_prev + i g, tanh_c = tanh(c), h = o tanh_c into the next step's operand. tanh is
+    the rational approximation :func:`_tanh32` (within 3.5e-7), not NumPy's.
+
+    Args:
+        act: (B, 4H) in: the GEMM's pre-activations (o, i, f halved, g); out: the gates.
+        c_prev: (B, H) previous cell state.
+        c, tanh_c: (B, H) out: the new cell state and its tanh.
+        xh_next: (B, K) the next step's operand [x 1 h]: h goes to columns h_col..h_col+H.
+        h_col: the first column of h in ``xh_next``.
+    """
+    batch, hidden = c.shape
+    half = np.float32(0.5)
+    for b in range(batch):
+        row = act[b]
+        for j in range(4 * hidden):
+            row[j] = _tanh32(row[j])
+        for j in range(3 * hidden):
+            row[j] = half * row[j] + half
+        h2, h3 = 2 * hidden, 3 * hidden
+        o, i, f, g = row[:hidden], row[hidden:h2], row[h2:h3], row[h3:]
+        cb, tb, hb = c[b], tanh_c[b], xh_next[b, h_col:h_col + hidden]
+        _cell(i, f, g, c_prev[b], cb)
+        for j in range(hidden):
+            t = _tanh32(cb[j])
+            tb[j] = t
+            hb[j] = o[j] * t
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _matmul32(a, b, c):
+    """c = a @ b by cblas_sgemm, float32, all three C-contiguous 2-D."""
+    m, k = a.shape
+    n = b.shape[1]
+    _sgemm(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, m, n, k, np.float32(1.0), a.ctypes, k, b.ctypes,
+           n, np.float32(0.0), c.ctypes, n)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def lstm_forward_steps(xh, w_step, gates, cells, tanh_c, h_col):
+    """The whole float32 time loop of :func:`lamina.ops.recurrent.lstm_sequence`'s forward
+    in one call: per step s the GEMM gates[s] = xh[s] @ w_step (BLAS, the same call as
+    ``np.matmul``'s) and :func:`lstm_step_forward` (no Python between the steps).
+
+    Args:
+        xh: (T + 1, B, K) the steps' operands [x_t 1 h_{t-1}]; h_t is written into row s + 1.
+        w_step: (K, 4H) the step GEMM's right operand.
+        gates: (T, B, 4H) out: the activated gates.
+        cells: (T + 1, B, H) cells[0] in, the cell states after each step out.
+        tanh_c: (T, B, H) out: their tanh.
+        h_col: the first column of h in a row of ``xh``.
+    """
+    for s in range(gates.shape[0]):
+        act = gates[s]
+        _matmul32(xh[s], w_step, act)
+        lstm_step_forward(act, cells[s], cells[s + 1], tanh_c[s], xh[s + 1], h_col)
+
+
+@njit(cache=True, nogil=True)
+def lstm_backward_steps(grad, order, w_back, gates, tanh_c, cells, dh_next, dc, da, need_dh0):
+    """The whole float32 backpropagation-through-time loop of
+    :func:`lamina.ops.recurrent.lstm_sequence` in one call: for s = T-1..0,
+    :func:`lstm_cell_backward` on grad[order[s]], then dh_next = da[s] @ w_back (BLAS; at
+    s = 0 only when ``need_dh0``).
+
+    Args:
+        grad: (T + 1, B, H) the output's gradient, indexed by time t = order[s].
+        order: (T,) int64, the time of each step.
+        w_back: (4H, H) W_hh in the op's gate order, C-contiguous.
+        gates, tanh_c, cells, dh_next, dc, da: as :func:`lstm_cell_backward`'s, all steps
+            (gates, da (T, B, 4H); tanh_c (T, B, H); cells (T + 1, B, H)).
+        need_dh0: compute dh_next at the first step (the gradient of h_0).
+    """
+    for s in range(gates.shape[0] - 1, -1, -1):
+        lstm_cell_backward(grad[order[s]], dh_next, gates[s], tanh_c[s], cells[s], dc, da[s])
+        if s > 0 or need_dh0:
+            _matmul32(da[s], w_back, dh_next)
 
 
 @njit(cache=True, nogil=True)

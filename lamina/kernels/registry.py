@@ -32,6 +32,7 @@ from collections.abc import Callable
 import numpy as np
 
 from lamina import kernels as _kernels
+from lamina.kernels import blas as _blas
 from lamina.kernels import numba_kernels
 from lamina.kernels import thresholds as T
 
@@ -286,6 +287,16 @@ def winograd_output_grad_pooled(g, index, dm) -> bool:
             and index.flags.c_contiguous and index.shape == g.shape)
 
 
+@kernel("winograd", "conv2d_batch_norm_relu_max_pool2d",
+        "batch norm's input gradient written whole (_bn_relu_pool_grad_numpy), then "
+        "winograd_output_grad on it", exact=False)
+def winograd_output_grad_bn_pooled(g, index, z, dm) -> bool:
+    """g, index: the pooled gradient and the maxima's offsets (C, PH, PW, N); z: the
+    convolution's output in whole tiles (C, 4 TY, 4 TX, N); dm: a transformed block."""
+    return (winograd_output_grad_pooled(g, index, dm) and z.dtype == dm.dtype
+            and z.flags.c_contiguous)
+
+
 @kernel("winograd", "conv2d", "B dV B^T by two NumPy matrix products and four strided adds "
         "(winograd.input_grad_tiles)", exact=False)
 def winograd_input_grad(dv, grad_xp) -> bool:
@@ -340,6 +351,37 @@ def bn_relu_pool_backward(xt, weight, bias) -> bool:
     return bn_relu_pool_forward(xt, weight, bias)
 
 
+@kernel("norm", "conv2d_batch_norm_relu_max_pool2d", "conv2d's output whole, then "
+        "batch_norm_relu_max_pool2d's forward on it (the composed ops)", exact=False)
+def conv_bn_relu_pool_forward(xp, w2d, params) -> bool:
+    """xp: the padded input (C_in, Hp, Wp, N); w2d: the convolution's weights (C_out,
+    C_in kh kw); params: its bias and the batch norm's weight and bias (None where absent).
+    Few weights (as the ``small_conv_*`` kernels), float32 or float64, one dtype. The op
+    takes the three kernels of this op together or none."""
+    return (xp.dtype in _FLOATS and _few_weights(w2d, xp, (1, 1))
+            and all(p is None or p.dtype == xp.dtype for p in params))
+
+
+@kernel("norm", "conv2d_batch_norm_relu_max_pool2d", "dz whole (routing, batch norm's "
+        "input gradient), then conv2d's weight gradient (the composed ops)", exact=False)
+def conv_bn_relu_pool_backward(xp, w2d, params) -> bool:
+    return conv_bn_relu_pool_forward(xp, w2d, params)
+
+
+@kernel("norm", "conv2d_batch_norm_relu_max_pool2d", "the sums of z u over the convolution's "
+        "output z (conv2d's weight gradient of dz whole)", exact=False)
+def conv_input_gram(xp, w2d, params) -> bool:
+    return conv_bn_relu_pool_forward(xp, w2d, params)
+
+
+@kernel("norm", "conv2d_batch_norm_relu_max_pool2d", "the routing and sums of "
+        "_bn_relu_pool_grad_numpy", exact=False)
+def bn_pool_sums(g, arg, xmax) -> bool:
+    """The pooled gradient g, offsets arg (uint8) and kept maxima xmax, (C, PH, PW N)."""
+    return (g.dtype in _FLOATS and xmax.dtype == g.dtype and arg.dtype == np.uint8
+            and all(a.flags.c_contiguous and a.shape == g.shape for a in (arg, xmax)))
+
+
 # ------------------------------------------------------------------ recurrent
 
 
@@ -347,6 +389,27 @@ def bn_relu_pool_backward(xt, weight, bias) -> bool:
         "sigmoid from tanh and c = f c_prev + i g by NumPy (_lstm_cell_forward)", exact=True)
 def lstm_cell_forward(gates) -> bool:
     return gates.dtype in _FLOATS
+
+
+@kernel("recurrent", "lstm_sequence", "np.tanh of the gates, lstm_cell_forward, np.tanh of "
+        "the cell and h = o tanh(c) (a rational tanh, within 3.5e-7)", exact=False)
+def lstm_step_forward(gates) -> bool:
+    """float32 only: the rational tanh is fitted to float32's precision."""
+    return gates.dtype == np.float32
+
+
+@kernel("recurrent", "lstm_sequence", "the forward time loop in Python: np.matmul and "
+        "lstm_step_forward per step", exact=True)
+def lstm_forward_steps(gates) -> bool:
+    """float32 (as lstm_step_forward), and NumPy's bundled OpenBLAS found (its GEMM called
+    directly: the same products as np.matmul's)."""
+    return gates.dtype == np.float32 and _blas.sgemm_library() is not None
+
+
+@kernel("recurrent", "lstm_sequence", "the backward time loop in Python: "
+        "lstm_cell_backward and np.matmul per step", exact=True)
+def lstm_backward_steps(gates, grad) -> bool:
+    return grad.dtype == np.float32 and lstm_forward_steps(gates)
 
 
 @kernel("recurrent", "lstm_sequence", "one step of BPTT by NumPy (_lstm_cell_backward)",

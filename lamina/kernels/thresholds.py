@@ -172,6 +172,11 @@ LINEAR_TRANSPOSED_MIN_OUT = 96
 LINEAR_NARROW_MIN_ROWS = 128
 LINEAR_NARROW_MAX_OUT = 16
 
+# The most layers one linear_chain op takes (nn.Sequential splits a longer run of Linear
+# layers): its backward's version checks name each weight's input position, up to this
+# many. Not a speed threshold: no measured run of Linear layers comes near it.
+LINEAR_CHAIN_MAX_LAYERS = 64
+
 # The one-pass compiled bias + ReLU of a linear layer's output and the ReLU gradient
 # (``bias_relu``, ``relu_grad``; [fast] only) from this many entries; smaller arrays keep
 # the NumPy steps (a compiled call and its check cost about a microsecond). 2026-12-07:

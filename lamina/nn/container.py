@@ -27,10 +27,13 @@ class Sequential(Module):
     An ``OrderedDict`` of named modules is accepted too, as in PyTorch.
 
     The children run through :func:`lamina.inference.forward`: each run of children
-    ``Conv2d, ReLU, MaxPool2d`` (exactly these classes) is computed as one fused op, each
-    ``Linear, ReLU`` pair as one op, and in training mode each ``BatchNorm2d, ReLU,
-    MaxPool2d(2)`` run as one op (:data:`lamina.inference.PATTERNS`): the same values and
-    gradients, in less time and memory. Under ``lm.no_grad()`` the children run as the plan
+    ``Conv2d, ReLU, MaxPool2d`` (exactly these classes) is computed as one fused op, each run
+    of two Linear layers or more (each followed by a ReLU or not, the last one without) as
+    the one op :func:`lamina.ops.linalg.linear_chain`, each other ``Linear, ReLU`` pair as one
+    op, and in training mode each ``Conv2d, BatchNorm2d, ReLU, MaxPool2d(2)`` run (where its
+    compiled kernels apply) and each ``BatchNorm2d, ReLU, MaxPool2d(2)`` run as one op
+    (:data:`lamina.inference.PATTERNS`): the same values and gradients, in less time and
+    memory. Under ``lm.no_grad()`` the children run as the plan
     of :func:`lamina.inference.plan`: the layers lamina knows (Conv2d, ReLU, MaxPool2d,
     Flatten, Linear) run their ops on the arrays directly, without building Tensors in
     between (batch-1 latency), a run of consecutive Linear layers is one

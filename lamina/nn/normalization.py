@@ -8,7 +8,7 @@ import numpy as np
 from lamina import functional_more as FM
 from lamina.nn.module import Module, Parameter
 from lamina.ops import OPS
-from lamina.ops.norm import bn_relu_pool_compiled
+from lamina.ops.norm import bn_relu_pool_compiled, conv_bn_relu_pool_compiled
 from lamina.tensor import Tensor, apply
 
 
@@ -149,6 +149,33 @@ class BatchNorm2d(_BatchNorm):
         return apply(OPS["batch_norm_relu_max_pool2d"], x, self.weight, self.bias,
                      running_mean=arrays[0], running_var=arrays[1], momentum=factor,
                      eps=self.eps)
+
+
+    def conv_relu_max_pool(self, conv: Module, relu: Module, pool: Module, x):
+        """``pool(relu(self(conv(x))))`` for the Conv2d ``conv`` before this layer and the
+        ReLU and MaxPool2d after it in a Sequential (the pattern Conv2d -> BatchNorm2d ->
+        ReLU -> MaxPool2d of :data:`lamina.inference.PATTERNS`): in training mode, for a
+        plain convolution of stride 1 (by Winograd's F(4x4, 3x3), or with few weights on an
+        input that needs no gradient: a first layer), 2 x 2 pool windows of stride 2 and the
+        op's compiled kernels (``[fast]``), the one op
+        :func:`lamina.ops.norm.conv2d_batch_norm_relu_max_pool2d` (batch norm's input
+        gradient, or the convolution's output, is never written whole); otherwise
+        ``self.relu_max_pool(relu, pool, conv(x))``.
+        Same values, gradients and running statistics either way (up to rounding)."""
+        data = x._data if isinstance(x, Tensor) else None
+        if not (self.training and data is not None and getattr(conv, "plain_op", False)
+                and conv.stride == (1, 1) and conv.out_channels == self.num_features
+                and _pool_2x2(pool) and conv_bn_relu_pool_compiled(
+                    data, conv.weight._data, tuple(None if p is None else p._data
+                                                   for p in (conv.bias, self.weight, self.bias)),
+                    conv.padding, x.requires_grad)):
+            return self.relu_max_pool(relu, pool, conv(x))
+        running, _, factor = self._step_statistics()
+        buffers = (self.running_mean, self.running_var) if running else (None, None)
+        arrays = [None if t is None else t._data for t in buffers]
+        return apply(OPS["conv2d_batch_norm_relu_max_pool2d"], x, conv.weight, conv.bias,
+                     self.weight, self.bias, running_mean=arrays[0], running_var=arrays[1],
+                     momentum=factor, eps=self.eps, padding=conv.padding)
 
 
 class LayerNorm(Module):

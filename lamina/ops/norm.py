@@ -373,6 +373,23 @@ def _by_channels(kernel, args: tuple, channels: int) -> None:
     job.result()
 
 
+def _bn_pool_forward(kernel, parent: np.ndarray, hw: tuple[int, int], weight64, bias64, eps):
+    """The compiled forward of :func:`batch_norm_relu_max_pool2d` on the (C, H, W, N) input
+    whose C-contiguous batch-last parent is ``parent`` (see :func:`_batch_last_parent`):
+    (mean, var, out, arg, xmax) with out, arg, xmax (C, H // 2, W // 2, N)."""
+    channels, n = parent.shape[0], parent.shape[3]
+    pooled = (hw[0] // 2, hw[1] // 2)
+    mean, var = np.empty(channels), np.empty(channels)
+    out = scratch.empty((channels, *pooled, n), parent.dtype)
+    arg = np.empty(out.shape, np.uint8)
+    xmax = np.empty(out.shape, parent.dtype)
+    rows = (channels, pooled[0], -1)
+    _by_channels(kernel, (parent.reshape(channels, parent.shape[1], -1), *hw, n, weight64,
+                          bias64, float(eps), mean, var, np.empty((channels, 2), parent.dtype),
+                          out.reshape(rows), arg.reshape(rows), xmax.reshape(rows)), channels)
+    return mean, var, out, arg, xmax
+
+
 def bn_relu_pool_compiled(x: np.ndarray, weight, bias) -> bool:
     """Whether :func:`batch_norm_relu_max_pool2d` runs its compiled kernels on x (N, C, H,
     W): Numba in use, x batch-last (a convolution's output) and the dtypes accepted. Its
@@ -428,14 +445,9 @@ def batch_norm_relu_max_pool2d(x, weight=None, bias=None, running_mean=None, run
     if kernels is None:
         mean, var, scale, _, out, arg = _bn_relu_pool_numpy(xt, weight64, bias64, eps, out_hw)
     else:
-        mean, var = np.empty(channels), np.empty(channels)
-        coef = np.empty((channels, 2), x.dtype)
-        out = scratch.empty((channels, *out_hw, x.shape[0]), x.dtype)
-        arg = np.empty(out.shape, np.uint8)
-        _by_channels(kernels[0], (parent.reshape(channels, parent.shape[1], -1),
-                                  *x.shape[2:], x.shape[0], weight64, bias64, float(eps), mean,
-                                  var, coef, out.reshape(channels, out_hw[0], -1),
-                                  arg.reshape(channels, out_hw[0], -1)), channels)
+        mean, var, out, arg, xmax = _bn_pool_forward(kernels[0], parent, x.shape[2:],
+                                                     weight64, bias64, eps)
+        rows = (channels, out_hw[0], -1)
         scale = weight64 / np.sqrt(var + eps)
     invstd = 1.0 / np.sqrt(var + eps)
     _update_running(running_mean, running_var, mean, var, momentum, m)
@@ -447,9 +459,8 @@ def batch_norm_relu_max_pool2d(x, weight=None, bias=None, running_mean=None, run
         else:
             dx = scratch.empty(xt.shape, x.dtype)
             sums = np.empty((channels, 2))
-            rows = (channels, out_hw[0], -1)
             _by_channels(kernels[1], (np.ascontiguousarray(gt, x.dtype).reshape(rows),
-                                      arg.reshape(rows),
+                                      arg.reshape(rows), xmax.reshape(rows),
                                       parent.reshape(channels, parent.shape[1], -1),
                                       *x.shape[2:], x.shape[0], mean, scale, invstd,
                                       np.empty((channels, 3), x.dtype),
@@ -458,5 +469,230 @@ def batch_norm_relu_max_pool2d(x, weight=None, bias=None, running_mean=None, run
         grad_w = (invstd * s2).astype(weight.dtype) if weight is not None and need[1] else None
         grad_b = s1.astype(bias.dtype) if bias is not None and need[2] else None
         return (dx.transpose(3, 0, 1, 2) if need[0] else None), grad_w, grad_b
+
+    return out.transpose(3, 0, 1, 2), backward
+
+
+def _conv_bn_pool_kernels(xp: np.ndarray, w2d: np.ndarray, params: tuple):
+    """The compiled kernels of :func:`conv2d_batch_norm_relu_max_pool2d` for the padded
+    input xp (C_in, Hp, Wp, N) and the weights w2d (C_out, C_in kh kw), or None."""
+    if select("conv_bn_relu_pool_forward", xp, w2d, params) is None:
+        return None
+    return numba_kernels("norm")
+
+
+def conv_bn_relu_pool_compiled(x: np.ndarray, conv_weight: np.ndarray, params: tuple,
+                               padding: tuple[int, int], x_grad: bool) -> bool:
+    """Whether :func:`conv2d_batch_norm_relu_max_pool2d` runs its compiled kernels for x
+    (N, C_in, H, W), conv_weight, ``padding`` (params: the convolution's bias and the batch
+    norm's weight and bias, None where absent) and whether x's gradient is needed
+    (``x_grad``): a convolution by Winograd's F(4x4, 3x3) (:mod:`lamina.ops.winograd`), or
+    one with few weights on an input without gradient. Its other path is the two ops it
+    stands for, so callers may as well call those."""
+    from lamina.ops import winograd
+
+    if x.ndim != 4 or conv_weight.ndim != 4 or x.dtype != conv_weight.dtype \
+            or x.shape[1] != conv_weight.shape[1]:
+        return False
+    out_hw = tuple(x.shape[2 + i] + 2 * padding[i] - conv_weight.shape[2 + i] + 1
+                   for i in range(2))
+    if out_hw[0] < 2 or out_hw[1] < 2:
+        return False
+    if winograd.eligible(x, conv_weight, (1, 1), out_hw):
+        return _winograd_block_kernels(x.dtype, params) is not None
+    probe = np.empty((1, 1, 1, 1), x.dtype)  # the checks read dtypes and shapes only
+    return not x_grad and select("conv_bn_relu_pool_forward", probe, conv_weight.reshape(
+        conv_weight.shape[0], -1), params) is not None
+
+
+@register(saves=((0,),))
+def conv2d_batch_norm_relu_max_pool2d(x, conv_weight, conv_bias=None, weight=None, bias=None,
+                                      running_mean=None, running_var=None, momentum=0.1,
+                                      eps=1e-5, padding=(0, 0)):
+    """``max_pool2d(relu(batch_norm(conv2d(x, conv_weight, conv_bias, padding=padding),
+    weight, bias, training=True)), 2)`` as one op: the layers Conv2d (stride 1) ->
+    BatchNorm2d -> ReLU -> MaxPool2d(2) of a first convolution block in training mode.
+
+    With z = conv2d(x) (eq 6.4) and u_t the input that weight t of the C_in kh kw meets at
+    each output position (z = W u + b per channel), the forward pass is
+    :func:`batch_norm_relu_max_pool2d` on z. The compiled kernels (``[fast]``, few weights
+    as the ``small_conv_*`` kernels) make z two channels at a time in a small work array and
+    pool it there, so z is never written whole, and keep, per pooled output, the offset of
+    the window's maximum and the z there (as :func:`batch_norm_relu_max_pool2d`). Backward,
+    with dy the pooled gradient routed to those maxima, S1 = sum dy, S2 = sum dy (z - mu),
+    and dz = s dy + b z + k (batch norm's input gradient, as there):
+
+        dL/dW_t = sum dz u_t = s sum dy u_t + b sum z u_t + k sum u_t,
+        sum z u_t = sum_t' W_t' Gram[t', t] + b_conv sum u_t  (Gram = sum u u^T),
+        dL/db_conv = sum dz = s S1 + b m mu + k m   (0 up to rounding: batch norm removes
+                                                     any shift),
+
+    so the weight gradient needs the routed sums (pooled size), the input's Gram matrix
+    and sums, never dz; dL/dgamma = invstd S2, dL/dbeta = S1. Where x's gradient is asked
+    for, dz is needed whole: the backward pass then computes the convolution again and runs
+    the two ops' backward passes. Without the compiled kernels, the op is those two ops.
+
+    Shape: x (N, C_in, H, W), conv_weight (C_out, C_in, kh, kw), conv_bias, weight, bias,
+    running_mean, running_var (C_out,) -> (N, C_out, H' // 2, W' // 2), H' = H + 2 p - kh
+    + 1 (eq 6.5).
+    """
+    from lamina.ops import conv as conv_ops  # ops.conv and ops.norm: neither imports the other
+    from lamina.ops import im2col as L
+    from lamina.ops import winograd
+
+    eps, momentum = weak(eps), weak(momentum)
+    padding = tuple(padding)
+    out_hw = conv_ops._conv_geometry(x, conv_weight, conv_bias, (1, 1), padding)
+    params = (conv_bias, weight, bias)
+    c_out, c_in, kh, kw = conv_weight.shape
+    for name, a in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                    ("running_var", running_var)):
+        if a is not None and a.shape != (c_out,):
+            raise ValueError(f"conv2d_batch_norm_relu_max_pool2d: {name} must have shape "
+                             f"({c_out},) for {c_out} output channels, got {a.shape}")
+    w2d = conv_weight.reshape(c_out, -1)
+    compiled = xp = None
+    if out_hw[0] >= 2 and out_hw[1] >= 2 and x.dtype == conv_weight.dtype:
+        if winograd.eligible(x, conv_weight, (1, 1), out_hw) and _winograd_block_kernels(
+                x.dtype, params) is not None:
+            out, block_backward = _winograd_block(x, conv_weight, conv_bias, weight, bias,
+                                                  running_mean, running_var, momentum, eps,
+                                                  padding, out_hw)
+
+            def backward(grad, need):  # (defined here: the node is named after the op)
+                return block_backward(grad, need)
+
+            return out, backward
+        xp = L.internal(x, padding)
+        compiled = _conv_bn_pool_kernels(xp, w2d, params)
+    if compiled is None:
+        z, conv_backward = conv_ops.conv2d(x, conv_weight, conv_bias, (1, 1), padding)
+        out, bn_backward = batch_norm_relu_max_pool2d(z, weight, bias, running_mean,
+                                                      running_var, momentum, eps)
+
+        def composed_backward(grad, need):
+            grad_z, grad_w, grad_b = bn_backward(grad, (True, need[3], need[4]))
+            return (*conv_backward(grad_z, need[:3]), grad_w, grad_b)
+
+        return out, composed_backward
+    n, dtype = x.shape[0], xp.dtype
+    m = n * out_hw[0] * out_hw[1]
+    if m <= 1:
+        raise ValueError(f"conv2d_batch_norm_relu_max_pool2d: expected more than 1 value per "
+                         f"channel, got a convolution output of {out_hw} at batch {n}")
+    pooled = (out_hw[0] // 2, out_hw[1] // 2)
+    weight64 = np.ones(c_out) if weight is None else weight.astype(np.float64)
+    bias64 = np.zeros(c_out) if bias is None else bias.astype(np.float64)
+    mean, var = np.empty(c_out), np.empty(c_out)
+    out = scratch.empty((c_out, *pooled, n), dtype)
+    arg = np.empty(out.shape, np.uint8)
+    zmax = np.empty(out.shape, dtype)
+    rows = (c_out, pooled[0], -1)
+    w2d = np.ascontiguousarray(w2d)
+    compiled.conv_bn_relu_pool_forward(
+        xp, w2d, kh, kw, np.empty(0, dtype) if conv_bias is None else conv_bias, weight64,
+        bias64, float(eps), mean, var, np.empty((c_out, 2), dtype),
+        scratch.empty((2, out_hw[0], out_hw[1] * n), dtype), out.reshape(rows),
+        arg.reshape(rows), zmax.reshape(rows))
+    invstd = 1.0 / np.sqrt(var + eps)
+    scale = weight64 * invstd
+    _update_running(running_mean, running_var, mean, var, momentum, m)
+    w64 = w2d.astype(np.float64)  # (a copy: the weights the forward pass used)
+    b64 = np.zeros(c_out) if conv_bias is None else conv_bias.astype(np.float64)
+
+    def backward(grad, need):
+        gt = np.ascontiguousarray(grad.transpose(1, 2, 3, 0), dtype)
+        grad_x = grad_w = grad_b = None
+        if need[0]:  # dz whole: the convolution again, then the two ops' backward passes
+            z, conv_backward = conv_ops.conv2d(x, conv_weight, conv_bias, (1, 1), padding)
+            dz, s1, s2 = _bn_relu_pool_grad_numpy(gt, arg, z.transpose(1, 2, 3, 0), mean,
+                                                  scale, invstd)
+            grad_x, grad_w, grad_b = conv_backward(dz.transpose(3, 0, 1, 2), need[:3])
+        else:
+            sums, routed = np.empty((c_out, 2)), np.empty((c_out, w2d.shape[1]))
+            compiled.conv_bn_relu_pool_backward(xp, gt.reshape(rows), arg.reshape(rows),
+                                                zmax.reshape(rows), kh, kw, mean, sums, routed,
+                                                np.empty((3, 2 * pooled[1] * n), dtype))
+            s1, s2 = sums[:, 0], sums[:, 1]
+            b = -scale * invstd * invstd * s2 / m
+            k = -scale * s1 / m - b * mean
+            if need[1]:
+                gram, total = np.empty((w2d.shape[1],) * 2), np.empty(w2d.shape[1])
+                compiled.conv_input_gram(xp, kh, kw, gram, total)
+                zu = w64 @ gram + b64[:, None] * total  # sum z u_t per channel
+                grad_w = (scale[:, None] * routed + b[:, None] * zu
+                          + k[:, None] * total).reshape(conv_weight.shape).astype(dtype)
+            if need[2] and conv_bias is not None:
+                grad_b = (scale * s1 + b * (m * mean) + k * m).astype(dtype)
+        grad_gamma = (invstd * s2).astype(weight.dtype) if weight is not None and need[3] \
+            else None
+        grad_beta = s1.astype(bias.dtype) if bias is not None and need[4] else None
+        return grad_x, grad_w, grad_b, grad_gamma, grad_beta
+
+    return out.transpose(3, 0, 1, 2), backward
+
+
+def _winograd_block_kernels(dtype, params: tuple):
+    """The compiled kernels that :func:`_winograd_block` needs for inputs of ``dtype`` with
+    ``params`` (the convolution's bias, the batch norm's weight and bias), as (the norm
+    kernels, winograd_output_grad_bn_pooled), or None."""
+    one, index = np.empty((1, 1, 1, 1), dtype), np.empty((1, 1, 1, 1), np.uint8)
+    if (select("bn_relu_pool_forward", one, params[1], params[2]) is None
+            or select("bn_pool_sums", one, index, one) is None
+            or any(p is not None and p.dtype != dtype for p in params)):
+        return None
+    chosen = select("winograd_output_grad_bn_pooled", one, index, one, one)
+    return None if chosen is None else (numba_kernels("norm"), chosen)
+
+
+def _winograd_block(x, conv_weight, conv_bias, weight, bias, running_mean, running_var,
+                    momentum, eps, padding, out_hw):
+    """:func:`conv2d_batch_norm_relu_max_pool2d` for a convolution that Winograd's F(4x4,
+    3x3) computes (:mod:`lamina.ops.winograd`): its output z in whole tiles, the batch
+    norm block's compiled forward pass on it; backward, S1 and S2 from the pooled arrays,
+    then the convolution's backward pass from dz = a dy + b z + k0 formed tile row by tile
+    row in its output-gradient transform (``winograd_output_grad_bn_pooled``): dz is never
+    written whole. The conv bias's gradient is sum dz = a S1 + b m mu + k0 m."""
+    from lamina.ops import winograd
+
+    dtype, c_out, n = x.dtype, conv_weight.shape[0], x.shape[0]
+    m = n * out_hw[0] * out_hw[1]
+    if m <= 1:
+        raise ValueError(f"conv2d_batch_norm_relu_max_pool2d: expected more than 1 value per "
+                         f"channel, got a convolution output of {out_hw} at batch {n}")
+    z, conv_backward = winograd.conv2d_internal(x, conv_weight, conv_bias, padding, out_hw)
+    whole = _batch_last_parent(z)  # (the whole tiles: C-contiguous, made so by Winograd)
+    norm_kernels = numba_kernels("norm")
+    weight64 = np.ones(c_out) if weight is None else weight.astype(np.float64)
+    bias64 = np.zeros(c_out) if bias is None else bias.astype(np.float64)
+    mean, var, out, arg, zmax = _bn_pool_forward(norm_kernels.bn_relu_pool_forward, whole,
+                                                 out_hw, weight64, bias64, eps)
+    invstd = 1.0 / np.sqrt(var + eps)
+    scale = weight64 * invstd
+    _update_running(running_mean, running_var, mean, var, momentum, m)
+    rows = (c_out, out.shape[1], -1)
+
+    def backward(grad, need):
+        gt = np.ascontiguousarray(grad.transpose(1, 2, 3, 0), dtype)
+        sums = np.empty((c_out, 2))
+        norm_kernels.bn_pool_sums(gt.reshape(rows), arg.reshape(rows), zmax.reshape(rows), mean,
+                                  sums)
+        s1, s2 = sums[:, 0], sums[:, 1]
+        b = -scale * invstd * invstd * s2 / m
+        k = -scale * s1 / m - b * mean
+        conv_need = (need[0], need[1], False)
+        chosen = select("winograd_output_grad_bn_pooled", gt, arg, whole, gt)
+        if chosen is None:  # the kernels were switched off since the forward pass: dz whole
+            dz = _bn_relu_pool_grad_numpy(gt, arg, z, mean, scale, invstd)[0]
+            grad_x, grad_w, _ = conv_backward(dz, conv_need)
+        else:
+            coef = np.stack([scale, b, k], axis=1).astype(dtype)
+            grad_x, grad_w, _ = conv_backward(None, conv_need, bn=(chosen, gt, arg, whole, coef))
+        grad_cb = (scale * s1 + b * (m * mean) + k * m).astype(dtype) \
+            if conv_bias is not None and need[2] else None
+        grad_gamma = (invstd * s2).astype(weight.dtype) if weight is not None and need[3] \
+            else None
+        grad_beta = s1.astype(bias.dtype) if bias is not None and need[4] else None
+        return grad_x, grad_w, grad_cb, grad_gamma, grad_beta
 
     return out.transpose(3, 0, 1, 2), backward

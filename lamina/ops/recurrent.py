@@ -124,14 +124,30 @@ def _lstm_cell_backward(grad_h, dh_next, gate, tanh_c, c_prev, dc, da) -> None:
     np.multiply(d, f, out=dc)
 
 
-def _to_gates(a: np.ndarray, hidden: int) -> np.ndarray:
-    """PyTorch's gate blocks (i, f, g, o) along axis 0 as the op's (o, i, f, g) (a copy)."""
-    return np.roll(a, hidden, axis=0)
+def _step_columns(out: np.ndarray, w: np.ndarray, hidden: int) -> None:
+    """out (rows, 4H) = w^T for w (4H, rows) in PyTorch's gate blocks (i, f, g, o): the
+    op's (o, i, f, g) columns, the sigmoid ones (o, i, f) halved (exact: a power of two)."""
+    np.multiply(w[3 * hidden:].T, 0.5, out=out[:, :hidden])
+    np.multiply(w[:2 * hidden].T, 0.5, out=out[:, hidden:3 * hidden])
+    out[:, 3 * hidden:] = w[2 * hidden:3 * hidden].T
+
+
+def _to_gates(a: np.ndarray, hidden: int, dtype=None) -> np.ndarray:
+    """PyTorch's gate blocks (i, f, g, o) along axis 0 as the op's (o, i, f, g): a new
+    C-contiguous array (of ``dtype``, default a's)."""
+    out = np.empty(a.shape, a.dtype if dtype is None else dtype)
+    out[:hidden] = a[3 * hidden:]
+    out[hidden:] = a[:3 * hidden]
+    return out
 
 
 def _from_gates(a: np.ndarray, hidden: int) -> np.ndarray:
-    """The op's gate blocks (o, i, f, g) along axis 0 back in PyTorch's (i, f, g, o)."""
-    return np.roll(a, -hidden, axis=0)
+    """The op's gate blocks (o, i, f, g) along axis 0 back in PyTorch's (i, f, g, o): a new
+    C-contiguous array."""
+    out = np.empty(a.shape, a.dtype)
+    out[:3 * hidden] = a[hidden:]
+    out[3 * hidden:] = a[:hidden]
+    return out
 
 
 @register
@@ -142,20 +158,23 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
         g = tanh(a_g);  c_t = f * c_{t-1} + i * g;  h_t = o * tanh(c_t)
 
     (the same function as :func:`lstm_layer` on P = x W_ih^T + b_ih). Forward: per step
-    one GEMM [x_t h_{t-1}] [W_ih W_hh]^T (B, I + H) @ (I + H, 4H) into a preallocated gate
-    buffer (the input projection rides along: no separate GEMM with I columns, no pass
-    adding it), one ``tanh`` over all 4H pre-activations (the sigmoid columns of the weights
-    and bias are halved once: sigmoid(a) = (1 + tanh(a / 2)) / 2, exact scaling by a power
-    of two) and the cell update in one pass; h_t goes straight into the next step's
-    operand. Internally the gates are ordered (o, i, f, g), so the three sigmoid gates are
-    one contiguous block; parameters and their gradients are in PyTorch's (i, f, g, o).
+    one GEMM [x_t 1 h_{t-1}] [W_ih b W_hh]^T (B, I + 1 + H) @ (I + 1 + H, 4H), b = b_ih +
+    b_hh, into a preallocated gate buffer (the input projection and the bias ride along:
+    no separate GEMM with I columns, no pass adding them; one more row of the GEMM costs
+    less than a pass adding the bias), one ``tanh`` over all 4H pre-activations (the
+    sigmoid columns of the weights and bias are halved once: sigmoid(a) = (1 + tanh(a /
+    2)) / 2, exact scaling by a power of two) and the cell update in one pass; h_t goes
+    straight into the next step's operand. Internally the gates are ordered (o, i, f, g),
+    so the three sigmoid gates are one contiguous block; parameters and their gradients
+    are in PyTorch's (i, f, g, o).
 
     Backward (backpropagation through time, one loop from the last step to the first):
     dh_t = dL/dh_t + dh_{t-1 -> t}; dc_t += dh_t o (1 - tanh^2 c_t); da = (dh_t tanh c_t
     o (1 - o), dc_t g i (1 - i), dc_t c_{t-1} f (1 - f), dc_t i (1 - g^2)); dh_{t-1} = da
     W_hh; dc_{t-1} = dc_t f (one kernel pass and one GEMM per step). The weight gradients
-    are one GEMM over all steps at the end, [dW_ih dW_hh] = sum_t da_t^T [x_t h_{t-1}];
-    db_ih = db_hh = sum_t da_t; dx = da W_ih for all steps at once.
+    are one GEMM over all steps at the end, [dW_ih db dW_hh] = sum_t da_t^T [x_t 1 h_{t-1}]
+    (its middle column is db_ih = db_hh = sum_t da_t); dx = da W_ih for all steps at
+    once.
 
     Returns an array (T + 1, B, H): rows 0..T-1 are h_t, row T is the last cell state c_n
     (c_{T-1}, or c_0 when ``reverse``).
@@ -170,39 +189,45 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
                          f"{w_hh.shape}")
     dtype = np.result_type(x, w_ih, w_hh)
     n_in, gates_n = x.shape[2], 4 * hidden
-    sig = 3 * hidden  # the sigmoid gates o, i, f: the first 3H columns of the op's layout
-    # [W_ih W_hh] (4H, I + H) in the op's gate order, unscaled (for the backward)
-    w_cat = np.concatenate([_to_gates(w_ih, hidden), _to_gates(w_hh, hidden)],
-                           axis=1).astype(dtype, copy=False)
-    w_step = w_cat.T.copy()  # (I + H, 4H) contiguous, sigmoid columns halved
-    w_step[:, :sig] *= 0.5
-    bias = None
-    if b_ih is not None or b_hh is not None:
-        bias = _to_gates((0 if b_ih is None else b_ih) + (0 if b_hh is None else b_hh),
-                         hidden).astype(dtype, copy=False)
-        bias[:sig] *= 0.5
-    # step s handles t = order[s]; xh[s] = [x_t h_{t-1}] (B, I + H), the left operand of
-    # its one GEMM; the large arrays are reused between calls (scratch: no fresh pages)
+    h_col = n_in + 1  # the first column of h_{t-1} in a step's operand [x_t 1 h_{t-1}]
+    bias = np.zeros((gates_n, 1), dtype)
+    for b in (b_ih, b_hh):
+        if b is not None:
+            bias[:, 0] += b
+    # [W_ih b W_hh]^T (I + 1 + H, 4H) in the op's gate order, sigmoid columns halved,
+    # written in place block by block (no concatenated, rolled and transposed copies)
+    w_step = scratch.empty((h_col + hidden, gates_n), dtype)
+    for rows, w in ((slice(0, n_in), w_ih), (slice(n_in, h_col), bias),
+                    (slice(h_col, h_col + hidden), w_hh)):
+        _step_columns(w_step[rows], w, hidden)
+    # step s handles t = order[s]; xh[s] = [x_t 1 h_{t-1}] (B, I + 1 + H), the left operand
+    # of its one GEMM; the large arrays are reused between calls (scratch: no fresh pages)
     order = list(_steps(t_len, reverse))
-    xh = scratch.empty((t_len + 1, batch, n_in + hidden), dtype)
+    xh = scratch.empty((t_len + 1, batch, h_col + hidden), dtype)
     xh[:t_len, :, :n_in] = x[::-1] if reverse else x
-    xh[0, :, n_in:] = h0
+    xh[:, :, n_in] = 1
+    xh[0, :, h_col:] = h0
     gates = scratch.empty((t_len, batch, gates_n), dtype)  # (o, i, f, g), activated
     cells = scratch.empty((t_len + 1, batch, hidden), dtype)  # c before / after step s
     tanh_c = scratch.empty((t_len, batch, hidden), dtype)
     cells[0] = c0
+    forward_steps = select("lstm_forward_steps", gates)
+    step_forward = select("lstm_step_forward", gates)
     cell_forward = select("lstm_cell_forward", gates) or _lstm_cell_forward
-    for s in range(t_len):
+    for s in range(0 if forward_steps is None else t_len, t_len):
         act = gates[s]
         np.matmul(xh[s], w_step, out=act)
-        if bias is not None:
-            act += bias
+        if step_forward is not None:  # float32: the rest of the step in one compiled pass
+            step_forward(act, cells[s], cells[s + 1], tanh_c[s], xh[s + 1], h_col)
+            continue
         np.tanh(act, out=act)
         cell_forward(act, cells[s], cells[s + 1])
         np.tanh(cells[s + 1], out=tanh_c[s])
-        np.multiply(act[:, :hidden], tanh_c[s], out=xh[s + 1, :, n_in:])
+        np.multiply(act[:, :hidden], tanh_c[s], out=xh[s + 1, :, h_col:])
+    if forward_steps is not None:  # the same loop, compiled (float32)
+        forward_steps(xh, w_step, gates, cells, tanh_c, h_col)
     out = scratch.empty((t_len + 1, batch, hidden), dtype)
-    h_steps = xh[1:, :, n_in:]
+    h_steps = xh[1:, :, h_col:]
     out[:t_len] = h_steps[::-1] if reverse else h_steps
     out[t_len] = cells[t_len]
 
@@ -210,14 +235,22 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
         da = scratch.empty(gates.shape, dtype)  # step order, as gates
         dh_next = np.zeros((batch, hidden), dtype)
         dc = np.array(grad[t_len], dtype=dtype)
-        w_back = np.ascontiguousarray(w_cat[:, n_in:])  # W_hh (4H, H), op's order
+        w_back = _to_gates(w_hh, hidden, dtype)  # (4H, H), the op's gate order
         cell_backward = select("lstm_cell_backward", gates, grad) or _lstm_cell_backward
-        lo, hi = (0 if need[3] else n_in), (n_in + hidden if need[4] else n_in)
-        products = _StepProducts(da, xh, w_cat[:, :n_in], (lo, hi), need[0],
-                                 need[3] or need[4])
+        want_b = (b_ih is not None and need[5]) or (b_hh is not None and need[6])
+        # the columns of [x 1 h_prev] whose products are wanted: dW_ih, db, dW_hh
+        pieces = [(0, n_in)] * need[3] + [(n_in, h_col)] * want_b + [
+            (h_col, h_col + hidden)] * need[4]
+        lo, hi = (pieces[0][0], pieces[-1][1]) if pieces else (n_in, n_in)
+        w_x = _to_gates(w_ih, hidden, dtype) if need[0] else None
+        products = _StepProducts(da, xh, w_x, (lo, hi), need[0], bool(pieces))
         with products.overlapped(t_len) as chunk:
             done = t_len
-            for s in range(t_len - 1, -1, -1):
+            backward_steps = None if chunk else select("lstm_backward_steps", gates, grad)
+            if backward_steps is not None:  # the loop below, compiled (float32)
+                backward_steps(grad, np.array(order, np.int64), w_back, gates, tanh_c, cells,
+                               dh_next, dc, da, need[1])
+            for s in range(t_len - 1 if backward_steps is None else -1, -1, -1):
                 cell_backward(grad[order[s]], dh_next, gates[s], tanh_c[s], cells[s], dc,
                               da[s])
                 if s > 0 or need[1]:
@@ -226,19 +259,18 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
                     products.add(s, done)
                     done = s
             products.add(0, done)
-        flat = da.reshape(t_len * batch, gates_n)
         dx = None
         if need[0]:
             dx = np.ascontiguousarray(products.dx[::-1]) if reverse else products.dx
-        dw_ih = dw_hh = None
-        if need[3] or need[4]:
-            dw = products.dw
+        dw_ih = dw_hh = db = None
+        if pieces:
+            dw = products.dw_t.T  # (4H, hi - lo)
             if need[3]:
                 dw_ih = _from_gates(dw[:, :n_in], hidden)
+            if want_b:
+                db = _from_gates(dw[:, n_in - lo], hidden)
             if need[4]:
-                dw_hh = _from_gates(dw[:, n_in - lo:], hidden)
-        db = _from_gates(flat.sum(axis=0), hidden) if (
-            (b_ih is not None and need[5]) or (b_hh is not None and need[6])) else None
+                dw_hh = _from_gates(dw[:, h_col - lo:], hidden)
         return (dx, dh_next if need[1] else None, dc if need[2] else None, dw_ih, dw_hh,
                 db if b_ih is not None and need[5] else None,
                 db.copy() if b_hh is not None and need[6] else None)
@@ -248,19 +280,20 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
 
 class _StepProducts:
     """The matrix products of :func:`lstm_sequence`'s backward pass that take all steps,
-    dx = da W_ih and [dW_ih dW_hh] = da^T [x h_prev] (columns ``cols`` of [x h_prev]), summed
-    over blocks of steps: :meth:`add` computes the block's share, in this thread or,
-    inside :meth:`overlapped`, in a second thread while the time loop goes on (the BLAS on
-    one thread meanwhile, :func:`lamina.kernels.blas.single_threaded`). The blocks and the
-    order of their sum depend only on LSTM_OVERLAP_STEPS, not on the threads: the same bits
-    either way (with LSTM_OVERLAP_STEPS = 0 one block, one product each, as before)."""
+    dx = da W_ih and [dW_ih db dW_hh]^T = [x 1 h_prev]^T da (columns ``cols`` of
+    [x 1 h_prev]; this orientation is the faster GEMM), summed over blocks of steps:
+    :meth:`add` computes the block's share, in this thread or, inside :meth:`overlapped`,
+    in a second thread while the time loop goes on (the BLAS on one thread meanwhile,
+    :func:`lamina.kernels.blas.single_threaded`). The blocks and the order of their sum
+    depend only on LSTM_OVERLAP_STEPS, not on the threads: the same bits either way (with
+    LSTM_OVERLAP_STEPS = 0 one block, one product each, as before)."""
 
     def __init__(self, da, xh, w_ih, cols, want_dx: bool, want_dw: bool) -> None:
         t_len, batch, _ = da.shape
         self.da, self.xh, self.w_ih, self.cols = da, xh, w_ih, cols
         self.dx = np.empty((t_len, batch, w_ih.shape[1]), da.dtype) if want_dx else None
         self.want_dw = want_dw
-        self.dw = None
+        self.dw_t = None  # [dW_ih db dW_hh]^T, columns cols of it
         self.pending: list = []
         self.worker = None
 
@@ -270,11 +303,11 @@ class _StepProducts:
             np.matmul(rows, self.w_ih, out=self.dx[s0:s1].reshape(-1, self.w_ih.shape[1]))
         if self.want_dw:
             lo, hi = self.cols
-            share = rows.T @ self.xh[s0:s1, :, lo:hi].reshape(-1, hi - lo)
-            if self.dw is None:
-                self.dw = share
+            share = self.xh[s0:s1, :, lo:hi].reshape(-1, hi - lo).T @ rows  # (hi - lo, 4H)
+            if self.dw_t is None:
+                self.dw_t = share
             else:
-                self.dw += share
+                self.dw_t += share
 
     def add(self, s0: int, s1: int) -> None:
         """Add the share of steps s0..s1-1 (called from the last block to the first)."""

@@ -88,19 +88,22 @@ def tile_counts(out_hw: tuple[int, int]) -> tuple[int, int]:
     return -(-out_hw[0] // M_OUT), -(-out_hw[1] // M_OUT)
 
 
+GG = np.kron(G, G)  # (36, 9): GG[6 p + q, 3 i + j] = G[p, i] G[q, j]
+
+
 def weight_transform(weight: np.ndarray) -> np.ndarray:
     """U = G w G^T per (C_out, C_in) pair, as (36, C_out, C_in) in the weight's dtype
-    (computed in float64, then rounded once)."""
-    u = np.einsum("pi,kcij,qj->pqkc", G, weight.astype(np.float64, copy=False), G,
-                  optimize=True)
-    return u.reshape(ALPHA * ALPHA, *weight.shape[:2]).astype(weight.dtype)
+    (computed in float64, then rounded once): one product GG @ w with GG = G (x) G (the
+    Kronecker product, 36 x 9) and w as (9, C_out C_in)."""
+    w = weight.astype(np.float64, copy=False).reshape(-1, 9)
+    return (GG @ w.T).reshape(ALPHA * ALPHA, *weight.shape[:2]).astype(weight.dtype)
 
 
 def weight_grad_transform(grad_u: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """grad_w = G^T dU G, the adjoint of :func:`weight_transform`, for dU (36, C_out, C_in);
-    (C_out, C_in, 3, 3) in dU's dtype."""
-    du = grad_u.reshape(ALPHA, ALPHA, *shape[:2]).astype(np.float64, copy=False)
-    return np.einsum("pi,pqkc,qj->kcij", G, du, G, optimize=True).astype(grad_u.dtype)
+    (C_out, C_in, 3, 3) in dU's dtype: GG^T @ dU as (9, C_out C_in), transposed."""
+    du = grad_u.reshape(ALPHA * ALPHA, -1).astype(np.float64, copy=False)
+    return np.ascontiguousarray((GG.T @ du).T.reshape(shape), grad_u.dtype)
 
 
 _MATRICES: dict = {}
@@ -275,12 +278,21 @@ def tile_blocks(ty: int, tx: int, tile_bytes: int) -> list[tuple[int, int, int, 
     return [(r, r + 1, a, b) for r in range(ty) for a, b in zip(edges, edges[1:], strict=False)]
 
 
-def _extend(xp: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``xp`` with zero rows and columns added at the bottom and right up to ``shape``."""
-    if xp.shape == shape:
-        return xp
-    out = np.zeros(shape, xp.dtype)
-    out[:, :xp.shape[1], :xp.shape[2]] = xp
+def placed(xt: np.ndarray, offset: tuple[int, int], shape: tuple[int, ...]) -> np.ndarray:
+    """xt (C, H, W, N) inside zeros: a C-contiguous (C, Hs, Ws, N) = ``shape`` array with
+    ``offset`` = (rows, columns) of zeros before xt and zeros after it, made in one copy in
+    a reused array (ops/scratch.py); ``xt`` itself where it already is such an array. (The
+    padded input of a convolution with the whole tiles' extra rows and columns; an output
+    gradient extended to whole tiles.)"""
+    (ph, pw), (h, w) = offset, xt.shape[1:3]
+    if offset == (0, 0) and xt.shape == shape and xt.flags.c_contiguous:
+        return xt
+    out = scratch.empty(shape, xt.dtype)
+    out[:, :ph] = 0
+    out[:, ph + h:] = 0
+    out[:, ph:ph + h, :pw] = 0
+    out[:, ph:ph + h, pw + w:] = 0
+    out[:, ph:ph + h, pw:pw + w] = xt
     return out
 
 
@@ -312,12 +324,11 @@ def conv2d_internal(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     :func:`lamina.ops.conv.conv2d_relu_max_pool2d`)."""
     c_out, c_in = weight.shape[:2]
     hw = x.shape[2:]
-    xp = L.internal(x, padding)
-    n, padded_hw = xp.shape[3], xp.shape[1:3]
+    n = x.shape[0]
+    padded_hw = (hw[0] + 2 * padding[0], hw[1] + 2 * padding[1])
     ty, tx = tile_counts(out_hw)
-    ext = (c_in, M_OUT * ty + 2, M_OUT * tx + 2, n)
-    xe = _extend(xp, ext)  # the input the backward pass keeps
-    del xp
+    ext = (c_in, M_OUT * ty + 2, M_OUT * tx + 2, n)  # >= padded_hw: out_hw = padded_hw - 2
+    xe = placed(x.transpose(L.TO_INTERNAL), padding, ext)  # kept for the backward pass
     u = weight_transform(weight)
     dtype = x.dtype
     blocks = tile_blocks(ty, tx, ALPHA * ALPHA * (c_in + c_out) * n * dtype.itemsize)
@@ -334,23 +345,32 @@ def conv2d_internal(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     z = ze[:, :out_hw[0], :out_hw[1]] if whole[1:3] != out_hw else ze
     del ze
 
-    def backward(gt, need, pooled=None):
+    def backward(gt, need, pooled=None, bn=None):
         """The gradients for the output gradient ``gt`` (internal layout); or, with
         ``pooled = (g, index)`` and ``gt`` None, for the gradient of the input of a 2 x 2,
         stride-2 max-pool of the output (whole tiles only): g the pooled gradient, index
-        the uint8 offsets of the windows' maxima (see :func:`conv2d`'s ``from_pooled``)."""
+        the uint8 offsets of the windows' maxima (see :func:`conv2d`'s ``from_pooled``); or,
+        with ``bn = (compiled, g, index, z, coef)`` and ``gt`` None, for the gradient of the
+        input of batch norm -> ReLU -> that max-pool, formed block by block by ``compiled``
+        (``winograd_output_grad_bn_pooled``, selected by the caller) from z, this output in
+        whole tiles (C_out, 4 ty, 4 tx, N), and coef (C_out, 3) (see there); no bias
+        gradient then."""
         compiled = None
-        if pooled is not None:
+        if bn is not None:
+            compiled, g, index, z_whole, coef = bn
+            gt = g
+        elif pooled is not None:
             g, index = np.ascontiguousarray(pooled[0], dtype), np.ascontiguousarray(pooled[1])
             compiled = registry.select("winograd_output_grad_pooled", g, index, g)
             if compiled is None:  # the scatter, then the plain path
                 gt = L.max_scatter(g, index, whole, (2, 2), (2, 2))
             else:
                 gt = g  # (sums as the whole gradient's: the scatter only moves numbers)
-        grad_b = gt.sum(axis=(1, 2, 3)) if bias is not None and need[2] else None
+        grad_b = gt.sum(axis=(1, 2, 3)) if bias is not None and need[2] and bn is None else None
         if not (need[0] or need[1]):
             return None, None, grad_b
-        ge = None if compiled is not None else _extend(np.ascontiguousarray(gt, dtype), whole)
+        ge = None if compiled is not None else placed(gt.astype(dtype, copy=False), (0, 0),
+                                                      whole)
         grad_u = np.zeros(u.shape, dtype) if need[1] else None
         grad_xe = None
         if need[0]:
@@ -361,7 +381,14 @@ def conv2d_internal(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
         v_buffer = scratch.empty((most * c_in,), dtype)
         dm_buffer = scratch.empty((most * c_out,), dtype)
         for block in blocks:
-            if compiled is not None:
+            if bn is not None:
+                dm = _take(dm_buffer, (ALPHA * ALPHA, c_out, block[1] - block[0],
+                                       block[3] - block[2], n))
+                _split(compiled, "winograd_output_grad_bn_pooled",
+                       (g, index, z_whole, coef, *out_hw, _constants(dtype), block[0], block[2],
+                        dm), c_out)
+                dm = dm.reshape(ALPHA * ALPHA, c_out, -1)
+            elif compiled is not None:
                 dm = output_grad_tiles_pooled(compiled, g, index, block, dm_buffer)
             else:
                 dm = output_grad_tiles(ge, block, dm_buffer)

@@ -186,10 +186,10 @@ class Adam(Optimizer):
         """The same step as :meth:`update` by the compiled kernel, one call per ``parts``
         (slices of the 1-D views of ``param`` and the state, with their gradients)."""
         state["step"] += 1
-        exp_avg, exp_avg_sq, v_max = (a.reshape(-1) for a in _moments(state, param, group))
+        exp_avg, exp_avg_sq, v_max = map(_one_d, _moments(state, param, group))
         step_size, root = _step_size_and_root(state["step"], group)
         beta1, beta2 = group["betas"]
-        flat_param = param.reshape(-1)
+        flat_param = _one_d(param)
         like = param.dtype.type
         coefficients = (like(1 - beta1), like(1 - beta2), like(beta2), like(group["eps"] * root),
                         like(step_size * root), bool(group["amsgrad"]))
@@ -203,6 +203,11 @@ class Adam(Optimizer):
             g = self._decayed_grad(p, grad, group, scratch[part])
             kernel(p, np.ascontiguousarray(g, param.dtype), exp_avg[part], exp_avg_sq[part],
                    v_max[part], *coefficients)
+
+
+def _one_d(a: np.ndarray) -> np.ndarray:
+    """``a.reshape(-1)``, or ``a`` itself when it is 1-D already (a flat group's buffers)."""
+    return a if a.ndim == 1 else a.reshape(-1)
 
 
 def _moments(state: dict[str, Any], param: np.ndarray, group: dict[str, Any]):

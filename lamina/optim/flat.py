@@ -45,6 +45,8 @@ import numpy as np
 
 from lamina.tensor import Tensor, aligned_empty
 
+_BASE = operator.attrgetter("base")
+
 
 class FlatGroup:
     """The parameters of one group in one array, with flat gradient and state arrays.
@@ -169,7 +171,7 @@ class FlatGroup:
         for key, views in self._array_views.items():
             base = self._arrays[key]
             if not (all(map(operator.is_, map(dict.get, own, repeat(key)), views))
-                    and all(view.base is base for view in views)):
+                    and all(map(operator.is_, map(_BASE, views), repeat(base)))):
                 return False
         for key, value in self.state.items():
             if key not in self._array_views and any(

@@ -122,6 +122,9 @@ def over_pieces(kernel: Callable, param: np.ndarray, grads: list[np.ndarray],
     states], *scalars)`` for each run of :data:`PIECES` gradients (``chunk``, padded with
     empty arrays) covering ``param[a:b]``; ``param`` and ``states`` are 1-D, ``grads`` in
     their order (:func:`pieces_ready`)."""
+    if len(grads) <= PIECES:  # one call on the whole buffers: no slices to make
+        kernel(param, (*grads, *_padding(param.dtype, PIECES - len(grads))), *states, *scalars)
+        return
     empty = (np.empty(0, param.dtype),)
     start = 0
     for first in range(0, len(grads), PIECES):
@@ -132,6 +135,17 @@ def over_pieces(kernel: Callable, param: np.ndarray, grads: list[np.ndarray],
         chunk += empty * (PIECES - len(chunk))
         kernel(param[start:stop], chunk, *[s[start:stop] for s in states], *scalars)
         start = stop
+
+
+_PADDING: dict[np.dtype, tuple[np.ndarray, ...]] = {}
+
+
+def _padding(dtype: np.dtype, count: int) -> tuple[np.ndarray, ...]:
+    """``count`` empty arrays of ``dtype`` (made once per dtype; nothing writes into them)."""
+    empties = _PADDING.get(dtype)
+    if empties is None:
+        empties = _PADDING[dtype] = tuple(np.empty(0, dtype) for _ in range(PIECES))
+    return empties[:count]
 
 
 def adam_pieces_kernel() -> Callable | None:

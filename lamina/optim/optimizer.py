@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import numbers
+import operator
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -63,6 +64,7 @@ class Optimizer:
         self.state: dict[Tensor, dict[str, Any]] = {}
         self.param_groups: list[dict[str, Any]] = []
         self._flat: dict[int, FlatGroup | None] = {}  # by group index, built at the first step
+        self._option_cache: dict[int, tuple] = {}  # by group index: (group, values, options)
         self._scratch: dict[tuple, np.ndarray] = {}
         name = type(self).__name__
         if isinstance(params, Tensor) or isinstance(params, (set, frozenset)):
@@ -183,7 +185,7 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         for index, group in enumerate(self.param_groups):
-            options = _options(group)
+            options = self._group_options(index, group)
             params = group["params"]
             flat = self._flat.get(index)
             if flat is None or not flat.is_current(params):
@@ -207,6 +209,18 @@ class Optimizer:
                 self.update(p._data, grad, state, options)
             _bump_versions(params)
         return loss
+
+    def _group_options(self, index: int, group: dict[str, Any]) -> dict[str, Any]:
+        """:func:`_options` of ``group``, made again only when the group is another dict or
+        one of its values another object than at the last step (a scheduler sets a new
+        ``lr``): the same dict otherwise, which the update rules only read."""
+        cached = self._option_cache.get(index)
+        if (cached is not None and cached[0] is group and len(group) == len(cached[1])
+                and all(map(operator.is_, group.values(), cached[1]))):
+            return cached[2]
+        options = _options(group)
+        self._option_cache[index] = (group, tuple(group.values()), options)
+        return options
 
     def state_dict(self) -> dict[str, Any]:
         """The optimizer's state in PyTorch's layout, with parameters replaced by indices.
@@ -275,7 +289,7 @@ class Optimizer:
 
     def __getstate__(self) -> dict[str, Any]:
         # a copy (pickle, deepcopy) rebuilds its flat buffers from the copied parameters
-        return {**self.__dict__, "_flat": {}, "_scratch": {}}
+        return {**self.__dict__, "_flat": {}, "_scratch": {}, "_option_cache": {}}
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

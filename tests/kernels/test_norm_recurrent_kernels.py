@@ -51,6 +51,46 @@ def test_lstm_cell_kernels_equal_the_numpy_reference_bitwise(kernels, dtype):
         np.testing.assert_array_equal(x, y)
 
 
+def test_tanh32_is_within_its_stated_error_of_tanh(kernels):
+    module = kernels.numba_kernels("recurrent")
+    x = np.concatenate([np.linspace(-12, 12, 200_001), np.geomspace(1e-30, 12, 20_000),
+                        -np.geomspace(1e-30, 12, 20_000), [0.0, -0.0, 9.0, -9.0]])
+    x = x.astype(np.float32)
+    out = np.empty_like(x)
+    module.tanh32(x, out)
+    exact = np.tanh(x.astype(np.float64))
+    assert np.abs(out - exact).max() <= 3.5e-7
+    assert np.all(np.abs(out) <= 1) and np.all(np.sign(out) == np.sign(x))
+    tiny = np.abs(x) < 1e-3  # relative accuracy near 0 (no absolute floor there)
+    np.testing.assert_allclose(out[tiny], exact[tiny], rtol=1e-6)
+    special = np.array([np.inf, -np.inf, np.nan, 1e30, -1e30], np.float32)
+    out = np.empty_like(special)
+    module.tanh32(special, out)
+    assert np.isnan(out[2])
+    np.testing.assert_allclose(out[[0, 1, 3, 4]], [1, -1, 1, -1], rtol=0, atol=3.5e-7)
+
+
+def test_lstm_step_forward_matches_the_numpy_steps(kernels):
+    """The fused float32 step against the op's NumPy steps (np.tanh, the cell update,
+    np.tanh, h = o tanh c): the same values up to the rational tanh's error."""
+    rng = np.random.default_rng(5)
+    batch, hidden, h_col = 5, 7, 4
+    module = kernels.numba_kernels("recurrent")
+    pre = (rng.standard_normal((batch, 4 * hidden)) * 3).astype(np.float32)
+    c_prev = rng.standard_normal((batch, hidden)).astype(np.float32)
+    act = pre.copy()
+    c, tanh_c = (np.empty((batch, hidden), np.float32) for _ in range(2))
+    xh = np.full((batch, h_col + hidden + 2), 7, np.float32)
+    module.lstm_step_forward(act, c_prev, c, tanh_c, xh, h_col)
+    ref = np.tanh(pre)
+    recurrent._lstm_cell_forward(ref, c_prev, c_ref := np.empty_like(c))
+    tanh_ref = np.tanh(c_ref)
+    for got, want in ((act, ref), (c, c_ref), (tanh_c, tanh_ref),
+                      (xh[:, h_col:h_col + hidden], ref[:, :hidden] * tanh_ref)):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    assert (xh[:, :h_col] == 7).all() and (xh[:, h_col + hidden:] == 7).all()
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gru_kernels_equal_the_numpy_reference_bitwise(kernels, dtype):
     rng = np.random.default_rng(6)
@@ -181,3 +221,43 @@ def test_lstm_forward_twice_then_backward_of_the_first_is_unchanged(backend, tor
                                atol=1e-12)
     np.testing.assert_allclose(out2.numpy(), theirs(torch.from_numpy(x2))[0].detach().numpy(),
                                rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_lstm_loop_kernels_equal_the_python_loops(kernels, monkeypatch, reverse):
+    """lstm_forward_steps / lstm_backward_steps (the time loops compiled, BLAS called
+    directly) against the op's Python loops over the same step kernels: the same bits."""
+    from lamina.kernels import blas, registry
+
+    if blas.sgemm_library() is None:
+        pytest.skip("NumPy's bundled OpenBLAS not found")
+    rng = np.random.default_rng(8)
+    t_len, batch, n_in, hidden = 6, 3, 4, 5
+    f32 = np.float32
+    args = (rng.standard_normal((t_len, batch, n_in)).astype(f32),
+            *(rng.standard_normal((batch, hidden)).astype(f32) for _ in range(2)),
+            (rng.standard_normal((4 * hidden, n_in)) * 0.5).astype(f32),
+            (rng.standard_normal((4 * hidden, hidden)) * 0.5).astype(f32),
+            *(rng.standard_normal(4 * hidden).astype(f32) for _ in range(2)))
+    grad = rng.standard_normal((t_len + 1, batch, hidden)).astype(f32)
+
+    def run():
+        out, backward = recurrent.lstm_sequence(*args, reverse=reverse)
+        return [out.copy()] + [g.copy() for g in backward(grad, (True,) * 7)]
+
+    calls = []
+    module = kernels.numba_kernels("recurrent")
+    for name in ("lstm_forward_steps", "lstm_backward_steps"):
+        kernel = getattr(module, name)
+        monkeypatch.setattr(module, name,
+                            lambda *a, _k=kernel, _n=name: (calls.append(_n), _k(*a))[1])
+    compiled = run()
+    assert calls == ["lstm_forward_steps", "lstm_backward_steps"]
+    for name in ("lstm_forward_steps", "lstm_backward_steps"):
+        entry = registry.KERNELS[name]
+        monkeypatch.setitem(registry.KERNELS, name, registry.Kernel(
+            name, entry.family, entry.op, entry.replaces, entry.exact, lambda *a: False))
+    python = run()
+    assert calls == ["lstm_forward_steps", "lstm_backward_steps"]
+    for a, b in zip(compiled, python, strict=True):
+        np.testing.assert_array_equal(a, b)

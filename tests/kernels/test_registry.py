@@ -77,10 +77,25 @@ CHECKS = {
     **{name: ((arr(3, 4, 4, 5), arr(3), arr(3)),
               (arr(5, 3, 4, 4).transpose(1, 2, 3, 0), arr(3), arr(3)))
        for name in ("bn_relu_pool_forward", "bn_relu_pool_backward")},
+    "bn_pool_sums": ((arr(2, 3, 4), np.zeros((2, 3, 4), np.uint8), arr(2, 3, 4)),
+                     (arr(2, 3, 4), np.zeros((2, 3, 4), np.uint8), arr(2, 3, 4, dtype=float))),
+    "winograd_output_grad_bn_pooled": (
+        (arr(2, 4, 4, 3), np.zeros((2, 4, 4, 3), np.uint8), arr(2, 8, 8, 3),
+         arr(36, 2, 2, 2, 3)),
+        (arr(2, 4, 4, 3), np.zeros((2, 4, 4, 3), np.uint8), arr(2, 8, 8, 3, dtype=float),
+         arr(36, 2, 2, 2, 3))),
+    **{name: ((arr(1, 6, 6, 4), arr(4, 9), (arr(4), arr(4), None)),
+              (arr(1, 6, 6, 4), arr(4, 9), (arr(4), arr(4, dtype=float), None)))
+       for name in ("conv_bn_relu_pool_forward", "conv_bn_relu_pool_backward",
+                    "conv_input_gram")},
     **{name: ((arr(3, 2, 6),), (arr(3, 2, 6, dtype=np.float16),))
        for name in ("gru_rz_input", "gru_n_input", "gru_hidden")},
     "gru_cell_backward": ((arr(3, 2, 6), arr(3, 2, 2)), (arr(3, 2, 6), arr(3, 2, 2, dtype=float))),
     "lstm_cell_forward": ((arr(3, 2, 8),), (arr(3, 2, 8, dtype=np.float16),)),
+    "lstm_step_forward": ((arr(3, 2, 8),), (arr(3, 2, 8, dtype=float),)),
+    "lstm_forward_steps": ((arr(3, 2, 8),), (arr(3, 2, 8, dtype=float),)),
+    "lstm_backward_steps": ((arr(3, 2, 8), arr(4, 2, 2)),
+                            (arr(3, 2, 8), arr(4, 2, 2, dtype=float))),
     "lstm_cell_backward": ((arr(3, 2, 8), arr(4, 2, 2)),
                            (arr(3, 2, 8), arr(4, 2, 2, dtype=float))),
 }

@@ -1,7 +1,8 @@
 """BatchNorm2d -> ReLU -> MaxPool2d in an nn.Sequential runs as the fused op
-batch_norm_relu_max_pool2d in training mode (lamina.inference.PATTERNS): the BatchNorm CNN of
-bench/layers.py against PyTorch in float64, on both kernel paths, in training and evaluation
-mode, and the cases that fall back to the three layers."""
+batch_norm_relu_max_pool2d in training mode, and Conv2d -> BatchNorm2d -> ReLU -> MaxPool2d on
+an input without gradient as conv2d_batch_norm_relu_max_pool2d (lamina.inference.PATTERNS):
+the BatchNorm CNN of bench/layers.py against PyTorch in float64, on both kernel paths, in
+training and evaluation mode, and the cases that fall back to the separate layers."""
 
 from __future__ import annotations
 
@@ -27,8 +28,13 @@ def _pair(torch, pool=2):
     return model, reference
 
 
-@pytest.mark.parametrize("pool", [2, 3])
-def test_bn_cnn_trains_as_torch(backend, torch, pool):
+@pytest.mark.parametrize(("pool", "winograd"), [(2, False), (3, False), (2, True)])
+def test_bn_cnn_trains_as_torch(backend, torch, monkeypatch, pool, winograd):
+    if winograd:  # the second block by Winograd: conv2d_batch_norm_relu_max_pool2d's path
+        from lamina.kernels import thresholds
+
+        monkeypatch.setattr(thresholds, "WINOGRAD_MIN_CHANNELS", 0)
+        monkeypatch.setattr(thresholds, "WINOGRAD_MIN_OUTPUTS", 0)
     model, reference = _pair(torch, pool)
     size = 12 if pool == 2 else 18
     rng = np.random.default_rng(0)
@@ -122,3 +128,65 @@ def test_the_block_with_batch_norm_options_matches_torch(backend, torch, options
             np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-9, atol=1e-12)
     for a, b in zip(block.state_dict().values(), reference.state_dict().values(), strict=True):
         np.testing.assert_allclose(np.asarray(a), b.numpy(), rtol=1e-10, atol=1e-12)
+
+
+CONV_FUSED = "Conv2dBatchNormReluMaxPool2dBackward0"
+
+
+def test_the_first_conv_block_runs_as_one_op_on_data_without_gradient(backend):
+    lm.manual_seed(3)
+    block = lm.nn.Sequential(lm.nn.Conv2d(1, 4, 3, padding=1), lm.nn.BatchNorm2d(4),
+                             lm.nn.ReLU(), lm.nn.MaxPool2d(2))
+    x = lm.randn(3, 1, 6, 6)
+    assert (block(x).grad_fn.name() == CONV_FUSED) == (backend == "numba")
+    # an input that needs a gradient (not a first layer), evaluation mode, a strided or
+    # dilated convolution, another pool: the layers (with the BN block's op where it applies)
+    assert block(x.requires_grad_()).grad_fn.name() != CONV_FUSED
+    assert block.eval()(lm.randn(3, 1, 6, 6)).grad_fn.name() != CONV_FUSED
+    for conv, pool in ((lm.nn.Conv2d(1, 4, 3, stride=2, padding=1), lm.nn.MaxPool2d(2)),
+                       (lm.nn.Conv2d(1, 4, 3, padding=2, dilation=2), lm.nn.MaxPool2d(2)),
+                       (lm.nn.Conv2d(1, 4, 3, padding=1), lm.nn.MaxPool2d(3))):
+        other = lm.nn.Sequential(conv, lm.nn.BatchNorm2d(4), lm.nn.ReLU(), pool)
+        assert other(lm.randn(3, 1, 6, 6)).grad_fn.name() != CONV_FUSED
+
+
+@pytest.mark.parametrize("options", [{}, {"bias": False}, {"affine": False},
+                                     {"momentum": None}])
+def test_the_first_conv_block_matches_torch(backend, torch, options):
+    """The block on MNIST-like data (many equal values: ties inside the pool windows) against
+    torch in float64, three training steps, then evaluation."""
+    conv_options = {"bias": options.get("bias", True)}
+    norm_options = {k: v for k, v in options.items() if k != "bias"}
+    lm.manual_seed(4)
+    block = lm.nn.Sequential(lm.nn.Conv2d(1, 3, 3, padding=1, **conv_options),
+                             lm.nn.BatchNorm2d(3, **norm_options), lm.nn.ReLU(),
+                             lm.nn.MaxPool2d(2)).to(lm.float64)
+    reference = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3, padding=1, **conv_options),
+                                    torch.nn.BatchNorm2d(3, **norm_options), torch.nn.ReLU(),
+                                    torch.nn.MaxPool2d(2)).double()
+    with torch.no_grad():
+        for p, q in zip(block.parameters(), reference.parameters(), strict=True):
+            q.copy_(torch.from_numpy(p.numpy()))
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        x = np.where(rng.random((4, 1, 10, 8)) < 0.6, 0.0, rng.uniform(0, 1, (4, 1, 10, 8)))
+        out = block(lm.tensor(x))
+        assert (out.grad_fn.name() == CONV_FUSED) == (backend == "numba")
+        ref = reference(torch.from_numpy(x))
+        np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-10, atol=1e-12)
+        g = rng.standard_normal(out.shape)
+        out.backward(lm.tensor(g))
+        ref.backward(torch.from_numpy(g))
+        for p, q in zip(block.parameters(), reference.parameters(), strict=True):
+            # the conv bias's gradient is 0 up to rounding (batch norm removes any shift)
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-9, atol=1e-11)
+            p.grad = None
+        reference.zero_grad()
+    for a, b in zip(block.state_dict().values(), reference.state_dict().values(), strict=True):
+        np.testing.assert_allclose(np.asarray(a), b.numpy(), rtol=1e-10, atol=1e-12)
+    block.eval()
+    reference.eval()
+    x = rng.standard_normal((2, 1, 10, 8))
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(block(lm.tensor(x)).numpy(), expected, rtol=1e-10, atol=1e-12)

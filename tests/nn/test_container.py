@@ -264,9 +264,67 @@ def test_linear_relu_pairs_are_fused(backend, monkeypatch):
                                                          for p in model.parameters()])
     for fused, layers in zip(*results, strict=True):
         np.testing.assert_allclose(fused, layers, rtol=1e-6, atol=1e-7)
-    calls = []
-    real = inference.linear_relu
+    calls, runs = [], []
+    real, real_run = inference.linear_relu, inference.linear_run
     monkeypatch.setattr(inference, "linear_relu",
                         lambda layer, t: calls.append(layer) or real(layer, t))
+    monkeypatch.setattr(inference, "linear_run",
+                        lambda layers, relus, t: runs.append((layers, relus))
+                        or real_run(layers, relus, t))
     model(lm.tensor(x))
-    assert calls == [model[0], model[4]]
+    # Linear, ReLU, Linear: a run of two Linear layers, one linear_chain op
+    assert runs == [([model[0], model[2]], (True, False))]
+    assert calls == [model[4]]
+
+
+@pytest.mark.parametrize("x_grad", [False, True])
+def test_linear_runs_are_one_op_with_the_layers_values_and_gradients(backend, x_grad):
+    """Two Linear layers or more in a row (each with its ReLU or not) run as the one op
+    linear_chain in grad mode: one graph node, and bitwise the values and gradients of the
+    layers called one by one (the same functions in the same order), float32 and float64."""
+    import lamina as lm
+    from lamina import nn
+    from lamina.ops import OPS
+
+    for dtype in (np.float32, np.float64):
+        lm.manual_seed(3)
+        model = nn.Sequential(nn.Linear(20, 48), nn.ReLU(), nn.Linear(48, 40), nn.ReLU(),
+                              nn.Linear(40, 16), nn.Linear(16, 5)).to(dtype)
+        x = np.random.default_rng(5).standard_normal((70, 20)).astype(dtype)
+        results = []
+        for run in (model, lambda t, model=model: layer_by_layer(model, t)):
+            model.zero_grad()
+            xt = lm.tensor(x, requires_grad=x_grad)
+            out = run(xt)
+            (out * out).sum().backward()
+            results.append([out.numpy()] + ([xt.grad.numpy()] if x_grad else [])
+                           + [p.grad.numpy().copy() for p in model.parameters()])
+        for fused, layers in zip(*results, strict=True):
+            np.testing.assert_array_equal(fused, layers)
+        out = model(lm.tensor(x))
+        assert out._op is OPS["linear_chain"]
+        assert out._parents[0] is None and len(out._parents) == 9
+
+
+def test_a_linear_run_ends_at_a_linear_without_relu():
+    """linear_chain's last layer has no ReLU (its backward does not read its output): the
+    Linear + ReLU pairs after the last plain Linear run as linear_relu."""
+    import lamina as lm
+    from lamina import nn
+    from lamina.ops import OPS
+
+    def ops_of(model):
+        out = model(lm.tensor(np.ones((3, 4), np.float32)))
+        names = []
+        while out is not None and out._op is not None:
+            names.append(out._op.__name__)
+            out = next((p for p in out._parents if p is not None and p._op is not None), None)
+        return names[::-1]
+
+    lm.manual_seed(0)
+    assert ops_of(nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3), nn.Linear(3, 2),
+                                nn.ReLU(), nn.Linear(2, 2), nn.ReLU())) == [
+        "linear_chain", "linear_relu", "linear_relu"]
+    assert ops_of(nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3),
+                                nn.ReLU())) == ["linear_relu", "linear_relu"]
+    assert OPS["linear_chain"].__name__ == "linear_chain"

@@ -132,6 +132,28 @@ def _linear_const_x(rng):
     return (lambda w, b: apply(OPS["linear"], x, w, b)), [randn(rng, 2, 3), randn(rng, 2)]
 
 
+def _chain(x_shape, widths, relus, bias=True, const_x=False, frozen=()):
+    """linear_chain through layers of ``widths`` outputs; ``const_x``: the input needs no
+    gradient (the first layers' input gradients are skipped); ``frozen``: indices of
+    parameters (0 = W_1, 1 = b_1, ...) passed as plain arrays."""
+    def build(rng):
+        x = rng.standard_normal(x_shape) if const_x else randn(rng, *x_shape)
+        params, inputs, width = [], [], x_shape[-1]
+        for out in widths:
+            params += [randn(rng, out, width), randn(rng, out) if bias else None]
+            width = out
+        params = [p.numpy() if i in frozen else p for i, p in enumerate(params)]
+        inputs = [p for p in params if isinstance(p, lm.Tensor)]
+        chain = op("linear_chain", relus=relus)
+
+        def fn(*ts):
+            it = iter(ts if const_x else ts[1:])
+            args = [next(it) if isinstance(p, lm.Tensor) else p for p in params]
+            return chain(x if const_x else ts[0], *args)
+        return fn, inputs if const_x else [x, *inputs]
+    return build
+
+
 def _clip(**bounds):
     return lambda rng: (op("clip", **bounds), [leaf(rng.choice([-1.3, -0.7, 0.2, 0.6, 1.4],
                                                                 size=(3, 4))
@@ -279,6 +301,13 @@ CASES: dict[str, list[Builder]] = {
                     _linear((6, 3), 4, bias=False, name="linear_relu"),
                     _linear((2, 4, 3), 5, name="linear_relu"),
                     _linear((3,), 4, name="linear_relu")],
+    "linear_chain": [_chain((5, 3), (4, 4, 2), (True, True, False)),
+                     _chain((5, 3), (4, 2), (True, False), bias=False),
+                     _chain((5, 3), (4, 3, 2), (False, True, False), const_x=True),
+                     _chain((2, 4, 3), (4, 2), (True, False)),
+                     _chain((3,), (4, 2), (True, False), frozen=(0, 1, 3)),
+                     _chain((5, 3), (4, 3, 2), (True, True, False), const_x=True,
+                            frozen=(0, 1))],
     # activations
     "relu": [case("relu", (3, 4), make=away_from_zero)],
     "leaky_relu": [case("leaky_relu", (3, 4), make=away_from_zero),
@@ -331,8 +360,8 @@ def test_every_op_has_a_case():
 
 def test_every_op_has_several_cases_where_behaviour_differs():
     for name in ["add", "sub", "mul", "div", "power", "maximum", "where", "matmul", "linear",
-                 "linear_relu", "getitem", "sum", "mean", "max", "min", "cross_entropy",
-                 "binary_cross_entropy_with_logits"]:
+                 "linear_relu", "linear_chain", "getitem", "sum", "mean", "max", "min",
+                 "cross_entropy", "binary_cross_entropy_with_logits"]:
         assert len(CASES[name]) >= 3, name
 
 

@@ -67,6 +67,26 @@ def _bn_relu_pool(shape, affine=True, batch_last=True):
     return build
 
 
+def _conv_bn_relu_pool(shape, c_out, kernel=3, padding=(1, 1), x_grad=False, conv_bias=True,
+                       affine=True):
+    """conv2d_batch_norm_relu_max_pool2d on x (N, C_in, H, W) = ``shape``: x a constant (the
+    compiled kernels' case: the weight gradient without dz) or, with ``x_grad``, an input
+    too (dz whole)."""
+    def build(rng):
+        x = randn(rng, *shape) if x_grad else rng.standard_normal(shape)
+        inputs = [x] if x_grad else []
+        inputs += [randn(rng, c_out, shape[1], kernel, kernel)]
+        inputs += [randn(rng, c_out) if conv_bias else None]
+        inputs += [leaf(rng.uniform(0.5, 1.5, c_out)), randn(rng, c_out)] if affine \
+            else [None, None]
+
+        def fn(*args):
+            full = args if x_grad else (x, *args)
+            return apply(OPS["conv2d_batch_norm_relu_max_pool2d"], *full, padding=padding)
+        return fn, inputs
+    return build
+
+
 def _layer_norm(shape, k, affine=True):
     def build(rng):
         norm_shape = shape[len(shape) - k:]
@@ -190,6 +210,11 @@ CASES: dict[str, list[Callable]] = {
     "batch_norm_relu_max_pool2d": [_bn_relu_pool((2, 3, 4, 4)), _bn_relu_pool((3, 2, 5, 3)),
                                    _bn_relu_pool((2, 2, 4, 2), affine=False),
                                    _bn_relu_pool((2, 3, 4, 5), batch_last=False)],
+    "conv2d_batch_norm_relu_max_pool2d": [
+        _conv_bn_relu_pool((2, 1, 5, 6), 3), _conv_bn_relu_pool((3, 2, 4, 5), 2, padding=(0, 1)),
+        _conv_bn_relu_pool((2, 1, 4, 4), 2, conv_bias=False, affine=False),
+        _conv_bn_relu_pool((2, 2, 4, 3), 2, kernel=2, padding=(1, 0)),
+        _conv_bn_relu_pool((2, 1, 5, 4), 3, x_grad=True)],
     "layer_norm": [_layer_norm((3, 5), 1), _layer_norm((2, 3, 4), 2),
                    _layer_norm((4, 3), 1, affine=False)],
     "group_norm": [_group_norm((2, 4, 3), 2), _group_norm((2, 6, 2, 2), 3),

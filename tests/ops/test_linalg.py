@@ -119,3 +119,48 @@ def test_linear_relu_step_is_the_same_on_both_paths(monkeypatch, rng, rows):
         results[on] = [y.numpy()] + [t.grad.numpy() for t in tensors]
     for a, c in zip(results[False], results[True], strict=True):
         np.testing.assert_array_equal(a, c)
+
+
+def test_linear_chain_checks_every_weight_it_reads_whatever_ran_before(rng):
+    """The version check of linear_chain covers each weight its backward reads, also a
+    frozen one, even after a shorter chain whose inputs needing a gradient were the same
+    positions (the saved-tensor plans are kept per op, mask and number of inputs)."""
+    def tensors(*shapes, grad=True):
+        return [lm.tensor(rng.standard_normal(s), requires_grad=grad) for s in shapes]
+
+    x = lm.tensor(rng.standard_normal((4, 3)))
+    short = tensors((5, 3), (5,), (2, 5), (2,))
+    apply(OPS["linear_chain"], x, *short, relus=(True, False)).sum().backward()
+    params = tensors((5, 3), (5,), (4, 5), (4,)) + tensors((2, 4), (2,), grad=False)
+    out = apply(OPS["linear_chain"], x, *params, relus=(True, True, False))
+    params[4].add_(1.0)  # the frozen last weight, read for the input gradient of its layer
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()
+
+
+def test_linear_chain_rejects_parameters_that_do_not_fit_the_layers(rng):
+    x, w = rng.standard_normal((4, 3)), rng.standard_normal((2, 3))
+    with pytest.raises(ValueError, match="a weight and a bias"):
+        OPS["linear_chain"](x, w, relus=(True,))
+    with pytest.raises(ValueError, match="expected input with last dimension 3"):
+        OPS["linear_chain"](x, w, None, w, None, relus=(True, False))
+    with pytest.raises(ValueError, match="the last without ReLU"):
+        OPS["linear_chain"](x, w, None, w.T, None, relus=(False, True))
+
+
+def test_linear_chain_output_may_change_in_place_before_backward(rng):
+    """As after linear: the output is not read by backward, so scaling it in place (e.g.
+    logits /= T) before backward is allowed and the gradients are those of the scaled
+    output."""
+    x = lm.tensor(rng.standard_normal((4, 3)))
+    params = [lm.tensor(rng.standard_normal(s), requires_grad=True)
+              for s in ((5, 3), (5,), (2, 5), (2,))]
+    out = apply(OPS["linear_chain"], x, *params, relus=(True, False))
+    out /= 2.0
+    out.sum().backward()
+    half = [p.grad.numpy().copy() for p in params]
+    for p in params:
+        p.grad = None
+    (apply(OPS["linear_chain"], x, *params, relus=(True, False)) / 2.0).sum().backward()
+    for a, p in zip(half, params, strict=True):
+        np.testing.assert_array_equal(a, p.grad.numpy())

@@ -79,6 +79,43 @@ def test_the_matrices_compute_a_three_tap_correlation(rng):
                                atol=1e-13)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_weight_transforms_are_g_w_gt_and_its_adjoint(rng, dtype):
+    """U = G w G^T per channel pair (one Kronecker product for all pairs), and
+    weight_grad_transform its adjoint: <U(w), dU> = <w, U^T(dU)>."""
+    w = arr(rng, 3, 2, 3, 3)
+    u = winograd.weight_transform(w.astype(dtype))
+    assert u.shape == (36, 3, 2) and u.dtype == dtype
+    expected = np.stack([[winograd.G @ w[k, c] @ winograd.G.T for c in range(2)]
+                         for k in range(3)])  # (3, 2, 6, 6)
+    np.testing.assert_allclose(u, expected.transpose(2, 3, 0, 1).reshape(36, 3, 2),
+                               rtol=1e-6 if dtype == np.float32 else 1e-13, atol=1e-7)
+    du = arr(rng, 36, 3, 2)
+    gw = winograd.weight_grad_transform(du.astype(dtype), w.shape)
+    assert gw.shape == w.shape and gw.dtype == dtype and gw.flags.c_contiguous
+    expected = np.stack([[winograd.G.T @ du[:, k, c].reshape(6, 6) @ winograd.G
+                          for c in range(2)] for k in range(3)])
+    np.testing.assert_allclose(gw, expected, rtol=1e-6 if dtype == np.float32 else 1e-13,
+                               atol=1e-6)
+    np.testing.assert_allclose(np.sum(winograd.weight_transform(w) * du),
+                               np.sum(w * winograd.weight_grad_transform(du, w.shape)),
+                               rtol=1e-12)
+
+
+def test_placed_puts_the_array_inside_zeros(rng):
+    xt = arr(rng, 2, 3, 4, 5).transpose(0, 2, 1, 3)  # (2, 4, 3, 5), not contiguous
+    got = winograd.placed(xt, (1, 2), (2, 7, 6, 5))
+    expected = np.zeros((2, 7, 6, 5))
+    expected[:, 1:5, 2:5] = xt
+    assert got.flags.c_contiguous
+    np.testing.assert_array_equal(got, expected)
+    got.fill(7.0)  # a reused array comes back with old numbers: every zero is written again
+    del got
+    np.testing.assert_array_equal(winograd.placed(xt, (1, 2), (2, 7, 6, 5)), expected)
+    whole = np.ascontiguousarray(expected)
+    assert winograd.placed(whole, (0, 0), whole.shape) is whole
+
+
 # ------------------------------------------------------------------ against im2col
 
 SHAPES = [  # n, c_in, c_out, (H, W), padding
