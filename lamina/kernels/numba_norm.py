@@ -282,9 +282,10 @@ def conv_bn_relu_pool_forward(xp, w2d, kh, kw, conv_bias, weight, bias, eps, mea
     oh, ow = hp - kh + 1, wp - kw + 1
     flat = xp.reshape(c_in, -1)
     biased = conv_bias.shape[0] > 0
+    zero = np.zeros(1, z.dtype)[0]  # the rows start from 0 (the bias is added below)
     for o in range(0, c_out, 2):
         for y in range(oh):
-            _conv_row_pair(flat, w2d, kh, kw, 1, wp, n, y, o, z[0, y], z[1, y])
+            _conv_row_pair(flat, w2d, kh, kw, 1, wp, n, y, o, z[0, y], z[1, y], zero, zero)
         for q in range(min(2, c_out - o)):
             c = o + q
             if biased:
